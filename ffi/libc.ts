@@ -1,0 +1,194 @@
+/**
+ * The few libc calls tcpshadow needs: raw IP sockets to send rewritten packets, and `poll` run off the
+ * JS thread so a capture can wait for packets without stalling the event loop.
+ */
+import { FatalError } from "../src/errors.ts";
+import { readCString, size } from "./_c.ts";
+
+const AF_INET = 2;
+const AF_INET6 = 10;
+const SOCK_RAW = 3;
+/** Sends fail with EAGAIN instead of blocking the JS thread when the socket buffer is full. */
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+/** With IPPROTO_RAW the kernel takes our IP header as is (IP_HDRINCL, and its IPv6 analogue). */
+const IPPROTO_RAW = 255;
+const SOL_SOCKET = 1;
+const SO_SNDBUF = 7;
+/** Like SO_SNDBUF but may exceed net.core.wmem_max; needs CAP_NET_ADMIN. */
+const SO_SNDBUFFORCE = 32;
+
+const EPERM = 1;
+const EAGAIN = 11;
+const EACCES = 13;
+const ENOBUFS = 105;
+
+// struct sockaddr_in: sa_family u16 (host order), port u16, address 4 bytes, 8 bytes of zero.
+const SOCKADDR_IN_SIZE = 16;
+const SOCKADDR_IN_ADDRESS = 4;
+// struct sockaddr_in6: sa_family u16, port u16, flowinfo u32, address 16 bytes, scope id u32.
+const SOCKADDR_IN6_SIZE = 28;
+const SOCKADDR_IN6_ADDRESS = 8;
+
+// struct pollfd: fd i32, events i16, revents i16.
+const POLLFD_SIZE = 8;
+const POLLFD_EVENTS = 4;
+const POLLIN = 1;
+
+const SYMBOLS = {
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // ssize_t read as its low 32 bits (still -1 on error): an "isize" result would be a BigInt per send.
+  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "i32" },
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  strerror: { parameters: ["i32"], result: "pointer" },
+  memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const;
+
+let library: Deno.DynamicLibrary<typeof SYMBOLS> | undefined;
+let errnoView: Deno.UnsafePointerView | undefined;
+
+function libc(): Deno.DynamicLibrary<typeof SYMBOLS>["symbols"] {
+  library ??= Deno.dlopen("libc.so.6", SYMBOLS);
+  return library.symbols;
+}
+
+/**
+ * The JS thread's errno. Synchronous FFI calls run on the JS thread, so read it right after the failing
+ * call, before another call can overwrite it.
+ */
+export function lastErrno(): number {
+  errnoView ??= new Deno.UnsafePointerView(libc().__errno_location()!);
+  return errnoView.getInt32(0);
+}
+
+/** libc's text for an errno value, e.g. `Operation not permitted` for 1. */
+export function errnoMessage(errno: number): string {
+  return readCString(libc().strerror(errno));
+}
+
+/**
+ * Copies `destination.length` bytes from C memory at `source` into `destination`; cheaper per call than
+ * `Deno.UnsafePointerView.copyInto`, which matters once per captured packet.
+ */
+export function copyFromPointer(destination: Uint8Array<ArrayBuffer>, source: Deno.PointerObject): void {
+  libc().memcpy(destination, source, size(destination.length));
+}
+
+/**
+ * A raw IP socket that sends whole IP packets (header included) as built by the caller. Non-blocking: a
+ * full send buffer is reported by `send` returning `false`, never by waiting.
+ */
+export class RawSocket {
+  #fd: number;
+  readonly #family: 4 | 6;
+  /** The destination sockaddr, reused by every send; only its address bytes change. */
+  readonly #sockaddr: Uint8Array<ArrayBuffer>;
+  readonly #addressOffset: number;
+
+  private constructor(fd: number, family: 4 | 6) {
+    this.#fd = fd;
+    this.#family = family;
+    this.#sockaddr = new Uint8Array(family === 4 ? SOCKADDR_IN_SIZE : SOCKADDR_IN6_SIZE);
+    new DataView(this.#sockaddr.buffer).setUint16(0, family === 4 ? AF_INET : AF_INET6, true);
+    this.#addressOffset = family === 4 ? SOCKADDR_IN_ADDRESS : SOCKADDR_IN6_ADDRESS;
+  }
+
+  /** Opens a raw IPv4 or IPv6 socket; needs root or CAP_NET_RAW. */
+  static open(family: 4 | 6): RawSocket {
+    const domain = family === 4 ? AF_INET : AF_INET6;
+    const fd = libc().socket(domain, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW);
+    if (fd < 0) {
+      const errno = lastErrno();
+      const hint = errno === EPERM || errno === EACCES ? " (run as root or grant CAP_NET_RAW)" : "";
+      throw new FatalError(`cannot open a raw socket: ${errnoMessage(errno)}${hint}`);
+    }
+    return new RawSocket(fd, family);
+  }
+
+  /**
+   * Sends one IP packet to `destination` (4 or 16 address bytes; the kernel routes by it, the packet's
+   * own header is sent as is). Returns `false` when the kernel had no room for it (ENOBUFS, EAGAIN) so
+   * the caller can count the drop; any other failure throws `FatalError`.
+   */
+  send(packet: Uint8Array<ArrayBuffer>, destination: Uint8Array): boolean {
+    if (destination.length !== (this.#family === 4 ? 4 : 16)) {
+      throw new TypeError(`IPv${this.#family} destination must be ${this.#family === 4 ? 4 : 16} bytes`);
+    }
+    this.#sockaddr.set(destination, this.#addressOffset);
+    const sent = libc().sendto(
+      this.#openFd(),
+      packet,
+      size(packet.length),
+      0,
+      this.#sockaddr,
+      this.#sockaddr.length,
+    );
+    if (sent >= 0) return true;
+    const errno = lastErrno();
+    if (errno === ENOBUFS || errno === EAGAIN) return false;
+    throw new FatalError(`cannot send a ${packet.length}-byte packet: ${errnoMessage(errno)}`);
+  }
+
+  /** Sets the socket's send buffer size, beyond net.core.wmem_max when privileged. */
+  setSendBuffer(bytes: number): void {
+    const value = new Uint8Array(4);
+    new DataView(value.buffer).setInt32(0, bytes, true);
+    const fd = this.#openFd();
+    if (libc().setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, value, value.length) === 0) return;
+    if (lastErrno() === EPERM && libc().setsockopt(fd, SOL_SOCKET, SO_SNDBUF, value, value.length) === 0) {
+      return;
+    }
+    throw new FatalError(
+      `cannot set the raw socket's send buffer to ${bytes} bytes: ${errnoMessage(lastErrno())}`,
+    );
+  }
+
+  /** Closes the socket; closing twice is harmless. */
+  close(): void {
+    if (this.#fd < 0) return;
+    libc().close(this.#fd);
+    this.#fd = -1;
+  }
+
+  #openFd(): number {
+    if (this.#fd < 0) throw new Error("raw socket used after close");
+    return this.#fd;
+  }
+}
+
+/**
+ * Waits for one file descriptor to become readable with `poll(2)` on a worker thread, so the JS event
+ * loop keeps running meanwhile. One wait at a time: its `pollfd` buffer is reused.
+ */
+export class FdPoller {
+  readonly #pollfd = new Uint8Array(POLLFD_SIZE);
+  #pending: Promise<boolean> | undefined;
+
+  /** Prepares to wait on `fd`. */
+  constructor(fd: number) {
+    const view = new DataView(this.#pollfd.buffer);
+    view.setInt32(0, fd, true);
+    view.setInt16(POLLFD_EVENTS, POLLIN, true);
+  }
+
+  /**
+   * Resolves `true` once the fd is readable (or in error, which the next read reports), `false` after
+   * `timeoutMs` or when poll was interrupted. While a wait is pending, further calls share it.
+   */
+  waitReadable(timeoutMs: number): Promise<boolean> {
+    this.#pending ??= libc().poll(this.#pollfd, size(1), Math.max(0, Math.floor(timeoutMs)))
+      .then((ready) => ready > 0)
+      .finally(() => {
+        this.#pending = undefined;
+      });
+    return this.#pending;
+  }
+
+  /** Resolves when no wait is in flight, so the fd can be closed without poll seeing it vanish. */
+  async idle(): Promise<void> {
+    if (this.#pending !== undefined) await this.#pending.catch(() => {});
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Command-line plumbing shared by the subcommands: flag parsing over `node:util` parseArgs, value
+ * checks that name the flag at fault.
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type Cidr, parseCidr, parseIpv4 } from "../wire/address.ts";
+import { UsageError } from "../errors.ts";
+
+/** A subcommand as `main.ts` dispatches it. */
+export interface Command {
+  readonly name: string;
+  readonly summary: string;
+  readonly help: string;
+  /** Runs the command; resolves to the exit code. */
+  run(argv: string[]): Promise<number>;
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/**
+ * Parses `argv` against `options` (always with `--help`), turning parseArgs' errors into
+ * `UsageError`s that name the flag. Positionals are refused.
+ */
+export function parseFlags<T extends Options>(argv: string[], options: T) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (error) {
+    throw new UsageError(describeParseError(error));
+  }
+}
+
+function describeParseError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: string }).code;
+  const quoted = /'([^']+)'/.exec(message)?.[1] ?? "";
+  switch (code) {
+    case "ERR_PARSE_ARGS_UNKNOWN_OPTION":
+      return `unknown option ${quoted}`;
+    case "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL":
+      return `unexpected argument ${quoted}`;
+    case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
+      const flag = /--[\w-]+/.exec(quoted)?.[0] ?? quoted;
+      return message.includes("argument missing") ? `${flag} needs a value` : `${flag} takes no value`;
+    }
+    default:
+      return message.split("\n")[0];
+  }
+}
+
+/** A whole number in `[min, max]`, or a `UsageError` naming `flag`. */
+export function intValue(flag: string, text: string, min: number, max: number): number {
+  if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new UsageError(`${flag} must be a whole number from ${min} to ${max}, not "${text}"`);
+  }
+  return Number(text);
+}
+
+/** A positive number (fractions allowed), or a `UsageError` naming `flag`. */
+export function positiveNumberValue(flag: string, text: string): number {
+  const value = Number(text);
+  if (!/^[0-9]*\.?[0-9]+$/.test(text) || !(value > 0)) {
+    throw new UsageError(`${flag} must be a positive number, not "${text}"`);
+  }
+  return value;
+}
+
+/** A TCP port 1..65535, or a `UsageError` naming `flag`. */
+export function portValue(flag: string, text: string): number {
+  if (!/^[0-9]+$/.test(text) || Number(text) < 1 || Number(text) > 65535) {
+    throw new UsageError(`${flag}: "${text}" is not a port (1-65535)`);
+  }
+  return Number(text);
+}
+
+/** A dotted-quad IPv4 address, or a `UsageError` naming `flag`. */
+export function ipv4Value(flag: string, text: string): number {
+  const address = parseIpv4(text);
+  if (address === undefined) throw new UsageError(`${flag}: "${text}" is not an IPv4 address`);
+  return address;
+}
+
+/** A comma-separated list of ranges (`1.1.1.0/24`, `62.135.200.x`, `2001:db8::/64`). */
+export function cidrListValue(flag: string, text: string): Cidr[] {
+  const items = text.split(",").map((item) => item.trim()).filter((item) => item !== "");
+  if (items.length === 0) throw new UsageError(`${flag} needs at least one address range`);
+  return items.map((item) => {
+    const cidr = parseCidr(item);
+    if (cidr === undefined) {
+      throw new UsageError(`${flag}: "${item}" is not an address range (like 1.1.1.0/24)`);
+    }
+    return cidr;
+  });
+}
+
+/** Flags given one or more times, each possibly a comma list, flattened. */
+export function listValue(value: string | string[] | undefined): string[] {
+  const all = value === undefined ? [] : Array.isArray(value) ? value : [value];
+  return all.flatMap((item) => item.split(",")).map((item) => item.trim()).filter((item) => item !== "");
+}

@@ -1,0 +1,10 @@
+/**
+ * The two failures a user can meet. `main.ts` prints either as one line `tcpshadow: <message>`;
+ * anything else that escapes is a bug of ours.
+ */
+
+/** The user asked for something that cannot work (bad flag, bad value): exit 2 with a `--help` hint. */
+export class UsageError extends Error {}
+
+/** The command was right but the world was not (no libpcap, no privileges, a dead peer): exit 1. */
+export class FatalError extends Error {}

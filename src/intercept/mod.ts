@@ -1,0 +1,88 @@
+/**
+ * The `intercept` subcommand: runs on the assistant host the target's replies are routed to, captures
+ * them and streams their IP and TCP headers to the `copy` processes that registered their clients.
+ *
+ * The wire protocol (`protocol.ts`) is shared with `copy`, which imports it from here.
+ */
+import { compileFilter } from "../../ffi/mod.ts";
+import { type Command, ipv4Value, listValue, parseFlags, portValue } from "../cli/flags.ts";
+import { UsageError } from "../errors.ts";
+import { formatIpv4, LinkType } from "../wire/mod.ts";
+import { DEFAULT_INTERCEPT_PORT } from "./protocol.ts";
+import { runIntercept } from "./server.ts";
+
+export {
+  DEFAULT_INTERCEPT_PORT,
+  encodeRegistration,
+  MAX_REPLIES_PER_FRAME,
+  ProtocolError,
+  type Registration,
+  REGISTRATION_LENGTH,
+  RegistrationDecoder,
+  RegistrationType,
+  REPLY_RECORD_LENGTH,
+  ReplyFrameDecoder,
+} from "./protocol.ts";
+
+const help = `tcpshadow intercept: send the target's replies to copy
+
+Runs on the assistant host the target routes its replies to the copied clients through. Captures the
+replies (which then die here: the assistant must not forward IP) and sends their IP and TCP headers to
+each copy process that registered the client, on TCP port ${DEFAULT_INTERCEPT_PORT} (TCPCopy 1.3 compatible).
+
+Usage: tcpshadow intercept -F <filter> [flags]
+
+Flags:
+  -F, --filter <bpf>        which packets are the target's replies (tcpdump syntax), e.g.
+                            'tcp and src port 8080'; required
+  -i, --interface <dev,..>  interfaces to capture on (default any)
+  -p, --port <port>         port copy connects to (default ${DEFAULT_INTERCEPT_PORT})
+  -b, --bind <address>      address to listen on (default 0.0.0.0)
+  -q, --quiet               log only problems, not copy connections coming and going
+  -h, --help                this help
+
+Runs until SIGINT or SIGTERM, then prints a summary of its counters to stderr.`;
+
+/** `tcpshadow intercept`. */
+export const interceptCommand: Command = {
+  name: "intercept",
+  summary: "on the assistant host: capture the target's replies and send them to copy",
+  help,
+  async run(argv: string[]): Promise<number> {
+    const flags = parseFlags(argv, {
+      interface: { type: "string", short: "i", multiple: true },
+      filter: { type: "string", short: "F" },
+      port: { type: "string", short: "p" },
+      bind: { type: "string", short: "b" },
+      quiet: { type: "boolean", short: "q" },
+    });
+    const filter = flags.filter;
+    if (filter === undefined || filter.trim() === "") {
+      throw new UsageError("-F/--filter is required: a BPF expression matching the target's replies");
+    }
+    // Checked as for Ethernet before any interface is opened; each capture compiles it again for its own link.
+    const filterProblem = compileFilter(LinkType.ETHERNET, filter);
+    if (filterProblem !== undefined) throw new UsageError(`-F/--filter: ${filterProblem}`);
+    const devices = listValue(flags.interface);
+    const options = {
+      devices: devices.length > 0 ? devices : ["any"],
+      filter,
+      bind: formatIpv4(ipv4Value("--bind", flags.bind ?? "0.0.0.0")),
+      port: flags.port === undefined ? DEFAULT_INTERCEPT_PORT : portValue("--port", flags.port),
+      quiet: flags.quiet ?? false,
+    };
+
+    const controller = new AbortController();
+    const stop = () => controller.abort();
+    Deno.addSignalListener("SIGINT", stop);
+    Deno.addSignalListener("SIGTERM", stop);
+    try {
+      const summary = await runIntercept(options, controller.signal);
+      console.error(`intercept: stopped; ${summary}`);
+      return 0;
+    } finally {
+      Deno.removeSignalListener("SIGINT", stop);
+      Deno.removeSignalListener("SIGTERM", stop);
+    }
+  },
+};

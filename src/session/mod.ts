@@ -1,0 +1,23 @@
+/**
+ * The TCP session engine: pure state machines that replay a client's side of each captured
+ * conversation against the target. No I/O and no timers of their own: the caller passes packets
+ * and the clock in and sends what comes out.
+ */
+export {
+  defaultSessionConfig,
+  type SegmentIn,
+  type SegmentSink,
+  Session,
+  type SessionConfig,
+  type SessionEndpoints,
+  type SessionOutcome,
+} from "./session.ts";
+export {
+  type AddressRange,
+  type CopyPlan,
+  type Registration,
+  SessionTable,
+  type TableCounters,
+  type TableSink,
+  type TargetMapping,
+} from "./table.ts";

@@ -1,0 +1,602 @@
+/**
+ * One copied TCP session: the client's side of a conversation with the target, replayed from what the
+ * client sent the online server. Pure: segments and the clock come in, segments go out through a sink.
+ *
+ * Offsets count from the client's ISN (the SYN is 0) and from the target's ISN for what the target
+ * sends; `seq.ts` maps them to wire values. The target's payload is never seen (intercept sends headers
+ * only), so the session acknowledges everything the target says it sent.
+ */
+import { isWireError, TcpFlag, type TcpOptions, type TcpRepr } from "../wire/mod.ts";
+import { RtoEstimator } from "./rto.ts";
+import { seqOffset, wireSeq } from "./seq.ts";
+import { ClientStream } from "./stream.ts";
+
+/** The TCP header fields the session reads; `TcpView` has them all. */
+export interface SegmentIn {
+  readonly seq: number;
+  readonly ack: number;
+  readonly flags: number;
+  readonly window: number;
+  readonly payloadLength: number;
+  payload(): Uint8Array;
+  options(): TcpOptions | { readonly kind: string };
+}
+
+/** Where a session's segments go: the shell turns them into packets for the target. */
+export interface SegmentSink {
+  (session: Session, tcp: TcpRepr): void;
+}
+
+/** How a session ended. */
+export type SessionOutcome =
+  | "completed"
+  | "reset-by-client"
+  | "reset-by-target"
+  | "refused"
+  | "no-answer"
+  | "timed-out"
+  | "abandoned"
+  | "buffer-full";
+
+/** Limits and timings of a session; `defaultSessionConfig` holds the usual values. */
+export interface SessionConfig {
+  /** Bytes of client data held per session before it is given up. */
+  readonly maxBuffered: number;
+  /** How long the next request waits for the target's answer to the previous one before it goes anyway. */
+  readonly responseWaitMs: number;
+  /** No captured packet and no target reply for this long: the session is reset on the target. */
+  readonly idleTimeoutMs: number;
+  /** SYN retransmissions before the target counts as not answering. */
+  readonly synRetries: number;
+  /** Consecutive data timeouts before the session is reset. */
+  readonly maxRetransmits: number;
+  /** How long a finished session stays to re-acknowledge a retransmitted FIN. */
+  readonly lingerMs: number;
+  /** Largest segment payload sent, whatever the MSS. */
+  readonly maxSegment: number;
+}
+
+/** The values `copy` uses unless told otherwise. */
+export const defaultSessionConfig: SessionConfig = {
+  maxBuffered: 16 << 20,
+  responseWaitMs: 3000,
+  idleTimeoutMs: 120_000,
+  synRetries: 4,
+  maxRetransmits: 8,
+  lingerMs: 2000,
+  maxSegment: 1460,
+};
+
+/** The addresses a copied session uses toward the target (as the target sees them). */
+export interface SessionEndpoints {
+  readonly clientAddress: number;
+  readonly clientPort: number;
+  readonly targetAddress: number;
+  readonly targetPort: number;
+}
+
+const TIMESTAMP_OPTION_LENGTH = 12;
+const DELAYED_ACK_MS = 40;
+const DEFAULT_MSS = 536;
+const INITIAL_WINDOW_SEGMENTS = 10;
+
+/** A copied session's state machine. */
+export class Session {
+  /** Set once the session is over; it may linger a little before `finished`. */
+  outcome: SessionOutcome | undefined;
+  /** Segments sent again after a loss. */
+  retransmissions = 0;
+
+  readonly #stream: ClientStream;
+  readonly #clientIsn: number;
+  readonly #synOptions: TcpOptions;
+  readonly #timestamps: boolean;
+  #clientWindow: number;
+  /** Whether the client's own window values mean to the target what they meant to the online server. */
+  #mirrorWindow: boolean;
+  /** The latest clock value seen: timestamps must never go back. */
+  #now: number;
+
+  // Toward the target, in client offsets.
+  #sndUna = 0;
+  #sndNxt = 0;
+  #maxSent = 0;
+  #sndWnd = 0;
+  #cwnd = 0;
+  #ssthresh = Number.MAX_SAFE_INTEGER;
+  #recover = 0;
+  #dupAcks = 0;
+  #mss = DEFAULT_MSS;
+  #targetWindowShift = 0;
+  readonly #rto = new RtoEstimator();
+  #rtoDeadline = Infinity;
+  #timedEnd = -1;
+  #timedAt = 0;
+
+  // From the target, in target offsets.
+  #targetIsn: number | undefined;
+  #rcvNxt = 0;
+  #ackedRcv = 0;
+  #ackDeadline = Infinity;
+  #targetFin = false;
+  #tsRecent = 0;
+  #tsBase: number;
+
+  // Request pacing.
+  #released = 0;
+  #markFor = -1;
+  #markRcv = 0;
+  #markTime = 0;
+
+  #lastActivity: number;
+  #lingerUntil = Infinity;
+
+  /**
+   * @param endpoints addresses and ports toward the target
+   * @param syn the client's SYN as captured, or `undefined` to take over a session already open
+   *   (then `first` is its first captured data segment)
+   */
+  constructor(
+    readonly endpoints: SessionEndpoints,
+    readonly config: SessionConfig,
+    readonly sink: SegmentSink,
+    first: SegmentIn,
+    takeOver: boolean,
+    now: number,
+  ) {
+    this.#stream = new ClientStream(config.maxBuffered);
+    const options = first.options();
+    const captured: TcpOptions = isWireError(options) ? {} : options as TcpOptions;
+    this.#clientIsn = takeOver ? (first.seq - 1) >>> 0 : first.seq;
+    this.#timestamps = captured.timestamp !== undefined;
+    this.#synOptions = takeOver
+      ? {
+        mss: config.maxSegment,
+        sackPermitted: true,
+        timestamp: captured.timestamp && { value: 0, echo: 0 },
+      }
+      : {
+        mss: Math.min(captured.mss ?? DEFAULT_MSS, config.maxSegment),
+        windowScale: captured.windowScale,
+        sackPermitted: captured.sackPermitted,
+        timestamp: captured.timestamp && { value: 0, echo: 0 },
+      };
+    // Without the client's window scale the window it advertises means nothing: offer the largest.
+    this.#mirrorWindow = !takeOver;
+    this.#clientWindow = takeOver ? 0xffff : first.window;
+    this.#now = now;
+    this.#tsBase = (first.seq ^ 0x5bd1e995) >>> 0;
+    this.#lastActivity = now;
+    this.#sendSyn(now);
+    if (takeOver) this.onClient(first, now);
+  }
+
+  /** Whether the target answered the SYN. */
+  get established(): boolean {
+    return this.#targetIsn !== undefined;
+  }
+
+  /** Whether the session is over and its lingering done: the table may forget it. */
+  get finished(): boolean {
+    return this.outcome !== undefined && this.#lingerUntil === Infinity;
+  }
+
+  /** The client's initial sequence number (the one sent to the target). */
+  get clientIsn(): number {
+    return this.#clientIsn;
+  }
+
+  /** Client bytes held for the target. */
+  get buffered(): number {
+    return this.#stream.buffered;
+  }
+
+  /** The earliest time `onTick` has something to do. */
+  get nextDeadline(): number {
+    if (this.outcome !== undefined) return this.#lingerUntil;
+    let deadline = Math.min(
+      this.#rtoDeadline,
+      this.#ackDeadline,
+      this.#lastActivity + this.config.idleTimeoutMs,
+    );
+    if (this.#waitingForAnswer()) deadline = Math.min(deadline, this.#markTime + this.config.responseWaitMs);
+    return deadline;
+  }
+
+  /** A packet the client sent the online server. */
+  onClient(segment: SegmentIn, now: number): void {
+    if (this.outcome !== undefined) return;
+    this.#now = Math.max(this.#now, now);
+    this.#lastActivity = now;
+    const flags = segment.flags;
+    if (flags & TcpFlag.RST) {
+      this.#sendReset();
+      this.#end("reset-by-client", now, false);
+      return;
+    }
+    if (flags & TcpFlag.SYN) return; // a retransmitted SYN: ours has its own timer
+    if (this.#mirrorWindow) this.#clientWindow = segment.window;
+    const ack = flags & TcpFlag.ACK ? segment.ack : undefined;
+    const start = seqOffset(this.#clientIsn, segment.seq, this.#stream.end);
+    const length = segment.payloadLength;
+    if (length > 0) {
+      const payload = segment.payload();
+      if (payload.length < length) return; // cut by the capture: the retransmission may be whole
+      if (this.#stream.add(start, payload, ack) !== undefined) {
+        this.#sendReset();
+        this.#end("buffer-full", now, false);
+        return;
+      }
+    } else if (ack !== undefined && !(flags & TcpFlag.FIN)) {
+      this.#stream.noteHandshakeAck(ack);
+    }
+    if (flags & TcpFlag.FIN) this.#stream.addFin(start + length, ack);
+    this.#transmit(now);
+  }
+
+  /** A reply header the target sent to this session's client address, as intercept forwarded it. */
+  onTarget(segment: SegmentIn, now: number): void {
+    this.#now = Math.max(this.#now, now);
+    if (this.outcome !== undefined) {
+      if (this.#lingerUntil !== Infinity && segment.flags & TcpFlag.FIN) this.#sendAck();
+      return;
+    }
+    this.#lastActivity = now;
+    const flags = segment.flags;
+    if (this.#targetIsn === undefined) {
+      this.#onHandshakeReply(segment, now);
+      return;
+    }
+    if (flags & TcpFlag.RST) {
+      const allDelivered = this.#stream.finOffset !== undefined && this.#sndUna > this.#stream.finOffset;
+      this.#end(allDelivered ? "completed" : "reset-by-target", now, false);
+      return;
+    }
+    if (flags & TcpFlag.SYN) {
+      this.#sendAck(); // our handshake ACK was lost
+      return;
+    }
+    this.#readTimestamp(segment);
+    if (flags & TcpFlag.ACK) this.#onAck(segment, now);
+    this.#onTargetData(segment, now);
+    this.#transmit(now);
+    this.#maybeComplete(now);
+  }
+
+  /** Runs the timers that are due. */
+  onTick(now: number): void {
+    this.#now = Math.max(this.#now, now);
+    if (this.outcome !== undefined) {
+      if (now >= this.#lingerUntil) this.#lingerUntil = Infinity;
+      return;
+    }
+    if (now >= this.#lastActivity + this.config.idleTimeoutMs) {
+      this.#sendReset();
+      this.#end("timed-out", now, false);
+      return;
+    }
+    if (now >= this.#rtoDeadline) this.#onRetransmitTimeout(now);
+    if (this.outcome !== undefined) return;
+    if (now >= this.#ackDeadline) this.#sendAck();
+    this.#transmit(now);
+  }
+
+  /** Ends the session from outside (shutdown, or the client reused the port): resets the target side. */
+  abandon(now: number): void {
+    if (this.outcome !== undefined) return;
+    this.#sendReset();
+    this.#end("abandoned", now, false);
+  }
+
+  #onHandshakeReply(segment: SegmentIn, now: number): void {
+    const flags = segment.flags;
+    const acksSyn = (flags & TcpFlag.ACK) !== 0 && segment.ack === wireSeq(this.#clientIsn, 1);
+    if (flags & TcpFlag.RST) {
+      if (acksSyn || !(flags & TcpFlag.ACK)) this.#end("refused", now, false);
+      return;
+    }
+    if (!(flags & TcpFlag.SYN) || !acksSyn) return;
+    const parsed = segment.options();
+    const options: TcpOptions = isWireError(parsed) ? {} : parsed as TcpOptions;
+    this.#targetIsn = segment.seq;
+    this.#rcvNxt = 1;
+    this.#ackedRcv = 0;
+    const scaling = options.windowScale !== undefined && this.#synOptions.windowScale !== undefined;
+    if (scaling) this.#targetWindowShift = Math.min(options.windowScale!, 14);
+    if (this.#synOptions.windowScale !== undefined && !scaling) {
+      this.#mirrorWindow = false;
+      this.#clientWindow = 0xffff;
+    }
+    const timestamps = this.#timestamps && options.timestamp !== undefined;
+    this.#mss = Math.max(
+      64,
+      Math.min(options.mss ?? DEFAULT_MSS, this.config.maxSegment) -
+        (timestamps ? TIMESTAMP_OPTION_LENGTH : 0),
+    );
+    this.#useTimestamps = timestamps;
+    if (options.timestamp) this.#tsRecent = options.timestamp.value;
+    this.#sndWnd = segment.window; // never scaled in a SYN
+    this.#cwnd = INITIAL_WINDOW_SEGMENTS * this.#mss;
+    if (this.#rto.backoffs === 0) this.#rto.sample(now - this.#timedAt);
+    this.#rto.resetBackoff();
+    this.#sndUna = 1;
+    this.#sndNxt = Math.max(this.#sndNxt, 1);
+    this.#maxSent = Math.max(this.#maxSent, 1);
+    this.#rtoDeadline = Infinity;
+    this.#timedEnd = -1;
+    this.#sendAck();
+    this.#markFor = 0;
+    this.#markRcv = this.#rcvNxt;
+    this.#markTime = now;
+    this.#transmit(now);
+  }
+
+  #useTimestamps = false;
+
+  #readTimestamp(segment: SegmentIn): void {
+    if (!this.#useTimestamps) return;
+    const options = segment.options();
+    if (!isWireError(options) && (options as TcpOptions).timestamp) {
+      this.#tsRecent = (options as TcpOptions).timestamp!.value;
+    }
+  }
+
+  #onAck(segment: SegmentIn, now: number): void {
+    const acked = seqOffset(this.#clientIsn, segment.ack, this.#sndUna);
+    if (acked > this.#maxSent || acked < this.#sndUna) return; // acks what was never sent, or old news
+    const window = segment.window << this.#targetWindowShift;
+    if (acked > this.#sndUna) {
+      const newlyAcked = acked - this.#sndUna;
+      if (this.#timedEnd > 0 && acked >= this.#timedEnd) {
+        this.#rto.sample(now - this.#timedAt);
+        this.#timedEnd = -1;
+      }
+      this.#rto.resetBackoff();
+      this.#sndUna = acked;
+      if (this.#sndNxt < acked) this.#sndNxt = acked;
+      this.#stream.release(Math.min(acked, this.#stream.end));
+      this.#dupAcks = 0;
+      if (acked < this.#recover) {
+        this.#retransmitFirst(now); // a partial ack: the next hole is lost too (NewReno)
+      } else if (this.#cwnd < this.#ssthresh) {
+        this.#cwnd += Math.min(newlyAcked, this.#mss);
+      } else {
+        this.#cwnd += Math.max(1, Math.floor(this.#mss * this.#mss / this.#cwnd));
+      }
+      this.#rtoDeadline = Infinity;
+    } else if (
+      segment.payloadLength === 0 && !(segment.flags & TcpFlag.FIN) && this.#sndUna < this.#sndNxt &&
+      window === this.#sndWnd
+    ) {
+      if (++this.#dupAcks === 3 && this.#sndUna >= this.#recover) {
+        this.#ssthresh = Math.max((this.#maxSent - this.#sndUna) >> 1, 2 * this.#mss);
+        this.#cwnd = this.#ssthresh;
+        this.#recover = this.#maxSent;
+        this.#retransmitFirst(now);
+      }
+    }
+    this.#sndWnd = window;
+  }
+
+  #onTargetData(segment: SegmentIn, now: number): void {
+    const fin = (segment.flags & TcpFlag.FIN) !== 0;
+    const length = segment.payloadLength + (fin ? 1 : 0);
+    if (length === 0) return;
+    const start = seqOffset(this.#targetIsn!, segment.seq, this.#rcvNxt);
+    const end = start + length;
+    if (end <= this.#rcvNxt) {
+      this.#sendAck(); // a retransmission: our ack was lost
+      return;
+    }
+    // Missing replies were lost on the way to intercept, not by the target: acknowledge past them.
+    this.#rcvNxt = end;
+    if (fin) this.#targetFin = true;
+    if (fin || this.#rcvNxt - this.#ackedRcv >= 2 * this.#mss) this.#sendAck();
+    else if (this.#ackDeadline === Infinity) this.#ackDeadline = now + DELAYED_ACK_MS;
+  }
+
+  #onRetransmitTimeout(now: number): void {
+    this.#rto.backOff();
+    this.#timedEnd = -1;
+    this.#rtoDeadline = Infinity;
+    if (this.#targetIsn === undefined) {
+      if (this.#rto.backoffs > this.config.synRetries) {
+        this.#end("no-answer", now, false);
+        return;
+      }
+      this.retransmissions++;
+      this.#sendSyn(now);
+      return;
+    }
+    if (this.#rto.backoffs > this.config.maxRetransmits) {
+      this.#sendReset();
+      this.#end("timed-out", now, false);
+      return;
+    }
+    if (this.#sndUna < this.#sndNxt) {
+      this.#ssthresh = Math.max((this.#maxSent - this.#sndUna) >> 1, 2 * this.#mss);
+      this.#cwnd = this.#mss;
+      this.#recover = this.#maxSent;
+      this.#dupAcks = 0;
+      this.#sndNxt = this.#sndUna; // go back: resend from the first unacknowledged byte
+      this.retransmissions++;
+      this.#transmit(now, true);
+    } else {
+      this.#transmit(now, true); // the window is shut: probe it with one byte
+    }
+  }
+
+  #retransmitFirst(now: number): void {
+    const saved = this.#sndNxt;
+    this.#sndNxt = this.#sndUna;
+    this.retransmissions++;
+    this.#sendData(now, Math.min(this.#mss, this.#sendLimit() - this.#sndUna), true);
+    this.#sndNxt = Math.max(saved, this.#sndNxt);
+  }
+
+  /** Releases requests that may go, then sends what the windows allow. */
+  #transmit(now: number, probe = false): void {
+    if (this.#targetIsn === undefined || this.outcome !== undefined) return;
+    this.#releaseRequests(now);
+    const limit = this.#sendLimit();
+    const windowEnd = this.#sndUna + Math.max(Math.min(this.#sndWnd, this.#cwnd), probe ? 1 : 0);
+    let sentSomething = false;
+    while (this.#sndNxt < limit && this.#sndNxt < windowEnd) {
+      const length = Math.min(this.#mss, limit - this.#sndNxt, windowEnd - this.#sndNxt);
+      this.#sendData(now, length, this.#sndNxt < this.#maxSent);
+      sentSomething = true;
+    }
+    if (
+      !sentSomething && this.#sndNxt === limit && this.#finAllowed() &&
+      this.#sndNxt === this.#stream.finOffset
+    ) {
+      this.#sendData(now, 0, this.#sndNxt < this.#maxSent);
+    }
+    this.#noteMark(now);
+    this.#armRetransmitTimer(now, limit);
+  }
+
+  /**
+   * Keeps the retransmission timer running while anything is unacknowledged, and while data waits
+   * behind a shut window (then it fires a window probe).
+   */
+  #armRetransmitTimer(now: number, limit: number): void {
+    const waiting = this.#sndUna < this.#sndNxt || this.#sndNxt < limit;
+    if (!waiting) this.#rtoDeadline = Infinity;
+    else if (this.#rtoDeadline === Infinity) this.#rtoDeadline = now + this.#rto.timeout;
+  }
+
+  /** Sends `length` bytes from `sndNxt`, with FIN when they end the stream and the FIN may go. */
+  #sendData(now: number, length: number, retransmission: boolean): void {
+    const start = this.#sndNxt;
+    const fin = this.#finAllowed() && start + length === this.#stream.finOffset;
+    const payload = length > 0 ? this.#stream.read(start, length) : undefined;
+    let flags = TcpFlag.ACK | (fin ? TcpFlag.FIN : 0);
+    if (payload !== undefined && start + length === this.#sendLimit()) flags |= TcpFlag.PSH;
+    this.#emit(wireSeq(this.#clientIsn, start), flags, payload);
+    this.#sndNxt = start + length + (fin ? 1 : 0);
+    if (this.#sndNxt > this.#maxSent) this.#maxSent = this.#sndNxt;
+    if (!retransmission && this.#timedEnd < 0) {
+      this.#timedEnd = this.#sndNxt;
+      this.#timedAt = now;
+    }
+  }
+
+  /** The offset up to which data may be sent now: the end of the released requests. */
+  #sendLimit(): number {
+    const starts = this.#stream.requestStarts;
+    return this.#released < starts.length ? starts[this.#released] : this.#stream.end;
+  }
+
+  #finAllowed(): boolean {
+    return this.#stream.finOffset !== undefined && this.#released >= this.#stream.requestStarts.length;
+  }
+
+  #waitingForAnswer(): boolean {
+    return this.#targetIsn !== undefined && this.#markFor === this.#released &&
+      this.#released < this.#stream.requestStarts.length;
+  }
+
+  /**
+   * A request goes once the target has everything before it and has said something since the
+   * previous request went out in full (or after `responseWaitMs`, for a target that stays silent).
+   */
+  #releaseRequests(now: number): void {
+    const starts = this.#stream.requestStarts;
+    while (this.#released < starts.length) {
+      const start = starts[this.#released];
+      const waits = this.#released > 0 || this.#stream.firstRequestWaits;
+      if (waits) {
+        if (this.#markFor !== this.#released || this.#sndUna < start) break;
+        const answered = this.#rcvNxt > this.#markRcv;
+        if (!answered && now < this.#markTime + this.config.responseWaitMs) break;
+      }
+      this.#released++;
+    }
+  }
+
+  /** Remembers when the data before the next waiting request went out in full. */
+  #noteMark(now: number): void {
+    const starts = this.#stream.requestStarts;
+    if (this.#released >= starts.length || this.#markFor === this.#released) return;
+    if (this.#sndNxt >= starts[this.#released]) {
+      this.#markFor = this.#released;
+      this.#markRcv = this.#rcvNxt;
+      this.#markTime = now;
+    }
+  }
+
+  #maybeComplete(now: number): void {
+    const fin = this.#stream.finOffset;
+    if (fin === undefined || this.#sndUna <= fin || !this.#targetFin) return;
+    if (this.#ackedRcv < this.#rcvNxt) this.#sendAck();
+    this.#end("completed", now, true);
+  }
+
+  #end(outcome: SessionOutcome, now: number, linger: boolean): void {
+    this.outcome = outcome;
+    this.#rtoDeadline = Infinity;
+    this.#ackDeadline = Infinity;
+    this.#lingerUntil = linger ? now + this.config.lingerMs : Infinity;
+  }
+
+  #sendSyn(now: number): void {
+    const options = this.#synOptions.timestamp
+      ? { ...this.#synOptions, timestamp: { value: this.#tsValue(), echo: 0 } }
+      : this.#synOptions;
+    this.sink(this, {
+      srcPort: this.endpoints.clientPort,
+      dstPort: this.endpoints.targetPort,
+      seq: this.#clientIsn,
+      ack: 0,
+      flags: TcpFlag.SYN,
+      window: Math.min(this.#clientWindow, 0xffff),
+      options,
+    });
+    this.#sndNxt = Math.max(this.#sndNxt, 1);
+    this.#maxSent = Math.max(this.#maxSent, 1);
+    this.#timedAt = now;
+    this.#rtoDeadline = now + this.#rto.timeout;
+  }
+
+  #sendAck(): void {
+    this.#emit(wireSeq(this.#clientIsn, this.#sndNxt), TcpFlag.ACK, undefined);
+  }
+
+  #sendReset(): void {
+    const seq = wireSeq(this.#clientIsn, Math.max(this.#sndNxt, 1));
+    if (this.#targetIsn === undefined) {
+      this.sink(this, {
+        srcPort: this.endpoints.clientPort,
+        dstPort: this.endpoints.targetPort,
+        seq,
+        ack: 0,
+        flags: TcpFlag.RST,
+        window: 0,
+      });
+    } else {
+      this.#emit(seq, TcpFlag.RST | TcpFlag.ACK, undefined);
+    }
+  }
+
+  #emit(seq: number, flags: number, payload: Uint8Array | undefined): void {
+    this.#ackedRcv = this.#rcvNxt;
+    this.#ackDeadline = Infinity;
+    this.sink(this, {
+      srcPort: this.endpoints.clientPort,
+      dstPort: this.endpoints.targetPort,
+      seq,
+      ack: wireSeq(this.#targetIsn!, this.#rcvNxt),
+      flags,
+      window: this.#clientWindow,
+      options: this.#useTimestamps
+        ? { timestamp: { value: this.#tsValue(), echo: this.#tsRecent } }
+        : undefined,
+      payload,
+    });
+  }
+
+  #tsValue(): number {
+    return (this.#tsBase + Math.floor(this.#now)) >>> 0;
+  }
+}

@@ -1,0 +1,388 @@
+/**
+ * All copied sessions of one `copy` process: which captured sessions are copied (rate), how many
+ * times (multiply), under which client address and port the target sees each copy, and their timers.
+ * Pure like the sessions it holds: packets and the clock come in, segments and registrations go out.
+ */
+import { TcpFlag, type TcpRepr } from "../wire/mod.ts";
+import { DeadlineHeap } from "./heap.ts";
+import { type SegmentIn, Session, type SessionConfig, type SessionOutcome } from "./session.ts";
+
+/** One `-x` mapping: what the online server listens on, and where its copies go. */
+export interface TargetMapping {
+  /** The online server's address, or `undefined` for any. */
+  readonly onlineAddress?: number;
+  readonly onlinePort: number;
+  readonly targetAddress: number;
+  readonly targetPort: number;
+}
+
+/** An IPv4 range copies may take their client address from. */
+export interface AddressRange {
+  /** First usable address (uint32). */
+  readonly first: number;
+  /** How many addresses from `first`. */
+  readonly count: number;
+}
+
+/** What to copy and how. */
+export interface CopyPlan {
+  readonly mappings: readonly TargetMapping[];
+  /** Client addresses the target sees; empty keeps each real client's address. */
+  readonly clients: readonly AddressRange[];
+  /** Percent of sessions copied, 1..100. */
+  readonly rate: number;
+  /** Copies of each session, 1..1023. */
+  readonly multiply: number;
+  /** Keeps several `copy` processes' client ports apart (`-f`). */
+  readonly portShift: number;
+  /** Sessions held at once; more are refused and counted. */
+  readonly maxSessions: number;
+  readonly session: SessionConfig;
+}
+
+/** A registration for intercept: replies to this client address and port belong to us. */
+export interface Registration {
+  readonly type: "add" | "delete";
+  readonly clientAddress: number;
+  readonly clientPort: number;
+  readonly targetAddress: number;
+  readonly targetPort: number;
+}
+
+/** Where the table's output goes. */
+export interface TableSink {
+  /** A segment for the target from `session.endpoints.clientAddress`. */
+  segment(session: Session, tcp: TcpRepr): void;
+  registration(registration: Registration): void;
+}
+
+/** Counters for stats lines and metrics. */
+export interface TableCounters {
+  packetsSeen: number;
+  sessionsCopied: number;
+  sessionsSkippedByRate: number;
+  sessionsRefusedAtCap: number;
+  sessionsWithoutAddress: number;
+  repliesReceived: number;
+  repliesUnmatched: number;
+  retransmissions: number;
+  outcomes: Record<SessionOutcome, number>;
+}
+
+interface Original {
+  readonly mappingIndex: number;
+  /** Client address and port as one 48-bit number. */
+  readonly key: number;
+  readonly clientIsn: number;
+  copies: Copy[];
+  lastSeen: number;
+}
+
+interface Copy {
+  readonly session: Session;
+  readonly original: Original;
+  readonly replyKey: number;
+  scheduledAt: number;
+  counted: boolean;
+}
+
+const PROBES = 16;
+const DEAD_SWEEP_MS = 1000;
+const FIRST_EPHEMERAL = 1024;
+const PORT_STRIDE = 4099; // odd and prime: copies' ports spread over the whole range
+
+/** The copied sessions and the logic that creates, feeds and retires them. */
+export class SessionTable {
+  readonly counters: TableCounters = {
+    packetsSeen: 0,
+    sessionsCopied: 0,
+    sessionsSkippedByRate: 0,
+    sessionsRefusedAtCap: 0,
+    sessionsWithoutAddress: 0,
+    repliesReceived: 0,
+    repliesUnmatched: 0,
+    retransmissions: 0,
+    outcomes: {
+      "completed": 0,
+      "reset-by-client": 0,
+      "reset-by-target": 0,
+      "refused": 0,
+      "no-answer": 0,
+      "timed-out": 0,
+      "abandoned": 0,
+      "buffer-full": 0,
+    },
+  };
+
+  /** Originals by mapping index, then by client address and port (48 bits). */
+  readonly #originals: Map<number, Original>[];
+  /** Copies by the client address and port the target sees. */
+  readonly #byReply = new Map<number, Copy>();
+  /** Originals whose copies failed: their later packets are not taken over again. */
+  readonly #dead: Map<number, Original>[];
+  readonly #timers = new DeadlineHeap<Copy>();
+  readonly #clientsTotal: number;
+  #active = 0;
+  #nextSweep = 0;
+  readonly #sink: (session: Session, tcp: TcpRepr) => void;
+
+  constructor(readonly plan: CopyPlan, readonly out: TableSink) {
+    this.#originals = plan.mappings.map(() => new Map());
+    this.#dead = plan.mappings.map(() => new Map());
+    this.#clientsTotal = plan.clients.reduce((sum, range) => sum + range.count, 0);
+    this.#sink = (session, tcp) => out.segment(session, tcp);
+  }
+
+  /** Sessions being copied now (lingering ones included). */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** Client bytes held by all sessions, for the memory guard and stats. */
+  get buffered(): number {
+    let total = 0;
+    for (const copy of this.#byReply.values()) total += copy.session.buffered;
+    return total;
+  }
+
+  /**
+   * A packet a client sent to the online server, with the addresses from its IP header.
+   * `tcp` needs ports too, to find the session.
+   */
+  onCapture(
+    source: number,
+    destination: number,
+    tcp: SegmentIn & { readonly srcPort: number; readonly dstPort: number },
+    now: number,
+  ): void {
+    this.counters.packetsSeen++;
+    const mappingIndex = this.#mappingFor(destination, tcp.dstPort);
+    if (mappingIndex < 0) return;
+    const key = source * 65536 + tcp.srcPort;
+    if (!this.#sampled(source, tcp.srcPort)) {
+      if (tcp.flags & TcpFlag.SYN && !(tcp.flags & TcpFlag.ACK)) this.counters.sessionsSkippedByRate++;
+      return;
+    }
+    const originals = this.#originals[mappingIndex];
+    let original = originals.get(key);
+    const flags = tcp.flags;
+    const isSyn = (flags & TcpFlag.SYN) !== 0 && !(flags & TcpFlag.ACK);
+    if (original !== undefined && isSyn && original.clientIsn !== tcp.seq) {
+      this.#retire(original, now); // the client reused its port for a new connection
+      original = undefined;
+    }
+    if (original === undefined) {
+      const dead = this.#dead[mappingIndex];
+      const tombstone = dead.get(key);
+      if (tombstone !== undefined && !isSyn) {
+        tombstone.lastSeen = now;
+        if (flags & (TcpFlag.RST | TcpFlag.FIN)) dead.delete(key);
+        return;
+      }
+      dead.delete(key);
+      const takeOver = !isSyn;
+      if (takeOver && (tcp.payloadLength === 0 || flags & TcpFlag.RST)) return;
+      original = this.#open(mappingIndex, key, source, tcp, takeOver, now);
+      if (original === undefined) return;
+      originals.set(key, original);
+      return;
+    }
+    original.lastSeen = now;
+    for (const copy of original.copies) {
+      copy.session.onClient(tcp, now);
+      this.#settle(copy);
+    }
+  }
+
+  /** A reply header from intercept: the target talking to one of our client addresses. */
+  onReply(destination: number, tcp: SegmentIn & { readonly dstPort: number }, now: number): void {
+    this.counters.repliesReceived++;
+    const copy = this.#byReply.get(destination * 65536 + tcp.dstPort);
+    if (copy === undefined) {
+      this.counters.repliesUnmatched++;
+      return;
+    }
+    copy.session.onTarget(tcp, now);
+    this.#settle(copy);
+  }
+
+  /** Runs the timers due at `now`. */
+  tick(now: number): void {
+    while (this.#timers.nextAt <= now) {
+      const { at, item: copy } = this.#timers.pop();
+      if (copy.scheduledAt !== at || !this.#byReply.has(copy.replyKey)) continue;
+      copy.scheduledAt = Infinity;
+      copy.session.onTick(now);
+      this.#settle(copy);
+    }
+    if (now >= this.#nextSweep) {
+      this.#nextSweep = now + DEAD_SWEEP_MS;
+      const idle = this.plan.session.idleTimeoutMs;
+      for (const dead of this.#dead) {
+        for (const [key, original] of dead) if (now - original.lastSeen > idle) dead.delete(key);
+      }
+    }
+  }
+
+  /** When `tick` next has something to do. */
+  get nextDeadline(): number {
+    return Math.min(this.#timers.nextAt, this.#nextSweep);
+  }
+
+  /** Resets every session on the target and forgets them (shutdown). */
+  abandonAll(now: number): void {
+    for (const copy of [...this.#byReply.values()]) {
+      copy.session.abandon(now);
+      this.#settle(copy);
+      if (this.#byReply.has(copy.replyKey)) this.#remove(copy);
+    }
+  }
+
+  #mappingFor(destination: number, port: number): number {
+    const mappings = this.plan.mappings;
+    for (let i = 0; i < mappings.length; i++) {
+      const mapping = mappings[i];
+      if (
+        mapping.onlinePort === port &&
+        (mapping.onlineAddress === undefined || mapping.onlineAddress === destination)
+      ) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  #sampled(address: number, port: number): boolean {
+    return this.plan.rate >= 100 || mix32(address ^ mix32(port + 0x9e3779b9)) % 100 < this.plan.rate;
+  }
+
+  #open(
+    mappingIndex: number,
+    key: number,
+    source: number,
+    tcp: SegmentIn & { readonly srcPort: number },
+    takeOver: boolean,
+    now: number,
+  ): Original | undefined {
+    if (this.#active + this.plan.multiply > this.plan.maxSessions) {
+      this.counters.sessionsRefusedAtCap++;
+      return undefined;
+    }
+    const mapping = this.plan.mappings[mappingIndex];
+    const original: Original = {
+      mappingIndex,
+      key,
+      clientIsn: takeOver ? (tcp.seq - 1) >>> 0 : tcp.seq,
+      copies: [],
+      lastSeen: now,
+    };
+    for (let index = 0; index < this.plan.multiply; index++) {
+      const endpoint = this.#pickEndpoint(source, tcp.srcPort, index);
+      if (endpoint === undefined) {
+        this.counters.sessionsWithoutAddress++;
+        continue;
+      }
+      const replyKey = endpoint.address * 65536 + endpoint.port;
+      const endpoints = {
+        clientAddress: endpoint.address,
+        clientPort: endpoint.port,
+        targetAddress: mapping.targetAddress,
+        targetPort: mapping.targetPort,
+      };
+      this.out.registration({ type: "add", ...endpoints });
+      const session = new Session(endpoints, this.plan.session, this.#sink, tcp, takeOver, now);
+      const copy: Copy = { session, original, replyKey, scheduledAt: Infinity, counted: false };
+      this.#byReply.set(replyKey, copy);
+      original.copies.push(copy);
+      this.#active++;
+      this.counters.sessionsCopied++;
+      this.#settle(copy);
+    }
+    return original.copies.length > 0 ? original : undefined;
+  }
+
+  /**
+   * The client address and port copy `index` of a session uses: stable for a given client, and
+   * probed onward when another copy already holds it.
+   */
+  #pickEndpoint(address: number, port: number, index: number): { address: number; port: number } | undefined {
+    const shift = this.plan.portShift * this.plan.multiply + index;
+    for (let probe = 0; probe < PROBES; probe++) {
+      const candidatePort = shift + probe === 0 ? port : FIRST_EPHEMERAL +
+        (((port - FIRST_EPHEMERAL + (shift + probe) * PORT_STRIDE) % 64512) + 64512) % 64512;
+      const candidateAddress = this.#clientsTotal === 0 ? address : this.#mapAddress(address, probe);
+      if (!this.#byReply.has(candidateAddress * 65536 + candidatePort)) {
+        return { address: candidateAddress, port: candidatePort };
+      }
+    }
+    return undefined;
+  }
+
+  #mapAddress(address: number, probe: number): number {
+    let index = (mix32(address) + probe) % this.#clientsTotal;
+    for (const range of this.plan.clients) {
+      if (index < range.count) return (range.first + index) >>> 0;
+      index -= range.count;
+    }
+    throw new Error("unreachable: index within the ranges' total");
+  }
+
+  /** After an event: counts a new outcome, forgets finished copies, reschedules the rest. */
+  #settle(copy: Copy): void {
+    const session = copy.session;
+    if (session.outcome !== undefined && !copy.counted) {
+      copy.counted = true;
+      this.counters.outcomes[session.outcome]++;
+      this.counters.retransmissions += session.retransmissions;
+      const original = copy.original;
+      const failed = session.outcome !== "completed" && session.outcome !== "reset-by-client";
+      const allOver = original.copies.every((other) => other.session.outcome !== undefined);
+      if (failed && allOver && this.#originals[original.mappingIndex].get(original.key) === original) {
+        this.#originals[original.mappingIndex].delete(original.key);
+        this.#dead[original.mappingIndex].set(original.key, original);
+      }
+    }
+    if (session.finished) {
+      this.#remove(copy);
+      return;
+    }
+    const at = session.nextDeadline;
+    if (at < copy.scheduledAt) {
+      copy.scheduledAt = at;
+      this.#timers.push(at, copy);
+    }
+  }
+
+  #remove(copy: Copy): void {
+    if (this.#byReply.get(copy.replyKey) !== copy) return;
+    this.#byReply.delete(copy.replyKey);
+    this.#active--;
+    const original = copy.original;
+    original.copies = original.copies.filter((other) => other !== copy);
+    const { clientAddress, clientPort, targetAddress, targetPort } = copy.session.endpoints;
+    this.out.registration({ type: "delete", clientAddress, clientPort, targetAddress, targetPort });
+    const originals = this.#originals[original.mappingIndex];
+    if (original.copies.length === 0 && originals.get(original.key) === original) {
+      originals.delete(original.key);
+    }
+  }
+
+  #retire(original: Original, now: number): void {
+    for (const copy of original.copies) {
+      copy.session.abandon(now);
+      this.#settle(copy);
+      this.#remove(copy);
+    }
+  }
+}
+
+/** A 32-bit integer hash (a murmur3-style finaliser): stable sampling and address choice. */
+function mix32(value: number): number {
+  let x = value | 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  x ^= x >>> 16;
+  return x >>> 0;
+}

@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { errnoMessage } from "../../ffi/mod.ts";
+import { outputOf, withUnprivilegedDeno } from "./_unprivileged.ts";
+
+const FFI = new URL("../../ffi/mod.ts", import.meta.url).href;
+
+Deno.test("errnoMessage gives libc's text for an errno", () => {
+  assert.equal(errnoMessage(1), "Operation not permitted");
+  assert.equal(errnoMessage(105), "No buffer space available");
+});
+
+Deno.test("opening a raw socket without privileges says how to get them", async () => {
+  const script = `import { RawSocket } from ${JSON.stringify(FFI)};
+    try { RawSocket.open(4); console.log("opened"); } catch (e) { console.log(e.constructor.name, e.message); }`;
+  assert.equal(
+    await withUnprivilegedDeno(script, "null", outputOf),
+    "FatalError cannot open a raw socket: Operation not permitted (run as root or grant CAP_NET_RAW)",
+  );
+});
+
+Deno.test("FdPoller times out, then wakes on input, while the event loop keeps ticking", async () => {
+  const script = `import { FdPoller } from ${JSON.stringify(FFI)};
+    const poller = new FdPoller(0);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    const idle = await poller.waitReadable(200);
+    console.log(JSON.stringify({ idle, ticks }));
+    ticks = 0;
+    const first = poller.waitReadable(5000);
+    const shared = first === poller.waitReadable(5000);
+    const ready = await first;
+    await poller.idle();
+    clearInterval(timer);
+    console.log(JSON.stringify({ ready, shared, ticks }));`;
+  await withUnprivilegedDeno(script, "piped", async (child) => {
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("\n")) text += (await lines.read()).value;
+    const idle = JSON.parse(text);
+    assert.equal(idle.idle, false);
+    assert.ok(idle.ticks >= 10, `event loop ticked ${idle.ticks} times in 200 ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode("wake\n"));
+    await writer.close();
+    text = text.slice(text.indexOf("\n") + 1);
+    for (let chunk = await lines.read(); !chunk.done; chunk = await lines.read()) text += chunk.value;
+    const woken = JSON.parse(text);
+    assert.deepEqual({ ready: woken.ready, shared: woken.shared }, { ready: true, shared: true });
+    assert.ok(woken.ticks > 0, "event loop ticked while waiting for input");
+    await child.stderr.cancel();
+    assert.equal((await child.status).code, 0);
+  });
+});

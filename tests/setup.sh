@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs what tcpshadow's tests and demo need on a fresh Debian machine that has only Node and npm:
+# Deno (from npm), libpcap, and the tools the network lab drives. Idempotent; run as root.
+set -eu
+DENO_VERSION=2.9.6
+if ! command -v deno >/dev/null 2>&1 || [ "$(deno --version | head -n1 | cut -d' ' -f2)" != "$DENO_VERSION" ]; then
+  npm install --global --no-fund --no-audit --loglevel=error "deno@$DENO_VERSION"
+fi
+missing=""
+[ -e /usr/lib/x86_64-linux-gnu/libpcap.so.0.8 ] || [ -e /usr/lib/aarch64-linux-gnu/libpcap.so.0.8 ] || missing="$missing libpcap0.8"
+command -v ip >/dev/null 2>&1 || missing="$missing iproute2"
+command -v nft >/dev/null 2>&1 || missing="$missing nftables"
+command -v tcpdump >/dev/null 2>&1 || missing="$missing tcpdump"
+command -v ethtool >/dev/null 2>&1 || missing="$missing ethtool"
+command -v ping >/dev/null 2>&1 || missing="$missing iputils-ping"
+if [ -n "$missing" ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+deno --version | head -n1
