@@ -15,7 +15,6 @@ export {
 export {
   type AddressRange,
   type CopyPlan,
-  type Registration,
   SessionTable,
   type TableCounters,
   type TableSink,

@@ -122,11 +122,10 @@ export class Session {
   #tsRecent = 0;
   #tsBase: number;
 
-  // Request pacing.
+  // Request pacing: what the target had said when the data sent so far first went out in full.
   #released = 0;
-  #markFor = -1;
-  #markRcv = 0;
-  #markTime = 0;
+  #reachedRcv = 0;
+  #reachedTime = 0;
 
   #lastActivity: number;
   #lingerUntil = Infinity;
@@ -199,7 +198,9 @@ export class Session {
       this.#ackDeadline,
       this.#lastActivity + this.config.idleTimeoutMs,
     );
-    if (this.#waitingForAnswer()) deadline = Math.min(deadline, this.#markTime + this.config.responseWaitMs);
+    if (this.#waitingForAnswer()) {
+      deadline = Math.min(deadline, this.#reachedTime + this.config.responseWaitMs);
+    }
     return deadline;
   }
 
@@ -325,9 +326,8 @@ export class Session {
     this.#rtoDeadline = Infinity;
     this.#timedEnd = -1;
     this.#sendAck();
-    this.#markFor = 0;
-    this.#markRcv = this.#rcvNxt;
-    this.#markTime = now;
+    this.#reachedRcv = this.#rcvNxt;
+    this.#reachedTime = now;
     this.#transmit(now);
   }
 
@@ -452,7 +452,6 @@ export class Session {
     ) {
       this.#sendData(now, 0, this.#sndNxt < this.#maxSent);
     }
-    this.#noteMark(now);
     this.#armRetransmitTimer(now, limit);
   }
 
@@ -475,7 +474,11 @@ export class Session {
     if (payload !== undefined && start + length === this.#sendLimit()) flags |= TcpFlag.PSH;
     this.#emit(wireSeq(this.#clientIsn, start), flags, payload);
     this.#sndNxt = start + length + (fin ? 1 : 0);
-    if (this.#sndNxt > this.#maxSent) this.#maxSent = this.#sndNxt;
+    if (this.#sndNxt > this.#maxSent) {
+      this.#maxSent = this.#sndNxt;
+      this.#reachedRcv = this.#rcvNxt;
+      this.#reachedTime = now;
+    }
     if (!retransmission && this.#timedEnd < 0) {
       this.#timedEnd = this.#sndNxt;
       this.#timedAt = now;
@@ -492,37 +495,28 @@ export class Session {
     return this.#stream.finOffset !== undefined && this.#released >= this.#stream.requestStarts.length;
   }
 
+  /** Whether the next request waits for the target's answer to what went before it. */
   #waitingForAnswer(): boolean {
-    return this.#targetIsn !== undefined && this.#markFor === this.#released &&
-      this.#released < this.#stream.requestStarts.length;
+    const starts = this.#stream.requestStarts;
+    return this.#targetIsn !== undefined && this.#released < starts.length &&
+      (this.#released > 0 || this.#stream.firstRequestWaits) && this.#sndUna >= starts[this.#released];
   }
 
   /**
-   * A request goes once the target has everything before it and has said something since the
-   * previous request went out in full (or after `responseWaitMs`, for a target that stays silent).
+   * A request goes once the target has everything before it and has said something since that
+   * went out in full (or after `responseWaitMs`, for a target that stays silent). Nothing past a
+   * request's start goes before it is released, so the last first transmission is that moment.
    */
   #releaseRequests(now: number): void {
     const starts = this.#stream.requestStarts;
     while (this.#released < starts.length) {
-      const start = starts[this.#released];
       const waits = this.#released > 0 || this.#stream.firstRequestWaits;
       if (waits) {
-        if (this.#markFor !== this.#released || this.#sndUna < start) break;
-        const answered = this.#rcvNxt > this.#markRcv;
-        if (!answered && now < this.#markTime + this.config.responseWaitMs) break;
+        if (this.#sndUna < starts[this.#released]) break;
+        const answered = this.#rcvNxt > this.#reachedRcv;
+        if (!answered && now < this.#reachedTime + this.config.responseWaitMs) break;
       }
       this.#released++;
-    }
-  }
-
-  /** Remembers when the data before the next waiting request went out in full. */
-  #noteMark(now: number): void {
-    const starts = this.#stream.requestStarts;
-    if (this.#released >= starts.length || this.#markFor === this.#released) return;
-    if (this.#sndNxt >= starts[this.#released]) {
-      this.#markFor = this.#released;
-      this.#markRcv = this.#rcvNxt;
-      this.#markTime = now;
     }
   }
 

@@ -4,6 +4,7 @@
  * Pure like the sessions it holds: packets and the clock come in, segments and registrations go out.
  */
 import { TcpFlag, type TcpRepr } from "../wire/mod.ts";
+import { type Registration, RegistrationType } from "../intercept/protocol.ts";
 import { DeadlineHeap } from "./heap.ts";
 import { type SegmentIn, Session, type SessionConfig, type SessionOutcome } from "./session.ts";
 
@@ -40,19 +41,11 @@ export interface CopyPlan {
   readonly session: SessionConfig;
 }
 
-/** A registration for intercept: replies to this client address and port belong to us. */
-export interface Registration {
-  readonly type: "add" | "delete";
-  readonly clientAddress: number;
-  readonly clientPort: number;
-  readonly targetAddress: number;
-  readonly targetPort: number;
-}
-
 /** Where the table's output goes. */
 export interface TableSink {
   /** A segment for the target from `session.endpoints.clientAddress`. */
   segment(session: Session, tcp: TcpRepr): void;
+  /** Tells intercept which client addresses and ports are ours (TCPCopy's protocol). */
   registration(registration: Registration): void;
 }
 
@@ -206,6 +199,13 @@ export class SessionTable {
     this.#settle(copy);
   }
 
+  /** The registrations of every live copy, for an intercept that reconnected. */
+  *registrations(): Iterable<Registration> {
+    for (const copy of this.#byReply.values()) {
+      if (copy.session.outcome === undefined) yield { type: RegistrationType.ADD, ...copy.session.endpoints };
+    }
+  }
+
   /** Runs the timers due at `now`. */
   tick(now: number): void {
     while (this.#timers.nextAt <= now) {
@@ -289,7 +289,7 @@ export class SessionTable {
         targetAddress: mapping.targetAddress,
         targetPort: mapping.targetPort,
       };
-      this.out.registration({ type: "add", ...endpoints });
+      this.out.registration({ type: RegistrationType.ADD, ...endpoints });
       const session = new Session(endpoints, this.plan.session, this.#sink, tcp, takeOver, now);
       const copy: Copy = { session, original, replyKey, scheduledAt: Infinity, counted: false };
       this.#byReply.set(replyKey, copy);
@@ -360,7 +360,13 @@ export class SessionTable {
     const original = copy.original;
     original.copies = original.copies.filter((other) => other !== copy);
     const { clientAddress, clientPort, targetAddress, targetPort } = copy.session.endpoints;
-    this.out.registration({ type: "delete", clientAddress, clientPort, targetAddress, targetPort });
+    this.out.registration({
+      type: RegistrationType.DELETE,
+      clientAddress,
+      clientPort,
+      targetAddress,
+      targetPort,
+    });
     const originals = this.#originals[original.mappingIndex];
     if (original.copies.length === 0 && originals.get(original.key) === original) {
       originals.delete(original.key);

@@ -1,0 +1,195 @@
+/**
+ * `copy`'s connections to intercept: registrations out, the target's reply headers in. Several
+ * connections per intercept spread the load; a client's registrations always use the same one, and
+ * every intercept hears every registration (the target may route replies to any of them).
+ */
+import { FatalError } from "../errors.ts";
+import type { Logger } from "../cli/log.ts";
+import {
+  encodeRegistration,
+  type Registration,
+  REGISTRATION_LENGTH,
+  ReplyFrameDecoder,
+} from "../intercept/protocol.ts";
+import type { InterceptAddress } from "./options.ts";
+
+const RECONNECT_MS = 1000;
+const READ_BUFFER = 64 * 1024;
+
+interface Link {
+  readonly address: InterceptAddress;
+  connection: Deno.TcpConn | undefined;
+  pending: Uint8Array[];
+  writing: boolean;
+}
+
+/** The connections to every intercept, kept up while `copy` runs. */
+export class InterceptLinks {
+  /** Registrations that could not be sent because their connection was down. */
+  registrationsLost = 0;
+
+  readonly #links: Link[][];
+  #closed = false;
+
+  /**
+   * @param onRecord called with each 64-byte reply record (a view valid during the call)
+   * @param registrationsToReplay the live registrations, sent again after a reconnect
+   */
+  constructor(
+    addresses: InterceptAddress[],
+    connectionsPerHost: number,
+    readonly onRecord: (record: Uint8Array) => void,
+    readonly registrationsToReplay: () => Iterable<Registration>,
+    readonly log: Logger,
+  ) {
+    this.#links = addresses.map((address) =>
+      Array.from(
+        { length: connectionsPerHost },
+        () => ({ address, connection: undefined, pending: [], writing: false }),
+      )
+    );
+  }
+
+  /** Connects everything once; an intercept that cannot be reached at start is fatal. */
+  async connect(): Promise<void> {
+    await Promise.all(
+      this.#links.flat().map(async (link) => {
+        try {
+          this.#attach(link, await Deno.connect({ hostname: link.address.host, port: link.address.port }));
+        } catch (error) {
+          throw new FatalError(
+            `cannot connect to intercept at ${link.address.host}:${link.address.port}: ${reason(error)}`,
+          );
+        }
+      }),
+    );
+    this.log.info(
+      `connected to ${this.#links.length} intercept(s), ${this.#links[0].length} connection(s) each`,
+    );
+  }
+
+  /** Sends one registration to every intercept, on the connection that owns its client. */
+  register(registration: Registration): void {
+    for (const links of this.#links) {
+      const link = ownerOf(links, registration);
+      if (link.connection === undefined) {
+        this.registrationsLost++;
+        continue;
+      }
+      enqueue(link, registration);
+      if (!link.writing) this.#flush(link);
+    }
+  }
+
+  /** Closes every connection and stops reconnecting. */
+  close(): void {
+    this.#closed = true;
+    for (const link of this.#links.flat()) {
+      try {
+        link.connection?.close();
+      } catch {
+        // already closed by the peer
+      }
+      link.connection = undefined;
+    }
+  }
+
+  /** Sends what is pending and resolves once written (for shutdown). */
+  async drain(): Promise<void> {
+    for (let i = 0; i < 50 && this.#links.flat().some((link) => link.writing); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  #attach(link: Link, connection: Deno.TcpConn): void {
+    connection.setNoDelay(true);
+    link.connection = connection;
+    this.#read(link, connection);
+  }
+
+  async #flush(link: Link): Promise<void> {
+    link.writing = true;
+    try {
+      while (link.pending.length > 0 && link.connection !== undefined) {
+        const chunks = link.pending;
+        link.pending = [];
+        const bytes = new Uint8Array(chunks.length * REGISTRATION_LENGTH);
+        chunks.forEach((chunk, i) => bytes.set(chunk, i * REGISTRATION_LENGTH));
+        let written = 0;
+        while (written < bytes.length) written += await link.connection.write(bytes.subarray(written));
+      }
+    } catch {
+      // the reader notices the loss and reconnects
+    } finally {
+      link.writing = false;
+    }
+  }
+
+  async #read(link: Link, connection: Deno.TcpConn): Promise<void> {
+    const decoder = new ReplyFrameDecoder();
+    const buffer = new Uint8Array(READ_BUFFER);
+    let problem = "closed by intercept";
+    try {
+      for (;;) {
+        const count = await connection.read(buffer);
+        if (count === null) break;
+        const error = decoder.push(buffer.subarray(0, count), this.onRecord);
+        if (error !== undefined) {
+          problem = `garbage from intercept (${error.message})`;
+          break;
+        }
+      }
+    } catch (error) {
+      problem = reason(error);
+    }
+    if (this.#closed) return;
+    try {
+      connection.close();
+    } catch {
+      // already closed
+    }
+    link.connection = undefined;
+    link.pending = [];
+    this.log.warn(`lost intercept ${link.address.host}:${link.address.port}: ${problem}; reconnecting`);
+    this.#reconnect(link);
+  }
+
+  async #reconnect(link: Link): Promise<void> {
+    while (!this.#closed) {
+      await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
+      if (this.#closed) return;
+      try {
+        const connection = await Deno.connect({ hostname: link.address.host, port: link.address.port });
+        if (this.#closed) {
+          connection.close();
+          return;
+        }
+        this.#attach(link, connection);
+        this.log.info(`reconnected to intercept ${link.address.host}:${link.address.port}`);
+        const links = this.#links.find((group) => group.includes(link))!;
+        for (const registration of this.registrationsToReplay()) {
+          if (ownerOf(links, registration) === link) enqueue(link, registration);
+        }
+        if (!link.writing) this.#flush(link);
+        return;
+      } catch {
+        // still down: try again
+      }
+    }
+  }
+}
+
+/** The connection of a group that carries `registration`'s client: always the same one. */
+function ownerOf(links: Link[], registration: Registration): Link {
+  return links[((registration.clientAddress ^ registration.clientPort) >>> 0) % links.length];
+}
+
+function enqueue(link: Link, registration: Registration): void {
+  const record = new Uint8Array(REGISTRATION_LENGTH);
+  encodeRegistration(registration, record, 0);
+  link.pending.push(record);
+}
+
+function reason(error: unknown): string {
+  return error instanceof Error ? error.message.split("\n")[0] : String(error);
+}

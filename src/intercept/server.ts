@@ -1,0 +1,242 @@
+/**
+ * intercept's I/O: the captures of the target's replies, the listener for copy connections, and the
+ * writes to them. Routing decisions are `RouteTable`'s, bytes on the wire are `protocol.ts`'s.
+ */
+import { Capture } from "../../ffi/mod.ts";
+import { FatalError } from "../errors.ts";
+import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
+import {
+  encodeReplyRecord,
+  ProtocolError,
+  RegistrationDecoder,
+  RegistrationType,
+  REPLY_RECORD_LENGTH,
+  ReplyFrameEncoder,
+} from "./protocol.ts";
+import { type ReplySink, routeKey, RouteTable } from "./routes.ts";
+
+/** What `runIntercept` needs, already checked. */
+export interface InterceptOptions {
+  /** Interfaces to capture replies on, one capture each. */
+  devices: string[];
+  /** BPF expression selecting the target's replies. */
+  filter: string;
+  /** Address and port to accept copy connections on. */
+  bind: string;
+  port: number;
+  /** Log only problems, not connections coming and going. */
+  quiet: boolean;
+}
+
+/** Link header + largest IPv4 header + largest TCP header fit with room to spare: payload is never sent. */
+const SNAPLEN = 256;
+/** Packets handled before the writes are started and the event loop gets a turn (registrations, accepts). */
+const BATCH = 1024;
+/** How long a capture loop sleeps without packets before it looks at the clock and the stop flag. */
+const IDLE_WAIT_MS = 100;
+const READ_BUFFER_LENGTH = 16 * 1024;
+
+/** Totals over a run, for the summary line. */
+interface Totals {
+  captured: number;
+  notIpv4Tcp: number;
+  malformed: number;
+  connections: number;
+  garbageConnections: number;
+}
+
+/** One copy connection: a sink for its replies and the loop that writes them. */
+class CopyPeer implements ReplySink {
+  readonly encoder = new ReplyFrameEncoder();
+  readonly decoder = new RegistrationDecoder();
+  #writing = false;
+  closed = false;
+
+  constructor(readonly connection: Deno.TcpConn, readonly name: string) {}
+
+  add(record: Uint8Array): boolean {
+    return !this.closed && this.encoder.add(record);
+  }
+
+  /** Starts writing what is pending, unless a write loop already runs. */
+  flush(onFailure: (peer: CopyPeer, error: unknown) => void): void {
+    if (this.#writing || this.closed || !this.encoder.hasPending) return;
+    this.#writing = true;
+    this.#writeAll().catch((error) => onFailure(this, error)).finally(() => this.#writing = false);
+  }
+
+  async #writeAll(): Promise<void> {
+    for (let chunk; !this.closed && (chunk = this.encoder.take()) !== undefined;) {
+      for (let written = 0; written < chunk.length;) {
+        written += await this.connection.write(chunk.subarray(written));
+      }
+      this.encoder.release(chunk);
+    }
+  }
+}
+
+/**
+ * Runs intercept until `signal` aborts, then closes everything and resolves to the summary line. A
+ * capture that fails rejects with `FatalError`.
+ */
+export async function runIntercept(options: InterceptOptions, signal: AbortSignal): Promise<string> {
+  const info = options.quiet ? () => {} : (line: string) => console.error(`intercept: ${line}`);
+  const warn = (line: string) => console.error(`intercept: ${line}`);
+  const table = new RouteTable<CopyPeer>();
+  const peers = new Set<CopyPeer>();
+  const totals: Totals = { captured: 0, notIpv4Tcp: 0, malformed: 0, connections: 0, garbageConnections: 0 };
+
+  const captures: Capture[] = [];
+  let listener: Deno.TcpListener;
+  try {
+    for (const device of options.devices) {
+      captures.push(Capture.openLive({ device, snaplen: SNAPLEN, direction: "in", filter: options.filter }));
+    }
+    listener = listen(options.bind, options.port);
+  } catch (error) {
+    for (const capture of captures) capture.close();
+    throw error;
+  }
+
+  /** False once stopping: from then on nothing is logged per connection, and the loops wind down. */
+  let running = true;
+  const closePeer = (peer: CopyPeer, line: string | undefined) => {
+    if (peer.closed) return;
+    peer.closed = true;
+    peers.delete(peer);
+    const routes = table.dropPeer(peer);
+    try {
+      peer.connection.close();
+    } catch {
+      // Already closed by the other side of a failed read or write.
+    }
+    if (line !== undefined && running) info(`${line} (${routes} routes dropped)`);
+  };
+  const onWriteFailure = (peer: CopyPeer, error: unknown) =>
+    closePeer(peer, `copy ${peer.name} lost: ${describe(error)}`);
+
+  const serve = async (peer: CopyPeer) => {
+    const buffer = new Uint8Array(READ_BUFFER_LENGTH);
+    try {
+      for (;;) {
+        const length = await peer.connection.read(buffer);
+        if (length === null) return closePeer(peer, `copy ${peer.name} disconnected`);
+        const registrations = peer.decoder.push(buffer.subarray(0, length));
+        if (registrations instanceof ProtocolError) {
+          totals.garbageConnections++;
+          warn(`garbage from ${peer.name} (${registrations.message}), connection closed`);
+          return closePeer(peer, undefined);
+        }
+        for (const registration of registrations) {
+          const key = routeKey(registration.clientAddress, registration.clientPort);
+          if (registration.type === RegistrationType.ADD) table.register(peer, key);
+          else table.unregister(peer, key);
+        }
+        peer.flush(onWriteFailure);
+      }
+    } catch (error) {
+      closePeer(peer, `copy ${peer.name} lost: ${describe(error)}`);
+    }
+  };
+
+  const accept = async () => {
+    try {
+      for await (const connection of listener) {
+        const address = connection.remoteAddr;
+        const peer = new CopyPeer(connection, `${address.hostname}:${address.port}`);
+        connection.setNoDelay(true);
+        peers.add(peer);
+        totals.connections++;
+        info(`copy connected from ${peer.name}`);
+        serve(peer);
+      }
+    } catch (error) {
+      if (running) throw new FatalError(`cannot accept copy connections: ${describe(error)}`);
+    }
+  };
+
+  const record = new Uint8Array(REPLY_RECORD_LENGTH);
+  const captureLoop = async (capture: Capture) => {
+    for (;;) {
+      const now = performance.now();
+      let packet;
+      for (let handled = 0; handled < BATCH && (packet = capture.next()); handled++) {
+        totals.captured++;
+        const decoded = decodeTcpPacket(capture.linkType, packet.data);
+        if (decoded === undefined) totals.notIpv4Tcp++;
+        else if (isWireError(decoded)) totals.malformed++;
+        else if (!(decoded.ip instanceof Ipv4View)) totals.notIpv4Tcp++;
+        else {
+          encodeReplyRecord(packet.data, decoded.ip.offset, record, 0);
+          table.deliver(routeKey(decoded.ip.dst, decoded.tcp.dstPort), record, now);
+        }
+      }
+      table.expire(now);
+      for (const peer of peers) peer.flush(onWriteFailure);
+      if (packet === undefined || !running) return;
+      if (packet === null) await capture.waitReadable(IDLE_WAIT_MS);
+    }
+  };
+
+  const devices = options.devices.join(",");
+  info(
+    `listening on ${options.bind}:${options.port} for copy, capturing replies on ${devices} (${options.filter})`,
+  );
+  const stopped = new Promise<void>((resolve) =>
+    signal.addEventListener("abort", () => resolve(), { once: true })
+  );
+  const accepting = accept();
+  const capturing = Promise.all(captures.map(captureLoop));
+  let failure: unknown;
+  try {
+    // Accepting and capturing only end early on failure; a live capture has no end of file.
+    await Promise.race([
+      stopped,
+      accepting,
+      capturing.then(() => {
+        if (running) throw new FatalError(`capture on ${devices} ended`);
+      }),
+    ]);
+  } catch (error) {
+    failure = error;
+  }
+  running = false;
+  listener.close();
+  for (const peer of [...peers]) closePeer(peer, undefined);
+  await Promise.allSettled([accepting, capturing]);
+  const kernelDropped = failure === undefined
+    ? captures.reduce((sum, capture) => sum + droppedBy(capture), 0)
+    : 0;
+  for (const capture of captures) capture.close();
+  if (failure !== undefined) throw failure;
+  const c = table.counters;
+  return [
+    `${totals.captured} replies captured`,
+    `${c.forwarded} forwarded (${c.released} after waiting for registration)`,
+    `${c.expired} expired unrouted`,
+    `${c.holdOverflow} dropped (too many waiting)`,
+    `${c.peerOverflow} dropped (copy too slow)`,
+    `${totals.notIpv4Tcp} not IPv4 TCP`,
+    `${totals.malformed} malformed`,
+    `${kernelDropped} dropped by the kernel`,
+    `${totals.connections} copy connections`,
+    `${totals.garbageConnections} closed for garbage`,
+  ].join(", ");
+}
+
+function listen(hostname: string, port: number): Deno.TcpListener {
+  try {
+    return Deno.listen({ hostname, port, transport: "tcp" });
+  } catch (error) {
+    throw new FatalError(`cannot listen on ${hostname}:${port}: ${describe(error)}`);
+  }
+}
+
+function droppedBy(capture: Capture): number {
+  const stats = capture.stats();
+  return stats.dropped + stats.interfaceDropped;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,153 @@
+/** Zero-copy view of an IPv6 header (RFC 8200) and its extension-header chain. */
+import { read16, write16 } from "./_bytes.ts";
+import { onesComplementSum } from "./checksum.ts";
+import { type WireError, wireError } from "./errors.ts";
+
+const VERSION_CLASS_FLOW = 0;
+const PAYLOAD_LENGTH = 4;
+const NEXT_HEADER = 6;
+const HOP_LIMIT = 7;
+const SRC = 8;
+const DST = 24;
+/** Length of the fixed IPv6 header. */
+export const IPV6_HEADER_LENGTH = 40;
+const ADDRESS_LENGTH = 16;
+
+const HOP_BY_HOP = 0;
+const ROUTING = 43;
+const FRAGMENT = 44;
+const DESTINATION_OPTIONS = 60;
+
+/** Where the upper-layer header sits after any extension headers. */
+export interface UpperLayer {
+  /** Protocol number of the upper layer (6 = TCP). */
+  protocol: number;
+  /** Absolute index in the view's `bytes` where it starts. */
+  offset: number;
+  /** Its length as the IPv6 payload length declares it. */
+  length: number;
+}
+
+/**
+ * An IPv6 header in place at `bytes[offset..]`. `Ipv6View.check` guarantees the 40-byte header is in
+ * `bytes`; the payload may be cut short by the capture (`truncated`).
+ */
+export class Ipv6View {
+  constructor(readonly bytes: Uint8Array, readonly offset: number) {}
+
+  /**
+   * Checks that `bytes[offset..]` holds a whole IPv6 header with version 6. A payload running past the end
+   * of `bytes` is accepted as a capture cut by snaplen; a zero payload length (a jumbogram) is unsupported.
+   */
+  static check(bytes: Uint8Array, offset = 0): Ipv6View | WireError {
+    const available = bytes.length - offset;
+    if (available < IPV6_HEADER_LENGTH) {
+      return wireError("truncated", `IPv6 header needs 40 bytes, have ${available}`);
+    }
+    const view = new Ipv6View(bytes, offset);
+    if (view.version !== 6) return wireError("malformed", `IP version ${view.version}, expected 6`);
+    if (view.payloadLength === 0 && view.nextHeader === HOP_BY_HOP) {
+      return wireError("unsupported", "IPv6 jumbogram");
+    }
+    return view;
+  }
+
+  /** IP version nibble (6 for a checked view). */
+  get version(): number {
+    return this.bytes[this.offset + VERSION_CLASS_FLOW] >> 4;
+  }
+  set version(value: number) {
+    const at = this.offset + VERSION_CLASS_FLOW;
+    this.bytes[at] = (value << 4) | (this.bytes[at] & 0x0f);
+  }
+
+  /** Payload length: everything after the fixed header, extension headers included. */
+  get payloadLength(): number {
+    return read16(this.bytes, this.offset + PAYLOAD_LENGTH);
+  }
+  set payloadLength(value: number) {
+    write16(this.bytes, this.offset + PAYLOAD_LENGTH, value);
+  }
+
+  /** Protocol number of the header after the fixed header. */
+  get nextHeader(): number {
+    return this.bytes[this.offset + NEXT_HEADER];
+  }
+  set nextHeader(value: number) {
+    this.bytes[this.offset + NEXT_HEADER] = value;
+  }
+
+  /** Hop limit. */
+  get hopLimit(): number {
+    return this.bytes[this.offset + HOP_LIMIT];
+  }
+  set hopLimit(value: number) {
+    this.bytes[this.offset + HOP_LIMIT] = value;
+  }
+
+  /** Source address: a 16-byte subarray of `bytes` (writes through). Setting it copies 16 bytes in. */
+  get src(): Uint8Array {
+    return this.bytes.subarray(this.offset + SRC, this.offset + SRC + ADDRESS_LENGTH);
+  }
+  set src(address: Uint8Array) {
+    this.bytes.set(address.subarray(0, ADDRESS_LENGTH), this.offset + SRC);
+  }
+
+  /** Destination address: a 16-byte subarray of `bytes` (writes through). Setting it copies 16 bytes in. */
+  get dst(): Uint8Array {
+    return this.bytes.subarray(this.offset + DST, this.offset + DST + ADDRESS_LENGTH);
+  }
+  set dst(address: Uint8Array) {
+    this.bytes.set(address.subarray(0, ADDRESS_LENGTH), this.offset + DST);
+  }
+
+  /**
+   * One's complement sum of the pseudo-header (addresses, upper-layer length, next header) that TCP and UDP
+   * checksums cover, ready to chain into `onesComplementSum`.
+   */
+  pseudoHeaderSum(protocol: number, upperLength: number): number {
+    return onesComplementSum(
+      this.bytes,
+      this.offset + SRC,
+      this.offset + DST + ADDRESS_LENGTH,
+      protocol + Math.floor(upperLength / 0x10000) + (upperLength & 0xffff),
+    );
+  }
+
+  /** Absolute index in `bytes` where the payload (the first extension header, if any) starts. */
+  get payloadOffset(): number {
+    return this.offset + IPV6_HEADER_LENGTH;
+  }
+
+  /** Bytes of the packet present in `bytes`: header plus payload, or less if the capture was cut. */
+  get capturedLength(): number {
+    return Math.min(IPV6_HEADER_LENGTH + this.payloadLength, this.bytes.length - this.offset);
+  }
+
+  /** True when the capture holds less than the declared payload. */
+  get truncated(): boolean {
+    return IPV6_HEADER_LENGTH + this.payloadLength > this.bytes.length - this.offset;
+  }
+
+  /**
+   * Finds the upper-layer header by skipping hop-by-hop, routing and destination-options headers. A
+   * fragment header is `unsupported`; a chain running past the payload length is `malformed`, past the
+   * captured bytes `truncated`.
+   */
+  upperLayer(): UpperLayer | WireError {
+    const payloadEnd = this.payloadOffset + this.payloadLength;
+    const capturedEnd = this.offset + this.capturedLength;
+    let protocol = this.nextHeader;
+    let at = this.payloadOffset;
+    while (protocol === HOP_BY_HOP || protocol === ROUTING || protocol === DESTINATION_OPTIONS) {
+      if (at + 2 > payloadEnd) return wireError("malformed", "IPv6 extension header past payload length");
+      if (at + 2 > capturedEnd) return wireError("truncated", "IPv6 extension header cut by capture");
+      const next = at + (this.bytes[at + 1] + 1) * 8;
+      if (next > payloadEnd) return wireError("malformed", "IPv6 extension header past payload length");
+      protocol = this.bytes[at];
+      at = next;
+    }
+    if (protocol === FRAGMENT) return wireError("unsupported", "IPv6 fragment");
+    return { protocol, offset: at, length: payloadEnd - at };
+  }
+}

@@ -1,0 +1,134 @@
+/** Link-layer dispatch: from a captured frame of any supported link type to its IP and TCP views. */
+import { EthernetView, EtherType } from "./ethernet.ts";
+import { isWireError, type WireError, wireError } from "./errors.ts";
+import { IpProtocol, Ipv4View } from "./ipv4.ts";
+import { Ipv6View } from "./ipv6.ts";
+import { Sll2View, SllView } from "./sll.ts";
+import { TcpView } from "./tcp.ts";
+
+/** pcap link types (LINKTYPE_* as stored in files and returned by `pcap_datalink`) that tcpshadow decodes. */
+export const LinkType = {
+  NULL: 0,
+  ETHERNET: 1,
+  RAW: 101,
+  LOOP: 108,
+  LINUX_SLL: 113,
+  IPV4: 228,
+  IPV6: 229,
+  LINUX_SLL2: 276,
+} as const;
+
+// Some platforms' libpcap report raw IP under these DLT_RAW values instead of LINKTYPE_RAW.
+const DLT_RAW_12 = 12;
+const DLT_RAW_14 = 14;
+
+/** Length of the address-family word that starts NULL and LOOP frames. */
+const LOOPBACK_HEADER_LENGTH = 4;
+const AF_INET = 2;
+// AF_INET6 differs by platform: Linux, NetBSD/OpenBSD, FreeBSD, macOS.
+const AF_INET6_VALUES = [10, 24, 28, 30];
+
+/** A captured TCP segment: views over the frame, and whether the capturing host sent it. */
+export interface TcpPacket {
+  ip: Ipv4View | Ipv6View;
+  tcp: TcpView;
+  /** True for packets the capturing host sent; known only for SLL and SLL2 frames, else false. */
+  outgoing: boolean;
+}
+
+/**
+ * Finds the IP and TCP headers in one captured frame. Returns `undefined` for a well-formed frame that is
+ * not TCP over IP (ARP, UDP, ...), and a `WireError` for a frame that cannot be read, an IP fragment, or an
+ * unknown link type. The views point into `frame`; nothing is copied.
+ */
+export function decodeTcpPacket(linkType: number, frame: Uint8Array): TcpPacket | WireError | undefined {
+  switch (linkType) {
+    case LinkType.ETHERNET: {
+      const ethernet = EthernetView.check(frame);
+      if (isWireError(ethernet)) return ethernet;
+      return decodeEtherType(ethernet.etherType, frame, ethernet.payloadOffset, false);
+    }
+    case LinkType.LINUX_SLL: {
+      const sll = SllView.check(frame);
+      if (isWireError(sll)) return sll;
+      return decodeEtherType(sll.protocol, frame, sll.payloadOffset, sll.outgoing);
+    }
+    case LinkType.LINUX_SLL2: {
+      const sll2 = Sll2View.check(frame);
+      if (isWireError(sll2)) return sll2;
+      return decodeEtherType(sll2.protocol, frame, sll2.payloadOffset, sll2.outgoing);
+    }
+    case LinkType.NULL:
+    case LinkType.LOOP: {
+      if (frame.length < LOOPBACK_HEADER_LENGTH) {
+        return wireError("truncated", "loopback header needs 4 bytes");
+      }
+      // The family is a 32-bit word in the capturing host's byte order (NULL) or big-endian (LOOP); every
+      // family value fits in one byte, so whichever end byte is set holds it.
+      const family = frame[0] !== 0 ? frame[0] : frame[3];
+      if (family === AF_INET) return decodeIpv4(frame, LOOPBACK_HEADER_LENGTH, false);
+      if (AF_INET6_VALUES.includes(family)) return decodeIpv6(frame, LOOPBACK_HEADER_LENGTH, false);
+      return undefined;
+    }
+    case LinkType.RAW:
+    case DLT_RAW_12:
+    case DLT_RAW_14: {
+      if (frame.length === 0) return wireError("truncated", "empty raw IP frame");
+      const version = frame[0] >> 4;
+      if (version === 4) return decodeIpv4(frame, 0, false);
+      if (version === 6) return decodeIpv6(frame, 0, false);
+      return wireError("malformed", `raw IP frame with version ${version}`);
+    }
+    case LinkType.IPV4:
+      return decodeIpv4(frame, 0, false);
+    case LinkType.IPV6:
+      return decodeIpv6(frame, 0, false);
+    default:
+      return wireError("unsupported", `link type ${linkType}`);
+  }
+}
+
+function decodeEtherType(
+  etherType: number,
+  frame: Uint8Array,
+  ipOffset: number,
+  outgoing: boolean,
+): TcpPacket | WireError | undefined {
+  if (etherType === EtherType.IPV4) return decodeIpv4(frame, ipOffset, outgoing);
+  if (etherType === EtherType.IPV6) return decodeIpv6(frame, ipOffset, outgoing);
+  return undefined;
+}
+
+function decodeIpv4(
+  frame: Uint8Array,
+  ipOffset: number,
+  outgoing: boolean,
+): TcpPacket | WireError | undefined {
+  const ip = Ipv4View.check(frame, ipOffset);
+  if (isWireError(ip)) return ip;
+  if (ip.protocol !== IpProtocol.TCP) return undefined;
+  if (ip.isFragment) return wireError("unsupported", "IPv4 fragment");
+  const tcp = TcpView.check(frame, ip.payloadOffset, ip.payloadLength);
+  if (isWireError(tcp)) return tcp;
+  return { ip, tcp, outgoing };
+}
+
+function decodeIpv6(
+  frame: Uint8Array,
+  ipOffset: number,
+  outgoing: boolean,
+): TcpPacket | WireError | undefined {
+  const ip = Ipv6View.check(frame, ipOffset);
+  if (isWireError(ip)) return ip;
+  let tcp: TcpView | WireError;
+  if (ip.nextHeader === IpProtocol.TCP) {
+    tcp = TcpView.check(frame, ip.payloadOffset, ip.payloadLength);
+  } else {
+    const upper = ip.upperLayer();
+    if (isWireError(upper)) return upper;
+    if (upper.protocol !== IpProtocol.TCP) return undefined;
+    tcp = TcpView.check(frame, upper.offset, upper.length);
+  }
+  if (isWireError(tcp)) return tcp;
+  return { ip, tcp, outgoing };
+}

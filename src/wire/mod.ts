@@ -1,0 +1,29 @@
+/**
+ * The wire layer: zero-copy views over captured packets (link, IP, TCP), checksums and their
+ * incremental updates, packet builders, and a pcap file writer for fixtures.
+ *
+ * Views are checked once (`XView.check` returns the view or a `WireError` value, never throws) and then
+ * read and write fields in place. `decodeTcpPacket` is the one call a capture loop makes per frame.
+ *
+ * @example
+ * ```ts
+ * const packet = decodeTcpPacket(LinkType.ETHERNET, frame);
+ * if (packet !== undefined && !isWireError(packet) && packet.ip instanceof Ipv4View) {
+ *   const { ip, tcp } = packet;
+ *   tcp.checksum = adjustChecksum32(tcp.checksum, ip.dst, target); // the pseudo-header holds dst
+ *   ip.setDst(target); // adjusts the IP header checksum itself
+ * }
+ * ```
+ */
+export * from "./address.ts";
+export * from "./build.ts";
+export * from "./checksum.ts";
+export * from "./errors.ts";
+export * from "./ethernet.ts";
+export * from "./ipv4.ts";
+export * from "./ipv6.ts";
+export * from "./link.ts";
+export * from "./pcap_file.ts";
+export * from "./sll.ts";
+export * from "./tcp.ts";
+export * from "./udp.ts";

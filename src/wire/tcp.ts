@@ -1,0 +1,382 @@
+/** Zero-copy view of a TCP header (RFC 9293), its options, and its checksum over IPv4 and IPv6. */
+import { read16, read32, write16, write32 } from "./_bytes.ts";
+import { finishChecksum, onesComplementSum } from "./checksum.ts";
+import { type WireError, wireError } from "./errors.ts";
+import { IpProtocol, Ipv4View } from "./ipv4.ts";
+import type { Ipv6View } from "./ipv6.ts";
+
+const SRC_PORT = 0;
+const DST_PORT = 2;
+const SEQ = 4;
+const ACK = 8;
+const DATA_OFFSET = 12;
+const FLAGS = 13;
+const WINDOW = 14;
+const CHECKSUM = 16;
+const URGENT = 18;
+/** Length of a header without options. */
+export const TCP_MIN_HEADER_LENGTH = 20;
+/** Most option bytes a header can carry (data offset 15). */
+export const TCP_MAX_OPTIONS_LENGTH = 40;
+
+const OPTION_EOL = 0;
+const OPTION_NOP = 1;
+const OPTION_MSS = 2;
+const OPTION_WINDOW_SCALE = 3;
+const OPTION_SACK_PERMITTED = 4;
+const OPTION_SACK = 5;
+const OPTION_TIMESTAMP = 8;
+const MSS_LENGTH = 4;
+const WINDOW_SCALE_LENGTH = 3;
+const SACK_PERMITTED_LENGTH = 2;
+const TIMESTAMP_LENGTH = 10;
+const SACK_BLOCK_LENGTH = 8;
+
+/** TCP control flag bits as they sit in header byte 13. */
+export const TcpFlag = { FIN: 1, SYN: 2, RST: 4, PSH: 8, ACK: 16, URG: 32, ECE: 64, CWR: 128 } as const;
+
+/** The TCP options tcpshadow reads and writes; absent means not present. */
+export interface TcpOptions {
+  mss?: number;
+  /** Shift count as sent (RFC 7323 says to treat values above 14 as 14; that is the reader's job). */
+  windowScale?: number;
+  sackPermitted?: boolean;
+  /** SACK blocks as [left edge, right edge) sequence numbers. */
+  sack?: Array<[number, number]>;
+  timestamp?: { value: number; echo: number };
+}
+
+/**
+ * A TCP header in place at `bytes[offset..]`, of a segment `segmentLength` bytes long (the IP payload
+ * length). `TcpView.check` guarantees the whole header, options included, is in `bytes`; the payload may be
+ * cut short by the capture (`capturedPayloadLength`).
+ */
+export class TcpView {
+  constructor(readonly bytes: Uint8Array, readonly offset: number, readonly segmentLength: number) {}
+
+  /** Checks that a segment of `segmentLength` bytes at `bytes[offset..]` has a whole, consistent header. */
+  static check(bytes: Uint8Array, offset: number, segmentLength: number): TcpView | WireError {
+    if (segmentLength < TCP_MIN_HEADER_LENGTH) {
+      return wireError("malformed", `TCP segment length ${segmentLength} below 20`);
+    }
+    const available = bytes.length - offset;
+    if (available < TCP_MIN_HEADER_LENGTH) {
+      return wireError("truncated", `TCP header needs 20 bytes, have ${available}`);
+    }
+    const view = new TcpView(bytes, offset, segmentLength);
+    const headerLength = view.headerLength;
+    if (headerLength < TCP_MIN_HEADER_LENGTH) {
+      return wireError("malformed", `TCP header length ${headerLength} below 20`);
+    }
+    if (headerLength > segmentLength) {
+      return wireError("malformed", `TCP header length ${headerLength} past segment length ${segmentLength}`);
+    }
+    if (headerLength > available) {
+      return wireError("truncated", `TCP header length ${headerLength}, have ${available} bytes`);
+    }
+    return view;
+  }
+
+  /** Source port. */
+  get srcPort(): number {
+    return read16(this.bytes, this.offset + SRC_PORT);
+  }
+  set srcPort(port: number) {
+    write16(this.bytes, this.offset + SRC_PORT, port);
+  }
+
+  /** Destination port. */
+  get dstPort(): number {
+    return read16(this.bytes, this.offset + DST_PORT);
+  }
+  set dstPort(port: number) {
+    write16(this.bytes, this.offset + DST_PORT, port);
+  }
+
+  /** Sequence number, 0..2^32-1. */
+  get seq(): number {
+    return read32(this.bytes, this.offset + SEQ);
+  }
+  set seq(value: number) {
+    write32(this.bytes, this.offset + SEQ, value);
+  }
+
+  /** Acknowledgment number, 0..2^32-1 (meaningful only with the ACK flag). */
+  get ack(): number {
+    return read32(this.bytes, this.offset + ACK);
+  }
+  set ack(value: number) {
+    write32(this.bytes, this.offset + ACK, value);
+  }
+
+  /** Header length in bytes (data offset * 4). Setting it keeps the reserved bits. */
+  get headerLength(): number {
+    return (this.bytes[this.offset + DATA_OFFSET] >> 4) * 4;
+  }
+  set headerLength(length: number) {
+    const at = this.offset + DATA_OFFSET;
+    this.bytes[at] = ((length >> 2) << 4) | (this.bytes[at] & 0x0f);
+  }
+
+  /** Control flags, a sum of `TcpFlag` bits. */
+  get flags(): number {
+    return this.bytes[this.offset + FLAGS];
+  }
+  set flags(value: number) {
+    this.bytes[this.offset + FLAGS] = value;
+  }
+
+  /** Window field, unscaled. */
+  get window(): number {
+    return read16(this.bytes, this.offset + WINDOW);
+  }
+  set window(value: number) {
+    write16(this.bytes, this.offset + WINDOW, value);
+  }
+
+  /** Checksum field. */
+  get checksum(): number {
+    return read16(this.bytes, this.offset + CHECKSUM);
+  }
+  set checksum(value: number) {
+    write16(this.bytes, this.offset + CHECKSUM, value);
+  }
+
+  /** Urgent pointer. */
+  get urgent(): number {
+    return read16(this.bytes, this.offset + URGENT);
+  }
+  set urgent(value: number) {
+    write16(this.bytes, this.offset + URGENT, value);
+  }
+
+  /** Absolute index in `bytes` where the payload starts. */
+  get payloadOffset(): number {
+    return this.offset + this.headerLength;
+  }
+
+  /** Payload length the IP header declares (segment length minus header length). */
+  get payloadLength(): number {
+    return this.segmentLength - this.headerLength;
+  }
+
+  /** Payload bytes present in `bytes`: `payloadLength`, or less if the capture was cut. */
+  get capturedPayloadLength(): number {
+    return Math.max(0, Math.min(this.payloadLength, this.bytes.length - this.payloadOffset));
+  }
+
+  /** The captured payload, as a subarray of `bytes` (no copy). */
+  payload(): Uint8Array {
+    const start = this.payloadOffset;
+    return this.bytes.subarray(start, start + this.capturedPayloadLength);
+  }
+
+  /** The raw option bytes, as a subarray of `bytes` (no copy). */
+  optionBytes(): Uint8Array {
+    return this.bytes.subarray(this.offset + TCP_MIN_HEADER_LENGTH, this.offset + this.headerLength);
+  }
+
+  /** The parsed options. */
+  options(): TcpOptions | WireError {
+    return parseTcpOptions(this.optionBytes());
+  }
+}
+
+/**
+ * Parses TCP option bytes. EOL ends the list, NOP is skipped, unknown kinds are skipped by their length;
+ * a known kind with the wrong length, a length below 2 or an option running past the end is `malformed`.
+ */
+export function parseTcpOptions(bytes: Uint8Array): TcpOptions | WireError {
+  const options: TcpOptions = {};
+  let at = 0;
+  while (at < bytes.length) {
+    const kind = bytes[at];
+    if (kind === OPTION_EOL) break;
+    if (kind === OPTION_NOP) {
+      at++;
+      continue;
+    }
+    if (at + 1 >= bytes.length) return wireError("malformed", `TCP option ${kind} has no length byte`);
+    const length = bytes[at + 1];
+    if (length < 2) return badOptionLength(kind, length);
+    if (at + length > bytes.length) {
+      return wireError("malformed", `TCP option ${kind} of length ${length} runs past the header`);
+    }
+    switch (kind) {
+      case OPTION_MSS:
+        if (length !== MSS_LENGTH) return badOptionLength(kind, length);
+        options.mss = read16(bytes, at + 2);
+        break;
+      case OPTION_WINDOW_SCALE:
+        if (length !== WINDOW_SCALE_LENGTH) return badOptionLength(kind, length);
+        options.windowScale = bytes[at + 2];
+        break;
+      case OPTION_SACK_PERMITTED:
+        if (length !== SACK_PERMITTED_LENGTH) return badOptionLength(kind, length);
+        options.sackPermitted = true;
+        break;
+      case OPTION_SACK: {
+        if (length < 2 + SACK_BLOCK_LENGTH || (length - 2) % SACK_BLOCK_LENGTH !== 0) {
+          return badOptionLength(kind, length);
+        }
+        const blocks: Array<[number, number]> = [];
+        for (let block = at + 2; block < at + length; block += SACK_BLOCK_LENGTH) {
+          blocks.push([read32(bytes, block), read32(bytes, block + 4)]);
+        }
+        options.sack = blocks;
+        break;
+      }
+      case OPTION_TIMESTAMP:
+        if (length !== TIMESTAMP_LENGTH) return badOptionLength(kind, length);
+        options.timestamp = { value: read32(bytes, at + 2), echo: read32(bytes, at + 6) };
+        break;
+    }
+    at += length;
+  }
+  return options;
+}
+
+function badOptionLength(kind: number, length: number): WireError {
+  return wireError("malformed", `TCP option ${kind} has length ${length}`);
+}
+
+/**
+ * Bytes `emitTcpOptions` writes for `options`: a multiple of 4, at most 40. SACK blocks that do not fit in
+ * 40 bytes are left out, as Linux does.
+ */
+export function tcpOptionsLength(options: TcpOptions): number {
+  const fixed = fixedOptionsLength(options);
+  return fixed + sackLength(options, fixed);
+}
+
+/**
+ * Writes `options` at `into[offset..]` in Linux's order and layout (MSS; SACK-permitted and timestamps, or
+ * NOP NOP and either; NOP and window scale; NOP NOP and SACK blocks), so every option is 4-byte aligned and no
+ * padding is needed. Returns the bytes written (`tcpOptionsLength(options)`). Throws `RangeError` if `into` is
+ * too small.
+ */
+export function emitTcpOptions(options: TcpOptions, into: Uint8Array, offset: number): number {
+  const fixed = fixedOptionsLength(options);
+  const total = fixed + sackLength(options, fixed);
+  if (into.length - offset < total) {
+    throw new RangeError(`TCP options need ${total} bytes, have ${into.length - offset}`);
+  }
+  let at = offset;
+  if (options.mss !== undefined) {
+    into[at] = OPTION_MSS;
+    into[at + 1] = MSS_LENGTH;
+    write16(into, at + 2, options.mss);
+    at += 4;
+  }
+  if (options.timestamp !== undefined) {
+    if (options.sackPermitted) {
+      into[at] = OPTION_SACK_PERMITTED;
+      into[at + 1] = SACK_PERMITTED_LENGTH;
+    } else {
+      into[at] = OPTION_NOP;
+      into[at + 1] = OPTION_NOP;
+    }
+    into[at + 2] = OPTION_TIMESTAMP;
+    into[at + 3] = TIMESTAMP_LENGTH;
+    write32(into, at + 4, options.timestamp.value);
+    write32(into, at + 8, options.timestamp.echo);
+    at += 12;
+  } else if (options.sackPermitted) {
+    into[at] = OPTION_NOP;
+    into[at + 1] = OPTION_NOP;
+    into[at + 2] = OPTION_SACK_PERMITTED;
+    into[at + 3] = SACK_PERMITTED_LENGTH;
+    at += 4;
+  }
+  if (options.windowScale !== undefined) {
+    into[at] = OPTION_NOP;
+    into[at + 1] = OPTION_WINDOW_SCALE;
+    into[at + 2] = WINDOW_SCALE_LENGTH;
+    into[at + 3] = options.windowScale;
+    at += 4;
+  }
+  const sackBytes = total - (at - offset);
+  if (sackBytes > 0) {
+    into[at] = OPTION_NOP;
+    into[at + 1] = OPTION_NOP;
+    into[at + 2] = OPTION_SACK;
+    into[at + 3] = sackBytes - 2;
+    at += 4;
+    const blocks = options.sack ?? [];
+    for (let i = 0; i < (sackBytes - 4) / SACK_BLOCK_LENGTH; i++) {
+      write32(into, at, blocks[i][0]);
+      write32(into, at + 4, blocks[i][1]);
+      at += SACK_BLOCK_LENGTH;
+    }
+  }
+  return at - offset;
+}
+
+function fixedOptionsLength(options: TcpOptions): number {
+  return (options.mss !== undefined ? 4 : 0) +
+    (options.timestamp !== undefined ? 12 : options.sackPermitted ? 4 : 0) +
+    (options.windowScale !== undefined ? 4 : 0);
+}
+
+function sackLength(options: TcpOptions, fixed: number): number {
+  const room = Math.floor((TCP_MAX_OPTIONS_LENGTH - fixed - 4) / SACK_BLOCK_LENGTH);
+  const blocks = Math.min(options.sack?.length ?? 0, Math.max(0, room));
+  return blocks === 0 ? 0 : 4 + blocks * SACK_BLOCK_LENGTH;
+}
+
+/**
+ * The TCP checksum for the IPv4 packet at `bytes[ipOffset..]`, computed as if the checksum field were zero.
+ * Lengths come from the IP header; the whole segment must be in `bytes`.
+ */
+export function tcpChecksumIpv4(bytes: Uint8Array, ipOffset: number): number {
+  const ip = new Ipv4View(bytes, ipOffset);
+  const start = ip.payloadOffset;
+  return segmentChecksum(
+    bytes,
+    start,
+    start + ip.payloadLength,
+    ip.pseudoHeaderSum(IpProtocol.TCP, ip.payloadLength),
+  );
+}
+
+/** Computes and stores the TCP checksum of `tcp`, carried in `ip`; the whole segment must be captured. */
+export function fillTcpChecksumIpv4(ip: Ipv4View, tcp: TcpView): void {
+  tcp.checksum = segmentChecksumOf(tcp, ip.pseudoHeaderSum(IpProtocol.TCP, tcp.segmentLength));
+}
+
+/** True when the TCP checksum of `tcp`, carried in `ip`, is right; false too when the capture was cut. */
+export function verifyTcpChecksumIpv4(ip: Ipv4View, tcp: TcpView): boolean {
+  return verifySegment(tcp, ip.pseudoHeaderSum(IpProtocol.TCP, tcp.segmentLength));
+}
+
+/** The TCP checksum of `tcp`, carried in `ip`, computed as if the checksum field were zero. */
+export function tcpChecksumIpv6(ip: Ipv6View, tcp: TcpView): number {
+  return segmentChecksumOf(tcp, ip.pseudoHeaderSum(IpProtocol.TCP, tcp.segmentLength));
+}
+
+/** Computes and stores the TCP checksum of `tcp`, carried in `ip`; the whole segment must be captured. */
+export function fillTcpChecksumIpv6(ip: Ipv6View, tcp: TcpView): void {
+  tcp.checksum = tcpChecksumIpv6(ip, tcp);
+}
+
+/** True when the TCP checksum of `tcp`, carried in `ip`, is right; false too when the capture was cut. */
+export function verifyTcpChecksumIpv6(ip: Ipv6View, tcp: TcpView): boolean {
+  return verifySegment(tcp, ip.pseudoHeaderSum(IpProtocol.TCP, tcp.segmentLength));
+}
+
+function segmentChecksumOf(tcp: TcpView, pseudoSum: number): number {
+  return segmentChecksum(tcp.bytes, tcp.offset, tcp.offset + tcp.segmentLength, pseudoSum);
+}
+
+// Sums around the checksum field rather than zeroing it, so computing never writes to the packet.
+function segmentChecksum(bytes: Uint8Array, start: number, end: number, pseudoSum: number): number {
+  const beforeField = onesComplementSum(bytes, start, start + CHECKSUM, pseudoSum);
+  return finishChecksum(onesComplementSum(bytes, start + CHECKSUM + 2, end, beforeField));
+}
+
+function verifySegment(tcp: TcpView, pseudoSum: number): boolean {
+  if (tcp.capturedPayloadLength < tcp.payloadLength) return false;
+  return finishChecksum(
+    onesComplementSum(tcp.bytes, tcp.offset, tcp.offset + tcp.segmentLength, pseudoSum),
+  ) === 0;
+}

@@ -1,0 +1,39 @@
+/**
+ * Lab agent: an HTTP/1.1 server whose every answer is derived from the request alone, so two servers
+ * given the same requests (the online host and the target) answer and log the same.
+ *
+ * Usage: deno run -A http_server.ts --port P [--log FILE]
+ *
+ * Answers `ok <method> <path> <bodyLength> <bodySha256>`; appends one JSON line per request to FILE
+ * before answering: { method, path, bodyLength, bodySha256, requestId, remote }. Prints "listening"
+ * once it accepts connections.
+ */
+import { parseArgs } from "node:util";
+import { JsonLog, sha256Hex } from "./_common.ts";
+
+const flags = parseArgs({
+  args: Deno.args,
+  options: { port: { type: "string", default: "80" }, log: { type: "string" } },
+  strict: true,
+}).values;
+const log = new JsonLog(flags.log);
+
+Deno.serve({
+  port: Number(flags.port),
+  hostname: "0.0.0.0",
+  onListen: () => console.log("listening"),
+}, async (request, info) => {
+  const body = new Uint8Array(await request.arrayBuffer());
+  const url = new URL(request.url);
+  const path = url.pathname + url.search;
+  const bodySha256 = await sha256Hex(body);
+  log.write({
+    method: request.method,
+    path,
+    bodyLength: body.length,
+    bodySha256,
+    requestId: request.headers.get("x-request-id"),
+    remote: `${info.remoteAddr.hostname}:${info.remoteAddr.port}`,
+  });
+  return new Response(`ok ${request.method} ${path} ${body.length} ${bodySha256}`);
+});

@@ -1,0 +1,203 @@
+/**
+ * The copy topology, shared by the copy lab tests, `deno task demo` and `deno task bench`:
+ *
+ *   client ──► online:80 (production server, runs `copy`)
+ *                 │ copies, with the client address rewritten to 198.19.0.0/24
+ *                 ▼
+ *              target:8080 (test server) ──replies to 198.19.0.0/24──► assistant (runs `intercept`)
+ *                                                                           │ headers over TCP 36524
+ *                                                          online (`copy`) ◄┘
+ *
+ * The target gets its route from `tcpshadow route ... | sh`, as an operator would do it.
+ */
+import { fileURLToPath } from "node:url";
+import { agentCommand, type Host, type Lab, type LabProcess, waitForLine, withLab } from "./lab.ts";
+
+/** Where the copies' client addresses come from. */
+export const FAKE_CLIENTS = "198.19.0.0/24";
+const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
+
+/** The command line that runs tcpshadow from source. */
+export function tcpshadow(args: string[]): string[] {
+  return [Deno.execPath(), "run", "-A", "--quiet", MAIN, ...args];
+}
+
+/** What the servers of one lab run. */
+export type ServerKind = "http" | "echo";
+
+/** Options of `withCopyLab`. */
+export interface CopyLabOptions {
+  readonly server?: ServerKind;
+  /** Leave the target's server off (a target that is down). */
+  readonly targetDown?: boolean;
+  /** Extra hosts beyond client, online, target and assistant. */
+  readonly extraHosts?: string[];
+}
+
+/** A built copy lab with its servers and intercept running. */
+export interface CopyLab {
+  readonly lab: Lab;
+  readonly client: Host;
+  readonly online: Host;
+  readonly target: Host;
+  readonly assistant: Host;
+  /** A folder for logs, removed with the lab. */
+  readonly dir: string;
+  readonly onlineLogPath: string;
+  readonly targetLogPath: string;
+  /** Starts `copy` on the online host with the usual -x/-s/-c plus `extra`; resolves once it captures. */
+  startCopy(extra?: string[]): Promise<LabProcess>;
+  /** Stops `copy` with SIGTERM and returns its summary counters. */
+  stopCopy(copy: LabProcess): Promise<Record<string, number>>;
+  /** JSON lines a server logged so far. */
+  readLog(path: string): Promise<Array<Record<string, unknown>>>;
+  /** Waits until the target logged at least `count` lines (or `timeoutMs` passed); returns them. */
+  waitForTarget(count: number, timeoutMs: number): Promise<Array<Record<string, unknown>>>;
+}
+
+/** Builds the copy lab, runs `fn`, and tears everything down whatever happens. */
+export async function withCopyLab<T>(options: CopyLabOptions, fn: (lab: CopyLab) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "tcpshadow-lab-" });
+  try {
+    return await withLab({
+      hosts: [
+        { name: "client", address: "198.18.0.10/24" },
+        { name: "online", address: "198.18.0.1/24" },
+        { name: "target", address: "198.18.0.2/24" },
+        { name: "assistant", address: "198.18.0.3/24" },
+        ...(options.extraHosts ?? []).map((name, i) => ({ name, address: `198.18.0.${20 + i}/24` })),
+      ],
+    }, async (lab) => {
+      const copyLab = await setUp(lab, dir, options);
+      return await fn(copyLab);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<CopyLab> {
+  const client = lab.host("client");
+  const online = lab.host("online");
+  const target = lab.host("target");
+  const assistant = lab.host("assistant");
+  const onlineLogPath = `${dir}/online.jsonl`;
+  const targetLogPath = `${dir}/target.jsonl`;
+  const server = options.server ?? "http";
+  const serverCommand = (port: number, log: string) =>
+    server === "http"
+      ? agentCommand("http_server", ["--port", String(port), "--log", log])
+      : agentCommand("tcp_echo", ["--port", String(port), "--log", log]);
+
+  // The operator's setup on the target: replies to the fake clients go to the assistant.
+  const route = await target.run(tcpshadow(["route", "--clients", FAKE_CLIENTS, "--via", assistant.address]));
+  await target.run(["sh", "-c", route.stdout]);
+  await assistant.run(["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+
+  const onlineServer = online.spawn(serverCommand(80, onlineLogPath));
+  await waitForLine(onlineServer, "listening");
+  if (!options.targetDown) {
+    const targetServer = target.spawn(serverCommand(8080, targetLogPath));
+    await waitForLine(targetServer, "listening");
+  }
+  const intercept = assistant.spawn(
+    tcpshadow(["intercept", "-i", assistant.device, "-F", "tcp and src port 8080"]),
+    { stdout: "piped", stderr: "piped" },
+  );
+  await waitForStderr(intercept, "listening", 15000);
+
+  const readLog = async (path: string) => {
+    const text = await Deno.readTextFile(path).catch(() => "");
+    return text.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line));
+  };
+  return {
+    lab,
+    client,
+    online,
+    target,
+    assistant,
+    dir,
+    onlineLogPath,
+    targetLogPath,
+    async startCopy(extra = []) {
+      const copy = online.spawn(
+        tcpshadow([
+          "copy",
+          "-x",
+          `80-${target.address}:8080`,
+          "-s",
+          assistant.address,
+          "-c",
+          FAKE_CLIENTS,
+          ...extra,
+        ]),
+        { stdout: "piped", stderr: "piped" },
+      );
+      await waitForStderr(copy, "copying", 15000);
+      return copy;
+    },
+    async stopCopy(copy) {
+      const status = await copy.stop("SIGTERM", 10000);
+      const line = copy.stderrText().split("\n").find((text) => text.includes(" summary "));
+      if (status.code !== 0 || line === undefined) {
+        throw new Error(`copy ended with ${status.code} and no summary:\n${copy.stderrText()}`);
+      }
+      return Object.fromEntries(
+        line.slice(line.indexOf(" summary ") + 9).split(" ").map((pair) => {
+          const [key, value] = pair.split("=");
+          return [key, Number(value)];
+        }),
+      );
+    },
+    readLog,
+    async waitForTarget(count, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const lines = await readLog(targetLogPath);
+        if (lines.length >= count || Date.now() > deadline) return lines;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    },
+  };
+}
+
+/** Waits until a process's standard error has a line containing `text`. */
+export async function waitForStderr(process: LabProcess, text: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!process.stderrText().includes(text)) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `no "${text}" from ${process.command.join(" ")} within ${timeoutMs} ms:\n${process.stderrText()}`,
+      );
+    }
+    const status = await Promise.race([
+      process.exited,
+      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 50)),
+    ]);
+    if (status !== undefined && !process.stderrText().includes(text)) {
+      throw new Error(`${process.command.join(" ")} exited with ${status.code}:\n${process.stderrText()}`);
+    }
+  }
+}
+
+/**
+ * Compares what the online server and the target logged: the same requests (id, method, path, body
+ * length and hash), each the same number of times `multiply`. Returns the differences, empty if none.
+ */
+export function compareLogs(
+  online: Array<Record<string, unknown>>,
+  target: Array<Record<string, unknown>>,
+  multiply = 1,
+): string[] {
+  const key = (line: Record<string, unknown>) =>
+    `${line.requestId} ${line.method} ${line.path} ${line.bodyLength} ${line.bodySha256}`;
+  const counts = new Map<string, number>();
+  for (const line of online) counts.set(key(line), (counts.get(key(line)) ?? 0) + multiply);
+  for (const line of target) counts.set(key(line), (counts.get(key(line)) ?? 0) - 1);
+  const problems: string[] = [];
+  for (const [request, missing] of counts) {
+    if (missing > 0) problems.push(`target lacks ${missing}x ${request}`);
+    if (missing < 0) problems.push(`target has ${-missing} extra ${request}`);
+  }
+  return problems;
+}
