@@ -36,7 +36,8 @@ export type SessionOutcome =
   | "no-answer"
   | "timed-out"
   | "abandoned"
-  | "buffer-full";
+  | "buffer-full"
+  | "capture-cut";
 
 /** Limits and timings of a session; `defaultSessionConfig` holds the usual values. */
 export interface SessionConfig {
@@ -222,7 +223,12 @@ export class Session {
     const length = segment.payloadLength;
     if (length > 0) {
       const payload = segment.payload();
-      if (payload.length < length) return; // cut by the capture: the retransmission may be whole
+      if (payload.length < length) {
+        // The capture kept less than the packet carried (snaplen): the stream has a hole for good.
+        this.#sendReset();
+        this.#end("capture-cut", now, false);
+        return;
+      }
       if (this.#stream.add(start, payload, ack) !== undefined) {
         this.#sendReset();
         this.#end("buffer-full", now, false);

@@ -104,6 +104,7 @@ export class SessionTable {
       "timed-out": 0,
       "abandoned": 0,
       "buffer-full": 0,
+      "capture-cut": 0,
     },
   };
 

@@ -1,0 +1,39 @@
+/** Live capture: what clients send to the copied ports on this host, fed to the runtime as it comes. */
+import { Capture } from "../../ffi/mod.ts";
+import type { CopyRuntime } from "./runtime.ts";
+
+const POLL_MS = 10;
+
+/** Captures on every interface until `signal` aborts; returns the kernel's drop count. */
+export async function copyLive(
+  runtime: CopyRuntime,
+  interfaces: string[],
+  filter: string,
+  signal: AbortSignal,
+): Promise<{ kernelDropped: number }> {
+  const captures = interfaces.map((device) => Capture.openLive({ device, direction: "in", filter }));
+  for (const capture of captures) if (capture.warning) runtime.log.warn(capture.warning);
+  runtime.log.info(`copying on ${interfaces.join(",")} (filter: ${filter})`);
+  const drain = (capture: Capture) => {
+    const now = performance.now();
+    for (let packet = capture.next(); packet; packet = capture.next()) {
+      runtime.onFrame(capture.linkType, packet.data, now);
+    }
+    runtime.table.tick(now);
+  };
+  // Timers run even when no packet comes.
+  const ticker = setInterval(() => runtime.table.tick(performance.now()), POLL_MS);
+  try {
+    await Promise.all(captures.map(async (capture) => {
+      while (!signal.aborted) {
+        await capture.waitReadable(POLL_MS);
+        drain(capture);
+      }
+      drain(capture); // what the kernel already holds belongs to sessions that may still finish
+    }));
+    return { kernelDropped: captures.reduce((sum, capture) => sum + capture.stats().dropped, 0) };
+  } finally {
+    clearInterval(ticker);
+    for (const capture of captures) capture.close();
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * What every `copy` run has, whatever feeds it packets (a live capture or a file): the session table,
+ * the raw socket toward the target, the links to intercept, and the counters they keep.
+ */
+import type { Logger } from "../cli/log.ts";
+import { SessionTable } from "../session/mod.ts";
+import { decodeTcpPacket, Ipv4View, isWireError, TcpView } from "../wire/mod.ts";
+import { InterceptLinks } from "./intercept_link.ts";
+import type { CopyOptions } from "./options.ts";
+import { PacketSender } from "./sender.ts";
+
+const SETTLE_POLL_MS = 10;
+
+/** Counters of a whole `copy` run, flat, for the summary, stats lines and metrics. */
+export type CopyStats = Record<string, number>;
+
+/** The engine of a `copy` run and the I/O around it. */
+export class CopyRuntime {
+  /** Frames that were not a TCP packet we can read (counted, skipped). */
+  malformed = 0;
+  /** IPv6 packets seen (not copied yet). */
+  ipv6Skipped = 0;
+
+  readonly table: SessionTable;
+  readonly #sender: PacketSender;
+  readonly #links: InterceptLinks;
+
+  private constructor(readonly options: CopyOptions, readonly log: Logger) {
+    this.#sender = new PacketSender();
+    this.#links = new InterceptLinks(
+      options.intercepts,
+      options.connections,
+      (record) => this.#onReplyRecord(record),
+      () => this.table.registrations(),
+      log,
+    );
+    this.table = new SessionTable(options, {
+      segment: (session, tcp) =>
+        this.#sender.send(session.endpoints.clientAddress, session.endpoints.targetAddress, tcp),
+      registration: (registration) => this.#links.register(registration),
+    });
+  }
+
+  /** Opens the raw socket and connects to every intercept. */
+  static async start(options: CopyOptions, log: Logger): Promise<CopyRuntime> {
+    const runtime = new CopyRuntime(options, log);
+    try {
+      await runtime.#links.connect();
+    } catch (error) {
+      runtime.#links.close();
+      runtime.#sender.close();
+      throw error;
+    }
+    return runtime;
+  }
+
+  /** One captured frame of link type `linkType`, seen at `now` (ms). */
+  onFrame(linkType: number, frame: Uint8Array, now: number): void {
+    const decoded = decodeTcpPacket(linkType, frame);
+    if (decoded === undefined) return;
+    if (isWireError(decoded)) {
+      this.malformed++;
+      return;
+    }
+    if (decoded.outgoing) return;
+    if (!(decoded.ip instanceof Ipv4View)) {
+      this.ipv6Skipped++;
+      return;
+    }
+    this.table.onCapture(decoded.ip.src, decoded.ip.dst, decoded.tcp, now);
+  }
+
+  /**
+   * Lets open sessions finish for up to `graceMs` (timers keep running), then resets what is left on
+   * the target and closes everything.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    const deadline = performance.now() + graceMs;
+    while (this.table.active > 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+      this.table.tick(performance.now());
+    }
+    this.table.abandonAll(performance.now());
+    await this.#links.drain();
+    this.#links.close();
+    this.#sender.close();
+  }
+
+  /** Every counter of the run so far. */
+  stats(): CopyStats {
+    const c = this.table.counters;
+    const o = c.outcomes;
+    return {
+      sessions: c.sessionsCopied,
+      active: this.table.active,
+      completed: o["completed"],
+      "reset-by-client": o["reset-by-client"],
+      failed: o["refused"] + o["no-answer"] + o["reset-by-target"] + o["buffer-full"] + o["capture-cut"],
+      refused: o["refused"],
+      "no-answer": o["no-answer"],
+      "reset-by-target": o["reset-by-target"],
+      "buffer-full": o["buffer-full"],
+      "capture-cut": o["capture-cut"],
+      "timed-out": o["timed-out"],
+      abandoned: o["abandoned"],
+      "skipped-by-rate": c.sessionsSkippedByRate,
+      "refused-at-cap": c.sessionsRefusedAtCap,
+      "no-free-address": c.sessionsWithoutAddress,
+      captured: c.packetsSeen,
+      malformed: this.malformed,
+      "ipv6-skipped": this.ipv6Skipped,
+      sent: this.#sender.sent,
+      "send-dropped": this.#sender.dropped,
+      retransmissions: c.retransmissions,
+      replies: c.repliesReceived,
+      "replies-unmatched": c.repliesUnmatched,
+      "registrations-lost": this.#links.registrationsLost,
+    };
+  }
+
+  #onReplyRecord(record: Uint8Array): void {
+    const ip = Ipv4View.check(record, 0);
+    if (isWireError(ip)) return;
+    const tcp = TcpView.check(record, ip.payloadOffset, ip.payloadLength);
+    if (isWireError(tcp)) return;
+    this.table.onReply(ip.dst, tcp, performance.now());
+  }
+}
+
+/** A stats object as one `key=value ...` line. */
+export function formatStats(stats: CopyStats): string {
+  return Object.entries(stats).map(([key, value]) => `${key}=${value}`).join(" ");
+}
