@@ -33,8 +33,12 @@ import {
 
 const DEFAULT_SNAPLEN = 65535;
 const DEFAULT_BUFFER_SIZE = 32 * 1024 * 1024;
-/** Irrelevant in non-blocking mode, where `waitReadable` does the waiting; set for older kernels' sake. */
-const READ_TIMEOUT_MS = 100;
+/**
+ * Without immediate mode the kernel hands packets over in blocks (TPACKET_V3, packed, so a buffer holds
+ * many more packets than with immediate mode's fixed snaplen-sized frames); a block is handed over when
+ * full or after this long.
+ */
+const READ_TIMEOUT_MS = 10;
 
 const DIRECTIONS = { in: PCAP_D_IN, out: PCAP_D_OUT, inout: PCAP_D_INOUT } as const;
 

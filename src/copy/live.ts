@@ -3,6 +3,7 @@ import { Capture } from "../../ffi/mod.ts";
 import type { CopyRuntime } from "./runtime.ts";
 
 const POLL_MS = 10;
+const KERNEL_STATS_MS = 1000;
 
 /** Captures on every interface until `signal` aborts; returns the kernel's drop count. */
 export async function copyLive(
@@ -11,7 +12,10 @@ export async function copyLive(
   filter: string,
   signal: AbortSignal,
 ): Promise<{ kernelDropped: number }> {
-  const captures = interfaces.map((device) => Capture.openLive({ device, direction: "in", filter }));
+  // Not immediate: packed blocks hold bursts (a 1 MiB POST is 700+ packets) that fixed frames drop.
+  const captures = interfaces.map((device) =>
+    Capture.openLive({ device, direction: "in", filter, immediate: false })
+  );
   for (const capture of captures) if (capture.warning) runtime.log.warn(capture.warning);
   runtime.log.info(`copying on ${interfaces.join(",")} (filter: ${filter})`);
   const drain = (capture: Capture) => {
@@ -23,6 +27,10 @@ export async function copyLive(
   };
   // Timers run even when no packet comes.
   const ticker = setInterval(() => runtime.table.tick(performance.now()), POLL_MS);
+  const readKernelStats = () => {
+    runtime.kernelDropped = captures.reduce((sum, capture) => sum + capture.stats().dropped, 0);
+  };
+  const kernelStats = setInterval(readKernelStats, KERNEL_STATS_MS);
   try {
     await Promise.all(captures.map(async (capture) => {
       while (!signal.aborted) {
@@ -31,9 +39,11 @@ export async function copyLive(
       }
       drain(capture); // what the kernel already holds belongs to sessions that may still finish
     }));
-    return { kernelDropped: captures.reduce((sum, capture) => sum + capture.stats().dropped, 0) };
+    readKernelStats();
+    return { kernelDropped: runtime.kernelDropped };
   } finally {
     clearInterval(ticker);
+    clearInterval(kernelStats);
     for (const capture of captures) capture.close();
   }
 }

@@ -32,6 +32,8 @@ export interface CopyLabOptions {
   readonly targetDown?: boolean;
   /** Extra hosts beyond client, online, target and assistant. */
   readonly extraHosts?: string[];
+  /** Copies keep the real client's address (no `-c`); the target routes that address to the assistant. */
+  readonly keepClientAddress?: boolean;
 }
 
 /** A built copy lab with its servers and intercept running. */
@@ -84,20 +86,23 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
   const onlineLogPath = `${dir}/online.jsonl`;
   const targetLogPath = `${dir}/target.jsonl`;
   const server = options.server ?? "http";
-  const serverCommand = (port: number, log: string) =>
+  const serverCommand = (port: number, log: string, tag: string[] = []) =>
     server === "http"
-      ? agentCommand("http_server", ["--port", String(port), "--log", log])
+      ? agentCommand("http_server", ["--port", String(port), "--log", log, ...tag])
       : agentCommand("tcp_echo", ["--port", String(port), "--log", log]);
 
-  // The operator's setup on the target: replies to the fake clients go to the assistant.
-  const route = await target.run(tcpshadow(["route", "--clients", FAKE_CLIENTS, "--via", assistant.address]));
+  // The operator's setup on the target: replies to the fake clients (or, when copies keep the real
+  // client address, to the real client) go to the assistant.
+  const routed = options.keepClientAddress ? `${client.address}/32` : FAKE_CLIENTS;
+  const route = await target.run(tcpshadow(["route", "--clients", routed, "--via", assistant.address]));
   await target.run(["sh", "-c", route.stdout]);
   await assistant.run(["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
 
   const onlineServer = online.spawn(serverCommand(80, onlineLogPath));
   await waitForLine(onlineServer, "listening");
   if (!options.targetDown) {
-    const targetServer = target.spawn(serverCommand(8080, targetLogPath));
+    // Tagged answers: a client that ever got one would fail its check.
+    const targetServer = target.spawn(serverCommand(8080, targetLogPath, ["--tag", "target"]));
     await waitForLine(targetServer, "listening");
   }
   const intercept = assistant.spawn(
@@ -127,8 +132,7 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
           `80-${target.address}:8080`,
           "-s",
           assistant.address,
-          "-c",
-          FAKE_CLIENTS,
+          ...(options.keepClientAddress ? [] : ["-c", FAKE_CLIENTS]),
           ...extra,
         ]),
         { stdout: "piped", stderr: "piped" },

@@ -1,31 +1,247 @@
+/**
+ * Live copy end to end: real servers, real clients, the real `copy` and `intercept` processes, and
+ * the target's request log compared with the online server's, byte for byte (body hashes).
+ */
 import assert from "node:assert/strict";
-import { agentCommand } from "./lab.ts";
-import { compareLogs, withCopyLab } from "./copy_lab.ts";
+import { agentCommand, waitForLine } from "./lab.ts";
+import { compareLogs, type CopyLab, waitForStderr, withCopyLab } from "./copy_lab.ts";
 
-Deno.test("copy replays HTTP requests on new connections to the target, byte for byte", async () => {
+/** Runs the HTTP client agent on the client host against the online server. */
+async function httpClient(lab: CopyLab, args: string[]): Promise<void> {
+  await lab.client.run(agentCommand("http_client", ["--url", `http://${lab.online.address}:80`, ...args]), {
+    timeoutMs: 120_000,
+  });
+}
+
+/** Runs the line client agent against the online server's echo service. */
+function tcpClient(lab: CopyLab, args: string[]) {
+  return lab.client.spawn(agentCommand("tcp_client", ["--to", `${lab.online.address}:80`, ...args]), {
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+Deno.test("HTTP on a new connection per request: 1,000 requests reach the target identical", async () => {
   await withCopyLab({}, async (lab) => {
-    const copy = await lab.startCopy(["-I", "eth0"]);
-    const clientLog = `${lab.dir}/client.jsonl`;
-    await lab.client.run(agentCommand("http_client", [
-      "--url",
-      `http://${lab.online.address}:80`,
+    const copy = await lab.startCopy();
+    await httpClient(lab, [
       "--requests",
-      "200",
+      "1000",
+      "--connections",
+      "16",
+      "--close",
+      "--body-sizes",
+      "0,0,1,100,1000,1460,1461,2920,5000,20000",
+    ]);
+    const online = await lab.readLog(lab.onlineLogPath);
+    assert.equal(online.length, 1000);
+    const target = await lab.waitForTarget(1000, 30_000);
+    const summary = await lab.stopCopy(copy);
+    assert.deepEqual(compareLogs(online, target), []);
+    assert.equal(summary.sessions, 1000);
+    assert.equal(summary.completed, 1000, JSON.stringify(summary));
+    assert.equal(summary.failed, 0);
+  });
+});
+
+Deno.test("HTTP keep-alive: 1,000 requests on 10 connections, POST bodies up to 1 MiB, reach the target identical", async () => {
+  await withCopyLab({}, async (lab) => {
+    const copy = await lab.startCopy();
+    await httpClient(lab, [
+      "--requests",
+      "1000",
+      "--connections",
+      "10",
+      "--keep-alive",
+      "--body-sizes",
+      "0,10,1000,1460,3000,0,65536,7,1048576,100,0,200,3333,1,0,14600,20,0,1,2",
+    ]);
+    const online = await lab.readLog(lab.onlineLogPath);
+    assert.equal(online.length, 1000);
+    const target = await lab.waitForTarget(1000, 60_000);
+    const summary = await lab.stopCopy(copy);
+    assert.deepEqual(compareLogs(online, target).slice(0, 5), [], JSON.stringify(summary));
+    assert.equal(summary.sessions, 10);
+    assert.equal(summary.completed, 10, JSON.stringify(summary));
+  });
+});
+
+Deno.test("--rate 20 copies between 15% and 25% of 2,000 sessions, each whole", async () => {
+  await withCopyLab({}, async (lab) => {
+    const copy = await lab.startCopy(["--rate", "20"]);
+    await httpClient(lab, [
+      "--requests",
+      "2000",
+      "--connections",
+      "16",
+      "--close",
+      "--body-sizes",
+      "0,500,3000",
+    ]);
+    const online = await lab.readLog(lab.onlineLogPath);
+    const settled = await lab.waitForTarget(2000, 3000); // nothing more will come: wait only briefly
+    const summary = await lab.stopCopy(copy);
+    const target = await lab.readLog(lab.targetLogPath);
+    assert.ok(settled.length <= target.length);
+    assert.ok(target.length >= 300 && target.length <= 500, `${target.length} of 2000 copied`);
+    assert.equal(summary.sessions, target.length);
+    assert.equal(summary.completed, target.length);
+    assert.equal(summary.sessions + summary["skipped-by-rate"], 2000);
+    // Each copied request is one the online server got, whole (same body hash).
+    const onlineKeys = new Set(online.map((line) => `${line.requestId} ${line.bodySha256}`));
+    for (const line of target) assert.ok(onlineKeys.has(`${line.requestId} ${line.bodySha256}`));
+  });
+});
+
+Deno.test("--multiply 3 makes each request reach the target exactly 3 times", async () => {
+  await withCopyLab({}, async (lab) => {
+    const copy = await lab.startCopy(["--multiply", "3"]);
+    await httpClient(lab, ["--requests", "200", "--connections", "4", "--close", "--body-sizes", "0,2000"]);
+    await httpClient(lab, [
+      "--requests",
+      "100",
+      "--connections",
+      "2",
+      "--keep-alive",
+      "--id-prefix",
+      "ka",
+      "--body-sizes",
+      "10,70000",
+    ]);
+    const online = await lab.readLog(lab.onlineLogPath);
+    const target = await lab.waitForTarget(900, 30_000);
+    const summary = await lab.stopCopy(copy);
+    assert.deepEqual(compareLogs(online, target, 3), []);
+    assert.equal(summary.sessions, 3 * 202);
+    const remotes = new Set(target.map((line) => line.remote));
+    assert.equal(remotes.size, 3 * 202, "every copy is a distinct session");
+  });
+});
+
+Deno.test("copies keep the real client address when -c is absent, and replies never reach the client", async () => {
+  await withCopyLab({ keepClientAddress: true }, async (lab) => {
+    const sniff = lab.client.spawn(
+      ["tcpdump", "-n", "-i", lab.client.device, "-c", "1", `ip and src host ${lab.target.address}`],
+      { stdout: "piped", stderr: "piped" },
+    );
+    await waitForStderr(sniff, "listening on", 10_000);
+    const copy = await lab.startCopy();
+    // The client checks every answer: one from the target (tagged) would fail it.
+    await httpClient(lab, ["--requests", "100", "--connections", "4", "--close", "--body-sizes", "0,3000"]);
+    const online = await lab.readLog(lab.onlineLogPath);
+    const target = await lab.waitForTarget(100, 20_000);
+    await lab.stopCopy(copy);
+    assert.deepEqual(compareLogs(online, target), []);
+    for (const line of target) assert.match(String(line.remote), new RegExp(`^${lab.client.address}:`));
+    await sniff.stop("SIGTERM");
+    assert.doesNotMatch(
+      sniff.stdoutText(),
+      new RegExp(lab.target.address),
+      "the target sent to the real client",
+    );
+  });
+});
+
+Deno.test("a plain TCP line protocol is copied line for line, in order", async () => {
+  await withCopyLab({ server: "echo" }, async (lab) => {
+    const copy = await lab.startCopy();
+    const clients = Array.from(
+      { length: 5 },
+      (_, i) => tcpClient(lab, ["--lines", "40", "--text", `client${i}`, "--pause-ms", "5"]),
+    );
+    for (const client of clients) assert.equal((await client.exited).code, 0, client.stderrText());
+    const online = await lab.readLog(lab.onlineLogPath);
+    assert.equal(online.length, 200);
+    const target = await lab.waitForTarget(200, 20_000);
+    const summary = await lab.stopCopy(copy);
+    const byClient = (lines: Array<Record<string, unknown>>) => {
+      const out = new Map<string, string[]>();
+      for (const line of lines) {
+        const text = String(line.line);
+        const who = text.split(" ")[0];
+        out.set(who, [...(out.get(who) ?? []), `${line.index} ${text}`]);
+      }
+      return out;
+    };
+    assert.deepEqual(byClient(target), byClient(online));
+    assert.equal(summary.completed, 5);
+  });
+});
+
+Deno.test("a session already open when copy starts is taken over from its next packet", async () => {
+  await withCopyLab({ server: "echo" }, async (lab) => {
+    const client = tcpClient(lab, ["--lines", "30", "--text", "early", "--pause-ms", "200"]);
+    // Let about 10 lines go before copy exists.
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const copy = await lab.startCopy();
+    assert.equal((await client.exited).code, 0, client.stderrText());
+    const online = (await lab.readLog(lab.onlineLogPath)).map((line) => String(line.line));
+    assert.equal(online.length, 30);
+    const target = (await lab.waitForTarget(1, 10_000)).map((line) => String(line.line));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const summary = await lab.stopCopy(copy);
+    const final = (await lab.readLog(lab.targetLogPath)).map((line) => String(line.line));
+    assert.ok(target.length > 0);
+    assert.ok(final.length >= 10 && final.length < 30, `${final.length} lines taken over`);
+    assert.deepEqual(final, online.slice(online.length - final.length), "the target got the rest, in order");
+    assert.equal(summary.sessions, 1);
+    assert.equal(summary.completed, 1);
+  });
+});
+
+Deno.test("with 2% random loss on the target's link every request still reaches the target", async () => {
+  await withCopyLab({}, async (lab) => {
+    await lab.lab.dropRandom(lab.target, 2, { direction: "in" });
+    await lab.lab.dropRandom(lab.target, 2, { direction: "out" });
+    const copy = await lab.startCopy();
+    await httpClient(lab, [
+      "--requests",
+      "300",
       "--connections",
       "8",
       "--close",
       "--body-sizes",
-      "0,10,1000,5000",
-      "--log",
-      clientLog,
-    ]));
+      "0,100,5000,30000",
+    ]);
+    await httpClient(lab, [
+      "--requests",
+      "200",
+      "--connections",
+      "4",
+      "--keep-alive",
+      "--id-prefix",
+      "ka",
+      "--body-sizes",
+      "0,100,5000,30000",
+    ]);
     const online = await lab.readLog(lab.onlineLogPath);
-    assert.equal(online.length, 200);
-    const target = await lab.waitForTarget(200, 15000);
+    const target = await lab.waitForTarget(500, 60_000);
+    // Let the last closes finish through the loss before asking for the summary.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
     const summary = await lab.stopCopy(copy);
-    console.log(summary);
     assert.deepEqual(compareLogs(online, target), []);
-    assert.equal(summary.sessions, 200);
-    assert.equal(summary.completed, 200);
+    assert.ok(summary.retransmissions > 0, "loss was real: the engine retransmitted");
+    assert.equal(summary.failed, 0, JSON.stringify(summary));
+  });
+});
+
+Deno.test("a target that is down fails sessions fast, counts them, and copy keeps running", async () => {
+  await withCopyLab({ targetDown: true }, async (lab) => {
+    const copy = await lab.startCopy();
+    await httpClient(lab, ["--requests", "50", "--connections", "5", "--close"]);
+    assert.equal((await lab.readLog(lab.onlineLogPath)).length, 50, "the online server is unaffected");
+    // The target answers every SYN with RST, so the copies fail at once; then the target comes back.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const server = lab.target.spawn(
+      agentCommand("http_server", ["--port", "8080", "--log", lab.targetLogPath]),
+    );
+    await waitForLine(server, "listening");
+    await httpClient(lab, ["--requests", "20", "--connections", "2", "--close", "--id-prefix", "back"]);
+    const target = await lab.waitForTarget(20, 10_000);
+    const summary = await lab.stopCopy(copy);
+    assert.equal(target.length, 20);
+    assert.equal(summary.sessions, 70);
+    assert.equal(summary.refused, 50, JSON.stringify(summary));
+    assert.equal(summary.completed, 20);
   });
 });

@@ -2,9 +2,10 @@
  * Lab agent: an HTTP/1.1 server whose every answer is derived from the request alone, so two servers
  * given the same requests (the online host and the target) answer and log the same.
  *
- * Usage: deno run -A http_server.ts --port P [--log FILE]
+ * Usage: deno run -A http_server.ts --port P [--log FILE] [--tag TEXT]
  *
- * Answers `ok <method> <path> <bodyLength> <bodySha256>`; appends one JSON line per request to FILE
+ * Answers `ok <method> <path> <bodyLength> <bodySha256>` (after `TEXT ` when tagged, so a client that
+ * gets a tagged answer knows it came from the wrong server); appends one JSON line per request to FILE
  * before answering: { method, path, bodyLength, bodySha256, requestId, remote }. Prints "listening"
  * once it accepts connections.
  */
@@ -13,7 +14,7 @@ import { JsonLog, sha256Hex } from "./_common.ts";
 
 const flags = parseArgs({
   args: Deno.args,
-  options: { port: { type: "string", default: "80" }, log: { type: "string" } },
+  options: { port: { type: "string", default: "80" }, log: { type: "string" }, tag: { type: "string" } },
   strict: true,
 }).values;
 const log = new JsonLog(flags.log);
@@ -35,5 +36,6 @@ Deno.serve({
     requestId: request.headers.get("x-request-id"),
     remote: `${info.remoteAddr.hostname}:${info.remoteAddr.port}`,
   });
-  return new Response(`ok ${request.method} ${path} ${body.length} ${bodySha256}`);
+  const tag = flags.tag === undefined ? "" : `${flags.tag} `;
+  return new Response(`${tag}ok ${request.method} ${path} ${body.length} ${bodySha256}`);
 });
