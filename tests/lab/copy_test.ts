@@ -21,12 +21,12 @@ function tcpClient(lab: CopyLab, args: string[]) {
   });
 }
 
-Deno.test("HTTP on a new connection per request: 1,000 requests reach the target identical", async () => {
+Deno.test("HTTP on a new connection per request: 2,000 requests reach the target identical", async () => {
   await withCopyLab({}, async (lab) => {
     const copy = await lab.startCopy();
     await httpClient(lab, [
       "--requests",
-      "1000",
+      "2000",
       "--connections",
       "16",
       "--close",
@@ -34,22 +34,22 @@ Deno.test("HTTP on a new connection per request: 1,000 requests reach the target
       "0,0,1,100,1000,1460,1461,2920,5000,20000",
     ]);
     const online = await lab.readLog(lab.onlineLogPath);
-    assert.equal(online.length, 1000);
-    const target = await lab.waitForTarget(1000, 30_000);
+    assert.equal(online.length, 2000);
+    const target = await lab.waitForTarget(2000, 30_000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target), []);
-    assert.equal(summary.sessions, 1000);
-    assert.equal(summary.completed, 1000, JSON.stringify(summary));
+    assert.equal(summary.sessions, 2000);
+    assert.equal(summary.completed, 2000, JSON.stringify(summary));
     assert.equal(summary.failed, 0);
   });
 });
 
-Deno.test("HTTP keep-alive: 1,000 requests on 10 connections, POST bodies up to 1 MiB, reach the target identical", async () => {
+Deno.test("HTTP keep-alive: 2,000 requests on 10 connections, POST bodies up to 1 MiB, reach the target identical", async () => {
   await withCopyLab({}, async (lab) => {
     const copy = await lab.startCopy();
     await httpClient(lab, [
       "--requests",
-      "1000",
+      "2000",
       "--connections",
       "10",
       "--keep-alive",
@@ -57,8 +57,8 @@ Deno.test("HTTP keep-alive: 1,000 requests on 10 connections, POST bodies up to 
       "0,10,1000,1460,3000,0,65536,7,1048576,100,0,200,3333,1,0,14600,20,0,1,2",
     ]);
     const online = await lab.readLog(lab.onlineLogPath);
-    assert.equal(online.length, 1000);
-    const target = await lab.waitForTarget(1000, 60_000);
+    assert.equal(online.length, 2000);
+    const target = await lab.waitForTarget(2000, 60_000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target).slice(0, 5), [], JSON.stringify(summary));
     assert.equal(summary.sessions, 10);

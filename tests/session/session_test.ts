@@ -1,0 +1,211 @@
+/** One session, segment by segment: what it sends for each thing the client or the target does. */
+import assert from "node:assert/strict";
+import { defaultSessionConfig, type SegmentIn, Session, type SessionConfig } from "../../src/session/mod.ts";
+import { TcpFlag, type TcpOptions, type TcpRepr } from "../../src/wire/mod.ts";
+
+const ENDPOINTS = {
+  clientAddress: 0xc6130005,
+  clientPort: 40000,
+  targetAddress: 0xc6120002,
+  targetPort: 8080,
+};
+const CLIENT_ISN = 0xfffffff0; // wraps during the test
+const TARGET_ISN = 5000;
+
+function segment(
+  fields: Partial<
+    { seq: number; ack: number; flags: number; window: number; data: Uint8Array; length: number }
+  >,
+  options: TcpOptions = {},
+): SegmentIn {
+  const data = fields.data ?? new Uint8Array(0);
+  return {
+    seq: fields.seq ?? 0,
+    ack: fields.ack ?? 0,
+    flags: fields.flags ?? TcpFlag.ACK,
+    window: fields.window ?? 65535,
+    payloadLength: fields.length ?? data.length,
+    payload: () => data,
+    options: () => options,
+  };
+}
+
+function open(
+  config: Partial<SessionConfig> = {},
+  synOptions: TcpOptions = { mss: 1460, sackPermitted: true },
+) {
+  const sent: TcpRepr[] = [];
+  const session = new Session(
+    ENDPOINTS,
+    { ...defaultSessionConfig, ...config },
+    (_session, tcp) => sent.push(tcp),
+    segment({ seq: CLIENT_ISN, flags: TcpFlag.SYN, window: 29200 }, synOptions),
+    false,
+    0,
+  );
+  return { session, sent };
+}
+
+function establish(config: Partial<SessionConfig> = {}, targetOptions: TcpOptions = { mss: 1460 }) {
+  const world = open(config);
+  world.session.onTarget(
+    segment(
+      { seq: TARGET_ISN, ack: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.SYN | TcpFlag.ACK },
+      targetOptions,
+    ),
+    10,
+  );
+  world.session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777 }), 11);
+  return world;
+}
+
+const bytes = (length: number, fill = 7) => new Uint8Array(length).fill(fill);
+
+Deno.test("the copy opens with the client's own SYN: its ISN, MSS and SACK-permitted, toward the target", () => {
+  const { sent } = open();
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0].flags, TcpFlag.SYN);
+  assert.equal(sent[0].seq, CLIENT_ISN);
+  assert.equal(sent[0].srcPort, ENDPOINTS.clientPort);
+  assert.equal(sent[0].dstPort, ENDPOINTS.targetPort);
+  assert.deepEqual(sent[0].options?.mss, 1460);
+  assert.equal(sent[0].options?.sackPermitted, true);
+});
+
+Deno.test("the SYN-ACK is acknowledged in the target's sequence space, not the online server's", () => {
+  const { sent, session } = establish();
+  assert.ok(session.established);
+  const ack = sent[1];
+  assert.equal(ack.flags, TcpFlag.ACK);
+  assert.equal(ack.ack, TARGET_ISN + 1);
+  assert.equal(ack.seq, (CLIENT_ISN + 1) >>> 0);
+});
+
+Deno.test("client data goes out with acks translated, across the 32-bit wrap", () => {
+  const { sent, session } = establish();
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(100) }), 20);
+  const data = sent.at(-1)!;
+  assert.equal(data.payload?.length, 100);
+  assert.equal(data.seq, (CLIENT_ISN + 1) >>> 0);
+  assert.equal(data.ack, TARGET_ISN + 1);
+  // The target answers 300 bytes: the next ack covers them.
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 101) >>> 0, length: 300 }), 21);
+  session.onClient(segment({ seq: (CLIENT_ISN + 101) >>> 0, ack: 1077, data: bytes(20) }), 30);
+  const next = sent.at(-1)!;
+  assert.equal(next.seq, (CLIENT_ISN + 101) >>> 0);
+  assert.equal(next.seq < CLIENT_ISN, true, "wrapped past 2^32");
+  assert.equal(next.ack, TARGET_ISN + 301);
+});
+
+Deno.test("the next request waits until the target answered the previous one", () => {
+  const { sent, session } = establish();
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);
+  // The client got the online server's answer (its ack moved) and sent its next request.
+  session.onClient(segment({ seq: (CLIENT_ISN + 11) >>> 0, ack: 900, data: bytes(10, 9) }), 25);
+  assert.equal(sent.filter((tcp) => tcp.payload?.[0] === 9).length, 0, "held back");
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0 }), 26);
+  assert.equal(sent.filter((tcp) => tcp.payload?.[0] === 9).length, 0, "an ack alone is no answer");
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0, length: 50 }), 27);
+  assert.equal(sent.filter((tcp) => tcp.payload?.[0] === 9).length, 1, "released by the answer");
+});
+
+Deno.test("a target that stays silent gets the next request after the response wait", () => {
+  const { sent, session } = establish({ responseWaitMs: 1000 });
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);
+  session.onClient(segment({ seq: (CLIENT_ISN + 11) >>> 0, ack: 900, data: bytes(10, 9) }), 25);
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0 }), 26);
+  assert.ok(session.nextDeadline <= 20 + 1000);
+  session.onTick(1019);
+  assert.equal(sent.filter((tcp) => tcp.payload?.[0] === 9).length, 0);
+  session.onTick(1021);
+  assert.equal(sent.filter((tcp) => tcp.payload?.[0] === 9).length, 1);
+});
+
+Deno.test("data never goes past the target's advertised window", () => {
+  const { sent, session } = establish();
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 1) >>> 0, window: 3000 }), 12);
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10_000) }), 20);
+  const inFlight = () => sent.reduce((sum, tcp) => sum + (tcp.payload?.length ?? 0), 0);
+  assert.equal(inFlight(), 3000);
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 1001) >>> 0, window: 3000 }), 21);
+  assert.equal(inFlight(), 4000);
+});
+
+Deno.test("a lost segment is sent again after the retransmission timeout, with backoff", () => {
+  const { sent, session } = establish();
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(100) }), 20);
+  const first = sent.length;
+  const due = session.nextDeadline;
+  session.onTick(due);
+  assert.equal(sent.length, first + 1);
+  assert.equal(sent.at(-1)!.seq, (CLIENT_ISN + 1) >>> 0);
+  assert.equal(session.retransmissions, 1);
+  assert.ok(session.nextDeadline - due >= 2 * (due - 20) - 1, "the timeout doubled");
+});
+
+Deno.test("the client's RST is passed on and ends the session", () => {
+  const { sent, session } = establish();
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.RST }), 30);
+  assert.equal(sent.at(-1)!.flags & TcpFlag.RST, TcpFlag.RST);
+  assert.equal(session.outcome, "reset-by-client");
+});
+
+Deno.test("a target that refuses the SYN fails the session as refused", () => {
+  const { session } = open();
+  session.onTarget(segment({ seq: 0, ack: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.RST | TcpFlag.ACK }), 5);
+  assert.equal(session.outcome, "refused");
+});
+
+Deno.test("a target that never answers the SYN fails the session after the SYN retries", () => {
+  const { session, sent } = open({ synRetries: 2 });
+  for (let i = 0; i < 5 && session.outcome === undefined; i++) session.onTick(session.nextDeadline);
+  assert.equal(session.outcome, "no-answer");
+  assert.equal(sent.filter((tcp) => tcp.flags === TcpFlag.SYN).length, 3);
+});
+
+Deno.test("a silent session is reset on the target after the idle timeout", () => {
+  const { session, sent } = establish({ idleTimeoutMs: 5000 });
+  session.onTick(5011);
+  assert.equal(session.outcome, "timed-out");
+  assert.equal(sent.at(-1)!.flags & TcpFlag.RST, TcpFlag.RST);
+});
+
+Deno.test("FINs on both sides complete the session, which lingers to re-ack a repeated FIN", () => {
+  const { session, sent } = establish({ lingerMs: 1000 });
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, flags: TcpFlag.ACK | TcpFlag.FIN }), 20);
+  assert.equal(sent.at(-1)!.flags, TcpFlag.ACK | TcpFlag.FIN);
+  session.onTarget(
+    segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 2) >>> 0, flags: TcpFlag.ACK | TcpFlag.FIN }),
+    21,
+  );
+  assert.equal(session.outcome, "completed");
+  assert.equal(sent.at(-1)!.ack, TARGET_ISN + 2);
+  assert.equal(session.finished, false);
+  const count = sent.length;
+  session.onTarget(
+    segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 2) >>> 0, flags: TcpFlag.ACK | TcpFlag.FIN }),
+    500,
+  );
+  assert.equal(sent.length, count + 1, "the repeated FIN is acknowledged");
+  session.onTick(1021);
+  assert.equal(session.finished, true);
+});
+
+Deno.test("timestamps echo the target's, not the online server's", () => {
+  const world = open({}, { mss: 1460, timestamp: { value: 111, echo: 0 } });
+  world.session.onTarget(
+    segment({ seq: TARGET_ISN, ack: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.SYN | TcpFlag.ACK }, {
+      mss: 1460,
+      timestamp: { value: 424242, echo: 1 },
+    }),
+    10,
+  );
+  const ack = world.sent.at(-1)!;
+  assert.equal(ack.options?.timestamp?.echo, 424242);
+});
+
+Deno.test("a packet cut by the capture ends the session: the stream has a hole for good", () => {
+  const { session } = establish();
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(100), length: 1400 }), 20);
+  assert.equal(session.outcome, "capture-cut");
+});
