@@ -6,7 +6,7 @@
  * sends; `seq.ts` maps them to wire values. The target's payload is never seen (intercept sends headers
  * only), so the session acknowledges everything the target says it sent.
  */
-import { isWireError, TcpFlag, type TcpOptions, type TcpRepr } from "../wire/mod.ts";
+import { isWireError, TcpFlag, type TcpOptions, type TcpRepr, type WireError } from "../wire/mod.ts";
 import { RtoEstimator } from "./rto.ts";
 import { seqOffset, wireSeq } from "./seq.ts";
 import { ClientStream } from "./stream.ts";
@@ -19,7 +19,7 @@ export interface SegmentIn {
   readonly window: number;
   readonly payloadLength: number;
   payload(): Uint8Array;
-  options(): TcpOptions | { readonly kind: string };
+  options(): TcpOptions | WireError;
 }
 
 /** Where a session's segments go: the shell turns them into packets for the target. */
@@ -120,8 +120,9 @@ export class Session {
   #ackedRcv = 0;
   #ackDeadline = Infinity;
   #targetFin = false;
+  #useTimestamps = false;
   #tsRecent = 0;
-  #tsBase: number;
+  readonly #tsBase: number;
 
   // Request pacing: what the target had said when the data sent so far first went out in full.
   #released = 0;
@@ -145,8 +146,7 @@ export class Session {
     now: number,
   ) {
     this.#stream = new ClientStream(config.maxBuffered);
-    const options = first.options();
-    const captured: TcpOptions = isWireError(options) ? {} : options as TcpOptions;
+    const captured = optionsOf(first);
     this.#clientIsn = takeOver ? (first.seq - 1) >>> 0 : first.seq;
     this.#timestamps = captured.timestamp !== undefined;
     this.#synOptions = takeOver
@@ -303,8 +303,7 @@ export class Session {
       return;
     }
     if (!(flags & TcpFlag.SYN) || !acksSyn) return;
-    const parsed = segment.options();
-    const options: TcpOptions = isWireError(parsed) ? {} : parsed as TcpOptions;
+    const options = optionsOf(segment);
     this.#targetIsn = segment.seq;
     this.#rcvNxt = 1;
     this.#ackedRcv = 0;
@@ -337,14 +336,10 @@ export class Session {
     this.#transmit(now);
   }
 
-  #useTimestamps = false;
-
   #readTimestamp(segment: SegmentIn): void {
     if (!this.#useTimestamps) return;
-    const options = segment.options();
-    if (!isWireError(options) && (options as TcpOptions).timestamp) {
-      this.#tsRecent = (options as TcpOptions).timestamp!.value;
-    }
+    const timestamp = optionsOf(segment).timestamp;
+    if (timestamp) this.#tsRecent = timestamp.value;
   }
 
   #onAck(segment: SegmentIn, now: number): void {
@@ -599,4 +594,10 @@ export class Session {
   #tsValue(): number {
     return (this.#tsBase + Math.floor(this.#now)) >>> 0;
   }
+}
+
+/** A segment's options; unreadable ones count as none (the segment itself is still good). */
+function optionsOf(segment: SegmentIn): TcpOptions {
+  const options = segment.options();
+  return isWireError(options) ? {} : options;
 }

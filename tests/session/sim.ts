@@ -11,19 +11,8 @@ import {
   SessionTable,
 } from "../../src/session/mod.ts";
 import { DeadlineHeap } from "../../src/session/heap.ts";
+import { seededUint32 } from "../wire/_fixtures.ts";
 import { TcpFlag, type TcpOptions, type TcpRepr } from "../../src/wire/mod.ts";
-
-/** mulberry32: small, fast, seedable. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Fault rates of one simulated run. */
 export interface Faults {
@@ -121,7 +110,8 @@ export interface SimulationReport {
  * Returns what went wrong; an empty `violations` list and all sessions completed is a pass.
  */
 export function simulate(seed: number, count: number, faults: Faults): SimulationReport {
-  const random = prng(seed);
+  const next = seededUint32(seed);
+  const random = () => next() / 2 ** 32;
   const int = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
   let now = 0;
   const events = new DeadlineHeap<() => void>();
