@@ -5,6 +5,7 @@
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { type Cidr, parseCidr, parseIpv4 } from "../wire/address.ts";
 import { UsageError } from "../errors.ts";
+import { configArguments } from "./config.ts";
 
 /** A subcommand as `main.ts` dispatches it. */
 export interface Command {
@@ -18,17 +19,35 @@ export interface Command {
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /**
- * Parses `argv` against `options` (always with `--help`), turning parseArgs' errors into
- * `UsageError`s that name the flag. Positionals are refused.
+ * Parses `argv` against `options` (always with `--help` and `--config FILE`), turning parseArgs' errors
+ * into `UsageError`s that name the flag. Positionals are refused. With `--config`, the file's `command`
+ * section supplies the flags the command line does not give (see `config.ts`).
  */
-export function parseFlags<T extends Options>(argv: string[], options: T) {
+export function parseFlags<T extends Options>(command: string, argv: string[], options: T) {
+  const all = {
+    ...options,
+    help: { type: "boolean", short: "h" },
+    config: { type: "string" },
+  } as const satisfies Options;
+  const values = parse(argv, all);
+  const path = (values as { config?: string }).config;
+  if (path === undefined) return values;
+  let text: string;
   try {
-    return parseArgs({
-      args: argv,
-      options: { ...options, help: { type: "boolean", short: "h" } },
-      strict: true,
-      allowPositionals: false,
-    }).values;
+    text = Deno.readTextFileSync(path);
+  } catch (error) {
+    throw new UsageError(`--config: cannot read ${path}: ${error instanceof Error ? error.message : error}`);
+  }
+  const configFlags = Object.fromEntries(
+    Object.entries(options).map(([name, flag]) => [name, { type: flag.type, multiple: flag.multiple }]),
+  );
+  const given = new Set(Object.keys(values));
+  return parse([...configArguments(path, text, command, configFlags, given), ...argv], all);
+}
+
+function parse<T extends Options>(argv: string[], options: T) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values;
   } catch (error) {
     throw new UsageError(describeParseError(error));
   }

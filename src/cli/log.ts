@@ -1,13 +1,73 @@
-/** One line per event worth knowing, on stderr, prefixed with the time and the command. */
+/**
+ * One line per event worth knowing, prefixed with the time and the command: on stderr, or appended to
+ * `--log-file`. Never one line per packet unless asked for with `--log-level debug`.
+ */
+import { FatalError } from "../errors.ts";
 
-/** A command's log: `info` can be silenced with `--quiet`, `warn` cannot. */
-export interface Logger {
-  info(line: string): void;
-  warn(line: string): void;
+/** How much a command logs, least first; each level includes those before it. */
+export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
+
+/** One of `LOG_LEVELS`. */
+export type LogLevel = typeof LOG_LEVELS[number];
+
+/** Where and how much a command logs. */
+export interface LogOptions {
+  readonly level: LogLevel;
+  /** Append here instead of writing to stderr. */
+  readonly file?: string;
 }
 
-/** The log of command `name`. */
-export function createLogger(name: string, quiet: boolean): Logger {
-  const write = (line: string) => console.error(`${new Date().toISOString()} ${name}: ${line}`);
-  return { info: quiet ? () => {} : write, warn: write };
+/** A command's log. */
+export interface Logger {
+  error(line: string): void;
+  warn(line: string): void;
+  info(line: string): void;
+  /** Dropped unless the level is `debug`; check `debugEnabled` before building costly lines. */
+  debug(line: string): void;
+  readonly debugEnabled: boolean;
+  /** Written whatever the level, to stderr and to the log file: a run's final summary. */
+  always(line: string): void;
+  /** Closes the log file, if any. */
+  close(): void;
+}
+
+const LABELS: Record<LogLevel, string> = { error: "error: ", warn: "warning: ", info: "", debug: "debug: " };
+
+/** The log of command `name`; a log file that cannot be opened is a `FatalError`. */
+export function createLogger(name: string, options: LogOptions): Logger {
+  const encoder = new TextEncoder();
+  let file: Deno.FsFile | undefined;
+  if (options.file !== undefined) {
+    try {
+      file = Deno.openSync(options.file, { append: true, create: true });
+    } catch (error) {
+      throw new FatalError(`cannot open log file ${options.file}: ${(error as Error).message}`);
+    }
+  }
+  const format = (level: LogLevel | undefined, line: string) =>
+    `${new Date().toISOString()} ${name}: ${level === undefined ? "" : LABELS[level]}${line}`;
+  const writeFile = (text: string) => {
+    const bytes = encoder.encode(`${text}\n`);
+    for (let written = 0; written < bytes.length;) written += file!.writeSync(bytes.subarray(written));
+  };
+  const write = (text: string) => file === undefined ? console.error(text) : writeFile(text);
+  const rank = LOG_LEVELS.indexOf(options.level);
+  const at = (level: LogLevel) =>
+    LOG_LEVELS.indexOf(level) <= rank ? (line: string) => write(format(level, line)) : () => {};
+  return {
+    error: at("error"),
+    warn: at("warn"),
+    info: at("info"),
+    debug: at("debug"),
+    debugEnabled: rank >= LOG_LEVELS.indexOf("debug"),
+    always(line) {
+      const text = format(undefined, line);
+      console.error(text);
+      if (file !== undefined) writeFile(text);
+    },
+    close() {
+      file?.close();
+      file = undefined;
+    },
+  };
 }

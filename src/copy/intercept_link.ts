@@ -15,11 +15,17 @@ import type { InterceptAddress } from "./options.ts";
 
 const RECONNECT_MS = 1000;
 const READ_BUFFER = 64 * 1024;
+/** Registrations a link's buffers hold before they grow. */
+const INITIAL_REGISTRATIONS = 1024;
 
 interface Link {
   readonly address: InterceptAddress;
   connection: Deno.TcpConn | undefined;
-  pending: Uint8Array[];
+  /** Registrations encoded back to back, waiting for the write loop; `pendingLength` bytes used. */
+  pending: Uint8Array;
+  pendingLength: number;
+  /** The other buffer: the one being written while `pending` fills. */
+  spare: Uint8Array;
   writing: boolean;
 }
 
@@ -45,7 +51,14 @@ export class InterceptLinks {
     this.#links = addresses.map((address) =>
       Array.from(
         { length: connectionsPerHost },
-        () => ({ address, connection: undefined, pending: [], writing: false }),
+        () => ({
+          address,
+          connection: undefined,
+          pending: new Uint8Array(INITIAL_REGISTRATIONS * REGISTRATION_LENGTH),
+          pendingLength: 0,
+          spare: new Uint8Array(INITIAL_REGISTRATIONS * REGISTRATION_LENGTH),
+          writing: false,
+        }),
       )
     );
   }
@@ -77,7 +90,11 @@ export class InterceptLinks {
         continue;
       }
       enqueue(link, registration);
-      if (!link.writing) this.#flush(link);
+      if (!link.writing) {
+        // Written at the end of this task, with every other registration it makes: one write, not one each.
+        link.writing = true;
+        queueMicrotask(() => this.#flush(link));
+      }
     }
   }
 
@@ -110,11 +127,13 @@ export class InterceptLinks {
   async #flush(link: Link): Promise<void> {
     link.writing = true;
     try {
-      while (link.pending.length > 0 && link.connection !== undefined) {
-        const chunks = link.pending;
-        link.pending = [];
-        const bytes = new Uint8Array(chunks.length * REGISTRATION_LENGTH);
-        chunks.forEach((chunk, i) => bytes.set(chunk, i * REGISTRATION_LENGTH));
+      while (link.pendingLength > 0 && link.connection !== undefined) {
+        // Swap the buffers: registrations made during the write go to the other one.
+        const filled = link.pending;
+        const bytes = filled.subarray(0, link.pendingLength);
+        link.pending = link.spare;
+        link.spare = filled;
+        link.pendingLength = 0;
         let written = 0;
         while (written < bytes.length) written += await link.connection.write(bytes.subarray(written));
       }
@@ -149,7 +168,7 @@ export class InterceptLinks {
       // already closed
     }
     link.connection = undefined;
-    link.pending = [];
+    link.pendingLength = 0;
     this.log.warn(`lost intercept ${link.address.host}:${link.address.port}: ${problem}; reconnecting`);
     this.#reconnect(link);
   }
@@ -185,9 +204,13 @@ function ownerOf(links: Link[], registration: Registration): Link {
 }
 
 function enqueue(link: Link, registration: Registration): void {
-  const record = new Uint8Array(REGISTRATION_LENGTH);
-  encodeRegistration(registration, record, 0);
-  link.pending.push(record);
+  if (link.pendingLength + REGISTRATION_LENGTH > link.pending.length) {
+    const grown = new Uint8Array(link.pending.length * 2);
+    grown.set(link.pending.subarray(0, link.pendingLength));
+    link.pending = grown;
+  }
+  encodeRegistration(registration, link.pending, link.pendingLength);
+  link.pendingLength += REGISTRATION_LENGTH;
 }
 
 function reason(error: unknown): string {

@@ -4,10 +4,12 @@
  */
 import { compileFilter } from "../../ffi/mod.ts";
 import type { Command } from "../cli/flags.ts";
-import { createLogger } from "../cli/log.ts";
+import { createLogger, type Logger } from "../cli/log.ts";
 import { UsageError } from "../errors.ts";
 import { formatIpv4, LinkType } from "../wire/mod.ts";
 import { copyLive } from "./live.ts";
+import { CopyMonitor } from "./monitor.ts";
+import { copyOffline, scanCaptureFile } from "./offline.ts";
 import { copyHelp, type CopyOptions, parseCopyOptions } from "./options.ts";
 import { CopyRuntime, formatStats } from "./runtime.ts";
 
@@ -33,23 +35,44 @@ export function captureFilter(options: CopyOptions): string {
 }
 
 async function runCopy(options: CopyOptions): Promise<number> {
-  const log = createLogger("copy", options.quiet);
+  const log = createLogger("copy", options.operation.log);
+  try {
+    return await copyWithLog(options, log);
+  } finally {
+    log.close();
+  }
+}
+
+async function copyWithLog(options: CopyOptions, log: Logger): Promise<number> {
   const filter = captureFilter(options);
   const filterError = compileFilter(LinkType.ETHERNET, filter);
   if (filterError !== undefined) throw new UsageError(`--filter: ${filterError}`);
+  // A file that is no capture is refused before anything is opened.
+  const file = options.replay === undefined ? undefined : scanCaptureFile(options.replay, filter);
 
   const runtime = await CopyRuntime.start(options, log);
+  let monitor: CopyMonitor;
+  try {
+    monitor = new CopyMonitor(runtime, log);
+  } catch (error) {
+    await runtime.shutdown(0);
+    throw error;
+  }
   const stopping = new AbortController();
   const stop = () => stopping.abort();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
   try {
-    const { kernelDropped } = await copyLive(runtime, options.interfaces, filter, stopping.signal);
+    let fileStats = {};
+    if (file === undefined) await copyLive(runtime, options.interfaces, filter, stopping.signal);
+    else fileStats = await copyOffline(runtime, file, stopping.signal);
     log.info(`stopping: waiting up to ${SHUTDOWN_GRACE_MS} ms for ${runtime.table.active} open session(s)`);
     await runtime.shutdown(SHUTDOWN_GRACE_MS);
-    log.warn(`summary ${formatStats({ ...runtime.stats(), "kernel-dropped": kernelDropped })}`);
+    await monitor.stop();
+    log.always(`summary ${formatStats({ ...runtime.stats(), ...fileStats })}`);
     return 0;
   } finally {
+    await monitor.stop();
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
   }

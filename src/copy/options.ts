@@ -11,6 +11,12 @@ import {
   portValue,
   positiveNumberValue,
 } from "../cli/flags.ts";
+import {
+  OPERATION_FLAGS,
+  OPERATION_HELP,
+  type OperationOptions,
+  operationOptions,
+} from "../cli/operation.ts";
 import { UsageError } from "../errors.ts";
 import { DEFAULT_INTERCEPT_PORT } from "../intercept/protocol.ts";
 import {
@@ -20,6 +26,8 @@ import {
   type TargetMapping,
 } from "../session/mod.ts";
 import { ipv4FromBytes } from "../wire/mod.ts";
+
+const MEBIBYTE = 1 << 20;
 
 /** An intercept to connect to. */
 export interface InterceptAddress {
@@ -39,16 +47,33 @@ export interface CopyOptions {
   readonly interfaces: string[];
   /** Extra BPF, ANDed with the ports `copy` needs. */
   readonly filter: string | undefined;
+  /** Replay a capture file instead of capturing live (`--input`). */
+  readonly replay: ReplayOptions | undefined;
   readonly connections: number;
   readonly maxSessions: number;
   readonly session: SessionConfig;
   readonly quiet: boolean;
+  /** Logs, stats and metrics. */
+  readonly operation: OperationOptions;
+  /** Resident memory (bytes) above which no new session is taken, if any. */
+  readonly maxMemory: number | undefined;
+}
+
+/** How to replay a capture file (`copy --input`). */
+export interface ReplayOptions {
+  /** A pcap or pcapng file. */
+  readonly input: string;
+  /** Times the recorded pace: 1 keeps the capture's timing; `Infinity`, as fast as the target answers. */
+  readonly speed: number;
+  /** Passes over the file, each with sessions of its own. */
+  readonly loop: number;
 }
 
 /** `copy --help`. */
 export const copyHelp = `tcpshadow copy: copy live TCP sessions from this (online) host to a target server
 
 Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
+       tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT -i CAPTURE.pcap [-a SPEED] [-T N] [flags]
 
   -x, --target MAP         what to copy and where: [onlineIP:]port-targetIP:targetPort, comma list
                            (e.g. 80-198.18.0.3:8080); required
@@ -61,10 +86,18 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
   -f, --port-shift K       keep the client ports of several copy processes apart, 0-1023 (default 0)
   -I, --interface DEVS     capture on these interfaces, comma list (default: all)
   -F, --filter BPF         extra capture filter, ANDed with the ports above
+  -i, --input FILE         replay the sessions recorded in a pcap/pcapng file (tcpdump -w) instead of
+                           capturing live; exits when they are done
+  -a, --speed F|max        with --input: F times the recorded pace (default 1), or max: as fast as the
+                           target answers
+  -T, --loop N             with --input: replay the file N times, each pass as new sessions (default 1)
   -t, --session-timeout S  seconds without any packet before a session is reset on the target (default 120)
   -C, --connections N      connections to each intercept, 1-16 (default 2)
   -M, --max-sessions N     sessions held at once; more are counted and skipped (default 100000)
+  -m, --max-memory MB      above this resident memory take no new sessions (open ones go on) until back
+                           below 90% of it (default: no limit)
   -q, --quiet              no log lines, only errors and the final summary
+${OPERATION_HELP}
   -h, --help               this text
 
 Run as root (or with CAP_NET_RAW): it captures with libpcap and sends with a raw socket.
@@ -74,7 +107,7 @@ Example:
 
 /** Parses and checks `copy`'s flags. */
 export function parseCopyOptions(argv: string[]): CopyOptions {
-  const values = parseFlags(argv, {
+  const values = parseFlags("copy", argv, {
     target: { type: "string", short: "x", multiple: true },
     intercept: { type: "string", short: "s", multiple: true },
     clients: { type: "string", short: "c", multiple: true },
@@ -83,10 +116,15 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     "port-shift": { type: "string", short: "f" },
     interface: { type: "string", short: "I", multiple: true },
     filter: { type: "string", short: "F" },
+    input: { type: "string", short: "i" },
+    speed: { type: "string", short: "a" },
+    loop: { type: "string", short: "T" },
     "session-timeout": { type: "string", short: "t" },
     connections: { type: "string", short: "C" },
     "max-sessions": { type: "string", short: "M" },
     quiet: { type: "boolean", short: "q" },
+    "max-memory": { type: "string", short: "m" },
+    ...OPERATION_FLAGS,
   });
   const targets = listValue(values.target);
   if (targets.length === 0) throw new UsageError("--target (-x) is required, e.g. -x 80-198.18.0.3:8080");
@@ -110,12 +148,17 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
       : intValue("--port-shift", values["port-shift"], 0, 1023),
     interfaces: interfaces.length === 0 ? ["any"] : interfaces,
     filter: values.filter,
+    replay: replayOptions(values),
     connections: values.connections === undefined ? 2 : intValue("--connections", values.connections, 1, 16),
     maxSessions: values["max-sessions"] === undefined
       ? 100_000
       : intValue("--max-sessions", values["max-sessions"], 1, 10_000_000),
     session: { ...defaultSessionConfig, idleTimeoutMs: timeoutSeconds * 1000 },
     quiet: values.quiet ?? false,
+    operation: operationOptions(values, values.quiet ?? false),
+    maxMemory: values["max-memory"] === undefined
+      ? undefined
+      : intValue("--max-memory", values["max-memory"], 16, 1_048_576) * MEBIBYTE,
   };
 }
 
@@ -150,4 +193,30 @@ function clientRanges(text: string): AddressRange[] {
     const network = ipv4FromBytes(cidr.network);
     return size > 2 ? { first: network + 1, count: size - 2 } : { first: network, count: size };
   });
+}
+
+/** `--input`, `--speed` and `--loop`; the last two only mean something with the first. */
+function replayOptions(
+  values: { input?: string; speed?: string; loop?: string; interface?: string[] },
+): ReplayOptions | undefined {
+  if (values.input === undefined) {
+    if (values.speed !== undefined) {
+      throw new UsageError("--speed needs --input: live traffic has its own pace");
+    }
+    if (values.loop !== undefined) throw new UsageError("--loop needs --input");
+    return undefined;
+  }
+  if (values.input === "") throw new UsageError("--input needs a file name");
+  if (values.interface !== undefined) {
+    throw new UsageError("--interface and --input do not go together: a file replay captures nothing");
+  }
+  return {
+    input: values.input,
+    speed: values.speed === "max"
+      ? Infinity
+      : values.speed === undefined
+      ? 1
+      : positiveNumberValue("--speed", values.speed),
+    loop: values.loop === undefined ? 1 : intValue("--loop", values.loop, 1, 1_000_000),
+  };
 }

@@ -20,6 +20,8 @@ export class CopyRuntime {
   malformed = 0;
   /** IPv6 packets seen (not copied yet). */
   ipv6Skipped = 0;
+  /** Packets the kernel dropped before the capture read them, as the live capture last reported. */
+  kernelDropped = 0;
 
   readonly table: SessionTable;
   readonly #sender: PacketSender;
@@ -105,10 +107,12 @@ export class CopyRuntime {
       abandoned: o["abandoned"],
       "skipped-by-rate": c.sessionsSkippedByRate,
       "refused-at-cap": c.sessionsRefusedAtCap,
+      "refused-by-memory": c.sessionsRefusedWhilePaused,
       "no-free-address": c.sessionsWithoutAddress,
       captured: c.packetsSeen,
       malformed: this.malformed,
       "ipv6-skipped": this.ipv6Skipped,
+      "kernel-dropped": this.kernelDropped,
       sent: this.#sender.sent,
       "send-dropped": this.#sender.dropped,
       retransmissions: c.retransmissions,

@@ -6,9 +6,12 @@
  */
 import { compileFilter } from "../../ffi/mod.ts";
 import { type Command, ipv4Value, listValue, parseFlags, portValue } from "../cli/flags.ts";
+import { createLogger } from "../cli/log.ts";
+import { OPERATION_FLAGS, OPERATION_HELP, operationOptions } from "../cli/operation.ts";
 import { UsageError } from "../errors.ts";
 import { formatIpv4, LinkType } from "../wire/mod.ts";
 import { DEFAULT_INTERCEPT_PORT } from "./protocol.ts";
+import { InterceptMonitor } from "./monitor.ts";
 import { runIntercept } from "./server.ts";
 
 export {
@@ -39,6 +42,7 @@ Flags:
   -p, --port <port>         port copy connects to (default ${DEFAULT_INTERCEPT_PORT})
   -b, --bind <address>      address to listen on (default 0.0.0.0)
   -q, --quiet               log only problems, not copy connections coming and going
+${OPERATION_HELP}
   -h, --help                this help
 
 Runs until SIGINT or SIGTERM, then prints a summary of its counters to stderr.`;
@@ -49,12 +53,13 @@ export const interceptCommand: Command = {
   summary: "on the assistant host: capture the target's replies and send them to copy",
   help,
   async run(argv: string[]): Promise<number> {
-    const flags = parseFlags(argv, {
+    const flags = parseFlags("intercept", argv, {
       interface: { type: "string", short: "i", multiple: true },
       filter: { type: "string", short: "F" },
       port: { type: "string", short: "p" },
       bind: { type: "string", short: "b" },
       quiet: { type: "boolean", short: "q" },
+      ...OPERATION_FLAGS,
     });
     const filter = flags.filter;
     if (filter === undefined || filter.trim() === "") {
@@ -69,18 +74,26 @@ export const interceptCommand: Command = {
       filter,
       bind: formatIpv4(ipv4Value("--bind", flags.bind ?? "0.0.0.0")),
       port: flags.port === undefined ? DEFAULT_INTERCEPT_PORT : portValue("--port", flags.port),
-      quiet: flags.quiet ?? false,
     };
+    const operation = operationOptions(flags, flags.quiet ?? false);
+    const log = createLogger("intercept", operation.log);
 
     const controller = new AbortController();
     const stop = () => controller.abort();
     Deno.addSignalListener("SIGINT", stop);
     Deno.addSignalListener("SIGTERM", stop);
+    let monitor: InterceptMonitor | undefined;
     try {
-      const summary = await runIntercept(options, controller.signal);
+      const summary = await runIntercept(options, controller.signal, log, (view) => {
+        monitor = new InterceptMonitor(view, operation, log);
+      });
+      await monitor?.stop();
+      // Unprefixed, as scripts and tests have always read it.
       console.error(`intercept: stopped; ${summary}`);
       return 0;
     } finally {
+      await monitor?.stop();
+      log.close();
       Deno.removeSignalListener("SIGINT", stop);
       Deno.removeSignalListener("SIGTERM", stop);
     }

@@ -3,6 +3,7 @@
  * writes to them. Routing decisions are `RouteTable`'s, bytes on the wire are `protocol.ts`'s.
  */
 import { Capture } from "../../ffi/mod.ts";
+import type { Logger } from "../cli/log.ts";
 import { FatalError } from "../errors.ts";
 import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
 import {
@@ -13,7 +14,7 @@ import {
   REPLY_RECORD_LENGTH,
   ReplyFrameEncoder,
 } from "./protocol.ts";
-import { type ReplySink, routeKey, RouteTable } from "./routes.ts";
+import { type ReplySink, type RouteCounters, routeKey, RouteTable } from "./routes.ts";
 
 /** What `runIntercept` needs, already checked. */
 export interface InterceptOptions {
@@ -24,8 +25,6 @@ export interface InterceptOptions {
   /** Address and port to accept copy connections on. */
   bind: string;
   port: number;
-  /** Log only problems, not connections coming and going. */
-  quiet: boolean;
 }
 
 /** Link header + largest IPv4 header + largest TCP header fit with room to spare: payload is never sent. */
@@ -36,13 +35,37 @@ const BATCH = 1024;
 const IDLE_WAIT_MS = 100;
 const READ_BUFFER_LENGTH = 16 * 1024;
 
-/** Totals over a run, for the summary line. */
-interface Totals {
+/** Totals over a run, for the summary line, stats and metrics. */
+export interface InterceptTotals {
   captured: number;
   notIpv4Tcp: number;
   malformed: number;
   connections: number;
   garbageConnections: number;
+}
+
+/** What one connected copy got so far. */
+export interface PeerCounters {
+  /** `host:port` of the copy connection. */
+  readonly name: string;
+  /** Reply records queued for it. */
+  readonly forwarded: number;
+  /** Reply records it was too far behind to take. */
+  readonly dropped: number;
+}
+
+/** A live look into a running intercept, for stats and metrics. */
+export interface InterceptView {
+  readonly totals: Readonly<InterceptTotals>;
+  readonly routes: Readonly<RouteCounters>;
+  /** Client routes registered now. */
+  routeCount(): number;
+  /** Replies waiting for their registration now. */
+  waiting(): number;
+  /** Packets the kernel dropped before the captures read them. */
+  kernelDropped(): number;
+  /** The copy connections now. */
+  peers(): Iterable<PeerCounters>;
 }
 
 /** One copy connection: a sink for its replies and the loop that writes them. */
@@ -51,11 +74,16 @@ class CopyPeer implements ReplySink {
   readonly decoder = new RegistrationDecoder();
   #writing = false;
   closed = false;
+  forwarded = 0;
+  dropped = 0;
 
   constructor(readonly connection: Deno.TcpConn, readonly name: string) {}
 
   add(record: Uint8Array): boolean {
-    return !this.closed && this.encoder.add(record);
+    const taken = !this.closed && this.encoder.add(record);
+    if (taken) this.forwarded++;
+    else this.dropped++;
+    return taken;
   }
 
   /** Starts writing what is pending, unless a write loop already runs. */
@@ -77,14 +105,25 @@ class CopyPeer implements ReplySink {
 
 /**
  * Runs intercept until `signal` aborts, then closes everything and resolves to the summary line. A
- * capture that fails rejects with `FatalError`.
+ * capture that fails rejects with `FatalError`. `onRunning` gets a view of the counters once it listens.
  */
-export async function runIntercept(options: InterceptOptions, signal: AbortSignal): Promise<string> {
-  const info = options.quiet ? () => {} : (line: string) => console.error(`intercept: ${line}`);
-  const warn = (line: string) => console.error(`intercept: ${line}`);
+export async function runIntercept(
+  options: InterceptOptions,
+  signal: AbortSignal,
+  log: Logger,
+  onRunning: (view: InterceptView) => void = () => {},
+): Promise<string> {
+  const info = log.info;
+  const warn = log.warn;
   const table = new RouteTable<CopyPeer>();
   const peers = new Set<CopyPeer>();
-  const totals: Totals = { captured: 0, notIpv4Tcp: 0, malformed: 0, connections: 0, garbageConnections: 0 };
+  const totals: InterceptTotals = {
+    captured: 0,
+    notIpv4Tcp: 0,
+    malformed: 0,
+    connections: 0,
+    garbageConnections: 0,
+  };
 
   const captures: Capture[] = [];
   let listener: Deno.TcpListener;
@@ -178,6 +217,31 @@ export async function runIntercept(options: InterceptOptions, signal: AbortSigna
     }
   };
 
+  let kernelDropped = 0;
+  let capturesOpen = true;
+  const readKernelDropped = () => {
+    try {
+      if (capturesOpen) kernelDropped = captures.reduce((sum, capture) => sum + droppedBy(capture), 0);
+    } catch {
+      // A capture that failed: its loop reports that; the count stays as last read.
+    }
+    return kernelDropped;
+  };
+  try {
+    onRunning({
+      totals,
+      routes: table.counters,
+      routeCount: () => table.size,
+      waiting: () => table.waiting,
+      kernelDropped: readKernelDropped,
+      peers: () => peers,
+    });
+  } catch (error) {
+    listener.close();
+    for (const capture of captures) capture.close();
+    throw error;
+  }
+
   const devices = options.devices.join(",");
   info(
     `listening on ${options.bind}:${options.port} for copy, capturing replies on ${devices} (${options.filter})`,
@@ -204,9 +268,8 @@ export async function runIntercept(options: InterceptOptions, signal: AbortSigna
   listener.close();
   for (const peer of [...peers]) closePeer(peer, undefined);
   await Promise.allSettled([accepting, capturing]);
-  const kernelDropped = failure === undefined
-    ? captures.reduce((sum, capture) => sum + droppedBy(capture), 0)
-    : 0;
+  if (failure === undefined) readKernelDropped();
+  capturesOpen = false;
   for (const capture of captures) capture.close();
   if (failure !== undefined) throw failure;
   const c = table.counters;

@@ -99,7 +99,7 @@ function tableValue(text: string): string {
  * `ip route add` would fail.
  */
 export function parseRouteFlags(argv: string[]): RoutePlan {
-  const flags = parseFlags(argv, {
+  const flags = parseFlags("route", argv, {
     clients: { type: "string", short: "c", multiple: true },
     via: { type: "string", multiple: true },
     style: { type: "string" },

@@ -55,6 +55,8 @@ export interface TableCounters {
   sessionsCopied: number;
   sessionsSkippedByRate: number;
   sessionsRefusedAtCap: number;
+  /** New sessions refused while `paused` (the memory guard), counted like `sessionsRefusedAtCap`. */
+  sessionsRefusedWhilePaused: number;
   sessionsWithoutAddress: number;
   repliesReceived: number;
   repliesUnmatched: number;
@@ -83,6 +85,8 @@ const PROBES = 16;
 const DEAD_SWEEP_MS = 1000;
 const FIRST_EPHEMERAL = 1024;
 const PORT_STRIDE = 4099; // odd and prime: copies' ports spread over the whole range
+/** About 0.618 of the port range and coprime with it: the ports of successive passes land far apart. */
+const PASS_STRIDE = 39871;
 
 /** The copied sessions and the logic that creates, feeds and retires them. */
 export class SessionTable {
@@ -91,6 +95,7 @@ export class SessionTable {
     sessionsCopied: 0,
     sessionsSkippedByRate: 0,
     sessionsRefusedAtCap: 0,
+    sessionsRefusedWhilePaused: 0,
     sessionsWithoutAddress: 0,
     repliesReceived: 0,
     repliesUnmatched: 0,
@@ -118,6 +123,9 @@ export class SessionTable {
   readonly #clientsTotal: number;
   #active = 0;
   #nextSweep = 0;
+  #pass = 0;
+  /** While set, no new session is opened; open ones go on (`copy --max-memory`). */
+  paused = false;
   readonly #sink: (session: Session, tcp: TcpRepr) => void;
 
   constructor(readonly plan: CopyPlan, readonly out: TableSink) {
@@ -225,6 +233,18 @@ export class SessionTable {
     }
   }
 
+  /**
+   * Starts another pass over the same recorded traffic (`copy --input --loop`): from now on packets open
+   * new sessions even where an earlier pass saw the same client address, port and ISN, and the copies
+   * take other client ports, so the target never mistakes them for an earlier pass's connections (still
+   * open, or in TIME_WAIT). Sessions of earlier passes run on to their end.
+   */
+  startPass(): void {
+    this.#pass++;
+    for (const originals of this.#originals) originals.clear();
+    for (const dead of this.#dead) dead.clear();
+  }
+
   /** When `tick` next has something to do. */
   get nextDeadline(): number {
     return Math.min(this.#timers.nextAt, this.#nextSweep);
@@ -265,6 +285,10 @@ export class SessionTable {
     takeOver: boolean,
     now: number,
   ): Original | undefined {
+    if (this.paused) {
+      this.counters.sessionsRefusedWhilePaused++;
+      return undefined;
+    }
     if (this.#active + this.plan.multiply > this.plan.maxSessions) {
       this.counters.sessionsRefusedAtCap++;
       return undefined;
@@ -307,7 +331,7 @@ export class SessionTable {
    * probed onward when another copy already holds it.
    */
   #pickEndpoint(address: number, port: number, index: number): { address: number; port: number } | undefined {
-    const shift = this.plan.portShift * this.plan.multiply + index;
+    const shift = this.plan.portShift * this.plan.multiply + index + (this.#pass * PASS_STRIDE) % 64512;
     for (let probe = 0; probe < PROBES; probe++) {
       const candidatePort = shift + probe === 0 ? port : FIRST_EPHEMERAL +
         (((port - FIRST_EPHEMERAL + (shift + probe) * PORT_STRIDE) % 64512) + 64512) % 64512;

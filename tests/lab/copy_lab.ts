@@ -51,10 +51,20 @@ export interface CopyLab {
   startCopy(extra?: string[]): Promise<LabProcess>;
   /** Stops `copy` with SIGTERM and returns its summary counters. */
   stopCopy(copy: LabProcess): Promise<Record<string, number>>;
+  /** Runs `copy` like `startCopy` until it exits by itself (a file replay), killing it after `timeoutMs`. */
+  runCopy(extra: string[], timeoutMs?: number): Promise<CopyRun>;
   /** JSON lines a server logged so far. */
   readLog(path: string): Promise<Array<Record<string, unknown>>>;
   /** Waits until the target logged at least `count` lines (or `timeoutMs` passed); returns them. */
   waitForTarget(count: number, timeoutMs: number): Promise<Array<Record<string, unknown>>>;
+}
+
+/** How a `copy` that ended by itself ended. */
+export interface CopyRun {
+  readonly code: number;
+  /** The summary counters; empty when there was no summary line. */
+  readonly summary: Record<string, number>;
+  readonly stderr: string;
 }
 
 /** Builds the copy lab, runs `fn`, and tears everything down whatever happens. */
@@ -115,6 +125,16 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     const text = await Deno.readTextFile(path).catch(() => "");
     return text.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line));
   };
+  const copyCommand = (extra: string[]) =>
+    tcpshadow([
+      "copy",
+      "-x",
+      `80-${target.address}:8080`,
+      "-s",
+      assistant.address,
+      ...(options.keepClientAddress ? [] : ["-c", FAKE_CLIENTS]),
+      ...extra,
+    ]);
   return {
     lab,
     client,
@@ -125,33 +145,23 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     onlineLogPath,
     targetLogPath,
     async startCopy(extra = []) {
-      const copy = online.spawn(
-        tcpshadow([
-          "copy",
-          "-x",
-          `80-${target.address}:8080`,
-          "-s",
-          assistant.address,
-          ...(options.keepClientAddress ? [] : ["-c", FAKE_CLIENTS]),
-          ...extra,
-        ]),
-        { stdout: "piped", stderr: "piped" },
-      );
+      const copy = online.spawn(copyCommand(extra), { stdout: "piped", stderr: "piped" });
       await waitForStderr(copy, "copying", 15000);
       return copy;
     },
     async stopCopy(copy) {
       const status = await copy.stop("SIGTERM", 10000);
-      const line = copy.stderrText().split("\n").find((text) => text.includes(" summary "));
-      if (status.code !== 0 || line === undefined) {
+      const summary = parseSummary(copy.stderrText());
+      if (status.code !== 0 || summary === undefined) {
         throw new Error(`copy ended with ${status.code} and no summary:\n${copy.stderrText()}`);
       }
-      return Object.fromEntries(
-        line.slice(line.indexOf(" summary ") + 9).split(" ").map((pair) => {
-          const [key, value] = pair.split("=");
-          return [key, Number(value)];
-        }),
-      );
+      return summary;
+    },
+    async runCopy(extra, timeoutMs = 60_000) {
+      const copy = online.spawn(copyCommand(extra), { stdout: "piped", stderr: "piped" });
+      const timer = setTimeout(() => copy.stop("SIGKILL"), timeoutMs);
+      const status = await copy.exited.finally(() => clearTimeout(timer));
+      return { code: status.code, summary: parseSummary(copy.stderrText()) ?? {}, stderr: copy.stderrText() };
     },
     readLog,
     async waitForTarget(count, timeoutMs) {
@@ -163,6 +173,18 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
       }
     },
   };
+}
+
+/** The counters of the `summary key=value ...` line in `stderr`, if there is one. */
+function parseSummary(stderr: string): Record<string, number> | undefined {
+  const line = stderr.split("\n").find((text) => text.includes(" summary "));
+  if (line === undefined) return undefined;
+  return Object.fromEntries(
+    line.slice(line.indexOf(" summary ") + 9).split(" ").map((pair) => {
+      const [key, value] = pair.split("=");
+      return [key, Number(value)];
+    }),
+  );
 }
 
 /** Waits until a process's standard error has a line containing `text`. */

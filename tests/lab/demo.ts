@@ -55,6 +55,8 @@ await withCopyLab({}, async (lab) => {
   for (const [name, value] of rows) console.log(`  ${name.padEnd(34)} ${String(value).padStart(8)}`);
   console.log("");
   const ok = differences.length === 0 && target.length === online.length;
-  console.log(ok ? "every request was copied to the target, byte for byte" : `differences:\n${differences.join("\n")}`);
+  console.log(
+    ok ? "every request was copied to the target, byte for byte" : `differences:\n${differences.join("\n")}`,
+  );
   if (!ok) Deno.exitCode = 1;
 });

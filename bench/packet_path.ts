@@ -1,0 +1,220 @@
+/**
+ * Micro-benchmark of copy's per-packet path, the way `CopyRuntime` composes it: decode the captured
+ * frame, find the session, run it, build the segment for the target (headers and checksums) and send
+ * it with the raw socket; and for the target's replies, read the 64-byte record and run the session.
+ *
+ * Keep-alive HTTP sessions are prebuilt (SYN, handshake ACK, requests of 100 bytes each answered by
+ * the target with 200 bytes, the client's ACKs, FIN), then fed with a synthetic clock, so only the
+ * path itself is timed. Registrations are encoded into a reused buffer (intercept links not timed).
+ * With `--send`, segments go through copy's own `PacketSender` (batched sendmmsg).
+ *
+ * Run: deno run -A bench/packet_path.ts [--send]   (--send needs root: run it inside a lab host,
+ * as `deno task bench` does, where the target address leads nowhere)
+ */
+import { parseArgs } from "node:util";
+import { PacketSender } from "../src/copy/sender.ts";
+import { encodeRegistration, REGISTRATION_LENGTH, REPLY_RECORD_LENGTH } from "../src/intercept/mod.ts";
+import { encodeReplyRecord } from "../src/intercept/protocol.ts";
+import { defaultSessionConfig, SessionTable } from "../src/session/mod.ts";
+import {
+  buildIpv4Tcp,
+  decodeTcpPacket,
+  emitIpv4Tcp,
+  Ipv4View,
+  isWireError,
+  LinkType,
+  TcpFlag,
+  type TcpRepr,
+  TcpView,
+} from "../src/wire/mod.ts";
+
+const CLIENT = 0xc6120a0a; // 198.18.10.10
+const ONLINE = 0xc6120001; // 198.18.0.1
+/** An address no lab host has: `deno task bench` gives it a neighbour entry, so sends leave and vanish. */
+const TARGET = 0xc61200fa; // 198.18.0.250
+const FAKE_CLIENT_NET = 0xc6130000; // 198.19.0.0
+const REQUEST = 100;
+const RESPONSE = 200;
+const TARGET_ISN = 7_000_000;
+const ONLINE_ISN = 9_000_000;
+const ETHERNET_HEADER = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 10, 0x08, 0x00];
+
+/** One input of the path: a captured frame or a reply record. */
+type Step = { kind: "capture"; frame: Uint8Array } | { kind: "reply"; record: Uint8Array };
+
+/** What one run measured. */
+export interface PacketPathResult {
+  readonly packets: number;
+  readonly captured: number;
+  readonly replies: number;
+  readonly sent: number;
+  readonly nsPerPacket: number;
+  readonly send: boolean;
+}
+
+function frame(tcp: TcpRepr): Uint8Array {
+  const ip = buildIpv4Tcp({ src: CLIENT, dst: ONLINE, id: 1, tcp });
+  const bytes = new Uint8Array(ETHERNET_HEADER.length + ip.length);
+  bytes.set(ETHERNET_HEADER);
+  bytes.set(ip, ETHERNET_HEADER.length);
+  return bytes;
+}
+
+function record(clientAddress: number, clientPort: number, tcp: Omit<TcpRepr, "dstPort">): Uint8Array {
+  const packet = buildIpv4Tcp({ src: TARGET, dst: clientAddress, tcp: { ...tcp, dstPort: clientPort } });
+  const out = new Uint8Array(REPLY_RECORD_LENGTH);
+  encodeReplyRecord(packet, 0, out, 0);
+  return out;
+}
+
+/** The inputs of `sessions` keep-alive sessions of `requests` requests each, one session after another. */
+function workload(sessions: number, requests: number): Step[] {
+  const steps: Step[] = [];
+  const request = new Uint8Array(REQUEST).fill(0x61);
+  const timestamp = { value: 1, echo: 0 };
+  for (let s = 0; s < sessions; s++) {
+    const port = 10_000 + s;
+    const isn = (s * 7919 * 65536) >>> 0;
+    const base = { srcPort: port, dstPort: 80, window: 502 };
+    // The copy keeps the client port; its address comes from the -c range (mix32 of the client: any).
+    const clientAddress = FAKE_CLIENT_NET;
+    const reply = (seq: number, ack: number, flags: number, payload?: Uint8Array) =>
+      ({
+        kind: "reply",
+        record: record(clientAddress, port, { srcPort: 8080, seq, ack, flags, window: 502, payload }),
+      }) as Step;
+    steps.push({
+      kind: "capture",
+      frame: frame({
+        ...base,
+        seq: isn,
+        ack: 0,
+        flags: TcpFlag.SYN,
+        window: 64240,
+        options: { mss: 1460, sackPermitted: true, windowScale: 7, timestamp },
+      }),
+    });
+    steps.push(reply(TARGET_ISN, isn + 1, TcpFlag.SYN | TcpFlag.ACK));
+    steps.push({
+      kind: "capture",
+      frame: frame({ ...base, seq: isn + 1, ack: ONLINE_ISN + 1, flags: TcpFlag.ACK }),
+    });
+    for (let r = 0; r < requests; r++) {
+      const seq = isn + 1 + r * REQUEST;
+      const onlineAck = ONLINE_ISN + 1 + r * RESPONSE;
+      steps.push({
+        kind: "capture",
+        frame: frame({ ...base, seq, ack: onlineAck, flags: TcpFlag.PSH | TcpFlag.ACK, payload: request }),
+      });
+      const response = new Uint8Array(RESPONSE);
+      steps.push(reply(TARGET_ISN + 1 + r * RESPONSE, seq + REQUEST, TcpFlag.PSH | TcpFlag.ACK, response));
+      steps.push({
+        kind: "capture",
+        frame: frame({ ...base, seq: seq + REQUEST, ack: onlineAck + RESPONSE, flags: TcpFlag.ACK }),
+      });
+    }
+    const end = isn + 1 + requests * REQUEST;
+    const onlineEnd = ONLINE_ISN + 1 + requests * RESPONSE;
+    steps.push({
+      kind: "capture",
+      frame: frame({ ...base, seq: end, ack: onlineEnd, flags: TcpFlag.FIN | TcpFlag.ACK }),
+    });
+    steps.push(reply(TARGET_ISN + 1 + requests * RESPONSE, end + 1, TcpFlag.FIN | TcpFlag.ACK));
+    steps.push({
+      kind: "capture",
+      frame: frame({ ...base, seq: end + 1, ack: onlineEnd + 1, flags: TcpFlag.ACK }),
+    });
+  }
+  return steps;
+}
+
+/** Runs the workload once through a fresh table; returns the counts and the time taken. */
+function runOnce(steps: Step[], sender: PacketSender | undefined) {
+  const buffer = new Uint8Array(65535);
+  const registration = new Uint8Array(REGISTRATION_LENGTH);
+  let sent = 0;
+  let id = 0;
+  const table = new SessionTable({
+    mappings: [{ onlinePort: 80, targetAddress: TARGET, targetPort: 8080 }],
+    clients: [{ first: FAKE_CLIENT_NET, count: 1 }],
+    rate: 100,
+    multiply: 1,
+    portShift: 0,
+    maxSessions: 100_000,
+    session: defaultSessionConfig,
+  }, {
+    segment(session, tcp) {
+      sent++;
+      if (sender !== undefined) return sender.send(session.endpoints.clientAddress, TARGET, tcp);
+      id = (id + 1) & 0xffff;
+      emitIpv4Tcp({ src: session.endpoints.clientAddress, dst: TARGET, id, tcp }, buffer);
+    },
+    registration(value) {
+      encodeRegistration(value, registration, 0);
+    },
+  });
+  let now = 0;
+  let captured = 0;
+  let replies = 0;
+  const started = performance.now();
+  for (let i = 0; i < steps.length; i++) {
+    const step = steps[i];
+    now += 0.05;
+    if (step.kind === "capture") {
+      captured++;
+      const decoded = decodeTcpPacket(LinkType.ETHERNET, step.frame);
+      if (decoded === undefined || isWireError(decoded) || !(decoded.ip instanceof Ipv4View)) continue;
+      table.onCapture(decoded.ip.src, decoded.ip.dst, decoded.tcp, now);
+    } else {
+      replies++;
+      const ip = Ipv4View.check(step.record, 0);
+      if (isWireError(ip)) continue;
+      const tcp = TcpView.check(step.record, ip.payloadOffset, ip.payloadLength);
+      if (isWireError(tcp)) continue;
+      table.onReply(ip.dst, tcp, now);
+    }
+    if ((i & 63) === 0) table.tick(now);
+  }
+  table.tick(now + 10_000);
+  sender?.flush();
+  const elapsed = performance.now() - started;
+  const completed = table.counters.outcomes.completed;
+  return { captured, replies, sent, elapsed, completed };
+}
+
+/** Measures the path over `sessions` keep-alive sessions of `requests` requests (best of `rounds`). */
+export function measurePacketPath(
+  sessions = 2000,
+  requests = 10,
+  rounds = 5,
+  send = false,
+): PacketPathResult {
+  const steps = workload(sessions, requests);
+  const sender = send ? new PacketSender() : undefined;
+  try {
+    let best: ReturnType<typeof runOnce> | undefined;
+    for (let round = 0; round < rounds; round++) {
+      const result = runOnce(steps, sender);
+      if (result.completed !== sessions) {
+        throw new Error(`the workload did not complete: ${result.completed} of ${sessions} sessions`);
+      }
+      if (best === undefined || result.elapsed < best.elapsed) best = result;
+    }
+    const packets = best!.captured + best!.replies;
+    return {
+      packets,
+      captured: best!.captured,
+      replies: best!.replies,
+      sent: best!.sent,
+      nsPerPacket: Math.round((best!.elapsed * 1e6) / packets),
+      send,
+    };
+  } finally {
+    sender?.close();
+  }
+}
+
+if (import.meta.main) {
+  const flags = parseArgs({ args: Deno.args, options: { send: { type: "boolean" } } }).values;
+  console.log(JSON.stringify(measurePacketPath(2000, 10, 5, flags.send ?? false)));
+}

@@ -1,0 +1,424 @@
+/**
+ * `deno task bench`: how much traffic `copy` keeps up with, and at what cost. Needs root (network
+ * namespaces); installs `wrk` and `nginx-light` from Debian if they are missing.
+ *
+ * In the copy lab (client → online:80 copied to target:8080, replies through intercept on the
+ * assistant), wrk offers a paced HTTP load to nginx on the online host, stepping the rate up, while
+ * `copy` copies 100% of it to nginx on the target. Per step: the rate offered and served online, the
+ * share of requests the target received, copy's CPU seconds per 10,000 requests, its peak RSS, and
+ * the packets the kernel dropped before copy read them. Two scenarios: keep-alive (32 connections)
+ * and a new connection per request. First, a micro-benchmark of the per-packet path.
+ *
+ * Run: deno task bench [--duration S] [--scenario keepalive|close|all] [--quick] [--profile DIR]
+ *        [--target-no-timestamps]  (diagnosis: the target refuses no copied SYN by PAWS)
+ */
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { type Host, type LabProcess, withLab } from "../tests/lab/lab.ts";
+import { FAKE_CLIENTS, tcpshadow, waitForStderr } from "../tests/lab/copy_lab.ts";
+import { measurePacketPath } from "./packet_path.ts";
+import { selfTimes } from "./profile_summary.ts";
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+const PACKET_PATH = fileURLToPath(new URL("./packet_path.ts", import.meta.url));
+const CLOCK_TICKS_PER_SECOND = 100;
+/** The target's kernel counters that tell why copied connections were refused (nstat names). */
+const TARGET_TCP_COUNTERS = [
+  "TcpExtPAWSTimewait",
+  "TcpExtPAWSEstab",
+  "TcpExtTW",
+  "TcpExtListenDrops",
+  "TcpExtTCPTimeWaitOverflow",
+  "TcpAttemptFails",
+];
+
+interface Scenario {
+  readonly name: string;
+  readonly title: string;
+  readonly connections: number;
+  readonly close: boolean;
+  /** Offered requests per second per step; 0 is as fast as wrk can. */
+  readonly rates: readonly number[];
+}
+
+const SCENARIOS: readonly Scenario[] = [
+  {
+    name: "keepalive",
+    title: "keep-alive, 32 connections",
+    connections: 32,
+    close: false,
+    rates: [5000, 10_000, 20_000, 34_000, 0],
+  },
+  {
+    name: "close",
+    title: "a new connection per request, 64 concurrent",
+    connections: 64,
+    close: true,
+    rates: [2000, 5200, 8000, 12_000, 0],
+  },
+];
+
+/** wrk paces each thread with a wall clock (LuaJIT FFI) so a step offers a set rate, not its maximum. */
+const PACE_LUA = `
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clock, bench_timespec *tp);
+]]
+local clock = ffi.new("bench_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, clock)
+  return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+end
+local interval = 0
+local next_at = nil
+function init(args)
+  interval = tonumber(args[1]) or 0
+  if args[2] == "close" then wrk.headers["Connection"] = "close" end
+end
+function delay()
+  if interval == 0 then return 0 end
+  local now = now_ms()
+  -- Behind by more than a moment: offer from now on rather than burst to catch up.
+  if next_at == nil or next_at < now - 50 then next_at = now end
+  next_at = next_at + interval
+  local wait = next_at - now
+  if wait < 1 then return 0 end
+  return math.floor(wait)
+end
+`;
+
+function nginxConfig(dir: string, name: string, port: number): string {
+  return `worker_processes 1;
+master_process off;
+daemon off;
+pid ${dir}/${name}.pid;
+error_log ${dir}/${name}-error.log warn;
+worker_rlimit_nofile 200000;
+events { worker_connections 65536; multi_accept on; }
+http {
+  access_log ${dir}/${name}-access.log combined buffer=64k flush=250ms;
+  client_body_temp_path ${dir}/${name}-body;
+  proxy_temp_path ${dir}/${name}-proxy;
+  fastcgi_temp_path ${dir}/${name}-fastcgi;
+  uwsgi_temp_path ${dir}/${name}-uwsgi;
+  scgi_temp_path ${dir}/${name}-scgi;
+  keepalive_requests 10000000;
+  keepalive_timeout 120s;
+  server {
+    listen ${port} backlog=65535;
+    location / { return 200 "ok\\n"; }
+  }
+}
+`;
+}
+
+async function ensureTools(): Promise<void> {
+  const missing: string[] = [];
+  for (const [tool, pkg] of [["wrk", "wrk"], ["nginx", "nginx-light"]]) {
+    const found = await new Deno.Command("sh", { args: ["-c", `command -v ${tool}`], stdout: "null" })
+      .output();
+    if (!found.success) missing.push(pkg);
+  }
+  if (missing.length === 0) return;
+  console.error(`installing ${missing.join(" ")} from Debian`);
+  const install = () =>
+    new Deno.Command("apt-get", { args: ["install", "-y", "-qq", ...missing], stdout: "null" }).output();
+  if ((await install()).success) return;
+  await new Deno.Command("apt-get", { args: ["update", "-qq"], stdout: "null" }).output();
+  if (!(await install()).success) throw new Error(`cannot install ${missing.join(" ")}`);
+}
+
+/** CPU seconds in user and system mode (all threads) a process has used. */
+async function cpuSeconds(pid: number): Promise<{ user: number; system: number }> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields 14 (utime) and 15 (stime) of proc(5), counted from the state field, which is 3.
+  return {
+    user: Number(fields[14 - 3]) / CLOCK_TICKS_PER_SECOND,
+    system: Number(fields[15 - 3]) / CLOCK_TICKS_PER_SECOND,
+  };
+}
+
+/** Peak resident memory of a process, in MB. */
+async function peakRssMb(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+async function lineCount(path: string): Promise<number> {
+  const bytes = await Deno.readFile(path).catch(() => new Uint8Array());
+  let count = 0;
+  for (const byte of bytes) if (byte === 10) count++;
+  return count;
+}
+
+async function lastStats(path: string): Promise<Record<string, number>> {
+  const lines = (await Deno.readTextFile(path).catch(() => "")).trim().split("\n");
+  return lines.at(-1) ? JSON.parse(lines.at(-1)!) : {};
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Waits until `read` stops changing (the copies have drained), at most `timeoutMs`. */
+async function settle(read: () => Promise<number>, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  let previous = await read();
+  for (;;) {
+    await sleep(700);
+    const current = await read();
+    if (current === previous || Date.now() > deadline) return current;
+    previous = current;
+  }
+}
+
+interface StepResult {
+  offered: number;
+  served: number;
+  received: number;
+  onlineRequests: number;
+  copyCpuPer10k: number;
+  copyUserPer10k: number;
+  interceptCpuPer10k: number;
+  peakRssMb: number;
+  kernelDropped: number;
+  wrkErrors: string;
+}
+
+function formatTable(scenario: Scenario, steps: StepResult[]): string {
+  const header = "| offered req/s | served online req/s | target received / online | " +
+    "copy CPU-s per 10k req (of it user) | intercept CPU-s per 10k | copy peak RSS | kernel drops |";
+  const rows = steps.map((step) => {
+    const share = (100 * step.received / Math.max(step.onlineRequests, 1)).toFixed(1);
+    return [
+      step.offered === 0 ? "max" : String(step.offered),
+      String(Math.round(step.served)),
+      `${share}% (${step.received}/${step.onlineRequests})`,
+      `${step.copyCpuPer10k.toFixed(3)} (${step.copyUserPer10k.toFixed(3)})`,
+      step.interceptCpuPer10k.toFixed(3),
+      `${step.peakRssMb.toFixed(0)} MB`,
+      String(step.kernelDropped),
+    ].reduce((line, cell) => `${line} ${cell} |`, "|");
+  });
+  return [`${scenario.title}:`, "", header, "|---:|---:|---:|---:|---:|---:|---:|", ...rows].join("\n");
+}
+
+async function runScenario(
+  scenario: Scenario,
+  hosts: Record<"client" | "online" | "target" | "assistant", Host>,
+  dir: string,
+  interceptPid: number,
+  durationSeconds: number,
+  profileDir: string | undefined,
+): Promise<StepResult[]> {
+  const { client, online, target, assistant } = hosts;
+  const statsPath = `${dir}/${scenario.name}-copy-stats.jsonl`;
+  const profileFlags = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+  const copy: LabProcess = online.spawn([
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--quiet",
+    ...profileFlags,
+    MAIN,
+    "copy",
+    "-x",
+    `80-${target.address}:8080`,
+    "-s",
+    assistant.address,
+    "-c",
+    FAKE_CLIENTS,
+    "-I",
+    online.device,
+    "--stats",
+    "1",
+    "--stats-json",
+    statsPath,
+  ]);
+  await waitForStderr(copy, "copying on", 15_000);
+  const steps: StepResult[] = [];
+  try {
+    for (const rate of scenario.rates) {
+      const threads = 2;
+      const interval = rate === 0 ? 0 : 1000 / (rate / threads);
+      const onlineBefore = await lineCount(`${dir}/online-access.log`);
+      const targetBefore = await lineCount(`${dir}/target-access.log`);
+      const copyCpuBefore = await cpuSeconds(copy.pid);
+      const interceptCpuBefore = await cpuSeconds(interceptPid);
+      const dropsBefore = (await lastStats(statsPath))["kernel-dropped"] ?? 0;
+      const wrk = await client.run([
+        "wrk",
+        `-t${threads}`,
+        `-c${scenario.connections}`,
+        `-d${durationSeconds}s`,
+        "-s",
+        `${dir}/pace.lua`,
+        `http://${online.address}:80/`,
+        "--",
+        String(interval),
+        scenario.close ? "close" : "keep",
+      ], { timeoutMs: (durationSeconds + 30) * 1000 });
+      const served = Number(/Requests\/sec:\s+([\d.]+)/.exec(wrk.stdout)?.[1] ?? 0);
+      const errors = /Socket errors:.*|Non-2xx.*/.exec(wrk.stdout)?.[0] ?? "";
+      const onlineRequests = await settle(() => lineCount(`${dir}/online-access.log`), 3000) - onlineBefore;
+      const received = await settle(() => lineCount(`${dir}/target-access.log`), 10_000) - targetBefore;
+      await sleep(1200); // one more stats line, with this step's kernel drops
+      const copyCpuAfter = await cpuSeconds(copy.pid);
+      const copyUser = copyCpuAfter.user - copyCpuBefore.user;
+      const copyCpu = copyUser + copyCpuAfter.system - copyCpuBefore.system;
+      const interceptCpuAfter = await cpuSeconds(interceptPid);
+      const interceptCpu = interceptCpuAfter.user + interceptCpuAfter.system - interceptCpuBefore.user -
+        interceptCpuBefore.system;
+      const step: StepResult = {
+        offered: rate,
+        served,
+        received,
+        onlineRequests,
+        copyCpuPer10k: copyCpu / Math.max(onlineRequests, 1) * 10_000,
+        copyUserPer10k: copyUser / Math.max(onlineRequests, 1) * 10_000,
+        interceptCpuPer10k: interceptCpu / Math.max(onlineRequests, 1) * 10_000,
+        peakRssMb: await peakRssMb(copy.pid),
+        kernelDropped: ((await lastStats(statsPath))["kernel-dropped"] ?? 0) - dropsBefore,
+        wrkErrors: errors,
+      };
+      steps.push(step);
+      console.error(`  ${scenario.name} ${rate === 0 ? "max" : rate}/s: ${JSON.stringify(step)}`);
+    }
+    const counters = await target.run(["nstat", "-asz", ...TARGET_TCP_COUNTERS]);
+    console.error(
+      `  target TCP counters: ${
+        counters.stdout.split("\n").slice(1).map((line) => line.split(/\s+/).slice(0, 2).join("=")).filter(
+          Boolean,
+        ).join(" ")
+      }`,
+    );
+  } finally {
+    const status = await copy.stop("SIGTERM", 15_000);
+    const summary = copy.stderrText().split("\n").find((line) => line.includes(" summary "));
+    console.error(`  copy exited ${status.code}: ${summary?.slice(summary.indexOf(" summary ") + 1)}`);
+  }
+  return steps;
+}
+
+async function main(): Promise<void> {
+  const flags = parseArgs({
+    args: Deno.args,
+    options: {
+      duration: { type: "string", default: "8" },
+      scenario: { type: "string", default: "all" },
+      quick: { type: "boolean" },
+      profile: { type: "string" },
+      "target-no-timestamps": { type: "boolean" },
+    },
+  }).values;
+  const duration = Number(flags.duration);
+  await ensureTools();
+  const cpu = /model name\s*:\s*(.*)/.exec(await Deno.readTextFile("/proc/cpuinfo"))?.[1] ?? "unknown";
+  console.log(
+    `tcpshadow bench, ${
+      new Date().toISOString().slice(0, 10)
+    }, ${navigator.hardwareConcurrency} CPUs (${cpu}), Deno ${Deno.version.deno}\n`,
+  );
+
+  const micro = measurePacketPath();
+  const dir = await Deno.makeTempDir({ prefix: "tcpshadow-bench-" });
+  try {
+    await withLab({
+      hosts: [
+        { name: "client", address: "198.18.0.10/24" },
+        { name: "online", address: "198.18.0.1/24" },
+        { name: "target", address: "198.18.0.2/24" },
+        { name: "assistant", address: "198.18.0.3/24" },
+      ],
+    }, async (lab) => {
+      const hosts = {
+        client: lab.host("client"),
+        online: lab.host("online"),
+        target: lab.host("target"),
+        assistant: lab.host("assistant"),
+      };
+      // The per-packet path again with the raw socket's sends, inside a lab host: they go nowhere.
+      await hosts.client.run([
+        "ip",
+        "neigh",
+        "replace",
+        "198.18.0.250",
+        "lladdr",
+        "02:00:00:00:00:fa",
+        "dev",
+        "eth0",
+      ]);
+      const withSend = JSON.parse(
+        (await hosts.client.run([Deno.execPath(), "run", "-A", "--quiet", PACKET_PATH, "--send"])).stdout,
+      );
+      console.log(
+        "Per-packet path (decode, session lookup and engine, rewrite, checksums; best of 5 runs of",
+      );
+      console.log("2,000 keep-alive sessions x 10 requests = 72,000 packets, captured and replies):\n");
+      console.log(`- without the send: ${micro.nsPerPacket} ns/packet`);
+      console.log(`- with the raw-socket send (${withSend.sent} sends): ${withSend.nsPerPacket} ns/packet\n`);
+
+      for (const host of Object.values(hosts)) {
+        for (
+          const setting of [
+            "net.core.somaxconn=65535",
+            "net.ipv4.tcp_max_syn_backlog=65535",
+            "net.ipv4.ip_local_port_range=1024 65535",
+            "net.ipv4.tcp_tw_reuse=1",
+          ]
+        ) await host.run(["sysctl", "-qw", setting]);
+      }
+      const route = await hosts.target.run(
+        tcpshadow(["route", "--clients", FAKE_CLIENTS, "--via", hosts.assistant.address]),
+      );
+      await hosts.target.run(["sh", "-c", route.stdout]);
+      await hosts.assistant.run(["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+      if (flags["target-no-timestamps"]) {
+        // Diagnosis only: without timestamps the target's TIME-WAIT cannot refuse a copy's SYN by PAWS.
+        console.log("(target with net.ipv4.tcp_timestamps=0)\n");
+        await hosts.target.run(["sysctl", "-qw", "net.ipv4.tcp_timestamps=0"]);
+      }
+      await Deno.writeTextFile(`${dir}/pace.lua`, PACE_LUA);
+      for (
+        const [name, host, port] of [["online", hosts.online, 80], ["target", hosts.target, 8080]] as const
+      ) {
+        await Deno.writeTextFile(`${dir}/${name}.conf`, nginxConfig(dir, name, port));
+        host.spawn(["nginx", "-e", `${dir}/${name}-error.log`, "-c", `${dir}/${name}.conf`]);
+      }
+      const intercept = hosts.assistant.spawn(
+        tcpshadow(["intercept", "-i", hosts.assistant.device, "-F", "tcp and src port 8080"]),
+      );
+      await waitForStderr(intercept, "listening on", 15_000);
+
+      const scenarios = SCENARIOS.filter((scenario) =>
+        flags.scenario === "all" || flags.scenario === scenario.name
+      )
+        .map((scenario) => flags.quick ? { ...scenario, rates: scenario.rates.slice(-2) } : scenario);
+      const tables: string[] = [];
+      for (const scenario of scenarios) {
+        console.error(`running ${scenario.title}, ${scenario.rates.length} steps of ${duration} s`);
+        const steps = await runScenario(scenario, hosts, dir, intercept.pid, duration, flags.profile);
+        tables.push(formatTable(scenario, steps));
+      }
+      console.log(tables.join("\n\n"));
+      if (flags.profile !== undefined) {
+        for (const entry of Deno.readDirSync(flags.profile)) {
+          if (!entry.name.endsWith(".cpuprofile")) continue;
+          const profile = JSON.parse(await Deno.readTextFile(`${flags.profile}/${entry.name}`));
+          console.log(`\nProfile ${entry.name}, top self time:`);
+          for (const [label, time, share] of selfTimes(profile).slice(0, 25)) {
+            console.log(
+              `${(share * 100).toFixed(1).padStart(5)}%  ${
+                (time / 1000).toFixed(0).padStart(6)
+              } ms  ${label}`,
+            );
+          }
+        }
+      }
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+await main();

@@ -1,0 +1,84 @@
+/**
+ * The flags every long-running command shares to be run in production: how much it logs and where,
+ * periodic stats lines, and a Prometheus endpoint.
+ */
+import { UsageError } from "../errors.ts";
+import { intValue, portValue } from "./flags.ts";
+import { LOG_LEVELS, type LogLevel, type LogOptions } from "./log.ts";
+
+/** An address to listen on. */
+export interface ListenAddress {
+  readonly hostname: string;
+  readonly port: number;
+}
+
+/** What the operation flags asked for. */
+export interface OperationOptions {
+  readonly log: LogOptions;
+  /** Seconds between stats samples (lines and JSON lines). */
+  readonly statsSeconds: number;
+  /** Whether each sample is also a line in the log. */
+  readonly statsLines: boolean;
+  /** Where stats go as JSON lines: a path, `-` for stdout, or `undefined` for nowhere. */
+  readonly statsJson: string | undefined;
+  /** Where to serve `/metrics`, if anywhere. */
+  readonly metrics: ListenAddress | undefined;
+}
+
+/** The parseArgs specs of the operation flags, to spread into a command's own. */
+export const OPERATION_FLAGS = {
+  "log-level": { type: "string" },
+  "log-file": { type: "string" },
+  stats: { type: "string" },
+  "stats-json": { type: "string" },
+  metrics: { type: "string" },
+} as const;
+
+/** Help lines of the operation flags, aligned like the commands' own. */
+export const OPERATION_HELP = `  --log-level LEVEL        ${
+  LOG_LEVELS.join("|")
+} (default info; warn with --quiet)
+  --log-file PATH          append log lines to PATH instead of stderr (the final summary goes to both)
+  --stats SECONDS          a stats line every SECONDS, 0 for none (default 5 when stderr is a terminal)
+  --stats-json FILE        the same stats as one JSON object per line to FILE, or - for stdout
+  --metrics HOST:PORT      serve Prometheus metrics at http://HOST:PORT/metrics
+  --config FILE            take flags from the YAML FILE's section for this command; flags given here win`;
+
+const DEFAULT_STATS_SECONDS = 5;
+
+/** Checks the operation flags' values; `quiet` is the command's `--quiet`. */
+export function operationOptions(
+  values: {
+    "log-level"?: string;
+    "log-file"?: string;
+    stats?: string;
+    "stats-json"?: string;
+    metrics?: string;
+  },
+  quiet: boolean,
+): OperationOptions {
+  const level = values["log-level"] ?? (quiet ? "warn" : "info");
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, not "${level}"`);
+  }
+  const seconds = values.stats === undefined ? undefined : intValue("--stats", values.stats, 0, 86400);
+  const statsJson = values["stats-json"];
+  if (seconds === 0 && statsJson !== undefined) {
+    throw new UsageError("--stats-json needs --stats above 0: it is written every --stats seconds");
+  }
+  return {
+    log: { level: level as LogLevel, file: values["log-file"] },
+    statsSeconds: seconds || DEFAULT_STATS_SECONDS,
+    statsLines: seconds === undefined ? Deno.stderr.isTerminal() && !quiet : seconds > 0,
+    statsJson,
+    metrics: values.metrics === undefined ? undefined : listenAddressValue("--metrics", values.metrics),
+  };
+}
+
+/** `HOST:PORT` or `:PORT` (all addresses), or a `UsageError` naming `flag`. */
+export function listenAddressValue(flag: string, text: string): ListenAddress {
+  const colon = text.lastIndexOf(":");
+  if (colon < 0) throw new UsageError(`${flag}: "${text}" is not HOST:PORT (like 127.0.0.1:9100)`);
+  const host = text.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+  return { hostname: host === "" ? "0.0.0.0" : host, port: portValue(flag, text.slice(colon + 1)) };
+}

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { createLogger } from "../../src/cli/log.ts";
+import { formatMetrics, type MetricSpec } from "../../src/cli/metrics.ts";
+import { listenAddressValue, operationOptions } from "../../src/cli/operation.ts";
+import { GrowthAlarm, StatsReporter } from "../../src/cli/stats.ts";
+import { UsageError } from "../../src/errors.ts";
+
+Deno.test("metrics come out in the Prometheus text format, HELP and TYPE once per family", () => {
+  const ended: MetricSpec = { name: "tcpshadow_sessions_ended_total", help: "Ended.", type: "counter" };
+  const active: MetricSpec = { name: "tcpshadow_sessions_active", help: "Open now.", type: "gauge" };
+  assert.equal(
+    formatMetrics([
+      { metric: ended, labels: { outcome: "completed" }, value: 7 },
+      { metric: active, value: 2 },
+      { metric: ended, labels: { outcome: 'odd"one' }, value: 1 },
+    ]),
+    [
+      "# HELP tcpshadow_sessions_ended_total Ended.",
+      "# TYPE tcpshadow_sessions_ended_total counter",
+      'tcpshadow_sessions_ended_total{outcome="completed"} 7',
+      'tcpshadow_sessions_ended_total{outcome="odd\\"one"} 1',
+      "# HELP tcpshadow_sessions_active Open now.",
+      "# TYPE tcpshadow_sessions_active gauge",
+      "tcpshadow_sessions_active 2",
+      "",
+    ].join("\n"),
+  );
+});
+
+Deno.test("operation flags default to info logs and no stats lines off a terminal", () => {
+  const options = operationOptions({}, false);
+  assert.equal(options.log.level, "info");
+  assert.equal(options.statsSeconds, 5);
+  assert.equal(options.statsLines, Deno.stderr.isTerminal());
+  assert.equal(options.metrics, undefined);
+});
+
+Deno.test("--quiet means warn unless --log-level says otherwise", () => {
+  assert.equal(operationOptions({}, true).log.level, "warn");
+  assert.equal(operationOptions({ "log-level": "debug" }, true).log.level, "debug");
+});
+
+Deno.test("bad operation flag values are usage errors naming the flag", () => {
+  assert.throws(() => operationOptions({ "log-level": "loud" }, false), UsageError);
+  assert.throws(() => operationOptions({ stats: "-1" }, false), /--stats/);
+  assert.throws(() => operationOptions({ stats: "0", "stats-json": "-" }, false), /--stats-json/);
+  assert.throws(() => operationOptions({ metrics: "9100" }, false), /--metrics/);
+});
+
+Deno.test("--stats 0 turns the lines off and a number turns them on", () => {
+  assert.equal(operationOptions({ stats: "0" }, false).statsLines, false);
+  const every2 = operationOptions({ stats: "2" }, true);
+  assert.equal(every2.statsLines, true);
+  assert.equal(every2.statsSeconds, 2);
+});
+
+Deno.test("a metrics address is HOST:PORT or :PORT for all addresses", () => {
+  assert.deepEqual(listenAddressValue("--metrics", "127.0.0.1:9100"), { hostname: "127.0.0.1", port: 9100 });
+  assert.deepEqual(listenAddressValue("--metrics", ":9100"), { hostname: "0.0.0.0", port: 9100 });
+  assert.deepEqual(listenAddressValue("--metrics", "[::1]:9100"), { hostname: "::1", port: 9100 });
+  assert.throws(() => listenAddressValue("--metrics", "host:99999"), UsageError);
+});
+
+async function withLogFile(fn: (path: string) => Promise<void> | void): Promise<string[]> {
+  const path = await Deno.makeTempFile();
+  try {
+    await fn(path);
+    return (await Deno.readTextFile(path)).split("\n").filter((line) => line !== "");
+  } finally {
+    await Deno.remove(path);
+  }
+}
+
+Deno.test("a log at warn writes warnings and errors to its file, and drops info and debug", async () => {
+  const lines = await withLogFile((path) => {
+    const log = createLogger("copy", { level: "warn", file: path });
+    log.error("e");
+    log.warn("w");
+    log.info("i");
+    log.debug("d");
+    assert.equal(log.debugEnabled, false);
+    log.close();
+  });
+  assert.equal(lines.length, 2);
+  assert.match(lines[0], /^\d{4}-\d\d-\d\dT\S+ copy: error: e$/);
+  assert.match(lines[1], /^\S+ copy: warning: w$/);
+});
+
+Deno.test("a stats reporter writes JSON lines with counters and per-second rates", async () => {
+  let captured = 0;
+  const lines = await withLogFile((path) => {
+    const log = createLogger("copy", { level: "error" });
+    const reporter = new StatsReporter(() => ({ counters: { captured, active: 3 } }), {
+      intervalSeconds: 1,
+      lines: false,
+      jsonPath: path,
+      lineKeys: ["captured"],
+      rateKeys: ["captured"],
+    }, log);
+    captured = 100;
+    reporter.report();
+    captured = 250;
+    reporter.report();
+    reporter.stop();
+  });
+  const records = lines.map((line) => JSON.parse(line));
+  assert.equal(records.length, 2);
+  assert.equal(records[0].captured, 100);
+  assert.equal(records[1].captured, 250);
+  assert.equal(records[1].active, 3);
+  assert.ok(records[1]["per-second"].captured > 0);
+  assert.ok(records[0].elapsed <= records[1].elapsed);
+});
+
+Deno.test("a stats reporter's log line shows the chosen counters with rates and each peer", async () => {
+  const lines = await withLogFile((path) => {
+    const log = createLogger("intercept", { level: "info", file: path });
+    const reporter = new StatsReporter(() => ({
+      counters: { captured: 5, forwarded: 4, hidden: 1 },
+      peers: new Map([["198.18.0.1:40000", { forwarded: 4 }]]),
+    }), {
+      intervalSeconds: 1,
+      lines: true,
+      jsonPath: undefined,
+      lineKeys: ["captured", "forwarded"],
+      rateKeys: ["captured"],
+    }, log);
+    reporter.report();
+    log.close();
+  });
+  assert.match(
+    lines[0],
+    /intercept: stats captured=5 \(\d+(\.\d)?\/s\) forwarded=4 \[198\.18\.0\.1:40000 forwarded=4\]$/,
+  );
+});
+
+Deno.test("a growth alarm warns when its counter grows, then at most once per 10 s", async () => {
+  const lines = await withLogFile((path) => {
+    const log = createLogger("copy", { level: "info", file: path });
+    const alarm = new GrowthAlarm((growth, total) => `dropped ${growth} (${total})`);
+    alarm.check(0, 0, log);
+    alarm.check(5, 1000, log);
+    alarm.check(9, 2000, log);
+    alarm.check(12, 11_500, log);
+    alarm.check(12, 30_000, log);
+    log.close();
+  });
+  assert.deepEqual(lines.map((line) => line.replace(/^\S+ copy: warning: /, "")), [
+    "dropped 5 (5)",
+    "dropped 7 (12)",
+  ]);
+});

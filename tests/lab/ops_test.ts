@@ -1,0 +1,227 @@
+/**
+ * Running copy and intercept in production: stats JSON lines, Prometheus metrics scraped from inside
+ * the lab, the config file and its precedence, the log file, the memory guard, and SIGTERM.
+ */
+import assert from "node:assert/strict";
+import { agentCommand, type Host, type LabProcess, waitForLine } from "./lab.ts";
+import { type CopyLab, FAKE_CLIENTS, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
+
+const COPY_METRICS = "127.0.0.1:9464";
+const INTERCEPT_METRICS = "127.0.0.1:9465";
+/** A second intercept beside the lab's own, forwarding only SYN-ACKs so copy gets no duplicate data acks. */
+const SECOND_INTERCEPT_PORT = 36525;
+
+type JsonLine = Record<string, unknown>;
+
+async function readJsonLines(path: string): Promise<JsonLine[]> {
+  const text = await Deno.readTextFile(path).catch(() => "");
+  return text.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line));
+}
+
+/** Polls `path` until its last JSON line satisfies `done`; returns all lines. */
+async function waitForJson(path: string, done: (last: JsonLine) => boolean, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const lines = await readJsonLines(path);
+    if (lines.length > 0 && done(lines.at(-1)!)) return lines;
+    if (Date.now() > deadline) throw new Error(`${path} never got there: ${JSON.stringify(lines.at(-1))}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** GETs `/metrics` from inside `host` and returns the samples by name with labels (`name{a="b"}`). */
+async function scrape(host: Host, address: string): Promise<{ text: string; values: Map<string, number> }> {
+  const { stdout } = await host.run(["curl", "-sSf", "--max-time", "5", `http://${address}/metrics`]);
+  const values = new Map<string, number>();
+  for (const line of stdout.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const space = line.lastIndexOf(" ");
+    values.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return { text: stdout, values };
+}
+
+function assertNonDecreasing(lines: JsonLine[], keys: string[]): void {
+  for (let i = 1; i < lines.length; i++) {
+    for (const key of keys) {
+      assert.ok(
+        (lines[i][key] as number) >= (lines[i - 1][key] as number),
+        `${key} went down at line ${i}: ${JSON.stringify(lines[i - 1])} then ${JSON.stringify(lines[i])}`,
+      );
+    }
+    assert.ok((lines[i].elapsed as number) > (lines[i - 1].elapsed as number));
+  }
+}
+
+function httpRequests(lab: CopyLab, count: number): Promise<unknown> {
+  return lab.client.run(
+    agentCommand("http_client", [
+      "--url",
+      `http://${lab.online.address}:80`,
+      "--requests",
+      String(count),
+      "--connections",
+      "4",
+      "--close",
+    ]),
+    { timeoutMs: 60_000 },
+  );
+}
+
+Deno.test("copy and intercept write stats JSON lines and serve Prometheus metrics; config values apply unless a flag overrides them", async () => {
+  await withCopyLab({}, async (lab) => {
+    const copyStats = `${lab.dir}/copy-stats.jsonl`;
+    const interceptStats = `${lab.dir}/intercept-stats.jsonl`;
+    const config = `${lab.dir}/tcpshadow.yaml`;
+    await Deno.writeTextFile(
+      config,
+      [
+        "copy:",
+        "  stats: 1",
+        `  stats-json: ${copyStats}`,
+        `  metrics: "${COPY_METRICS}"`,
+        "  rate: 10 # overridden on the command line",
+        "intercept:",
+        `  port: ${SECOND_INTERCEPT_PORT}`,
+        "  filter: tcp and src port 8080 and tcp[tcpflags] & tcp-syn != 0",
+        "  stats: 1",
+        `  stats-json: ${interceptStats}`,
+        `  metrics: "${INTERCEPT_METRICS}"`,
+      ].join("\n"),
+    );
+    const intercept = lab.assistant.spawn(tcpshadow(["intercept", "--config", config, "-i", "eth0"]));
+    await waitForStderr(intercept, "listening on", 15_000);
+    const copy = await lab.startCopy([
+      "-I",
+      "eth0",
+      "-s",
+      `${lab.assistant.address}:${SECOND_INTERCEPT_PORT}`,
+      "--config",
+      config,
+      "--rate",
+      "100",
+    ]);
+
+    await httpRequests(lab, 60);
+    await lab.waitForTarget(60, 15_000);
+    const copyLines = await waitForJson(copyStats, (last) => last.completed === 60);
+    const last = copyLines.at(-1)!;
+    assert.equal(last.sessions, 60);
+    assert.equal(last["skipped-by-rate"], 0, "--rate 100 on the command line beats rate: 10 in the file");
+    assert.ok((last.captured as number) >= 60 * 5 && (last.sent as number) >= 60 * 5, JSON.stringify(last));
+    assert.ok((last.replies as number) > 0);
+    assert.equal(typeof (last["per-second"] as JsonLine).captured, "number");
+
+    const copyMetrics = await scrape(lab.online, COPY_METRICS);
+    assert.match(copyMetrics.text, /^# TYPE tcpshadow_sessions_copied_total counter$/m);
+    assert.match(copyMetrics.text, /^# HELP tcpshadow_sessions_active /m);
+    assert.equal(copyMetrics.values.get("tcpshadow_sessions_copied_total"), 60);
+    assert.equal(copyMetrics.values.get('tcpshadow_sessions_ended_total{outcome="completed"}'), 60);
+    const active = copyMetrics.values.get("tcpshadow_sessions_active")!;
+    assert.ok(active >= 0 && active <= 60, "finished sessions linger a little, then go");
+    assert.ok(copyMetrics.values.get("tcpshadow_resident_memory_bytes")! > 1 << 20);
+
+    const interceptLines = await waitForJson(interceptStats, (line) => (line.forwarded as number) >= 60);
+    const interceptMetrics = await scrape(lab.assistant, INTERCEPT_METRICS);
+    assert.match(interceptMetrics.text, /^# TYPE tcpshadow_intercept_replies_forwarded_total counter$/m);
+    assert.equal(interceptMetrics.values.get("tcpshadow_intercept_copy_connections"), 2);
+    const perCopy = [...interceptMetrics.values].filter(([name]) =>
+      name.startsWith('tcpshadow_intercept_copy_replies_forwarded_total{copy="198.18.0.1:')
+    );
+    assert.equal(perCopy.length, 2, interceptMetrics.text);
+    assert.equal(
+      perCopy.reduce((sum, [, value]) => sum + value, 0),
+      interceptMetrics.values.get("tcpshadow_intercept_replies_forwarded_total"),
+    );
+    assert.ok(Object.keys(interceptLines.at(-1)!.peers as JsonLine).length === 2);
+
+    const summary = await lab.stopCopy(copy);
+    assert.equal(summary.sessions, 60);
+    assert.equal(summary.completed, 60);
+    const finalLines = await readJsonLines(copyStats);
+    assert.ok(finalLines.length >= 2, `only ${finalLines.length} stats lines`);
+    assertNonDecreasing(finalLines, [
+      "captured",
+      "sent",
+      "sessions",
+      "completed",
+      "replies",
+      "retransmissions",
+    ]);
+    assert.equal(finalLines.at(-1)!.completed, 60, "the last line, written at exit, has the totals");
+
+    const status = await intercept.stop("SIGTERM", 5000);
+    assert.equal(status.code, 0, intercept.stderrText());
+    assert.match(intercept.stderrText(), /^intercept: stopped; \d+ replies captured/m);
+    assertNonDecreasing(await readJsonLines(interceptStats), ["captured", "forwarded", "held"]);
+  });
+});
+
+async function establishedToTarget(lab: CopyLab): Promise<number> {
+  const { stdout } = await lab.target.run(["ss", "-Htn", "state", "established", "( sport = :8080 )"]);
+  return stdout.split("\n").filter((line) => line.trim() !== "").length;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+Deno.test("on SIGTERM copy resets the sessions still open on the target, prints its summary and exits 0", async () => {
+  await withCopyLab({ server: "echo" }, async (lab) => {
+    const logFile = `${lab.dir}/copy.log`;
+    // Started by hand: with --log-file, the "copying" line startCopy waits for goes to the file.
+    const copy = lab.online.spawn(tcpshadow([
+      "copy",
+      "-x",
+      `80-${lab.target.address}:8080`,
+      "-s",
+      lab.assistant.address,
+      "-c",
+      FAKE_CLIENTS,
+      "-I",
+      "eth0",
+      "--log-file",
+      logFile,
+    ]));
+    await waitFor(
+      "copy captures",
+      async () => (await Deno.readTextFile(logFile).catch(() => "")).includes("copying on"),
+    );
+    const client: LabProcess = lab.client.spawn(
+      agentCommand("tcp_client", ["--to", `${lab.online.address}:80`, "--lines", "3", "--hold-ms", "30000"]),
+    );
+    await waitForLine(client, "connected");
+    await waitFor(
+      "the copy is established on the target",
+      async () => (await establishedToTarget(lab)) === 1,
+    );
+    const summary = await lab.stopCopy(copy);
+    assert.equal(summary.sessions, 1);
+    assert.equal(summary.abandoned, 1, JSON.stringify(summary));
+    await waitFor(
+      "the target has no copied connection left",
+      async () => (await establishedToTarget(lab)) === 0,
+    );
+    const log = await Deno.readTextFile(logFile);
+    assert.match(log, /copy: copying on eth0/);
+    assert.match(log, /copy: stopping: waiting up to \d+ ms for 1 open session/);
+    assert.match(log, / summary sessions=1 /, "the summary goes to the log file too");
+    assert.doesNotMatch(copy.stderrText(), /copying on/, "with --log-file, log lines stay off stderr");
+    await client.stop("SIGKILL");
+  });
+});
+
+Deno.test("above --max-memory copy takes no new sessions and says so", async () => {
+  await withCopyLab({}, async (lab) => {
+    const copy = await lab.startCopy(["-I", "eth0", "--max-memory", "16"]);
+    await httpRequests(lab, 5);
+    const summary = await lab.stopCopy(copy);
+    assert.equal(summary.sessions, 0, JSON.stringify(summary));
+    assert.ok(summary["refused-by-memory"] >= 5, JSON.stringify(summary));
+    assert.match(copy.stderrText(), /above --max-memory 16 MB: taking no new sessions/);
+  });
+});
