@@ -153,7 +153,11 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     maxSessions: values["max-sessions"] === undefined
       ? 100_000
       : intValue("--max-sessions", values["max-sessions"], 1, 10_000_000),
-    session: { ...defaultSessionConfig, idleTimeoutMs: timeoutSeconds * 1000 },
+    session: {
+      ...defaultSessionConfig,
+      idleTimeoutMs: timeoutSeconds * 1000,
+      timestampBaseMs: Date.now() - performance.now(),
+    },
     quiet: values.quiet ?? false,
     operation: operationOptions(values, values.quiet ?? false),
     maxMemory: values["max-memory"] === undefined

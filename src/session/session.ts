@@ -55,6 +55,12 @@ export interface SessionConfig {
   readonly lingerMs: number;
   /** Largest segment payload sent, whatever the MSS. */
   readonly maxSegment: number;
+  /**
+   * Added to the clock to make TCP timestamps. One clock for every session (the shell passes the
+   * wall clock's offset) keeps a client port's next connection's timestamps above its last one's, so
+   * the target's TIME-WAIT (PAWS) accepts the new SYN.
+   */
+  readonly timestampBaseMs: number;
 }
 
 /** The values `copy` uses unless told otherwise. */
@@ -66,6 +72,7 @@ export const defaultSessionConfig: SessionConfig = {
   maxRetransmits: 8,
   lingerMs: 2000,
   maxSegment: 1460,
+  timestampBaseMs: 0,
 };
 
 /** The addresses a copied session uses toward the target (as the target sees them). */
@@ -122,7 +129,6 @@ export class Session {
   #targetFin = false;
   #useTimestamps = false;
   #tsRecent = 0;
-  readonly #tsBase: number;
 
   // Request pacing: what the target had said when the data sent so far first went out in full.
   #released = 0;
@@ -165,7 +171,6 @@ export class Session {
     this.#mirrorWindow = !takeOver;
     this.#clientWindow = takeOver ? 0xffff : first.window;
     this.#now = now;
-    this.#tsBase = (first.seq ^ 0x5bd1e995) >>> 0;
     this.#lastActivity = now;
     this.#sendSyn(now);
     if (takeOver) this.onClient(first, now);
@@ -302,7 +307,21 @@ export class Session {
       if (acksSyn || !(flags & TcpFlag.ACK)) this.#end("refused", now, false);
       return;
     }
-    if (!(flags & TcpFlag.SYN) || !acksSyn) return;
+    if (flags & TcpFlag.ACK && !acksSyn) {
+      // The target still holds an older connection on this port (TIME-WAIT answers our SYN with its
+      // own ACK): reset that one, as RFC 793 says for an unacceptable ACK, and ask again at once.
+      this.sink(this, {
+        srcPort: this.endpoints.clientPort,
+        dstPort: this.endpoints.targetPort,
+        seq: segment.ack,
+        ack: 0,
+        flags: TcpFlag.RST,
+        window: 0,
+      });
+      this.#sendSyn(now);
+      return;
+    }
+    if (!(flags & TcpFlag.SYN)) return;
     const options = optionsOf(segment);
     this.#targetIsn = segment.seq;
     this.#rcvNxt = 1;
@@ -592,7 +611,7 @@ export class Session {
   }
 
   #tsValue(): number {
-    return (this.#tsBase + Math.floor(this.#now)) >>> 0;
+    return Math.floor(this.config.timestampBaseMs + this.#now) >>> 0;
   }
 }
 

@@ -209,3 +209,21 @@ Deno.test("a packet cut by the capture ends the session: the stream has a hole f
   session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(100), length: 1400 }), 20);
   assert.equal(session.outcome, "capture-cut");
 });
+
+Deno.test("an old connection's ACK to our SYN is reset and the SYN sent again at once", () => {
+  const { session, sent } = open();
+  session.onTarget(segment({ seq: 9999, ack: 123456, flags: TcpFlag.ACK }), 5);
+  assert.equal(sent.at(-2)!.flags, TcpFlag.RST);
+  assert.equal(sent.at(-2)!.seq, 123456);
+  assert.equal(sent.at(-1)!.flags, TcpFlag.SYN);
+  assert.equal(session.outcome, undefined);
+});
+
+Deno.test("timestamps come from one clock, so a port's next session starts above its last one", () => {
+  const config = { timestampBaseMs: 1_000_000 };
+  const first = open(config, { mss: 1460, timestamp: { value: 1, echo: 0 } });
+  const later = open(config, { mss: 1460, timestamp: { value: 1, echo: 0 } });
+  first.session.onTick(50);
+  assert.equal(first.sent[0].options?.timestamp?.value, 1_000_000);
+  assert.equal(later.sent[0].options?.timestamp?.value, 1_000_000);
+});
