@@ -4,7 +4,8 @@
  */
 import type { Logger } from "../cli/log.ts";
 import { SessionTable } from "../session/mod.ts";
-import { decodeTcpPacket, Ipv4View, isWireError, TcpView } from "../wire/mod.ts";
+import { parseReplyRecord } from "../intercept/protocol.ts";
+import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
 import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";
 import { PacketSender } from "./sender.ts";
@@ -18,6 +19,8 @@ export type CopyStats = Record<string, number>;
 export class CopyRuntime {
   /** Frames that were not a TCP packet we can read (counted, skipped). */
   malformed = 0;
+  /** Reply records from intercept that were not IPv4+TCP headers. */
+  malformedReplies = 0;
   /** IPv6 packets seen (not copied yet). */
   ipv6Skipped = 0;
   /** Packets the kernel dropped before the capture read them, as the live capture last reported. */
@@ -111,6 +114,7 @@ export class CopyRuntime {
       "no-free-address": c.sessionsWithoutAddress,
       captured: c.packetsSeen,
       malformed: this.malformed,
+      "malformed-replies": this.malformedReplies,
       "ipv6-skipped": this.ipv6Skipped,
       "kernel-dropped": this.kernelDropped,
       sent: this.#sender.sent,
@@ -123,11 +127,9 @@ export class CopyRuntime {
   }
 
   #onReplyRecord(record: Uint8Array): void {
-    const ip = Ipv4View.check(record, 0);
-    if (isWireError(ip)) return;
-    const tcp = TcpView.check(record, ip.payloadOffset, ip.payloadLength);
-    if (isWireError(tcp)) return;
-    this.table.onReply(ip.dst, tcp, performance.now());
+    const reply = parseReplyRecord(record);
+    if (reply === undefined) this.malformedReplies++;
+    else this.table.onReply(reply.ip.dst, reply.tcp, performance.now());
   }
 }
 

@@ -12,7 +12,10 @@ import {
   IPV4_MIN_HEADER_LENGTH,
   type Ipv4Address,
   ipv4FromBytes,
+  Ipv4View,
+  isWireError,
   TCP_MIN_HEADER_LENGTH,
+  TcpView,
 } from "../wire/mod.ts";
 
 /** The TCP port intercept listens on unless told otherwise (TCPCopy's). */
@@ -147,6 +150,26 @@ export function encodeReplyRecord(
       (ipHeaderLength - IPV4_MIN_HEADER_LENGTH);
     writeUint16(into, offset + IPV4_TOTAL_LENGTH, totalLength);
   }
+}
+
+/**
+ * Reads a reply record (in place) as the IPv4 and TCP headers the target sent. A TCP header longer than
+ * the record holds (timestamps plus SACK blocks pass 24 option bytes) is shortened to what is there: its
+ * data offset is lowered and the segment length with it, so the payload length stays right and the
+ * fixed fields (seq, ack, flags, window) are never lost. `undefined` for a record that is not IPv4+TCP.
+ */
+export function parseReplyRecord(record: Uint8Array): { ip: Ipv4View; tcp: TcpView } | undefined {
+  const ip = Ipv4View.check(record, 0);
+  if (isWireError(ip) || ip.headerLength !== IPV4_MIN_HEADER_LENGTH) return undefined;
+  const sentHeaderLength = (record[RECORD_TCP + TCP_DATA_OFFSET] >> 4) * 4;
+  const keptHeaderLength = Math.min(sentHeaderLength, TCP_MIN_HEADER_LENGTH + MAX_RECORD_TCP_OPTIONS);
+  if (keptHeaderLength !== sentHeaderLength) {
+    record[RECORD_TCP + TCP_DATA_OFFSET] = (keptHeaderLength / 4) << 4 |
+      (record[RECORD_TCP + TCP_DATA_OFFSET] & 0x0f);
+  }
+  const segmentLength = ip.payloadLength - (sentHeaderLength - keptHeaderLength);
+  const tcp = TcpView.check(record, RECORD_TCP, segmentLength);
+  return isWireError(tcp) ? undefined : { ip, tcp };
 }
 
 /** Tuning of a `ReplyFrameEncoder`. */

@@ -3,6 +3,7 @@ import {
   encodeRegistration,
   encodeReplyRecord,
   MAX_REPLIES_PER_FRAME,
+  parseReplyRecord,
   ProtocolError,
   type Registration,
   REGISTRATION_LENGTH,
@@ -13,6 +14,7 @@ import {
   ReplyFrameEncoder,
 } from "../../src/intercept/protocol.ts";
 import { parseIpv4 } from "../../src/wire/address.ts";
+import { buildIpv4Tcp, TcpFlag } from "../../src/wire/mod.ts";
 
 const client = parseIpv4("198.19.0.7")!;
 const target = parseIpv4("198.18.0.2")!;
@@ -246,4 +248,40 @@ Deno.test("the frame encoder reuses released chunks", () => {
   const second = encoder.take()!;
   assert.equal(second.buffer, first.buffer);
   assert.equal(encoder.take(), undefined);
+});
+
+Deno.test("a reply whose TCP options outgrow the record keeps its seq, ack, flags and payload length", () => {
+  // Timestamps and three SACK blocks: a 60-byte TCP header, of which the record keeps 44.
+  const options = new Uint8Array(40);
+  options.set([1, 1, 8, 10], 0);
+  options.set([1, 1, 5, 26], 12);
+  const frame = buildIpv4Tcp({
+    src: 0xc6120002,
+    dst: 0xc6130007,
+    tcp: {
+      srcPort: 8080,
+      dstPort: 40000,
+      seq: 1000,
+      ack: 2000,
+      flags: TcpFlag.ACK,
+      window: 500,
+      payload: new Uint8Array(100),
+    },
+  });
+  // Splice the long options in by hand: the builder would lay them out itself.
+  const long = new Uint8Array(frame.length + 40);
+  long.set(frame.subarray(0, 40));
+  long.set(options, 40);
+  long.set(frame.subarray(40), 80);
+  long[32] = (15 << 4) | (long[32] & 0x0f);
+  new DataView(long.buffer).setUint16(2, long.length);
+  const record = new Uint8Array(REPLY_RECORD_LENGTH);
+  encodeReplyRecord(long, 0, record, 0);
+  const reply = parseReplyRecord(record);
+  assert.ok(reply);
+  assert.equal(reply.tcp.seq, 1000);
+  assert.equal(reply.tcp.ack, 2000);
+  assert.equal(reply.tcp.flags, TcpFlag.ACK);
+  assert.equal(reply.tcp.payloadLength, 100);
+  assert.equal(reply.ip.dst, 0xc6130007);
 });

@@ -219,7 +219,7 @@ Deno.test("with 2% random loss on the target's link every request still reaches 
     // Let the last closes finish through the loss before asking for the summary.
     await new Promise((resolve) => setTimeout(resolve, 3000));
     const summary = await lab.stopCopy(copy);
-    assert.deepEqual(compareLogs(online, target), []);
+    assert.deepEqual(compareLogs(online, target), [], JSON.stringify(summary));
     assert.ok(summary.retransmissions > 0, "loss was real: the engine retransmitted");
     assert.equal(summary.failed, 0, JSON.stringify(summary));
   });
