@@ -3,8 +3,8 @@
  * (`--max-memory`), and one log line when something goes wrong (kernel drops, the session cap).
  */
 import type { Logger } from "../cli/log.ts";
-import { type MetricsServer, serveMetrics } from "../cli/metrics.ts";
-import { type Counters, GrowthAlarm, StatsReporter } from "../cli/stats.ts";
+import { Reporting } from "../cli/reporting.ts";
+import { type Counters, GrowthAlarm } from "../cli/stats.ts";
 import { COPY_RATE_KEYS, COPY_STATS_LINE_KEYS, copyMetrics } from "./metrics.ts";
 import type { CopyRuntime } from "./runtime.ts";
 
@@ -21,8 +21,7 @@ export class CopyMonitor {
   readonly #runtime: CopyRuntime;
   readonly #log: Logger;
   readonly #readRss: () => number;
-  readonly #stats: StatsReporter;
-  readonly #metrics: MetricsServer | undefined;
+  readonly #reporting: Reporting;
   readonly #timer: ReturnType<typeof setInterval>;
   readonly #kernelDrops = new GrowthAlarm((growth, total) =>
     `the kernel dropped ${growth} captured packets (${total} in all): copy is not keeping up`
@@ -44,23 +43,13 @@ export class CopyMonitor {
     this.#capHits = new GrowthAlarm((growth, total) =>
       `--max-sessions ${maxSessions} reached: ${growth} new sessions refused (${total} in all)`
     );
-    this.#stats = new StatsReporter(() => ({ counters: this.stats() }), {
-      intervalSeconds: operation.statsSeconds,
-      lines: operation.statsLines,
-      jsonPath: operation.statsJson,
+    this.check();
+    this.#reporting = Reporting.start(operation, {
+      sample: () => ({ counters: this.stats() }),
+      metrics: () => copyMetrics(this.stats()),
       lineKeys: COPY_STATS_LINE_KEYS,
       rateKeys: COPY_RATE_KEYS,
     }, log);
-    try {
-      this.#metrics = operation.metrics === undefined
-        ? undefined
-        : serveMetrics(operation.metrics, () => copyMetrics(this.stats()), log);
-    } catch (error) {
-      this.#stats.stop();
-      throw error;
-    }
-    this.check();
-    this.#stats.start();
     this.#timer = setInterval(() => this.check(), CHECK_MS);
   }
 
@@ -104,8 +93,7 @@ export class CopyMonitor {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       clearInterval(this.#timer);
-      this.#stats.stop();
-      await this.#metrics?.close();
+      await this.#reporting.stop();
     })();
     return this.#stopping;
   }

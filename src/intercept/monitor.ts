@@ -3,9 +3,10 @@
  * when the kernel starts dropping replies.
  */
 import type { Logger } from "../cli/log.ts";
-import { type MetricSample, type MetricSpec, type MetricsServer, serveMetrics } from "../cli/metrics.ts";
+import type { MetricSample, MetricSpec } from "../cli/metrics.ts";
+import { Reporting } from "../cli/reporting.ts";
 import type { OperationOptions } from "../cli/operation.ts";
-import { type Counters, GrowthAlarm, StatsReporter, type StatsSample } from "../cli/stats.ts";
+import { type Counters, GrowthAlarm, type StatsSample } from "../cli/stats.ts";
 import type { InterceptView } from "./server.ts";
 
 const CHECK_MS = 1000;
@@ -53,8 +54,7 @@ const RATE_KEYS = ["captured", "forwarded"];
 export class InterceptMonitor {
   readonly #view: InterceptView;
   readonly #log: Logger;
-  readonly #stats: StatsReporter;
-  readonly #metrics: MetricsServer | undefined;
+  readonly #reporting: Reporting;
   readonly #timer: ReturnType<typeof setInterval>;
   #stopping: Promise<void> | undefined;
   readonly #kernelDrops = new GrowthAlarm((growth, total) =>
@@ -65,22 +65,12 @@ export class InterceptMonitor {
   constructor(view: InterceptView, options: OperationOptions, log: Logger) {
     this.#view = view;
     this.#log = log;
-    this.#stats = new StatsReporter(() => this.sample(), {
-      intervalSeconds: options.statsSeconds,
-      lines: options.statsLines,
-      jsonPath: options.statsJson,
+    this.#reporting = Reporting.start(options, {
+      sample: () => this.sample(),
+      metrics: () => this.metrics(),
       lineKeys: LINE_KEYS,
       rateKeys: RATE_KEYS,
     }, log);
-    try {
-      this.#metrics = options.metrics === undefined
-        ? undefined
-        : serveMetrics(options.metrics, () => this.metrics(), log);
-    } catch (error) {
-      this.#stats.stop();
-      throw error;
-    }
-    this.#stats.start();
     this.#timer = setInterval(() => this.#checkDrops(), CHECK_MS);
   }
 
@@ -131,8 +121,7 @@ export class InterceptMonitor {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       clearInterval(this.#timer);
-      this.#stats.stop();
-      await this.#metrics?.close();
+      await this.#reporting.stop();
     })();
     return this.#stopping;
   }
