@@ -310,14 +310,7 @@ export class Session {
     if (flags & TcpFlag.ACK && !acksSyn) {
       // The target still holds an older connection on this port (TIME-WAIT answers our SYN with its
       // own ACK): reset that one, as RFC 793 says for an unacceptable ACK, and ask again at once.
-      this.sink(this, {
-        srcPort: this.endpoints.clientPort,
-        dstPort: this.endpoints.targetPort,
-        seq: segment.ack,
-        ack: 0,
-        flags: TcpFlag.RST,
-        window: 0,
-      });
+      this.#sendBareReset(segment.ack);
       this.#sendSyn(now);
       return;
     }
@@ -579,18 +572,20 @@ export class Session {
 
   #sendReset(): void {
     const seq = wireSeq(this.#clientIsn, Math.max(this.#sndNxt, 1));
-    if (this.#targetIsn === undefined) {
-      this.sink(this, {
-        srcPort: this.endpoints.clientPort,
-        dstPort: this.endpoints.targetPort,
-        seq,
-        ack: 0,
-        flags: TcpFlag.RST,
-        window: 0,
-      });
-    } else {
-      this.#emit(seq, TcpFlag.RST | TcpFlag.ACK, undefined);
-    }
+    if (this.#targetIsn === undefined) this.#sendBareReset(seq);
+    else this.#emit(seq, TcpFlag.RST | TcpFlag.ACK, undefined);
+  }
+
+  /** A RST without ACK: before the target's ISN is known there is nothing to acknowledge. */
+  #sendBareReset(seq: number): void {
+    this.sink(this, {
+      srcPort: this.endpoints.clientPort,
+      dstPort: this.endpoints.targetPort,
+      seq,
+      ack: 0,
+      flags: TcpFlag.RST,
+      window: 0,
+    });
   }
 
   #emit(seq: number, flags: number, payload: Uint8Array | undefined): void {
