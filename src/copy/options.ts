@@ -92,6 +92,9 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
                            target answers
   -T, --loop N             with --input: replay the file N times, each pass as new sessions (default 1)
   -t, --session-timeout S  seconds without any packet before a session is reset on the target (default 120)
+      --max-lag MS         a request waits for the target's answer to the previous one, as online, but
+                           goes anyway (pipelined) once it was captured this long ago, so the copy never
+                           falls further behind (default ${defaultSessionConfig.maxLagMs}; with --speed max: no limit)
   -C, --connections N      connections to each intercept, 1-16 (default 2)
   -M, --max-sessions N     sessions held at once; more are counted and skipped (default 100000)
   -m, --max-memory MB      above this resident memory take no new sessions (open ones go on) until back
@@ -120,6 +123,7 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     speed: { type: "string", short: "a" },
     loop: { type: "string", short: "T" },
     "session-timeout": { type: "string", short: "t" },
+    "max-lag": { type: "string" },
     connections: { type: "string", short: "C" },
     "max-sessions": { type: "string", short: "M" },
     quiet: { type: "boolean", short: "q" },
@@ -137,6 +141,7 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     ? defaultSessionConfig.idleTimeoutMs / 1000
     : positiveNumberValue("--session-timeout", values["session-timeout"]);
   const interfaces = listValue(values.interface);
+  const replay = replayOptions(values);
   return {
     mappings: targets.map(parseMapping),
     intercepts: intercepts.map(parseInterceptAddress),
@@ -148,7 +153,7 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
       : intValue("--port-shift", values["port-shift"], 0, 1023),
     interfaces: interfaces.length === 0 ? ["any"] : interfaces,
     filter: values.filter,
-    replay: replayOptions(values),
+    replay,
     connections: values.connections === undefined ? 2 : intValue("--connections", values.connections, 1, 16),
     maxSessions: values["max-sessions"] === undefined
       ? 100_000
@@ -156,6 +161,12 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     session: {
       ...defaultSessionConfig,
       idleTimeoutMs: timeoutSeconds * 1000,
+      // At --speed max the file sets no pace to keep up with: every request waits for its turn.
+      maxLagMs: values["max-lag"] !== undefined
+        ? intValue("--max-lag", values["max-lag"], 0, 3_600_000)
+        : replay?.speed === Infinity
+        ? Infinity
+        : defaultSessionConfig.maxLagMs,
       timestampBaseMs: Date.now() - performance.now(),
     },
     quiet: values.quiet ?? false,

@@ -45,6 +45,12 @@ export interface SessionConfig {
   readonly maxBuffered: number;
   /** How long the next request waits for the target's answer to the previous one before it goes anyway. */
   readonly responseWaitMs: number;
+  /**
+   * How far behind the client a session may fall: a request captured this long ago goes without
+   * waiting for the answer to the previous one (pipelined), so a slow target or a slow turn through
+   * intercept cannot make the copy lag further and further, holding more and more.
+   */
+  readonly maxLagMs: number;
   /** No captured packet and no target reply for this long: the session is reset on the target. */
   readonly idleTimeoutMs: number;
   /** SYN retransmissions before the target counts as not answering. */
@@ -67,6 +73,7 @@ export interface SessionConfig {
 export const defaultSessionConfig: SessionConfig = {
   maxBuffered: 16 << 20,
   responseWaitMs: 3000,
+  maxLagMs: 200,
   idleTimeoutMs: 120_000,
   synRetries: 4,
   maxRetransmits: 8,
@@ -87,6 +94,8 @@ const TIMESTAMP_OPTION_LENGTH = 12;
 const DELAYED_ACK_MS = 40;
 const DEFAULT_MSS = 536;
 const INITIAL_WINDOW_SEGMENTS = 10;
+/** How long a target that had pipelined requests stays silent before the client's FIN or RST goes. */
+const PIPELINED_CLOSE_PAUSE_MS = 200;
 
 /** A copied session's state machine. */
 export class Session {
@@ -131,12 +140,19 @@ export class Session {
   #tsRecent = 0;
 
   // Request pacing: what the target had said when the data sent so far first went out in full.
-  #released = 0;
+  /** Whether a request went before the target answered the one before it. */
+  #pipelined = false;
+  #targetSpokeAt = 0;
   #reachedRcv = 0;
   #reachedTime = 0;
 
   #lastActivity: number;
   #lingerUntil = Infinity;
+  /**
+   * The client reset its connection. The online server had everything it sent before and answered
+   * it, so the target gets that first, and the reset takes the turn a FIN would.
+   */
+  #clientReset = false;
 
   /**
    * @param endpoints addresses and ports toward the target
@@ -199,26 +215,23 @@ export class Session {
   /** The earliest time `onTick` has something to do. */
   get nextDeadline(): number {
     if (this.outcome !== undefined) return this.#lingerUntil;
-    let deadline = Math.min(
+    const deadline = Math.min(
       this.#rtoDeadline,
       this.#ackDeadline,
       this.#lastActivity + this.config.idleTimeoutMs,
     );
-    if (this.#waitingForAnswer()) {
-      deadline = Math.min(deadline, this.#reachedTime + this.config.responseWaitMs);
-    }
-    return deadline;
+    return Math.min(deadline, this.#releaseTime(), this.#resetTime());
   }
 
   /** A packet the client sent the online server. */
   onClient(segment: SegmentIn, now: number): void {
-    if (this.outcome !== undefined) return;
+    if (this.outcome !== undefined || this.#clientReset) return;
     this.#now = Math.max(this.#now, now);
     this.#lastActivity = now;
     const flags = segment.flags;
     if (flags & TcpFlag.RST) {
-      this.#sendReset();
-      this.#end("reset-by-client", now, false);
+      this.#clientReset = true;
+      this.#maybeResetForClient(now);
       return;
     }
     if (flags & TcpFlag.SYN) return; // a retransmitted SYN: ours has its own timer
@@ -234,7 +247,7 @@ export class Session {
         this.#end("capture-cut", now, false);
         return;
       }
-      if (this.#stream.add(start, payload, ack) !== undefined) {
+      if (this.#stream.add(start, payload, ack, now) !== undefined) {
         this.#sendReset();
         this.#end("buffer-full", now, false);
         return;
@@ -242,7 +255,7 @@ export class Session {
     } else if (ack !== undefined && !(flags & TcpFlag.FIN)) {
       this.#stream.noteHandshakeAck(ack);
     }
-    if (flags & TcpFlag.FIN) this.#stream.addFin(start + length, ack);
+    if (flags & TcpFlag.FIN) this.#stream.addFin(start + length, ack, now);
     this.#transmit(now);
   }
 
@@ -273,6 +286,7 @@ export class Session {
     this.#onTargetData(segment, now);
     this.#transmit(now);
     this.#maybeComplete(now);
+    this.#maybeResetForClient(now);
   }
 
   /** Runs the timers that are due. */
@@ -291,6 +305,7 @@ export class Session {
     if (this.outcome !== undefined) return;
     if (now >= this.#ackDeadline) this.#sendAck();
     this.#transmit(now);
+    this.#maybeResetForClient(now);
   }
 
   /** Ends the session from outside (shutdown, or the client reused the port): resets the target side. */
@@ -403,6 +418,7 @@ export class Session {
     }
     // Missing replies were lost on the way to intercept, not by the target: acknowledge past them.
     this.#rcvNxt = end;
+    this.#targetSpokeAt = now;
     if (fin) this.#targetFin = true;
     if (fin || this.#rcvNxt - this.#ackedRcv >= 2 * this.#mss) this.#sendAck();
     else if (this.#ackDeadline === Infinity) this.#ackDeadline = now + DELAYED_ACK_MS;
@@ -500,37 +516,61 @@ export class Session {
 
   /** The offset up to which data may be sent now: the end of the released requests. */
   #sendLimit(): number {
-    const starts = this.#stream.requestStarts;
-    return this.#released < starts.length ? starts[this.#released] : this.#stream.end;
+    return this.#stream.nextRequestStart ?? this.#stream.end;
   }
 
   #finAllowed(): boolean {
-    return this.#stream.finOffset !== undefined && this.#released >= this.#stream.requestStarts.length;
-  }
-
-  /** Whether the next request waits for the target's answer to what went before it. */
-  #waitingForAnswer(): boolean {
-    const starts = this.#stream.requestStarts;
-    return this.#targetIsn !== undefined && this.#released < starts.length &&
-      (this.#released > 0 || this.#stream.firstRequestWaits) && this.#sndUna >= starts[this.#released];
+    return this.#stream.finOffset !== undefined && this.#stream.nextRequestStart === undefined;
   }
 
   /**
-   * A request goes once the target has everything before it and has said something since that
-   * went out in full (or after `responseWaitMs`, for a target that stays silent). Nothing past a
-   * request's start goes before it is released, so the last first transmission is that moment.
+   * When the next request may go (a time already past: now); `Infinity` while nothing waits. Its
+   * turn comes once the target has everything before it and has said something since that went out
+   * in full, so the conversation keeps the turns it had online.
    */
+  #releaseTime(): number {
+    const start = this.#stream.nextRequestStart;
+    if (this.#targetIsn === undefined || start === undefined) return Infinity;
+    if (start === 1 && !this.#stream.firstRequestWaits) return -Infinity;
+    return this.#turnTime(start, start === this.#stream.finOffset);
+  }
+
+  /** When the client's reset may go to the target: after what it sent before, in its turn. */
+  #resetTime(): number {
+    if (!this.#clientReset) return Infinity;
+    if (this.#targetIsn === undefined || this.#stream.end === 1) return -Infinity;
+    return this.#stream.nextRequestStart === undefined ? this.#turnTime(this.#stream.end, true) : Infinity;
+  }
+
+  /**
+   * When the turn starting at `start` comes: once the target answered what went before, or anyway
+   * when the target stays silent (`responseWaitMs`) or, but for a close (FIN or RST), when the session
+   * fell `maxLagMs` behind the client: then it pipelines.
+   */
+  #turnTime(start: number, close: boolean): number {
+    // A close keeps its turn however far behind: servers drop requests they still work on at a close.
+    const lagLimit = close ? Infinity : this.#stream.nextRequestCapturedAt + this.config.maxLagMs;
+    if (this.#sndUna < start) return lagLimit;
+    const silenceLimit = Math.min(lagLimit, this.#reachedTime + this.config.responseWaitMs);
+    if (this.#rcvNxt === this.#reachedRcv) return silenceLimit;
+    // After pipelined requests the first answer need not be the last: a close waits for a pause.
+    return close && this.#pipelined
+      ? Math.min(silenceLimit, this.#targetSpokeAt + PIPELINED_CLOSE_PAUSE_MS)
+      : -Infinity;
+  }
+
+  /** Nothing past a request's start goes before it is released, so the last first transmission is that moment. */
   #releaseRequests(now: number): void {
-    const starts = this.#stream.requestStarts;
-    while (this.#released < starts.length) {
-      const waits = this.#released > 0 || this.#stream.firstRequestWaits;
-      if (waits) {
-        if (this.#sndUna < starts[this.#released]) break;
-        const answered = this.#rcvNxt > this.#reachedRcv;
-        if (!answered && now < this.#reachedTime + this.config.responseWaitMs) break;
-      }
-      this.#released++;
+    for (let time = this.#releaseTime(); time <= now; time = this.#releaseTime()) {
+      if (time > -Infinity) this.#pipelined = true;
+      this.#stream.takeRequest();
     }
+  }
+
+  #maybeResetForClient(now: number): void {
+    if (this.outcome !== undefined || this.#resetTime() > now) return;
+    this.#sendReset();
+    this.#end("reset-by-client", now, false);
   }
 
   #maybeComplete(now: number): void {

@@ -6,6 +6,7 @@
  * had received something from the online server before it sent more, so the target should answer
  * the earlier request before it sees the next one.
  */
+import { Queue } from "./queue.ts";
 import { seqAfter } from "./seq.ts";
 
 interface Piece {
@@ -24,18 +25,17 @@ export class ClientStream {
   end = 1;
   /** Offset of the client's FIN once it is in order, else `undefined`. */
   finOffset: number | undefined;
-  /** Offsets where requests start, ascending; the first is always 1. */
-  readonly requestStarts: number[] = [1];
   /** Whether the first request waits for the target to speak first (the online server did). */
   firstRequestWaits = false;
 
-  #pieces: Piece[] = [];
-  #head = 0; // index of the first piece still held
+  readonly #pieces = new Queue<Piece>();
   #outOfOrder: Piece[] = [];
   #pendingFin: number | undefined;
   #finAck: number | undefined;
   #lastAck: number | undefined;
   #buffered = 0;
+  /** Requests not yet taken by the session: where each starts, and when it was captured. */
+  readonly #requests = new Queue<{ start: number; capturedAt: number }>();
 
   /**
    * @param maxBuffered bytes this stream may hold (in order and out of order) before it refuses more
@@ -47,6 +47,21 @@ export class ClientStream {
     return this.#buffered;
   }
 
+  /** Where the oldest request not yet taken starts (the first one at 1), if any. */
+  get nextRequestStart(): number | undefined {
+    return this.#requests.at(0)?.start;
+  }
+
+  /** When the first bytes (or the FIN) of `nextRequestStart`'s request were captured. */
+  get nextRequestCapturedAt(): number {
+    return this.#requests.at(0)?.capturedAt ?? Infinity;
+  }
+
+  /** Hands the next request to the session: its bytes may go to the target now. */
+  takeRequest(): void {
+    this.#requests.shift();
+  }
+
   /**
    * Sets the ack of the client's handshake ACK: data that acks more than this was sent after the
    * online server spoke, so the first request waits for the target to speak too.
@@ -55,8 +70,8 @@ export class ClientStream {
     if (this.end === 1 && this.#lastAck === undefined) this.#lastAck = ack;
   }
 
-  /** Adds captured bytes starting at `start` (copied: the capture buffer is reused). */
-  add(start: number, payload: Uint8Array, ack: number | undefined): StreamError | undefined {
+  /** Adds bytes captured at `now` starting at `start` (copied: the capture buffer is reused). */
+  add(start: number, payload: Uint8Array, ack: number | undefined, now: number): StreamError | undefined {
     let from = start;
     let bytes = payload;
     if (from < this.end) {
@@ -70,28 +85,28 @@ export class ClientStream {
     const piece = { start: from, bytes: bytes.slice(), ack };
     this.#buffered += piece.bytes.length;
     if (from === this.end) {
-      this.#append(piece);
-      this.#drainOutOfOrder();
+      this.#append(piece, now);
+      this.#drainOutOfOrder(now);
     } else {
       this.#outOfOrder.push(piece);
     }
     return undefined;
   }
 
-  /** Marks the client's FIN at `offset` (the offset just past its data). */
-  addFin(offset: number, ack: number | undefined): void {
+  /** Marks the client's FIN, captured at `now`, at `offset` (the offset just past its data). */
+  addFin(offset: number, ack: number | undefined, now: number): void {
     if (this.finOffset !== undefined) return;
     this.#pendingFin = offset;
     this.#finAck = ack;
-    this.#settleFin();
+    this.#settleFin(now);
   }
 
   /** Copies up to `length` bytes from `offset` (which must be held) into a new array. */
   read(offset: number, length: number): Uint8Array {
     const out = new Uint8Array(Math.min(length, this.end - offset));
     let written = 0;
-    for (let i = this.#head; i < this.#pieces.length && written < out.length; i++) {
-      const piece = this.#pieces[i];
+    for (let i = 0; i < this.#pieces.length && written < out.length; i++) {
+      const piece = this.#pieces.at(i)!;
       const pieceEnd = piece.start + piece.bytes.length;
       if (pieceEnd <= offset + written) continue;
       const from = offset + written - piece.start;
@@ -104,31 +119,32 @@ export class ClientStream {
 
   /** Frees the bytes before `offset`: the target has them. */
   release(offset: number): void {
-    while (this.#head < this.#pieces.length) {
-      const piece = this.#pieces[this.#head];
+    for (let piece = this.#pieces.at(0); piece !== undefined; piece = this.#pieces.at(0)) {
       if (piece.start + piece.bytes.length > offset) break;
       this.#buffered -= piece.bytes.length;
-      this.#pieces[this.#head++] = undefined as unknown as Piece;
-    }
-    if (this.#head > 64 && this.#head * 2 > this.#pieces.length) {
-      this.#pieces = this.#pieces.slice(this.#head);
-      this.#head = 0;
+      this.#pieces.shift();
     }
   }
 
-  #append(piece: Piece): void {
+  #append(piece: Piece, now: number): void {
+    let startsRequest = piece.start === 1;
     if (piece.ack !== undefined) {
       if (this.#lastAck !== undefined && seqAfter(piece.ack, this.#lastAck)) {
         if (piece.start === 1) this.firstRequestWaits = true;
-        else this.requestStarts.push(piece.start);
+        else startsRequest = true;
       }
       this.#lastAck = piece.ack;
     }
+    if (startsRequest) this.#queueRequest(piece.start, now);
     this.#pieces.push(piece);
     this.end = piece.start + piece.bytes.length;
   }
 
-  #drainOutOfOrder(): void {
+  #queueRequest(start: number, now: number): void {
+    this.#requests.push({ start, capturedAt: now });
+  }
+
+  #drainOutOfOrder(now: number): void {
     let progressed = true;
     while (progressed && this.#outOfOrder.length > 0) {
       progressed = false;
@@ -142,18 +158,23 @@ export class ClientStream {
         if (pieceEnd <= this.end) continue;
         const trimmed = piece.bytes.subarray(this.end - piece.start);
         this.#buffered += trimmed.length;
-        this.#append({ start: this.end, bytes: trimmed, ack: piece.ack });
+        this.#append({ start: this.end, bytes: trimmed, ack: piece.ack }, now);
         progressed = true;
       }
     }
-    this.#settleFin();
+    this.#settleFin(now);
   }
 
-  #settleFin(): void {
+  /** A FIN after the client heard from the online server goes as a request of its own. */
+  #settleFin(now: number): void {
     if (this.#pendingFin === undefined || this.#pendingFin !== this.end) return;
-    if (this.#finAck !== undefined && this.#lastAck !== undefined && seqAfter(this.#finAck, this.#lastAck)) {
-      if (this.end === 1) this.firstRequestWaits = true;
-      else this.requestStarts.push(this.end);
+    const ackMoved = this.#finAck !== undefined && this.#lastAck !== undefined &&
+      seqAfter(this.#finAck, this.#lastAck);
+    if (this.end === 1) {
+      if (ackMoved) this.firstRequestWaits = true;
+      this.#queueRequest(1, now);
+    } else if (ackMoved) {
+      this.#queueRequest(this.end, now);
     }
     this.finOffset = this.end;
     this.#pendingFin = undefined;

@@ -110,7 +110,7 @@ Deno.test("the next request waits until the target answered the previous one", (
 });
 
 Deno.test("a target that stays silent gets the next request after the response wait", () => {
-  const { sent, session } = establish({ responseWaitMs: 1000 });
+  const { sent, session } = establish({ responseWaitMs: 1000, maxLagMs: 60_000 });
   session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);
   session.onClient(segment({ seq: (CLIENT_ISN + 11) >>> 0, ack: 900, data: bytes(10, 9) }), 25);
   session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0 }), 26);
@@ -119,6 +119,72 @@ Deno.test("a target that stays silent gets the next request after the response w
   assert.equal(sent.filter((tcp) => tcp.payload?.[0] === 9).length, 0);
   session.onTick(1021);
   assert.equal(sent.filter((tcp) => tcp.payload?.[0] === 9).length, 1);
+});
+
+Deno.test("a session that fell maxLagMs behind the client pipelines its requests, and no further", () => {
+  const { sent, session } = establish({ responseWaitMs: 60_000, maxLagMs: 200 });
+  const nines = () => sent.filter((tcp) => tcp.payload?.[0] === 9).length;
+  const eights = () => sent.filter((tcp) => tcp.payload?.[0] === 8).length;
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);
+  // Online, answers came fast: two more requests, captured at 30 and 40, while the target is slow.
+  session.onClient(segment({ seq: (CLIENT_ISN + 11) >>> 0, ack: 900, data: bytes(10, 9) }), 30);
+  session.onClient(segment({ seq: (CLIENT_ISN + 21) >>> 0, ack: 1000, data: bytes(10, 8) }), 40);
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0 }), 50);
+  assert.equal(session.nextDeadline, 30 + 200, "the second request's lag limit");
+  session.onTick(229);
+  assert.equal(nines(), 0, "within the lag, the request waits for the answer");
+  session.onTick(230);
+  assert.equal(nines(), 1, "captured 200 ms ago: it goes unanswered");
+  assert.equal(eights(), 0, "the third still has time");
+  assert.equal(session.nextDeadline, 40 + 200);
+  session.onTick(240);
+  assert.equal(eights(), 1, "nor does the third fall further behind");
+});
+
+Deno.test("a FIN keeps its turn however far behind the session is", () => {
+  const { sent, session } = establish({ responseWaitMs: 1000, maxLagMs: 200 });
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);
+  session.onClient(segment({ seq: (CLIENT_ISN + 11) >>> 0, ack: 900, flags: TcpFlag.FIN | TcpFlag.ACK }), 21);
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0 }), 30);
+  session.onTick(500);
+  assert.equal(sent.filter((tcp) => tcp.flags & TcpFlag.FIN).length, 0, "no FIN before the answer");
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0, length: 40 }), 600);
+  assert.equal(sent.filter((tcp) => tcp.flags & TcpFlag.FIN).length, 1, "the answer lets it go");
+});
+
+Deno.test("after pipelined requests the FIN waits until the target has paused, not for its first answer", () => {
+  const { sent, session } = establish({ responseWaitMs: 5000, maxLagMs: 200 });
+  const fins = () => sent.filter((tcp) => tcp.flags & TcpFlag.FIN).length;
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);
+  session.onClient(segment({ seq: (CLIENT_ISN + 11) >>> 0, ack: 900, data: bytes(10, 9) }), 21);
+  session.onClient(
+    segment({ seq: (CLIENT_ISN + 21) >>> 0, ack: 1000, flags: TcpFlag.FIN | TcpFlag.ACK }),
+    22,
+  );
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0 }), 30); // acked, unanswered
+  session.onTick(221); // the second request pipelined
+  assert.equal(sent.filter((tcp) => tcp.payload?.[0] === 9).length, 1);
+  // Both requests acknowledged; the first answer comes, the second follows 150 ms later.
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 21) >>> 0, length: 40 }), 300);
+  assert.equal(fins(), 0, "the first answer is not the last");
+  session.onTick(450);
+  session.onTarget(segment({ seq: TARGET_ISN + 41, ack: (CLIENT_ISN + 21) >>> 0, length: 40 }), 450);
+  session.onTick(649);
+  assert.equal(fins(), 0);
+  assert.equal(session.nextDeadline, 650);
+  session.onTick(650);
+  assert.equal(fins(), 1, "200 ms of silence: the FIN goes");
+});
+
+Deno.test("within the lag limit the turns are kept: each answer releases one request", () => {
+  const { sent, session } = establish({ maxLagMs: 200 });
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);
+  session.onClient(segment({ seq: (CLIENT_ISN + 11) >>> 0, ack: 900, data: bytes(10, 9) }), 21);
+  session.onClient(segment({ seq: (CLIENT_ISN + 21) >>> 0, ack: 1000, data: bytes(10, 8) }), 22);
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0, length: 50 }), 30);
+  assert.deepEqual(sent.filter((tcp) => tcp.payload !== undefined).map((tcp) => tcp.payload![0]), [7, 9]);
+  session.onTarget(segment({ seq: TARGET_ISN + 51, ack: (CLIENT_ISN + 21) >>> 0, length: 50 }), 40);
+  assert.deepEqual(sent.filter((tcp) => tcp.payload !== undefined).map((tcp) => tcp.payload![0]), [7, 9, 8]);
 });
 
 Deno.test("data never goes past the target's advertised window", () => {
@@ -146,6 +212,35 @@ Deno.test("a lost segment is sent again after the retransmission timeout, with b
 Deno.test("the client's RST is passed on and ends the session", () => {
   const { sent, session } = establish();
   session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.RST }), 30);
+  assert.equal(sent.at(-1)!.flags & TcpFlag.RST, TcpFlag.RST);
+  assert.equal(session.outcome, "reset-by-client");
+});
+
+Deno.test("a client that resets with requests still held: the target gets them in turn, then the RST", () => {
+  const { sent, session } = establish({ responseWaitMs: 1000 });
+  const resets = () => sent.filter((tcp) => tcp.flags & TcpFlag.RST).length;
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);
+  session.onClient(segment({ seq: (CLIENT_ISN + 11) >>> 0, ack: 900, data: bytes(10, 9) }), 21);
+  session.onClient(segment({ seq: (CLIENT_ISN + 21) >>> 0, flags: TcpFlag.RST }), 22);
+  assert.equal(resets(), 0, "not before the target has what came before");
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0, length: 50 }), 23);
+  assert.equal(sent.filter((tcp) => tcp.payload?.[0] === 9).length, 1, "the held request goes in its turn");
+  assert.equal(resets(), 0, "nor before the target answered it");
+  session.onTarget(segment({ seq: TARGET_ISN + 51, ack: (CLIENT_ISN + 21) >>> 0, length: 50 }), 24);
+  assert.equal(resets(), 1);
+  assert.equal(sent.at(-1)!.seq, (CLIENT_ISN + 21) >>> 0);
+  assert.equal(session.outcome, "reset-by-client");
+});
+
+Deno.test("a client's RST goes after the response wait when the target does not answer", () => {
+  const { sent, session } = establish({ responseWaitMs: 1000 });
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);
+  session.onClient(segment({ seq: (CLIENT_ISN + 11) >>> 0, flags: TcpFlag.RST }), 30);
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0 }), 31);
+  assert.equal(session.nextDeadline, 20 + 1000);
+  session.onTick(1019);
+  assert.equal(sent.filter((tcp) => tcp.flags & TcpFlag.RST).length, 0);
+  session.onTick(1020);
   assert.equal(sent.at(-1)!.flags & TcpFlag.RST, TcpFlag.RST);
   assert.equal(session.outcome, "reset-by-client");
 });

@@ -60,6 +60,8 @@ interface Conversation {
   requests: Uint8Array[];
   responseSizes: number[];
   takeOverAt: number; // index of the first captured request; > 0: the handshake was not captured
+  /** When each request's first byte was captured (before capture faults, which only delay). */
+  requestCapturedAt: number[];
   timestamps: boolean;
   windowScale: number | undefined;
   start: number;
@@ -219,12 +221,19 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
         conn.violations.push(`data past the window: ${offset + data.length} > ${conn.rcvNxt + conn.window}`);
       }
       checkBytes(conn, offset, data);
-      // Pacing: nothing of a request may arrive before the target has the whole previous one.
-      const incomplete = conn.requestBoundaries.find((end) => conn.received < end);
-      if (incomplete !== undefined && offset + data.length > incomplete + 1) {
-        conn.violations.push(
-          `bytes up to ${offset + data.length} sent before the request ending at ${incomplete + 1} was whole`,
-        );
+      // Pacing: nothing of a request may arrive before the target has the whole previous one, unless
+      // the request was captured maxLagMs ago (the session fell that far behind: it pipelines).
+      const incomplete = conn.requestBoundaries.findIndex((end) => conn.received < end);
+      const incompleteEnd = conn.requestBoundaries[incomplete] + 1;
+      if (incomplete >= 0 && offset + data.length > incompleteEnd) {
+        const nextCapturedAt = conn.conv.requestCapturedAt[conn.conv.takeOverAt + incomplete + 1];
+        if (now < nextCapturedAt + plan.session.maxLagMs) {
+          conn.violations.push(
+            `bytes up to ${offset + data.length} sent ${
+              now - nextCapturedAt
+            } ms after their capture, before the request ending at ${incompleteEnd} was whole`,
+          );
+        }
       }
       if (offset <= conn.rcvNxt) {
         deliver(conn, offset, data);
@@ -361,6 +370,7 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
       requests,
       responseSizes,
       takeOverAt: random() < 0.1 ? int(0, n - 1) || 0 : 0,
+      requestCapturedAt: [],
       timestamps: random() < 0.7,
       windowScale: random() < 0.8 ? int(0, 9) : undefined,
       start: random() * 2000,
@@ -402,6 +412,7 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
     let offset = 1;
     for (let r = 0; r < conv.requests.length; r++) {
       const request = conv.requests[r];
+      conv.requestCapturedAt.push(t);
       for (let at = 0; at < request.length; at += MSS) {
         const chunk = request.subarray(at, Math.min(at + MSS, request.length));
         if (r >= conv.takeOverAt) {
