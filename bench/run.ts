@@ -140,10 +140,14 @@ async function cpuSeconds(pid: number): Promise<{ user: number; system: number }
   };
 }
 
-/** Peak resident memory of a process, in MB. */
-async function peakRssMb(pid: number): Promise<number> {
+/**
+ * Resident memory of a process in MB: its peak, and now the anonymous part (heaps) and the
+ * file-backed part (code, and the capture ring, which is a mapping of the packet socket).
+ */
+async function residentMb(pid: number): Promise<{ peak: number; anon: number; file: number }> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+  const field = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)![1]) / 1024;
+  return { peak: field("VmHWM"), anon: field("RssAnon"), file: field("RssFile") };
 }
 
 async function lineCount(path: string): Promise<number> {
@@ -181,6 +185,8 @@ interface StepResult {
   copyUserPer10k: number;
   interceptCpuPer10k: number;
   peakRssMb: number;
+  anonRssMb: number;
+  fileRssMb: number;
   kernelDropped: number;
   wrkErrors: string;
 }
@@ -277,7 +283,11 @@ async function runScenario(
         copyCpuPer10k: copyCpu / Math.max(onlineRequests, 1) * 10_000,
         copyUserPer10k: copyUser / Math.max(onlineRequests, 1) * 10_000,
         interceptCpuPer10k: interceptCpu / Math.max(onlineRequests, 1) * 10_000,
-        peakRssMb: await peakRssMb(copy.pid),
+        ...await residentMb(copy.pid).then(({ peak, anon, file }) => ({
+          peakRssMb: peak,
+          anonRssMb: anon,
+          fileRssMb: file,
+        })),
         kernelDropped: ((await lastStats(statsPath))["kernel-dropped"] ?? 0) - dropsBefore,
         wrkErrors: errors,
       };
