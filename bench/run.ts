@@ -19,7 +19,6 @@ import { FAKE_CLIENTS, tcpshadow, waitForStderr } from "../tests/lab/copy_lab.ts
 import { measurePacketPath } from "./packet_path.ts";
 import { selfTimes } from "./profile_summary.ts";
 
-const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const PACKET_PATH = fileURLToPath(new URL("./packet_path.ts", import.meta.url));
 const CLOCK_TICKS_PER_SECOND = 100;
 /** The target's kernel counters that tell why copied connections were refused (nstat names). */
@@ -220,13 +219,7 @@ async function runScenario(
   const { client, online, target, assistant } = hosts;
   const statsPath = `${dir}/${scenario.name}-copy-stats.jsonl`;
   const profileFlags = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
-  const copy: LabProcess = online.spawn([
-    Deno.execPath(),
-    "run",
-    "-A",
-    "--quiet",
-    ...profileFlags,
-    MAIN,
+  const copy: LabProcess = online.spawn(tcpshadow([
     "copy",
     "-x",
     `80-${target.address}:8080`,
@@ -240,7 +233,7 @@ async function runScenario(
     "1",
     "--stats-json",
     statsPath,
-  ]);
+  ], profileFlags));
   await waitForStderr(copy, "copying on", 15_000);
   const steps: StepResult[] = [];
   try {

@@ -32,7 +32,6 @@ import {
 } from "./_pcap.ts";
 
 const DEFAULT_SNAPLEN = 65535;
-const DEFAULT_BUFFER_SIZE = 32 * 1024 * 1024;
 /**
  * Without immediate mode the kernel hands packets over in blocks (TPACKET_V3, packed, so a buffer holds
  * many more packets than with immediate mode's fixed snaplen-sized frames); a block is handed over when
@@ -50,7 +49,7 @@ export interface LiveOptions {
   snaplen?: number;
   /** Deliver packets as they arrive rather than in batches; default true. */
   immediate?: boolean;
-  /** Kernel capture buffer in bytes; default 32 MiB. */
+  /** Kernel capture buffer in bytes; default libpcap's (2 MiB). */
   bufferSize?: number;
   /** Default false. */
   promiscuous?: boolean;
@@ -139,7 +138,7 @@ export class Capture {
       const lib = pcap();
       lib.pcap_set_snaplen(handle, options.snaplen ?? DEFAULT_SNAPLEN);
       lib.pcap_set_immediate_mode(handle, options.immediate === false ? 0 : 1);
-      lib.pcap_set_buffer_size(handle, options.bufferSize ?? DEFAULT_BUFFER_SIZE);
+      if (options.bufferSize !== undefined) lib.pcap_set_buffer_size(handle, options.bufferSize);
       lib.pcap_set_promisc(handle, options.promiscuous ? 1 : 0);
       lib.pcap_set_timeout(handle, READ_TIMEOUT_MS);
       // Nanosecond stamps where the kernel offers them; otherwise libpcap stays at micro, which is fine.

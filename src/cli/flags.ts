@@ -64,7 +64,11 @@ function describeParseError(error: unknown): string {
       return `unexpected argument ${quoted}`;
     case "ERR_PARSE_ARGS_INVALID_OPTION_VALUE": {
       const flag = /--[\w-]+/.exec(quoted)?.[0] ?? quoted;
-      return message.includes("argument missing") ? `${flag} needs a value` : `${flag} takes no value`;
+      if (message.includes("argument missing")) return `${flag} needs a value`;
+      if (message.includes("ambiguous")) {
+        return `${flag} needs a value (one that starts with a dash: ${flag}=VALUE)`;
+      }
+      return `${flag} takes no value`;
     }
     default:
       return message.split("\n")[0];
@@ -120,4 +124,15 @@ export function cidrListValue(flag: string, text: string): Cidr[] {
 export function listValue(value: string | string[] | undefined): string[] {
   const all = value === undefined ? [] : Array.isArray(value) ? value : [value];
   return all.flatMap((item) => item.split(",")).map((item) => item.trim()).filter((item) => item !== "");
+}
+
+/** The kernel buffer of a live capture when `--capture-buffer` does not say (MiB). */
+export const DEFAULT_CAPTURE_BUFFER_MB = 8;
+
+/**
+ * `--capture-buffer MB` in bytes. The buffer is resident memory once the kernel has filled it, and
+ * holds the packets of a burst the process has not read yet; past it the kernel drops (counted).
+ */
+export function captureBufferValue(text: string | undefined): number {
+  return (text === undefined ? DEFAULT_CAPTURE_BUFFER_MB : intValue("--capture-buffer", text, 1, 4096)) << 20;
 }

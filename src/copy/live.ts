@@ -14,7 +14,13 @@ export async function copyLive(
 ): Promise<{ kernelDropped: number }> {
   // Not immediate: packed blocks hold bursts (a 1 MiB POST is 700+ packets) that fixed frames drop.
   const captures = interfaces.map((device) =>
-    Capture.openLive({ device, direction: "in", filter, immediate: false })
+    Capture.openLive({
+      device,
+      direction: "in",
+      filter,
+      immediate: false,
+      bufferSize: runtime.options.captureBuffer,
+    })
   );
   for (const capture of captures) if (capture.warning) runtime.log.warn(capture.warning);
   runtime.log.info(`copying on ${interfaces.join(",")} (filter: ${filter})`);

@@ -3,7 +3,9 @@
  * `CopyOptions` before anything is opened.
  */
 import {
+  captureBufferValue,
   cidrListValue,
+  DEFAULT_CAPTURE_BUFFER_MB,
   intValue,
   ipv4Value,
   listValue,
@@ -47,6 +49,8 @@ export interface CopyOptions {
   readonly interfaces: string[];
   /** Extra BPF, ANDed with the ports `copy` needs. */
   readonly filter: string | undefined;
+  /** Kernel buffer of each live capture, in bytes. */
+  readonly captureBuffer: number;
   /** Replay a capture file instead of capturing live (`--input`). */
   readonly replay: ReplayOptions | undefined;
   readonly connections: number;
@@ -86,6 +90,8 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
   -f, --port-shift K       keep the client ports of several copy processes apart, 0-1023 (default 0)
   -I, --interface DEVS     capture on these interfaces, comma list (default: all)
   -F, --filter BPF         extra capture filter, ANDed with the ports above
+      --capture-buffer MB  kernel buffer of each capture (default ${DEFAULT_CAPTURE_BUFFER_MB}); resident memory, holds bursts
+                           copy has not read yet: raise it if the stats show kernel drops
   -i, --input FILE         replay the sessions recorded in a pcap/pcapng file (tcpdump -w) instead of
                            capturing live; exits when they are done
   -a, --speed F|max        with --input: F times the recorded pace (default 1), or max: as fast as the
@@ -119,6 +125,7 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     "port-shift": { type: "string", short: "f" },
     interface: { type: "string", short: "I", multiple: true },
     filter: { type: "string", short: "F" },
+    "capture-buffer": { type: "string" },
     input: { type: "string", short: "i" },
     speed: { type: "string", short: "a" },
     loop: { type: "string", short: "T" },
@@ -153,6 +160,7 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
       : intValue("--port-shift", values["port-shift"], 0, 1023),
     interfaces: interfaces.length === 0 ? ["any"] : interfaces,
     filter: values.filter,
+    captureBuffer: captureBufferValue(values["capture-buffer"]),
     replay,
     connections: values.connections === undefined ? 2 : intValue("--connections", values.connections, 1, 16),
     maxSessions: values["max-sessions"] === undefined

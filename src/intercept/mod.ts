@@ -5,7 +5,15 @@
  * The wire protocol (`protocol.ts`) is shared with `copy`, which imports it from here.
  */
 import { compileFilter } from "../../ffi/mod.ts";
-import { type Command, ipv4Value, listValue, parseFlags, portValue } from "../cli/flags.ts";
+import {
+  captureBufferValue,
+  type Command,
+  DEFAULT_CAPTURE_BUFFER_MB,
+  ipv4Value,
+  listValue,
+  parseFlags,
+  portValue,
+} from "../cli/flags.ts";
 import { createLogger } from "../cli/log.ts";
 import { OPERATION_FLAGS, OPERATION_HELP, operationOptions } from "../cli/operation.ts";
 import { UsageError } from "../errors.ts";
@@ -39,6 +47,7 @@ Flags:
   -F, --filter <bpf>        which packets are the target's replies (tcpdump syntax), e.g.
                             'tcp and src port 8080'; required
   -i, --interface <dev,..>  interfaces to capture on (default any)
+      --capture-buffer <MB> kernel buffer of each capture (default ${DEFAULT_CAPTURE_BUFFER_MB}); raise it on kernel drops
   -p, --port <port>         port copy connects to (default ${DEFAULT_INTERCEPT_PORT})
   -b, --bind <address>      address to listen on (default 0.0.0.0)
   -q, --quiet               log only problems, not copy connections coming and going
@@ -56,6 +65,7 @@ export const interceptCommand: Command = {
     const flags = parseFlags("intercept", argv, {
       interface: { type: "string", short: "i", multiple: true },
       filter: { type: "string", short: "F" },
+      "capture-buffer": { type: "string" },
       port: { type: "string", short: "p" },
       bind: { type: "string", short: "b" },
       quiet: { type: "boolean", short: "q" },
@@ -72,6 +82,7 @@ export const interceptCommand: Command = {
     const options = {
       devices: devices.length > 0 ? devices : ["any"],
       filter,
+      captureBuffer: captureBufferValue(flags["capture-buffer"]),
       bind: formatIpv4(ipv4Value("--bind", flags.bind ?? "0.0.0.0")),
       port: flags.port === undefined ? DEFAULT_INTERCEPT_PORT : portValue("--port", flags.port),
     };

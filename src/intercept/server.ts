@@ -22,6 +22,8 @@ export interface InterceptOptions {
   devices: string[];
   /** BPF expression selecting the target's replies. */
   filter: string;
+  /** Kernel buffer of each capture, in bytes. */
+  captureBuffer: number;
   /** Address and port to accept copy connections on. */
   bind: string;
   port: number;
@@ -129,7 +131,13 @@ export async function runIntercept(
   let listener: Deno.TcpListener;
   try {
     for (const device of options.devices) {
-      captures.push(Capture.openLive({ device, snaplen: SNAPLEN, direction: "in", filter: options.filter }));
+      captures.push(Capture.openLive({
+        device,
+        snaplen: SNAPLEN,
+        direction: "in",
+        filter: options.filter,
+        bufferSize: options.captureBuffer,
+      }));
     }
     listener = listen(options.bind, options.port);
   } catch (error) {

@@ -34,6 +34,18 @@ const badCommandLines: Array<[string[], RegExp]> = [
   [["copy", "-x"], /^tcpshadow: --target needs a value$/],
   [["copy", "-x", "80-198.18.0.2:8080", "-s", "198.18.0.3", "-F", "tcp port"], /^tcpshadow: --filter: /],
   [["copy", "stray"], /^tcpshadow: unexpected argument stray$/],
+  [
+    ["copy", "-x", "80-198.18.0.2:8080", "-s", "198.18.0.3", "--max-lag", "-5"],
+    /^tcpshadow: --max-lag needs a value \(one that starts with a dash: --max-lag=VALUE\)$/,
+  ],
+  [
+    ["copy", "-x", "80-198.18.0.2:8080", "-s", "198.18.0.3", "--max-lag=-5"],
+    /^tcpshadow: --max-lag must be a whole number from 0 to 3600000, not "-5"$/,
+  ],
+  [
+    ["intercept", "-F", "tcp", "--capture-buffer", "0"],
+    /^tcpshadow: --capture-buffer must be a whole number from 1 to 4096, not "0"$/,
+  ],
   [["intercept", "--bogus"], /^tcpshadow: unknown option --bogus$/],
   [["intercept"], /^tcpshadow: .*-F/],
   [["intercept", "-F", "tcp", "-p", "70000"], /^tcpshadow: .*70000/],

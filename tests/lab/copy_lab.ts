@@ -17,9 +17,17 @@ import { agentCommand, type Host, type Lab, type LabProcess, waitForLine, withLa
 export const FAKE_CLIENTS = "198.19.0.0/24";
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
-/** The command line that runs tcpshadow from source. */
-export function tcpshadow(args: string[]): string[] {
-  return [Deno.execPath(), "run", "-A", "--quiet", MAIN, ...args];
+/** `deno task tcpshadow`'s command: "deno run", permissions and V8 flags, "main.ts". */
+const TASK = (JSON.parse(Deno.readTextFileSync(new URL("../../deno.json", import.meta.url))).tasks
+  .tcpshadow as string).split(/\s+/);
+
+/**
+ * The command line that runs tcpshadow from source as `deno task tcpshadow` does (its permissions
+ * and V8 flags), with `denoFlags` for Deno itself (e.g. a CPU profile).
+ */
+export function tcpshadow(args: string[], denoFlags: string[] = []): string[] {
+  const flags = TASK.slice(2, -1);
+  return [Deno.execPath(), "run", "--quiet", ...denoFlags, ...flags, MAIN, ...args];
 }
 
 /** What the servers of one lab run. */

@@ -1,0 +1,19 @@
+/** The ways to run tcpshadow (from source, compiled, in Docker) give it the same permissions and V8 flags. */
+import assert from "node:assert/strict";
+
+const root = new URL("../../", import.meta.url);
+const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks as Record<string, string>;
+const dockerfile = await Deno.readTextFile(new URL("Dockerfile", root));
+
+/** The `--allow-*` and `--v8-flags` arguments of a command line, sorted. */
+function runtimeFlags(words: string[]): string[] {
+  return words.filter((word) => word.startsWith("--allow-") || word.startsWith("--v8-flags")).sort();
+}
+
+Deno.test("deno task tcpshadow, deno task compile and the Docker image run with the same runtime flags", () => {
+  const fromSource = runtimeFlags(tasks.tcpshadow.split(/\s+/));
+  assert.ok(fromSource.some((flag) => flag.startsWith("--v8-flags=")), "V8 flags are set");
+  assert.deepEqual(runtimeFlags(tasks.compile.split(/\s+/)), fromSource);
+  const entrypoint = JSON.parse(/^ENTRYPOINT (.*)$/m.exec(dockerfile)![1]) as string[];
+  assert.deepEqual(runtimeFlags(entrypoint), fromSource);
+});
