@@ -9,7 +9,8 @@
  * the packets the kernel dropped before copy read them. Two scenarios: keep-alive (32 connections)
  * and a new connection per request. First, a micro-benchmark of the per-packet path.
  *
- * Run: deno task bench [--duration S] [--scenario keepalive|close|all] [--quick] [--profile DIR]
+ * Run: deno task bench [--duration S] [--scenario keepalive|close|all] [--quick | --rates R,R,..|max]
+ *        [--profile DIR]
  *        [--target-no-timestamps]  (diagnosis: the target refuses no copied SYN by PAWS)
  */
 import { fileURLToPath } from "node:url";
@@ -310,6 +311,7 @@ async function main(): Promise<void> {
       duration: { type: "string", default: "8" },
       scenario: { type: "string", default: "all" },
       quick: { type: "boolean" },
+      rates: { type: "string" },
       profile: { type: "string" },
       "target-no-timestamps": { type: "boolean" },
     },
@@ -396,7 +398,14 @@ async function main(): Promise<void> {
       const scenarios = SCENARIOS.filter((scenario) =>
         flags.scenario === "all" || flags.scenario === scenario.name
       )
-        .map((scenario) => flags.quick ? { ...scenario, rates: scenario.rates.slice(-2) } : scenario);
+        .map((scenario) => ({
+          ...scenario,
+          rates: flags.rates !== undefined
+            ? flags.rates.split(",").map((rate) => rate === "max" ? 0 : Number(rate))
+            : flags.quick
+            ? scenario.rates.slice(-2)
+            : scenario.rates,
+        }));
       const tables: string[] = [];
       for (const scenario of scenarios) {
         console.error(`running ${scenario.title}, ${scenario.rates.length} steps of ${duration} s`);
