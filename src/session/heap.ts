@@ -23,6 +23,13 @@ export class DeadlineHeap<T> {
     this.#up(this.#items.length - 1);
   }
 
+  /** Removes every entry. */
+  clear(): void {
+    this.#at.length = 0;
+    this.#order.length = 0;
+    this.#items.length = 0;
+  }
+
   /** Removes and returns the earliest entry; the heap must not be empty. */
   pop(): { at: number; item: T } {
     const at = this.#at[0];
@@ -47,9 +54,15 @@ export class DeadlineHeap<T> {
   }
 
   #swap(a: number, b: number): void {
-    [this.#at[a], this.#at[b]] = [this.#at[b], this.#at[a]];
-    [this.#order[a], this.#order[b]] = [this.#order[b], this.#order[a]];
-    [this.#items[a], this.#items[b]] = [this.#items[b], this.#items[a]];
+    const at = this.#at[a];
+    this.#at[a] = this.#at[b];
+    this.#at[b] = at;
+    const order = this.#order[a];
+    this.#order[a] = this.#order[b];
+    this.#order[b] = order;
+    const item = this.#items[a];
+    this.#items[a] = this.#items[b];
+    this.#items[b] = item;
   }
 
   #up(index: number): void {

@@ -83,6 +83,8 @@ interface Copy {
 
 const PROBES = 16;
 const DEAD_SWEEP_MS = 1000;
+/** Stale timer entries tolerated beyond twice the live sessions before the timers are rebuilt. */
+const STALE_TIMERS = 1024;
 const FIRST_EPHEMERAL = 1024;
 const PORT_STRIDE = 4099; // odd and prime: copies' ports spread over the whole range
 /** About 0.618 of the port range and coprime with it: the ports of successive passes land far apart. */
@@ -245,6 +247,11 @@ export class SessionTable {
     for (const dead of this.#dead) dead.clear();
   }
 
+  /** Entries in the timer heap, stale ones included: bounded by about twice the live sessions. */
+  get timerEntries(): number {
+    return this.#timers.size;
+  }
+
   /** When `tick` next has something to do. */
   get nextDeadline(): number {
     return Math.min(this.#timers.nextAt, this.#nextSweep);
@@ -375,6 +382,20 @@ export class SessionTable {
     if (at < copy.scheduledAt) {
       copy.scheduledAt = at;
       this.#timers.push(at, copy);
+      this.#dropStaleTimers();
+    }
+  }
+
+  /**
+   * A rescheduled or removed session leaves its old entry in the timer heap until that deadline
+   * (often the idle timeout, minutes away), and the entry keeps the whole session reachable. Once
+   * such entries outnumber the live sessions, the heap is rebuilt from the live ones.
+   */
+  #dropStaleTimers(): void {
+    if (this.#timers.size <= 2 * this.#byReply.size + STALE_TIMERS) return;
+    this.#timers.clear();
+    for (const copy of this.#byReply.values()) {
+      if (copy.scheduledAt !== Infinity) this.#timers.push(copy.scheduledAt, copy);
     }
   }
 

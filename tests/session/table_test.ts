@@ -1,0 +1,60 @@
+/** The session table's own bookkeeping, beyond what the simulation checks. */
+import assert from "node:assert/strict";
+import { defaultSessionConfig, type SegmentIn, SessionTable } from "../../src/session/mod.ts";
+import { TcpFlag, type TcpOptions } from "../../src/wire/mod.ts";
+
+const CLIENT = 0xc6120a0a;
+const ONLINE = 0xc6120001;
+const TARGET = 0xc6120002;
+const FAKE_CLIENTS = 0xc6130000;
+
+function segment(
+  srcPort: number,
+  dstPort: number,
+  seq: number,
+  ack: number,
+  flags: number,
+  options: TcpOptions = {},
+): SegmentIn & { srcPort: number; dstPort: number } {
+  return {
+    srcPort,
+    dstPort,
+    seq,
+    ack,
+    flags,
+    window: 502,
+    payloadLength: 0,
+    payload: () => new Uint8Array(0),
+    options: () => options,
+  };
+}
+
+Deno.test("sessions that are over do not stay in the timer heap until their old deadlines", () => {
+  const table = new SessionTable({
+    mappings: [{ onlinePort: 80, targetAddress: TARGET, targetPort: 8080 }],
+    clients: [{ first: FAKE_CLIENTS, count: 254 }],
+    rate: 100,
+    multiply: 1,
+    portShift: 0,
+    maxSessions: 100_000,
+    session: defaultSessionConfig,
+  }, { segment() {}, registration() {} });
+  const sessions = 5000;
+  for (let i = 0; i < sessions; i++) {
+    const port = 10_000 + i;
+    const now = i;
+    table.onCapture(CLIENT, ONLINE, segment(port, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), now);
+    const [registration] = [...table.registrations()];
+    // Established: the next deadline is the idle timeout, minutes away; then the client resets.
+    table.onReply(
+      registration.clientAddress,
+      segment(8080, registration.clientPort, 5000, 1001, TcpFlag.SYN | TcpFlag.ACK, { mss: 1460 }),
+      now,
+    );
+    table.onCapture(CLIENT, ONLINE, segment(port, 80, 1001, 5001, TcpFlag.ACK), now);
+    table.onCapture(CLIENT, ONLINE, segment(port, 80, 1001, 5001, TcpFlag.RST), now);
+    assert.equal(table.active, 0);
+  }
+  assert.equal(table.counters.outcomes["reset-by-client"], sessions);
+  assert.ok(table.timerEntries <= 1024 + 1, `${table.timerEntries} timer entries for no session`);
+});
