@@ -2,7 +2,8 @@
 import { Capture } from "../../ffi/mod.ts";
 import type { CopyRuntime } from "./runtime.ts";
 
-const POLL_MS = 10;
+/** How long a wait for packets lasts at most: how soon a stop is noticed. Blocks come when ready anyway. */
+const POLL_MS = 250;
 const KERNEL_STATS_MS = 1000;
 
 /** Captures on every interface until `signal` aborts; returns the kernel's drop count. */
@@ -29,10 +30,8 @@ export async function copyLive(
     for (let packet = capture.next(); packet; packet = capture.next()) {
       runtime.onFrame(capture.linkType, packet.data, now);
     }
-    runtime.table.tick(now);
+    runtime.runTimers(now);
   };
-  // Timers run even when no packet comes.
-  const ticker = setInterval(() => runtime.table.tick(performance.now()), POLL_MS);
   const readKernelStats = () => {
     runtime.kernelDropped = captures.reduce((sum, capture) => sum + capture.stats().dropped, 0);
   };
@@ -48,7 +47,6 @@ export async function copyLive(
     readKernelStats();
     return { kernelDropped: runtime.kernelDropped };
   } finally {
-    clearInterval(ticker);
     clearInterval(kernelStats);
     for (const capture of captures) capture.close();
   }

@@ -14,8 +14,8 @@ import { decodeTcpPacket, Ipv4View, isWireError, TcpFlag } from "../wire/mod.ts"
 import type { ReplayOptions } from "./options.ts";
 import type { CopyRuntime, CopyStats } from "./runtime.ts";
 
-/** Timers run this often while the replay waits for the next packet's time. */
-const TICK_MS = 10;
+/** How often the end of a replay checks whether its sessions are done. */
+const END_POLL_MS = 10;
 /** The longest stretch the replay feeds packets without letting replies and timers in. */
 const BUSY_MS = 5;
 /** `--speed max` stops opening sessions while this many are open... */
@@ -135,7 +135,6 @@ export async function copyOffline(
   );
   explainSkipped(file, log);
   const progress = { passes: 0, replayed: 0, startedAt: performance.now() };
-  const ticker = setInterval(() => runtime.table.tick(performance.now()), TICK_MS);
   const showProgress = !runtime.options.quiet && Deno.stderr.isTerminal();
   const progressTimer = showProgress
     ? setInterval(() => writeProgress(progressLine(file, runtime, progress)), PROGRESS_MS)
@@ -148,7 +147,6 @@ export async function copyOffline(
     }
     await waitForSessions(runtime, signal);
   } finally {
-    clearInterval(ticker);
     clearInterval(progressTimer);
     if (showProgress) writeProgress("");
   }
@@ -210,7 +208,7 @@ async function replayPass(
       runtime.onFrame(capture.linkType, packet.data, performance.now());
       if (startsSession) onSessionStart();
       if (performance.now() - busySince > BUSY_MS) {
-        runtime.table.tick(performance.now());
+        runtime.runTimers(performance.now());
         await new Promise((resolve) => setImmediate(resolve));
         busySince = performance.now();
       }
@@ -383,7 +381,7 @@ async function waitForSessions(runtime: CopyRuntime, signal: AbortSignal): Promi
   let seen = activity();
   let movedAt = performance.now();
   while (openSessions(runtime) > 0 && !signal.aborted) {
-    await sleep(TICK_MS);
+    await sleep(END_POLL_MS);
     const now = activity();
     if (now !== seen) {
       seen = now;

@@ -29,6 +29,14 @@ export class CopyRuntime {
   readonly table: SessionTable;
   readonly #sender: PacketSender;
   readonly #links: InterceptLinks;
+  /** One timeout for the table's next deadline, so an idle copy does not wake up on a fixed tick. */
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  readonly #onTimer = () => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    this.runTimers(performance.now());
+  };
 
   private constructor(readonly options: CopyOptions, readonly log: Logger) {
     this.#sender = new PacketSender();
@@ -73,6 +81,21 @@ export class CopyRuntime {
       return;
     }
     this.table.onCapture(decoded.ip.src, decoded.ip.dst, decoded.tcp, now);
+    this.#armTimer(now);
+  }
+
+  /** Runs the session timers due at `now` and arms the timeout for the next one. */
+  runTimers(now: number): void {
+    this.table.tick(now);
+    this.#armTimer(now);
+  }
+
+  #armTimer(now: number): void {
+    const at = this.table.nextDeadline;
+    if (at >= this.#timerAt) return;
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(this.#onTimer, Math.max(0, at - now));
   }
 
   /**
@@ -83,9 +106,10 @@ export class CopyRuntime {
     const deadline = performance.now() + graceMs;
     while (this.table.active > 0 && performance.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
-      this.table.tick(performance.now());
+      this.runTimers(performance.now());
     }
     this.table.abandonAll(performance.now());
+    clearTimeout(this.#timer);
     await this.#links.drain();
     this.#links.close();
     this.#sender.close();
@@ -129,7 +153,11 @@ export class CopyRuntime {
   #onReplyRecord(record: Uint8Array): void {
     const reply = parseReplyRecord(record);
     if (reply === undefined) this.malformedReplies++;
-    else this.table.onReply(reply.ip.dst, reply.tcp, performance.now());
+    else {
+      const now = performance.now();
+      this.table.onReply(reply.ip.dst, reply.tcp, now);
+      this.#armTimer(now);
+    }
   }
 }
 
