@@ -2,7 +2,7 @@
  * One line per event worth knowing, prefixed with the time and the command: on stderr, or appended to
  * `--log-file`. Never one line per packet unless asked for with `--log-level debug`.
  */
-import { FatalError } from "../errors.ts";
+import { LineFile } from "./line_file.ts";
 
 /** How much a command logs, least first; each level includes those before it. */
 export const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
@@ -35,22 +35,10 @@ const LABELS: Record<LogLevel, string> = { error: "error: ", warn: "warning: ", 
 
 /** The log of command `name`; a log file that cannot be opened is a `FatalError`. */
 export function createLogger(name: string, options: LogOptions): Logger {
-  const encoder = new TextEncoder();
-  let file: Deno.FsFile | undefined;
-  if (options.file !== undefined) {
-    try {
-      file = Deno.openSync(options.file, { append: true, create: true });
-    } catch (error) {
-      throw new FatalError(`cannot open log file ${options.file}: ${(error as Error).message}`);
-    }
-  }
+  let file = options.file === undefined ? undefined : new LineFile(options.file, "log file");
   const format = (level: LogLevel | undefined, line: string) =>
     `${new Date().toISOString()} ${name}: ${level === undefined ? "" : LABELS[level]}${line}`;
-  const writeFile = (text: string) => {
-    const bytes = encoder.encode(`${text}\n`);
-    for (let written = 0; written < bytes.length;) written += file!.writeSync(bytes.subarray(written));
-  };
-  const write = (text: string) => file === undefined ? console.error(text) : writeFile(text);
+  const write = (text: string) => file === undefined ? console.error(text) : file.writeLine(text);
   const rank = LOG_LEVELS.indexOf(options.level);
   const at = (level: LogLevel) =>
     LOG_LEVELS.indexOf(level) <= rank ? (line: string) => write(format(level, line)) : () => {};
@@ -63,7 +51,7 @@ export function createLogger(name: string, options: LogOptions): Logger {
     always(line) {
       const text = format(undefined, line);
       console.error(text);
-      if (file !== undefined) writeFile(text);
+      file?.writeLine(text);
     },
     close() {
       file?.close();

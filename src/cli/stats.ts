@@ -2,7 +2,7 @@
  * Periodic stats of a running command: every few seconds one `stats key=value ...` log line, and/or
  * the same as one JSON object per line (`--stats-json`), with per-second rates of the busy counters.
  */
-import { FatalError } from "../errors.ts";
+import { LineFile } from "./line_file.ts";
 import type { Logger } from "./log.ts";
 
 /** Flat counters and gauges of a run, by name (`captured`, `active`, ...). */
@@ -32,8 +32,7 @@ export class StatsReporter {
   readonly #sample: () => StatsSample;
   readonly #options: StatsReporterOptions;
   readonly #log: Logger;
-  readonly #json: Deno.FsFile | typeof Deno.stdout | undefined;
-  readonly #encoder = new TextEncoder();
+  readonly #json: Pick<LineFile, "writeLine" | "close"> | undefined;
   readonly #started = performance.now();
   #previous: { at: number; counters: Counters };
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -45,15 +44,11 @@ export class StatsReporter {
     this.#options = options;
     this.#log = log;
     const path = options.jsonPath;
-    try {
-      this.#json = path === undefined
-        ? undefined
-        : path === "-"
-        ? Deno.stdout
-        : Deno.openSync(path, { append: true, create: true });
-    } catch (error) {
-      throw new FatalError(`cannot open --stats-json file ${path}: ${(error as Error).message}`);
-    }
+    this.#json = path === undefined
+      ? undefined
+      : path === "-"
+      ? { writeLine: (text) => console.log(text), close: () => {} }
+      : new LineFile(path, "--stats-json file");
     this.#previous = { at: this.#started, counters: { ...sample().counters } };
   }
 
@@ -82,8 +77,7 @@ export class StatsReporter {
         "per-second": rates,
         ...(peers === undefined ? {} : { peers: Object.fromEntries(peers) }),
       };
-      const bytes = this.#encoder.encode(`${JSON.stringify(record)}\n`);
-      for (let written = 0; written < bytes.length;) written += this.#json.writeSync(bytes.subarray(written));
+      this.#json.writeLine(JSON.stringify(record));
     }
   }
 
@@ -95,7 +89,7 @@ export class StatsReporter {
       clearInterval(this.#timer);
       this.report();
     }
-    if (this.#json !== undefined && this.#json !== Deno.stdout) this.#json.close();
+    this.#json?.close();
   }
 }
 

@@ -4,6 +4,7 @@
  */
 import { compileFilter } from "../../ffi/mod.ts";
 import type { Command } from "../cli/flags.ts";
+import { reopenOnHangup } from "../cli/line_file.ts";
 import { createLogger, type Logger } from "../cli/log.ts";
 import { UsageError } from "../errors.ts";
 import { formatIpv4, LinkType } from "../wire/mod.ts";
@@ -62,6 +63,7 @@ async function copyWithLog(options: CopyOptions, log: Logger): Promise<number> {
   const stop = () => stopping.abort();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
+  const stopReopening = reopenOnHangup(log);
   try {
     let fileStats = {};
     if (file === undefined) await copyLive(runtime, options.interfaces, filter, stopping.signal);
@@ -73,6 +75,7 @@ async function copyWithLog(options: CopyOptions, log: Logger): Promise<number> {
     return 0;
   } finally {
     await monitor.stop();
+    stopReopening();
     Deno.removeSignalListener("SIGINT", stop);
     Deno.removeSignalListener("SIGTERM", stop);
   }

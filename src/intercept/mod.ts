@@ -14,6 +14,7 @@ import {
   parseFlags,
   portValue,
 } from "../cli/flags.ts";
+import { reopenOnHangup } from "../cli/line_file.ts";
 import { createLogger } from "../cli/log.ts";
 import { OPERATION_FLAGS, OPERATION_HELP, operationOptions } from "../cli/operation.ts";
 import { UsageError } from "../errors.ts";
@@ -93,6 +94,7 @@ export const interceptCommand: Command = {
     const stop = () => controller.abort();
     Deno.addSignalListener("SIGINT", stop);
     Deno.addSignalListener("SIGTERM", stop);
+    const stopReopening = reopenOnHangup(log);
     let monitor: InterceptMonitor | undefined;
     try {
       const summary = await runIntercept(options, controller.signal, log, (view) => {
@@ -104,6 +106,7 @@ export const interceptCommand: Command = {
       return 0;
     } finally {
       await monitor?.stop();
+      stopReopening();
       log.close();
       Deno.removeSignalListener("SIGINT", stop);
       Deno.removeSignalListener("SIGTERM", stop);

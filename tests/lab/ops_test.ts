@@ -1,6 +1,6 @@
 /**
  * Running copy and intercept in production: stats JSON lines, Prometheus metrics scraped from inside
- * the lab, the config file and its precedence, the log file, the memory guard, and SIGTERM.
+ * the lab, the config file and its precedence, the log file, the memory guard, SIGTERM, and SIGHUP.
  */
 import assert from "node:assert/strict";
 import { agentCommand, type Host, type LabProcess, waitForLine } from "./lab.ts";
@@ -223,5 +223,50 @@ Deno.test("above --max-memory copy takes no new sessions and says so", async () 
     assert.equal(summary.sessions, 0, JSON.stringify(summary));
     assert.ok(summary["refused-by-memory"] >= 5, JSON.stringify(summary));
     assert.match(copy.stderrText(), /above --max-memory 16 MB: taking no new sessions/);
+  });
+});
+
+Deno.test("on SIGHUP copy reopens its log and stats files, so logrotate can move them", async () => {
+  await withCopyLab({}, async (lab) => {
+    const logFile = `${lab.dir}/copy.log`;
+    const statsFile = `${lab.dir}/copy-stats.jsonl`;
+    const copy = lab.online.spawn(tcpshadow([
+      "copy",
+      "-x",
+      `80-${lab.target.address}:8080`,
+      "-s",
+      lab.assistant.address,
+      "-c",
+      FAKE_CLIENTS,
+      "-I",
+      "eth0",
+      "--log-file",
+      logFile,
+      "--stats-json",
+      statsFile,
+      "--stats",
+      "1",
+    ]));
+    await waitFor(
+      "copy logs",
+      async () => (await Deno.readTextFile(logFile).catch(() => "")).includes("copying on"),
+    );
+    await waitForJson(statsFile, () => true);
+    await Deno.rename(logFile, `${logFile}.1`);
+    await Deno.rename(statsFile, `${statsFile}.1`);
+    Deno.kill(copy.pid, "SIGHUP");
+    await waitFor(
+      "a new log file",
+      async () => (await Deno.readTextFile(logFile).catch(() => "")).includes(`SIGHUP: reopened ${logFile}`),
+    );
+    await httpRequests(lab, 20);
+    await waitForJson(statsFile, (last) => (last.completed as number) === 20);
+    const summary = await lab.stopCopy(copy);
+    assert.equal(summary.completed, 20);
+    assert.match(await Deno.readTextFile(logFile), / summary sessions=20 /);
+    const rotated = await Deno.readTextFile(`${logFile}.1`);
+    assert.match(rotated, /copying on eth0/);
+    assert.doesNotMatch(rotated, /summary/, "nothing more went to the moved file");
+    assert.ok((await readJsonLines(`${statsFile}.1`)).length >= 1);
   });
 });
