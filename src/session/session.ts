@@ -94,7 +94,10 @@ const TIMESTAMP_OPTION_LENGTH = 12;
 const DELAYED_ACK_MS = 40;
 const DEFAULT_MSS = 536;
 const INITIAL_WINDOW_SEGMENTS = 10;
-/** How long a target that had pipelined requests stays silent before the client's FIN or RST goes. */
+/**
+ * How long a target that had pipelined requests stays silent before the client's FIN or RST goes: at
+ * least this, and twice the longest silence between its answers since the pipelining began.
+ */
 const PIPELINED_CLOSE_PAUSE_MS = 200;
 
 /** A copied session's state machine. */
@@ -142,7 +145,10 @@ export class Session {
   // Request pacing: what the target had said when the data sent so far first went out in full.
   /** Whether a request went before the target answered the one before it. */
   #pipelined = false;
+  #pipelinedAt = 0;
   #targetSpokeAt = 0;
+  /** The longest the target was silent between two answers since the session pipelined. */
+  #longestAnswerGap = 0;
   #reachedRcv = 0;
   #reachedTime = 0;
 
@@ -418,6 +424,10 @@ export class Session {
     }
     // Missing replies were lost on the way to intercept, not by the target: acknowledge past them.
     this.#rcvNxt = end;
+    if (this.#pipelined) {
+      const since = Math.max(this.#targetSpokeAt, this.#pipelinedAt);
+      this.#longestAnswerGap = Math.max(this.#longestAnswerGap, now - since);
+    }
     this.#targetSpokeAt = now;
     if (fin) this.#targetFin = true;
     if (fin || this.#rcvNxt - this.#ackedRcv >= 2 * this.#mss) this.#sendAck();
@@ -555,14 +565,20 @@ export class Session {
     if (this.#rcvNxt === this.#reachedRcv) return silenceLimit;
     // After pipelined requests the first answer need not be the last: a close waits for a pause.
     return close && this.#pipelined
-      ? Math.min(silenceLimit, this.#targetSpokeAt + PIPELINED_CLOSE_PAUSE_MS)
+      ? Math.min(
+        silenceLimit,
+        this.#targetSpokeAt + Math.max(PIPELINED_CLOSE_PAUSE_MS, 2 * this.#longestAnswerGap),
+      )
       : -Infinity;
   }
 
   /** Nothing past a request's start goes before it is released, so the last first transmission is that moment. */
   #releaseRequests(now: number): void {
     for (let time = this.#releaseTime(); time <= now; time = this.#releaseTime()) {
-      if (time > -Infinity) this.#pipelined = true;
+      if (time > -Infinity && !this.#pipelined) {
+        this.#pipelined = true;
+        this.#pipelinedAt = now;
+      }
       this.#stream.takeRequest();
     }
   }

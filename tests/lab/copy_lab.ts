@@ -38,6 +38,8 @@ export interface CopyLabOptions {
   readonly server?: ServerKind;
   /** Leave the target's server off (a target that is down). */
   readonly targetDown?: boolean;
+  /** With the echo server: the target takes this long for each answer (a slow build). */
+  readonly targetAnswerDelayMs?: number;
   /** Extra hosts beyond client, online, target and assistant. */
   readonly extraHosts?: string[];
   /** Copies keep the real client's address (no `-c`); the target routes that address to the assistant. */
@@ -104,10 +106,14 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
   const onlineLogPath = `${dir}/online.jsonl`;
   const targetLogPath = `${dir}/target.jsonl`;
   const server = options.server ?? "http";
-  const serverCommand = (port: number, log: string, tag: string[] = []) =>
-    server === "http"
-      ? agentCommand("http_server", ["--port", String(port), "--log", log, ...tag])
-      : agentCommand("tcp_echo", ["--port", String(port), "--log", log]);
+  const serverCommand = (port: number, log: string, extra: string[] = []) =>
+    agentCommand(server === "http" ? "http_server" : "tcp_echo", [
+      "--port",
+      String(port),
+      "--log",
+      log,
+      ...extra,
+    ]);
 
   // The operator's setup on the target: replies to the fake clients (or, when copies keep the real
   // client address, to the real client) go to the assistant.
@@ -120,7 +126,13 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
   await waitForLine(onlineServer, "listening");
   if (!options.targetDown) {
     // Tagged answers: a client that ever got one would fail its check.
-    const targetServer = target.spawn(serverCommand(8080, targetLogPath, ["--tag", "target"]));
+    const targetServer = target.spawn(serverCommand(
+      8080,
+      targetLogPath,
+      server === "http"
+        ? ["--tag", "target"]
+        : ["--answer-delay-ms", String(options.targetAnswerDelayMs ?? 0)],
+    ));
     await waitForLine(targetServer, "listening");
   }
   const intercept = assistant.spawn(

@@ -168,6 +168,41 @@ Deno.test("a plain TCP line protocol is copied line for line, in order", async (
   });
 });
 
+Deno.test("a target slower than the online server: the copy pipelines past --max-lag, and keeps turns below it", async () => {
+  const ANSWER_MS = 300;
+  const LINES = 20;
+  for (const [maxLag, pipelined] of [["200", true], ["60000", false]] as const) {
+    await withCopyLab({ server: "echo", targetAnswerDelayMs: ANSWER_MS }, async (lab) => {
+      const copy = await lab.startCopy(["--max-lag", maxLag]);
+      const client = tcpClient(lab, ["--lines", String(LINES), "--text", "turn"]);
+      assert.equal((await client.exited).code, 0, client.stderrText());
+      const online = (await lab.readLog(lab.onlineLogPath)).map((line) => String(line.line));
+      assert.equal(online.length, LINES);
+      const target = await lab.waitForTarget(LINES, LINES * ANSWER_MS + 10_000);
+      assert.deepEqual(
+        target.map((line) => String(line.line)),
+        online,
+        `--max-lag ${maxLag}: every line, in order`,
+      );
+      const spreadMs = (target.at(-1)!.at as number) - (target[0].at as number);
+      if (pipelined) {
+        // Online the 20 lines took a few ms; waiting 300 ms for each answer would take 5.7 s.
+        assert.ok(spreadMs < 2000, `--max-lag ${maxLag}: the lines reached the target over ${spreadMs} ms`);
+      } else {
+        assert.ok(
+          spreadMs >= (LINES - 1) * ANSWER_MS - 100,
+          `--max-lag ${maxLag}: lines over ${spreadMs} ms`,
+        );
+      }
+      // The FIN waits for the last answer (the target answers one line per 300 ms either way).
+      const lastAnswerAt = (target[0].at as number) + LINES * ANSWER_MS;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, lastAnswerAt + 1500 - Date.now())));
+      const summary = await lab.stopCopy(copy);
+      assert.equal(summary.completed, 1, `--max-lag ${maxLag}: ${JSON.stringify(summary)}`);
+    });
+  }
+});
+
 Deno.test("a session already open when copy starts is taken over from its next packet", async () => {
   await withCopyLab({ server: "echo" }, async (lab) => {
     const client = tcpClient(lab, ["--lines", "30", "--text", "early", "--pause-ms", "200"]);

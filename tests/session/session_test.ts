@@ -169,11 +169,13 @@ Deno.test("after pipelined requests the FIN waits until the target has paused, n
   assert.equal(fins(), 0, "the first answer is not the last");
   session.onTick(450);
   session.onTarget(segment({ seq: TARGET_ISN + 41, ack: (CLIENT_ISN + 21) >>> 0, length: 40 }), 450);
-  session.onTick(649);
+  // The target took up to 150 ms per answer: the FIN waits for twice that of silence (at least 200 ms).
+  session.onTick(490); // the delayed ack
+  assert.equal(session.nextDeadline, 450 + 300);
+  session.onTick(749);
   assert.equal(fins(), 0);
-  assert.equal(session.nextDeadline, 650);
-  session.onTick(650);
-  assert.equal(fins(), 1, "200 ms of silence: the FIN goes");
+  session.onTick(750);
+  assert.equal(fins(), 1, "300 ms of silence: the FIN goes");
 });
 
 Deno.test("within the lag limit the turns are kept: each answer releases one request", () => {

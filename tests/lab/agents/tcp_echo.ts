@@ -1,22 +1,29 @@
 /**
  * Lab agent: a line-echo TCP server. Every line received is answered with `echo <line>` and logged.
  *
- * Usage: deno run -A tcp_echo.ts --port P [--log FILE]
+ * Usage: deno run -A tcp_echo.ts --port P [--log FILE] [--answer-delay-ms MS]
  *
- * Appends one JSON line per line received to FILE: { connection, remote, index, line }, where
- * `connection` counts accepted connections from 0 and `index` counts lines within one. Prints
+ * Appends one JSON line per line received to FILE, as it arrives: { connection, remote, index, line, at }
+ * (`connection` counts accepted connections from 0, `index` counts lines within one, `at` is the
+ * arrival in ms since the epoch). With --answer-delay-ms, a slow server: each answer takes that long,
+ * one after the other, while lines that come meanwhile are read (and logged) at once. Prints
  * "listening" once it accepts connections.
  */
 import { parseArgs } from "node:util";
-import { ConnReader, JsonLog, writeAll } from "./_common.ts";
+import { ConnReader, JsonLog, sleep, writeAll } from "./_common.ts";
 
 const flags = parseArgs({
   args: Deno.args,
-  options: { port: { type: "string" }, log: { type: "string" } },
+  options: {
+    port: { type: "string" },
+    log: { type: "string" },
+    "answer-delay-ms": { type: "string", default: "0" },
+  },
   strict: true,
 }).values;
 if (flags.port === undefined) throw new Error("--port is required");
 const log = new JsonLog(flags.log);
+const answerDelayMs = Number(flags["answer-delay-ms"]);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const NEWLINE = encoder.encode("\n");
@@ -25,14 +32,18 @@ async function serve(conn: Deno.Conn, connection: number): Promise<void> {
   const reader = new ConnReader(conn);
   const remoteAddr = conn.remoteAddr as Deno.NetAddr;
   const remote = `${remoteAddr.hostname}:${remoteAddr.port}`;
+  let answers = Promise.resolve();
   try {
     for (let index = 0;; index++) {
       const bytes = await reader.readUntil(NEWLINE);
       if (bytes === undefined) break;
       const line = decoder.decode(bytes).replace(/\r?\n$/, "");
-      log.write({ connection, remote, index, line });
-      await writeAll(conn, encoder.encode(`echo ${line}\n`));
+      log.write({ connection, remote, index, line, at: Date.now() });
+      const answer = encoder.encode(`echo ${line}\n`);
+      if (answerDelayMs === 0) await writeAll(conn, answer);
+      else answers = answers.then(() => sleep(answerDelayMs)).then(() => writeAll(conn, answer));
     }
+    await answers;
   } catch {
     // A reset connection ends like a closed one: what arrived is logged.
   } finally {
