@@ -101,17 +101,24 @@ export class ClientStream {
     this.#settleFin(now);
   }
 
-  /** Copies up to `length` bytes from `offset` (which must be held) into a new array. */
+  /**
+   * Up to `length` bytes from `offset` (which must be held): a view into the captured bytes when one
+   * piece holds them all (most segments are one captured packet), else a copy. Never to be written to.
+   */
   read(offset: number, length: number): Uint8Array {
-    const out = new Uint8Array(Math.min(length, this.end - offset));
+    const size = Math.min(length, this.end - offset);
+    let i = 0;
+    let piece = this.#pieces.at(0);
+    while (piece !== undefined && piece.start + piece.bytes.length <= offset) piece = this.#pieces.at(++i);
+    if (piece === undefined) return new Uint8Array(0);
+    const from = offset - piece.start;
+    if (from + size <= piece.bytes.length) return piece.bytes.subarray(from, from + size);
+    const out = new Uint8Array(size);
     let written = 0;
-    for (let i = 0; i < this.#pieces.length && written < out.length; i++) {
-      const piece = this.#pieces.at(i)!;
-      const pieceEnd = piece.start + piece.bytes.length;
-      if (pieceEnd <= offset + written) continue;
-      const from = offset + written - piece.start;
-      const take = Math.min(piece.bytes.length - from, out.length - written);
-      out.set(piece.bytes.subarray(from, from + take), written);
+    for (; piece !== undefined && written < size; piece = this.#pieces.at(++i)) {
+      const at = offset + written - piece.start;
+      const take = Math.min(piece.bytes.length - at, size - written);
+      out.set(piece.bytes.subarray(at, at + take), written);
       written += take;
     }
     return out;
