@@ -127,7 +127,7 @@ export function listValue(value: string | string[] | undefined): string[] {
 }
 
 /** The kernel buffer of a live capture when `--capture-buffer` does not say (MiB). */
-export const DEFAULT_CAPTURE_BUFFER_MB = 8;
+export const DEFAULT_CAPTURE_BUFFER_MB = 16;
 
 /**
  * `--capture-buffer MB` in bytes. The buffer is resident memory once the kernel has filled it, and
