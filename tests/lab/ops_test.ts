@@ -170,27 +170,36 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
   }
 }
 
+/**
+ * Starts copy with `--log-file` by hand (the "copying" line `startCopy` waits for goes to the file) and
+ * waits until it captures.
+ */
+async function startCopyLogging(lab: CopyLab, logFile: string, extra: string[] = []): Promise<LabProcess> {
+  const copy = lab.online.spawn(tcpshadow([
+    "copy",
+    "-x",
+    `80-${lab.target.address}:8080`,
+    "-s",
+    lab.assistant.address,
+    "-c",
+    FAKE_CLIENTS,
+    "-I",
+    "eth0",
+    "--log-file",
+    logFile,
+    ...extra,
+  ]));
+  await waitFor(
+    "copy captures",
+    async () => (await Deno.readTextFile(logFile).catch(() => "")).includes("copying on"),
+  );
+  return copy;
+}
+
 Deno.test("on SIGTERM copy resets the sessions still open on the target, prints its summary and exits 0", async () => {
   await withCopyLab({ server: "echo" }, async (lab) => {
     const logFile = `${lab.dir}/copy.log`;
-    // Started by hand: with --log-file, the "copying" line startCopy waits for goes to the file.
-    const copy = lab.online.spawn(tcpshadow([
-      "copy",
-      "-x",
-      `80-${lab.target.address}:8080`,
-      "-s",
-      lab.assistant.address,
-      "-c",
-      FAKE_CLIENTS,
-      "-I",
-      "eth0",
-      "--log-file",
-      logFile,
-    ]));
-    await waitFor(
-      "copy captures",
-      async () => (await Deno.readTextFile(logFile).catch(() => "")).includes("copying on"),
-    );
+    const copy = await startCopyLogging(lab, logFile);
     const client: LabProcess = lab.client.spawn(
       agentCommand("tcp_client", ["--to", `${lab.online.address}:80`, "--lines", "3", "--hold-ms", "30000"]),
     );
@@ -230,27 +239,7 @@ Deno.test("on SIGHUP copy reopens its log and stats files, so logrotate can move
   await withCopyLab({}, async (lab) => {
     const logFile = `${lab.dir}/copy.log`;
     const statsFile = `${lab.dir}/copy-stats.jsonl`;
-    const copy = lab.online.spawn(tcpshadow([
-      "copy",
-      "-x",
-      `80-${lab.target.address}:8080`,
-      "-s",
-      lab.assistant.address,
-      "-c",
-      FAKE_CLIENTS,
-      "-I",
-      "eth0",
-      "--log-file",
-      logFile,
-      "--stats-json",
-      statsFile,
-      "--stats",
-      "1",
-    ]));
-    await waitFor(
-      "copy logs",
-      async () => (await Deno.readTextFile(logFile).catch(() => "")).includes("copying on"),
-    );
+    const copy = await startCopyLogging(lab, logFile, ["--stats-json", statsFile, "--stats", "1"]);
     await waitForJson(statsFile, () => true);
     await Deno.rename(logFile, `${logFile}.1`);
     await Deno.rename(statsFile, `${statsFile}.1`);
