@@ -94,6 +94,8 @@ const TIMESTAMP_OPTION_LENGTH = 12;
 const DELAYED_ACK_MS = 40;
 const DEFAULT_MSS = 536;
 const INITIAL_WINDOW_SEGMENTS = 10;
+/** How long a session whose target closed waits for the client's FIN (Linux's tcp_fin_timeout is 60 s). */
+const HALF_CLOSED_TIMEOUT_MS = 10_000;
 /**
  * How long a target that had pipelined requests stays silent before the client's FIN or RST goes: at
  * least this, and twice the longest silence between its answers since the pipelining began.
@@ -224,7 +226,7 @@ export class Session {
     const deadline = Math.min(
       this.#rtoDeadline,
       this.#ackDeadline,
-      this.#lastActivity + this.config.idleTimeoutMs,
+      this.#lastActivity + this.#idleLimitMs(),
     );
     return Math.min(deadline, this.#releaseTime(), this.#resetTime());
   }
@@ -302,7 +304,7 @@ export class Session {
       if (now >= this.#lingerUntil) this.#lingerUntil = Infinity;
       return;
     }
-    if (now >= this.#lastActivity + this.config.idleTimeoutMs) {
+    if (now >= this.#lastActivity + this.#idleLimitMs()) {
       this.#sendReset();
       this.#end("timed-out", now, false);
       return;
@@ -581,6 +583,18 @@ export class Session {
       }
       this.#stream.takeRequest();
     }
+  }
+
+  /**
+   * How long the session may stay silent. Once the target closed its side and has everything the client
+   * sent, only the client's FIN is missing; when the capture dropped it, waiting the whole idle timeout
+   * would keep the session for minutes, so a shorter wait applies, as Linux's FIN-WAIT-2 timeout does.
+   */
+  #idleLimitMs(): number {
+    const closedByTarget = this.#targetFin && this.#sndUna >= this.#stream.end;
+    return closedByTarget
+      ? Math.min(this.config.idleTimeoutMs, HALF_CLOSED_TIMEOUT_MS)
+      : this.config.idleTimeoutMs;
   }
 
   #maybeResetForClient(now: number): void {

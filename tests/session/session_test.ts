@@ -247,6 +247,27 @@ Deno.test("a client's RST goes after the response wait when the target does not 
   assert.equal(session.outcome, "reset-by-client");
 });
 
+Deno.test("once the target closed and has everything, a missing client FIN is waited for 10 s, not the idle timeout", () => {
+  const { sent, session } = establish({ idleTimeoutMs: 120_000 });
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);
+  session.onTarget(
+    segment({
+      seq: TARGET_ISN + 1,
+      ack: (CLIENT_ISN + 11) >>> 0,
+      length: 50,
+      flags: TcpFlag.ACK | TcpFlag.FIN,
+    }),
+    30,
+  );
+  // The client's FIN was among the packets the capture lost.
+  assert.equal(session.nextDeadline, 30 + 10_000);
+  session.onTick(10_029);
+  assert.equal(session.outcome, undefined);
+  session.onTick(10_030);
+  assert.equal(session.outcome, "timed-out");
+  assert.equal(sent.at(-1)!.flags & TcpFlag.RST, TcpFlag.RST);
+});
+
 Deno.test("a target that refuses the SYN fails the session as refused", () => {
   const { session } = open();
   session.onTarget(segment({ seq: 0, ack: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.RST | TcpFlag.ACK }), 5);
