@@ -1,5 +1,6 @@
 /** Live capture: what clients send to the copied ports on this host, fed to the runtime as it comes. */
 import { Capture } from "../../ffi/mod.ts";
+import { filterForLink } from "./filter.ts";
 import type { CopyRuntime } from "./runtime.ts";
 
 /** How long a wait for packets lasts at most: how soon a stop is noticed. Blocks come when ready anyway. */
@@ -18,11 +19,16 @@ export async function copyLive(
     Capture.openLive({
       device,
       direction: "in",
-      filter,
       immediate: false,
       bufferSize: runtime.options.captureBuffer,
     })
   );
+  try {
+    for (const capture of captures) capture.setFilter(filterForLink(filter, capture.linkType));
+  } catch (error) {
+    for (const capture of captures) capture.close();
+    throw error;
+  }
   for (const capture of captures) if (capture.warning) runtime.log.warn(capture.warning);
   runtime.log.info(`copying on ${interfaces.join(",")} (filter: ${filter})`);
   const drain = (capture: Capture) => {

@@ -7,7 +7,8 @@ import type { Command } from "../cli/flags.ts";
 import { reopenOnHangup } from "../cli/line_file.ts";
 import { createLogger, type Logger } from "../cli/log.ts";
 import { UsageError } from "../errors.ts";
-import { formatIpv4, LinkType } from "../wire/mod.ts";
+import { LinkType } from "../wire/mod.ts";
+import { captureFilter, filterForLink } from "./filter.ts";
 import { copyLive } from "./live.ts";
 import { CopyMonitor } from "./monitor.ts";
 import { copyOffline, scanCaptureFile } from "./offline.ts";
@@ -24,17 +25,6 @@ export const copyCommand: Command = {
   run: (argv) => runCopy(parseCopyOptions(argv)),
 };
 
-/** The BPF program that selects what clients send to the copied ports. */
-export function captureFilter(options: CopyOptions): string {
-  const ports = options.mappings.map((mapping) =>
-    mapping.onlineAddress === undefined
-      ? `dst port ${mapping.onlinePort}`
-      : `(dst host ${formatIpv4(mapping.onlineAddress)} and dst port ${mapping.onlinePort})`
-  );
-  const base = `tcp and (${ports.join(" or ")})`;
-  return options.filter === undefined ? base : `${base} and (${options.filter})`;
-}
-
 async function runCopy(options: CopyOptions): Promise<number> {
   const log = createLogger("copy", options.operation.log);
   try {
@@ -46,7 +36,7 @@ async function runCopy(options: CopyOptions): Promise<number> {
 
 async function copyWithLog(options: CopyOptions, log: Logger): Promise<number> {
   const filter = captureFilter(options);
-  const filterError = compileFilter(LinkType.ETHERNET, filter);
+  const filterError = compileFilter(LinkType.ETHERNET, filterForLink(filter, LinkType.ETHERNET));
   if (filterError !== undefined) throw new UsageError(`--filter: ${filterError}`);
   // A file that is no capture is refused before anything is opened.
   const file = options.replay === undefined ? undefined : scanCaptureFile(options.replay, filter);

@@ -11,6 +11,7 @@ import { Capture, type CapturedPacket } from "../../ffi/mod.ts";
 import type { Logger } from "../cli/log.ts";
 import { FatalError, UsageError } from "../errors.ts";
 import { decodeTcpPacket, Ipv4View, isWireError, TcpFlag } from "../wire/mod.ts";
+import { filterForLink } from "./filter.ts";
 import type { ReplayOptions } from "./options.ts";
 import type { CopyRuntime, CopyStats } from "./runtime.ts";
 
@@ -422,7 +423,7 @@ function openCapture(path: string, filter: string): Capture {
       );
     }
     try {
-      capture.setFilter(filter);
+      capture.setFilter(filterForLink(filter, capture.linkType));
     } catch (error) {
       if (!(error instanceof FatalError)) throw error;
       throw new UsageError(`--input: cannot filter ${path}: ${error.message}`);

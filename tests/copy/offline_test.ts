@@ -8,6 +8,7 @@ import {
   scanCaptureFile,
   SessionStarts,
 } from "../../src/copy/offline.ts";
+import { captureFilter } from "../../src/copy/filter.ts";
 import { parseCopyOptions, type ReplayOptions } from "../../src/copy/options.ts";
 import { FatalError, UsageError } from "../../src/errors.ts";
 import { defaultSessionConfig, SessionTable } from "../../src/session/mod.ts";
@@ -163,6 +164,26 @@ Deno.test("a scan counts the clients' sessions, packets and recorded time in eve
       { sessions, packets, durationMs: Math.round(durationMs), cutPackets, outgoing, damage },
       { sessions: 2, packets: 5, durationMs: 1500, cutPackets: 0, outgoing: 0, damage: undefined },
       JSON.stringify(options),
+    );
+  }
+});
+
+Deno.test("a recording from a VLAN trunk is read through its tags, with copy's own filter", async () => {
+  const filter = captureFilter(parseCopyOptions(COPY));
+  const ethernet = (ip: Uint8Array, vlan?: number) => {
+    const tag = vlan === undefined ? [] : [0x81, 0x00, vlan >> 8, vlan & 0xff];
+    return new Uint8Array([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, ...tag, 0x08, 0x00, ...ip]);
+  };
+  for (const vlan of [undefined, 42]) {
+    const records = twoSessions().map((record) => ({ ...record, data: ethernet(record.data, vlan) }));
+    const scan = await withCaptureFile(
+      encodePcapFile(LinkType.ETHERNET, records),
+      (path) => scanCaptureFile(replayOf(path), filter),
+    );
+    assert.deepEqual(
+      { sessions: scan.sessions, packets: scan.packets },
+      { sessions: 2, packets: 5 },
+      `VLAN ${vlan}`,
     );
   }
 });
