@@ -157,10 +157,12 @@ export class Session {
   #lastActivity: number;
   #lingerUntil = Infinity;
   /**
-   * The client reset its connection. The online server had everything it sent before and answered
-   * it, so the target gets that first, and the reset takes the turn a FIN would.
+   * Where in the client's stream its reset came, once it reset, and when it was captured. The online
+   * server had everything the client sent before and answered it, so the target gets that first (the
+   * capture may even hand over the last of it after the reset), and the reset takes the turn a FIN would.
    */
-  #clientReset = false;
+  #clientResetOffset = Infinity;
+  #clientResetAt = 0;
 
   /**
    * @param endpoints addresses and ports toward the target
@@ -233,19 +235,25 @@ export class Session {
 
   /** A packet the client sent the online server. */
   onClient(segment: SegmentIn, now: number): void {
-    if (this.outcome !== undefined || this.#clientReset) return;
+    if (this.outcome !== undefined) return;
     this.#now = Math.max(this.#now, now);
     this.#lastActivity = now;
     const flags = segment.flags;
+    const start = seqOffset(this.#clientIsn, segment.seq, this.#stream.end);
     if (flags & TcpFlag.RST) {
-      this.#clientReset = true;
+      if (this.#clientResetOffset === Infinity) {
+        // A reset's sequence number may be anything but where the stream ended: then it ends where it is.
+        const plausible = start >= this.#stream.end && start <= this.#stream.end + this.config.maxBuffered;
+        this.#clientResetOffset = plausible ? start : this.#stream.end;
+        this.#clientResetAt = now;
+      }
       this.#maybeResetForClient(now);
       return;
     }
+    if (start >= this.#clientResetOffset) return; // nothing the client sent after its reset counts
     if (flags & TcpFlag.SYN) return; // a retransmitted SYN: ours has its own timer
     if (this.#mirrorWindow) this.#clientWindow = segment.window;
     const ack = flags & TcpFlag.ACK ? segment.ack : undefined;
-    const start = seqOffset(this.#clientIsn, segment.seq, this.#stream.end);
     const length = segment.payloadLength;
     if (length > 0) {
       const payload = segment.payload();
@@ -549,8 +557,12 @@ export class Session {
 
   /** When the client's reset may go to the target: after what it sent before, in its turn. */
   #resetTime(): number {
-    if (!this.#clientReset) return Infinity;
-    if (this.#targetIsn === undefined || this.#stream.end === 1) return -Infinity;
+    if (this.#clientResetOffset === Infinity) return Infinity;
+    if (this.#clientResetOffset <= 1) return -Infinity; // the client sent nothing before it
+    if (this.#targetIsn === undefined) return Infinity; // the handshake first (or its failure)
+    // Bytes from before the reset still missing: captured late, or lost by the capture (then wait no more).
+    const sent = this.#stream.finOffset === undefined ? this.#stream.end : this.#stream.finOffset + 1;
+    if (sent < this.#clientResetOffset) return this.#clientResetAt + this.config.responseWaitMs;
     return this.#stream.nextRequestStart === undefined ? this.#turnTime(this.#stream.end, true) : Infinity;
   }
 

@@ -234,6 +234,22 @@ Deno.test("a client that resets with requests still held: the target gets them i
   assert.equal(session.outcome, "reset-by-client");
 });
 
+Deno.test("data the capture hands over after the client's RST, but sent before it, still reaches the target first", () => {
+  const { sent, session } = establish({ responseWaitMs: 1000 });
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0, length: 50 }), 21);
+  // Reordered capture: the RST (after 20 bytes) comes before the second 10.
+  session.onClient(segment({ seq: (CLIENT_ISN + 21) >>> 0, flags: TcpFlag.RST }), 22);
+  assert.equal(sent.filter((tcp) => tcp.flags & TcpFlag.RST).length, 0);
+  session.onClient(segment({ seq: (CLIENT_ISN + 11) >>> 0, ack: 827, data: bytes(10, 9) }), 23);
+  assert.equal(sent.filter((tcp) => tcp.payload?.[0] === 9).length, 1, "the late bytes go");
+  session.onClient(segment({ seq: (CLIENT_ISN + 21) >>> 0, ack: 900, data: bytes(5, 8) }), 24);
+  assert.equal(sent.filter((tcp) => tcp.payload?.[0] === 8).length, 0, "nothing after the reset does");
+  session.onTarget(segment({ seq: TARGET_ISN + 51, ack: (CLIENT_ISN + 21) >>> 0, length: 50 }), 25);
+  assert.equal(sent.at(-1)!.flags & TcpFlag.RST, TcpFlag.RST);
+  assert.equal(session.outcome, "reset-by-client");
+});
+
 Deno.test("a client's RST goes after the response wait when the target does not answer", () => {
   const { sent, session } = establish({ responseWaitMs: 1000 });
   session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);

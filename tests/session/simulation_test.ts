@@ -15,7 +15,11 @@ for (
       const report = simulate(seed, 1000, faults);
       assert.deepEqual(report.violations.slice(0, 10), []);
       assert.equal(report.undelivered, 0);
-      assert.deepEqual(report.outcomes, { completed: report.sessions });
+      // About 15% of the clients end with a RST, which the target gets after all they sent.
+      const { completed = 0, "reset-by-client": reset = 0, ...others } = report.outcomes;
+      assert.deepEqual(others, {});
+      assert.equal(completed + reset, report.sessions);
+      assert.ok(reset > 0.1 * report.sessions && reset < 0.2 * report.sessions, `${reset} resets`);
     });
   }
 }
