@@ -91,6 +91,17 @@ Deno.test("--input, --speed and --loop are read into the replay options", () => 
   assert.equal(parseCopyOptions([...COPY, "-i", "a.pcap", "--speed", "max"]).replay?.speed, Infinity);
 });
 
+Deno.test("--max-lag: 200 ms, none at --speed max unless given; --capture-buffer in MiB, 16 by default", () => {
+  const lag = (args: string[]) => parseCopyOptions([...COPY, ...args]).session.maxLagMs;
+  assert.equal(lag([]), 200);
+  assert.equal(lag(["--max-lag", "50"]), 50);
+  assert.equal(lag(["-i", "x.pcap"]), 200);
+  assert.equal(lag(["-i", "x.pcap", "-a", "max"]), Infinity);
+  assert.equal(lag(["-i", "x.pcap", "-a", "max", "--max-lag", "500"]), 500);
+  assert.equal(parseCopyOptions(COPY).captureBuffer, 16 << 20);
+  assert.equal(parseCopyOptions([...COPY, "--capture-buffer", "4"]).captureBuffer, 4 << 20);
+});
+
 Deno.test("replay flags that make no sense are usage errors", () => {
   for (
     const extra of [
