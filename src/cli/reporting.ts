@@ -1,4 +1,7 @@
-/** A run's outward reporting, shared by `copy` and `intercept`: periodic stats and the metrics endpoint. */
+/**
+ * A run's outward reporting, shared by `copy` and `intercept`: periodic stats, the metrics endpoint, and
+ * a check of the run's health every second.
+ */
 import type { Logger } from "./log.ts";
 import { type MetricSample, type MetricsServer, serveMetrics } from "./metrics.ts";
 import type { OperationOptions } from "./operation.ts";
@@ -12,11 +15,24 @@ export interface ReportingSources {
   readonly lineKeys: readonly string[];
   /** Counters that also get a per-second rate. */
   readonly rateKeys: readonly string[];
+  /** Runs every `CHECK_MS` (kernel drops, the memory guard, ...). */
+  readonly check: () => void;
 }
 
-/** Stats and metrics, started and stopped together. */
+const CHECK_MS = 1000;
+
+/** Stats, metrics and checks, started and stopped together. */
 export class Reporting {
-  private constructor(readonly stats: StatsReporter, readonly metricsServer: MetricsServer | undefined) {}
+  readonly #timer: ReturnType<typeof setInterval>;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(
+    readonly stats: StatsReporter,
+    readonly metricsServer: MetricsServer | undefined,
+    check: () => void,
+  ) {
+    this.#timer = setInterval(check, CHECK_MS);
+  }
 
   /**
    * Starts both as `options` asks; a metrics address that cannot be bound or a stats file that cannot be
@@ -40,12 +56,16 @@ export class Reporting {
       throw error;
     }
     stats.start();
-    return new Reporting(stats, metricsServer);
+    return new Reporting(stats, metricsServer, sources.check);
   }
 
-  /** Writes a last stats sample and stops serving metrics. */
-  async stop(): Promise<void> {
-    this.stats.stop();
-    await this.metricsServer?.close();
+  /** Stops the checks, writes a last stats sample and stops serving metrics; idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      clearInterval(this.#timer);
+      this.stats.stop();
+      await this.metricsServer?.close();
+    })();
+    return this.#stopping;
   }
 }

@@ -1,5 +1,5 @@
 /** `copy`'s counters as stats lines and Prometheus metrics. */
-import type { MetricSample, MetricSpec } from "../cli/metrics.ts";
+import { metricFamilies, type MetricSample, type MetricTable, tableSamples } from "../cli/metrics.ts";
 import type { Counters } from "../cli/stats.ts";
 
 /** Counters a `copy` stats line shows, in order. */
@@ -19,16 +19,7 @@ export const COPY_STATS_LINE_KEYS = [
 /** Counters a `copy` stats line gives a per-second rate. */
 export const COPY_RATE_KEYS = ["captured", "sent", "sessions", "replies"] as const;
 
-const counter = (name: string, help: string): MetricSpec => ({
-  name: `tcpshadow_${name}`,
-  help,
-  type: "counter",
-});
-const gauge = (name: string, help: string): MetricSpec => ({
-  name: `tcpshadow_${name}`,
-  help,
-  type: "gauge",
-});
+const { counter, gauge } = metricFamilies("tcpshadow_");
 
 const DROPPED = counter("packets_dropped_total", "Packets lost on the way, by where.");
 const IGNORED = counter("packets_ignored_total", "Captured packets that cannot be copied, by why.");
@@ -36,7 +27,7 @@ const SESSIONS_ENDED = counter("sessions_ended_total", "Copied sessions ended, b
 const SESSIONS_REFUSED = counter("sessions_refused_total", "New client sessions not copied, by reason.");
 
 /** Which counter of `CopyRuntime.stats()` feeds which metric. */
-const METRICS: ReadonlyArray<readonly [string, MetricSpec, Record<string, string>?]> = [
+const METRICS: MetricTable = [
   ["captured", counter("packets_captured_total", "Packets captured on the copied ports.")],
   ["sent", counter("packets_sent_total", "Packets sent to the target.")],
   ["kernel-dropped", DROPPED, { where: "capture" }],
@@ -71,9 +62,5 @@ const METRICS: ReadonlyArray<readonly [string, MetricSpec, Record<string, string
 
 /** `copy`'s counters (`CopyRuntime.stats()` and the monitor's) as metric samples. */
 export function copyMetrics(stats: Counters): MetricSample[] {
-  return METRICS.filter(([key]) => key in stats).map(([key, metric, labels]) => ({
-    metric,
-    labels,
-    value: stats[key],
-  }));
+  return tableSamples(METRICS, stats);
 }

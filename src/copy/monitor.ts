@@ -8,7 +8,6 @@ import { type Counters, GrowthAlarm } from "../cli/stats.ts";
 import { COPY_RATE_KEYS, COPY_STATS_LINE_KEYS, copyMetrics } from "./metrics.ts";
 import type { CopyRuntime } from "./runtime.ts";
 
-const CHECK_MS = 1000;
 /** The memory guard lets sessions in again below this share of `--max-memory`. */
 const RESUME_SHARE = 0.9;
 const MEBIBYTE = 1 << 20;
@@ -22,13 +21,11 @@ export class CopyMonitor {
   readonly #log: Logger;
   readonly #readRss: () => number;
   readonly #reporting: Reporting;
-  readonly #timer: ReturnType<typeof setInterval>;
   readonly #kernelDrops = new GrowthAlarm((growth, total) =>
     `the kernel dropped ${growth} captured packets (${total} in all): copy is not keeping up`
   );
   readonly #capHits: GrowthAlarm;
   #rss = 0;
-  #stopping: Promise<void> | undefined;
 
   /**
    * Starts watching `runtime`; `readRss` (resident bytes) is there for tests. A metrics address that
@@ -49,8 +46,8 @@ export class CopyMonitor {
       metrics: () => copyMetrics(this.stats()),
       lineKeys: COPY_STATS_LINE_KEYS,
       rateKeys: COPY_RATE_KEYS,
+      check: () => this.check(),
     }, log);
-    this.#timer = setInterval(() => this.check(), CHECK_MS);
   }
 
   /** The runtime's counters and the monitor's own. */
@@ -91,10 +88,6 @@ export class CopyMonitor {
 
   /** Writes a last stats sample, stops the timers and the metrics endpoint; idempotent. */
   stop(): Promise<void> {
-    this.#stopping ??= (async () => {
-      clearInterval(this.#timer);
-      await this.#reporting.stop();
-    })();
-    return this.#stopping;
+    return this.#reporting.stop();
   }
 }

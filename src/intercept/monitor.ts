@@ -3,24 +3,13 @@
  * when the kernel starts dropping replies.
  */
 import type { Logger } from "../cli/log.ts";
-import type { MetricSample, MetricSpec } from "../cli/metrics.ts";
+import { metricFamilies, type MetricSample, type MetricTable, tableSamples } from "../cli/metrics.ts";
 import { Reporting } from "../cli/reporting.ts";
 import type { OperationOptions } from "../cli/operation.ts";
 import { type Counters, GrowthAlarm, type StatsSample } from "../cli/stats.ts";
 import type { InterceptView } from "./server.ts";
 
-const CHECK_MS = 1000;
-
-const counter = (name: string, help: string): MetricSpec => ({
-  name: `tcpshadow_intercept_${name}`,
-  help,
-  type: "counter",
-});
-const gauge = (name: string, help: string): MetricSpec => ({
-  name: `tcpshadow_intercept_${name}`,
-  help,
-  type: "gauge",
-});
+const { counter, gauge } = metricFamilies("tcpshadow_intercept_");
 
 const DROPPED = counter("replies_dropped_total", "Replies not forwarded, by why.");
 const IGNORED = counter("packets_ignored_total", "Captured packets that are no IPv4 TCP reply, by why.");
@@ -28,7 +17,7 @@ const PEER_FORWARDED = counter("copy_replies_forwarded_total", "Replies queued f
 const PEER_DROPPED = counter("copy_replies_dropped_total", "Replies one copy connection was too slow for.");
 
 /** Which counter of `InterceptMonitor.stats()` feeds which metric. */
-const METRICS: ReadonlyArray<readonly [string, MetricSpec, Record<string, string>?]> = [
+const METRICS: MetricTable = [
   ["captured", counter("replies_captured_total", "Packets captured by the reply filter.")],
   ["forwarded", counter("replies_forwarded_total", "Replies queued for the copy that registered them.")],
   ["held", counter("replies_held_total", "Replies that had to wait for their registration.")],
@@ -55,8 +44,6 @@ export class InterceptMonitor {
   readonly #view: InterceptView;
   readonly #log: Logger;
   readonly #reporting: Reporting;
-  readonly #timer: ReturnType<typeof setInterval>;
-  #stopping: Promise<void> | undefined;
   readonly #kernelDrops = new GrowthAlarm((growth, total) =>
     `the kernel dropped ${growth} replies (${total} in all): intercept is not keeping up`
   );
@@ -70,8 +57,8 @@ export class InterceptMonitor {
       metrics: () => this.metrics(),
       lineKeys: LINE_KEYS,
       rateKeys: RATE_KEYS,
+      check: () => this.#checkDrops(),
     }, log);
-    this.#timer = setInterval(() => this.#checkDrops(), CHECK_MS);
   }
 
   /** The run's counters, and each copy connection's. */
@@ -105,11 +92,7 @@ export class InterceptMonitor {
   /** The counters as metric samples, per copy connection included. */
   metrics(): MetricSample[] {
     const { counters, peers } = this.sample();
-    const samples: MetricSample[] = METRICS.map(([key, metric, labels]) => ({
-      metric,
-      labels,
-      value: counters[key],
-    }));
+    const samples = tableSamples(METRICS, counters);
     for (const [copy, values] of peers ?? []) {
       samples.push({ metric: PEER_FORWARDED, labels: { copy }, value: values.forwarded });
       samples.push({ metric: PEER_DROPPED, labels: { copy }, value: values.dropped });
@@ -119,11 +102,7 @@ export class InterceptMonitor {
 
   /** Writes a last stats sample, stops the timers and the metrics endpoint; idempotent. */
   stop(): Promise<void> {
-    this.#stopping ??= (async () => {
-      clearInterval(this.#timer);
-      await this.#reporting.stop();
-    })();
-    return this.#stopping;
+    return this.#reporting.stop();
   }
 
   #checkDrops(): void {
