@@ -17,13 +17,13 @@ import { agentCommand, type Host, type Lab, type LabProcess, waitForLine, withLa
 export const FAKE_CLIENTS = "198.19.0.0/24";
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
-/** `deno task tcpshadow`'s command: "deno run", permissions and V8 flags, "main.ts". */
+/** `deno task tcpshadow`'s command: "deno run", its runtime flags (permissions), "main.ts". */
 const TASK = (JSON.parse(Deno.readTextFileSync(new URL("../../deno.json", import.meta.url))).tasks
   .tcpshadow as string).split(/\s+/);
 
 /**
- * The command line that runs tcpshadow from source as `deno task tcpshadow` does (its permissions
- * and V8 flags), with `denoFlags` for Deno itself (e.g. a CPU profile).
+ * The command line that runs tcpshadow from source as `deno task tcpshadow` does (its runtime flags),
+ * with `denoFlags` for Deno itself (e.g. a CPU profile).
  */
 export function tcpshadow(args: string[], denoFlags: string[] = []): string[] {
   const flags = TASK.slice(2, -1);
@@ -59,6 +59,8 @@ export interface CopyLab {
   readonly targetLogPath: string;
   /** Starts `copy` on the online host with the usual -x/-s/-c plus `extra`; resolves once it captures. */
   startCopy(extra?: string[]): Promise<LabProcess>;
+  /** The command line `startCopy` runs: copy from online:80 to target:8080 through the assistant, plus `extra`. */
+  copyCommand(extra: string[]): string[];
   /** Stops `copy` with SIGTERM and returns its summary counters. */
   stopCopy(copy: LabProcess): Promise<Record<string, number>>;
   /** Runs `copy` like `startCopy` until it exits by itself (a file replay), killing it after `timeoutMs`. */
@@ -164,6 +166,7 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     dir,
     onlineLogPath,
     targetLogPath,
+    copyCommand,
     async startCopy(extra = []) {
       const copy = online.spawn(copyCommand(extra), { stdout: "piped", stderr: "piped" });
       await waitForStderr(copy, "copying", 15000);

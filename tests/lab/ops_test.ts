@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { agentCommand, type Host, type LabProcess, waitForLine } from "./lab.ts";
-import { type CopyLab, FAKE_CLIENTS, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import { type CopyLab, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
 
 const COPY_METRICS = "127.0.0.1:9464";
 const INTERCEPT_METRICS = "127.0.0.1:9465";
@@ -175,20 +175,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
  * waits until it captures.
  */
 async function startCopyLogging(lab: CopyLab, logFile: string, extra: string[] = []): Promise<LabProcess> {
-  const copy = lab.online.spawn(tcpshadow([
-    "copy",
-    "-x",
-    `80-${lab.target.address}:8080`,
-    "-s",
-    lab.assistant.address,
-    "-c",
-    FAKE_CLIENTS,
-    "-I",
-    "eth0",
-    "--log-file",
-    logFile,
-    ...extra,
-  ]));
+  const copy = lab.online.spawn(lab.copyCommand(["-I", "eth0", "--log-file", logFile, ...extra]));
   await waitFor(
     "copy captures",
     async () => (await Deno.readTextFile(logFile).catch(() => "")).includes("copying on"),
