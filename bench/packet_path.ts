@@ -143,11 +143,11 @@ function runOnce(steps: Step[], sender: PacketSender | undefined) {
     maxSessions: 100_000,
     session: defaultSessionConfig,
   }, {
-    segment(session, tcp) {
+    segment(endpoints, tcp) {
       sent++;
-      if (sender !== undefined) return sender.send(session.endpoints.clientAddress, TARGET, tcp);
+      if (sender !== undefined) return sender.send(endpoints.clientAddress, TARGET, tcp);
       id = (id + 1) & 0xffff;
-      emitIpv4Tcp({ src: session.endpoints.clientAddress, dst: TARGET, id, tcp }, buffer);
+      emitIpv4Tcp({ src: endpoints.clientAddress, dst: TARGET, id, tcp }, buffer);
     },
     registration(value) {
       encodeRegistration(value, registration, 0);

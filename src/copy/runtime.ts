@@ -48,8 +48,7 @@ export class CopyRuntime {
       log,
     );
     this.table = new SessionTable(options, {
-      segment: (session, tcp) =>
-        this.#sender.send(session.endpoints.clientAddress, session.endpoints.targetAddress, tcp),
+      segment: (endpoints, tcp) => this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp),
       registration: (registration) => this.#links.register(registration),
     });
   }

@@ -24,7 +24,7 @@ export interface SegmentIn {
 
 /** Where a session's segments go: the shell turns them into packets for the target. */
 export interface SegmentSink {
-  (session: Session, tcp: TcpRepr): void;
+  (endpoints: SessionEndpoints, tcp: TcpRepr): void;
 }
 
 /** How a session ended. */
@@ -104,10 +104,12 @@ const PIPELINED_CLOSE_PAUSE_MS = 200;
 
 /** A copied session's state machine. */
 export class Session {
-  /** Set once the session is over; it may linger a little before `finished`. */
+  /** Set once the session is over. */
   outcome: SessionOutcome | undefined;
   /** Segments sent again after a loss. */
   retransmissions = 0;
+  /** Once the session completed: what lingers of it (`lingerMs`) to acknowledge a repeated FIN. */
+  remains: LingeringSession | undefined;
 
   readonly #stream: ClientStream;
   readonly #clientIsn: number;
@@ -155,7 +157,6 @@ export class Session {
   #reachedTime = 0;
 
   #lastActivity: number;
-  #lingerUntil = Infinity;
   /**
    * Where in the client's stream its reset came, once it reset, and when it was captured. The online
    * server had everything the client sent before and answered it, so the target gets that first (the
@@ -207,9 +208,9 @@ export class Session {
     return this.#targetIsn !== undefined;
   }
 
-  /** Whether the session is over and its lingering done: the table may forget it. */
+  /** Whether the session is over (what `remains` of it goes on by itself). */
   get finished(): boolean {
-    return this.outcome !== undefined && this.#lingerUntil === Infinity;
+    return this.outcome !== undefined;
   }
 
   /** The client's initial sequence number (the one sent to the target). */
@@ -224,7 +225,7 @@ export class Session {
 
   /** The earliest time `onTick` has something to do. */
   get nextDeadline(): number {
-    if (this.outcome !== undefined) return this.#lingerUntil;
+    if (this.outcome !== undefined) return Infinity;
     const deadline = Math.min(
       this.#rtoDeadline,
       this.#ackDeadline,
@@ -278,10 +279,7 @@ export class Session {
   /** A reply header the target sent to this session's client address, as intercept forwarded it. */
   onTarget(segment: SegmentIn, now: number): void {
     this.#now = Math.max(this.#now, now);
-    if (this.outcome !== undefined) {
-      if (this.#lingerUntil !== Infinity && segment.flags & TcpFlag.FIN) this.#sendAck();
-      return;
-    }
+    if (this.outcome !== undefined) return;
     this.#lastActivity = now;
     const flags = segment.flags;
     if (this.#targetIsn === undefined) {
@@ -308,10 +306,7 @@ export class Session {
   /** Runs the timers that are due. */
   onTick(now: number): void {
     this.#now = Math.max(this.#now, now);
-    if (this.outcome !== undefined) {
-      if (now >= this.#lingerUntil) this.#lingerUntil = Infinity;
-      return;
-    }
+    if (this.outcome !== undefined) return;
     if (now >= this.#lastActivity + this.#idleLimitMs()) {
       this.#sendReset();
       this.#end("timed-out", now, false);
@@ -626,14 +621,17 @@ export class Session {
     this.outcome = outcome;
     this.#rtoDeadline = Infinity;
     this.#ackDeadline = Infinity;
-    this.#lingerUntil = linger ? now + this.config.lingerMs : Infinity;
+    if (linger) {
+      const finalAck = this.#segment(wireSeq(this.#clientIsn, this.#sndNxt), TcpFlag.ACK, undefined);
+      this.remains = new LingeringSession(this, finalAck, now + this.config.lingerMs);
+    }
   }
 
   #sendSyn(now: number): void {
     const options = this.#synOptions.timestamp
       ? { ...this.#synOptions, timestamp: { value: this.#tsValue(), echo: 0 } }
       : this.#synOptions;
-    this.sink(this, {
+    this.sink(this.endpoints, {
       srcPort: this.endpoints.clientPort,
       dstPort: this.endpoints.targetPort,
       seq: this.#clientIsn,
@@ -660,7 +658,7 @@ export class Session {
 
   /** A RST without ACK: before the target's ISN is known there is nothing to acknowledge. */
   #sendBareReset(seq: number): void {
-    this.sink(this, {
+    this.sink(this.endpoints, {
       srcPort: this.endpoints.clientPort,
       dstPort: this.endpoints.targetPort,
       seq,
@@ -673,7 +671,12 @@ export class Session {
   #emit(seq: number, flags: number, payload: Uint8Array | undefined): void {
     this.#ackedRcv = this.#rcvNxt;
     this.#ackDeadline = Infinity;
-    this.sink(this, {
+    this.sink(this.endpoints, this.#segment(seq, flags, payload));
+  }
+
+  /** A segment acknowledging everything the target sent. */
+  #segment(seq: number, flags: number, payload: Uint8Array | undefined): TcpRepr {
+    return {
       srcPort: this.endpoints.clientPort,
       dstPort: this.endpoints.targetPort,
       seq,
@@ -684,12 +687,57 @@ export class Session {
         ? { timestamp: { value: this.#tsValue(), echo: this.#tsRecent } }
         : undefined,
       payload,
-    });
+    };
   }
 
   #tsValue(): number {
     return Math.floor(this.config.timestampBaseMs + this.#now) >>> 0;
   }
+}
+
+/**
+ * What stays of a completed session for `lingerMs`: its last ACK, to send again when the target repeats
+ * its FIN because ours was lost. Not the session itself: with a new connection per request the sessions
+ * completed in the last `lingerMs` outnumber the open ones many times over, and a session holds its
+ * stream, queues and timer state (about 2 KB of heap, against about 200 bytes here).
+ */
+export class LingeringSession {
+  readonly outcome: SessionOutcome = "completed";
+  readonly buffered = 0;
+  readonly endpoints: SessionEndpoints;
+  readonly retransmissions: number;
+  readonly #sink: SegmentSink;
+  readonly #finalAck: TcpRepr;
+  #until: number;
+
+  constructor(session: Session, finalAck: TcpRepr, until: number) {
+    this.endpoints = session.endpoints;
+    this.retransmissions = session.retransmissions;
+    this.#sink = session.sink;
+    this.#finalAck = finalAck;
+    this.#until = until;
+  }
+
+  /** Whether the lingering is over: the table may forget it. */
+  get finished(): boolean {
+    return this.#until === Infinity;
+  }
+
+  get nextDeadline(): number {
+    return this.#until;
+  }
+
+  onClient(): void {}
+
+  onTarget(segment: SegmentIn): void {
+    if (!this.finished && segment.flags & TcpFlag.FIN) this.#sink(this.endpoints, this.#finalAck);
+  }
+
+  onTick(now: number): void {
+    if (now >= this.#until) this.#until = Infinity;
+  }
+
+  abandon(): void {}
 }
 
 /** A segment's options; unreadable ones count as none (the segment itself is still good). */

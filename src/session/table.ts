@@ -6,7 +6,14 @@
 import { TcpFlag, type TcpRepr } from "../wire/mod.ts";
 import { type Registration, RegistrationType } from "../intercept/protocol.ts";
 import { DeadlineHeap } from "./heap.ts";
-import { type SegmentIn, Session, type SessionConfig, type SessionOutcome } from "./session.ts";
+import {
+  type LingeringSession,
+  type SegmentIn,
+  Session,
+  type SessionConfig,
+  type SessionEndpoints,
+  type SessionOutcome,
+} from "./session.ts";
 
 /** One `-x` mapping: what the online server listens on, and where its copies go. */
 export interface TargetMapping {
@@ -43,8 +50,8 @@ export interface CopyPlan {
 
 /** Where the table's output goes. */
 export interface TableSink {
-  /** A segment for the target from `session.endpoints.clientAddress`. */
-  segment(session: Session, tcp: TcpRepr): void;
+  /** A segment for the target from `endpoints.clientAddress`. */
+  segment(endpoints: SessionEndpoints, tcp: TcpRepr): void;
   /** Tells intercept which client addresses and ports are ours (TCPCopy's protocol). */
   registration(registration: Registration): void;
 }
@@ -74,7 +81,8 @@ interface Original {
 }
 
 interface Copy {
-  readonly session: Session;
+  /** The open session, then what lingers of it once it completed. */
+  session: Session | LingeringSession;
   readonly original: Original;
   readonly replyKey: number;
   scheduledAt: number;
@@ -128,13 +136,13 @@ export class SessionTable {
   #pass = 0;
   /** While set, no new session is opened; open ones go on (`copy --max-memory`). */
   paused = false;
-  readonly #sink: (session: Session, tcp: TcpRepr) => void;
+  readonly #sink: (endpoints: SessionEndpoints, tcp: TcpRepr) => void;
 
   constructor(readonly plan: CopyPlan, readonly out: TableSink) {
     this.#originals = plan.mappings.map(() => new Map());
     this.#dead = plan.mappings.map(() => new Map());
     this.#clientsTotal = plan.clients.reduce((sum, range) => sum + range.count, 0);
-    this.#sink = (session, tcp) => out.segment(session, tcp);
+    this.#sink = (endpoints, tcp) => out.segment(endpoints, tcp);
   }
 
   /** Sessions being copied now (lingering ones included). */
@@ -361,7 +369,7 @@ export class SessionTable {
 
   /** After an event: counts a new outcome, forgets finished copies, reschedules the rest. */
   #settle(copy: Copy): void {
-    const session = copy.session;
+    let session = copy.session;
     if (session.outcome !== undefined && !copy.counted) {
       copy.counted = true;
       this.counters.outcomes[session.outcome]++;
@@ -374,6 +382,7 @@ export class SessionTable {
         this.#dead[original.mappingIndex].set(original.key, original);
       }
     }
+    if (session instanceof Session && session.remains !== undefined) copy.session = session = session.remains;
     if (session.finished) {
       this.#remove(copy);
       return;

@@ -313,15 +313,35 @@ Deno.test("FINs on both sides complete the session, which lingers to re-ack a re
     21,
   );
   assert.equal(session.outcome, "completed");
-  assert.equal(sent.at(-1)!.ack, TARGET_ISN + 2);
-  assert.equal(session.finished, false);
+  const lastAck = sent.at(-1)!;
+  assert.equal(lastAck.ack, TARGET_ISN + 2);
+  const remains = session.remains!;
+  assert.equal(remains.finished, false);
+  assert.equal(remains.nextDeadline, 21 + 1000);
   const count = sent.length;
-  session.onTarget(
-    segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 2) >>> 0, flags: TcpFlag.ACK | TcpFlag.FIN }),
-    500,
-  );
+  const repeatedFin = segment({
+    seq: TARGET_ISN + 1,
+    ack: (CLIENT_ISN + 2) >>> 0,
+    flags: TcpFlag.ACK | TcpFlag.FIN,
+  });
+  session.onTarget(repeatedFin, 500);
+  assert.equal(sent.length, count, "the session itself is over");
+  remains.onTarget(repeatedFin);
   assert.equal(sent.length, count + 1, "the repeated FIN is acknowledged");
-  session.onTick(1021);
+  assert.deepEqual(sent.at(-1), lastAck);
+  remains.onTick(1020);
+  assert.equal(remains.finished, false);
+  remains.onTick(1021);
+  assert.equal(remains.finished, true);
+  remains.onTarget(repeatedFin);
+  assert.equal(sent.length, count + 1, "not after the lingering");
+});
+
+Deno.test("a session that did not complete leaves nothing to linger", () => {
+  const { session } = establish({ lingerMs: 1000 });
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.RST }), 20);
+  assert.equal(session.outcome, "reset-by-target");
+  assert.equal(session.remains, undefined);
   assert.equal(session.finished, true);
 });
 

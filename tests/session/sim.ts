@@ -6,7 +6,7 @@ import {
   type CopyPlan,
   defaultSessionConfig,
   type SegmentIn,
-  type Session,
+  type SessionEndpoints,
   type SessionOutcome,
   SessionTable,
 } from "../../src/session/mod.ts";
@@ -136,8 +136,8 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
   };
   const conversations: Conversation[] = [];
   const table = new SessionTable(plan, {
-    segment: (session: Session, tcp: TcpRepr) => {
-      if (session.endpoints.targetAddress !== TARGET) violations.push("segment to the wrong address");
+    segment: (endpoints: SessionEndpoints, tcp: TcpRepr) => {
+      if (endpoints.targetAddress !== TARGET) violations.push("segment to the wrong address");
       const copy = { ...tcp, payload: tcp.payload?.slice() };
       network(() => targetReceive(copy));
     },

@@ -1,6 +1,7 @@
 /** The session table's own bookkeeping, beyond what the simulation checks. */
 import assert from "node:assert/strict";
 import { defaultSessionConfig, type SegmentIn, SessionTable } from "../../src/session/mod.ts";
+import { RegistrationType } from "../../src/intercept/protocol.ts";
 import { TcpFlag, type TcpOptions } from "../../src/wire/mod.ts";
 
 const CLIENT = 0xc6120a0a;
@@ -57,4 +58,42 @@ Deno.test("sessions that are over do not stay in the timer heap until their old 
   }
   assert.equal(table.counters.outcomes["reset-by-client"], sessions);
   assert.ok(table.timerEntries <= 1024 + 1, `${table.timerEntries} timer entries for no session`);
+});
+
+Deno.test("a completed session lingers: a repeated FIN is acknowledged, then the copy is forgotten", () => {
+  const sent: number[] = [];
+  const registrations: number[] = [];
+  const table = new SessionTable({
+    mappings: [{ onlinePort: 80, targetAddress: TARGET, targetPort: 8080 }],
+    clients: [{ first: FAKE_CLIENTS, count: 254 }],
+    rate: 100,
+    multiply: 1,
+    portShift: 0,
+    maxSessions: 100_000,
+    session: { ...defaultSessionConfig, lingerMs: 2000 },
+  }, {
+    segment: (_endpoints, tcp) => sent.push(tcp.flags),
+    registration: ({ type }) => registrations.push(type),
+  });
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
+  const [{ clientAddress, clientPort }] = [...table.registrations()];
+  const reply = (seq: number, ack: number, flags: number, now: number) =>
+    table.onReply(clientAddress, segment(8080, clientPort, seq, ack, flags, { mss: 1460 }), now);
+  reply(5000, 1001, TcpFlag.SYN | TcpFlag.ACK, 1);
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1001, 5001, TcpFlag.ACK | TcpFlag.FIN), 2);
+  reply(5001, 1002, TcpFlag.ACK | TcpFlag.FIN, 3);
+  assert.equal(table.counters.outcomes.completed, 1);
+  assert.equal(table.active, 1, "lingering");
+  assert.deepEqual([...table.registrations()], [], "nothing open to register again");
+  const before = sent.length;
+  reply(5001, 1002, TcpFlag.ACK | TcpFlag.FIN, 1000);
+  assert.deepEqual(sent.slice(before), [TcpFlag.ACK], "the repeated FIN is acknowledged");
+  table.tick(2002);
+  assert.equal(table.active, 1);
+  table.tick(table.nextDeadline);
+  assert.equal(table.active, 0);
+  assert.deepEqual(registrations, [RegistrationType.ADD, RegistrationType.DELETE]);
+  reply(5001, 1002, TcpFlag.ACK | TcpFlag.FIN, 3000);
+  assert.equal(sent.length, before + 1);
+  assert.equal(table.counters.repliesUnmatched, 1);
 });
