@@ -368,10 +368,11 @@ export class Session {
     this.#maxSent = Math.max(this.#maxSent, 1);
     this.#rtoDeadline = Infinity;
     this.#timedEnd = -1;
-    this.#sendAck();
     this.#reachedRcv = this.#rcvNxt;
     this.#reachedTime = now;
     this.#transmit(now);
+    // The handshake's ACK rides on the first data segment when the client's request is already here.
+    if (this.#ackedRcv < this.#rcvNxt) this.#sendAck();
   }
 
   #readTimestamp(segment: SegmentIn): void {

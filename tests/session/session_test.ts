@@ -81,6 +81,23 @@ Deno.test("the SYN-ACK is acknowledged in the target's sequence space, not the o
   assert.equal(ack.seq, (CLIENT_ISN + 1) >>> 0);
 });
 
+Deno.test("a request captured before the SYN-ACK carries the handshake's ACK: no bare ACK before it", () => {
+  const { sent, session } = open();
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777 }), 1);
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(100) }), 1);
+  assert.equal(sent.length, 1, "only the SYN before the target answers");
+  session.onTarget(
+    segment({ seq: TARGET_ISN, ack: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.SYN | TcpFlag.ACK }, {
+      mss: 1460,
+    }),
+    10,
+  );
+  assert.equal(sent.length, 2);
+  assert.equal(sent[1].flags & TcpFlag.ACK, TcpFlag.ACK);
+  assert.equal(sent[1].ack, TARGET_ISN + 1);
+  assert.equal(sent[1].payload?.length, 100);
+});
+
 Deno.test("client data goes out with acks translated, across the 32-bit wrap", () => {
   const { sent, session } = establish();
   session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(100) }), 20);
