@@ -11,6 +11,7 @@
  *
  * Run: deno task bench [--duration S] [--scenario keepalive|close|all] [--quick | --rates R,R,..|max]
  *        [--profile DIR]
+ *        [--without-copy]  (what the lab serves by itself: the same steps with no copy running)
  *        [--target-no-timestamps]  (diagnosis: the target refuses no copied SYN by PAWS)
  */
 import { fileURLToPath } from "node:url";
@@ -216,11 +217,12 @@ async function runScenario(
   interceptPid: number,
   durationSeconds: number,
   profileDir: string | undefined,
+  withoutCopy: boolean,
 ): Promise<StepResult[]> {
   const { client, online, target, assistant } = hosts;
   const statsPath = `${dir}/${scenario.name}-copy-stats.jsonl`;
   const profileFlags = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
-  const copy: LabProcess = online.spawn(tcpshadow([
+  const copy: LabProcess | undefined = withoutCopy ? undefined : online.spawn(tcpshadow([
     "copy",
     "-x",
     `80-${target.address}:8080`,
@@ -235,7 +237,8 @@ async function runScenario(
     "--stats-json",
     statsPath,
   ], profileFlags));
-  await waitForStderr(copy, "copying on", 15_000);
+  if (copy !== undefined) await waitForStderr(copy, "copying on", 15_000);
+  const copyCpu = () => copy === undefined ? { user: 0, system: 0 } : cpuSeconds(copy.pid);
   const steps: StepResult[] = [];
   try {
     for (const rate of scenario.rates) {
@@ -243,7 +246,7 @@ async function runScenario(
       const interval = rate === 0 ? 0 : 1000 / (rate / threads);
       const onlineBefore = await lineCount(`${dir}/online-access.log`);
       const targetBefore = await lineCount(`${dir}/target-access.log`);
-      const copyCpuBefore = await cpuSeconds(copy.pid);
+      const copyCpuBefore = await copyCpu();
       const interceptCpuBefore = await cpuSeconds(interceptPid);
       const dropsBefore = (await lastStats(statsPath))["kernel-dropped"] ?? 0;
       const wrk = await client.run([
@@ -263,25 +266,24 @@ async function runScenario(
       const onlineRequests = await settle(() => lineCount(`${dir}/online-access.log`), 3000) - onlineBefore;
       const received = await settle(() => lineCount(`${dir}/target-access.log`), 10_000) - targetBefore;
       await sleep(1200); // one more stats line, with this step's kernel drops
-      const copyCpuAfter = await cpuSeconds(copy.pid);
+      const copyCpuAfter = await copyCpu();
       const copyUser = copyCpuAfter.user - copyCpuBefore.user;
-      const copyCpu = copyUser + copyCpuAfter.system - copyCpuBefore.system;
+      const copyTotal = copyUser + copyCpuAfter.system - copyCpuBefore.system;
       const interceptCpuAfter = await cpuSeconds(interceptPid);
       const interceptCpu = interceptCpuAfter.user + interceptCpuAfter.system - interceptCpuBefore.user -
         interceptCpuBefore.system;
+      const memory = copy === undefined ? { peak: 0, anon: 0, file: 0 } : await residentMb(copy.pid);
       const step: StepResult = {
         offered: rate,
         served,
         received,
         onlineRequests,
-        copyCpuPer10k: copyCpu / Math.max(onlineRequests, 1) * 10_000,
+        copyCpuPer10k: copyTotal / Math.max(onlineRequests, 1) * 10_000,
         copyUserPer10k: copyUser / Math.max(onlineRequests, 1) * 10_000,
         interceptCpuPer10k: interceptCpu / Math.max(onlineRequests, 1) * 10_000,
-        ...await residentMb(copy.pid).then(({ peak, anon, file }) => ({
-          peakRssMb: peak,
-          anonRssMb: anon,
-          fileRssMb: file,
-        })),
+        peakRssMb: memory.peak,
+        anonRssMb: memory.anon,
+        fileRssMb: memory.file,
         kernelDropped: ((await lastStats(statsPath))["kernel-dropped"] ?? 0) - dropsBefore,
         wrkErrors: errors,
       };
@@ -297,9 +299,11 @@ async function runScenario(
       }`,
     );
   } finally {
-    const status = await copy.stop("SIGTERM", 15_000);
-    const summary = copy.stderrText().split("\n").find((line) => line.includes(" summary "));
-    console.error(`  copy exited ${status.code}: ${summary?.slice(summary.indexOf(" summary ") + 1)}`);
+    if (copy !== undefined) {
+      const status = await copy.stop("SIGTERM", 15_000);
+      const summary = copy.stderrText().split("\n").find((line) => line.includes(" summary "));
+      console.error(`  copy exited ${status.code}: ${summary?.slice(summary.indexOf(" summary ") + 1)}`);
+    }
   }
   return steps;
 }
@@ -314,6 +318,7 @@ async function main(): Promise<void> {
       rates: { type: "string" },
       profile: { type: "string" },
       "target-no-timestamps": { type: "boolean" },
+      "without-copy": { type: "boolean" },
     },
   }).values;
   const duration = Number(flags.duration);
@@ -409,7 +414,17 @@ async function main(): Promise<void> {
       const tables: string[] = [];
       for (const scenario of scenarios) {
         console.error(`running ${scenario.title}, ${scenario.rates.length} steps of ${duration} s`);
-        const steps = await runScenario(scenario, hosts, dir, intercept.pid, duration, flags.profile);
+        const withoutCopy = flags["without-copy"] === true;
+        if (withoutCopy) console.log("(without copy: what the lab serves by itself)\n");
+        const steps = await runScenario(
+          scenario,
+          hosts,
+          dir,
+          intercept.pid,
+          duration,
+          flags.profile,
+          withoutCopy,
+        );
         tables.push(formatTable(scenario, steps));
       }
       console.log(tables.join("\n\n"));
