@@ -151,6 +151,11 @@ async function residentMb(pid: number): Promise<{ peak: number; anon: number; fi
   return { peak: field("VmHWM"), anon: field("RssAnon"), file: field("RssFile") };
 }
 
+/** Deno flags that write a CPU profile into `dir` when the process exits. */
+function profileFlags(dir: string | undefined): string[] {
+  return dir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${dir}`];
+}
+
 async function lineCount(path: string): Promise<number> {
   const bytes = await Deno.readFile(path).catch(() => new Uint8Array());
   let count = 0;
@@ -221,7 +226,6 @@ async function runScenario(
 ): Promise<StepResult[]> {
   const { client, online, target, assistant } = hosts;
   const statsPath = `${dir}/${scenario.name}-copy-stats.jsonl`;
-  const profileFlags = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
   const copy: LabProcess | undefined = withoutCopy ? undefined : online.spawn(tcpshadow([
     "copy",
     "-x",
@@ -236,7 +240,7 @@ async function runScenario(
     "1",
     "--stats-json",
     statsPath,
-  ], profileFlags));
+  ], profileFlags(profileDir)));
   if (copy !== undefined) await waitForStderr(copy, "copying on", 15_000);
   const copyCpu = () => copy === undefined ? { user: 0, system: 0 } : cpuSeconds(copy.pid);
   const steps: StepResult[] = [];
@@ -396,7 +400,10 @@ async function main(): Promise<void> {
         host.spawn(["nginx", "-e", `${dir}/${name}-error.log`, "-c", `${dir}/${name}.conf`]);
       }
       const intercept = hosts.assistant.spawn(
-        tcpshadow(["intercept", "-i", hosts.assistant.device, "-F", "tcp and src port 8080"]),
+        tcpshadow(
+          ["intercept", "-i", hosts.assistant.device, "-F", "tcp and src port 8080"],
+          profileFlags(flags.profile),
+        ),
       );
       await waitForStderr(intercept, "listening on", 15_000);
 
@@ -428,6 +435,7 @@ async function main(): Promise<void> {
         tables.push(formatTable(scenario, steps));
       }
       console.log(tables.join("\n\n"));
+      await intercept.stop("SIGTERM", 15_000); // writes its profile
       if (flags.profile !== undefined) {
         for (const entry of Deno.readDirSync(flags.profile)) {
           if (!entry.name.endsWith(".cpuprofile")) continue;
