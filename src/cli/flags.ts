@@ -130,8 +130,8 @@ export function listValue(value: string | string[] | undefined): string[] {
 export const DEFAULT_CAPTURE_BUFFER_MB = 16;
 
 /**
- * `--capture-buffer MB` in bytes. The buffer is resident memory once the kernel has filled it, and
- * holds the packets of a burst the process has not read yet; past it the kernel drops (counted).
+ * `--capture-buffer MB` in bytes. The buffer is resident memory from the start (the kernel maps it
+ * whole), and holds the packets the process has not read yet; past it the kernel drops (counted).
  */
 export function captureBufferValue(text: string | undefined): number {
   return (text === undefined ? DEFAULT_CAPTURE_BUFFER_MB : intValue("--capture-buffer", text, 1, 4096)) << 20;

@@ -1,6 +1,6 @@
 /**
  * One line per event worth knowing, prefixed with the time and the command: on stderr, or appended to
- * `--log-file`. Never one line per packet unless asked for with `--log-level debug`.
+ * `--log-file`. Never one line per packet; `--log-level debug` adds one per copied session.
  */
 import { LineFile } from "./line_file.ts";
 

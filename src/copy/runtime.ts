@@ -5,7 +5,7 @@
 import type { Logger } from "../cli/log.ts";
 import { SessionTable } from "../session/mod.ts";
 import { parseReplyRecord } from "../intercept/protocol.ts";
-import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
+import { decodeTcpPacket, formatIpv4, Ipv4View, isWireError } from "../wire/mod.ts";
 import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";
 import { PacketSender } from "./sender.ts";
@@ -50,6 +50,15 @@ export class CopyRuntime {
     this.table = new SessionTable(options, {
       segment: (endpoints, tcp) => this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp),
       registration: (registration) => this.#links.register(registration),
+      ended: log.debugEnabled
+        ? (address, port, endpoints, outcome) =>
+          log.debug(
+            `session ${formatIpv4(address)}:${port} copied as ${formatIpv4(endpoints.clientAddress)}:` +
+              `${endpoints.clientPort} to ${
+                formatIpv4(endpoints.targetAddress)
+              }:${endpoints.targetPort}: ${outcome}`,
+          )
+        : undefined,
     });
   }
 

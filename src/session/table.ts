@@ -54,6 +54,16 @@ export interface TableSink {
   segment(endpoints: SessionEndpoints, tcp: TcpRepr): void;
   /** Tells intercept which client addresses and ports are ours (TCPCopy's protocol). */
   registration(registration: Registration): void;
+  /**
+   * A copy's session ended: the real client's address and port, what the target saw, and how it
+   * ended. Optional: only a listener that logs each session (`--log-level debug`) needs it.
+   */
+  ended?(
+    clientAddress: number,
+    clientPort: number,
+    endpoints: SessionEndpoints,
+    outcome: SessionOutcome,
+  ): void;
 }
 
 /** Counters for stats lines and metrics. */
@@ -375,6 +385,12 @@ export class SessionTable {
       this.counters.outcomes[session.outcome]++;
       this.counters.retransmissions += session.retransmissions;
       const original = copy.original;
+      this.out.ended?.(
+        Math.floor(original.key / 65536),
+        original.key % 65536,
+        session.endpoints,
+        session.outcome,
+      );
       const failed = session.outcome !== "completed" && session.outcome !== "reset-by-client";
       const allOver = original.copies.every((other) => other.session.outcome !== undefined);
       if (failed && allOver && this.#originals[original.mappingIndex].get(original.key) === original) {

@@ -186,7 +186,7 @@ async function startCopyLogging(lab: CopyLab, logFile: string, extra: string[] =
 Deno.test("on SIGTERM copy resets the sessions still open on the target, prints its summary and exits 0", async () => {
   await withCopyLab({ server: "echo" }, async (lab) => {
     const logFile = `${lab.dir}/copy.log`;
-    const copy = await startCopyLogging(lab, logFile);
+    const copy = await startCopyLogging(lab, logFile, ["--log-level", "debug"]);
     const client: LabProcess = lab.client.spawn(
       agentCommand("tcp_client", ["--to", `${lab.online.address}:80`, "--lines", "3", "--hold-ms", "30000"]),
     );
@@ -206,6 +206,10 @@ Deno.test("on SIGTERM copy resets the sessions still open on the target, prints 
     assert.match(log, /copy: copying on eth0/);
     assert.match(log, /copy: stopping: waiting up to \d+ ms for 1 open session/);
     assert.match(log, / summary sessions=1 /, "the summary goes to the log file too");
+    const sessionLine = new RegExp(
+      `debug: session ${lab.client.address}:\\d+ copied as [\\d.]+:\\d+ to ${lab.target.address}:8080: abandoned`,
+    );
+    assert.match(log, sessionLine, "at debug level, one line per session");
     assert.doesNotMatch(copy.stderrText(), /copying on/, "with --log-file, log lines stay off stderr");
     await client.stop("SIGKILL");
   });

@@ -97,3 +97,25 @@ Deno.test("a completed session lingers: a repeated FIN is acknowledged, then the
   assert.equal(sent.length, before + 1);
   assert.equal(table.counters.repliesUnmatched, 1);
 });
+
+Deno.test("the sink hears how each copy ended, with the real client's address and port", () => {
+  const ended: string[] = [];
+  const table = new SessionTable({
+    mappings: [{ onlinePort: 80, targetAddress: TARGET, targetPort: 8080 }],
+    clients: [{ first: FAKE_CLIENTS, count: 254 }],
+    rate: 100,
+    multiply: 2,
+    portShift: 0,
+    maxSessions: 100_000,
+    session: defaultSessionConfig,
+  }, {
+    segment() {},
+    registration() {},
+    ended: (address, port, endpoints, outcome) =>
+      ended.push(`${address === CLIENT} ${port} ${endpoints.targetPort} ${outcome}`),
+  });
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
+  assert.deepEqual(ended, []);
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1001, 5001, TcpFlag.RST), 1);
+  assert.deepEqual(ended, ["true 40000 8080 reset-by-client", "true 40000 8080 reset-by-client"]);
+});
