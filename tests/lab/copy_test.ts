@@ -39,7 +39,10 @@ Deno.test("HTTP on a new connection per request: 2,000 requests reach the target
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target), []);
     assert.equal(summary.sessions, 2000);
-    assert.equal(summary.completed, 2000, JSON.stringify(summary));
+    // Now and then the client ends a connection with a RST instead of a FIN (Linux does when bytes are
+    // unread at close: 1 of 2,000 in one run); the copy passes that on, and every request still arrived.
+    assert.equal(summary.completed + summary["reset-by-client"], 2000, JSON.stringify(summary));
+    assert.ok(summary["reset-by-client"] <= 20, JSON.stringify(summary));
     assert.equal(summary.failed, 0);
   });
 });
