@@ -15,7 +15,8 @@ import { parseArgs } from "node:util";
 import { PacketSender } from "../src/copy/sender.ts";
 import { encodeRegistration, REGISTRATION_LENGTH, REPLY_RECORD_LENGTH } from "../src/intercept/mod.ts";
 import { encodeReplyRecord } from "../src/intercept/protocol.ts";
-import { defaultSessionConfig, SessionTable } from "../src/session/mod.ts";
+import { SessionTable } from "../src/session/mod.ts";
+import { port80Plan } from "../tests/session/_plan.ts";
 import {
   buildIpv4Tcp,
   decodeTcpPacket,
@@ -134,15 +135,7 @@ function runOnce(steps: Step[], sender: PacketSender | undefined) {
   const registration = new Uint8Array(REGISTRATION_LENGTH);
   let sent = 0;
   let id = 0;
-  const table = new SessionTable({
-    mappings: [{ onlinePort: 80, targetAddress: TARGET, targetPort: 8080 }],
-    clients: [{ first: FAKE_CLIENT_NET, count: 1 }],
-    rate: 100,
-    multiply: 1,
-    portShift: 0,
-    maxSessions: 100_000,
-    session: defaultSessionConfig,
-  }, {
+  const table = new SessionTable(port80Plan(TARGET, { clients: [{ first: FAKE_CLIENT_NET, count: 1 }] }), {
     segment(endpoints, tcp) {
       sent++;
       if (sender !== undefined) return sender.send(endpoints.clientAddress, TARGET, tcp);

@@ -3,7 +3,6 @@
  * a simulated target TCP that serves request/response traffic. A seed replays a run exactly.
  */
 import {
-  type CopyPlan,
   defaultSessionConfig,
   type SegmentIn,
   type SessionEndpoints,
@@ -11,6 +10,7 @@ import {
   SessionTable,
 } from "../../src/session/mod.ts";
 import { DeadlineHeap } from "../../src/session/heap.ts";
+import { port80Plan } from "./_plan.ts";
 import { seededUint32 } from "../wire/_fixtures.ts";
 import { TcpFlag, type TcpOptions, type TcpRepr } from "../../src/wire/mod.ts";
 
@@ -125,15 +125,7 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
   const violations: string[] = [];
   const targets = new Map<number, TargetConnection>(); // by client port
 
-  const plan: CopyPlan = {
-    mappings: [{ onlinePort: 80, targetAddress: TARGET, targetPort: 8080 }],
-    clients: [],
-    rate: 100,
-    multiply: 1,
-    portShift: 0,
-    maxSessions: 100_000,
-    session: { ...defaultSessionConfig, idleTimeoutMs: 60_000 },
-  };
+  const plan = port80Plan(TARGET, { session: { ...defaultSessionConfig, idleTimeoutMs: 60_000 } });
   const conversations: Conversation[] = [];
   const table = new SessionTable(plan, {
     segment: (endpoints: SessionEndpoints, tcp: TcpRepr) => {

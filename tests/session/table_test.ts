@@ -1,6 +1,7 @@
 /** The session table's own bookkeeping, beyond what the simulation checks. */
 import assert from "node:assert/strict";
 import { defaultSessionConfig, type SegmentIn, SessionTable } from "../../src/session/mod.ts";
+import { port80Plan } from "./_plan.ts";
 import { RegistrationType } from "../../src/intercept/protocol.ts";
 import { TcpFlag, type TcpOptions } from "../../src/wire/mod.ts";
 
@@ -31,15 +32,10 @@ function segment(
 }
 
 Deno.test("sessions that are over do not stay in the timer heap until their old deadlines", () => {
-  const table = new SessionTable({
-    mappings: [{ onlinePort: 80, targetAddress: TARGET, targetPort: 8080 }],
-    clients: [{ first: FAKE_CLIENTS, count: 254 }],
-    rate: 100,
-    multiply: 1,
-    portShift: 0,
-    maxSessions: 100_000,
-    session: defaultSessionConfig,
-  }, { segment() {}, registration() {} });
+  const table = new SessionTable(port80Plan(TARGET, { clients: [{ first: FAKE_CLIENTS, count: 254 }] }), {
+    segment() {},
+    registration() {},
+  });
   const sessions = 5000;
   for (let i = 0; i < sessions; i++) {
     const port = 10_000 + i;
@@ -63,18 +59,16 @@ Deno.test("sessions that are over do not stay in the timer heap until their old 
 Deno.test("a completed session lingers: a repeated FIN is acknowledged, then the copy is forgotten", () => {
   const sent: number[] = [];
   const registrations: number[] = [];
-  const table = new SessionTable({
-    mappings: [{ onlinePort: 80, targetAddress: TARGET, targetPort: 8080 }],
-    clients: [{ first: FAKE_CLIENTS, count: 254 }],
-    rate: 100,
-    multiply: 1,
-    portShift: 0,
-    maxSessions: 100_000,
-    session: { ...defaultSessionConfig, lingerMs: 2000 },
-  }, {
-    segment: (_endpoints, tcp) => sent.push(tcp.flags),
-    registration: ({ type }) => registrations.push(type),
-  });
+  const table = new SessionTable(
+    port80Plan(TARGET, {
+      clients: [{ first: FAKE_CLIENTS, count: 254 }],
+      session: { ...defaultSessionConfig, lingerMs: 2000 },
+    }),
+    {
+      segment: (_endpoints, tcp) => sent.push(tcp.flags),
+      registration: ({ type }) => registrations.push(type),
+    },
+  );
   table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
   const [{ clientAddress, clientPort }] = [...table.registrations()];
   const reply = (seq: number, ack: number, flags: number, now: number) =>
@@ -100,20 +94,15 @@ Deno.test("a completed session lingers: a repeated FIN is acknowledged, then the
 
 Deno.test("the sink hears how each copy ended, with the real client's address and port", () => {
   const ended: string[] = [];
-  const table = new SessionTable({
-    mappings: [{ onlinePort: 80, targetAddress: TARGET, targetPort: 8080 }],
-    clients: [{ first: FAKE_CLIENTS, count: 254 }],
-    rate: 100,
-    multiply: 2,
-    portShift: 0,
-    maxSessions: 100_000,
-    session: defaultSessionConfig,
-  }, {
-    segment() {},
-    registration() {},
-    ended: (address, port, endpoints, outcome) =>
-      ended.push(`${address === CLIENT} ${port} ${endpoints.targetPort} ${outcome}`),
-  });
+  const table = new SessionTable(
+    port80Plan(TARGET, { clients: [{ first: FAKE_CLIENTS, count: 254 }], multiply: 2 }),
+    {
+      segment() {},
+      registration() {},
+      ended: (address, port, endpoints, outcome) =>
+        ended.push(`${address === CLIENT} ${port} ${endpoints.targetPort} ${outcome}`),
+    },
+  );
   table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
   assert.deepEqual(ended, []);
   table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1001, 5001, TcpFlag.RST), 1);
