@@ -22,7 +22,6 @@ export const BPF_PROGRAM_SIZE = 16;
 export const PCAP_STAT_SIZE = 12;
 export const PCAP_STAT_RECEIVED = 0;
 export const PCAP_STAT_DROPPED = 4;
-export const PCAP_STAT_INTERFACE_DROPPED = 8;
 /** struct pcap_pkthdr on LP64: struct timeval { long tv_sec; long tv_usec }, u32 caplen, u32 len. */
 export const PKTHDR_SIZE = 24;
 export const PKTHDR_SECONDS = 0;

@@ -20,7 +20,6 @@ import {
   PCAP_IF_NEXT,
   PCAP_NETMASK_UNKNOWN,
   PCAP_STAT_DROPPED,
-  PCAP_STAT_INTERFACE_DROPPED,
   PCAP_STAT_RECEIVED,
   PCAP_STAT_SIZE,
   PCAP_TSTAMP_PRECISION_NANO,
@@ -82,8 +81,6 @@ export interface CaptureStats {
   received: number;
   /** Dropped for lack of buffer space: the capture loop did not keep up. */
   dropped: number;
-  /** Dropped by the interface or its driver. */
-  interfaceDropped: number;
 }
 
 type CaptureKind = "live" | "offline" | "dead";
@@ -251,6 +248,11 @@ export class Capture {
     return this.#poller.waitReadable(timeoutMs);
   }
 
+  /** Packets the kernel dropped for lack of buffer space, over all of `captures`. */
+  static dropped(captures: readonly Capture[]): number {
+    return captures.reduce((sum, capture) => sum + capture.stats().dropped, 0);
+  }
+
   /** Kernel receive and drop counters of a live capture. */
   stats(): CaptureStats {
     const handle = this.#open();
@@ -262,7 +264,6 @@ export class Capture {
     return {
       received: view.getUint32(PCAP_STAT_RECEIVED, true),
       dropped: view.getUint32(PCAP_STAT_DROPPED, true),
-      interfaceDropped: view.getUint32(PCAP_STAT_INTERFACE_DROPPED, true),
     };
   }
 

@@ -46,7 +46,7 @@ export async function copyLive(
     runtime.runTimers(now);
   };
   const readKernelStats = () => {
-    runtime.kernelDropped = captures.reduce((sum, capture) => sum + capture.stats().dropped, 0);
+    runtime.kernelDropped = Capture.dropped(captures);
   };
   const kernelStats = setInterval(readKernelStats, KERNEL_STATS_MS);
   try {

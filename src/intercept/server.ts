@@ -229,7 +229,7 @@ export async function runIntercept(
   let capturesOpen = true;
   const readKernelDropped = () => {
     try {
-      if (capturesOpen) kernelDropped = captures.reduce((sum, capture) => sum + droppedBy(capture), 0);
+      if (capturesOpen) kernelDropped = Capture.dropped(captures);
     } catch {
       // A capture that failed: its loop reports that; the count stays as last read.
     }
@@ -301,11 +301,6 @@ function listen(hostname: string, port: number): Deno.TcpListener {
   } catch (error) {
     throw new FatalError(`cannot listen on ${hostname}:${port}: ${describe(error)}`);
   }
-}
-
-function droppedBy(capture: Capture): number {
-  const stats = capture.stats();
-  return stats.dropped + stats.interfaceDropped;
 }
 
 function describe(error: unknown): string {
