@@ -10,7 +10,8 @@ import { setImmediate } from "node:timers";
 import { Capture, type CapturedPacket } from "../../ffi/mod.ts";
 import type { Logger } from "../cli/log.ts";
 import { FatalError, UsageError } from "../errors.ts";
-import { decodeTcpPacket, Ipv4View, isWireError, TcpFlag } from "../wire/mod.ts";
+import { sessionIsn, startsSession } from "../session/mod.ts";
+import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
 import { filterForLink } from "./filter.ts";
 import type { ReplayOptions } from "./options.ts";
 import type { CopyRuntime, CopyStats } from "./runtime.ts";
@@ -254,10 +255,7 @@ class RoomGate {
   }
 }
 
-/**
- * Tells which packets start a session, by the rule the session table follows: a SYN with an ISN not
- * seen for its client address and port, or the first data of a session whose SYN was not recorded.
- */
+/** Tells which packets start a session, by the session table's rule, for a file read on its own. */
 export class SessionStarts {
   /** ISNs by server port, then by client address and port (48 bits). */
   readonly #isns = new Map<number, Map<number, number>>();
@@ -279,13 +277,8 @@ export class SessionStarts {
       this.#isns.set(tcp.dstPort, isns);
     }
     const key = source * 65536 + tcp.srcPort;
-    if (tcp.flags & TcpFlag.SYN && !(tcp.flags & TcpFlag.ACK)) {
-      if (isns.get(key) === tcp.seq) return false;
-      isns.set(key, tcp.seq);
-      return true;
-    }
-    if (isns.has(key) || tcp.payloadLength === 0 || tcp.flags & TcpFlag.RST) return false;
-    isns.set(key, (tcp.seq - 1) >>> 0);
+    if (!startsSession(isns.get(key), tcp)) return false;
+    isns.set(key, sessionIsn(tcp));
     return true;
   }
 }

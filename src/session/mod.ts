@@ -10,7 +10,9 @@ export {
   Session,
   type SessionConfig,
   type SessionEndpoints,
+  sessionIsn,
   type SessionOutcome,
+  startsSession,
 } from "./session.ts";
 export {
   type AddressRange,

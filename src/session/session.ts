@@ -180,7 +180,7 @@ export class Session {
   ) {
     this.#stream = new ClientStream(config.maxBuffered);
     const captured = optionsOf(first);
-    this.#clientIsn = takeOver ? (first.seq - 1) >>> 0 : first.seq;
+    this.#clientIsn = sessionIsn(first);
     this.#timestamps = captured.timestamp !== undefined;
     this.#synOptions = takeOver
       ? {
@@ -694,6 +694,28 @@ export class Session {
   #tsValue(): number {
     return Math.floor(this.config.timestampBaseMs + this.#now) >>> 0;
   }
+}
+
+/**
+ * The client ISN of a session whose first captured packet is `first`: a SYN's own, or for a session taken
+ * over from its data, the number just before that data.
+ */
+export function sessionIsn(first: { readonly seq: number; readonly flags: number }): number {
+  return first.flags & TcpFlag.SYN ? first.seq : (first.seq - 1) >>> 0;
+}
+
+/**
+ * Whether a client's packet starts a session, given the ISN of the session its address and port have
+ * now (`undefined` for none): a SYN with another ISN (a new connection, perhaps on a reused port), or,
+ * without a session, data (a connection open before the capture began, taken over).
+ */
+export function startsSession(
+  knownIsn: number | undefined,
+  tcp: { readonly seq: number; readonly flags: number; readonly payloadLength: number },
+): boolean {
+  const flags = tcp.flags;
+  if (flags & TcpFlag.SYN && !(flags & TcpFlag.ACK)) return tcp.seq !== knownIsn;
+  return knownIsn === undefined && tcp.payloadLength > 0 && !(flags & TcpFlag.RST);
 }
 
 /**

@@ -12,7 +12,9 @@ import {
   Session,
   type SessionConfig,
   type SessionEndpoints,
+  sessionIsn,
   type SessionOutcome,
+  startsSession,
 } from "./session.ts";
 
 /** One `-x` mapping: what the online server listens on, and where its copies go. */
@@ -186,34 +188,32 @@ export class SessionTable {
       return;
     }
     const originals = this.#originals[mappingIndex];
-    let original = originals.get(key);
-    const flags = tcp.flags;
-    const isSyn = (flags & TcpFlag.SYN) !== 0 && !(flags & TcpFlag.ACK);
-    if (original !== undefined && isSyn && original.clientIsn !== tcp.seq) {
-      this.#retire(original, now); // the client reused its port for a new connection
-      original = undefined;
-    }
-    if (original === undefined) {
-      const dead = this.#dead[mappingIndex];
-      const tombstone = dead.get(key);
-      if (tombstone !== undefined && !isSyn) {
-        tombstone.lastSeen = now;
-        if (flags & (TcpFlag.RST | TcpFlag.FIN)) dead.delete(key);
+    const original = originals.get(key);
+    const starts = startsSession(original?.clientIsn, tcp);
+    if (original !== undefined) {
+      if (!starts) {
+        original.lastSeen = now;
+        for (const copy of original.copies) {
+          copy.session.onClient(tcp, now);
+          this.#settle(copy);
+        }
         return;
       }
-      dead.delete(key);
-      const takeOver = !isSyn;
-      if (takeOver && (tcp.payloadLength === 0 || flags & TcpFlag.RST)) return;
-      original = this.#open(mappingIndex, key, source, tcp, takeOver, now);
-      if (original === undefined) return;
-      originals.set(key, original);
+      this.#retire(original, now); // the client reused its port for a new connection
+    }
+    const flags = tcp.flags;
+    const isSyn = (flags & TcpFlag.SYN) !== 0 && !(flags & TcpFlag.ACK);
+    const dead = this.#dead[mappingIndex];
+    const tombstone = dead.get(key);
+    if (tombstone !== undefined && !isSyn) {
+      tombstone.lastSeen = now;
+      if (flags & (TcpFlag.RST | TcpFlag.FIN)) dead.delete(key);
       return;
     }
-    original.lastSeen = now;
-    for (const copy of original.copies) {
-      copy.session.onClient(tcp, now);
-      this.#settle(copy);
-    }
+    dead.delete(key);
+    if (!starts) return;
+    const opened = this.#open(mappingIndex, key, source, tcp, !isSyn, now);
+    if (opened !== undefined) originals.set(key, opened);
   }
 
   /** A reply header from intercept: the target talking to one of our client addresses. */
@@ -322,7 +322,7 @@ export class SessionTable {
     const original: Original = {
       mappingIndex,
       key,
-      clientIsn: takeOver ? (tcp.seq - 1) >>> 0 : tcp.seq,
+      clientIsn: sessionIsn(tcp),
       copies: [],
       lastSeen: now,
     };

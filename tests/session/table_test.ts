@@ -1,6 +1,12 @@
 /** The session table's own bookkeeping, beyond what the simulation checks. */
 import assert from "node:assert/strict";
-import { defaultSessionConfig, type SegmentIn, SessionTable } from "../../src/session/mod.ts";
+import {
+  defaultSessionConfig,
+  type SegmentIn,
+  sessionIsn,
+  SessionTable,
+  startsSession,
+} from "../../src/session/mod.ts";
 import { port80Plan } from "./_plan.ts";
 import { RegistrationType } from "../../src/intercept/protocol.ts";
 import { TcpFlag, type TcpOptions } from "../../src/wire/mod.ts";
@@ -107,4 +113,17 @@ Deno.test("the sink hears how each copy ended, with the real client's address an
   assert.deepEqual(ended, []);
   table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1001, 5001, TcpFlag.RST), 1);
   assert.deepEqual(ended, ["true 40000 8080 reset-by-client", "true 40000 8080 reset-by-client"]);
+});
+
+Deno.test("what starts a session: a SYN with a new ISN, or data where no session is known", () => {
+  const packet = (flags: number, seq: number, payloadLength = 0) => ({ flags, seq, payloadLength });
+  assert.equal(startsSession(undefined, packet(TcpFlag.SYN, 100)), true);
+  assert.equal(startsSession(100, packet(TcpFlag.SYN, 100)), false, "a retransmitted SYN");
+  assert.equal(startsSession(100, packet(TcpFlag.SYN, 900)), true, "the port reused");
+  assert.equal(startsSession(undefined, packet(TcpFlag.ACK, 101, 10)), true, "taken over");
+  assert.equal(startsSession(undefined, packet(TcpFlag.ACK, 101)), false, "no data to take over from");
+  assert.equal(startsSession(undefined, packet(TcpFlag.RST | TcpFlag.ACK, 101, 10)), false);
+  assert.equal(startsSession(100, packet(TcpFlag.ACK, 101, 10)), false);
+  assert.equal(sessionIsn(packet(TcpFlag.SYN, 100)), 100);
+  assert.equal(sessionIsn(packet(TcpFlag.ACK, 0, 10)), 0xffffffff, "the byte before the data, wrapped");
 });
