@@ -2,6 +2,7 @@
  * One line per event worth knowing, prefixed with the time and the command: on stderr, or appended to
  * `--log-file`. Never one line per packet; `--log-level debug` adds one per copied session.
  */
+import { UsageError } from "../errors.ts";
 import { LineFile } from "./line_file.ts";
 
 /** How much a command logs, least first; each level includes those before it. */
@@ -32,6 +33,28 @@ export interface Logger {
 }
 
 const LABELS: Record<LogLevel, string> = { error: "error: ", warn: "warning: ", info: "", debug: "debug: " };
+
+/**
+ * Runs `body` with the log of command `name`, and closes the log after. An error that ends the run also
+ * goes into the log file, so that the file tells why the run stopped (`main` prints it on stderr).
+ */
+export async function withLogger<T>(
+  name: string,
+  options: LogOptions,
+  body: (log: Logger) => Promise<T>,
+): Promise<T> {
+  const log = createLogger(name, options);
+  try {
+    return await body(log);
+  } catch (error) {
+    if (options.file !== undefined && !(error instanceof UsageError)) {
+      log.error(error instanceof Error ? error.message : String(error));
+    }
+    throw error;
+  } finally {
+    log.close();
+  }
+}
 
 /** The log of command `name`; a log file that cannot be opened is a `FatalError`. */
 export function createLogger(name: string, options: LogOptions): Logger {

@@ -5,7 +5,7 @@
 import { compileFilter } from "../../ffi/mod.ts";
 import type { Command } from "../cli/flags.ts";
 import { reopenOnHangup } from "../cli/line_file.ts";
-import { createLogger, type Logger } from "../cli/log.ts";
+import { type Logger, withLogger } from "../cli/log.ts";
 import { UsageError } from "../errors.ts";
 import { LinkType } from "../wire/mod.ts";
 import { captureFilter, filterForLink } from "./filter.ts";
@@ -25,13 +25,8 @@ export const copyCommand: Command = {
   run: (argv) => runCopy(parseCopyOptions(argv)),
 };
 
-async function runCopy(options: CopyOptions): Promise<number> {
-  const log = createLogger("copy", options.operation.log);
-  try {
-    return await copyWithLog(options, log);
-  } finally {
-    log.close();
-  }
+function runCopy(options: CopyOptions): Promise<number> {
+  return withLogger("copy", options.operation.log, (log) => copyWithLog(options, log));
 }
 
 async function copyWithLog(options: CopyOptions, log: Logger): Promise<number> {

@@ -15,7 +15,7 @@ import {
   portValue,
 } from "../cli/flags.ts";
 import { reopenOnHangup } from "../cli/line_file.ts";
-import { createLogger } from "../cli/log.ts";
+import { withLogger } from "../cli/log.ts";
 import { OPERATION_FLAGS, OPERATION_HELP, operationOptions } from "../cli/operation.ts";
 import { UsageError } from "../errors.ts";
 import { formatIpv4, LinkType } from "../wire/mod.ts";
@@ -62,7 +62,7 @@ export const interceptCommand: Command = {
   name: "intercept",
   summary: "on the assistant host: capture the target's replies and send them to copy",
   help,
-  async run(argv: string[]): Promise<number> {
+  run(argv: string[]): Promise<number> {
     const flags = parseFlags("intercept", argv, {
       interface: { type: "string", short: "i", multiple: true },
       filter: { type: "string", short: "F" },
@@ -88,28 +88,27 @@ export const interceptCommand: Command = {
       port: flags.port === undefined ? DEFAULT_INTERCEPT_PORT : portValue("--port", flags.port),
     };
     const operation = operationOptions(flags, flags.quiet ?? false);
-    const log = createLogger("intercept", operation.log);
-
-    const controller = new AbortController();
-    const stop = () => controller.abort();
-    Deno.addSignalListener("SIGINT", stop);
-    Deno.addSignalListener("SIGTERM", stop);
-    const stopReopening = reopenOnHangup(log);
-    let monitor: InterceptMonitor | undefined;
-    try {
-      const summary = await runIntercept(options, controller.signal, log, (view) => {
-        monitor = new InterceptMonitor(view, operation, log);
-      });
-      await monitor?.stop();
-      // Unprefixed, as scripts and tests have always read it.
-      console.error(`intercept: stopped; ${summary}`);
-      return 0;
-    } finally {
-      await monitor?.stop();
-      stopReopening();
-      log.close();
-      Deno.removeSignalListener("SIGINT", stop);
-      Deno.removeSignalListener("SIGTERM", stop);
-    }
+    return withLogger("intercept", operation.log, async (log) => {
+      const controller = new AbortController();
+      const stop = () => controller.abort();
+      Deno.addSignalListener("SIGINT", stop);
+      Deno.addSignalListener("SIGTERM", stop);
+      const stopReopening = reopenOnHangup(log);
+      let monitor: InterceptMonitor | undefined;
+      try {
+        const summary = await runIntercept(options, controller.signal, log, (view) => {
+          monitor = new InterceptMonitor(view, operation, log);
+        });
+        await monitor?.stop();
+        // Unprefixed, as scripts and tests have always read it.
+        console.error(`intercept: stopped; ${summary}`);
+        return 0;
+      } finally {
+        await monitor?.stop();
+        stopReopening();
+        Deno.removeSignalListener("SIGINT", stop);
+        Deno.removeSignalListener("SIGTERM", stop);
+      }
+    });
   },
 };

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { createLogger } from "../../src/cli/log.ts";
+import { createLogger, withLogger } from "../../src/cli/log.ts";
 import { formatMetrics, type MetricSpec } from "../../src/cli/metrics.ts";
 import { listenAddressValue, operationOptions } from "../../src/cli/operation.ts";
 import { GrowthAlarm, StatsReporter } from "../../src/cli/stats.ts";
-import { UsageError } from "../../src/errors.ts";
+import { FatalError, UsageError } from "../../src/errors.ts";
 
 Deno.test("metrics come out in the Prometheus text format, HELP and TYPE once per family", () => {
   const ended: MetricSpec = { name: "tcpshadow_sessions_ended_total", help: "Ended.", type: "counter" };
@@ -149,4 +149,23 @@ Deno.test("a growth alarm warns when its counter grows, then at most once per 10
     "dropped 5 (5)",
     "dropped 7 (12)",
   ]);
+});
+
+Deno.test("an error that ends a run goes into the log file too; a usage error does not", async () => {
+  const lines = await withLogFile(async (path) => {
+    await assert.rejects(
+      withLogger("copy", { level: "warn", file: path }, (log) => {
+        log.warn("before");
+        return Promise.reject(new FatalError("capture on eth0 failed: the device went down"));
+      }),
+      FatalError,
+    );
+    await assert.rejects(
+      withLogger("copy", { level: "warn", file: path }, () => Promise.reject(new UsageError("bad flag"))),
+      UsageError,
+    );
+  });
+  assert.equal(lines.length, 2);
+  assert.match(lines[0], / copy: warning: before$/);
+  assert.match(lines[1], / copy: error: capture on eth0 failed: the device went down$/);
 });
