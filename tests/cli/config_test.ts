@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { configArguments } from "../../src/cli/config.ts";
-import { parseFlags } from "../../src/cli/flags.ts";
+import { parseFlags, prepareConfig } from "../../src/cli/flags.ts";
 import { UsageError } from "../../src/errors.ts";
 import { main } from "../../main.ts";
 
@@ -83,6 +83,7 @@ Deno.test("parseFlags takes values from --config, and the command line wins", as
   try {
     await Deno.writeTextFile(path, "route:\n  style: route\n  dev: eth1\n");
     const options = { style: { type: "string" }, dev: { type: "string" } } as const;
+    await prepareConfig(["--config", path]);
     const fromFile = parseFlags("route", ["--config", path], options);
     assert.equal(fromFile.style, "route");
     assert.equal(fromFile.dev, "eth1");
