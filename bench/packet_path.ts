@@ -4,8 +4,8 @@
  * it with the raw socket; and for the target's replies, read the 64-byte record and run the session.
  *
  * Keep-alive HTTP sessions are prebuilt (SYN, handshake ACK, requests of 100 bytes each answered by
- * the target with 200 bytes, the client's ACKs, FIN), then fed with a synthetic clock, so only the
- * path itself is timed. Registrations are encoded into a reused buffer (intercept links not timed).
+ * the target with 200 bytes, the client's ACKs, FIN; every segment with a TCP timestamp, as Linux
+ * sends them), then fed with a synthetic clock, so only the path itself is timed. Registrations are encoded into a reused buffer (intercept links not timed).
  * With `--send`, segments go through copy's own `PacketSender` (batched sendmmsg).
  *
  * Run: deno run -A bench/packet_path.ts [--send]   (--send needs root: run it inside a lab host,
@@ -72,17 +72,29 @@ function record(clientAddress: number, clientPort: number, tcp: Omit<TcpRepr, "d
 function workload(sessions: number, requests: number): Step[] {
   const steps: Step[] = [];
   const request = new Uint8Array(REQUEST).fill(0x61);
+  // Both ends use timestamps on every segment, as Linux does by default.
   const timestamp = { value: 1, echo: 0 };
+  const replyOptions = { timestamp: { value: 2, echo: 1 } };
   for (let s = 0; s < sessions; s++) {
     const port = 10_000 + s;
     const isn = (s * 7919 * 65536) >>> 0;
-    const base = { srcPort: port, dstPort: 80, window: 502 };
+    const base = { srcPort: port, dstPort: 80, window: 502, options: { timestamp } };
     // The copy keeps the client port; its address comes from the -c range (mix32 of the client: any).
     const clientAddress = FAKE_CLIENT_NET;
     const reply = (seq: number, ack: number, flags: number, payload?: Uint8Array) =>
       ({
         kind: "reply",
-        record: record(clientAddress, port, { srcPort: 8080, seq, ack, flags, window: 502, payload }),
+        record: record(clientAddress, port, {
+          srcPort: 8080,
+          seq,
+          ack,
+          flags,
+          window: 502,
+          options: flags & TcpFlag.SYN
+            ? { mss: 1460, sackPermitted: true, windowScale: 7, ...replyOptions }
+            : replyOptions,
+          payload,
+        }),
       }) as Step;
     steps.push({
       kind: "capture",

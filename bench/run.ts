@@ -368,7 +368,9 @@ async function main(): Promise<void> {
       console.log(
         "Per-packet path (decode, session lookup and engine, rewrite, checksums; best of 5 runs of",
       );
-      console.log("2,000 keep-alive sessions x 10 requests = 72,000 packets, captured and replies):\n");
+      console.log(
+        "2,000 keep-alive sessions x 10 requests = 72,000 packets with timestamps, captured and replies):\n",
+      );
       console.log(`- without the send: ${micro.nsPerPacket} ns/packet`);
       console.log(`- with the raw-socket send (${withSend.sent} sends): ${withSend.nsPerPacket} ns/packet\n`);
 
