@@ -35,6 +35,15 @@ const SNAPLEN = 256;
 const BATCH = 1024;
 /** How long a capture loop sleeps without packets before it looks at the clock and the stop flag. */
 const IDLE_WAIT_MS = 100;
+/**
+ * After a round of at least this many replies, the next ones gather for a millisecond before the wait on
+ * the poller thread: each wait costs two thread hand-offs, and under load a round would otherwise be a
+ * reply or two: the poller thread had a fifth of intercept's samples in perf at 8,000 new connections/s,
+ * and gathering halved intercept's CPU there. Replies reach copy up to a millisecond later, only while
+ * busy; a quiet intercept waits for each reply as before.
+ */
+const BUSY_PACKETS = 4;
+const GATHER_MS = 1;
 const READ_BUFFER_LENGTH = 16 * 1024;
 
 /** Totals over a run, for the summary line, stats and metrics. */
@@ -207,7 +216,8 @@ export async function runIntercept(
     for (;;) {
       const now = performance.now();
       let packet;
-      for (let handled = 0; handled < BATCH && (packet = capture.next()); handled++) {
+      let handled = 0;
+      for (; handled < BATCH && (packet = capture.next()); handled++) {
         totals.captured++;
         const decoded = decodeTcpPacket(capture.linkType, packet.data);
         if (decoded === undefined) totals.notIpv4Tcp++;
@@ -221,7 +231,10 @@ export async function runIntercept(
       table.expire(now);
       for (const peer of peers) peer.flush(onWriteFailure);
       if (packet === undefined || !running) return;
-      if (packet === null) await capture.waitReadable(IDLE_WAIT_MS);
+      if (packet === null) {
+        if (handled >= BUSY_PACKETS) await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
+        await capture.waitReadable(IDLE_WAIT_MS);
+      }
     }
   };
 
