@@ -1,6 +1,7 @@
 /** `copy`'s counters as stats lines and Prometheus metrics. */
 import { metricFamilies, type MetricSample, type MetricTable, tableSamples } from "../cli/metrics.ts";
 import type { Counters } from "../cli/stats.ts";
+import { SESSION_OUTCOMES } from "../session/mod.ts";
 
 /** Counters a `copy` stats line shows, in order. */
 export const COPY_STATS_LINE_KEYS = [
@@ -36,17 +37,7 @@ const METRICS: MetricTable = [
   ["ipv6-skipped", IGNORED, { reason: "ipv6" }],
   ["sessions", counter("sessions_copied_total", "Copied sessions opened toward the target.")],
   ["active", gauge("sessions_active", "Copied sessions open now.")],
-  ...[
-    "completed",
-    "reset-by-client",
-    "reset-by-target",
-    "refused",
-    "no-answer",
-    "timed-out",
-    "abandoned",
-    "buffer-full",
-    "capture-cut",
-  ].map((outcome) => [outcome, SESSIONS_ENDED, { outcome }] as const),
+  ...SESSION_OUTCOMES.map((outcome) => [outcome, SESSIONS_ENDED, { outcome }] as const),
   ["skipped-by-rate", SESSIONS_REFUSED, { reason: "rate" }],
   ["refused-at-cap", SESSIONS_REFUSED, { reason: "max-sessions" }],
   ["refused-by-memory", SESSIONS_REFUSED, { reason: "max-memory" }],

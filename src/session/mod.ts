@@ -8,6 +8,7 @@ export {
   type SegmentIn,
   type SegmentSink,
   Session,
+  SESSION_OUTCOMES,
   type SessionConfig,
   type SessionEndpoints,
   sessionIsn,

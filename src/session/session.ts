@@ -27,17 +27,21 @@ export interface SegmentSink {
   (endpoints: SessionEndpoints, tcp: TcpRepr): void;
 }
 
+/** Every way a session can end. */
+export const SESSION_OUTCOMES = [
+  "completed",
+  "reset-by-client",
+  "reset-by-target",
+  "refused",
+  "no-answer",
+  "timed-out",
+  "abandoned",
+  "buffer-full",
+  "capture-cut",
+] as const;
+
 /** How a session ended. */
-export type SessionOutcome =
-  | "completed"
-  | "reset-by-client"
-  | "reset-by-target"
-  | "refused"
-  | "no-answer"
-  | "timed-out"
-  | "abandoned"
-  | "buffer-full"
-  | "capture-cut";
+export type SessionOutcome = typeof SESSION_OUTCOMES[number];
 
 /** Limits and timings of a session; `defaultSessionConfig` holds the usual values. */
 export interface SessionConfig {

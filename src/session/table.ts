@@ -10,6 +10,7 @@ import {
   type LingeringSession,
   type SegmentIn,
   Session,
+  SESSION_OUTCOMES,
   type SessionConfig,
   type SessionEndpoints,
   sessionIsn,
@@ -122,17 +123,10 @@ export class SessionTable {
     repliesReceived: 0,
     repliesUnmatched: 0,
     retransmissions: 0,
-    outcomes: {
-      "completed": 0,
-      "reset-by-client": 0,
-      "reset-by-target": 0,
-      "refused": 0,
-      "no-answer": 0,
-      "timed-out": 0,
-      "abandoned": 0,
-      "buffer-full": 0,
-      "capture-cut": 0,
-    },
+    outcomes: Object.fromEntries(SESSION_OUTCOMES.map((outcome) => [outcome, 0])) as Record<
+      SessionOutcome,
+      number
+    >,
   };
 
   /** Originals by mapping index, then by client address and port (48 bits). */
