@@ -108,7 +108,9 @@ Deno.test("copy and intercept write stats JSON lines and serve Prometheus metric
     const last = copyLines.at(-1)!;
     assert.equal(last.sessions, 60);
     assert.equal(last["skipped-by-rate"], 0, "--rate 100 on the command line beats rate: 10 in the file");
-    assert.ok((last.captured as number) >= 60 * 5 && (last.sent as number) >= 60 * 5, JSON.stringify(last));
+    // Each session sends at least its SYN, the request (which carries the handshake's ACK when it was
+    // captured before the target's SYN-ACK came) and its FIN (which acknowledges the target's FIN).
+    assert.ok((last.captured as number) >= 60 * 5 && (last.sent as number) >= 60 * 3, JSON.stringify(last));
     assert.ok((last.replies as number) > 0);
     assert.equal(typeof (last["per-second"] as JsonLine).captured, "number");
 
