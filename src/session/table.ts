@@ -193,7 +193,7 @@ export class SessionTable {
         }
         return;
       }
-      this.#retire(original, now); // the client reused its port for a new connection
+      this.#detach(original);
     }
     const flags = tcp.flags;
     const isSyn = (flags & TcpFlag.SYN) !== 0 && !(flags & TcpFlag.ACK);
@@ -438,11 +438,15 @@ export class SessionTable {
     }
   }
 
-  #retire(original: Original, now: number): void {
-    for (const copy of original.copies) {
-      copy.session.abandon(now);
-      this.#settle(copy);
-      this.#remove(copy);
+  /**
+   * The client reused its port for a new connection, so the old one is over online. Its copies may
+   * still wait for the target with requests to send: they finish on their own, and the new
+   * connection's copies take other client ports. Copies that completed free their ports now.
+   */
+  #detach(original: Original): void {
+    this.#originals[original.mappingIndex].delete(original.key);
+    for (const copy of [...original.copies]) {
+      if (copy.session.outcome !== undefined) this.#remove(copy);
     }
   }
 }

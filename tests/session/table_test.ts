@@ -127,3 +127,41 @@ Deno.test("what starts a session: a SYN with a new ISN, or data where no session
   assert.equal(sessionIsn(packet(TcpFlag.SYN, 100)), 100);
   assert.equal(sessionIsn(packet(TcpFlag.ACK, 0, 10)), 0xffffffff, "the byte before the data, wrapped");
 });
+
+Deno.test("a client that reuses its port leaves the old copy to finish: the new one takes another port", () => {
+  const sent: { port: number; flags: number; payload: string }[] = [];
+  const table = new SessionTable(port80Plan(TARGET, { clients: [{ first: FAKE_CLIENTS, count: 254 }] }), {
+    segment: (endpoints, tcp) =>
+      sent.push({
+        port: endpoints.clientPort,
+        flags: tcp.flags,
+        payload: new TextDecoder().decode(tcp.payload ?? new Uint8Array(0)),
+      }),
+    registration() {},
+  });
+  const request = new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n");
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
+  table.onCapture(CLIENT, ONLINE, {
+    ...segment(40_000, 80, 1001, 7001, TcpFlag.ACK | TcpFlag.PSH),
+    payloadLength: request.length,
+    payload: () => request,
+  }, 1);
+  const [old] = [...table.registrations()];
+  // The online conversation is over and the client connects again from the same port before the
+  // target has even answered the old copy's SYN.
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 9000, 0, TcpFlag.SYN, { mss: 1460 }), 2);
+  const endpoints = [...table.registrations()];
+  assert.equal(endpoints.length, 2, "both copies open");
+  assert.notEqual(endpoints[1].clientPort, old.clientPort, "the new copy on another port");
+  assert.ok(sent.every(({ flags }) => !(flags & TcpFlag.RST)), "nothing reset on the target");
+  table.onReply(
+    old.clientAddress,
+    segment(8080, old.clientPort, 5000, 1001, TcpFlag.SYN | TcpFlag.ACK, { mss: 1460 }),
+    3,
+  );
+  assert.ok(
+    sent.some(({ port, payload }) => port === old.clientPort && payload === "GET / HTTP/1.1\r\n\r\n"),
+    "the old copy still delivers its request",
+  );
+  assert.equal(table.counters.outcomes.abandoned, 0);
+});
