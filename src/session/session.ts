@@ -168,6 +168,8 @@ export class Session {
    */
   #clientResetOffset = Infinity;
   #clientResetAt = 0;
+  /** Whether the client acknowledged anything yet (the online server's SYN-ACK, or data taken over). */
+  #clientAcked = false;
 
   /**
    * @param endpoints addresses and ports toward the target
@@ -246,6 +248,11 @@ export class Session {
     const flags = segment.flags;
     const start = seqOffset(this.#clientIsn, segment.seq, this.#stream.end);
     if (flags & TcpFlag.RST) {
+      // Before its handshake ACK the client's own reset sits right after the SYN (it answers a SYN-ACK
+      // after an aborted connect). Another answers a segment of an older connection on this port, such
+      // as the online server's challenge ACK from TIME_WAIT when the port comes back; the server drops
+      // it and the client sends its SYN again.
+      if (!this.#clientAcked && start !== this.#stream.end) return;
       if (this.#clientResetOffset === Infinity) {
         // A reset's sequence number may be anything but where the stream ended: then it ends where it is.
         const plausible = start >= this.#stream.end && start <= this.#stream.end + this.config.maxBuffered;
@@ -259,6 +266,7 @@ export class Session {
     if (flags & TcpFlag.SYN) return; // a retransmitted SYN: ours has its own timer
     if (this.#mirrorWindow) this.#clientWindow = segment.window;
     const ack = flags & TcpFlag.ACK ? segment.ack : undefined;
+    if (ack !== undefined) this.#clientAcked = true;
     const length = segment.payloadLength;
     if (length > 0) {
       const payload = segment.payload();

@@ -235,6 +235,31 @@ Deno.test("the client's RST is passed on and ends the session", () => {
   assert.equal(session.outcome, "reset-by-client");
 });
 
+Deno.test("a RST before the client's handshake ACK counts only right after its SYN", () => {
+  // The online server answered a reused port's SYN from TIME_WAIT with an ACK of the old connection;
+  // the client resets at that ACK's number and sends its SYN again.
+  const stray = open();
+  stray.session.onClient(segment({ seq: (CLIENT_ISN + 40_000) >>> 0, flags: TcpFlag.RST }), 5);
+  assert.equal(stray.session.outcome, undefined);
+  stray.session.onTarget(
+    segment({ seq: TARGET_ISN, ack: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.SYN | TcpFlag.ACK }, {
+      mss: 1460,
+    }),
+    10,
+  );
+  stray.session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 11);
+  assert.equal(stray.sent.filter((tcp) => tcp.payload?.length === 10).length, 1, "the request goes");
+  stray.session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0, length: 50 }), 12);
+  stray.session.onTick(5000);
+  assert.equal(stray.sent.filter((tcp) => tcp.flags & TcpFlag.RST).length, 0, "no reset, ever");
+  assert.equal(stray.session.outcome, undefined);
+
+  // A client that gave up on its connect answers the SYN-ACK with a RST right after its SYN.
+  const aborted = open();
+  aborted.session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.RST }), 5);
+  assert.equal(aborted.session.outcome, "reset-by-client");
+});
+
 Deno.test("a client that resets with requests still held: the target gets them in turn, then the RST", () => {
   const { sent, session } = establish({ responseWaitMs: 1000 });
   const resets = () => sent.filter((tcp) => tcp.flags & TcpFlag.RST).length;
