@@ -206,6 +206,26 @@ Deno.test("a target slower than the online server: the copy pipelines past --max
   }
 });
 
+Deno.test("a client reconnecting from the same port while the target still gets the last copy: every request arrives whole", async () => {
+  await withCopyLab({}, async (lab) => {
+    // One ephemeral port pair: each connection reuses the port the one before closed a moment ago.
+    await lab.client.run(["sysctl", "-qw", "net.ipv4.ip_local_port_range=40000 40001"]);
+    // Copies of 100 kB bodies leave the online host at 8 Mbit/s (0.1 s each); the online answers are small.
+    await lab.lab.rateLimit(lab.online, "8mbit");
+    const copy = await lab.startCopy();
+    await httpClient(lab, ["--requests", "20", "--connections", "1", "--close", "--body-sizes", "100000"]);
+    const online = await lab.readLog(lab.onlineLogPath);
+    assert.equal(online.length, 20);
+    const ports = new Set(online.map((line) => String(line.remote).split(":")[1]));
+    assert.ok(ports.size <= 2, `the client used ports ${[...ports]}`);
+    const target = await lab.waitForTarget(20, 30_000);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const summary = await lab.stopCopy(copy);
+    assert.deepEqual(compareLogs(online, target), [], JSON.stringify(summary));
+    assert.equal(summary.completed, 20, JSON.stringify(summary));
+  });
+});
+
 Deno.test("a session already open when copy starts is taken over from its next packet", async () => {
   await withCopyLab({ server: "echo" }, async (lab) => {
     const client = tcpClient(lab, ["--lines", "30", "--text", "early", "--pause-ms", "200"]);

@@ -95,6 +95,11 @@ export class ConnReader {
     }
   }
 
+  /** Reads until the peer closes its side, dropping what comes. */
+  async untilEnd(): Promise<void> {
+    while (await this.#fill()) this.#buffer = new Uint8Array(0);
+  }
+
   /** Exactly `count` bytes; undefined if the stream ends first. */
   async readExactly(count: number): Promise<Uint8Array | undefined> {
     while (this.#buffer.length < count) {

@@ -125,7 +125,12 @@ async function runConnection(connection: number): Promise<void> {
         responseBody: result.body,
         ok: result.status === 200 && result.body === expected,
       });
-      if (!keepAlive || result.serverCloses) hangUp();
+      if (!keepAlive || result.serverCloses) {
+        // The server closes first, as HTTP servers do: the client's port is free again at once, not
+        // held in TIME_WAIT.
+        await withTimeout(reader.untilEnd(), hangUp);
+        hangUp();
+      }
     } catch (error) {
       Object.assign(record, { ok: false, error: error instanceof Error ? error.message : String(error) });
       hangUp();
