@@ -135,7 +135,12 @@ export class SessionTable {
   readonly #byReply = new Map<number, Copy>();
   /** Originals whose copies failed: their later packets are not taken over again. */
   readonly #dead: Map<number, Original>[];
-  readonly #timers = new DeadlineHeap<Copy>();
+  /**
+   * Deadlines by the copy's key in `#byReply`, not the copy: a stale entry (rescheduled or removed)
+   * must not keep a finished session reachable, or young sessions outlive two collections by the
+   * thousand and V8 promotes them to the old generation, where they pile up as garbage.
+   */
+  readonly #timers = new DeadlineHeap<number>();
   readonly #clientsTotal: number;
   #active = 0;
   #nextSweep = 0;
@@ -232,8 +237,9 @@ export class SessionTable {
   /** Runs the timers due at `now`. */
   tick(now: number): void {
     while (this.#timers.nextAt <= now) {
-      const { at, item: copy } = this.#timers.pop();
-      if (copy.scheduledAt !== at || !this.#byReply.has(copy.replyKey)) continue;
+      const { at, item: replyKey } = this.#timers.pop();
+      const copy = this.#byReply.get(replyKey);
+      if (copy === undefined || copy.scheduledAt !== at) continue;
       copy.scheduledAt = Infinity;
       copy.session.onTick(now);
       this.#settle(copy);
@@ -400,21 +406,21 @@ export class SessionTable {
     const at = session.nextDeadline;
     if (at < copy.scheduledAt) {
       copy.scheduledAt = at;
-      this.#timers.push(at, copy);
+      this.#timers.push(at, copy.replyKey);
       this.#dropStaleTimers();
     }
   }
 
   /**
    * A rescheduled or removed session leaves its old entry in the timer heap until that deadline
-   * (often the idle timeout, minutes away), and the entry keeps the whole session reachable. Once
-   * such entries outnumber the live sessions, the heap is rebuilt from the live ones.
+   * (often the idle timeout, minutes away). Once such entries outnumber the live sessions, the heap
+   * is rebuilt from the live ones.
    */
   #dropStaleTimers(): void {
     if (this.#timers.size <= 2 * this.#byReply.size + STALE_TIMERS) return;
     this.#timers.clear();
     for (const copy of this.#byReply.values()) {
-      if (copy.scheduledAt !== Infinity) this.#timers.push(copy.scheduledAt, copy);
+      if (copy.scheduledAt !== Infinity) this.#timers.push(copy.scheduledAt, copy.replyKey);
     }
   }
 
