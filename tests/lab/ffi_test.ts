@@ -162,11 +162,8 @@ async function runIn(ns: string, dir: string, source: string): Promise<string> {
   return new TextDecoder().decode(stdout);
 }
 
-const labTest = { ignore: Deno.uid() !== 0 };
-
 Deno.test({
   name: "an IPv4 SYN sent from a raw socket arrives byte for byte at a live capture in another namespace",
-  ...labTest,
   fn: () =>
     withNamespacePair(async (a, b) => {
       const syn = ipv4Syn([198, 18, 250, 1], [198, 18, 250, 2], 40001);
@@ -194,7 +191,6 @@ Deno.test({
 
 Deno.test({
   name: "an IPv6 packet sent from a raw socket arrives with its header as built",
-  ...labTest,
   fn: () =>
     withNamespacePair(async (a, b) => {
       const source = [0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
@@ -218,7 +214,6 @@ Deno.test({
 
 Deno.test({
   name: "a raw socket reports a full send buffer as drops and other failures as FatalError",
-  ...labTest,
   fn: () =>
     withNamespacePair(async (a) => {
       const dir = await Deno.makeTempDir({ prefix: "tsffi-" });
