@@ -112,7 +112,7 @@ export class Session {
   outcome: SessionOutcome | undefined;
   /** Segments sent again after a loss. */
   retransmissions = 0;
-  /** Once the session completed: what lingers of it (`lingerMs`) to acknowledge a repeated FIN. */
+  /** Once the session is over: what lingers of it for `lingerMs` (its address and port, its last ACK). */
   remains: LingeringSession | undefined;
 
   readonly #stream: ClientStream;
@@ -630,14 +630,15 @@ export class Session {
     this.#end("completed", now, true);
   }
 
-  #end(outcome: SessionOutcome, now: number, linger: boolean): void {
+  /** Ends the session; `closed` when both FINs went through, so the last ACK may be needed again. */
+  #end(outcome: SessionOutcome, now: number, closed: boolean): void {
     this.outcome = outcome;
     this.#rtoDeadline = Infinity;
     this.#ackDeadline = Infinity;
-    if (linger) {
-      const finalAck = this.#segment(wireSeq(this.#clientIsn, this.#sndNxt), TcpFlag.ACK, undefined);
-      this.remains = new LingeringSession(this, finalAck, now + this.config.lingerMs);
-    }
+    const finalAck = closed
+      ? this.#segment(wireSeq(this.#clientIsn, this.#sndNxt), TcpFlag.ACK, undefined)
+      : undefined;
+    this.remains = new LingeringSession(this, finalAck, now + this.config.lingerMs);
   }
 
   #sendSyn(now: number): void {
@@ -731,21 +732,24 @@ export function startsSession(
 }
 
 /**
- * What stays of a completed session for `lingerMs`: its last ACK, to send again when the target repeats
- * its FIN because ours was lost. Not the session itself: with a new connection per request the sessions
- * completed in the last `lingerMs` outnumber the open ones many times over, and a session holds its
- * stream, queues and timer state (about 2 KB of heap, against about 200 bytes here).
+ * What stays of a session that is over, for `lingerMs`, as TCP's TIME-WAIT: its address and port, so
+ * that no late packet of it meets a new copy there, and, when it closed with FINs, its last ACK, to send
+ * again when the target repeats its FIN because ours was lost. Not the session itself: with a new
+ * connection per request the sessions over in the last `lingerMs` outnumber the open ones many times
+ * over, and a session holds its stream, queues and timer state (about 2 KB of heap, against about 200
+ * bytes here).
  */
 export class LingeringSession {
-  readonly outcome: SessionOutcome = "completed";
+  readonly outcome: SessionOutcome;
   readonly buffered = 0;
   readonly endpoints: SessionEndpoints;
   readonly retransmissions: number;
   readonly #sink: SegmentSink;
-  readonly #finalAck: TcpRepr;
+  readonly #finalAck: TcpRepr | undefined;
   #until: number;
 
-  constructor(session: Session, finalAck: TcpRepr, until: number) {
+  constructor(session: Session, finalAck: TcpRepr | undefined, until: number) {
+    this.outcome = session.outcome!;
     this.endpoints = session.endpoints;
     this.retransmissions = session.retransmissions;
     this.#sink = session.sink;
@@ -765,7 +769,9 @@ export class LingeringSession {
   onClient(): void {}
 
   onTarget(segment: SegmentIn): void {
-    if (!this.finished && segment.flags & TcpFlag.FIN) this.#sink(this.endpoints, this.#finalAck);
+    if (this.#finalAck !== undefined && !this.finished && segment.flags & TcpFlag.FIN) {
+      this.#sink(this.endpoints, this.#finalAck);
+    }
   }
 
   onTick(now: number): void {

@@ -446,14 +446,12 @@ export class SessionTable {
 
   /**
    * The client reused its port for a new connection, so the old one is over online. Its copies may
-   * still wait for the target with requests to send: they finish on their own, and the new
-   * connection's copies take other client ports. Copies that completed free their ports now.
+   * still wait for the target with requests to send, or linger to answer a repeated FIN: they go on
+   * by themselves, and the new connection's copies take other client ports, so the target never
+   * meets a new connection on an address and port its last one has not let go of.
    */
   #detach(original: Original): void {
     this.#originals[original.mappingIndex].delete(original.key);
-    for (const copy of [...original.copies]) {
-      if (copy.session.outcome !== undefined) this.#remove(copy);
-    }
   }
 }
 

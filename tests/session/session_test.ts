@@ -379,12 +379,19 @@ Deno.test("FINs on both sides complete the session, which lingers to re-ack a re
   assert.equal(sent.length, count + 1, "not after the lingering");
 });
 
-Deno.test("a session that did not complete leaves nothing to linger", () => {
-  const { session } = establish({ lingerMs: 1000 });
+Deno.test("a session that did not complete lingers with no last ACK to send again", () => {
+  const { session, sent } = establish({ lingerMs: 1000 });
   session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.RST }), 20);
   assert.equal(session.outcome, "reset-by-target");
-  assert.equal(session.remains, undefined);
   assert.equal(session.finished, true);
+  const remains = session.remains!;
+  assert.equal(remains.outcome, "reset-by-target");
+  assert.equal(remains.nextDeadline, 20 + 1000, "its address and port stay taken meanwhile");
+  const count = sent.length;
+  remains.onTarget(
+    segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.ACK | TcpFlag.FIN }),
+  );
+  assert.equal(sent.length, count);
 });
 
 Deno.test("timestamps echo the target's, not the online server's", () => {
