@@ -52,6 +52,7 @@ const ONLINE = 0xc6120001; // 198.18.0.1
 const TARGET = 0xc6120002;
 const CLIENT = 0xc6130000;
 const MSS = 1448;
+const REORDER_WITHIN_MS = 100;
 
 /** One conversation the simulated client had with the online server. */
 interface Conversation {
@@ -64,6 +65,11 @@ interface Conversation {
   requestCapturedAt: number[];
   /** The client ends with a RST instead of a FIN. */
   endsWithReset: boolean;
+  /**
+   * The port came back from an earlier conversation, and the online server answered the SYN from
+   * TIME_WAIT with an ACK of that one: the client reset it and sent its SYN again a second later.
+   */
+  strayReset: boolean;
   timestamps: boolean;
   windowScale: number | undefined;
   start: number;
@@ -123,7 +129,10 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
   const events = new DeadlineHeap<() => void>();
   const schedule = (at: number, run: () => void) => events.push(at, run);
   const violations: string[] = [];
-  const targets = new Map<number, TargetConnection>(); // by client port
+  const targets = new Map<number, TargetConnection>(); // by the client port the target sees
+  const targetOf = new Map<Conversation, TargetConnection>();
+  /** By the ISN its copy's SYN carries: a copy's port differs from the client's once a port comes back. */
+  const conversationByIsn = new Map<number, Conversation>();
 
   const plan = port80Plan(TARGET, { session: { ...defaultSessionConfig, idleTimeoutMs: 60_000 } });
   const conversations: Conversation[] = [];
@@ -147,8 +156,18 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
     const port = tcp.srcPort;
     let conn = targets.get(port);
     if (tcp.flags & TcpFlag.SYN) {
-      const conv = conversations.find((c) => c.port === port)!;
+      if (conn !== undefined && conn.clientIsn !== tcp.seq && !conn.closed) {
+        // The port's last connection is not over here (its last ACK was lost): Linux answers a SYN in
+        // a synchronized state with an ACK of that connection (RFC 5961).
+        ackNow(conn);
+        return;
+      }
       if (conn === undefined || conn.clientIsn !== tcp.seq) {
+        const conv = conversationByIsn.get(tcp.seq);
+        if (conv === undefined) {
+          violations.push(`port ${port}: a SYN with ISN ${tcp.seq}, which no captured conversation began`);
+          return;
+        }
         const opts = tcp.options ?? {};
         const captured = conv.requests.slice(conv.takeOverAt);
         const boundaries: number[] = [];
@@ -186,6 +205,7 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
           peerWindow: tcp.window,
         };
         targets.set(port, conn);
+        targetOf.set(conv, conn);
       }
       reply(conn, TcpFlag.SYN | TcpFlag.ACK, conn.isn, 0, {
         mss: MSS,
@@ -197,6 +217,10 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
     }
     if (conn === undefined || conn.closed) return;
     if (tcp.flags & TcpFlag.RST) {
+      // Only a reset in the window counts: one for an earlier connection on this port (the network may
+      // bring it late) does not end this one.
+      const offset = (tcp.seq - conn.clientIsn) >>> 0;
+      if (offset < conn.rcvNxt || offset >= conn.rcvNxt + Math.max(conn.window, 1)) return;
       conn.reset = true;
       conn.receivedAtReset = conn.received;
       conn.closed = true;
@@ -351,6 +375,7 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
   }
 
   // The captured conversations.
+  const portFreeAt = new Map<number, number>(); // when each client port's last conversation ended online
   for (let i = 0; i < count; i++) {
     const requests: Uint8Array[] = [];
     const responseSizes: number[] = [];
@@ -362,37 +387,49 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
       requests.push(bytes);
       responseSizes.push(random() < 0.2 ? int(5000, 50_000) : int(1, 2000));
     }
-    conversations.push({
-      port: 10_000 + i,
+    // A fifth of the clients come back on the port of an earlier conversation once that one is over
+    // online (its copy may still be at work); half of them first reset a TIME_WAIT ACK.
+    const reused = i > 0 && random() < 0.2 ? conversations[int(0, i - 1)].port : undefined;
+    const conv: Conversation = {
+      port: reused ?? 10_000 + i,
       isn: int(0, 0xffffffff),
       requests,
       responseSizes,
-      takeOverAt: random() < 0.1 ? int(0, n - 1) || 0 : 0,
+      takeOverAt: reused === undefined && random() < 0.1 ? int(0, n - 1) || 0 : 0,
       requestCapturedAt: [],
       endsWithReset: random() < 0.15,
+      strayReset: reused !== undefined && random() < 0.5,
       timestamps: random() < 0.7,
       windowScale: random() < 0.8 ? int(0, 9) : undefined,
-      start: random() * 2000,
-    });
+      start: reused === undefined ? random() * 2000 : portFreeAt.get(reused)! + 1 + random() * 30,
+    };
+    conversations.push(conv);
+    portFreeAt.set(conv.port, captureConversation(conv));
+    const skipped = requests.slice(0, conv.takeOverAt).reduce((sum, request) => sum + request.length, 0);
+    conversationByIsn.set((conv.isn + skipped) >>> 0, conv);
   }
-  for (const conv of conversations) captureConversation(conv);
 
-  function captureConversation(conv: Conversation): void {
+  /** Schedules the capture of `conv`; returns when its last packet was captured. */
+  function captureConversation(conv: Conversation): number {
     const packets: Array<{ at: number; seg: Seg }> = [];
     const ts = (t: number) => conv.timestamps ? { timestamp: { value: Math.floor(t), echo: 1 } } : {};
     let t = conv.start;
     let serverAck = 1000;
     const takeOver = conv.takeOverAt > 0;
     if (!takeOver) {
-      packets.push({
-        at: t,
-        seg: new Seg(conv.port, 80, conv.isn, 0, TcpFlag.SYN, 29200, new Uint8Array(0), {
-          mss: 1460,
-          windowScale: conv.windowScale,
-          sackPermitted: true,
-          ...ts(t),
-        }),
+      const syn = new Seg(conv.port, 80, conv.isn, 0, TcpFlag.SYN, 29200, new Uint8Array(0), {
+        mss: 1460,
+        windowScale: conv.windowScale,
+        sackPermitted: true,
+        ...ts(t),
       });
+      packets.push({ at: t, seg: syn });
+      if (conv.strayReset) {
+        const reset = new Seg(conv.port, 80, int(0, 0xffffffff), 0, TcpFlag.RST, 0, new Uint8Array(0), {});
+        packets.push({ at: t + 0.5, seg: reset });
+        t += 1000;
+        packets.push({ at: t, seg: syn });
+      }
       t += 1;
       packets.push({
         at: t,
@@ -455,7 +492,11 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
       if (random() < faults.captureDuplicate) captured.push({ at: packet.at + 0.05, seg: packet.seg });
     }
     for (let k = 1; k + 1 < captured.length; k++) {
-      if (random() < faults.captureReorder) [captured[k], captured[k + 1]] = [captured[k + 1], captured[k]];
+      // A path reorders packets sent close together, not a RST and the SYN its client sent again 1 s later.
+      const close = captured[k + 1].at - captured[k].at < REORDER_WITHIN_MS;
+      if (close && random() < faults.captureReorder) {
+        [captured[k], captured[k + 1]] = [captured[k + 1], captured[k]];
+      }
     }
     let last = 0;
     for (const packet of captured) {
@@ -463,6 +504,7 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
       last = at;
       schedule(at, () => table.onCapture(CLIENT, ONLINE, packet.seg, now));
     }
+    return last;
   }
 
   // Run the world.
@@ -485,7 +527,7 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
 
   let undelivered = 0;
   for (const conv of conversations) {
-    const conn = targets.get(conv.port);
+    const conn = targetOf.get(conv);
     if (conn === undefined) {
       violations.push(`port ${conv.port}: the target never saw the session`);
       undelivered++;
