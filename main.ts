@@ -6,7 +6,7 @@
  */
 import denoJson from "./deno.json" with { type: "json" };
 import { type Command, prepareConfig } from "./src/cli/flags.ts";
-import { FatalError, UsageError } from "./src/errors.ts";
+import { errorMessage, FatalError, UsageError } from "./src/errors.ts";
 import { copyCommand } from "./src/copy/mod.ts";
 import { interceptCommand } from "./src/intercept/mod.ts";
 import { routeCommand } from "./src/route/mod.ts";
@@ -59,7 +59,7 @@ function report(error: unknown, command: Command | undefined): number {
     return 1;
   }
   // A bug of ours: still one line for the user, the stack only on request.
-  console.error(`tcpshadow: internal error: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(`tcpshadow: internal error: ${errorMessage(error)}`);
   if (Deno.env.get("TCPSHADOW_DEBUG")) console.error(error);
   return 70;
 }

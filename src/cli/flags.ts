@@ -4,7 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { type Cidr, parseCidr, parseIpv4 } from "../wire/address.ts";
-import { UsageError } from "../errors.ts";
+import { errorMessage, UsageError } from "../errors.ts";
 import type { configArguments } from "./config.ts";
 
 /** A subcommand as `main.ts` dispatches it. */
@@ -50,7 +50,7 @@ export function parseFlags<T extends Options>(command: string, argv: string[], o
   try {
     text = Deno.readTextFileSync(path);
   } catch (error) {
-    throw new UsageError(`--config: cannot read ${path}: ${error instanceof Error ? error.message : error}`);
+    throw new UsageError(`--config: cannot read ${path}: ${errorMessage(error)}`);
   }
   const configFlags = Object.fromEntries(
     Object.entries(options).map(([name, flag]) => [name, { type: flag.type, multiple: flag.multiple }]),
@@ -69,7 +69,7 @@ function parse<T extends Options>(argv: string[], options: T) {
 }
 
 function describeParseError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   const code = (error as { code?: string }).code;
   const quoted = /'([^']+)'/.exec(message)?.[1] ?? "";
   switch (code) {

@@ -2,7 +2,7 @@
  * One line per event worth knowing, prefixed with the time and the command: on stderr, or appended to
  * `--log-file`. Never one line per packet; `--log-level debug` adds one per copied session.
  */
-import { UsageError } from "../errors.ts";
+import { errorMessage, UsageError } from "../errors.ts";
 import { LineFile } from "./line_file.ts";
 
 /** How much a command logs, least first; each level includes those before it. */
@@ -48,7 +48,7 @@ export async function withLogger<T>(
     return await body(log);
   } catch (error) {
     if (options.file !== undefined && !(error instanceof UsageError)) {
-      log.error(error instanceof Error ? error.message : String(error));
+      log.error(errorMessage(error));
     }
     throw error;
   } finally {

@@ -4,7 +4,7 @@
  */
 import { Capture } from "../../ffi/mod.ts";
 import type { Logger } from "../cli/log.ts";
-import { FatalError } from "../errors.ts";
+import { errorMessage, FatalError } from "../errors.ts";
 import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
 import {
   encodeReplyRecord,
@@ -169,7 +169,7 @@ export async function runIntercept(
     if (line !== undefined && running) info(`${line} (${routes} routes dropped)`);
   };
   const onWriteFailure = (peer: CopyPeer, error: unknown) =>
-    closePeer(peer, `copy ${peer.name} lost: ${describe(error)}`);
+    closePeer(peer, `copy ${peer.name} lost: ${errorMessage(error)}`);
 
   const serve = async (peer: CopyPeer) => {
     const buffer = new Uint8Array(READ_BUFFER_LENGTH);
@@ -191,7 +191,7 @@ export async function runIntercept(
         peer.flush(onWriteFailure);
       }
     } catch (error) {
-      closePeer(peer, `copy ${peer.name} lost: ${describe(error)}`);
+      closePeer(peer, `copy ${peer.name} lost: ${errorMessage(error)}`);
     }
   };
 
@@ -207,7 +207,7 @@ export async function runIntercept(
         serve(peer);
       }
     } catch (error) {
-      if (running) throw new FatalError(`cannot accept copy connections: ${describe(error)}`);
+      if (running) throw new FatalError(`cannot accept copy connections: ${errorMessage(error)}`);
     }
   };
 
@@ -312,10 +312,6 @@ function listen(hostname: string, port: number): Deno.TcpListener {
   try {
     return Deno.listen({ hostname, port, transport: "tcp" });
   } catch (error) {
-    throw new FatalError(`cannot listen on ${hostname}:${port}: ${describe(error)}`);
+    throw new FatalError(`cannot listen on ${hostname}:${port}: ${errorMessage(error)}`);
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
