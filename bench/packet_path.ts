@@ -5,7 +5,8 @@
  *
  * Keep-alive HTTP sessions are prebuilt (SYN, handshake ACK, requests of 100 bytes each answered by
  * the target with 200 bytes, the client's ACKs, FIN; every segment with a TCP timestamp, as Linux
- * sends them), then fed with a synthetic clock, so only the path itself is timed. Registrations are encoded into a reused buffer (intercept links not timed).
+ * sends them), then fed with a synthetic clock, so only the path itself is timed. Registrations are
+ * encoded into a reused buffer (intercept links not timed).
  * With `--send`, segments go through copy's own `PacketSender` (batched sendmmsg).
  *
  * Run: deno run -A bench/packet_path.ts [--send]   (--send needs root: run it inside a lab host,

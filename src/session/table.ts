@@ -94,7 +94,7 @@ interface Original {
 }
 
 interface Copy {
-  /** The open session, then what lingers of it once it completed. */
+  /** The open session, then what lingers of it once it is over. */
   session: Session | LingeringSession;
   readonly original: Original;
   readonly replyKey: number;
