@@ -12,6 +12,7 @@ import {
   ReplyFrameDecoder,
 } from "../intercept/protocol.ts";
 import type { InterceptAddress } from "./options.ts";
+import { sleep } from "../sleep.ts";
 
 const RECONNECT_MS = 1000;
 const READ_BUFFER = 64 * 1024;
@@ -114,7 +115,7 @@ export class InterceptLinks {
   /** Sends what is pending and resolves once written (for shutdown). */
   async drain(): Promise<void> {
     for (let i = 0; i < 50 && this.#links.flat().some((link) => link.writing); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
+      await sleep(10);
     }
   }
 
@@ -175,7 +176,7 @@ export class InterceptLinks {
 
   async #reconnect(link: Link): Promise<void> {
     while (!this.#closed) {
-      await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
+      await sleep(RECONNECT_MS);
       if (this.#closed) return;
       try {
         const connection = await Deno.connect({ hostname: link.address.host, port: link.address.port });

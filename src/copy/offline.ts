@@ -15,6 +15,7 @@ import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
 import { filterForLink } from "./filter.ts";
 import type { ReplayOptions } from "./options.ts";
 import type { CopyRuntime, CopyStats } from "./runtime.ts";
+import { sleep } from "../sleep.ts";
 
 /** How often the end of a replay checks whether its sessions are done. */
 const END_POLL_MS = 10;
@@ -489,10 +490,6 @@ function readMagic(path: string): number {
 function withoutPath(message: string, path: string): string {
   const prefix = `cannot read ${path}: `;
   return message.startsWith(prefix) ? message.slice(prefix.length) : message;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** An I/O error's text without Deno's "(os error N): open '...'" tail. */

@@ -9,6 +9,7 @@ import { decodeTcpPacket, formatIpv4, Ipv4View, isWireError } from "../wire/mod.
 import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";
 import { PacketSender } from "./sender.ts";
+import { sleep } from "../sleep.ts";
 
 const SETTLE_POLL_MS = 10;
 
@@ -113,7 +114,7 @@ export class CopyRuntime {
   async shutdown(graceMs: number): Promise<void> {
     const deadline = performance.now() + graceMs;
     while (this.table.active > 0 && performance.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, SETTLE_POLL_MS));
+      await sleep(SETTLE_POLL_MS);
       this.runTimers(performance.now());
     }
     this.table.abandonAll(performance.now());

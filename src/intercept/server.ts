@@ -15,6 +15,7 @@ import {
   ReplyFrameEncoder,
 } from "./protocol.ts";
 import { type ReplySink, type RouteCounters, routeKey, RouteTable } from "./routes.ts";
+import { sleep } from "../sleep.ts";
 
 /** What `runIntercept` needs, already checked. */
 export interface InterceptOptions {
@@ -232,7 +233,7 @@ export async function runIntercept(
       for (const peer of peers) peer.flush(onWriteFailure);
       if (packet === undefined || !running) return;
       if (packet === null) {
-        if (handled >= BUSY_PACKETS) await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
+        if (handled >= BUSY_PACKETS) await sleep(GATHER_MS);
         await capture.waitReadable(IDLE_WAIT_MS);
       }
     }

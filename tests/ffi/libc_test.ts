@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { errnoMessage } from "../../ffi/mod.ts";
 import { outputOf, withUnprivilegedDeno } from "./_unprivileged.ts";
+import { sleep } from "../../src/sleep.ts";
 
 const FFI = new URL("../../ffi/mod.ts", import.meta.url).href;
 
@@ -39,7 +40,7 @@ Deno.test("FdPoller times out, then wakes on input, while the event loop keeps t
     const idle = JSON.parse(text);
     assert.equal(idle.idle, false);
     assert.ok(idle.ticks >= 10, `event loop ticked ${idle.ticks} times in 200 ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     const writer = child.stdin.getWriter();
     await writer.write(new TextEncoder().encode("wake\n"));
     await writer.close();

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { agentCommand, waitForLine } from "./lab.ts";
 import { compareLogs, type CopyLab, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import { sleep } from "../../src/sleep.ts";
 
 /** Runs the HTTP client agent on the client host against the online server. */
 async function httpClient(lab: CopyLab, args: string[]): Promise<void> {
@@ -199,7 +200,7 @@ Deno.test("a target slower than the online server: the copy pipelines past --max
       }
       // The FIN waits for the last answer (the target answers one line per 300 ms either way).
       const lastAnswerAt = (target[0].at as number) + LINES * ANSWER_MS;
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, lastAnswerAt + 1500 - Date.now())));
+      await sleep(Math.max(0, lastAnswerAt + 1500 - Date.now()));
       const summary = await lab.stopCopy(copy);
       assert.equal(summary.completed, 1, `--max-lag ${maxLag}: ${JSON.stringify(summary)}`);
     });
@@ -219,7 +220,7 @@ Deno.test("a client reconnecting from the same port while the target still gets 
     const ports = new Set(online.map((line) => String(line.remote).split(":")[1]));
     assert.ok(ports.size <= 2, `the client used ports ${[...ports]}`);
     const target = await lab.waitForTarget(20, 30_000);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target), [], JSON.stringify(summary));
     assert.equal(summary.completed, 20, JSON.stringify(summary));
@@ -230,13 +231,13 @@ Deno.test("a session already open when copy starts is taken over from its next p
   await withCopyLab({ server: "echo" }, async (lab) => {
     const client = tcpClient(lab, ["--lines", "30", "--text", "early", "--pause-ms", "200"]);
     // Let about 10 lines go before copy exists.
-    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await sleep(2000);
     const copy = await lab.startCopy();
     assert.equal((await client.exited).code, 0, client.stderrText());
     const online = (await lab.readLog(lab.onlineLogPath)).map((line) => String(line.line));
     assert.equal(online.length, 30);
     const target = (await lab.waitForTarget(1, 10_000)).map((line) => String(line.line));
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
     const summary = await lab.stopCopy(copy);
     const final = (await lab.readLog(lab.targetLogPath)).map((line) => String(line.line));
     assert.ok(target.length > 0);
@@ -275,7 +276,7 @@ Deno.test("with 2% random loss on the target's link every request still reaches 
     const online = await lab.readLog(lab.onlineLogPath);
     const target = await lab.waitForTarget(500, 60_000);
     // Let the last closes finish through the loss before asking for the summary.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await sleep(3000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target), [], JSON.stringify(summary));
     assert.ok(summary.retransmissions > 0, "loss was real: the engine retransmitted");
@@ -289,7 +290,7 @@ Deno.test("a target that is down fails sessions fast, counts them, and copy keep
     await httpClient(lab, ["--requests", "50", "--connections", "5", "--close"]);
     assert.equal((await lab.readLog(lab.onlineLogPath)).length, 50, "the online server is unaffected");
     // The target answers every SYN with RST, so the copies fail at once; then the target comes back.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
     const server = lab.target.spawn(
       agentCommand("http_server", ["--port", "8080", "--log", lab.targetLogPath]),
     );

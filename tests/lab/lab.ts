@@ -18,6 +18,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { formatCidr, formatIpv4, ipv4FromBytes, parseCidr, parseIpv4 } from "../../src/wire/address.ts";
+import { sleep } from "../../src/sleep.ts";
 
 /** Prefix of every namespace a lab creates; `sweepStaleLabs` only ever touches names with it. */
 export const LAB_NETNS_PREFIX = "tsl";
@@ -615,7 +616,7 @@ class LabImpl implements Lab {
   async #drainNetns(netns: string): Promise<void> {
     for (let attempt = 0; attempt < 50; attempt++) {
       if (killNetnsProcesses(netns).length === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
     }
   }
 

@@ -3,6 +3,7 @@ import { Capture } from "../../ffi/mod.ts";
 import { encodePcapFile, LinkType, type PcapRecord } from "../../src/wire/mod.ts";
 import { agentCommand } from "./lab.ts";
 import { compareLogs, type CopyLab, type CopyRun, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import { sleep } from "../../src/sleep.ts";
 
 const REQUESTS = 24;
 /** Classic pcap: a 24-byte file header, then 16-byte record headers with the captured length at 8. */
@@ -44,7 +45,7 @@ async function record(lab: CopyLab): Promise<{ eth0: string; any: string }> {
     "--body-sizes",
     "0,10,1000,5000",
   ]));
-  await new Promise((resolve) => setTimeout(resolve, 300)); // the last FINs and ACKs
+  await sleep(300); // the last FINs and ACKs
   for (const dump of dumps) {
     await dump.stop("SIGINT", 5000);
     assert.match(dump.stderrText(), /^0 packets dropped by kernel$/m, dump.stderrText());

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { agentCommand, type Host, type LabProcess, waitForLine } from "./lab.ts";
 import { type CopyLab, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import { sleep } from "../../src/sleep.ts";
 
 const COPY_METRICS = "127.0.0.1:9464";
 const INTERCEPT_METRICS = "127.0.0.1:9465";
@@ -25,7 +26,7 @@ async function waitForJson(path: string, done: (last: JsonLine) => boolean, time
     const lines = await readJsonLines(path);
     if (lines.length > 0 && done(lines.at(-1)!)) return lines;
     if (Date.now() > deadline) throw new Error(`${path} never got there: ${JSON.stringify(lines.at(-1))}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
   }
 }
 
@@ -90,7 +91,7 @@ Deno.test("copy and intercept write stats JSON lines and serve Prometheus metric
       ].join("\n"),
     );
     const intercept = lab.assistant.spawn(tcpshadow(["intercept", "--config", config, "-i", "eth0"]));
-    await waitForStderr(intercept, "listening on", 15_000);
+    await waitForStderr(intercept, "listening on");
     const copy = await lab.startCopy([
       "-I",
       "eth0",
@@ -168,7 +169,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 }
 
