@@ -12,6 +12,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { agentCommand, type Host, type Lab, type LabProcess, waitForLine, withLab } from "./lab.ts";
+import { sleep } from "../../src/sleep.ts";
 
 /** Where the copies' client addresses come from. */
 export const FAKE_CLIENTS = "198.19.0.0/24";
@@ -192,7 +193,7 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
       for (;;) {
         const lines = await readLog(targetLogPath);
         if (lines.length >= count || Date.now() > deadline) return lines;
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await sleep(100);
       }
     },
   };
@@ -211,7 +212,7 @@ function parseSummary(stderr: string): Record<string, number> | undefined {
 }
 
 /** Waits until a process's standard error has a line containing `text`. */
-export async function waitForStderr(process: LabProcess, text: string, timeoutMs: number): Promise<void> {
+export async function waitForStderr(process: LabProcess, text: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!process.stderrText().includes(text)) {
     if (Date.now() > deadline) {
@@ -221,7 +222,7 @@ export async function waitForStderr(process: LabProcess, text: string, timeoutMs
     }
     const status = await Promise.race([
       process.exited,
-      new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 50)),
+      sleep(50).then(() => undefined),
     ]);
     if (status !== undefined && !process.stderrText().includes(text)) {
       throw new Error(`${process.command.join(" ")} exited with ${status.code}:\n${process.stderrText()}`);

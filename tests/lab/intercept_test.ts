@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { TcpFlag } from "../../src/wire/mod.ts";
 import { type Host, type Lab, type LabProcess, waitForLine, withLab } from "./lab.ts";
+import { waitForStderr } from "./copy_lab.ts";
+import { sleep } from "../../src/sleep.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const url = (path: string) => new URL(`../../${path}`, import.meta.url).href;
@@ -106,16 +108,6 @@ function evalIn(host: Host, code: string, env: Record<string, string> = {}): Lab
 }
 
 /** Waits until `process` has written a line containing `text` to stderr. */
-async function waitForStderr(process: LabProcess, text: string, timeoutMs = 15000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!process.stderrText().includes(text)) {
-    if (Date.now() > deadline) {
-      throw new Error(`no "${text}" on stderr of ${process.command.join(" ")}: ${process.stderrText()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 function records(process: LabProcess): ReplyRecord[] {
   return process.stdoutText().split("\n").filter((line) => line.startsWith("{")).map((line) =>
     JSON.parse(line)
@@ -205,7 +197,7 @@ Deno.test("intercept forwards the target's SYN-ACK to the copy that registered t
 Deno.test("a reply that beats its registration waits for it", async () => {
   const stderr = await withIntercept(async (lab) => {
     await sendSyn(lab, "198.19.0.9:40009");
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
     const copy = peer(lab, { MODE: "register", REGISTER: "198.19.0.9:40009" });
     assertSynAck(await waitForRecord(copy, 40009));
     await copy.stop();
