@@ -49,6 +49,10 @@ const METRICS: MetricTable = [
   ["rss", gauge("resident_memory_bytes", "Resident memory of the copy process.")],
   ["memory-paused", gauge("memory_paused", "1 while --max-memory keeps new sessions out.")],
   ["memory-pauses", counter("memory_pauses_total", "Times --max-memory started keeping new sessions out.")],
+  [
+    "memory-collections",
+    counter("memory_collections_total", "Full garbage collections --max-memory asked for before refusing."),
+  ],
 ];
 
 /** `copy`'s counters (`CopyRuntime.stats()` and the monitor's) as metric samples. */

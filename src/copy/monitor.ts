@@ -7,19 +7,13 @@ import { Reporting } from "../cli/reporting.ts";
 import { type Counters, GrowthAlarm } from "../cli/stats.ts";
 import { COPY_RATE_KEYS, COPY_STATS_LINE_KEYS, copyMetrics } from "./metrics.ts";
 import type { CopyRuntime } from "./runtime.ts";
-
-/** The memory guard lets sessions in again below this share of `--max-memory`. */
-const RESUME_SHARE = 0.9;
-const MEBIBYTE = 1 << 20;
+import { MemoryGuard, PROCESS_MEMORY } from "./memory_guard.ts";
 
 /** The side jobs of one `copy` run; `stop` ends them all. */
 export class CopyMonitor {
-  /** Times the memory guard started refusing sessions. */
-  memoryPauses = 0;
-
   readonly #runtime: CopyRuntime;
   readonly #log: Logger;
-  readonly #readRss: () => number;
+  readonly #guard: MemoryGuard | undefined;
   readonly #reporting: Reporting;
   readonly #kernelDrops = new GrowthAlarm((growth, total) =>
     `the kernel dropped ${growth} captured packets (${total} in all): copy is not keeping up`
@@ -28,14 +22,14 @@ export class CopyMonitor {
   #rss = 0;
 
   /**
-   * Starts watching `runtime`; `readRss` (resident bytes) is there for tests. A metrics address that
-   * cannot be bound or a stats file that cannot be opened is a `FatalError`.
+   * Starts watching `runtime`. A metrics address that cannot be bound or a stats file that cannot be
+   * opened is a `FatalError`.
    */
-  constructor(runtime: CopyRuntime, log: Logger, readRss = () => Deno.memoryUsage().rss) {
+  constructor(runtime: CopyRuntime, log: Logger) {
     this.#runtime = runtime;
     this.#log = log;
-    this.#readRss = readRss;
-    this.#rss = readRss();
+    const limit = runtime.options.maxMemory;
+    this.#guard = limit === undefined ? undefined : new MemoryGuard(limit, PROCESS_MEMORY, log);
     const { operation, maxSessions } = runtime.options;
     this.#capHits = new GrowthAlarm((growth, total) =>
       `--max-sessions ${maxSessions} reached: ${growth} new sessions refused (${total} in all)`
@@ -56,34 +50,18 @@ export class CopyMonitor {
       ...this.#runtime.stats(),
       rss: this.#rss,
       "memory-paused": this.#runtime.table.paused ? 1 : 0,
-      "memory-pauses": this.memoryPauses,
+      "memory-pauses": this.#guard?.pauses ?? 0,
+      "memory-collections": this.#guard?.collections ?? 0,
     };
   }
 
   /** One round of checks (the timer's; exposed for tests). */
   check(now = performance.now()): void {
     const runtime = this.#runtime;
-    this.#rss = this.#readRss();
+    this.#rss = PROCESS_MEMORY.rss();
     this.#kernelDrops.check(runtime.kernelDropped, now, this.#log);
     this.#capHits.check(runtime.table.counters.sessionsRefusedAtCap, now, this.#log);
-    const limit = runtime.options.maxMemory;
-    if (limit === undefined) return;
-    const table = runtime.table;
-    const megabytes = (bytes: number) => `${Math.round(bytes / MEBIBYTE)} MB`;
-    if (!table.paused && this.#rss > limit) {
-      table.paused = true;
-      this.memoryPauses++;
-      this.#log.warn(
-        `resident memory ${megabytes(this.#rss)} is above --max-memory ${megabytes(limit)}: ` +
-          `taking no new sessions until it is below ${megabytes(limit * RESUME_SHARE)}`,
-      );
-    } else if (table.paused && this.#rss < limit * RESUME_SHARE) {
-      table.paused = false;
-      this.#log.warn(
-        `resident memory ${megabytes(this.#rss)} is back below ${megabytes(limit * RESUME_SHARE)}: ` +
-          `taking new sessions again (${table.counters.sessionsRefusedWhilePaused} refused meanwhile)`,
-      );
-    }
+    if (this.#guard !== undefined) this.#rss = this.#guard.check(runtime.table, this.#rss, now);
   }
 
   /** Writes a last stats sample, stops the timers and the metrics endpoint; idempotent. */

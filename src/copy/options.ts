@@ -103,8 +103,8 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
                            falls further behind (default ${defaultSessionConfig.maxLagMs}; with --speed max: no limit)
   -C, --connections N      connections to each intercept, 1-16 (default 2)
   -M, --max-sessions N     sessions held at once; more are counted and skipped (default 100000)
-  -m, --max-memory MB      above this resident memory take no new sessions (open ones go on) until back
-                           below 90% of it (default: no limit)
+  -m, --max-memory MB      above this resident memory collect garbage, and if still above take no new
+                           sessions (open ones go on) until back below 90% of it (default: no limit)
   -q, --quiet              no log lines, only errors and the final summary
 ${OPERATION_HELP}
   -h, --help               this text

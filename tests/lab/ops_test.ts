@@ -218,14 +218,22 @@ Deno.test("on SIGTERM copy resets the sessions still open on the target, prints 
   });
 });
 
-Deno.test("above --max-memory copy takes no new sessions and says so", async () => {
+Deno.test("above --max-memory copy collects garbage, then takes no new sessions and says so", async () => {
   await withCopyLab({}, async (lab) => {
-    const copy = await lab.startCopy(["-I", "eth0", "--max-memory", "16"]);
+    const statsFile = `${lab.dir}/copy-stats.jsonl`;
+    const copy = await lab.startCopy(["-I", "eth0", "--max-memory", "16", "--stats-json", statsFile]);
     await httpRequests(lab, 5);
     const summary = await lab.stopCopy(copy);
     assert.equal(summary.sessions, 0, JSON.stringify(summary));
     assert.ok(summary["refused-by-memory"] >= 5, JSON.stringify(summary));
-    assert.match(copy.stderrText(), /above --max-memory 16 MB: taking no new sessions/);
+    assert.match(
+      copy.stderrText(),
+      /above --max-memory 16 MB after a garbage collection: taking no new sessions/,
+    );
+    const last = (await readJsonLines(statsFile)).at(-1)!;
+    assert.equal(last["memory-paused"], 1);
+    assert.equal(last["memory-pauses"], 1);
+    assert.ok(Number(last["memory-collections"]) >= 1, JSON.stringify(last));
   });
 });
 
