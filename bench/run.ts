@@ -12,6 +12,7 @@
  * Run: deno task bench [--duration S] [--scenario keepalive|close|all] [--quick | --rates R,R,..|max]
  *        [--profile DIR]
  *        [--without-copy]  (what the lab serves by itself: the same steps with no copy running)
+ *        [--copy-flags="-m 192"]  (more flags for copy, to measure them)
  *        [--target-no-timestamps]  (diagnosis: the target refuses no copied SYN by PAWS)
  */
 import { fileURLToPath } from "node:url";
@@ -20,6 +21,8 @@ import { type Host, type LabProcess, withLab } from "../tests/lab/lab.ts";
 import { FAKE_CLIENTS, tcpshadow, waitForStderr } from "../tests/lab/copy_lab.ts";
 import { measurePacketPath } from "./packet_path.ts";
 import { selfTimes } from "./profile_summary.ts";
+import { errorMessage } from "../src/errors.ts";
+import { sleep } from "../src/sleep.ts";
 
 const PACKET_PATH = fileURLToPath(new URL("./packet_path.ts", import.meta.url));
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -163,12 +166,21 @@ async function lineCount(path: string): Promise<number> {
   return count;
 }
 
-async function lastStats(path: string): Promise<Record<string, number>> {
-  const lines = (await Deno.readTextFile(path).catch(() => "")).trim().split("\n");
-  return lines.at(-1) ? JSON.parse(lines.at(-1)!) : {};
+async function statsRecords(path: string): Promise<Record<string, number>[]> {
+  const text = (await Deno.readTextFile(path).catch(() => "")).trim();
+  return text === "" ? [] : text.split("\n").map((line) => JSON.parse(line));
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** The highest `rss` of each minute of records sampled once a second, MB; none under two minutes. */
+function rssByMinute(records: Record<string, number>[]): number[] {
+  if (records.length < 120) return [];
+  const minutes: number[] = [];
+  records.forEach((record, index) => {
+    const minute = Math.floor(index / 60);
+    minutes[minute] = Math.max(minutes[minute] ?? 0, Math.round(record.rss / 2 ** 20));
+  });
+  return minutes;
+}
 
 /** Waits until `read` stops changing (the copies have drained), at most `timeoutMs`. */
 async function settle(read: () => Promise<number>, timeoutMs: number): Promise<number> {
@@ -195,6 +207,8 @@ interface StepResult {
   fileRssMb: number;
   kernelDropped: number;
   wrkErrors: string;
+  /** copy's highest RSS in each minute of the step, MB; empty for steps shorter than two minutes. */
+  rssByMinuteMb: number[];
 }
 
 function formatTable(scenario: Scenario, steps: StepResult[]): string {
@@ -212,7 +226,26 @@ function formatTable(scenario: Scenario, steps: StepResult[]): string {
       String(step.kernelDropped),
     ].reduce((line, cell) => `${line} ${cell} |`, "|");
   });
-  return [`${scenario.title}:`, "", header, "|---:|---:|---:|---:|---:|---:|---:|", ...rows].join("\n");
+  const trends = steps.filter((step) => step.rssByMinuteMb.length > 0).map((step) =>
+    `copy RSS by minute at ${step.offered === 0 ? "max" : step.offered}/s, MB: ${
+      step.rssByMinuteMb.join(" ")
+    }`
+  );
+  return [`${scenario.title}:`, "", header, "|---:|---:|---:|---:|---:|---:|---:|", ...rows, "", ...trends]
+    .join(
+      "\n",
+    ).trimEnd();
+}
+
+/** How each step of a scenario runs. */
+interface RunOptions {
+  readonly durationSeconds: number;
+  /** Where copy and intercept write CPU profiles, if anywhere. */
+  readonly profileDir: string | undefined;
+  /** No copy at all: what the lab serves by itself. */
+  readonly withoutCopy: boolean;
+  /** More `copy` flags, e.g. `-m 192`. */
+  readonly copyFlags: string[];
 }
 
 async function runScenario(
@@ -220,13 +253,12 @@ async function runScenario(
   hosts: Record<"client" | "online" | "target" | "assistant", Host>,
   dir: string,
   interceptPid: number,
-  durationSeconds: number,
-  profileDir: string | undefined,
-  withoutCopy: boolean,
+  run: RunOptions,
 ): Promise<StepResult[]> {
+  const { durationSeconds, profileDir } = run;
   const { client, online, target, assistant } = hosts;
   const statsPath = `${dir}/${scenario.name}-copy-stats.jsonl`;
-  const copy: LabProcess | undefined = withoutCopy ? undefined : online.spawn(tcpshadow([
+  const copy: LabProcess | undefined = run.withoutCopy ? undefined : online.spawn(tcpshadow([
     "copy",
     "-x",
     `80-${target.address}:8080`,
@@ -240,8 +272,9 @@ async function runScenario(
     "1",
     "--stats-json",
     statsPath,
+    ...run.copyFlags,
   ], profileFlags(profileDir)));
-  if (copy !== undefined) await waitForStderr(copy, "copying on", 15_000);
+  if (copy !== undefined) await waitForStderr(copy, "copying on");
   const copyCpu = () => copy === undefined ? { user: 0, system: 0 } : cpuSeconds(copy.pid);
   const steps: StepResult[] = [];
   try {
@@ -252,7 +285,8 @@ async function runScenario(
       const targetBefore = await lineCount(`${dir}/target-access.log`);
       const copyCpuBefore = await copyCpu();
       const interceptCpuBefore = await cpuSeconds(interceptPid);
-      const dropsBefore = (await lastStats(statsPath))["kernel-dropped"] ?? 0;
+      const statsBefore = await statsRecords(statsPath);
+      const dropsBefore = statsBefore.at(-1)?.["kernel-dropped"] ?? 0;
       const wrk = await client.run([
         "wrk",
         `-t${threads}`,
@@ -276,6 +310,7 @@ async function runScenario(
       const interceptCpuAfter = await cpuSeconds(interceptPid);
       const interceptCpu = interceptCpuAfter.user + interceptCpuAfter.system - interceptCpuBefore.user -
         interceptCpuBefore.system;
+      const statsOfStep = (await statsRecords(statsPath)).slice(statsBefore.length);
       const memory = copy === undefined ? { peak: 0, anon: 0, file: 0 } : await residentMb(copy.pid);
       const step: StepResult = {
         offered: rate,
@@ -288,8 +323,9 @@ async function runScenario(
         peakRssMb: memory.peak,
         anonRssMb: memory.anon,
         fileRssMb: memory.file,
-        kernelDropped: ((await lastStats(statsPath))["kernel-dropped"] ?? 0) - dropsBefore,
+        kernelDropped: (statsOfStep.at(-1)?.["kernel-dropped"] ?? dropsBefore) - dropsBefore,
         wrkErrors: errors,
+        rssByMinuteMb: rssByMinute(statsOfStep),
       };
       steps.push(step);
       console.error(`  ${scenario.name} ${rate === 0 ? "max" : rate}/s: ${JSON.stringify(step)}`);
@@ -312,19 +348,29 @@ async function runScenario(
   return steps;
 }
 
+function parseFlags() {
+  try {
+    return parseArgs({
+      args: Deno.args,
+      options: {
+        duration: { type: "string", default: "8" },
+        scenario: { type: "string", default: "all" },
+        quick: { type: "boolean" },
+        rates: { type: "string" },
+        profile: { type: "string" },
+        "target-no-timestamps": { type: "boolean" },
+        "without-copy": { type: "boolean" },
+        "copy-flags": { type: "string" },
+      },
+    }).values;
+  } catch (error) {
+    console.error(`bench: ${errorMessage(error).split("\n")[0]} (usage: bench/run.ts's first comment)`);
+    Deno.exit(2);
+  }
+}
+
 async function main(): Promise<void> {
-  const flags = parseArgs({
-    args: Deno.args,
-    options: {
-      duration: { type: "string", default: "8" },
-      scenario: { type: "string", default: "all" },
-      quick: { type: "boolean" },
-      rates: { type: "string" },
-      profile: { type: "string" },
-      "target-no-timestamps": { type: "boolean" },
-      "without-copy": { type: "boolean" },
-    },
-  }).values;
+  const flags = parseFlags();
   const duration = Number(flags.duration);
   await ensureTools();
   const cpu = /model name\s*:\s*(.*)/.exec(await Deno.readTextFile("/proc/cpuinfo"))?.[1] ?? "unknown";
@@ -407,7 +453,7 @@ async function main(): Promise<void> {
           profileFlags(flags.profile),
         ),
       );
-      await waitForStderr(intercept, "listening on", 15_000);
+      await waitForStderr(intercept, "listening on");
 
       const scenarios = SCENARIOS.filter((scenario) =>
         flags.scenario === "all" || flags.scenario === scenario.name
@@ -425,15 +471,12 @@ async function main(): Promise<void> {
         console.error(`running ${scenario.title}, ${scenario.rates.length} steps of ${duration} s`);
         const withoutCopy = flags["without-copy"] === true;
         if (withoutCopy) console.log("(without copy: what the lab serves by itself)\n");
-        const steps = await runScenario(
-          scenario,
-          hosts,
-          dir,
-          intercept.pid,
-          duration,
-          flags.profile,
+        const steps = await runScenario(scenario, hosts, dir, intercept.pid, {
+          durationSeconds: duration,
+          profileDir: flags.profile,
           withoutCopy,
-        );
+          copyFlags: flags["copy-flags"]?.split(/\s+/).filter(Boolean) ?? [],
+        });
         tables.push(formatTable(scenario, steps));
       }
       console.log(tables.join("\n\n"));
