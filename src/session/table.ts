@@ -74,6 +74,7 @@ export interface TableCounters {
   packetsSeen: number;
   sessionsCopied: number;
   sessionsSkippedByRate: number;
+  /** New sessions (SYNs) refused at `maxSessions`. */
   sessionsRefusedAtCap: number;
   /** New sessions refused while `paused` (the memory guard), counted like `sessionsRefusedAtCap`. */
   sessionsRefusedWhilePaused: number;
@@ -310,12 +311,13 @@ export class SessionTable {
     takeOver: boolean,
     now: number,
   ): Original | undefined {
+    // A refused session's later packets come here again as take-overs: only its SYN counts.
     if (this.paused) {
-      this.counters.sessionsRefusedWhilePaused++;
+      if (!takeOver) this.counters.sessionsRefusedWhilePaused++;
       return undefined;
     }
     if (this.#active + this.plan.multiply > this.plan.maxSessions) {
-      this.counters.sessionsRefusedAtCap++;
+      if (!takeOver) this.counters.sessionsRefusedAtCap++;
       return undefined;
     }
     const mapping = this.plan.mappings[mappingIndex];

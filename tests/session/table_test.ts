@@ -166,3 +166,23 @@ Deno.test("a client that reuses its port leaves the old copy to finish: the new 
   );
   assert.equal(table.counters.outcomes.abandoned, 0);
 });
+
+Deno.test("a session refused at the cap or by the memory guard is counted once, not once per packet", () => {
+  const table = new SessionTable(port80Plan(TARGET, { maxSessions: 1 }), { segment() {}, registration() {} });
+  const request = (port: number) => ({
+    ...segment(port, 80, 1001, 1, TcpFlag.ACK | TcpFlag.PSH),
+    payloadLength: 10,
+    payload: () => new Uint8Array(10),
+  });
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
+  table.onCapture(CLIENT, ONLINE, segment(40_001, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
+  table.onCapture(CLIENT, ONLINE, request(40_001), 1);
+  table.onCapture(CLIENT, ONLINE, request(40_001), 2);
+  assert.equal(table.counters.sessionsRefusedAtCap, 1);
+
+  table.paused = true;
+  table.onCapture(CLIENT, ONLINE, segment(40_002, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 3);
+  table.onCapture(CLIENT, ONLINE, request(40_002), 4);
+  assert.equal(table.counters.sessionsRefusedWhilePaused, 1);
+  assert.equal(table.counters.sessionsCopied, 1);
+});
