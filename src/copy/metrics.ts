@@ -37,6 +37,7 @@ const METRICS: MetricTable = [
   ["ipv6-skipped", IGNORED, { reason: "ipv6" }],
   ["sessions", counter("sessions_copied_total", "Copied sessions opened toward the target.")],
   ["active", gauge("sessions_active", "Copied sessions open now.")],
+  ["lingering", gauge("sessions_lingering", "Copied sessions over, holding their client port for 2 s.")],
   ...SESSION_OUTCOMES.map((outcome) => [outcome, SESSIONS_ENDED, { outcome }] as const),
   ["skipped-by-rate", SESSIONS_REFUSED, { reason: "rate" }],
   ["refused-at-cap", SESSIONS_REFUSED, { reason: "max-sessions" }],

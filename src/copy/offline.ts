@@ -159,7 +159,7 @@ export async function copyOffline(
   } else {
     log.info(`replayed ${progress.replayed} session(s) in ${formatDuration(replayMs)}`);
   }
-  const open = openSessions(runtime);
+  const open = runtime.table.active;
   if (open > 0 && !signal.aborted) {
     log.warn(
       `${open} session(s) wait for packets ${file.replay.input} does not have (recorded while open, ` +
@@ -241,10 +241,11 @@ class RoomGate {
   async wait(signal: AbortSignal): Promise<void> {
     const { table, options } = this.#runtime;
     const full = () =>
-      openSessions(this.#runtime) + options.multiply > MAX_OPEN_SESSIONS ||
-      table.active + options.multiply > options.maxSessions || table.paused;
+      table.active + options.multiply > MAX_OPEN_SESSIONS ||
+      table.active + table.lingering + options.multiply > options.maxSessions || table.paused;
     while (!signal.aborted && full()) {
-      const moves = endedSessions(this.#runtime) + this.#runtime.table.counters.sessionsCopied - table.active;
+      const gone = table.counters.sessionsCopied - table.active - table.lingering;
+      const moves = endedSessions(this.#runtime) + gone;
       if (moves !== this.#moves) {
         this.#moves = moves;
         this.#movedAt = performance.now();
@@ -323,9 +324,9 @@ function progressLine(
   const total = file.sessions * file.replay.loop;
   const elapsedMs = performance.now() - progress.startedAt;
   if (progress.passes === file.replay.loop) {
-    return `replayed ${total}/${total} sessions, ${formatDuration(elapsedMs)}; waiting for ${
-      openSessions(runtime)
-    }`;
+    return `replayed ${total}/${total} sessions, ${
+      formatDuration(elapsedMs)
+    }; waiting for ${runtime.table.active}`;
   }
   const expectedMs = file.durationMs * file.replay.loop / file.replay.speed;
   const left = remainingMs({ replayed: progress.replayed, total, elapsedMs }, expectedMs);
@@ -375,7 +376,7 @@ async function waitForSessions(runtime: CopyRuntime, signal: AbortSignal): Promi
   };
   let seen = activity();
   let movedAt = performance.now();
-  while (openSessions(runtime) > 0 && !signal.aborted) {
+  while (runtime.table.active > 0 && !signal.aborted) {
     await sleep(END_POLL_MS);
     const now = activity();
     if (now !== seen) {
@@ -385,11 +386,6 @@ async function waitForSessions(runtime: CopyRuntime, signal: AbortSignal): Promi
       return;
     }
   }
-}
-
-/** Sessions opened so far that have not ended (lingering ones count as ended). */
-function openSessions(runtime: CopyRuntime): number {
-  return runtime.table.counters.sessionsCopied - endedSessions(runtime);
 }
 
 function endedSessions(runtime: CopyRuntime): number {

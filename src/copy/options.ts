@@ -102,7 +102,8 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
                            goes anyway (pipelined) once it was captured this long ago, so the copy never
                            falls further behind (default ${defaultSessionConfig.maxLagMs}; with --speed max: no limit)
   -C, --connections N      connections to each intercept, 1-16 (default 2)
-  -M, --max-sessions N     sessions held at once; more are counted and skipped (default 100000)
+  -M, --max-sessions N     sessions held at once, with those in their 2 s linger after the end; more are
+                           counted and skipped (default 100000)
   -m, --max-memory MB      above this resident memory collect garbage, and if still above take no new
                            sessions (open ones go on) until back below 90% of it (default: no limit)
   -q, --quiet              no log lines, only errors and the final summary

@@ -131,6 +131,7 @@ export class CopyRuntime {
     return {
       sessions: c.sessionsCopied,
       active: this.table.active,
+      lingering: this.table.lingering,
       completed: o["completed"],
       "reset-by-client": o["reset-by-client"],
       failed: o["refused"] + o["no-answer"] + o["reset-by-target"] + o["buffer-full"] + o["capture-cut"],

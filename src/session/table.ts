@@ -46,7 +46,7 @@ export interface CopyPlan {
   readonly multiply: number;
   /** Keeps several `copy` processes' client ports apart (`-f`). */
   readonly portShift: number;
-  /** Sessions held at once; more are refused and counted. */
+  /** Sessions held at once, lingering ones included; more are refused and counted. */
   readonly maxSessions: number;
   readonly session: SessionConfig;
 }
@@ -143,7 +143,8 @@ export class SessionTable {
    */
   readonly #timers = new DeadlineHeap<number>();
   readonly #clientsTotal: number;
-  #active = 0;
+  /** Copies in `#byReply` that are over and linger. */
+  #lingering = 0;
   #nextSweep = 0;
   #pass = 0;
   /** While set, no new session is opened; open ones go on (`copy --max-memory`). */
@@ -157,9 +158,17 @@ export class SessionTable {
     this.#sink = (endpoints, tcp) => out.segment(endpoints, tcp);
   }
 
-  /** Sessions being copied now (lingering ones included). */
+  /** Sessions being copied now. */
   get active(): number {
-    return this.#active;
+    return this.#byReply.size - this.#lingering;
+  }
+
+  /**
+   * Sessions over but still holding their client address and port (`lingerMs`, as TCP's TIME-WAIT);
+   * they count against `maxSessions` with the active ones.
+   */
+  get lingering(): number {
+    return this.#lingering;
   }
 
   /** Client bytes held by all sessions, for the memory guard and stats. */
@@ -316,7 +325,7 @@ export class SessionTable {
       if (!takeOver) this.counters.sessionsRefusedWhilePaused++;
       return undefined;
     }
-    if (this.#active + this.plan.multiply > this.plan.maxSessions) {
+    if (this.#byReply.size + this.plan.multiply > this.plan.maxSessions) {
       if (!takeOver) this.counters.sessionsRefusedAtCap++;
       return undefined;
     }
@@ -346,7 +355,6 @@ export class SessionTable {
       const copy: Copy = { session, original, replyKey, scheduledAt: Infinity, counted: false };
       this.#byReply.set(replyKey, copy);
       original.copies.push(copy);
-      this.#active++;
       this.counters.sessionsCopied++;
       this.#settle(copy);
     }
@@ -384,6 +392,7 @@ export class SessionTable {
     let session = copy.session;
     if (session.outcome !== undefined && !copy.counted) {
       copy.counted = true;
+      this.#lingering++;
       this.counters.outcomes[session.outcome]++;
       this.counters.retransmissions += session.retransmissions;
       const original = copy.original;
@@ -429,7 +438,7 @@ export class SessionTable {
   #remove(copy: Copy): void {
     if (this.#byReply.get(copy.replyKey) !== copy) return;
     this.#byReply.delete(copy.replyKey);
-    this.#active--;
+    if (copy.counted) this.#lingering--;
     const original = copy.original;
     original.copies = original.copies.filter((other) => other !== copy);
     const { clientAddress, clientPort, targetAddress, targetPort } = copy.session.endpoints;
