@@ -4,8 +4,6 @@
  * memory grows to several times its live heap and falls back only when V8 gets round to it, so a guard
  * that only read the resident size would keep sessions out for garbage. It collects first.
  */
-import v8 from "node:v8";
-import vm from "node:vm";
 import type { Logger } from "../cli/log.ts";
 
 /** The guard lets sessions in again below this share of the limit. */
@@ -33,26 +31,28 @@ export interface GuardedTable {
   readonly counters: { readonly sessionsRefusedWhilePaused: number };
 }
 
-/** The live process: `Deno.memoryUsage()` and V8's own collector. */
-export const PROCESS_MEMORY: ProcessMemory = {
-  rss: () => Deno.memoryUsage().rss,
-  collect: () => {
-    const collect = fullCollector();
-    const start = performance.now();
-    collect();
-    return performance.now() - start;
-  },
-};
+/** This process's resident bytes. */
+export function residentBytes(): number {
+  return Deno.memoryUsage().rss;
+}
 
-let collector: (() => void) | undefined;
-
-function fullCollector(): () => void {
-  if (collector === undefined) {
-    // V8 installs `gc` in contexts made after the flag is set; this one shares the heap.
-    v8.setFlagsFromString("--expose-gc");
-    collector = vm.runInNewContext("gc") as () => void;
-  }
-  return collector;
+/**
+ * This process: its resident size and V8's own collector. `node:v8` and `node:vm` add 3 MB to copy's
+ * memory, so only a guard loads them.
+ */
+export async function processMemory(): Promise<ProcessMemory> {
+  const [{ default: v8 }, { default: vm }] = await Promise.all([import("node:v8"), import("node:vm")]);
+  // V8 installs `gc` in contexts made after the flag is set; this one shares the heap.
+  v8.setFlagsFromString("--expose-gc");
+  const collect = vm.runInNewContext("gc") as () => void;
+  return {
+    rss: residentBytes,
+    collect: () => {
+      const start = performance.now();
+      collect();
+      return performance.now() - start;
+    },
+  };
 }
 
 /** Keeps a table's new sessions out while memory is above a limit. */

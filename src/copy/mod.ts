@@ -10,6 +10,7 @@ import { UsageError } from "../errors.ts";
 import { LinkType } from "../wire/mod.ts";
 import { captureFilter, filterForLink } from "./filter.ts";
 import { copyLive } from "./live.ts";
+import { MemoryGuard, processMemory } from "./memory_guard.ts";
 import { CopyMonitor } from "./monitor.ts";
 import { copyOffline, scanCaptureFile } from "./offline.ts";
 import { copyHelp, type CopyOptions, parseCopyOptions } from "./options.ts";
@@ -39,7 +40,9 @@ async function copyWithLog(options: CopyOptions, log: Logger): Promise<number> {
   const runtime = await CopyRuntime.start(options, log);
   let monitor: CopyMonitor;
   try {
-    monitor = new CopyMonitor(runtime, log);
+    const limit = options.maxMemory;
+    const guard = limit === undefined ? undefined : new MemoryGuard(limit, await processMemory(), log);
+    monitor = new CopyMonitor(runtime, log, guard);
   } catch (error) {
     await runtime.shutdown(0);
     throw error;

@@ -7,7 +7,7 @@ import { Reporting } from "../cli/reporting.ts";
 import { type Counters, GrowthAlarm } from "../cli/stats.ts";
 import { COPY_RATE_KEYS, COPY_STATS_LINE_KEYS, copyMetrics } from "./metrics.ts";
 import type { CopyRuntime } from "./runtime.ts";
-import { MemoryGuard, PROCESS_MEMORY } from "./memory_guard.ts";
+import { type MemoryGuard, residentBytes } from "./memory_guard.ts";
 
 /** The side jobs of one `copy` run; `stop` ends them all. */
 export class CopyMonitor {
@@ -22,14 +22,13 @@ export class CopyMonitor {
   #rss = 0;
 
   /**
-   * Starts watching `runtime`. A metrics address that cannot be bound or a stats file that cannot be
-   * opened is a `FatalError`.
+   * Starts watching `runtime`, with `guard` for `--max-memory`. A metrics address that cannot be bound or
+   * a stats file that cannot be opened is a `FatalError`.
    */
-  constructor(runtime: CopyRuntime, log: Logger) {
+  constructor(runtime: CopyRuntime, log: Logger, guard: MemoryGuard | undefined) {
     this.#runtime = runtime;
     this.#log = log;
-    const limit = runtime.options.maxMemory;
-    this.#guard = limit === undefined ? undefined : new MemoryGuard(limit, PROCESS_MEMORY, log);
+    this.#guard = guard;
     const { operation, maxSessions } = runtime.options;
     this.#capHits = new GrowthAlarm((growth, total) =>
       `--max-sessions ${maxSessions} reached: ${growth} new sessions refused (${total} in all)`
@@ -58,7 +57,7 @@ export class CopyMonitor {
   /** One round of checks (the timer's; exposed for tests). */
   check(now = performance.now()): void {
     const runtime = this.#runtime;
-    this.#rss = PROCESS_MEMORY.rss();
+    this.#rss = residentBytes();
     this.#kernelDrops.check(runtime.kernelDropped, now, this.#log);
     this.#capHits.check(runtime.table.counters.sessionsRefusedAtCap, now, this.#log);
     if (this.#guard !== undefined) this.#rss = this.#guard.check(runtime.table, this.#rss, now);
