@@ -120,8 +120,9 @@ Deno.test("copy and intercept write stats JSON lines and serve Prometheus metric
     assert.match(copyMetrics.text, /^# HELP tcpshadow_sessions_active /m);
     assert.equal(copyMetrics.values.get("tcpshadow_sessions_copied_total"), 60);
     assert.equal(copyMetrics.values.get('tcpshadow_sessions_ended_total{outcome="completed"}'), 60);
-    const active = copyMetrics.values.get("tcpshadow_sessions_active")!;
-    assert.ok(active >= 0 && active <= 60, "finished sessions linger a little, then go");
+    assert.equal(copyMetrics.values.get("tcpshadow_sessions_active"), 0, "all 60 completed");
+    const lingering = copyMetrics.values.get("tcpshadow_sessions_lingering")!;
+    assert.ok(lingering >= 0 && lingering <= 60, "finished sessions linger a little, then go");
     assert.ok(copyMetrics.values.get("tcpshadow_resident_memory_bytes")! > 1 << 20);
 
     const interceptLines = await waitForJson(interceptStats, (line) => (line.forwarded as number) >= 60);
