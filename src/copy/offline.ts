@@ -244,8 +244,9 @@ class RoomGate {
       table.active + options.multiply > MAX_OPEN_SESSIONS ||
       table.active + table.lingering + options.multiply > options.maxSessions || table.paused;
     while (!signal.aborted && full()) {
-      const gone = table.counters.sessionsCopied - table.active - table.lingering;
-      const moves = endedSessions(this.#runtime) + gone;
+      const ended = table.counters.sessionsCopied - table.active;
+      const gone = ended - table.lingering;
+      const moves = ended + gone;
       if (moves !== this.#moves) {
         this.#moves = moves;
         this.#movedAt = performance.now();
@@ -386,10 +387,6 @@ async function waitForSessions(runtime: CopyRuntime, signal: AbortSignal): Promi
       return;
     }
   }
-}
-
-function endedSessions(runtime: CopyRuntime): number {
-  return Object.values(runtime.table.counters.outcomes).reduce((sum, count) => sum + count, 0);
 }
 
 /** Opens `path` filtered by `filter`; a file libpcap cannot read as a capture of TCP/IP is a `UsageError`. */
