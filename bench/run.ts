@@ -231,10 +231,9 @@ function formatTable(scenario: Scenario, steps: StepResult[]): string {
       step.rssByMinuteMb.join(" ")
     }`
   );
-  return [`${scenario.title}:`, "", header, "|---:|---:|---:|---:|---:|---:|---:|", ...rows, "", ...trends]
-    .join(
-      "\n",
-    ).trimEnd();
+  const lines = [`${scenario.title}:`, "", header, "|---:|---:|---:|---:|---:|---:|---:|", ...rows];
+  if (trends.length > 0) lines.push("", ...trends);
+  return lines.join("\n");
 }
 
 /** How each step of a scenario runs. */
