@@ -23,6 +23,7 @@ function segment(
   ack: number,
   flags: number,
   options: TcpOptions = {},
+  payload = new Uint8Array(0),
 ): SegmentIn & { srcPort: number; dstPort: number } {
   return {
     srcPort,
@@ -31,8 +32,8 @@ function segment(
     ack,
     flags,
     window: 502,
-    payloadLength: 0,
-    payload: () => new Uint8Array(0),
+    payloadLength: payload.length,
+    payload: () => payload,
     options: () => options,
   };
 }
@@ -143,11 +144,7 @@ Deno.test("a client that reuses its port leaves the old copy to finish: the new 
   });
   const request = new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n");
   table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
-  table.onCapture(CLIENT, ONLINE, {
-    ...segment(40_000, 80, 1001, 7001, TcpFlag.ACK | TcpFlag.PSH),
-    payloadLength: request.length,
-    payload: () => request,
-  }, 1);
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1001, 7001, TcpFlag.ACK | TcpFlag.PSH, {}, request), 1);
   const [old] = [...table.registrations()];
   // The online conversation is over and the client connects again from the same port before the
   // target has even answered the old copy's SYN.
@@ -170,11 +167,8 @@ Deno.test("a client that reuses its port leaves the old copy to finish: the new 
 
 Deno.test("a session refused at the cap or by the memory guard is counted once, not once per packet", () => {
   const table = new SessionTable(port80Plan(TARGET, { maxSessions: 1 }), { segment() {}, registration() {} });
-  const request = (port: number) => ({
-    ...segment(port, 80, 1001, 1, TcpFlag.ACK | TcpFlag.PSH),
-    payloadLength: 10,
-    payload: () => new Uint8Array(10),
-  });
+  const request = (port: number) =>
+    segment(port, 80, 1001, 1, TcpFlag.ACK | TcpFlag.PSH, {}, new Uint8Array(10));
   table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
   table.onCapture(CLIENT, ONLINE, segment(40_001, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
   table.onCapture(CLIENT, ONLINE, request(40_001), 1);
