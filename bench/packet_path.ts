@@ -14,8 +14,12 @@
  */
 import { parseArgs } from "node:util";
 import { PacketSender } from "../src/copy/sender.ts";
-import { encodeRegistration, REGISTRATION_LENGTH, REPLY_RECORD_LENGTH } from "../src/intercept/mod.ts";
-import { encodeReplyRecord } from "../src/intercept/protocol.ts";
+import {
+  encodeRegistration,
+  encodeReplyRecord,
+  REGISTRATION_LENGTH,
+  REPLY_RECORD_LENGTH,
+} from "../src/protocol/mod.ts";
 import { SessionTable } from "../src/session/mod.ts";
 import { port80Plan } from "../tests/session/_plan.ts";
 import {
