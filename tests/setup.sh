@@ -13,6 +13,8 @@ command -v nft >/dev/null 2>&1 || missing="$missing nftables"
 command -v tcpdump >/dev/null 2>&1 || missing="$missing tcpdump"
 command -v ethtool >/dev/null 2>&1 || missing="$missing ethtool"
 command -v ping >/dev/null 2>&1 || missing="$missing iputils-ping"
+# The comparison report is tested as a page in a real browser.
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 if [ -n "$missing" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
