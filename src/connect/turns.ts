@@ -13,6 +13,13 @@
  * starts, `answer` for the target's bytes, `readyAt` for the next request.
  */
 
+/**
+ * A close (FIN or RST) waits this many times `responseWaitMs` for an answer that has not begun: servers
+ * drop a request they still work on when the client goes (a slow target, or a lossy way to it, would
+ * lose the request), while a request that goes early costs only pacing.
+ */
+const CLOSE_PATIENCE = 3;
+
 /** The timings of `AnswerTurns`. */
 export interface TurnTimings {
   /** The target said something this turn and then nothing for this long: its answer is over. */
@@ -79,7 +86,7 @@ export class AnswerTurns {
     const lag = close ? Infinity : capturedAt + this.timings.maxLagMs;
     const quiet = this.#lastAnswerAt >= this.#startedAt
       ? this.#lastAnswerAt + this.#gapMs()
-      : this.#startedAt + this.timings.responseWaitMs;
+      : this.#startedAt + this.timings.responseWaitMs * (close ? CLOSE_PATIENCE : 1);
     return Math.min(lag, quiet);
   }
 
