@@ -14,6 +14,7 @@
  *        [--without-copy]  (what the lab serves by itself: the same steps with no copy running)
  *        [--copy-flags="-m 192"]  (more flags for copy, to measure them)
  *        [--target-no-timestamps]  (diagnosis: the target refuses no copied SYN by PAWS)
+ *        [--connect]  (copy --connect: ordinary connections to the target instead of packets)
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -245,6 +246,8 @@ interface RunOptions {
   readonly withoutCopy: boolean;
   /** More `copy` flags, e.g. `-m 192`. */
   readonly copyFlags: string[];
+  /** `copy --connect` rather than packets through intercept. */
+  readonly connect: boolean;
 }
 
 async function runScenario(
@@ -261,10 +264,7 @@ async function runScenario(
     "copy",
     "-x",
     `80-${target.address}:8080`,
-    "-s",
-    assistant.address,
-    "-c",
-    FAKE_CLIENTS,
+    ...(run.connect ? ["--connect"] : ["-s", assistant.address, "-c", FAKE_CLIENTS]),
     "-I",
     online.device,
     "--stats",
@@ -360,6 +360,7 @@ function parseFlags() {
         "target-no-timestamps": { type: "boolean" },
         "without-copy": { type: "boolean" },
         "copy-flags": { type: "string" },
+        connect: { type: "boolean" },
       },
     }).values;
   } catch (error) {
@@ -470,11 +471,13 @@ async function main(): Promise<void> {
         console.error(`running ${scenario.title}, ${scenario.rates.length} steps of ${duration} s`);
         const withoutCopy = flags["without-copy"] === true;
         if (withoutCopy) console.log("(without copy: what the lab serves by itself)\n");
+        if (flags.connect) console.log("(copy --connect: ordinary connections to the target)\n");
         const steps = await runScenario(scenario, hosts, dir, intercept.pid, {
           durationSeconds: duration,
           profileDir: flags.profile,
           withoutCopy,
           copyFlags: flags["copy-flags"]?.split(/\s+/).filter(Boolean) ?? [],
+          connect: flags.connect === true,
         });
         tables.push(formatTable(scenario, steps));
       }

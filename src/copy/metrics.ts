@@ -25,6 +25,10 @@ const { counter, gauge } = metricFamilies("tcpshadow_");
 const DROPPED = counter("packets_dropped_total", "Packets lost on the way, by where.");
 const IGNORED = counter("packets_ignored_total", "Captured packets that cannot be copied, by why.");
 const SESSIONS_ENDED = counter("sessions_ended_total", "Copied sessions ended, by outcome.");
+const TURNS = counter(
+  "turns_total",
+  "Turns over (--connect), by how: answered in full, short (the target went quiet), lagged (--max-lag).",
+);
 const SESSIONS_REFUSED = counter("sessions_refused_total", "New client sessions not copied, by reason.");
 
 /** Which counter of `CopyRuntime.stats()` feeds which metric. */
@@ -47,6 +51,12 @@ const METRICS: MetricTable = [
   ["replies", counter("replies_total", "Target reply headers received from intercept.")],
   ["replies-unmatched", counter("replies_unmatched_total", "Reply headers for no session of ours.")],
   ["registrations-lost", counter("registrations_lost_total", "Registrations not sent: intercept was down.")],
+  ["connections", gauge("connections_open", "Connections to the target open now (--connect).")],
+  ["answer-bytes", counter("answer_bytes_total", "Bytes the target answered (--connect).")],
+  ["turns-answered", TURNS, { end: "answered" }],
+  ["turns-short", TURNS, { end: "short" }],
+  ["turns-lagged", TURNS, { end: "lagged" }],
+  ["bind-failed", counter("bind_failures_total", "Connections not opened from a --bind address.")],
   ["rss", gauge("resident_memory_bytes", "Resident memory of the copy process.")],
   ["memory-paused", gauge("memory_paused", "1 while --max-memory keeps new sessions out.")],
   ["memory-pauses", counter("memory_pauses_total", "Times --max-memory started keeping new sessions out.")],

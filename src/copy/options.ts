@@ -61,7 +61,20 @@ export interface CopyOptions {
   readonly operation: OperationOptions;
   /** Resident memory (bytes) above which no new session is taken, if any. */
   readonly maxMemory: number | undefined;
+  /** Copies over ordinary connections (`--connect`) instead of packets, if asked. */
+  readonly connect: ConnectOptions | undefined;
 }
+
+/** How `copy --connect` opens its connections and reads the target's answers. */
+export interface ConnectOptions {
+  /** Local addresses to open connections from, in turn; empty: the kernel chooses. */
+  readonly bind: string[];
+  /** A target that said something in a turn and then nothing for this long has answered it. */
+  readonly answerGapMs: number;
+}
+
+/** `--answer-gap`'s default: well above a LAN round trip, well below a person's pause. */
+export const DEFAULT_ANSWER_GAP_MS = 200;
 
 /** How to replay a capture file (`copy --input`). */
 export interface ReplayOptions {
@@ -78,11 +91,18 @@ export const copyHelp = `tcpshadow copy: copy live TCP sessions from this (onlin
 
 Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
        tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT -i CAPTURE.pcap [-a SPEED] [-T N] [flags]
+       tcpshadow copy -x PORT-TARGET:PORT --connect [-i CAPTURE.pcap] [flags]
 
   -x, --target MAP         what to copy and where: [onlineIP:]port-targetIP:targetPort, comma list
                            (e.g. 80-198.18.0.3:8080); required
   -s, --intercept HOSTS    intercept host[:port] to get the target's replies from (default port ${DEFAULT_INTERCEPT_PORT}),
-                           comma list; required
+                           comma list; required without --connect
+      --connect            replay each session over an ordinary TCP connection from this host instead
+                           of packets: no raw socket, intercept or route; works through NAT and load
+                           balancers; the target sees this host's address; no root with --input
+      --bind ADDRS         with --connect: local addresses to open connections from, in turn, comma list
+      --answer-gap MS      with --connect: a target that said less than the online server and then
+                           nothing for MS has answered its turn (default ${DEFAULT_ANSWER_GAP_MS})
   -c, --clients RANGES     client addresses the target sees: CIDR, a.b.c.x (a /24), comma list
                            (default: each real client's own address)
   -r, --rate PERCENT       copy this percent of sessions, 1-100 (default 100); a session is copied whole or not
@@ -110,9 +130,11 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
 ${OPERATION_HELP}
   -h, --help               this text
 
-Run as root (or with CAP_NET_RAW): it captures with libpcap and sends with a raw socket.
-Example:
+Run as root (or with CAP_NET_RAW): it captures with libpcap and sends with a raw socket. With
+--connect a live capture still needs CAP_NET_RAW (for libpcap only); --connect --input needs none.
+Examples:
   tcpshadow copy -x 80-198.18.0.3:8080 -s 198.18.0.4 -c 198.19.0.0/24 --rate 20
+  tcpshadow copy -x 80-198.18.0.3:8080 --connect -i traffic.pcap
 `;
 
 /** Parses and checks `copy`'s flags. */
@@ -136,13 +158,19 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     "max-sessions": { type: "string", short: "M" },
     quiet: { type: "boolean", short: "q" },
     "max-memory": { type: "string", short: "m" },
+    connect: { type: "boolean" },
+    bind: { type: "string", multiple: true },
+    "answer-gap": { type: "string" },
     ...OPERATION_FLAGS,
   });
   const targets = listValue(values.target);
   if (targets.length === 0) throw new UsageError("--target (-x) is required, e.g. -x 80-198.18.0.3:8080");
+  const connect = connectOptions(values);
   const intercepts = listValue(values.intercept);
-  if (intercepts.length === 0) {
-    throw new UsageError("--intercept (-s) is required: the host running 'tcpshadow intercept'");
+  if (intercepts.length === 0 && connect === undefined) {
+    throw new UsageError(
+      "--intercept (-s) is required: the host running 'tcpshadow intercept' (or copy with --connect)",
+    );
   }
   const clientText = listValue(values.clients);
   const timeoutSeconds = values["session-timeout"] === undefined
@@ -183,6 +211,45 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     maxMemory: values["max-memory"] === undefined
       ? undefined
       : intValue("--max-memory", values["max-memory"], 16, 1_048_576) * MEBIBYTE,
+    connect,
+  };
+}
+
+/** `--connect` with `--bind` and `--answer-gap`; the packet transport's own flags do not go with it. */
+function connectOptions(
+  values: {
+    connect?: boolean;
+    bind?: string[];
+    "answer-gap"?: string;
+    intercept?: string[];
+    clients?: string[];
+    connections?: string;
+  },
+): ConnectOptions | undefined {
+  if (!values.connect) {
+    if (values.bind !== undefined) throw new UsageError("--bind needs --connect");
+    if (values["answer-gap"] !== undefined) throw new UsageError("--answer-gap needs --connect");
+    return undefined;
+  }
+  const packetOnly = [
+    ["--intercept (-s)", values.intercept],
+    ["--clients (-c)", values.clients],
+    ["--connections (-C)", values.connections],
+  ] as const;
+  for (const [flag, value] of packetOnly) {
+    if (value !== undefined) {
+      throw new UsageError(
+        `${flag} does not go with --connect: connections come from this host's own addresses (--bind)`,
+      );
+    }
+  }
+  const bind = listValue(values.bind);
+  for (const address of bind) ipv4Value("--bind", address);
+  return {
+    bind,
+    answerGapMs: values["answer-gap"] === undefined
+      ? DEFAULT_ANSWER_GAP_MS
+      : intValue("--answer-gap", values["answer-gap"], 1, 3_600_000),
   };
 }
 

@@ -1,14 +1,14 @@
 /**
  * What every `copy` run has, whatever feeds it packets (a live capture or a file): the session table,
- * the raw socket toward the target, the links to intercept, and the counters they keep.
+ * the transport toward the target (the raw socket and the links to intercept, or ordinary connections
+ * with `--connect`), and the counters they keep.
  */
 import type { Logger } from "../cli/log.ts";
-import { SessionTable } from "../session/mod.ts";
+import { type CopiedSession, SessionTable } from "../session/mod.ts";
 import { parseReplyRecord } from "../protocol/mod.ts";
 import { decodeTcpPacket, formatIpv4, Ipv4View, isWireError } from "../wire/mod.ts";
-import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";
-import { PacketSender } from "./sender.ts";
+import { ConnectionTransport, PacketTransport, type Transport } from "./transport.ts";
 import { sleep } from "../sleep.ts";
 
 const SETTLE_POLL_MS = 10;
@@ -28,8 +28,7 @@ export class CopyRuntime {
   kernelDropped = 0;
 
   readonly table: SessionTable;
-  readonly #sender: PacketSender;
-  readonly #links: InterceptLinks;
+  readonly #transport: Transport;
   /** One timeout for the table's next deadline, so an idle copy does not wake up on a fixed tick. */
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
@@ -40,39 +39,25 @@ export class CopyRuntime {
   };
 
   private constructor(readonly options: CopyOptions, readonly log: Logger) {
-    this.#sender = new PacketSender();
-    this.#links = new InterceptLinks(
-      options.intercepts,
-      options.connections,
-      (record) => this.#onReplyRecord(record),
-      () => this.table.registrations(),
-      log,
-    );
+    this.#transport = options.connect === undefined
+      ? new PacketTransport(options, log, this)
+      : new ConnectionTransport(options, this);
     this.table = new SessionTable(options, {
-      segment: (endpoints, tcp) => this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp),
-      registration: (registration) => this.#links.register(registration),
+      ...this.#transport.sink,
       ended: log.debugEnabled
-        ? (address, port, endpoints, outcome) =>
+        ? (address, port, endpoints, outcome, session) =>
           log.debug(
-            `session ${formatIpv4(address)}:${port} copied as ${formatIpv4(endpoints.clientAddress)}:` +
-              `${endpoints.clientPort} to ${
-                formatIpv4(endpoints.targetAddress)
-              }:${endpoints.targetPort}: ${outcome}`,
+            `session ${formatIpv4(address)}:${port} copied ${this.#transport.describe(endpoints, session)}` +
+              `: ${outcome}`,
           )
         : undefined,
     });
   }
 
-  /** Opens the raw socket and connects to every intercept. */
+  /** Opens the transport: the raw socket and a connection to every intercept, or nothing yet (`--connect`). */
   static async start(options: CopyOptions, log: Logger): Promise<CopyRuntime> {
     const runtime = new CopyRuntime(options, log);
-    try {
-      await runtime.#links.connect();
-    } catch (error) {
-      runtime.#links.close();
-      runtime.#sender.close();
-      throw error;
-    }
+    await runtime.#transport.start();
     return runtime;
   }
 
@@ -119,9 +104,7 @@ export class CopyRuntime {
     }
     this.table.abandonAll(performance.now());
     clearTimeout(this.#timer);
-    await this.#links.drain();
-    this.#links.close();
-    this.#sender.close();
+    await this.#transport.close();
   }
 
   /** Every counter of the run so far. */
@@ -134,10 +117,13 @@ export class CopyRuntime {
       lingering: this.table.lingering,
       completed: o["completed"],
       "reset-by-client": o["reset-by-client"],
-      failed: o["refused"] + o["no-answer"] + o["reset-by-target"] + o["buffer-full"] + o["capture-cut"],
+      failed: o["refused"] + o["no-answer"] + o["reset-by-target"] + o["closed-by-target"] +
+        o["buffer-full"] +
+        o["capture-cut"],
       refused: o["refused"],
       "no-answer": o["no-answer"],
       "reset-by-target": o["reset-by-target"],
+      "closed-by-target": o["closed-by-target"],
       "buffer-full": o["buffer-full"],
       "capture-cut": o["capture-cut"],
       "timed-out": o["timed-out"],
@@ -151,16 +137,13 @@ export class CopyRuntime {
       "malformed-replies": this.malformedReplies,
       "ipv6-skipped": this.ipv6Skipped,
       "kernel-dropped": this.kernelDropped,
-      sent: this.#sender.sent,
-      "send-dropped": this.#sender.dropped,
       retransmissions: c.retransmissions,
-      replies: c.repliesReceived,
-      "replies-unmatched": c.repliesUnmatched,
-      "registrations-lost": this.#links.registrationsLost,
+      ...this.#transport.stats(),
     };
   }
 
-  #onReplyRecord(record: Uint8Array): void {
+  /** A reply record from intercept (packet transport). */
+  onReplyRecord(record: Uint8Array): void {
     const reply = parseReplyRecord(record);
     if (reply === undefined) this.malformedReplies++;
     else {
@@ -168,6 +151,12 @@ export class CopyRuntime {
       this.table.onReply(reply.ip.dst, reply.tcp, now);
       this.#armTimer(now);
     }
+  }
+
+  /** A session had news from its connection (`--connect`): the table settles it. */
+  onSessionChanged(session: CopiedSession): void {
+    this.table.changed(session);
+    this.#armTimer(performance.now());
   }
 }
 

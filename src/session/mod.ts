@@ -3,6 +3,8 @@
  * conversation against the target. No I/O and no timers of their own: the caller passes packets
  * and the clock in and sends what comes out.
  */
+export { ClientStream } from "./stream.ts";
+export { seqOffset } from "./seq.ts";
 export {
   defaultSessionConfig,
   type SegmentIn,
@@ -17,6 +19,7 @@ export {
 } from "./session.ts";
 export {
   type AddressRange,
+  type CopiedSession,
   type CopyPlan,
   SessionTable,
   type TableCounters,

@@ -7,7 +7,6 @@ import { TcpFlag, type TcpRepr } from "../wire/mod.ts";
 import { type Registration, RegistrationType } from "../protocol/mod.ts";
 import { DeadlineHeap } from "./heap.ts";
 import {
-  type LingeringSession,
   type SegmentIn,
   Session,
   SESSION_OUTCOMES,
@@ -51,6 +50,26 @@ export interface CopyPlan {
   readonly session: SessionConfig;
 }
 
+/**
+ * What the table needs of a copied session, whichever transport carries it: the packet engine's
+ * `Session` (and what lingers of it), or an ordinary connection's (`copy --connect`).
+ */
+export interface CopiedSession {
+  readonly endpoints: SessionEndpoints;
+  readonly outcome: SessionOutcome | undefined;
+  /** Whether the table may forget it. */
+  readonly finished: boolean;
+  readonly nextDeadline: number;
+  readonly buffered: number;
+  readonly retransmissions: number;
+  /** Once over: what goes on of it by itself, if anything. */
+  readonly remains?: CopiedSession;
+  onClient(segment: SegmentIn, now: number): void;
+  onTarget(segment: SegmentIn, now: number): void;
+  onTick(now: number): void;
+  abandon(now: number): void;
+}
+
 /** Where the table's output goes. */
 export interface TableSink {
   /** A segment for the target from `endpoints.clientAddress`. */
@@ -66,7 +85,13 @@ export interface TableSink {
     clientPort: number,
     endpoints: SessionEndpoints,
     outcome: SessionOutcome,
+    session: CopiedSession,
   ): void;
+  /**
+   * Makes the session of a new copy; without it, the packet engine's `Session`, whose segments go to
+   * `segment`. Another transport passes its own.
+   */
+  open?(endpoints: SessionEndpoints, first: SegmentIn, takeOver: boolean, now: number): CopiedSession;
 }
 
 /** Counters for stats lines and metrics. */
@@ -96,7 +121,7 @@ interface Original {
 
 interface Copy {
   /** The open session, then what lingers of it once it is over. */
-  session: Session | LingeringSession;
+  session: CopiedSession;
   readonly original: Original;
   readonly replyKey: number;
   scheduledAt: number;
@@ -237,6 +262,16 @@ export class SessionTable {
     this.#settle(copy);
   }
 
+  /**
+   * The session toward `endpoints` changed outside the table's own calls (its connection had news):
+   * counts its outcome and reschedules it, as after a captured packet.
+   */
+  changed(session: CopiedSession): void {
+    const { clientAddress, clientPort } = session.endpoints;
+    const copy = this.#byReply.get(clientAddress * 65536 + clientPort);
+    if (copy?.session === session) this.#settle(copy);
+  }
+
   /** The registrations of every live copy, for an intercept that reconnected. */
   *registrations(): Iterable<Registration> {
     for (const copy of this.#byReply.values()) {
@@ -351,7 +386,8 @@ export class SessionTable {
         targetPort: mapping.targetPort,
       };
       this.out.registration({ type: RegistrationType.ADD, ...endpoints });
-      const session = new Session(endpoints, this.plan.session, this.#sink, tcp, takeOver, now);
+      const session = this.out.open?.(endpoints, tcp, takeOver, now) ??
+        new Session(endpoints, this.plan.session, this.#sink, tcp, takeOver, now);
       const copy: Copy = { session, original, replyKey, scheduledAt: Infinity, counted: false };
       this.#byReply.set(replyKey, copy);
       original.copies.push(copy);
@@ -401,6 +437,7 @@ export class SessionTable {
         original.key % 65536,
         session.endpoints,
         session.outcome,
+        session,
       );
       const failed = session.outcome !== "completed" && session.outcome !== "reset-by-client";
       const allOver = original.copies.every((other) => other.session.outcome !== undefined);
@@ -409,7 +446,7 @@ export class SessionTable {
         this.#dead[original.mappingIndex].set(original.key, original);
       }
     }
-    if (session instanceof Session && session.remains !== undefined) copy.session = session = session.remains;
+    if (session.remains !== undefined) copy.session = session = session.remains;
     if (session.finished) {
       this.#remove(copy);
       return;

@@ -41,10 +41,17 @@ export interface CopyLabOptions {
   readonly targetDown?: boolean;
   /** With the echo server: the target takes this long for each answer (a slow build). */
   readonly targetAnswerDelayMs?: number;
+  /** With the echo server: more of its flags (a banner), for the online server and for the target's. */
+  readonly echoFlags?: { readonly online?: string[]; readonly target?: string[] };
   /** Extra hosts beyond client, online, target and assistant. */
   readonly extraHosts?: string[];
   /** Copies keep the real client's address (no `-c`); the target routes that address to the assistant. */
   readonly keepClientAddress?: boolean;
+  /**
+   * `connect`: copy replays over ordinary connections (`--connect`): no route and no intercept are set
+   * up, and `copyCommand` has `--connect` instead of `-s` and `-c`. Default `packet`.
+   */
+  readonly transport?: "packet" | "connect";
 }
 
 /** A built copy lab with its servers and intercept running. */
@@ -58,9 +65,14 @@ export interface CopyLab {
   readonly dir: string;
   readonly onlineLogPath: string;
   readonly targetLogPath: string;
+  /** Starts the target's server (with `targetDown`, later on; or again after a test stopped it). */
+  startTarget(): Promise<LabProcess>;
   /** Starts `copy` on the online host with the usual -x/-s/-c plus `extra`; resolves once it captures. */
   startCopy(extra?: string[]): Promise<LabProcess>;
-  /** The command line `startCopy` runs: copy from online:80 to target:8080 through the assistant, plus `extra`. */
+  /**
+   * The command line `startCopy` runs: copy from online:80 to target:8080 through the assistant (or
+   * with `--connect`), plus `extra`.
+   */
   copyCommand(extra: string[]): string[];
   /** Stops `copy` with SIGTERM and returns its summary counters. */
   stopCopy(copy: LabProcess): Promise<Record<string, number>>;
@@ -118,46 +130,48 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
       ...extra,
     ]);
 
-  // The operator's setup on the target: replies to the fake clients (or, when copies keep the real
-  // client address, to the real client) go to the assistant.
-  const routed = options.keepClientAddress ? `${client.address}/32` : FAKE_CLIENTS;
-  const route = await target.run(tcpshadow(["route", "--clients", routed, "--via", assistant.address]));
-  await target.run(["sh", "-c", route.stdout]);
-  await assistant.run(["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+  const connect = options.transport === "connect";
+  if (!connect) {
+    // The operator's setup on the target: replies to the fake clients (or, when copies keep the real
+    // client address, to the real client) go to the assistant.
+    const routed = options.keepClientAddress ? `${client.address}/32` : FAKE_CLIENTS;
+    const route = await target.run(tcpshadow(["route", "--clients", routed, "--via", assistant.address]));
+    await target.run(["sh", "-c", route.stdout]);
+    await assistant.run(["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+  }
 
-  const onlineServer = online.spawn(serverCommand(80, onlineLogPath));
+  const onlineServer = online.spawn(serverCommand(80, onlineLogPath, options.echoFlags?.online));
   await waitForLine(onlineServer, "listening");
-  if (!options.targetDown) {
+  const startTarget = async () => {
     // Tagged answers: a client that ever got one would fail its check.
     const targetServer = target.spawn(serverCommand(
       8080,
       targetLogPath,
       server === "http"
         ? ["--tag", "target"]
-        : ["--answer-delay-ms", String(options.targetAnswerDelayMs ?? 0)],
+        : ["--answer-delay-ms", String(options.targetAnswerDelayMs ?? 0), ...options.echoFlags?.target ?? []],
     ));
     await waitForLine(targetServer, "listening");
+    return targetServer;
+  };
+  if (!options.targetDown) await startTarget();
+  if (!connect) {
+    const intercept = assistant.spawn(
+      tcpshadow(["intercept", "-i", assistant.device, "-F", "tcp and src port 8080"]),
+      { stdout: "piped", stderr: "piped" },
+    );
+    await waitForStderr(intercept, "listening", 15000);
   }
-  const intercept = assistant.spawn(
-    tcpshadow(["intercept", "-i", assistant.device, "-F", "tcp and src port 8080"]),
-    { stdout: "piped", stderr: "piped" },
-  );
-  await waitForStderr(intercept, "listening", 15000);
 
   const readLog = async (path: string) => {
     const text = await Deno.readTextFile(path).catch(() => "");
     return text.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line));
   };
+  const transportFlags = connect
+    ? ["--connect"]
+    : ["-s", assistant.address, ...(options.keepClientAddress ? [] : ["-c", FAKE_CLIENTS])];
   const copyCommand = (extra: string[]) =>
-    tcpshadow([
-      "copy",
-      "-x",
-      `80-${target.address}:8080`,
-      "-s",
-      assistant.address,
-      ...(options.keepClientAddress ? [] : ["-c", FAKE_CLIENTS]),
-      ...extra,
-    ]);
+    tcpshadow(["copy", "-x", `80-${target.address}:8080`, ...transportFlags, ...extra]);
   return {
     lab,
     client,
@@ -168,6 +182,7 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     onlineLogPath,
     targetLogPath,
     copyCommand,
+    startTarget,
     async startCopy(extra = []) {
       const copy = online.spawn(copyCommand(extra), { stdout: "piped", stderr: "piped" });
       await waitForStderr(copy, "copying", 15000);
