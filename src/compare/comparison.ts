@@ -7,7 +7,8 @@
  * (timestamps, random ids, host names), then and from then on; only differences the candidate alone shows
  * are regressions.
  */
-import type { Answer } from "./answer.ts";
+import { Answer } from "./answer.ts";
+import { parseRequests, parseResponses } from "./http.ts";
 import { Differ, type Difference, type DifferOptions, readable } from "./differ.ts";
 import { endpointOf } from "./endpoint.ts";
 import { generalPath } from "./json_diff.ts";
@@ -86,8 +87,22 @@ export class Comparison {
     this.#maxEndpoints = options.maxEndpoints ?? 1000;
   }
 
-  /** Judges one turn, counts it, and keeps it as a sample if it is among its endpoint's first differences. */
+  /**
+   * Judges one turn, counts it, and keeps it as a sample if it is among its endpoint's first differences.
+   * In `http` mode a turn of pipelined requests is judged request by request, each answer with its own.
+   */
   compare(turn: Turn): Verdict {
+    const split = this.options.mode === "http" ? splitPipelined(turn) : undefined;
+    if (split === undefined) return this.#compareOne(turn);
+    let worst: Verdict = "same";
+    for (const part of split) {
+      const verdict = this.#compareOne(part);
+      if (VERDICT_RANK[verdict] > VERDICT_RANK[worst]) worst = verdict;
+    }
+    return worst;
+  }
+
+  #compareOne(turn: Turn): Verdict {
     const endpoint = this.#endpoint(endpointOf(turn.request, this.options.mode));
     const { verdict, differences } = this.#judge(turn, endpoint);
     for (const counters of [this.totals, endpoint]) {
@@ -153,6 +168,39 @@ export class Comparison {
     for (const [name, candidate] of this.#endpoints) if (candidate === state) return name;
     return "(other)";
   }
+}
+
+/** Which verdict of a turn's parts stands for the whole turn. */
+const VERDICT_RANK: Record<Verdict, number> = {
+  same: 0,
+  noise: 1,
+  "extra-answer": 2,
+  "no-answer": 3,
+  different: 4,
+};
+
+/**
+ * A turn of several HTTP requests (pipelined) as one turn per request, each with its own response from
+ * every side; `undefined` for a turn of one request, or when a side's responses cannot be told apart.
+ */
+function splitPipelined(turn: Turn): Turn[] | undefined {
+  const requests = parseRequests(turn.request);
+  if (requests.length < 2) return undefined;
+  const methods = requests.map((request) => request.method ?? "GET");
+  const sides = [turn.online, turn.target, ...(turn.baseline === undefined ? [] : [turn.baseline])];
+  if (!sides.every((side) => side.whole)) return undefined;
+  const responses = sides.map((side) => parseResponses(side.bytes, methods, true));
+  if (!responses.every((list) => list.length === requests.length)) return undefined;
+  return requests.map((request, i) => {
+    const slice = (side: number) =>
+      Answer.of(sides[side].bytes.subarray(responses[side][i].start, responses[side][i].end));
+    return {
+      request: turn.request.subarray(request.start, request.end),
+      online: slice(0),
+      target: slice(1),
+      baseline: turn.baseline === undefined ? undefined : slice(2),
+    };
+  });
 }
 
 /** A field's name for learning and counting: JSON array indexes as `[*]`. */

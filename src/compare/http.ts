@@ -18,6 +18,9 @@ export interface HttpMessage {
   readonly body: Uint8Array;
   /** Whether the whole body was in the bytes given. */
   readonly complete: boolean;
+  /** Where the message starts and ends in the bytes given. */
+  readonly start: number;
+  readonly end: number;
 }
 
 /** The most decoded body bytes kept: a decompression bomb stops here. */
@@ -36,7 +39,15 @@ export function parseRequests(bytes: Uint8Array): HttpMessage[] {
     if (method === undefined || target === undefined || !version?.startsWith("HTTP/1.")) break;
     const length = Number(header(head.headers, "content-length") ?? "0");
     const body = readBody(bytes, head.end, head.headers, Number.isFinite(length) ? length : 0, false);
-    messages.push({ method, target, headers: head.headers, body: body.body, complete: body.complete });
+    messages.push({
+      method,
+      target,
+      headers: head.headers,
+      body: body.body,
+      complete: body.complete,
+      start: at,
+      end: body.end,
+    });
     if (!body.complete) break;
     at = body.end;
   }
@@ -51,6 +62,8 @@ export function parseRequests(bytes: Uint8Array): HttpMessage[] {
 export function parseResponses(bytes: Uint8Array, methods: readonly string[], closed = true): HttpMessage[] {
   const messages: HttpMessage[] = [];
   let at = 0;
+  /** Where the interim responses before the next final one began, if there were any. */
+  let interimFrom: number | undefined;
   while (at < bytes.length) {
     const head = readHead(bytes, at);
     if (head === undefined) break;
@@ -59,6 +72,7 @@ export function parseResponses(bytes: Uint8Array, methods: readonly string[], cl
     const status = Number(match[1]);
     if (status < 200 && status !== 101) {
       at = head.end;
+      interimFrom ??= head.start;
       continue;
     }
     const method = methods[messages.length] ?? "GET";
@@ -67,7 +81,15 @@ export function parseResponses(bytes: Uint8Array, methods: readonly string[], cl
     const body = bodyless
       ? { body: new Uint8Array(0), complete: true, end: head.end }
       : readBody(bytes, head.end, head.headers, length === undefined ? undefined : Number(length), closed);
-    messages.push({ status, headers: head.headers, body: body.body, complete: body.complete });
+    messages.push({
+      status,
+      headers: head.headers,
+      body: body.body,
+      complete: body.complete,
+      start: interimFrom ?? head.start,
+      end: body.end,
+    });
+    interimFrom = undefined;
     if (!body.complete) break;
     at = body.end;
   }
@@ -80,6 +102,8 @@ export function header(headers: HttpMessage["headers"], name: string): string | 
 }
 
 interface Head {
+  /** Where the head starts. */
+  readonly start: number;
   readonly startLine: string;
   readonly headers: [string, string][];
   /** Offset just past the blank line. */
@@ -95,7 +119,7 @@ function readHead(bytes: Uint8Array, from: number): Head | undefined {
     const colon = line.indexOf(":");
     if (colon > 0) headers.push([line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()]);
   }
-  return { startLine: lines[0], headers, end: end + CRLF_CRLF.length };
+  return { start: from, startLine: lines[0], headers, end: end + CRLF_CRLF.length };
 }
 
 function readBody(

@@ -25,6 +25,11 @@ export interface ConnectionSink {
   close(session: ConnectSession): void;
   /** Turn `turn` of `session` is over (the next request goes, or the client closes), and why. */
   turnOver?(session: ConnectSession, turn: number, end: TurnEnd): void;
+  /**
+   * Turn `turn` of `session` is over, whether or not the online server said something in it; `expected`
+   * is the online server's bytes (its FIN counting one) from the start to the end of that turn.
+   */
+  turnEnded?(session: ConnectSession, turn: number, expected: number): void;
 }
 
 /** The session's timings: the engine's, with the gap that ends a shorter answer. */
@@ -94,6 +99,14 @@ export class ConnectSession implements CopiedSession {
   /** Client bytes held, not yet written. */
   get buffered(): number {
     return this.#stream.buffered;
+  }
+
+  /**
+   * The online server's sequence number of its first byte as the client's first ack gave it, once seen:
+   * where `expected` counts from.
+   */
+  get ackBase(): number | undefined {
+    return this.#ackBase;
   }
 
   /** The current turn (0: before the first request), to which the target's bytes now count. */
@@ -248,6 +261,7 @@ export class ConnectSession implements CopiedSession {
   /** The current turn is over: told when the online server had said something in it. */
   #endTurn(expected: number, end: TurnEnd, now: number): void {
     const turn = this.#turns.turn;
+    this.sink.turnEnded?.(this, turn, expected);
     if (this.#turns.begin(expected, end, now)) this.sink.turnOver?.(this, turn, end);
   }
 

@@ -17,6 +17,10 @@ export interface AnswerListener {
   answer(session: ConnectSession, turn: number, bytes: Uint8Array): void;
   /** Turn `turn` of `session` is over, and why. */
   turnOver(session: ConnectSession, turn: number, end: TurnEnd): void;
+  /** `bytes` (valid during the call only) of the client's that went to the target in turn `turn`. */
+  wrote?(session: ConnectSession, turn: number, bytes: Uint8Array): void;
+  /** Every turn's end, with the online server's bytes up to it (see `ConnectionSink.turnEnded`). */
+  turnEnded?(session: ConnectSession, turn: number, expected: number): void;
 }
 
 /** Connection errors that mean the target (or the way to it) refused. */
@@ -74,9 +78,9 @@ export class ConnectTransport implements ConnectionSink {
     });
     socket.on("data", (chunk: Uint8Array) => {
       this.reads++;
-      const turn = session.turn;
+      // The listener first: the bytes may end the turn, and whoever compares turns needs them in it.
+      this.listener.answer(session, session.turn, chunk);
       session.onAnswer(chunk.length, performance.now());
-      this.listener.answer(session, turn, chunk);
       this.changed(session);
     });
     socket.on("end", () => {
@@ -99,6 +103,7 @@ export class ConnectTransport implements ConnectionSink {
 
   write(session: ConnectSession, bytes: Uint8Array): void {
     this.writes++;
+    this.listener.wrote?.(session, session.turn, bytes);
     this.#sockets.get(session)?.write(bytes);
   }
 
@@ -125,6 +130,10 @@ export class ConnectTransport implements ConnectionSink {
 
   turnOver(session: ConnectSession, turn: number, end: TurnEnd): void {
     this.listener.turnOver(session, turn, end);
+  }
+
+  turnEnded(session: ConnectSession, turn: number, expected: number): void {
+    this.listener.turnEnded?.(session, turn, expected);
   }
 
   /** Resets every connection still open (shutdown, after the sessions were abandoned). */

@@ -19,12 +19,12 @@ const PACKETS_PER_TURN = 512;
  * A live capture of what comes in on `device`. With `--connect` nothing else needs a privilege, so a
  * refusal says that only the capture does, and how to do without.
  */
-function openCapture(runtime: CopyRuntime, device: string): Capture {
+function openCapture(runtime: CopyRuntime, device: string, direction: "in" | "inout"): Capture {
   try {
     // Not immediate: packed blocks hold bursts (a 1 MiB POST is 700+ packets) that fixed frames drop.
     return Capture.openLive({
       device,
-      direction: "in",
+      direction,
       immediate: false,
       bufferSize: runtime.options.captureBuffer,
     });
@@ -45,7 +45,11 @@ export async function copyLive(
   filter: string,
   signal: AbortSignal,
 ): Promise<{ kernelDropped: number }> {
-  const captures = interfaces.map((device) => openCapture(runtime, device));
+  // With --compare the online server's answers are captured too, by the same capture, so that they come
+  // in the order the kernel saw them: a separate capture hands its packets over apart, at times before
+  // the client's packets that opened their session.
+  const comparing = runtime.options.connect?.compare !== undefined;
+  const captures = interfaces.map((device) => openCapture(runtime, device, comparing ? "inout" : "in"));
   try {
     for (const capture of captures) capture.setFilter(filterForLink(filter, capture.linkType));
   } catch (error) {

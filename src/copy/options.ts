@@ -20,6 +20,7 @@ import {
   operationOptions,
 } from "../cli/operation.ts";
 import { UsageError } from "../errors.ts";
+import type { CompareOptions } from "./comparing.ts";
 import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import {
   type AddressRange,
@@ -71,7 +72,15 @@ export interface ConnectOptions {
   readonly bind: string[];
   /** A target that said something in a turn and then nothing for this long has answered it. */
   readonly answerGapMs: number;
+  /** With `--compare`: how each turn's answers are compared, and where the results go. */
+  readonly compare: CompareOptions | undefined;
 }
+
+/** How long a turn waits for the target's first byte with `--compare` (the packet engine's wait is 3 s). */
+const COMPARE_RESPONSE_WAIT_MS = 10_000;
+
+/** Differences kept per endpoint by default (`--diff-samples`). */
+export const DEFAULT_DIFF_SAMPLES = 5;
 
 /** `--answer-gap`'s default: well above a LAN round trip, well below a person's pause. */
 export const DEFAULT_ANSWER_GAP_MS = 200;
@@ -103,6 +112,18 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
       --bind ADDRS         with --connect: local addresses to open connections from, in turn, comma list
       --answer-gap MS      with --connect: a target that said less than the online server and then
                            nothing for MS has answered its turn (default ${DEFAULT_ANSWER_GAP_MS})
+      --compare MODE       with --connect: compare each turn's answer of the target with the online
+                           server's: bytes (any protocol) or http (HTTP/1.x: status, headers but the
+                           volatile ones, body decoded, JSON by meaning); live, this also captures the
+                           online server's answers
+      --baseline HOST:PORT with --compare: a second target running the production build; differences it
+                           shows too are noise (timestamps, random ids), learnt per endpoint and field
+      --ignore-header H    with --compare http: more headers to leave out (Date, ETag, Set-Cookie values,
+                           request ids... are by default), comma list
+      --ignore-json-path P with --compare http: JSON fields to leave out ($.meta, $.items[*].id), comma list
+      --diff-file FILE     with --compare: the first differences of each endpoint, one JSON line each
+      --report FILE        with --compare: an HTML page of the comparison, written at the end
+      --diff-samples N     with --compare: differences kept per endpoint (default ${DEFAULT_DIFF_SAMPLES})
   -c, --clients RANGES     client addresses the target sees: CIDR, a.b.c.x (a /24), comma list
                            (default: each real client's own address)
   -r, --rate PERCENT       copy this percent of sessions, 1-100 (default 100); a session is copied whole or not
@@ -120,7 +141,8 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
   -t, --session-timeout S  seconds without any packet before a session is reset on the target (default 120)
       --max-lag MS         a request waits for the target's answer to the previous one, as online, but
                            goes anyway (pipelined) once it was captured this long ago, so the copy never
-                           falls further behind (default ${defaultSessionConfig.maxLagMs}; with --speed max: no limit)
+                           falls further behind (default ${defaultSessionConfig.maxLagMs}; with --speed max or
+                           --compare: no limit)
   -C, --connections N      connections to each intercept, 1-16 (default 2)
   -M, --max-sessions N     sessions held at once, with those in their 2 s linger after the end; more are
                            counted and skipped (default 100000)
@@ -135,6 +157,7 @@ Run as root (or with CAP_NET_RAW): it captures with libpcap and sends with a raw
 Examples:
   tcpshadow copy -x 80-198.18.0.3:8080 -s 198.18.0.4 -c 198.19.0.0/24 --rate 20
   tcpshadow copy -x 80-198.18.0.3:8080 --connect -i traffic.pcap
+  tcpshadow copy -x 80-198.18.0.3:8080 --connect -i traffic.pcap --compare http --report report.html
 `;
 
 /** Parses and checks `copy`'s flags. */
@@ -161,6 +184,13 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     connect: { type: "boolean" },
     bind: { type: "string", multiple: true },
     "answer-gap": { type: "string" },
+    compare: { type: "string" },
+    baseline: { type: "string" },
+    "ignore-header": { type: "string", multiple: true },
+    "ignore-json-path": { type: "string", multiple: true },
+    "diff-file": { type: "string" },
+    report: { type: "string" },
+    "diff-samples": { type: "string" },
     ...OPERATION_FLAGS,
   });
   const targets = listValue(values.target);
@@ -199,12 +229,16 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
       ...defaultSessionConfig,
       idleTimeoutMs: timeoutSeconds * 1000,
       // At --speed max the file sets no pace to keep up with: every request waits for its turn.
+      // At --speed max the file sets no pace to keep up with, and --compare needs each answer in its own
+      // turn: every request waits for its turn.
       maxLagMs: values["max-lag"] !== undefined
         ? intValue("--max-lag", values["max-lag"], 0, 3_600_000)
-        : replay?.speed === Infinity
+        : replay?.speed === Infinity || values.compare !== undefined
         ? Infinity
         : defaultSessionConfig.maxLagMs,
       timestampBaseMs: Date.now() - performance.now(),
+      // Comparing, an answer that comes late must still count in its own turn: wait longer before giving up.
+      ...(values.compare === undefined ? {} : { responseWaitMs: COMPARE_RESPONSE_WAIT_MS }),
     },
     quiet: values.quiet ?? false,
     operation: operationOptions(values, values.quiet ?? false),
@@ -224,11 +258,15 @@ function connectOptions(
     intercept?: string[];
     clients?: string[];
     connections?: string;
-  },
+  } & CompareValues,
 ): ConnectOptions | undefined {
   if (!values.connect) {
     if (values.bind !== undefined) throw new UsageError("--bind needs --connect");
     if (values["answer-gap"] !== undefined) throw new UsageError("--answer-gap needs --connect");
+    if (values.compare !== undefined) {
+      throw new UsageError("--compare needs --connect: the packet transport never sees the target's answers");
+    }
+    compareOptions(values);
     return undefined;
   }
   const packetOnly = [
@@ -250,6 +288,63 @@ function connectOptions(
     answerGapMs: values["answer-gap"] === undefined
       ? DEFAULT_ANSWER_GAP_MS
       : intValue("--answer-gap", values["answer-gap"], 1, 3_600_000),
+    compare: compareOptions(values),
+  };
+}
+
+/** The flags of `--compare`. */
+interface CompareValues {
+  compare?: string;
+  baseline?: string;
+  "ignore-header"?: string[];
+  "ignore-json-path"?: string[];
+  "diff-file"?: string;
+  report?: string;
+  "diff-samples"?: string;
+}
+
+/** `--compare` and the flags that only go with it. */
+function compareOptions(values: CompareValues): CompareOptions | undefined {
+  if (values.compare === undefined) {
+    const stray =
+      (["baseline", "ignore-header", "ignore-json-path", "diff-file", "report", "diff-samples"] as const)
+        .find((flag) => values[flag] !== undefined);
+    if (stray !== undefined) throw new UsageError(`--${stray} needs --compare`);
+    return undefined;
+  }
+  const mode = values.compare;
+  if (mode !== "bytes" && mode !== "http") {
+    throw new UsageError(`--compare: '${mode}' is neither bytes nor http`);
+  }
+  const ignoreHeaders = listValue(values["ignore-header"]);
+  const ignoreJsonPaths = listValue(values["ignore-json-path"]);
+  if (mode === "bytes" && (ignoreHeaders.length > 0 || ignoreJsonPaths.length > 0)) {
+    throw new UsageError("--ignore-header and --ignore-json-path go with --compare http");
+  }
+  for (const path of ignoreJsonPaths) {
+    if (!/^\$(?:\.[A-Za-z_$][\w$]*|\[(?:\d+|\*|"[^"]*")\])*$/.test(path)) {
+      throw new UsageError(`--ignore-json-path: '${path}' is not a path like $.a.b or $.items[*].id`);
+    }
+  }
+  let baseline: CompareOptions["baseline"];
+  if (values.baseline !== undefined) {
+    const match = /^([0-9.]+):(\d+)$/.exec(values.baseline);
+    if (match === null) throw new UsageError(`--baseline: '${values.baseline}' is not IPv4:port`);
+    baseline = {
+      address: ipv4Value("--baseline", match[1]),
+      port: intValue("--baseline port", match[2], 1, 65535),
+    };
+  }
+  return {
+    mode,
+    baseline,
+    ignoreHeaders,
+    ignoreJsonPaths,
+    diffFile: values["diff-file"],
+    report: values.report,
+    samplesPerEndpoint: values["diff-samples"] === undefined
+      ? DEFAULT_DIFF_SAMPLES
+      : intValue("--diff-samples", values["diff-samples"], 0, 10_000),
   };
 }
 

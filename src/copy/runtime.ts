@@ -29,6 +29,8 @@ export class CopyRuntime {
 
   readonly table: SessionTable;
   readonly #transport: Transport;
+  /** Whether answers are compared (`--compare`): the online server's packets then matter too. */
+  readonly #comparing: boolean;
   /** One timeout for the table's next deadline, so an idle copy does not wake up on a fixed tick. */
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
@@ -39,6 +41,7 @@ export class CopyRuntime {
   };
 
   private constructor(readonly options: CopyOptions, readonly log: Logger) {
+    this.#comparing = options.connect?.compare !== undefined;
     this.#transport = options.connect === undefined
       ? new PacketTransport(options, log, this)
       : new ConnectionTransport(options, this);
@@ -61,7 +64,10 @@ export class CopyRuntime {
     return runtime;
   }
 
-  /** One captured frame of link type `linkType`, seen at `now` (ms). */
+  /**
+   * One captured frame of link type `linkType`, seen at `now` (ms): from a client, or with `--compare` from
+   * the online server too (told apart by the copied ports).
+   */
   onFrame(linkType: number, frame: Uint8Array, now: number): void {
     const decoded = decodeTcpPacket(linkType, frame);
     if (decoded === undefined) return;
@@ -69,11 +75,12 @@ export class CopyRuntime {
       this.malformed++;
       return;
     }
-    if (decoded.outgoing) return;
     if (!(decoded.ip instanceof Ipv4View)) {
       this.ipv6Skipped++;
       return;
     }
+    if (this.#comparing) this.table.onServerCapture(decoded.ip.src, decoded.ip.dst, decoded.tcp, now);
+    if (decoded.outgoing) return;
     this.table.onCapture(decoded.ip.src, decoded.ip.dst, decoded.tcp, now);
     this.#armTimer(now);
   }

@@ -6,6 +6,7 @@ import type { Logger } from "../cli/log.ts";
 import type { CopiedSession, SessionEndpoints, TableSink } from "../session/mod.ts";
 import { formatIpv4 } from "../wire/mod.ts";
 import { ConnectSession, ConnectTransport } from "../connect/mod.ts";
+import { ComparedSession, CompareRun } from "./comparing.ts";
 import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";
 import type { CopyRuntime, CopyStats } from "./runtime.ts";
@@ -88,29 +89,61 @@ export class ConnectionTransport implements Transport {
   #turnsAnswered = 0;
   #turnsShort = 0;
   #turnsLagged = 0;
+  /** With `--compare`: the comparison, and the compared session each connection's session belongs to. */
+  readonly #compare: CompareRun | undefined;
+  readonly #compared = new Map<ConnectSession, ComparedSession>();
+  readonly #target: string;
 
   constructor(options: CopyOptions, runtime: CopyRuntime) {
     const connect = options.connect!;
+    this.#compare = connect.compare === undefined ? undefined : new CompareRun(connect.compare, runtime.log);
+    this.#target = options.mappings.map((m) => `${formatIpv4(m.targetAddress)}:${m.targetPort}`).join(",");
+    const compared = this.#compared;
     this.#connections = new ConnectTransport(
       connect.bind,
-      (session) => runtime.onSessionChanged(session),
+      (session) => {
+        const pair = compared.get(session);
+        pair?.settle(performance.now());
+        runtime.onSessionChanged(pair ?? session);
+      },
       {
-        answer: (_session, _turn, bytes) => {
-          this.#answerBytes += bytes.length;
+        answer: (session, turn, bytes) => {
+          const pair = compared.get(session);
+          if (pair === undefined || session === pair.candidate) this.#answerBytes += bytes.length;
+          pair?.answer(session, turn, bytes);
         },
-        turnOver: (_session, _turn, end) => {
+        turnOver: (session, _turn, end) => {
+          const pair = compared.get(session);
+          if (pair !== undefined && session !== pair.candidate) return;
           if (end === "answered") this.#turnsAnswered++;
           else if (end === "quiet" || end === "no-answer") this.#turnsShort++;
           else if (end === "lag") this.#turnsLagged++;
         },
+        wrote: (session, turn, bytes) => compared.get(session)?.wrote(session, turn, bytes),
+        turnEnded: (session, turn, expected) => compared.get(session)?.turnEnded(session, turn, expected),
       },
     );
     const config = { ...options.session, answerGapMs: connect.answerGapMs };
+    const baseline = connect.compare?.baseline;
     this.sink = {
       segment: () => {},
       registration: () => {},
-      open: (endpoints, first, takeOver, now) =>
-        new ConnectSession(endpoints, config, this.#connections, first, takeOver, now),
+      open: (endpoints, first, takeOver, now) => {
+        const candidate = new ConnectSession(endpoints, config, this.#connections, first, takeOver, now);
+        if (this.#compare === undefined) return candidate;
+        const toBaseline = baseline === undefined ? undefined : new ConnectSession(
+          { ...endpoints, targetAddress: baseline.address, targetPort: baseline.port },
+          config,
+          this.#connections,
+          first,
+          takeOver,
+          now,
+        );
+        const pair = new ComparedSession(candidate, toBaseline, this.#compare, (over) => this.#forget(over));
+        compared.set(candidate, pair);
+        if (toBaseline !== undefined) compared.set(toBaseline, pair);
+        return pair;
+      },
     };
   }
 
@@ -118,9 +151,15 @@ export class ConnectionTransport implements Transport {
     return Promise.resolve();
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.#connections.closeAll();
-    return Promise.resolve();
+    await this.#compare?.finish(this.#target);
+  }
+
+  /** A compared session is over: its connections' sessions are forgotten with it. */
+  #forget(session: ComparedSession): void {
+    this.#compared.delete(session.candidate);
+    if (session.baseline !== undefined) this.#compared.delete(session.baseline);
   }
 
   stats(): CopyStats {
@@ -133,6 +172,7 @@ export class ConnectionTransport implements Transport {
       "turns-short": this.#turnsShort,
       "turns-lagged": this.#turnsLagged,
       "bind-failed": this.#connections.bindFailures,
+      ...this.#compare?.stats(),
     };
   }
 

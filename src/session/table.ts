@@ -66,6 +66,8 @@ export interface CopiedSession {
   readonly remains?: CopiedSession;
   onClient(segment: SegmentIn, now: number): void;
   onTarget(segment: SegmentIn, now: number): void;
+  /** A packet the online server sent the client, for a session that compares answers (`--compare`). */
+  onServer?(segment: SegmentIn, now: number): void;
   onTick(now: number): void;
   abandon(now: number): void;
 }
@@ -248,6 +250,23 @@ export class SessionTable {
     if (!starts) return;
     const opened = this.#open(mappingIndex, key, source, tcp, !isSyn, now);
     if (opened !== undefined) originals.set(key, opened);
+  }
+
+  /**
+   * A packet the online server sent a client, with the addresses from its IP header: the online answer,
+   * for the copies that compare answers. Only sessions seen from the client's side have copies.
+   */
+  onServerCapture(
+    source: number,
+    destination: number,
+    tcp: SegmentIn & { readonly srcPort: number; readonly dstPort: number },
+    now: number,
+  ): void {
+    const mappingIndex = this.#mappingFor(source, tcp.srcPort);
+    if (mappingIndex < 0) return;
+    const original = this.#originals[mappingIndex].get(destination * 65536 + tcp.dstPort);
+    if (original === undefined) return;
+    for (const copy of original.copies) copy.session.onServer?.(tcp, now);
   }
 
   /** A reply header from intercept: the target talking to one of our client addresses. */

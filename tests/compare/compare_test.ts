@@ -7,7 +7,7 @@ import {
   type Sample,
 } from "../../src/compare/mod.ts";
 import { diffJson, ignoredPaths } from "../../src/compare/json_diff.ts";
-import { bytes, response } from "./_http.ts";
+import { bytes, concat, response } from "./_http.ts";
 
 const get = (path: string) => bytes(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
 const json = (body: unknown, headers: Record<string, string> = {}) =>
@@ -169,4 +169,19 @@ Deno.test("an answer past its limit keeps its first bytes and compares by the ha
   });
   assert.equal(comparison.compare(turn("a")), "same");
   assert.equal(comparison.compare(turn("b")), "different");
+});
+
+Deno.test("pipelined HTTP requests in one turn are judged one by one, each under its own endpoint", () => {
+  const comparison = new Comparison({ mode: "http" });
+  const request = concat([get("/users/1"), get("/price/2"), get("/users/3")]);
+  const online = concat([json({ u: 1 }), json({ p: 20 }), json({ u: 3 })]);
+  const target = concat([json({ u: 1 }), json({ p: 21 }), json({ u: 3 })]);
+  assert.equal(
+    comparison.compare({ request, online: Answer.of(online), target: Answer.of(target) }),
+    "different",
+  );
+  assert.deepEqual(
+    comparison.rows().map((row) => [row.endpoint, row.compared, row.different]),
+    [["GET /price/{n}", 1, 1], ["GET /users/{n}", 2, 0]],
+  );
 });
