@@ -6,7 +6,7 @@
  * Chromium when it is there) in the current folder. Needs root (network namespaces); all torn down after.
  */
 import { agentCommand, waitForLine, withLab } from "./lab.ts";
-import { tcpshadow, waitForStderr } from "./copy_lab.ts";
+import { recordPort80, tcpshadow } from "./copy_lab.ts";
 
 if (Deno.uid() !== 0) {
   console.error("tcpshadow demo:compare: needs root (it builds network namespaces)");
@@ -45,17 +45,7 @@ await withLab({
     console.log(
       "recording the client's traffic on the online host:  tcpdump -i eth0 -w traffic.pcap 'tcp port 80'",
     );
-    const dump = online.spawn([
-      "tcpdump",
-      "-i",
-      "eth0",
-      "--immediate-mode",
-      "-U",
-      "-w",
-      recording,
-      "tcp and port 80",
-    ]);
-    await waitForStderr(dump, "listening on", 10_000);
+    const dump = await recordPort80(online, recording);
     for (const mode of ["keepalive", "close"]) {
       await lab.host("client").run(
         agentCommand("http_paths", [

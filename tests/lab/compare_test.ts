@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { agentCommand, type Host, type Lab, type LabProcess, waitForLine, withLab } from "./lab.ts";
-import { tcpshadow, waitForStderr } from "./copy_lab.ts";
+import { recordPort80, tcpshadow, waitForStderr } from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
 
 const SHOP_PATHS = [
@@ -103,17 +103,7 @@ Deno.test("--compare http, live: only the changed endpoint differs; a random id 
     const dir = await Deno.makeTempDir({ prefix: "tcpshadow-compare-" });
     const recording = `${dir}/shop.pcap`;
     try {
-      const dump = online.spawn([
-        "tcpdump",
-        "-i",
-        "eth0",
-        "--immediate-mode",
-        "-U",
-        "-w",
-        recording,
-        "tcp and port 80",
-      ]);
-      await waitForStderr(dump, "listening on", 10_000);
+      const dump = await recordPort80(online, recording);
       const copy = online.spawn(tcpshadow([
         "copy",
         "-x",

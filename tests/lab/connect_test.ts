@@ -5,7 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { agentCommand } from "./lab.ts";
-import { compareLogs, type CopyLab, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import {
+  compareLogs,
+  type CopyLab,
+  recordPort80,
+  tcpshadow,
+  waitForStderr,
+  withCopyLab,
+} from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
 
 const NOBODY = 65534;
@@ -181,17 +188,7 @@ Deno.test("--connect, a pipelining client (ten requests in one segment, Redis-st
 Deno.test("--connect --input replays a recording as an ordinary user (nobody, no capabilities)", async () => {
   await withCopyLab({ transport: "connect" }, async (lab) => {
     const pcap = `${lab.dir}/traffic.pcap`;
-    const dump = lab.online.spawn([
-      "tcpdump",
-      "-i",
-      "eth0",
-      "--immediate-mode",
-      "-U",
-      "-w",
-      pcap,
-      "tcp and port 80",
-    ]);
-    await waitForStderr(dump, "listening on", 10_000);
+    const dump = await recordPort80(lab.online, pcap);
     await httpClient(lab, [
       "--requests",
       "300",

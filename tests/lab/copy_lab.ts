@@ -226,6 +226,16 @@ function parseSummary(stderr: string): Record<string, number> | undefined {
   );
 }
 
+/**
+ * Starts tcpdump on `host`'s eth0 writing what goes to and from port 80 to `path`, and resolves once it
+ * captures; stop it with SIGINT. Immediate mode, or the last packets wait in the kernel when it stops.
+ */
+export async function recordPort80(host: Host, path: string): Promise<LabProcess> {
+  const dump = host.spawn(["tcpdump", "-i", "eth0", "--immediate-mode", "-U", "-w", path, "tcp and port 80"]);
+  await waitForStderr(dump, "listening on", 10_000);
+  return dump;
+}
+
 /** Waits until a process's standard error has a line containing `text`. */
 export async function waitForStderr(process: LabProcess, text: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
