@@ -67,8 +67,8 @@ export interface CopyOptions {
 
 /** How `copy --connect` opens its connections and reads the target's answers. */
 export interface ConnectOptions {
-  /** Local addresses to open connections from, in turn; empty: the kernel chooses. */
-  readonly bind: string[];
+  /** Local IPv4 addresses to open connections from, in turn; empty: the kernel chooses. */
+  readonly bind: number[];
   /** A target that said something in a turn and then nothing for this long has answered it. */
   readonly answerGapMs: number;
 }
@@ -243,10 +243,8 @@ function connectOptions(
       );
     }
   }
-  const bind = listValue(values.bind);
-  for (const address of bind) ipv4Value("--bind", address);
   return {
-    bind,
+    bind: listValue(values.bind).map((address) => ipv4Value("--bind", address)),
     answerGapMs: values["answer-gap"] === undefined
       ? DEFAULT_ANSWER_GAP_MS
       : intValue("--answer-gap", values["answer-gap"], 1, 3_600_000),

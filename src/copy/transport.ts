@@ -119,8 +119,7 @@ export class ConnectionTransport implements Transport {
   }
 
   close(): Promise<void> {
-    this.#connections.closeAll();
-    return Promise.resolve();
+    return this.#connections.closeAll();
   }
 
   stats(): CopyStats {
