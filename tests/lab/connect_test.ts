@@ -290,3 +290,20 @@ Deno.test("--connect with 2% loss between the online host and the target: every 
     assert.equal(summary.failed, 0, JSON.stringify(summary));
   });
 });
+
+Deno.test("--connect --bind spreads the connections over the local addresses given", async () => {
+  await withCopyLab({ transport: "connect" }, async (lab) => {
+    const second = "198.18.0.31";
+    await lab.online.run(["ip", "addr", "add", `${second}/24`, "dev", lab.online.device]);
+    const copy = await lab.startCopy(["--bind", `${lab.online.address},${second}`]);
+    await httpClient(lab, ["--requests", "200", "--connections", "4", "--close"]);
+    const online = await lab.readLog(lab.onlineLogPath);
+    const target = await lab.waitForTarget(200, 20_000);
+    const summary = await lab.stopCopy(copy);
+    assert.deepEqual(compareLogs(online, target), []);
+    const from = (address: string) =>
+      target.filter((line) => String(line.remote).startsWith(`${address}:`)).length;
+    assert.equal(from(lab.online.address), 100, JSON.stringify(summary));
+    assert.equal(from(second), 100, JSON.stringify(summary));
+  });
+});
