@@ -7,6 +7,7 @@
  * only), so the session acknowledges everything the target says it sent.
  */
 import { isWireError, TcpFlag, type TcpOptions, type TcpRepr, type WireError } from "../wire/mod.ts";
+import { type CongestionControl, NewReno } from "./congestion.ts";
 import { RtoEstimator } from "./rto.ts";
 import { seqOffset, wireSeq } from "./seq.ts";
 import { ClientStream } from "./stream.ts";
@@ -97,7 +98,6 @@ export interface SessionEndpoints {
 const TIMESTAMP_OPTION_LENGTH = 12;
 const DELAYED_ACK_MS = 40;
 const DEFAULT_MSS = 536;
-const INITIAL_WINDOW_SEGMENTS = 10;
 /** How long a session whose target closed waits for the client's FIN (Linux's tcp_fin_timeout is 60 s). */
 const HALF_CLOSED_TIMEOUT_MS = 10_000;
 /**
@@ -130,10 +130,7 @@ export class Session {
   #sndNxt = 0;
   #maxSent = 0;
   #sndWnd = 0;
-  #cwnd = 0;
-  #ssthresh = Number.MAX_SAFE_INTEGER;
-  #recover = 0;
-  #dupAcks = 0;
+  readonly #congestion: CongestionControl = new NewReno();
   #mss = DEFAULT_MSS;
   #targetWindowShift = 0;
   readonly #rto = new RtoEstimator();
@@ -372,7 +369,7 @@ export class Session {
     this.#useTimestamps = timestamps;
     if (options.timestamp) this.#tsRecent = options.timestamp.value;
     this.#sndWnd = segment.window; // never scaled in a SYN
-    this.#cwnd = INITIAL_WINDOW_SEGMENTS * this.#mss;
+    this.#congestion.onEstablished(this.#mss);
     if (this.#rto.backoffs === 0) this.#rto.sample(now - this.#timedAt);
     this.#rto.resetBackoff();
     this.#sndUna = 1;
@@ -407,25 +404,14 @@ export class Session {
       this.#sndUna = acked;
       if (this.#sndNxt < acked) this.#sndNxt = acked;
       this.#stream.release(Math.min(acked, this.#stream.end));
-      this.#dupAcks = 0;
-      if (acked < this.#recover) {
-        this.#retransmitFirst(now); // a partial ack: the next hole is lost too (NewReno)
-      } else if (this.#cwnd < this.#ssthresh) {
-        this.#cwnd += Math.min(newlyAcked, this.#mss);
-      } else {
-        this.#cwnd += Math.max(1, Math.floor(this.#mss * this.#mss / this.#cwnd));
-      }
+      if (this.#congestion.onAck(acked, newlyAcked)) this.#retransmitFirst(now);
       this.#rtoDeadline = Infinity;
     } else if (
+      // A duplicate as RFC 5681 counts them: nothing new, no data, no FIN, the same window, data outstanding.
       segment.payloadLength === 0 && !(segment.flags & TcpFlag.FIN) && this.#sndUna < this.#sndNxt &&
       window === this.#sndWnd
     ) {
-      if (++this.#dupAcks === 3 && this.#sndUna >= this.#recover) {
-        this.#ssthresh = Math.max((this.#maxSent - this.#sndUna) >> 1, 2 * this.#mss);
-        this.#cwnd = this.#ssthresh;
-        this.#recover = this.#maxSent;
-        this.#retransmitFirst(now);
-      }
+      if (this.#congestion.onDuplicateAck(this.#sndUna, this.#maxSent)) this.#retransmitFirst(now);
     }
     this.#sndWnd = window;
   }
@@ -471,10 +457,7 @@ export class Session {
       return;
     }
     if (this.#sndUna < this.#sndNxt) {
-      this.#ssthresh = Math.max((this.#maxSent - this.#sndUna) >> 1, 2 * this.#mss);
-      this.#cwnd = this.#mss;
-      this.#recover = this.#maxSent;
-      this.#dupAcks = 0;
+      this.#congestion.onTimeout(this.#sndUna, this.#maxSent);
       this.#sndNxt = this.#sndUna; // go back: resend from the first unacknowledged byte
       this.retransmissions++;
       this.#transmit(now, true);
@@ -496,7 +479,7 @@ export class Session {
     if (this.#targetIsn === undefined || this.outcome !== undefined) return;
     this.#releaseRequests(now);
     const limit = this.#sendLimit();
-    const windowEnd = this.#sndUna + Math.max(Math.min(this.#sndWnd, this.#cwnd), probe ? 1 : 0);
+    const windowEnd = this.#sndUna + Math.max(Math.min(this.#sndWnd, this.#congestion.window), probe ? 1 : 0);
     let sentSomething = false;
     while (this.#sndNxt < limit && this.#sndNxt < windowEnd) {
       const length = Math.min(this.#mss, limit - this.#sndNxt, windowEnd - this.#sndNxt);
