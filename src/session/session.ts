@@ -11,6 +11,7 @@ import { type CongestionControl, NewReno } from "./congestion.ts";
 import { RtoEstimator } from "./rto.ts";
 import { seqOffset, wireSeq } from "./seq.ts";
 import { ClientStream } from "./stream.ts";
+import { Turns } from "./turns.ts";
 
 /** The TCP header fields the session reads; `TcpView` has them all. */
 export interface SegmentIn {
@@ -100,11 +101,6 @@ const DELAYED_ACK_MS = 40;
 const DEFAULT_MSS = 536;
 /** How long a session whose target closed waits for the client's FIN (Linux's tcp_fin_timeout is 60 s). */
 const HALF_CLOSED_TIMEOUT_MS = 10_000;
-/**
- * How long a target that had pipelined requests stays silent before the client's FIN or RST goes: at
- * least this, and twice the longest silence between its answers since the pipelining began.
- */
-const PIPELINED_CLOSE_PAUSE_MS = 200;
 
 /** A copied session's state machine. */
 export class Session {
@@ -147,15 +143,8 @@ export class Session {
   #useTimestamps = false;
   #tsRecent = 0;
 
-  // Request pacing: what the target had said when the data sent so far first went out in full.
-  /** Whether a request went before the target answered the one before it. */
-  #pipelined = false;
-  #pipelinedAt = 0;
-  #targetSpokeAt = 0;
-  /** The longest the target was silent between two answers since the session pipelined. */
-  #longestAnswerGap = 0;
-  #reachedRcv = 0;
-  #reachedTime = 0;
+  /** When each of the client's requests may go. */
+  readonly #turns: Turns;
 
   #lastActivity: number;
   /**
@@ -182,6 +171,7 @@ export class Session {
     now: number,
   ) {
     this.#stream = new ClientStream(config.maxBuffered);
+    this.#turns = new Turns(config);
     const captured = optionsOf(first);
     this.#clientIsn = sessionIsn(first);
     this.#timestamps = captured.timestamp !== undefined;
@@ -373,12 +363,12 @@ export class Session {
     if (this.#rto.backoffs === 0) this.#rto.sample(now - this.#timedAt);
     this.#rto.resetBackoff();
     this.#sndUna = 1;
+    this.#turns.delivered(1);
     this.#sndNxt = Math.max(this.#sndNxt, 1);
     this.#maxSent = Math.max(this.#maxSent, 1);
     this.#rtoDeadline = Infinity;
     this.#timedEnd = -1;
-    this.#reachedRcv = this.#rcvNxt;
-    this.#reachedTime = now;
+    this.#turns.sent(now); // what the target says from now on answers the client
     this.#transmit(now);
     // The handshake's ACK rides on the first data segment when the client's request is already here.
     if (this.#ackedRcv < this.#rcvNxt) this.#sendAck();
@@ -402,6 +392,7 @@ export class Session {
       }
       this.#rto.resetBackoff();
       this.#sndUna = acked;
+      this.#turns.delivered(acked);
       if (this.#sndNxt < acked) this.#sndNxt = acked;
       this.#stream.release(Math.min(acked, this.#stream.end));
       if (this.#congestion.onAck(acked, newlyAcked)) this.#retransmitFirst(now);
@@ -428,11 +419,7 @@ export class Session {
     }
     // Missing replies were lost on the way to intercept, not by the target: acknowledge past them.
     this.#rcvNxt = end;
-    if (this.#pipelined) {
-      const since = Math.max(this.#targetSpokeAt, this.#pipelinedAt);
-      this.#longestAnswerGap = Math.max(this.#longestAnswerGap, now - since);
-    }
-    this.#targetSpokeAt = now;
+    this.#turns.answered(now);
     if (fin) this.#targetFin = true;
     if (fin || this.#rcvNxt - this.#ackedRcv >= 2 * this.#mss) this.#sendAck();
     else if (this.#ackDeadline === Infinity) this.#ackDeadline = now + DELAYED_ACK_MS;
@@ -477,7 +464,7 @@ export class Session {
   /** Releases requests that may go, then sends what the windows allow. */
   #transmit(now: number, probe = false): void {
     if (this.#targetIsn === undefined || this.outcome !== undefined) return;
-    this.#releaseRequests(now);
+    this.#turns.release(this.#stream, now);
     const limit = this.#sendLimit();
     const windowEnd = this.#sndUna + Math.max(Math.min(this.#sndWnd, this.#congestion.window), probe ? 1 : 0);
     let sentSomething = false;
@@ -516,8 +503,7 @@ export class Session {
     this.#sndNxt = start + length + (fin ? 1 : 0);
     if (this.#sndNxt > this.#maxSent) {
       this.#maxSent = this.#sndNxt;
-      this.#reachedRcv = this.#rcvNxt;
-      this.#reachedTime = now;
+      this.#turns.sent(now);
     }
     if (!retransmission && this.#timedEnd < 0) {
       this.#timedEnd = this.#sndNxt;
@@ -534,16 +520,9 @@ export class Session {
     return this.#stream.finOffset !== undefined && this.#stream.nextRequestStart === undefined;
   }
 
-  /**
-   * When the next request may go (a time already past: now); `Infinity` while nothing waits. Its
-   * turn comes once the target has everything before it and has said something since that went out
-   * in full, so the conversation keeps the turns it had online.
-   */
+  /** When the next request may go (a time already past: now); `Infinity` while nothing waits. */
   #releaseTime(): number {
-    const start = this.#stream.nextRequestStart;
-    if (this.#targetIsn === undefined || start === undefined) return Infinity;
-    if (start === 1 && !this.#stream.firstRequestWaits) return -Infinity;
-    return this.#turnTime(start, start === this.#stream.finOffset);
+    return this.#targetIsn === undefined ? Infinity : this.#turns.nextRelease(this.#stream);
   }
 
   /** When the client's reset may go to the target: after what it sent before, in its turn. */
@@ -554,38 +533,7 @@ export class Session {
     // Bytes from before the reset still missing: captured late, or lost by the capture (then wait no more).
     const sent = this.#stream.finOffset === undefined ? this.#stream.end : this.#stream.finOffset + 1;
     if (sent < this.#clientResetOffset) return this.#clientResetAt + this.config.responseWaitMs;
-    return this.#stream.nextRequestStart === undefined ? this.#turnTime(this.#stream.end, true) : Infinity;
-  }
-
-  /**
-   * When the turn starting at `start` comes: once the target answered what went before, or anyway
-   * when the target stays silent (`responseWaitMs`) or, but for a close (FIN or RST), when the session
-   * fell `maxLagMs` behind the client: then it pipelines.
-   */
-  #turnTime(start: number, close: boolean): number {
-    // A close keeps its turn however far behind: servers drop requests they still work on at a close.
-    const lagLimit = close ? Infinity : this.#stream.nextRequestCapturedAt + this.config.maxLagMs;
-    if (this.#sndUna < start) return lagLimit;
-    const silenceLimit = Math.min(lagLimit, this.#reachedTime + this.config.responseWaitMs);
-    if (this.#rcvNxt === this.#reachedRcv) return silenceLimit;
-    // After pipelined requests the first answer need not be the last: a close waits for a pause.
-    return close && this.#pipelined
-      ? Math.min(
-        silenceLimit,
-        this.#targetSpokeAt + Math.max(PIPELINED_CLOSE_PAUSE_MS, 2 * this.#longestAnswerGap),
-      )
-      : -Infinity;
-  }
-
-  /** Nothing past a request's start goes before it is released, so the last first transmission is that moment. */
-  #releaseRequests(now: number): void {
-    for (let time = this.#releaseTime(); time <= now; time = this.#releaseTime()) {
-      if (time > -Infinity && !this.#pipelined) {
-        this.#pipelined = true;
-        this.#pipelinedAt = now;
-      }
-      this.#stream.takeRequest();
-    }
+    return this.#stream.nextRequestStart === undefined ? this.#turns.closeDueAt(this.#stream.end) : Infinity;
   }
 
   /**
