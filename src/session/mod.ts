@@ -1,7 +1,29 @@
 /**
  * The TCP session engine: pure state machines that replay a client's side of each captured
  * conversation against the target. No I/O and no timers of their own: the caller passes packets
- * and the clock in and sends what comes out.
+ * and the clock in and sends what comes out. No command's wire protocol either: the table says
+ * which client addresses and ports its copies hold as events, and `copy` tells intercept.
+ *
+ * - `SessionTable` (table.ts): every copy of one `copy` run: sampling, multiplying, the client
+ *   address and port each copy takes, the timers, the counters.
+ * - `Session` (session.ts): one copy's TCP toward the target, its `phase` explicit (`SessionPhase`).
+ *   It leans on small parts with state of their own: the client's byte stream cut into requests
+ *   (stream.ts), the request `Turns` (turns.ts), congestion control (congestion.ts, NewReno) and
+ *   the retransmission timeout (rto.ts).
+ *
+ * @example
+ * ```ts
+ * const table = new SessionTable(plan, {
+ *   segment: (endpoints, tcp) => sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp),
+ *   clientOpened: (endpoints) => links.clientOpened(endpoints),
+ *   clientClosed: (endpoints) => links.clientClosed(endpoints),
+ * });
+ * table.onCapture(ip.src, ip.dst, tcp, performance.now()); // a client's packet to the online server
+ * table.onReply(ip.dst, tcp, performance.now()); // the target's reply header, from intercept
+ * table.tick(performance.now()); // at table.nextDeadline
+ * ```
+ *
+ * @module
  */
 export {
   defaultSessionConfig,
@@ -13,6 +35,7 @@ export {
   type SessionEndpoints,
   sessionIsn,
   type SessionOutcome,
+  type SessionPhase,
   startsSession,
 } from "./session.ts";
 export {
@@ -23,3 +46,4 @@ export {
   type TableSink,
   type TargetMapping,
 } from "./table.ts";
+export { type RequestQueue, Turns, type TurnsConfig } from "./turns.ts";

@@ -5,6 +5,9 @@
  * Offsets count from the client's ISN (the SYN is 0) and from the target's ISN for what the target
  * sends; `seq.ts` maps them to wire values. The target's payload is never seen (intercept sends headers
  * only), so the session acknowledges everything the target says it sent.
+ *
+ * Its `phase` says where it stands toward the target and is where its behaviour branches; when the next
+ * request may go (`Turns`) and how much may be in flight (`NewReno`) are policies of their own it asks.
  */
 import { isWireError, TcpFlag, type TcpOptions, type TcpRepr, type WireError } from "../wire/mod.ts";
 import { type CongestionControl, NewReno } from "./congestion.ts";
@@ -88,6 +91,23 @@ export const defaultSessionConfig: SessionConfig = {
   timestampBaseMs: 0,
 };
 
+/**
+ * Where a copied session stands toward the target, as smoltcp's `State` (the client's side of TCP):
+ * - `syn-sent`: our SYN went; the target has not answered it yet.
+ * - `established`: both directions open; the client's requests go in their turns.
+ * - `client-closed`: the target acknowledged the client's FIN; its own is still to come (FIN-WAIT-2).
+ * - `target-closed`: the target sent its FIN; the client's is still to be delivered (CLOSE-WAIT).
+ * - `closed`: both FINs went through; the session completes once the segment that did it is handled.
+ * - `ended`: over, `outcome` says how; what `remains` of the session lingers on its own.
+ */
+export type SessionPhase =
+  | "syn-sent"
+  | "established"
+  | "client-closed"
+  | "target-closed"
+  | "closed"
+  | "ended";
+
 /** The addresses a copied session uses toward the target (as the target sees them). */
 export interface SessionEndpoints {
   readonly clientAddress: number;
@@ -104,13 +124,14 @@ const HALF_CLOSED_TIMEOUT_MS = 10_000;
 
 /** A copied session's state machine. */
 export class Session {
-  /** Set once the session is over. */
+  /** Set once the session is over (`ended`). */
   outcome: SessionOutcome | undefined;
   /** Segments sent again after a loss. */
   retransmissions = 0;
   /** Once the session is over: what lingers of it for `lingerMs` (its address and port, its last ACK). */
   remains: LingeringSession | undefined;
 
+  #phase: SessionPhase = "syn-sent";
   readonly #stream: ClientStream;
   readonly #clientIsn: number;
   readonly #synOptions: TcpOptions;
@@ -134,12 +155,11 @@ export class Session {
   #timedEnd = -1;
   #timedAt = 0;
 
-  // From the target, in target offsets.
-  #targetIsn: number | undefined;
+  // From the target, in target offsets (its ISN is known once `established`).
+  #targetIsn = 0;
   #rcvNxt = 0;
   #ackedRcv = 0;
   #ackDeadline = Infinity;
-  #targetFin = false;
   #useTimestamps = false;
   #tsRecent = 0;
 
@@ -196,19 +216,14 @@ export class Session {
     if (takeOver) this.onClient(first, now);
   }
 
-  /** Whether the target answered the SYN. */
-  get established(): boolean {
-    return this.#targetIsn !== undefined;
+  /** Where the session stands toward the target. */
+  get phase(): SessionPhase {
+    return this.#phase;
   }
 
   /** Whether the session is over (what `remains` of it goes on by itself). */
   get finished(): boolean {
-    return this.outcome !== undefined;
-  }
-
-  /** The client's initial sequence number (the one sent to the target). */
-  get clientIsn(): number {
-    return this.#clientIsn;
+    return this.#phase === "ended";
   }
 
   /** Client bytes held for the target. */
@@ -218,7 +233,7 @@ export class Session {
 
   /** The earliest time `onTick` has something to do. */
   get nextDeadline(): number {
-    if (this.outcome !== undefined) return Infinity;
+    if (this.#phase === "ended") return Infinity;
     const deadline = Math.min(
       this.#rtoDeadline,
       this.#ackDeadline,
@@ -229,7 +244,7 @@ export class Session {
 
   /** A packet the client sent the online server. */
   onClient(segment: SegmentIn, now: number): void {
-    if (this.outcome !== undefined) return;
+    if (this.#phase === "ended") return;
     this.#now = Math.max(this.#now, now);
     this.#lastActivity = now;
     const flags = segment.flags;
@@ -278,16 +293,16 @@ export class Session {
   /** A reply header the target sent to this session's client address, as intercept forwarded it. */
   onTarget(segment: SegmentIn, now: number): void {
     this.#now = Math.max(this.#now, now);
-    if (this.outcome !== undefined) return;
+    if (this.#phase === "ended") return;
     this.#lastActivity = now;
     const flags = segment.flags;
-    if (this.#targetIsn === undefined) {
+    if (this.#phase === "syn-sent") {
       this.#onHandshakeReply(segment, now);
       return;
     }
     if (flags & TcpFlag.RST) {
-      const allDelivered = this.#stream.finOffset !== undefined && this.#sndUna > this.#stream.finOffset;
-      this.#end(allDelivered ? "completed" : "reset-by-target", now, false);
+      // Once the target has the client's FIN, the conversation was whole: its reset is how it ends.
+      this.#end(this.#phase === "client-closed" ? "completed" : "reset-by-target", now, false);
       return;
     }
     if (flags & TcpFlag.SYN) {
@@ -305,14 +320,14 @@ export class Session {
   /** Runs the timers that are due. */
   onTick(now: number): void {
     this.#now = Math.max(this.#now, now);
-    if (this.outcome !== undefined) return;
+    if (this.#phase === "ended") return;
     if (now >= this.#lastActivity + this.#idleLimitMs()) {
       this.#sendReset();
       this.#end("timed-out", now, false);
       return;
     }
     if (now >= this.#rtoDeadline) this.#onRetransmitTimeout(now);
-    if (this.outcome !== undefined) return;
+    if (this.finished) return; // the SYN or the data went unanswered too often
     if (now >= this.#ackDeadline) this.#sendAck();
     this.#transmit(now);
     this.#maybeResetForClient(now);
@@ -320,7 +335,7 @@ export class Session {
 
   /** Ends the session from outside (shutdown, or the client reused the port): resets the target side. */
   abandon(now: number): void {
-    if (this.outcome !== undefined) return;
+    if (this.#phase === "ended") return;
     this.#sendReset();
     this.#end("abandoned", now, false);
   }
@@ -341,6 +356,7 @@ export class Session {
     }
     if (!(flags & TcpFlag.SYN)) return;
     const options = optionsOf(segment);
+    this.#phase = "established";
     this.#targetIsn = segment.seq;
     this.#rcvNxt = 1;
     this.#ackedRcv = 0;
@@ -393,6 +409,8 @@ export class Session {
       this.#rto.resetBackoff();
       this.#sndUna = acked;
       this.#turns.delivered(acked);
+      const fin = this.#stream.finOffset;
+      if (fin !== undefined && acked > fin) this.#closed("client");
       if (this.#sndNxt < acked) this.#sndNxt = acked;
       this.#stream.release(Math.min(acked, this.#stream.end));
       if (this.#congestion.onAck(acked, newlyAcked)) this.#retransmitFirst(now);
@@ -411,7 +429,7 @@ export class Session {
     const fin = (segment.flags & TcpFlag.FIN) !== 0;
     const length = segment.payloadLength + (fin ? 1 : 0);
     if (length === 0) return;
-    const start = seqOffset(this.#targetIsn!, segment.seq, this.#rcvNxt);
+    const start = seqOffset(this.#targetIsn, segment.seq, this.#rcvNxt);
     const end = start + length;
     if (end <= this.#rcvNxt) {
       this.#sendAck(); // a retransmission: our ack was lost
@@ -420,7 +438,7 @@ export class Session {
     // Missing replies were lost on the way to intercept, not by the target: acknowledge past them.
     this.#rcvNxt = end;
     this.#turns.answered(now);
-    if (fin) this.#targetFin = true;
+    if (fin) this.#closed("target");
     if (fin || this.#rcvNxt - this.#ackedRcv >= 2 * this.#mss) this.#sendAck();
     else if (this.#ackDeadline === Infinity) this.#ackDeadline = now + DELAYED_ACK_MS;
   }
@@ -429,7 +447,7 @@ export class Session {
     this.#rto.backOff();
     this.#timedEnd = -1;
     this.#rtoDeadline = Infinity;
-    if (this.#targetIsn === undefined) {
+    if (this.#phase === "syn-sent") {
       if (this.#rto.backoffs > this.config.synRetries) {
         this.#end("no-answer", now, false);
         return;
@@ -463,7 +481,7 @@ export class Session {
 
   /** Releases requests that may go, then sends what the windows allow. */
   #transmit(now: number, probe = false): void {
-    if (this.#targetIsn === undefined || this.outcome !== undefined) return;
+    if (this.#phase === "syn-sent" || this.#phase === "ended") return;
     this.#turns.release(this.#stream, now);
     const limit = this.#sendLimit();
     const windowEnd = this.#sndUna + Math.max(Math.min(this.#sndWnd, this.#congestion.window), probe ? 1 : 0);
@@ -522,14 +540,14 @@ export class Session {
 
   /** When the next request may go (a time already past: now); `Infinity` while nothing waits. */
   #releaseTime(): number {
-    return this.#targetIsn === undefined ? Infinity : this.#turns.nextRelease(this.#stream);
+    return this.#phase === "syn-sent" ? Infinity : this.#turns.nextRelease(this.#stream);
   }
 
   /** When the client's reset may go to the target: after what it sent before, in its turn. */
   #resetTime(): number {
     if (this.#clientResetOffset === Infinity) return Infinity;
     if (this.#clientResetOffset <= 1) return -Infinity; // the client sent nothing before it
-    if (this.#targetIsn === undefined) return Infinity; // the handshake first (or its failure)
+    if (this.#phase === "syn-sent") return Infinity; // the handshake first (or its failure)
     // Bytes from before the reset still missing: captured late, or lost by the capture (then wait no more).
     const sent = this.#stream.finOffset === undefined ? this.#stream.end : this.#stream.finOffset + 1;
     if (sent < this.#clientResetOffset) return this.#clientResetAt + this.config.responseWaitMs;
@@ -542,27 +560,33 @@ export class Session {
    * would keep the session for minutes, so a shorter wait applies, as Linux's FIN-WAIT-2 timeout does.
    */
   #idleLimitMs(): number {
-    const closedByTarget = this.#targetFin && this.#sndUna >= this.#stream.end;
+    const closedByTarget = this.#phase === "target-closed" && this.#sndUna >= this.#stream.end;
     return closedByTarget
       ? Math.min(this.config.idleTimeoutMs, HALF_CLOSED_TIMEOUT_MS)
       : this.config.idleTimeoutMs;
   }
 
   #maybeResetForClient(now: number): void {
-    if (this.outcome !== undefined || this.#resetTime() > now) return;
+    if (this.#phase === "ended" || this.#resetTime() > now) return;
     this.#sendReset();
     this.#end("reset-by-client", now, false);
   }
 
+  /** One side's FIN went through: the client's (the target acknowledged it) or the target's. */
+  #closed(side: "client" | "target"): void {
+    if (this.#phase === "established") this.#phase = side === "client" ? "client-closed" : "target-closed";
+    else if (this.#phase === (side === "client" ? "target-closed" : "client-closed")) this.#phase = "closed";
+  }
+
   #maybeComplete(now: number): void {
-    const fin = this.#stream.finOffset;
-    if (fin === undefined || this.#sndUna <= fin || !this.#targetFin) return;
+    if (this.#phase !== "closed") return;
     if (this.#ackedRcv < this.#rcvNxt) this.#sendAck();
     this.#end("completed", now, true);
   }
 
   /** Ends the session; `closed` when both FINs went through, so the last ACK may be needed again. */
   #end(outcome: SessionOutcome, now: number, closed: boolean): void {
+    this.#phase = "ended";
     this.outcome = outcome;
     this.#rtoDeadline = Infinity;
     this.#ackDeadline = Infinity;
@@ -597,7 +621,7 @@ export class Session {
 
   #sendReset(): void {
     const seq = wireSeq(this.#clientIsn, Math.max(this.#sndNxt, 1));
-    if (this.#targetIsn === undefined) this.#sendBareReset(seq);
+    if (this.#phase === "syn-sent") this.#sendBareReset(seq);
     else this.#emit(seq, TcpFlag.RST | TcpFlag.ACK, undefined);
   }
 
@@ -625,7 +649,7 @@ export class Session {
       srcPort: this.endpoints.clientPort,
       dstPort: this.endpoints.targetPort,
       seq,
-      ack: wireSeq(this.#targetIsn!, this.#rcvNxt),
+      ack: wireSeq(this.#targetIsn, this.#rcvNxt),
       flags,
       window: this.#clientWindow,
       options: this.#useTimestamps
