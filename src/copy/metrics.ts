@@ -1,6 +1,11 @@
 /** `copy`'s counters as stats lines and Prometheus metrics. */
-import { metricFamilies, type MetricSample, type MetricTable, tableSamples } from "../cli/metrics.ts";
-import type { Counters } from "../cli/stats.ts";
+import {
+  type Counters,
+  metricFamilies,
+  type MetricSample,
+  type MetricTable,
+  tableSamples,
+} from "../ops/mod.ts";
 import { SESSION_OUTCOMES } from "../session/mod.ts";
 
 /** Counters a `copy` stats line shows, in order. */

@@ -3,9 +3,8 @@
  * as a real TCP session of its own, against the target; the target's replies come back from intercept.
  */
 import { compileFilter } from "../../ffi/mod.ts";
-import type { Command } from "../cli/flags.ts";
-import { reopenOnHangup } from "../cli/line_file.ts";
-import { type Logger, withLogger } from "../cli/log.ts";
+import type { Command } from "../cli/mod.ts";
+import { type Logger, reopenOnHangup, withLogger } from "../ops/mod.ts";
 import { UsageError } from "../errors.ts";
 import { LinkType } from "../wire/mod.ts";
 import { captureFilter, filterForLink } from "./filter.ts";

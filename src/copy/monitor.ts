@@ -2,9 +2,7 @@
  * Watches a `copy` run from the side: stats lines and JSON, the metrics endpoint, the memory guard
  * (`--max-memory`), and one log line when something goes wrong (kernel drops, the session cap).
  */
-import type { Logger } from "../cli/log.ts";
-import { Reporting } from "../cli/reporting.ts";
-import { type Counters, GrowthAlarm } from "../cli/stats.ts";
+import { type Counters, GrowthAlarm, type Logger, Reporting } from "../ops/mod.ts";
 import { COPY_RATE_KEYS, COPY_STATS_LINE_KEYS, copyMetrics } from "./metrics.ts";
 import type { CopyRuntime } from "./runtime.ts";
 import { type MemoryGuard, residentBytes } from "./memory_guard.ts";

@@ -8,7 +8,7 @@
  */
 import { setImmediate } from "node:timers";
 import { Capture, type CapturedPacket } from "../../ffi/mod.ts";
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../ops/mod.ts";
 import { FatalError, UsageError } from "../errors.ts";
 import { sessionIsn, startsSession } from "../session/mod.ts";
 import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";

@@ -2,7 +2,7 @@
  * What every `copy` run has, whatever feeds it packets (a live capture or a file): the session table,
  * the raw socket toward the target, the links to intercept, and the counters they keep.
  */
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../ops/mod.ts";
 import { SessionTable } from "../session/mod.ts";
 import { parseReplyRecord } from "../intercept/protocol.ts";
 import { decodeTcpPacket, formatIpv4, Ipv4View, isWireError } from "../wire/mod.ts";

@@ -11,12 +11,13 @@ import {
   DEFAULT_CAPTURE_BUFFER_MB,
   ipv4Value,
   listValue,
+  OPERATION_FLAGS,
+  OPERATION_HELP,
+  operationOptions,
   parseFlags,
   portValue,
-} from "../cli/flags.ts";
-import { reopenOnHangup } from "../cli/line_file.ts";
-import { withLogger } from "../cli/log.ts";
-import { OPERATION_FLAGS, OPERATION_HELP, operationOptions } from "../cli/operation.ts";
+} from "../cli/mod.ts";
+import { reopenOnHangup, withLogger } from "../ops/mod.ts";
 import { UsageError } from "../errors.ts";
 import { formatIpv4, LinkType } from "../wire/mod.ts";
 import { DEFAULT_INTERCEPT_PORT } from "./protocol.ts";

@@ -2,11 +2,18 @@
  * Watches an `intercept` run from the side: stats lines and JSON, the metrics endpoint, and a log line
  * when the kernel starts dropping replies.
  */
-import type { Logger } from "../cli/log.ts";
-import { metricFamilies, type MetricSample, type MetricTable, tableSamples } from "../cli/metrics.ts";
-import { Reporting } from "../cli/reporting.ts";
-import type { OperationOptions } from "../cli/operation.ts";
-import { type Counters, GrowthAlarm, type StatsSample } from "../cli/stats.ts";
+import {
+  type Counters,
+  GrowthAlarm,
+  type Logger,
+  metricFamilies,
+  type MetricSample,
+  type MetricTable,
+  Reporting,
+  type StatsSample,
+  tableSamples,
+} from "../ops/mod.ts";
+import type { OperationOptions } from "../cli/mod.ts";
 import type { InterceptView } from "./server.ts";
 
 const { counter, gauge } = metricFamilies("tcpshadow_intercept_");

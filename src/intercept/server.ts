@@ -3,7 +3,7 @@
  * writes to them. Routing decisions are `RouteTable`'s, bytes on the wire are `protocol.ts`'s.
  */
 import { Capture } from "../../ffi/mod.ts";
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../ops/mod.ts";
 import { errorMessage, FatalError } from "../errors.ts";
 import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
 import {

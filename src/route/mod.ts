@@ -2,7 +2,7 @@
  * `tcpshadow route`: prints the shell script that routes the target's replies to the copied clients to
  * the assistant host. It only prints; it never changes the host it runs on.
  */
-import { cidrListValue, type Command, listValue, parseFlags } from "../cli/flags.ts";
+import { cidrListValue, type Command, listValue, parseFlags } from "../cli/mod.ts";
 import { UsageError } from "../errors.ts";
 import { type Cidr, formatCidr, formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "../wire/address.ts";
 import { type Gateway, type RoutePlan, routeScript, type RouteStyle } from "./script.ts";

@@ -4,7 +4,12 @@
  */
 import { FatalError } from "../errors.ts";
 import type { Logger } from "./log.ts";
-import type { ListenAddress } from "./operation.ts";
+
+/** An address to listen on. */
+export interface ListenAddress {
+  readonly hostname: string;
+  readonly port: number;
+}
 
 /** One metric family: a `tcpshadow_` name (`_total` for counters), its help text and type. */
 export interface MetricSpec {
