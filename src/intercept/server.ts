@@ -1,6 +1,6 @@
 /**
  * intercept's I/O: the captures of the target's replies, the listener for copy connections, and the
- * writes to them. Routing decisions are `RouteTable`'s, bytes on the wire are `protocol.ts`'s.
+ * writes to them. Which copy gets which reply is `ClientRegistry`'s, bytes on the wire are `protocol.ts`'s.
  */
 import { Capture } from "../../ffi/mod.ts";
 import type { Logger } from "../ops/mod.ts";
@@ -14,7 +14,7 @@ import {
   REPLY_RECORD_LENGTH,
   ReplyFrameEncoder,
 } from "./protocol.ts";
-import { type ReplySink, type RouteCounters, routeKey, RouteTable } from "./routes.ts";
+import { clientKey, ClientRegistry, type RegistryCounters, type ReplySink } from "./registry.ts";
 import { sleep } from "../sleep.ts";
 
 /** What `runIntercept` needs, already checked. */
@@ -69,7 +69,7 @@ export interface PeerCounters {
 /** A live look into a running intercept, for stats and metrics. */
 export interface InterceptView {
   readonly totals: Readonly<InterceptTotals>;
-  readonly routes: Readonly<RouteCounters>;
+  readonly routes: Readonly<RegistryCounters>;
   /** Client routes registered now. */
   routeCount(): number;
   /** Replies waiting for their registration now. */
@@ -127,7 +127,7 @@ export async function runIntercept(
 ): Promise<string> {
   const info = log.info;
   const warn = log.warn;
-  const table = new RouteTable<CopyPeer>();
+  const table = new ClientRegistry<CopyPeer>();
   const peers = new Set<CopyPeer>();
   const totals: InterceptTotals = {
     captured: 0,
@@ -185,7 +185,7 @@ export async function runIntercept(
           return closePeer(peer, undefined);
         }
         for (const registration of registrations) {
-          const key = routeKey(registration.clientAddress, registration.clientPort);
+          const key = clientKey(registration.clientAddress, registration.clientPort);
           if (registration.type === RegistrationType.ADD) table.register(peer, key);
           else table.unregister(peer, key);
         }
@@ -226,7 +226,7 @@ export async function runIntercept(
         else if (!(decoded.ip instanceof Ipv4View)) totals.notIpv4Tcp++;
         else {
           encodeReplyRecord(packet.data, decoded.ip.offset, record, 0);
-          table.deliver(routeKey(decoded.ip.dst, decoded.tcp.dstPort), record, now);
+          table.deliver(clientKey(decoded.ip.dst, decoded.tcp.dstPort), record, now);
         }
       }
       table.expire(now);
