@@ -12,15 +12,8 @@ import { captureFilter } from "../../src/copy/filter.ts";
 import { parseCopyOptions, type ReplayOptions } from "../../src/copy/options.ts";
 import { FatalError, UsageError } from "../../src/errors.ts";
 import { defaultSessionConfig, SessionTable } from "../../src/session/mod.ts";
-import {
-  buildIpv4Tcp,
-  encodePcapFile,
-  LinkType,
-  parseIpv4,
-  type PcapFileOptions,
-  type PcapRecord,
-  TcpFlag,
-} from "../../src/wire/mod.ts";
+import { buildIpv4Tcp, LinkType, parseIpv4, TcpFlag } from "../../src/wire/mod.ts";
+import { encodePcapFile, type PcapFileOptions, type PcapRecord } from "../wire/_pcap_file.ts";
 
 const CLIENT = parseIpv4("198.18.0.10")!;
 const SERVER = parseIpv4("198.18.0.1")!;

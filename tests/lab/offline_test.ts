@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { Capture } from "../../ffi/mod.ts";
-import { encodePcapFile, LinkType, type PcapRecord } from "../../src/wire/mod.ts";
+import { LinkType } from "../../src/wire/mod.ts";
+import { encodePcapFile, type PcapRecord } from "../wire/_pcap_file.ts";
 import { agentCommand } from "./lab.ts";
 import { compareLogs, type CopyLab, type CopyRun, waitForStderr, withCopyLab } from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
