@@ -11,7 +11,7 @@ import { captureFilter, filterForLink } from "./filter.ts";
 import { copyLive } from "./live.ts";
 import { MemoryGuard, processMemory } from "./memory_guard.ts";
 import { CopyMonitor } from "./monitor.ts";
-import { copyOffline, scanCaptureFile } from "./offline.ts";
+import { copyOffline, scanCaptureFile } from "./offline/mod.ts";
 import { copyHelp, type CopyOptions, parseCopyOptions } from "./options.ts";
 import { CopyRuntime, formatStats } from "./runtime.ts";
 

@@ -171,6 +171,14 @@ export class SessionTable {
     return this.#lingering;
   }
 
+  /**
+   * Whether `count` more sessions fit under `maxSessions` now, lingering ones included, as a new
+   * session's copies must. Being `paused` is apart from it.
+   */
+  hasRoomFor(count: number): boolean {
+    return this.#byReply.size + count <= this.plan.maxSessions;
+  }
+
   /** Client bytes held by all sessions, for the memory guard and stats. */
   get buffered(): number {
     let total = 0;
@@ -325,7 +333,7 @@ export class SessionTable {
       if (!takeOver) this.counters.sessionsRefusedWhilePaused++;
       return undefined;
     }
-    if (this.#byReply.size + this.plan.multiply > this.plan.maxSessions) {
+    if (!this.hasRoomFor(this.plan.multiply)) {
       if (!takeOver) this.counters.sessionsRefusedAtCap++;
       return undefined;
     }

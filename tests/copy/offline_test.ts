@@ -1,13 +1,9 @@
 import assert from "node:assert/strict";
 import { main } from "../../main.ts";
-import {
-  formatDuration,
-  recordedMs,
-  remainingMs,
-  replayOffset,
-  scanCaptureFile,
-  SessionStarts,
-} from "../../src/copy/offline.ts";
+import { scanCaptureFile } from "../../src/copy/offline/mod.ts";
+import { recordedMs, replayOffset } from "../../src/copy/offline/pacing.ts";
+import { formatDuration, remainingMs } from "../../src/copy/offline/progress.ts";
+import { SessionStarts } from "../../src/copy/offline/session_starts.ts";
 import { captureFilter } from "../../src/copy/filter.ts";
 import { parseCopyOptions, type ReplayOptions } from "../../src/copy/options.ts";
 import { FatalError, UsageError } from "../../src/errors.ts";
