@@ -4,7 +4,7 @@
  */
 import { compileFilter } from "../../ffi/mod.ts";
 import type { Command } from "../cli/mod.ts";
-import { type Logger, reopenOnHangup, withLogger } from "../ops/mod.ts";
+import { formatCounters, type Logger, reopenOnHangup, withLogger } from "../ops/mod.ts";
 import { UsageError } from "../errors.ts";
 import { LinkType } from "../wire/mod.ts";
 import { captureFilter, filterForLink } from "./filter.ts";
@@ -13,7 +13,8 @@ import { MemoryGuard, processMemory } from "./memory_guard.ts";
 import { CopyMonitor } from "./monitor.ts";
 import { copyOffline, scanCaptureFile } from "./offline/mod.ts";
 import { copyHelp, type CopyOptions, parseCopyOptions } from "./options.ts";
-import { CopyRuntime, formatStats } from "./runtime.ts";
+import { CopyRuntime } from "./runtime.ts";
+import { COPY_COUNTERS } from "./counters.ts";
 
 const SHUTDOWN_GRACE_MS = 2000;
 
@@ -58,7 +59,7 @@ async function copyWithLog(options: CopyOptions, log: Logger): Promise<number> {
     log.info(`stopping: waiting up to ${SHUTDOWN_GRACE_MS} ms for ${runtime.table.active} open session(s)`);
     await runtime.shutdown(SHUTDOWN_GRACE_MS);
     await monitor.stop();
-    log.always(`summary ${formatStats({ ...runtime.stats(), ...fileStats })}`);
+    log.always(`summary ${formatCounters(COPY_COUNTERS, { ...runtime.stats(), ...fileStats })}`);
     return 0;
   } finally {
     await monitor.stop();

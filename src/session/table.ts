@@ -71,7 +71,7 @@ export interface TableSink {
 
 /** Counters for stats lines and metrics. */
 export interface TableCounters {
-  packetsSeen: number;
+  packetsCaptured: number;
   sessionsCopied: number;
   sessionsSkippedByRate: number;
   /** New sessions (SYNs) refused at `maxSessions`. */
@@ -115,7 +115,7 @@ const PASS_STRIDE = 39871;
 /** The copied sessions and the logic that creates, feeds and retires them. */
 export class SessionTable {
   readonly counters: TableCounters = {
-    packetsSeen: 0,
+    packetsCaptured: 0,
     sessionsCopied: 0,
     sessionsSkippedByRate: 0,
     sessionsRefusedAtCap: 0,
@@ -196,7 +196,7 @@ export class SessionTable {
     tcp: SegmentIn & { readonly srcPort: number; readonly dstPort: number },
     now: number,
   ): void {
-    this.counters.packetsSeen++;
+    this.counters.packetsCaptured++;
     const mappingIndex = this.#mappingFor(destination, tcp.dstPort);
     if (mappingIndex < 0) return;
     const key = source * 65536 + tcp.srcPort;

@@ -3,7 +3,9 @@
  * the file's own counters for the summary.
  */
 import { sleep } from "../../sleep.ts";
-import type { CopyRuntime, CopyStats } from "../runtime.ts";
+import type { CounterValues } from "../../ops/mod.ts";
+import type { REPLAY_COUNTERS } from "../counters.ts";
+import type { CopyRuntime } from "../runtime.ts";
 import type { CaptureFile } from "./capture_file.ts";
 import { explainLosses, explainSkipped, explainUnfinished } from "./explain.ts";
 import { replayPass } from "./pacing.ts";
@@ -26,7 +28,7 @@ export async function copyOffline(
   runtime: CopyRuntime,
   file: CaptureFile,
   signal: AbortSignal,
-): Promise<CopyStats> {
+): Promise<CounterValues<typeof REPLAY_COUNTERS>> {
   const { replay } = file;
   const log = runtime.log;
   const pace = replay.speed === Infinity
@@ -66,7 +68,7 @@ export async function copyOffline(
     "file-cut-packets": file.cutPackets,
     "file-outgoing": file.outgoing,
     "file-damaged": file.damage === undefined ? 0 : 1,
-    passes: progress.passes,
+    "replay-passes": progress.passes,
     "sessions-replayed": progress.replayed,
     "replay-ms": replayMs,
   };
@@ -77,7 +79,7 @@ async function waitForSessions(runtime: CopyRuntime, signal: AbortSignal): Promi
   const quietMs = Math.min(END_QUIET_MS, runtime.options.session.idleTimeoutMs);
   const activity = () => {
     const stats = runtime.stats();
-    return stats.sent + stats.replies;
+    return stats["packets-sent"] + stats["replies-received"];
   };
   let seen = activity();
   let movedAt = performance.now();
