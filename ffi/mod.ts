@@ -8,7 +8,6 @@ export {
   type CaptureStats,
   compileFilter,
   libpcapVersion,
-  listDevices,
   type LiveOptions,
   PcapWriter,
 } from "./libpcap.ts";
