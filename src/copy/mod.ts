@@ -1,6 +1,17 @@
 /**
  * The `copy` subcommand: captures the sessions clients open with this (online) host and replays each,
  * as a real TCP session of its own, against the target; the target's replies come back from intercept.
+ * A live capture (`live.ts`) or a file (`offline/`) feeds one `CopyRuntime` (the session table, the
+ * raw socket, the links to intercept); `CopyMonitor` reports on it.
+ *
+ * @example
+ * ```ts
+ * import { copyCommand } from "./mod.ts";
+ *
+ * const code = await copyCommand.run(["-x", "80-198.18.0.2:8080", "-s", "198.18.0.3"]);
+ * ```
+ *
+ * @module
  */
 import { compileFilter } from "../../ffi/mod.ts";
 import type { Command } from "../cli/mod.ts";

@@ -1,8 +1,18 @@
 /**
  * The `intercept` subcommand: runs on the assistant host the target's replies are routed to, captures
- * them and streams their IP and TCP headers to the `copy` processes that registered their clients.
+ * them and streams their IP and TCP headers to the `copy` processes that registered their clients
+ * (`registry.ts` keeps who registered which client; `server.ts` does the I/O).
  *
  * The wire protocol (`protocol.ts`) is shared with `copy`, which imports it from here.
+ *
+ * @example
+ * ```ts
+ * import { interceptCommand } from "./mod.ts";
+ *
+ * const code = await interceptCommand.run(["-i", "eth0", "-F", "tcp and src port 8080"]);
+ * ```
+ *
+ * @module
  */
 import { compileFilter } from "../../ffi/mod.ts";
 import {

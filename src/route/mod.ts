@@ -1,6 +1,15 @@
 /**
  * `tcpshadow route`: prints the shell script that routes the target's replies to the copied clients to
  * the assistant host. It only prints; it never changes the host it runs on.
+ *
+ * @example
+ * ```ts
+ * import { routeCommand } from "./mod.ts";
+ *
+ * await routeCommand.run(["--clients", "198.19.0.0/24", "--via", "198.18.0.4"]); // prints ip route lines
+ * ```
+ *
+ * @module
  */
 import { cidrListValue, type Command, listValue, parseFlags } from "../cli/mod.ts";
 import { UsageError } from "../errors.ts";
