@@ -6,7 +6,7 @@
  * A reply can beat its registration (copy sends the SYN, the target answers, and only then does the
  * registration arrive), so replies to an unregistered client are held for a short while and released on registration.
  */
-import type { Ipv4Address } from "../wire/address.ts";
+import type { Ipv4Address } from "../wire/mod.ts";
 
 /** Where a peer's records go: false when the peer refused one (it is too far behind). */
 export interface ReplySink {

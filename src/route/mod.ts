@@ -13,7 +13,7 @@
  */
 import { cidrListValue, type Command, listValue, parseFlags } from "../cli/mod.ts";
 import { UsageError } from "../errors.ts";
-import { type Cidr, formatCidr, formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "../wire/address.ts";
+import { type Cidr, formatCidr, formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "../wire/mod.ts";
 import { type Gateway, type RoutePlan, routeScript, type RouteStyle } from "./script.ts";
 
 export {
