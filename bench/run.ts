@@ -23,7 +23,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type Host, type LabProcess, withLab } from "../tests/lab/lab.ts";
 import { FAKE_CLIENTS, tcpshadow, waitForStderr } from "../tests/lab/copy_lab.ts";
-import { measurePacketPath } from "./packet_path.ts";
+import { measureAllocations, measurePacketPath } from "./packet_path.ts";
 import { selfTimes } from "./profile_summary.ts";
 import { errorMessage } from "../src/errors.ts";
 import { sleep } from "../src/sleep.ts";
@@ -469,6 +469,7 @@ async function main(): Promise<void> {
   );
 
   const micro = measurePacketPath();
+  const allocated = await measureAllocations();
   const dir = await Deno.makeTempDir({ prefix: "tcpshadow-bench-" });
   try {
     await withLab({
@@ -506,7 +507,11 @@ async function main(): Promise<void> {
         "2,000 keep-alive sessions x 10 requests = 72,000 packets with timestamps, captured and replies):\n",
       );
       console.log(`- without the send: ${micro.nsPerPacket} ns/packet`);
-      console.log(`- with the raw-socket send (${withSend.sent} sends): ${withSend.nsPerPacket} ns/packet\n`);
+      console.log(`- with the raw-socket send (${withSend.sent} sends): ${withSend.nsPerPacket} ns/packet`);
+      console.log(
+        `- V8 heap allocated: ${allocated.bytesPerPacket} bytes per packet in steady state, ` +
+          `${allocated.bytesPerSession} bytes per session besides\n`,
+      );
 
       for (const host of Object.values(hosts)) {
         for (
