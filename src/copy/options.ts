@@ -18,7 +18,7 @@ import {
   positiveNumberValue,
 } from "../cli/mod.ts";
 import { UsageError } from "../errors.ts";
-import { DEFAULT_INTERCEPT_PORT } from "../intercept/protocol.ts";
+import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import {
   type AddressRange,
   defaultSessionConfig,

@@ -3,7 +3,7 @@
  * them and streams their IP and TCP headers to the `copy` processes that registered their clients
  * (`registry.ts` keeps who registered which client; `server.ts` does the I/O).
  *
- * The wire protocol (`protocol.ts`) is shared with `copy`, which imports it from here.
+ * The wire protocol both sides speak is `src/protocol/`.
  *
  * @example
  * ```ts
@@ -30,22 +30,9 @@ import {
 import { reopenOnHangup, withLogger } from "../ops/mod.ts";
 import { UsageError } from "../errors.ts";
 import { formatIpv4, LinkType } from "../wire/mod.ts";
-import { DEFAULT_INTERCEPT_PORT } from "./protocol.ts";
+import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import { InterceptMonitor } from "./monitor.ts";
 import { runIntercept } from "./server.ts";
-
-export {
-  DEFAULT_INTERCEPT_PORT,
-  encodeRegistration,
-  MAX_REPLIES_PER_FRAME,
-  ProtocolError,
-  type Registration,
-  REGISTRATION_LENGTH,
-  RegistrationDecoder,
-  RegistrationType,
-  REPLY_RECORD_LENGTH,
-  ReplyFrameDecoder,
-} from "./protocol.ts";
 
 const help = `tcpshadow intercept: send the target's replies to copy
 
