@@ -13,13 +13,15 @@
  *
  * @example
  * ```ts
+ * import { SessionTable } from "./mod.ts";
+ *
  * const table = new SessionTable(plan, {
- *   segment: (endpoints, tcp) => sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp),
- *   clientOpened: (endpoints) => links.clientOpened(endpoints),
- *   clientClosed: (endpoints) => links.clientClosed(endpoints),
+ *   segment: send, // a segment for the target
+ *   clientOpened: register, // a copy holds a client address and port: tell intercept
+ *   clientClosed: unregister,
  * });
- * table.onCapture(ip.src, ip.dst, tcp, performance.now()); // a client's packet to the online server
- * table.onReply(ip.dst, tcp, performance.now()); // the target's reply header, from intercept
+ * table.onCapture(ip.src, ip.dst, tcp, performance.now()); // a client's packet, captured
+ * table.onReply(reply.ip.dst, reply.tcp, performance.now()); // the target's answer, via intercept
  * table.tick(performance.now()); // at table.nextDeadline
  * ```
  *
