@@ -319,3 +319,25 @@ Deno.test("--connect --bind spreads the connections over the local addresses giv
     assert.equal(from(second), 100, JSON.stringify(summary));
   });
 });
+
+Deno.test("--connect --multiply 3: each session copied as three connections, each request three times", async () => {
+  await withCopyLab({ transport: "connect" }, async (lab) => {
+    const copy = await lab.startCopy(["--multiply", "3"]);
+    await httpClient(lab, [
+      "--requests",
+      "300",
+      "--connections",
+      "6",
+      "--close",
+      "--body-sizes",
+      "0,100,3000",
+    ]);
+    await httpClient(lab, ["--requests", "100", "--connections", "2", "--keep-alive", "--id-prefix", "ka"]);
+    const online = await lab.readLog(lab.onlineLogPath);
+    const target = await lab.waitForTarget(1200, 30_000);
+    const summary = await lab.stopCopy(copy);
+    assert.deepEqual(compareLogs(online, target, 3), []);
+    assert.equal(summary["sessions-copied"], 906, JSON.stringify(summary));
+    assert.equal(summary["sessions-failed"], 0, JSON.stringify(summary));
+  });
+});
