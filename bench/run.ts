@@ -265,7 +265,7 @@ async function runScenario(
     assistant.address,
     "-c",
     FAKE_CLIENTS,
-    "-I",
+    "--interface",
     online.device,
     "--stats",
     "1",

@@ -16,6 +16,7 @@ import { filterForLink } from "./filter.ts";
 import type { ReplayOptions } from "./options.ts";
 import type { CopyRuntime, CopyStats } from "./runtime.ts";
 import { sleep } from "../sleep.ts";
+import { skipLongGaps } from "./max_gap.ts";
 
 /** How often the end of a replay checks whether its sessions are done. */
 const END_POLL_MS = 10;
@@ -136,6 +137,7 @@ export async function copyOffline(
     `copying ${file.sessions} session(s) (${recorded}) from ${replay.input} ${pace}${times} ` +
       `(filter: ${file.filter})`,
   );
+  runtime.announceRunning();
   explainSkipped(file, log);
   const progress = { passes: 0, replayed: 0, startedAt: performance.now() };
   const showProgress = !runtime.options.quiet && Deno.stderr.isTerminal();
@@ -192,6 +194,7 @@ async function replayPass(
   const starts = new SessionStarts();
   const room = new RoomGate(runtime);
   const startedAt = performance.now();
+  const shift = skipLongGaps(file.replay.maxGapMs ?? Infinity);
   let first: RecordTime | undefined;
   let busySince = performance.now();
   try {
@@ -203,7 +206,7 @@ async function replayPass(
       const startsSession = decoded !== undefined && !isWireError(decoded) && !decoded.outgoing &&
         decoded.ip instanceof Ipv4View && starts.observe(decoded.ip.src, decoded.tcp);
       if (startsSession && speed === Infinity) await room.wait(signal);
-      const due = startedAt + replayOffset(recordedMs(first, packet), speed);
+      const due = startedAt + replayOffset(shift(recordedMs(first, packet)), speed);
       for (let now = performance.now(); now < due && !signal.aborted; now = performance.now()) {
         await sleep(Math.min(due - now, 100));
         busySince = performance.now();
