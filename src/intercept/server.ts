@@ -19,6 +19,7 @@ import {
 } from "../protocol/mod.ts";
 import { type ReplySink, type RouteCounters, routeKey, RouteTable } from "./routes.ts";
 import { sleep } from "../sleep.ts";
+import { type DestinationRewrite, rewriteDestination } from "./docker.ts";
 
 /** What `runIntercept` needs, already checked. */
 export interface InterceptOptions {
@@ -32,7 +33,7 @@ export interface InterceptOptions {
   bind: string;
   port: number;
   /** `-D`: replies to `from` are routed, and passed on, as replies to `to`. */
-  rewriteDestination?: { readonly from: number; readonly to: number };
+  rewriteDestination?: DestinationRewrite;
 }
 
 /** Link header + largest IPv4 header + largest TCP header fit with room to spare: payload is never sent. */
@@ -51,8 +52,6 @@ const IDLE_WAIT_MS = 100;
 const BUSY_PACKETS = 4;
 const GATHER_MS = 1;
 const READ_BUFFER_LENGTH = 16 * 1024;
-/** Where a reply record's IPv4 header (it starts the record) holds the destination address. */
-const IPV4_DESTINATION = 16;
 
 /** Totals over a run, for the summary line, stats and metrics. */
 export interface InterceptTotals {
@@ -242,8 +241,6 @@ export async function runIntercept(
   };
 
   const record = new Uint8Array(REPLY_RECORD_LENGTH);
-  const recordView = new DataView(record.buffer);
-  const rewrite = options.rewriteDestination;
   const captureLoop = async (capture: Capture) => {
     for (;;) {
       const now = performance.now();
@@ -257,11 +254,7 @@ export async function runIntercept(
         else if (!(decoded.ip instanceof Ipv4View)) totals.notIpv4Tcp++;
         else {
           encodeReplyRecord(packet.data, decoded.ip.offset, record, 0);
-          let destination = decoded.ip.dst;
-          if (rewrite !== undefined && destination === rewrite.from) {
-            destination = rewrite.to;
-            recordView.setUint32(IPV4_DESTINATION, destination);
-          }
+          const destination = rewriteDestination(record, decoded.ip.dst, options.rewriteDestination);
           table.deliver(routeKey(destination, decoded.tcp.dstPort), record, now);
         }
       }
