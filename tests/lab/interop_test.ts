@@ -146,6 +146,12 @@ async function expectIdentical(lab: CopyLab, count: number): Promise<void> {
   assert.deepEqual(compareLogs(online, settled).slice(0, 10), []);
 }
 
+/** C intercept logged no complaint about our hello or records. */
+async function expectNoComplaint(cLogPath: string): Promise<void> {
+  const log = await Deno.readTextFile(cLogPath);
+  assert.doesNotMatch(log, /too old|not compatible|unknown msg type/, log);
+}
+
 /** Starts our copy from online:80 to target:8080 with only `args` besides; resolves once it captures. */
 async function startOurCopy(lab: CopyLab, args: string[]): Promise<LabProcess> {
   const copy = lab.online.spawn(tcpshadow(["copy", "-x", `80-${lab.target.address}:8080`, ...args]));
@@ -171,13 +177,14 @@ async function startCTcpcopy(lab: CopyLab, binary: string, args: string[]): Prom
 }
 
 Deno.test("interop: our copy and C intercept 1.0: 2,000 requests reach the target identical", async () => {
-  await withInteropLab(async (lab) => {
+  await withInteropLab(async (lab, cLogPath) => {
     await clearLogs(lab);
     const copy = await startOurCopy(lab, ["-s", lab.lab.host("cassist").address, "-c", TO_C]);
     await sendRequests(lab, "ours-c");
     await expectIdentical(lab, 2000);
     const summary = await lab.stopCopy(copy);
     assert.equal(summary.failed, 0, JSON.stringify(summary));
+    await expectNoComplaint(cLogPath);
   });
 });
 
@@ -199,7 +206,7 @@ Deno.test("interop: C tcpcopy 1.3 and our intercept: 2,000 requests reach the ta
 });
 
 Deno.test("interop: our copy feeding C intercept and ours at once (-s a,b): 2,000 requests identical", async () => {
-  await withInteropLab(async (lab) => {
+  await withInteropLab(async (lab, cLogPath) => {
     await clearLogs(lab);
     const cassist = lab.lab.host("cassist");
     const copy = await startOurCopy(lab, [
@@ -217,6 +224,7 @@ Deno.test("interop: our copy feeding C intercept and ours at once (-s a,b): 2,00
     await expectIdentical(lab, 2000);
     const summary = await lab.stopCopy(copy);
     assert.equal(summary.failed, 0, JSON.stringify(summary));
+    await expectNoComplaint(cLogPath);
   });
 });
 
