@@ -287,7 +287,7 @@ function inputOrInterfaces(
   const isDevice = (name: string) => {
     if (name === "any") return true;
     try {
-      return /^[\w.:@-]+$/.test(name) && Deno.statSync(`/sys/class/net/${name}`) !== undefined;
+      return /^[\w:@-][\w.:@-]*$/.test(name) && Deno.statSync(`/sys/class/net/${name}`) !== undefined;
     } catch {
       return false;
     }

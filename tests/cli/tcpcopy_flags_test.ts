@@ -72,6 +72,7 @@ Deno.test("-I is offline replay's gap threshold; --interface keeps the long name
   assert.deepEqual(copy("-i", "lo").interfaces, ["lo"]);
   assert.equal(copy("-i", "lo").replay, undefined);
   assert.equal(copy("-i", "no-such-device0").replay?.input, "no-such-device0");
+  assert.equal(copy("-i", "..").replay?.input, "..", "/sys/class/net/.. is no interface");
 });
 
 Deno.test("-W never waits, -O copies from the SYN only, -g ramps, -H, -p, -L, -d and -P are read", () => {
