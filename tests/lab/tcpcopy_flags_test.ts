@@ -1,6 +1,6 @@
 /**
  * TCPCopy's flags seen on the wire: `-M` (MTU) and `-D` (MSS) in what reaches the target, `-O` in which
- * sessions are copied at all.
+ * sessions are copied at all, `-H` in the address the target sees for the online host's own requests.
  */
 import assert from "node:assert/strict";
 import { Capture } from "../../ffi/mod.ts";
@@ -103,5 +103,33 @@ Deno.test("-O: keep-alive sessions open before copy started are not taken over, 
     assert.deepEqual(copied.filter((id) => id.startsWith("early")), [], "a taken-over session was copied");
     assert.equal(copied.filter((id) => id.startsWith("late")).length, 40);
     assert.equal(summary.sessions, 40, JSON.stringify(summary));
+  });
+});
+
+Deno.test("-H: requests the online host makes to itself reach the target from the address given", async () => {
+  await withCopyLab({ keepClientAddress: true }, async (lab) => {
+    // The target routes replies to the client host's address to the assistant: that is the -H address.
+    const copy = await lab.startCopy(["-H", lab.client.address]);
+    await lab.online.run(
+      agentCommand("http_client", [
+        "--url",
+        "http://127.0.0.1:80",
+        "--requests",
+        "30",
+        "--connections",
+        "3",
+        "--close",
+        "--body-sizes",
+        "0,3000",
+      ]),
+      { timeoutMs: 60_000 },
+    );
+    const online = await lab.readLog(lab.onlineLogPath);
+    assert.equal(online.length, 30);
+    assert.ok(online.every((line) => String(line.remote).startsWith("127.0.0.1:")));
+    const target = await lab.waitForTarget(30, 20_000);
+    const summary = await lab.stopCopy(copy);
+    assert.deepEqual(compareLogs(online, target), [], JSON.stringify(summary));
+    assert.ok(target.every((line) => String(line.remote).startsWith(`${lab.client.address}:`)));
   });
 });
