@@ -5,9 +5,9 @@
  * `UsageError` (exit 2) or `FatalError` (exit 1), which become one line on stderr, never a stack trace.
  */
 import denoJson from "./deno.json" with { type: "json" };
-import { type Command, prepareConfig } from "./src/cli/flags.ts";
+import { type Command, prepareConfig } from "./src/cli/mod.ts";
 import { errorMessage, FatalError, UsageError } from "./src/errors.ts";
-import { DaemonStartError, reportStartFailure } from "./src/cli/daemon.ts";
+import { DaemonStartError, reportStartFailure } from "./src/cli/mod.ts";
 import { copyCommand } from "./src/copy/mod.ts";
 import { interceptCommand } from "./src/intercept/mod.ts";
 import { routeCommand } from "./src/route/mod.ts";

@@ -47,7 +47,7 @@ export async function copyLive(
     runtime.runTimers(now);
   };
   const readKernelStats = () => {
-    runtime.kernelDropped = Capture.dropped(captures);
+    runtime.packetsKernelDropped = Capture.dropped(captures);
   };
   const kernelStats = setInterval(readKernelStats, KERNEL_STATS_MS);
   try {
@@ -59,7 +59,7 @@ export async function copyLive(
       drain(capture, Infinity); // what the kernel already holds belongs to sessions that may still finish
     }));
     readKernelStats();
-    return { kernelDropped: runtime.kernelDropped };
+    return { kernelDropped: runtime.packetsKernelDropped };
   } finally {
     clearInterval(kernelStats);
     for (const capture of captures) capture.close();

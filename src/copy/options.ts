@@ -9,18 +9,23 @@ import {
   intValue,
   ipv4Value,
   listValue,
-  parseFlags,
-  portValue,
-  positiveNumberValue,
-} from "../cli/flags.ts";
-import {
   OPERATION_FLAGS,
   OPERATION_HELP,
   type OperationOptions,
   operationOptions,
-} from "../cli/operation.ts";
-import { type AcceptedFlag, acceptedFlagNotices, acceptedFlagSpecs } from "../cli/compat.ts";
-import { DAEMON_FLAGS, DAEMON_HELP, type DaemonOptions, daemonOptions } from "../cli/daemon.ts";
+  parseFlags,
+  portValue,
+  positiveNumberValue,
+} from "../cli/mod.ts";
+import {
+  type AcceptedFlag,
+  acceptedFlagNotices,
+  acceptedFlagSpecs,
+  DAEMON_FLAGS,
+  DAEMON_HELP,
+  type DaemonOptions,
+  daemonOptions,
+} from "../cli/mod.ts";
 import { UsageError } from "../errors.ts";
 import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import {
@@ -125,7 +130,7 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
   -n, --multiply N         copy each session N times as N distinct sessions, 1-1023 (default 1)
   -f, --port-shift K       keep the client ports of several copy processes apart, 0-1023 (default 0)
       --interface DEVS     capture on these interfaces, comma list (default: all); -i DEVS as well when
-                           every name is an interface of this host (TCPCopy's pcap build), else -i is --input
+                           each is an interface of this host with an address (TCPCopy's pcap build)
   -F, --filter BPF         extra capture filter, ANDed with the ports above
   -B, --capture-buffer MB  kernel buffer of each capture (default ${DEFAULT_CAPTURE_BUFFER_MB}); resident memory, holds bursts
                            copy has not read yet: raise it if the stats show kernel drops
@@ -275,7 +280,7 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
 
 /**
  * `-i`: TCPCopy's offline build reads a file with it, its pcap build captures on a device with it.
- * Names that are all interfaces of this host (or `any`) are a capture, anything else a file to replay.
+ * Names that are all interfaces of this host with an address (or `any`) are a capture, anything else a file.
  */
 function inputOrInterfaces(
   input: string | undefined,
@@ -284,14 +289,9 @@ function inputOrInterfaces(
   const listed = interfaces.length > 0 ? interfaces : undefined;
   if (input === undefined || input === "" || interfaces.length > 0) return { input, interfaces: listed };
   const names = listValue(input);
-  const isDevice = (name: string) => {
-    if (name === "any") return true;
-    try {
-      return /^[\w:@-][\w.:@-]*$/.test(name) && Deno.statSync(`/sys/class/net/${name}`) !== undefined;
-    } catch {
-      return false;
-    }
-  };
+  // Deno lets only --allow-all read /sys/class/net; the interfaces with an address need only --allow-sys.
+  const devices = new Set(["any", ...Deno.networkInterfaces().map((entry) => entry.name)]);
+  const isDevice = (name: string) => devices.has(name);
   return names.length > 0 && names.every(isDevice)
     ? { input: undefined, interfaces: names }
     : { input, interfaces: listed };

@@ -1,9 +1,10 @@
 /**
  * intercept's I/O: the captures of the target's replies, the listener for copy connections, and the
- * writes to them. Routing decisions are `RouteTable`'s, bytes on the wire are `protocol.ts`'s.
+ * writes to them. Which copy gets which reply is `ClientRegistry`'s, bytes on the wire are
+ * `src/protocol/`'s.
  */
 import { Capture } from "../../ffi/mod.ts";
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../ops/mod.ts";
 import { errorMessage, FatalError } from "../errors.ts";
 import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
 import {
@@ -17,7 +18,7 @@ import {
   REPLY_RECORD_LENGTH,
   ReplyFrameEncoder,
 } from "../protocol/mod.ts";
-import { type ReplySink, type RouteCounters, routeKey, RouteTable } from "./routes.ts";
+import { clientKey, ClientRegistry, type RegistryCounters, type ReplySink } from "./registry.ts";
 import { sleep } from "../sleep.ts";
 import { type DestinationRewrite, rewriteDestination } from "./docker.ts";
 
@@ -75,7 +76,7 @@ export interface PeerCounters {
 /** A live look into a running intercept, for stats and metrics. */
 export interface InterceptView {
   readonly totals: Readonly<InterceptTotals>;
-  readonly routes: Readonly<RouteCounters>;
+  readonly routes: Readonly<RegistryCounters>;
   /** Client routes registered now. */
   routeCount(): number;
   /** Replies waiting for their registration now. */
@@ -135,7 +136,7 @@ export async function runIntercept(
 ): Promise<string> {
   const info = log.info;
   const warn = log.warn;
-  const table = new RouteTable<CopyPeer>();
+  const table = new ClientRegistry<CopyPeer>();
   const peers = new Set<CopyPeer>();
   const totals: InterceptTotals = {
     captured: 0,
@@ -213,7 +214,7 @@ export async function runIntercept(
             );
             return closePeer(peer, undefined);
           }
-          const key = routeKey(registration.clientAddress, registration.clientPort);
+          const key = clientKey(registration.clientAddress, registration.clientPort);
           if (registration.type === RegistrationType.ADD) table.register(peer, key);
           else table.unregister(peer, key);
         }
@@ -255,7 +256,7 @@ export async function runIntercept(
         else {
           encodeReplyRecord(packet.data, decoded.ip.offset, record, 0);
           const destination = rewriteDestination(record, decoded.ip.dst, options.rewriteDestination);
-          table.deliver(routeKey(destination, decoded.tcp.dstPort), record, now);
+          table.deliver(clientKey(destination, decoded.tcp.dstPort), record, now);
         }
       }
       table.expire(now);

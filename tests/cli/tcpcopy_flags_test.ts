@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { parseCopyOptions } from "../../src/copy/options.ts";
 import { gradualPlan } from "../../src/copy/gradual.ts";
-import { skipLongGaps } from "../../src/copy/max_gap.ts";
+import { skipLongGaps } from "../../src/copy/offline/max_gap.ts";
 import { main } from "../../main.ts";
 import { UsageError } from "../../src/errors.ts";
 import { defaultSessionConfig, SessionTable } from "../../src/session/mod.ts";

@@ -1,7 +1,7 @@
 /** copy -L (TCPCopy's lonely): an intercept unreachable at start is retried, not fatal. */
 import assert from "node:assert/strict";
 import { InterceptLinks } from "../../src/copy/intercept_link.ts";
-import type { Logger } from "../../src/cli/log.ts";
+import type { Logger } from "../../src/ops/mod.ts";
 import { FatalError } from "../../src/errors.ts";
 import { PROTOCOL_VERSION, REGISTRATION_LENGTH } from "../../src/protocol/mod.ts";
 import { sleep } from "../../src/sleep.ts";

@@ -125,7 +125,7 @@ Deno.test("the seed's intercept -d and copy -r 20 -d: pid files, 20% copied iden
     for (const line of target) assert.ok(onlineKeys.has(`${line.requestId} ${line.bodySha256}`));
     assert.ok(target.every((line) => String(line.remote).startsWith(`${CLIENT}:`)));
     const copyLog = await Deno.readTextFile(paths.copyLog);
-    assert.match(copyLog, / summary sessions=/, copyLog);
+    assert.match(copyLog, / summary sessions-copied=/, copyLog);
 
     await stopByPid(interceptPid);
     for (const path of [paths.copyPid, paths.interceptPid]) {
