@@ -96,7 +96,7 @@ Deno.test("copy and intercept write stats JSON lines and serve Prometheus metric
     const intercept = lab.assistant.spawn(tcpshadow(["intercept", "--config", config, "-i", "eth0"]));
     await waitForStderr(intercept, "listening on");
     const copy = await lab.startCopy([
-      "-I",
+      "--interface",
       "eth0",
       "-s",
       `${lab.assistant.address}:${SECOND_INTERCEPT_PORT}`,
@@ -218,7 +218,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
  * waits until it captures.
  */
 async function startCopyLogging(lab: CopyLab, logFile: string, extra: string[] = []): Promise<LabProcess> {
-  const copy = lab.online.spawn(lab.copyCommand(["-I", "eth0", "--log-file", logFile, ...extra]));
+  const copy = lab.online.spawn(lab.copyCommand(["--interface", "eth0", "--log-file", logFile, ...extra]));
   await waitFor(
     "copy captures",
     async () => (await Deno.readTextFile(logFile).catch(() => "")).includes("copying on"),
@@ -261,7 +261,14 @@ Deno.test("on SIGTERM copy resets the sessions still open on the target, prints 
 Deno.test("above --max-memory copy collects garbage, then takes no new sessions and says so", async () => {
   await withCopyLab({}, async (lab) => {
     const statsFile = `${lab.dir}/copy-stats.jsonl`;
-    const copy = await lab.startCopy(["-I", "eth0", "--max-memory", "16", "--stats-json", statsFile]);
+    const copy = await lab.startCopy([
+      "--interface",
+      "eth0",
+      "--max-memory",
+      "16",
+      "--stats-json",
+      statsFile,
+    ]);
     await httpRequests(lab, 5);
     const summary = await lab.stopCopy(copy);
     assert.equal(summary["sessions-copied"], 0, JSON.stringify(summary));
