@@ -333,7 +333,7 @@ async function startCopier(
     "-x",
     `80-${target.address}:8080`,
     ...(run.connect ? ["--connect"] : ["-s", assistant.address, "-c", FAKE_CLIENTS]),
-    "-I",
+    "--interface",
     online.device,
     "--stats",
     "1",

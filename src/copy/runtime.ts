@@ -7,6 +7,8 @@ import type { CounterValues, Logger } from "../ops/mod.ts";
 import { type CopiedSession, SessionTable } from "../session/mod.ts";
 import { parseReplyRecord } from "../protocol/mod.ts";
 import { decodeTcpPacket, formatIpv4, Ipv4View, isWireError } from "../wire/mod.ts";
+import { announceRunning } from "../cli/mod.ts";
+import { gradualPlan } from "./gradual.ts";
 import type { CopyOptions } from "./options.ts";
 import { ConnectionTransport, PacketTransport, type Transport } from "./transport.ts";
 import { sleep } from "../sleep.ts";
@@ -29,6 +31,8 @@ export class CopyRuntime {
   readonly #transport: Transport;
   /** One timeout for the table's next deadline, so an idle copy does not wake up on a fixed tick. */
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Removes the `--pid-file` written once running. */
+  #removePidFile = () => {};
   #timerAt = Infinity;
   readonly #onTimer = () => {
     this.#timer = undefined;
@@ -40,7 +44,7 @@ export class CopyRuntime {
     this.#transport = options.connect === undefined
       ? new PacketTransport(options, log, this)
       : new ConnectionTransport(options, this);
-    this.table = new SessionTable(options, {
+    this.table = new SessionTable(options.gradual ? gradualPlan(options, performance.now()) : options, {
       ...this.#transport.sink,
       ended: log.debugEnabled
         ? (address, port, endpoints, outcome, session) =>
@@ -59,6 +63,11 @@ export class CopyRuntime {
     return runtime;
   }
 
+  /** The capture runs: writes `--pid-file`, and tells a waiting `-d` parent to exit 0. */
+  announceRunning(): void {
+    this.#removePidFile = announceRunning(this.options.daemon);
+  }
+
   /** One captured frame of link type `linkType`, seen at `now` (ms). */
   onFrame(linkType: number, frame: Uint8Array, now: number): void {
     const decoded = decodeTcpPacket(linkType, frame);
@@ -72,7 +81,11 @@ export class CopyRuntime {
       this.packetsIpv6Skipped++;
       return;
     }
-    this.table.onCapture(decoded.ip.src, decoded.ip.dst, decoded.tcp, now);
+    const source = decoded.ip.src;
+    // -H: a client on this host itself, as the target should see it.
+    const localhost = this.options.localhostAddress;
+    const client = localhost !== undefined && source >>> 24 === 127 ? localhost : source;
+    this.table.onCapture(client, decoded.ip.dst, decoded.tcp, now);
     this.#armTimer(now);
   }
 
@@ -103,6 +116,7 @@ export class CopyRuntime {
     this.table.abandonAll(performance.now());
     clearTimeout(this.#timer);
     await this.#transport.close();
+    this.#removePidFile();
   }
 
   /** Every counter of the run so far, by its name in `RUNTIME_COUNTERS`. */

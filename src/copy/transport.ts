@@ -56,6 +56,7 @@ export class PacketTransport implements Transport {
       (record) => runtime.onReplyRecord(record),
       () => runtime.table.openClients(),
       log,
+      options.lonely,
     );
     this.sink = {
       segment: (endpoints, tcp) => this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp),
