@@ -23,7 +23,7 @@ import { UsageError } from "../errors.ts";
 import { formatIpv4, LinkType } from "../wire/mod.ts";
 import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import { InterceptMonitor } from "./monitor.ts";
-import { runIntercept } from "./server.ts";
+import { InterceptRuntime } from "./runtime.ts";
 
 const help = `tcpshadow intercept: send the target's replies to copy
 
@@ -83,16 +83,17 @@ export const interceptCommand: Command = {
       Deno.addSignalListener("SIGINT", stop);
       Deno.addSignalListener("SIGTERM", stop);
       const stopReopening = reopenOnHangup(log);
+      const runtime = InterceptRuntime.open(options, log);
       let monitor: InterceptMonitor | undefined;
       try {
-        const summary = await runIntercept(options, controller.signal, log, (view) => {
-          monitor = new InterceptMonitor(view, operation, log);
-        });
-        await monitor?.stop();
+        monitor = new InterceptMonitor(runtime, operation, log);
+        await runtime.run(controller.signal);
+        await monitor.stop();
         // Unprefixed, as scripts and tests have always read it.
-        console.error(`intercept: stopped; ${summary}`);
+        console.error(`intercept: stopped; ${runtime.summary()}`);
         return 0;
       } finally {
+        runtime.close();
         await monitor?.stop();
         stopReopening();
         Deno.removeSignalListener("SIGINT", stop);

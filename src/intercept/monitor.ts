@@ -7,7 +7,7 @@ import { metricFamilies, type MetricSample, type MetricTable, tableSamples } fro
 import { Reporting } from "../cli/reporting.ts";
 import type { OperationOptions } from "../cli/operation.ts";
 import { type Counters, GrowthAlarm, type StatsSample } from "../cli/stats.ts";
-import type { InterceptView } from "./server.ts";
+import type { InterceptView } from "./runtime.ts";
 
 const { counter, gauge } = metricFamilies("tcpshadow_intercept_");
 
