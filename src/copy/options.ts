@@ -19,6 +19,7 @@ import {
   type OperationOptions,
   operationOptions,
 } from "../cli/operation.ts";
+import { readSecretFile } from "../cli/secret_file.ts";
 import { UsageError } from "../errors.ts";
 import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import {
@@ -61,6 +62,8 @@ export interface CopyOptions {
   readonly operation: OperationOptions;
   /** Resident memory (bytes) above which no new session is taken, if any. */
   readonly maxMemory: number | undefined;
+  /** The shared secret to prove to every intercept and to have them prove (`--secret-file`), if any. */
+  readonly secret: Uint8Array | undefined;
 }
 
 /** How to replay a capture file (`copy --input`). */
@@ -102,6 +105,9 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
                            goes anyway (pipelined) once it was captured this long ago, so the copy never
                            falls further behind (default ${defaultSessionConfig.maxLagMs}; with --speed max: no limit)
   -C, --connections N      connections to each intercept, 1-16 (default 2)
+      --secret-file FILE   prove this shared secret to each intercept and have it prove it back (the
+                           intercept needs the same --secret-file; a C intercept cannot); the file must
+                           not be world-readable and holds at least 16 bytes
   -M, --max-sessions N     sessions held at once, with those in their 2 s linger after the end; more are
                            counted and skipped (default 100000)
   -m, --max-memory MB      above this resident memory collect garbage, and if still above take no new
@@ -136,6 +142,7 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     "max-sessions": { type: "string", short: "M" },
     quiet: { type: "boolean", short: "q" },
     "max-memory": { type: "string", short: "m" },
+    "secret-file": { type: "string" },
     ...OPERATION_FLAGS,
   });
   const targets = listValue(values.target);
@@ -183,6 +190,9 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     maxMemory: values["max-memory"] === undefined
       ? undefined
       : intValue("--max-memory", values["max-memory"], 16, 1_048_576) * MEBIBYTE,
+    secret: values["secret-file"] === undefined
+      ? undefined
+      : readSecretFile("--secret-file", values["secret-file"]),
   };
 }
 

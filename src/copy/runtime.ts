@@ -47,6 +47,7 @@ export class CopyRuntime {
       (record) => this.#onReplyRecord(record),
       () => this.table.registrations(),
       log,
+      options.secret,
     );
     this.table = new SessionTable(options, {
       segment: (endpoints, tcp) => this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp),

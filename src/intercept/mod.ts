@@ -9,13 +9,16 @@
 import { compileFilter } from "../../ffi/mod.ts";
 import {
   captureBufferValue,
+  cidrListValue,
   type Command,
   DEFAULT_CAPTURE_BUFFER_MB,
+  intValue,
   ipv4Value,
   listValue,
   parseFlags,
   portValue,
 } from "../cli/flags.ts";
+import { readSecretFile } from "../cli/secret_file.ts";
 import { reopenOnHangup } from "../cli/line_file.ts";
 import { withLogger } from "../cli/log.ts";
 import { OPERATION_FLAGS, OPERATION_HELP, operationOptions } from "../cli/operation.ts";
@@ -23,7 +26,12 @@ import { UsageError } from "../errors.ts";
 import { formatIpv4, LinkType } from "../wire/mod.ts";
 import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import { InterceptMonitor } from "./monitor.ts";
+import { AllowList } from "./access.ts";
+import { DEFAULT_MAX_ROUTES, DEFAULT_MAX_ROUTES_PER_PEER, DEFAULT_ROUTE_IDLE_MS } from "./routes.ts";
 import { InterceptRuntime } from "./runtime.ts";
+
+const DEFAULT_MAX_CONNECTIONS = 256;
+const DEFAULT_HELLO_TIMEOUT_S = 10;
 
 const help = `tcpshadow intercept: send the target's replies to copy
 
@@ -41,6 +49,28 @@ Flags:
   -p, --port <port>         port copy connects to (default ${DEFAULT_INTERCEPT_PORT})
   -b, --bind <address>      address to listen on (default 0.0.0.0)
   -q, --quiet               log only problems, not copy connections coming and going
+
+Access (without either, any host that reaches the port reads the target's replies):
+      --allow <cidr,..>     only these hosts may connect; others are closed at once, counted, and
+                            logged once a minute per address
+      --secret-file <file>  copy must prove this shared secret (HMAC challenge-response, both ways;
+                            copy needs the same --secret-file). The file must not be world-readable
+                            and holds at least 16 bytes. C tcpcopy cannot prove it: it is refused
+
+Bounds (a connection past a registration cap is closed and its registrations dropped):
+      --max-connections <n>          copy connections at once (default ${DEFAULT_MAX_CONNECTIONS}); more are closed
+      --max-registrations <n>        client registrations held over all connections (default ${DEFAULT_MAX_ROUTES})
+      --max-registrations-per-connection <n>
+                                     client registrations one connection may hold (default ${DEFAULT_MAX_ROUTES_PER_PEER})
+      --registration-timeout <s>     a registration no reply used for this long is forgotten after 1-2x
+                                     this (default ${
+  DEFAULT_ROUTE_IDLE_MS / 1000
+}; C tcpcopy never deletes its own); keep it above
+                                     copy's -t
+      --hello-timeout <s>            a connection that has not sent its hello (and proved the secret)
+                                     within this is closed (default ${DEFAULT_HELLO_TIMEOUT_S})
+
+Operation:
 ${OPERATION_HELP}
   -h, --help                this help
 
@@ -59,6 +89,13 @@ export const interceptCommand: Command = {
       port: { type: "string", short: "p" },
       bind: { type: "string", short: "b" },
       quiet: { type: "boolean", short: "q" },
+      allow: { type: "string", multiple: true },
+      "secret-file": { type: "string" },
+      "max-connections": { type: "string" },
+      "max-registrations": { type: "string" },
+      "max-registrations-per-connection": { type: "string" },
+      "registration-timeout": { type: "string" },
+      "hello-timeout": { type: "string" },
       ...OPERATION_FLAGS,
     });
     const filter = flags.filter;
@@ -75,6 +112,42 @@ export const interceptCommand: Command = {
       captureBuffer: captureBufferValue(flags["capture-buffer"]),
       bind: formatIpv4(ipv4Value("--bind", flags.bind ?? "0.0.0.0")),
       port: flags.port === undefined ? DEFAULT_INTERCEPT_PORT : portValue("--port", flags.port),
+      allow: flags.allow === undefined
+        ? undefined
+        : new AllowList(cidrListValue("--allow", listValue(flags.allow).join(","))),
+      secret: flags["secret-file"] === undefined
+        ? undefined
+        : readSecretFile("--secret-file", flags["secret-file"]),
+      maxConnections: optionalInt(
+        "--max-connections",
+        flags["max-connections"],
+        DEFAULT_MAX_CONNECTIONS,
+        1,
+        65535,
+      ),
+      maxRegistrations: optionalInt(
+        "--max-registrations",
+        flags["max-registrations"],
+        DEFAULT_MAX_ROUTES,
+        1,
+        100_000_000,
+      ),
+      maxRegistrationsPerConnection: optionalInt(
+        "--max-registrations-per-connection",
+        flags["max-registrations-per-connection"],
+        DEFAULT_MAX_ROUTES_PER_PEER,
+        1,
+        100_000_000,
+      ),
+      registrationIdleMs: optionalInt(
+        "--registration-timeout",
+        flags["registration-timeout"],
+        DEFAULT_ROUTE_IDLE_MS / 1000,
+        1,
+        86_400,
+      ) * 1000,
+      helloTimeoutMs:
+        optionalInt("--hello-timeout", flags["hello-timeout"], DEFAULT_HELLO_TIMEOUT_S, 1, 3600) * 1000,
     };
     const operation = operationOptions(flags, flags.quiet ?? false);
     return withLogger("intercept", operation.log, async (log) => {
@@ -102,3 +175,13 @@ export const interceptCommand: Command = {
     });
   },
 };
+
+function optionalInt(
+  flag: string,
+  text: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  return text === undefined ? fallback : intValue(flag, text, min, max);
+}

@@ -15,6 +15,11 @@ const DROPPED = counter("replies_dropped_total", "Replies not forwarded, by why.
 const IGNORED = counter("packets_ignored_total", "Captured packets that are no IPv4 TCP reply, by why.");
 const PEER_FORWARDED = counter("copy_replies_forwarded_total", "Replies queued for one copy connection.");
 const PEER_DROPPED = counter("copy_replies_dropped_total", "Replies one copy connection was too slow for.");
+const REFUSED = counter("copy_connections_refused_total", "Copy connections refused or closed, by why.");
+const REGISTRATIONS_REFUSED = counter(
+  "registrations_refused_total",
+  "Registrations of a client another copy connection holds (the first keeps it).",
+);
 
 /** Which counter of `InterceptMonitor.stats()` feeds which metric. */
 const METRICS: MetricTable = [
@@ -31,6 +36,17 @@ const METRICS: MetricTable = [
   ["copies", gauge("copy_connections", "Copy connections now.")],
   ["connections", counter("copy_connections_total", "Copy connections accepted.")],
   ["garbage-connections", counter("copy_connections_garbage_total", "Copy connections closed for garbage.")],
+  ["refused-hosts", REFUSED, { reason: "not-allowed" }],
+  ["auth-failures", REFUSED, { reason: "auth-failed" }],
+  ["hello-timeouts", REFUSED, { reason: "no-hello" }],
+  ["refused-over-cap", REFUSED, { reason: "too-many-connections" }],
+  ["registration-cap-closes", REFUSED, { reason: "too-many-registrations" }],
+  ["takeovers-refused", REGISTRATIONS_REFUSED],
+  ["aged-out", counter("registrations_aged_out_total", "Registrations forgotten after going unused.")],
+  [
+    "accept-errors",
+    counter("accept_errors_total", "Failed accepts (out of file descriptors, ...), retried."),
+  ],
   ["routes", gauge("routes", "Client addresses and ports registered now.")],
   ["waiting", gauge("replies_waiting", "Replies waiting for their registration now.")],
 ];
@@ -83,6 +99,14 @@ export class InterceptMonitor {
       copies: peers.size,
       connections: totals.connections,
       "garbage-connections": totals.garbageConnections,
+      "refused-hosts": totals.refusedHosts,
+      "auth-failures": totals.authFailures,
+      "hello-timeouts": totals.helloTimeouts,
+      "refused-over-cap": totals.refusedOverCap,
+      "registration-cap-closes": totals.closedAtRegistrationCap,
+      "takeovers-refused": routes.takeoversRefused,
+      "aged-out": routes.agedOut,
+      "accept-errors": totals.acceptErrors,
       routes: this.#view.routeCount(),
       waiting: this.#view.waiting(),
     };

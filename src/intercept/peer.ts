@@ -26,8 +26,16 @@ export class CopyPeer implements ReplySink, PeerCounters {
   readonly encoder = new ReplyFrameEncoder();
   readonly decoder = new RegistrationDecoder();
   phase: PeerPhase = "hello";
-  #writing = false;
+  /** Closes the connection if its greeting is not over in time; cleared once it is. */
+  greetingTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The nonce of this connection's auth challenge (with `--secret-file`). */
+  challenge: Uint8Array | undefined;
+  /** Registrations refused because another connection holds the client. */
+  takeoversRefused = 0;
+  #writing: Promise<void> | undefined;
   closed = false;
+  /** Refused (auth): read no more, close once the refusal is written. */
+  refused = false;
   forwarded = 0;
   dropped = 0;
 
@@ -42,16 +50,17 @@ export class CopyPeer implements ReplySink, PeerCounters {
 
   /** Starts writing what is pending, unless a write loop already runs. */
   flush(onFailure: (peer: CopyPeer, error: unknown) => void): void {
-    if (this.#writing || this.closed || !this.encoder.hasPending) return;
-    this.#writing = true;
-    this.#writeAll().catch((error) => onFailure(this, error)).finally(() => this.#writing = false);
+    if (this.#writing !== undefined || this.closed || !this.encoder.hasPending) return;
+    this.#writing = this.#writeAll().catch((error) => onFailure(this, error)).finally(() =>
+      this.#writing = undefined
+    );
   }
 
-  /** Writes `bytes` now, ahead of anything queued (used before the peer may register, when nothing is). */
-  async writeNow(bytes: Uint8Array): Promise<void> {
-    for (let written = 0; written < bytes.length;) {
-      written += await this.connection.write(bytes.subarray(written));
-    }
+  /** Resolves once everything queued so far is written (or its write failed). */
+  async drain(): Promise<void> {
+    while (this.#writing !== undefined) await this.#writing;
+    if (this.closed || !this.encoder.hasPending) return;
+    await this.#writeAll().catch(() => {});
   }
 
   async #writeAll(): Promise<void> {
