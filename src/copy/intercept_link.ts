@@ -7,7 +7,7 @@
  * and takes no reply until the intercept proved the secret (`src/protocol/auth.ts`).
  */
 import { FatalError } from "../errors.ts";
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../ops/mod.ts";
 import {
   AUTH_NONCE_LENGTH,
   authMac,

@@ -1,8 +1,17 @@
 /**
  * The `intercept` subcommand: runs on the assistant host the target's replies are routed to, captures
- * them and streams their IP and TCP headers to the `copy` processes that registered their clients.
+ * them and streams their IP and TCP headers to the `copy` processes that registered their clients
+ * (`registry.ts` keeps who registered which client; `runtime.ts` does the I/O, `access.ts` says who may
+ * connect).
  *
  * The wire protocol both sides speak is `src/protocol/`.
+ *
+ * @example
+ * ```ts
+ * import { interceptCommand } from "./mod.ts";
+ *
+ * const code = await interceptCommand.run(["-i", "eth0", "-F", "tcp and src port 8080"]);
+ * ```
  *
  * @module
  */
@@ -15,19 +24,24 @@ import {
   intValue,
   ipv4Value,
   listValue,
+  OPERATION_FLAGS,
+  OPERATION_HELP,
+  operationOptions,
   parseFlags,
   portValue,
-} from "../cli/flags.ts";
-import { readSecretFile } from "../cli/secret_file.ts";
-import { reopenOnHangup } from "../cli/line_file.ts";
-import { withLogger } from "../cli/log.ts";
-import { OPERATION_FLAGS, OPERATION_HELP, operationOptions } from "../cli/operation.ts";
+  readSecretFile,
+} from "../cli/mod.ts";
+import { reopenOnHangup, withLogger } from "../ops/mod.ts";
 import { UsageError } from "../errors.ts";
 import { formatIpv4, LinkType } from "../wire/mod.ts";
 import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import { InterceptMonitor } from "./monitor.ts";
 import { AllowList } from "./access.ts";
-import { DEFAULT_MAX_ROUTES, DEFAULT_MAX_ROUTES_PER_PEER, DEFAULT_ROUTE_IDLE_MS } from "./routes.ts";
+import {
+  DEFAULT_MAX_REGISTRATIONS,
+  DEFAULT_MAX_REGISTRATIONS_PER_PEER,
+  DEFAULT_REGISTRATION_IDLE_MS,
+} from "./registry.ts";
 import { InterceptRuntime } from "./runtime.ts";
 
 const DEFAULT_MAX_CONNECTIONS = 256;
@@ -59,12 +73,12 @@ Access (without either, any host that reaches the port reads the target's replie
 
 Bounds (a connection past a registration cap is closed and its registrations dropped):
       --max-connections <n>          copy connections at once (default ${DEFAULT_MAX_CONNECTIONS}); more are closed
-      --max-registrations <n>        client registrations held over all connections (default ${DEFAULT_MAX_ROUTES})
+      --max-registrations <n>        client registrations held over all connections (default ${DEFAULT_MAX_REGISTRATIONS})
       --max-registrations-per-connection <n>
-                                     client registrations one connection may hold (default ${DEFAULT_MAX_ROUTES_PER_PEER})
+                                     client registrations one connection may hold (default ${DEFAULT_MAX_REGISTRATIONS_PER_PEER})
       --registration-timeout <s>     a registration no reply used for this long is forgotten after 1-2x
                                      this (default ${
-  DEFAULT_ROUTE_IDLE_MS / 1000
+  DEFAULT_REGISTRATION_IDLE_MS / 1000
 }; C tcpcopy never deletes its own); keep it above
                                      copy's -t
       --hello-timeout <s>            a connection that has not sent its hello (and proved the secret)
@@ -128,21 +142,21 @@ export const interceptCommand: Command = {
       maxRegistrations: optionalInt(
         "--max-registrations",
         flags["max-registrations"],
-        DEFAULT_MAX_ROUTES,
+        DEFAULT_MAX_REGISTRATIONS,
         1,
         100_000_000,
       ),
       maxRegistrationsPerConnection: optionalInt(
         "--max-registrations-per-connection",
         flags["max-registrations-per-connection"],
-        DEFAULT_MAX_ROUTES_PER_PEER,
+        DEFAULT_MAX_REGISTRATIONS_PER_PEER,
         1,
         100_000_000,
       ),
       registrationIdleMs: optionalInt(
         "--registration-timeout",
         flags["registration-timeout"],
-        DEFAULT_ROUTE_IDLE_MS / 1000,
+        DEFAULT_REGISTRATION_IDLE_MS / 1000,
         1,
         86_400,
       ) * 1000,

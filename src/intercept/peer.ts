@@ -3,7 +3,7 @@
  * routed to it, and the loop that writes them.
  */
 import { RegistrationDecoder, ReplyFrameEncoder } from "../protocol/mod.ts";
-import type { ReplySink } from "./routes.ts";
+import type { ReplySink } from "./registry.ts";
 
 /** What one connected copy got so far. */
 export interface PeerCounters {

@@ -1,10 +1,10 @@
 /**
  * intercept's I/O, owned by one object: the captures of the target's replies, the listener for copy
- * connections, the connected copies and the counters. Routing decisions are `RouteTable`'s, bytes on the
+ * connections, the connected copies and the counters. Routing decisions are `ClientRegistry`'s, bytes on the
  * wire are `src/protocol/`'s.
  */
 import { Capture } from "../../ffi/mod.ts";
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../ops/mod.ts";
 import { errorMessage, FatalError } from "../errors.ts";
 import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
 import {
@@ -28,7 +28,7 @@ import {
 import { formatIpv4 } from "../wire/mod.ts";
 import { AllowList, RefusalLog } from "./access.ts";
 import { CopyPeer, type PeerCounters } from "./peer.ts";
-import { type RouteCounters, routeKey, RouteTable } from "./routes.ts";
+import { clientKey, ClientRegistry, type RegistryCounters } from "./registry.ts";
 import { sleep } from "../sleep.ts";
 
 /** What an `InterceptRuntime` needs, already checked. */
@@ -120,7 +120,7 @@ export type { PeerCounters };
 /** A live look into a running intercept, for stats and metrics. */
 export interface InterceptView {
   readonly totals: Readonly<InterceptTotals>;
-  readonly routes: Readonly<RouteCounters>;
+  readonly routes: Readonly<RegistryCounters>;
   /** Client routes registered now. */
   routeCount(): number;
   /** Replies waiting for their registration now. */
@@ -146,7 +146,7 @@ export class InterceptRuntime implements InterceptView {
     closedAtRegistrationCap: 0,
     acceptErrors: 0,
   };
-  readonly registry: RouteTable<CopyPeer>;
+  readonly registry: ClientRegistry<CopyPeer>;
   readonly #peers = new Set<CopyPeer>();
   readonly #refusals = new RefusalLog();
   readonly #record = new Uint8Array(REPLY_RECORD_LENGTH);
@@ -163,9 +163,9 @@ export class InterceptRuntime implements InterceptView {
     readonly captures: readonly Capture[],
     readonly listener: Deno.TcpListener,
   ) {
-    this.registry = new RouteTable({
-      maxRoutes: options.maxRegistrations,
-      maxRoutesPerPeer: options.maxRegistrationsPerConnection,
+    this.registry = new ClientRegistry({
+      maxRegistrations: options.maxRegistrations,
+      maxRegistrationsPerPeer: options.maxRegistrationsPerConnection,
       idleMs: options.registrationIdleMs,
     });
   }
@@ -190,7 +190,7 @@ export class InterceptRuntime implements InterceptView {
     }
   }
 
-  get routes(): Readonly<RouteCounters> {
+  get routes(): Readonly<RegistryCounters> {
     return this.registry.counters;
   }
 
@@ -453,10 +453,10 @@ export class InterceptRuntime implements InterceptView {
     if (peer.phase === "auth") return this.#authenticate(peer, record);
     if (!("clientAddress" in record)) return `extension record ${record.type} not granted`;
     if (record.type === RegistrationType.DELETE) {
-      this.registry.unregister(peer, routeKey(record.clientAddress, record.clientPort));
+      this.registry.unregister(peer, clientKey(record.clientAddress, record.clientPort));
       return undefined;
     }
-    const key = routeKey(record.clientAddress, record.clientPort);
+    const key = clientKey(record.clientAddress, record.clientPort);
     const outcome = this.registry.register(peer, key);
     if (outcome === "taken") this.#onTakeover(peer, record, key);
     else if (outcome === "peer-full" || outcome === "full") {
@@ -531,7 +531,7 @@ export class InterceptRuntime implements InterceptView {
         else if (!(decoded.ip instanceof Ipv4View)) totals.notIpv4Tcp++;
         else {
           encodeReplyRecord(packet.data, decoded.ip.offset, record, 0);
-          this.registry.deliver(routeKey(decoded.ip.dst, decoded.tcp.dstPort), record, now);
+          this.registry.deliver(clientKey(decoded.ip.dst, decoded.tcp.dstPort), record, now);
         }
       }
       this.registry.expire(now);

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { AUTH_DEADLINE_MS, InterceptLinks } from "../../src/copy/intercept_link.ts";
-import { createLogger } from "../../src/cli/log.ts";
+import { createLogger } from "../../src/ops/log.ts";
 import { FatalError } from "../../src/errors.ts";
 import {
   authMac,

@@ -219,7 +219,7 @@ Deno.test("--secret-file: a wrong secret and a plain TCPCopy hello are refused, 
       const target = await lab.waitForTarget(200, 30_000);
       const summary = await lab.stopCopy(copy);
       assert.deepEqual(compareLogs(online, target), []);
-      assert.equal(summary.sessions, 200, JSON.stringify(summary));
+      assert.equal(summary["sessions-copied"], 200, JSON.stringify(summary));
       assert.match(lab.intercept.stderrText(), /proved the shared secret/);
       assert.match(lab.intercept.stderrText(), /proved a different secret: refused/);
     });
@@ -261,7 +261,7 @@ Deno.test("a stranger registering a copy's clients gets nothing, and the copy st
     const target = await lab.waitForTarget(300, 30_000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target), []);
-    assert.equal(summary.completed, 10, JSON.stringify(summary));
+    assert.equal(summary["sessions-completed"], 10, JSON.stringify(summary));
     assert.deepEqual(records(stranger), []);
     assert.match(lab.intercept.stderrText(), /which copy 198\.18\.0\.1:\d+ holds: refused/);
     await stranger.stop();

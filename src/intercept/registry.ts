@@ -1,11 +1,12 @@
 /**
- * Which copy connection gets the replies to which client, with no I/O: the server feeds it
+ * intercept's registry of clients: which copy connection registered which client address and port, and
+ * so gets the target's replies to it. No I/O: the server feeds it
  * registrations, reply records and the time, and it hands records to the peers' sinks.
  *
  * A reply can beat its registration (copy sends the SYN, the target answers, and only then does the
- * registration arrive), so unrouted replies are held for a short while and released on registration.
+ * registration arrive), so replies to an unregistered client are held for a short while and released on registration.
  */
-import type { Ipv4Address } from "../wire/address.ts";
+import type { Ipv4Address } from "../wire/mod.ts";
 
 /** Where a peer's records go: false when the peer refused one (it is too far behind). */
 export interface ReplySink {
@@ -13,42 +14,42 @@ export interface ReplySink {
 }
 
 /** A client address and port as one number, the routing key. */
-export type RouteKey = number;
+export type ClientKey = number;
 
 /** The key of a client address and port (as the target sees the client: the reply's destination). */
-export function routeKey(clientAddress: Ipv4Address, clientPort: number): RouteKey {
+export function clientKey(clientAddress: Ipv4Address, clientPort: number): ClientKey {
   return clientAddress * 0x10000 + clientPort;
 }
 
-/** Tuning of a `RouteTable`. */
-export interface RouteTableOptions {
-  /** How long an unrouted reply waits for its registration, in milliseconds (default 2000). */
+/** Tuning of a `ClientRegistry`. */
+export interface ClientRegistryOptions {
+  /** How long a reply to an unregistered client waits for its registration, in milliseconds (default 2000). */
   holdMs?: number;
   /** Most replies waiting at once (default 65536); more are dropped. */
   maxHeld?: number;
-  /** Most routes held at once over all peers (default `DEFAULT_MAX_ROUTES`). */
-  maxRoutes?: number;
-  /** Most routes one peer may hold (default `DEFAULT_MAX_ROUTES_PER_PEER`). */
-  maxRoutesPerPeer?: number;
+  /** Most registrations held at once over all peers (default `DEFAULT_MAX_REGISTRATIONS`). */
+  maxRegistrations?: number;
+  /** Most registrations one peer may hold (default `DEFAULT_MAX_REGISTRATIONS_PER_PEER`). */
+  maxRegistrationsPerPeer?: number;
   /**
-   * A route neither registered again nor used by a reply for this long is forgotten, in milliseconds
-   * (default `DEFAULT_ROUTE_IDLE_MS`): it goes after one to two times this. C tcpcopy never deletes.
+   * A registration neither registered again nor used by a reply for this long is forgotten, in ms
+   * (default `DEFAULT_REGISTRATION_IDLE_MS`): it goes after one to two times this. C tcpcopy never deletes.
    */
   idleMs?: number;
 }
 
 /**
- * Routes held at once by default: a copy holds one per open copied session (tens of thousands at 12,000
+ * Registrations held at once by default: a copy holds one per open copied session (tens of thousands at 12,000
  * new connections/s, each lingering 2 s), C tcpcopy one per session of the last `idleMs` or two.
  */
-export const DEFAULT_MAX_ROUTES = 2_000_000;
-/** Routes one copy connection may hold by default. */
-export const DEFAULT_MAX_ROUTES_PER_PEER = 1_000_000;
-/** How long an unused route lives by default: above copy's and TCPCopy's 120 s session timeout. */
-export const DEFAULT_ROUTE_IDLE_MS = 300_000;
+export const DEFAULT_MAX_REGISTRATIONS = 2_000_000;
+/** Registrations one copy connection may hold by default. */
+export const DEFAULT_MAX_REGISTRATIONS_PER_PEER = 1_000_000;
+/** How long an unused registration lives by default: above copy's and TCPCopy's 120 s session timeout. */
+export const DEFAULT_REGISTRATION_IDLE_MS = 300_000;
 
 /** What happened to replies and registrations so far. */
-export interface RouteCounters {
+export interface RegistryCounters {
   /** Records handed to a peer, at once or after waiting. */
   forwarded: number;
   /** Records that had to wait for their registration. */
@@ -63,48 +64,48 @@ export interface RouteCounters {
   peerOverflow: number;
   /** Registrations of a client another peer holds: the first registrant keeps it. */
   takeoversRefused: number;
-  /** Routes forgotten because nothing used them for `idleMs`. */
+  /** Registrations forgotten because nothing used them for `idleMs`. */
   agedOut: number;
 }
 
-/** What `RouteTable.register` did. */
+/** What `ClientRegistry.register` did. */
 export type RegisterOutcome =
-  /** A new route. */
+  /** A new registration. */
   | "added"
   /** The peer held it already: kept alive. */
   | "renewed"
   /** Another peer holds it: refused. */
   | "taken"
-  /** The peer holds `maxRoutesPerPeer` routes: refused. */
+  /** The peer holds `maxRegistrationsPerPeer` registrations: refused. */
   | "peer-full"
-  /** The table holds `maxRoutes` routes: refused. */
+  /** The table holds `maxRegistrations` registrations: refused. */
   | "full";
 
 interface HeldReply {
-  readonly key: RouteKey;
+  readonly key: ClientKey;
   readonly heldAt: number;
   readonly record: Uint8Array;
   waiting: boolean;
 }
 
-/** A peer's routes in each generation. */
-interface PeerRoutes {
+/** A peer's registrations in each generation. */
+interface PeerRegistrations {
   current: number;
   previous: number;
 }
 
 /**
- * Routes reply records to the peers that registered their clients. The first peer to register a client
- * keeps it until it deletes it, disconnects, or the route ages out.
+ * Hands reply records to the peers that registered their clients. The first peer to register a client
+ * keeps it until it deletes it, disconnects, or the registration ages out.
  *
- * Routes live in two generations of maps: a route used (registered again, or a reply delivered) moves to
- * the current one, and every `idleMs` the previous generation is forgotten whole and the current one
- * becomes the previous. Aging costs nothing per route, and a route is an entry in one map: no object or
- * per-peer set of its own (5,000,000 routes: 300 MiB of heap, 460 MiB with a set of keys per peer). The
- * price is a scan of the table when a peer that held routes disconnects.
+ * Registrations live in two generations of maps: one used (registered again, or a reply delivered) moves
+ * to the current one, and every `idleMs` the previous generation is forgotten whole and the current one
+ * becomes the previous. Aging costs nothing per registration, and a registration is an entry in one map:
+ * no object or per-peer set of its own (5,000,000 registrations: 300 MiB of heap, 460 MiB with a set of
+ * keys per peer). The price is a scan of the table when a peer that held registrations disconnects.
  */
-export class RouteTable<P extends ReplySink> {
-  readonly counters: RouteCounters = {
+export class ClientRegistry<P extends ReplySink> {
+  readonly counters: RegistryCounters = {
     forwarded: 0,
     held: 0,
     released: 0,
@@ -116,28 +117,28 @@ export class RouteTable<P extends ReplySink> {
   };
   readonly #holdMs: number;
   readonly #maxHeld: number;
-  readonly #maxRoutes: number;
-  readonly #maxRoutesPerPeer: number;
+  readonly #maxRegistrations: number;
+  readonly #maxRegistrationsPerPeer: number;
   readonly #idleMs: number;
-  #current = new Map<RouteKey, P>();
-  #previous = new Map<RouteKey, P>();
+  #current = new Map<ClientKey, P>();
+  #previous = new Map<ClientKey, P>();
   #rotatedAt: number | undefined;
-  readonly #peerRoutes = new Map<P, PeerRoutes>();
+  readonly #peerRegistrations = new Map<P, PeerRegistrations>();
   /** Replies in arrival order, including ones since released (skipped on expiry). */
   #held: HeldReply[] = [];
   #heldHead = 0;
-  readonly #heldByKey = new Map<RouteKey, HeldReply[]>();
+  readonly #heldByKey = new Map<ClientKey, HeldReply[]>();
   #waiting = 0;
 
-  constructor(options: RouteTableOptions = {}) {
+  constructor(options: ClientRegistryOptions = {}) {
     this.#holdMs = options.holdMs ?? 2000;
     this.#maxHeld = options.maxHeld ?? 65536;
-    this.#maxRoutes = options.maxRoutes ?? DEFAULT_MAX_ROUTES;
-    this.#maxRoutesPerPeer = options.maxRoutesPerPeer ?? DEFAULT_MAX_ROUTES_PER_PEER;
-    this.#idleMs = options.idleMs ?? DEFAULT_ROUTE_IDLE_MS;
+    this.#maxRegistrations = options.maxRegistrations ?? DEFAULT_MAX_REGISTRATIONS;
+    this.#maxRegistrationsPerPeer = options.maxRegistrationsPerPeer ?? DEFAULT_MAX_REGISTRATIONS_PER_PEER;
+    this.#idleMs = options.idleMs ?? DEFAULT_REGISTRATION_IDLE_MS;
   }
 
-  /** Routes in the table. */
+  /** Client addresses and ports registered now. */
   get size(): number {
     return this.#current.size + this.#previous.size;
   }
@@ -147,14 +148,14 @@ export class RouteTable<P extends ReplySink> {
     return this.#waiting;
   }
 
-  /** Routes `peer` holds. */
-  routesOf(peer: P): number {
-    const routes = this.#peerRoutes.get(peer);
-    return routes === undefined ? 0 : routes.current + routes.previous;
+  /** Registrations `peer` holds. */
+  registrationsOf(peer: P): number {
+    const registrations = this.#peerRegistrations.get(peer);
+    return registrations === undefined ? 0 : registrations.current + registrations.previous;
   }
 
   /** The peer `key`'s replies go to, if any. */
-  ownerOf(key: RouteKey): P | undefined {
+  ownerOf(key: ClientKey): P | undefined {
     return this.#current.get(key) ?? this.#previous.get(key);
   }
 
@@ -162,21 +163,26 @@ export class RouteTable<P extends ReplySink> {
    * Sends `key`'s replies to `peer` from now on, unless another peer holds `key` or a cap is reached, and
    * releases the replies waiting for it.
    */
-  register(peer: P, key: RouteKey): RegisterOutcome {
+  register(peer: P, key: ClientKey): RegisterOutcome {
     const owner = this.#use(key);
     if (owner === peer) return "renewed";
     if (owner !== undefined) {
       this.counters.takeoversRefused++;
       return "taken";
     }
-    let routes = this.#peerRoutes.get(peer);
-    if (routes !== undefined && routes.current + routes.previous >= this.#maxRoutesPerPeer) {
+    let registrations = this.#peerRegistrations.get(peer);
+    if (
+      registrations !== undefined &&
+      registrations.current + registrations.previous >= this.#maxRegistrationsPerPeer
+    ) {
       return "peer-full";
     }
-    if (this.size >= this.#maxRoutes) return "full";
-    if (routes === undefined) this.#peerRoutes.set(peer, routes = { current: 0, previous: 0 });
+    if (this.size >= this.#maxRegistrations) return "full";
+    if (registrations === undefined) {
+      this.#peerRegistrations.set(peer, registrations = { current: 0, previous: 0 });
+    }
     this.#current.set(key, peer);
-    routes.current++;
+    registrations.current++;
     const waiting = this.#heldByKey.get(key);
     if (waiting === undefined) return "added";
     this.#heldByKey.delete(key);
@@ -189,42 +195,42 @@ export class RouteTable<P extends ReplySink> {
     return "added";
   }
 
-  /** Stops routing `key` to `peer`; a route another peer holds is left alone. */
-  unregister(peer: P, key: RouteKey): void {
-    const routes = this.#peerRoutes.get(peer);
-    if (routes === undefined) return;
+  /** Stops routing `key` to `peer`; a registration another peer holds is left alone. */
+  unregister(peer: P, key: ClientKey): void {
+    const registrations = this.#peerRegistrations.get(peer);
+    if (registrations === undefined) return;
     if (this.#current.get(key) === peer) {
       this.#current.delete(key);
-      routes.current--;
+      registrations.current--;
     } else if (this.#previous.get(key) === peer) {
       this.#previous.delete(key);
-      routes.previous--;
+      registrations.previous--;
     }
   }
 
-  /** Forgets every route of `peer` (it disconnected); returns how many there were. */
+  /** Forgets every registration of `peer` (it disconnected); returns how many there were. */
   dropPeer(peer: P): number {
-    const routes = this.#peerRoutes.get(peer);
-    if (routes === undefined) return 0;
-    this.#peerRoutes.delete(peer);
-    // A scan of the table, once per connection that held routes: cheaper than a set of keys per peer.
+    const registrations = this.#peerRegistrations.get(peer);
+    if (registrations === undefined) return 0;
+    this.#peerRegistrations.delete(peer);
+    // A scan of the table, once per connection that held registrations: cheaper than a set of keys per peer.
     for (
-      const [generation, count] of [[this.#current, routes.current], [
+      const [generation, count] of [[this.#current, registrations.current], [
         this.#previous,
-        routes.previous,
+        registrations.previous,
       ]] as const
     ) {
       if (count === 0) continue;
       for (const [key, owner] of generation) if (owner === peer) generation.delete(key);
     }
-    return routes.current + routes.previous;
+    return registrations.current + registrations.previous;
   }
 
   /**
-   * Hands `record` (a 64-byte reply record, only read during the call) to the peer routed for `key`, or
+   * Hands `record` (a 64-byte reply record, only read during the call) to the peer that registered `key`, or
    * keeps a copy until that peer registers or `expire` passes `now + holdMs`.
    */
-  deliver(key: RouteKey, record: Uint8Array, now: number): void {
+  deliver(key: ClientKey, record: Uint8Array, now: number): void {
     const peer = this.#use(key);
     if (peer !== undefined) {
       this.#send(peer, record);
@@ -243,7 +249,7 @@ export class RouteTable<P extends ReplySink> {
     this.counters.held++;
   }
 
-  /** Drops the replies that have waited `holdMs` or longer by `now`, and ages the routes. */
+  /** Drops the replies that have waited `holdMs` or longer by `now`, and ages the registrations. */
   expire(now: number): void {
     this.#rotatedAt ??= now;
     if (now - this.#rotatedAt >= this.#idleMs) this.#rotate(now);
@@ -268,27 +274,27 @@ export class RouteTable<P extends ReplySink> {
     this.#heldHead = head;
   }
 
-  /** The owner of `key`, its route moved to the current generation. */
-  #use(key: RouteKey): P | undefined {
+  /** The owner of `key`, its registration moved to the current generation. */
+  #use(key: ClientKey): P | undefined {
     const owner = this.#current.get(key);
     if (owner !== undefined) return owner;
     const aging = this.#previous.get(key);
     if (aging === undefined) return undefined;
     this.#previous.delete(key);
     this.#current.set(key, aging);
-    const routes = this.#peerRoutes.get(aging)!;
-    routes.previous--;
-    routes.current++;
+    const registrations = this.#peerRegistrations.get(aging)!;
+    registrations.previous--;
+    registrations.current++;
     return aging;
   }
 
   /** Forgets the previous generation (unused for `idleMs` or more); the current one becomes it. */
   #rotate(now: number): void {
     this.counters.agedOut += this.#previous.size;
-    for (const [peer, routes] of this.#peerRoutes) {
-      routes.previous = routes.current;
-      routes.current = 0;
-      if (routes.previous === 0) this.#peerRoutes.delete(peer);
+    for (const [peer, registrations] of this.#peerRegistrations) {
+      registrations.previous = registrations.current;
+      registrations.current = 0;
+      if (registrations.previous === 0) this.#peerRegistrations.delete(peer);
     }
     this.#previous = this.#current;
     this.#current = new Map();
