@@ -1,7 +1,7 @@
 /**
  * intercept's I/O, owned by one object: the captures of the target's replies, the listener for copy
- * connections, the connected copies and the counters. Routing decisions are `ClientRegistry`'s, bytes on the
- * wire are `src/protocol/`'s.
+ * connections, the connected copies and the counters. Which copy gets which reply is `ClientRegistry`'s,
+ * who may connect `access.ts`'s, bytes on the wire are `src/protocol/`'s.
  */
 import { Capture } from "../../ffi/mod.ts";
 import type { Logger } from "../ops/mod.ts";
