@@ -13,6 +13,14 @@ import { compareLogs, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.t
 import { sleep } from "../../src/sleep.ts";
 
 const PEER = fileURLToPath(new URL("./intercept_peer.ts", import.meta.url));
+/** The real C tcpcopy 1.3 and intercept 1.0 (see ../shared/peers/README.md). */
+const C_TCPCOPY = fileURLToPath(new URL("../../../shared/peers/bin/tcpcopy", import.meta.url));
+const C_INTERCEPT = fileURLToPath(new URL("../../../shared/peers/bin/intercept", import.meta.url));
+
+async function requirePeer(path: string): Promise<void> {
+  const found = await Deno.stat(path).catch(() => undefined);
+  if (found === undefined) throw new Error(`${path} is missing: see ../shared/peers/README.md`);
+}
 const url = (path: string) => new URL(`../../${path}`, import.meta.url).href;
 const FAKE_CLIENTS = "198.19.0.0/24";
 const TARGET_PORT = 8080;
@@ -54,6 +62,15 @@ function records(process: LabProcess): ReplyRecord[] {
   return process.stdoutText().split("\n").filter((line) => line.startsWith("{")).map((line) =>
     JSON.parse(line)
   );
+}
+
+/** Polls `check` every 100 ms until it holds (10 s at most). */
+async function waitFor(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await check()) return;
+    await sleep(100);
+  }
+  throw new Error("timed out waiting");
 }
 
 /** Options of `withIntercept`. */
@@ -222,6 +239,70 @@ Deno.test("--secret-file: a wrong secret and a plain TCPCopy hello are refused, 
       assert.equal(summary["sessions-copied"], 200, JSON.stringify(summary));
       assert.match(lab.intercept.stderrText(), /proved the shared secret/);
       assert.match(lab.intercept.stderrText(), /proved a different secret: refused/);
+    });
+  });
+});
+
+Deno.test("with --secret-file the real C tcpcopy is refused: it cannot prove a secret", async () => {
+  const found = await Deno.stat(C_TCPCOPY).catch(() => undefined);
+  if (found === undefined) {
+    throw new Error(`C tcpcopy is missing at ${C_TCPCOPY}: see ../shared/peers/README.md`);
+  }
+  await withSecretFiles(async (right) => {
+    await withCopyLab({ interceptFlags: ["--secret-file", right] }, async (lab) => {
+      const tcpcopy = lab.online.spawn([
+        C_TCPCOPY,
+        "-x",
+        `80-${lab.target.address}:8080`,
+        "-s",
+        lab.assistant.address,
+        "-c",
+        "198.19.0.x",
+        "-l",
+        `${lab.dir}/tcpcopy.log`,
+      ]);
+      await waitForStderr(lab.intercept, "sent TCPCopy's plain hello");
+      await tcpcopy.stop("SIGINT", 5000);
+      assert.doesNotMatch(lab.intercept.stderrText(), /proved the shared secret/);
+    });
+  });
+});
+
+Deno.test("copy with --secret-file stops at the real C intercept with one line naming it and why", async () => {
+  await requirePeer(C_INTERCEPT);
+  await withSecretFiles(async (right) => {
+    await withCopyLab({}, async (lab) => {
+      const intercept = lab.assistant.spawn([
+        C_INTERCEPT,
+        "-i",
+        lab.assistant.device,
+        "-F",
+        "tcp and src port 8080",
+        "-p",
+        "36600",
+        "-l",
+        `${lab.dir}/intercept.log`,
+      ]);
+      await waitFor(async () =>
+        (await lab.assistant.run(["ss", "-tlnH", "( sport = :36600 )"])).stdout.includes("36600")
+      );
+      const copy = lab.online.spawn(tcpshadow([
+        "copy",
+        "-x",
+        `80-${lab.target.address}:8080`,
+        "-s",
+        `${lab.assistant.address}:36600`,
+        "--secret-file",
+        right,
+      ]));
+      const status = await copy.exited;
+      const lines = copy.stderrText().trimEnd().split("\n");
+      assert.equal(status.code, 1, copy.stderrText());
+      assert.match(
+        lines.at(-1)!,
+        /^tcpshadow: intercept 198\.18\.0\.3:36600: no answer to the auth hello within 3 s: a C intercept/,
+      );
+      await intercept.stop("SIGINT", 5000);
     });
   });
 });
