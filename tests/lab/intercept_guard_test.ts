@@ -309,7 +309,8 @@ Deno.test("copy with --secret-file stops at the real C intercept with one line n
 
 Deno.test("a stranger registering a copy's clients gets nothing, and the copy still gets every reply", async () => {
   await withCopyLab({ keepClientAddress: true, extraHosts: ["stranger"] }, async (lab) => {
-    const copy = await lab.startCopy();
+    // debug: a line per session when it ends, with how.
+    const copy = await lab.startCopy(["--log-level", "debug"]);
     // Keep-alive: the ten sessions are open (and registered) before the stranger comes, and stay open.
     const client = lab.client.spawn(agentCommand("http_client", [
       "--url",
@@ -320,9 +321,16 @@ Deno.test("a stranger registering a copy's clients gets nothing, and the copy st
       "10",
       "--keep-alive",
       "--think-ms",
-      "40",
+      "150",
     ]));
-    await lab.waitForTarget(20, 30_000);
+    let clientDone = false;
+    client.exited.then(() => clientDone = true);
+    // Request i goes on connection i mod 10: once req-0..req-9 reached the target, all ten are registered.
+    for (let i = 0; i < 100; i++) {
+      const ids = new Set((await lab.readLog(lab.targetLogPath)).map((line) => line.requestId));
+      if ([...Array(10).keys()].every((n) => ids.has(`req-${n}`))) break;
+      await sleep(100);
+    }
     // Every port of the client's address: the copy's ten among them.
     const stranger = lab.lab.host("stranger").spawn([
       Deno.execPath(),
@@ -336,10 +344,15 @@ Deno.test("a stranger registering a copy's clients gets nothing, and the copy st
       `${lab.client.address}:1024-65535`,
     ]);
     await waitForLine(stranger, "sent");
+    await waitForStderr(lab.intercept, "holds: refused");
+    assert.ok(!clientDone, "the stranger came while the sessions were open");
     const status = await client.exited;
     assert.equal(status.code, 0, client.stdoutText() + client.stderrText());
     const online = await lab.readLog(lab.onlineLogPath);
     const target = await lab.waitForTarget(300, 30_000);
+    // The sessions end once the target's FINs came back through intercept: a stolen one never does.
+    const ended = () => copy.stderrText().match(/ copied as .*: completed$/gm)?.length ?? 0;
+    for (let i = 0; i < 150 && ended() < 10; i++) await sleep(100);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target), []);
     assert.equal(summary["sessions-completed"], 10, JSON.stringify(summary));
