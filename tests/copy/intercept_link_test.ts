@@ -133,7 +133,7 @@ Deno.test("with a secret, registrations go only once the intercept proved it", a
   await fakeIntercept("prove", async (port, seen) => {
     const copyLinks = links(port);
     await copyLinks.connect();
-    copyLinks.register(registration);
+    copyLinks.clientOpened(registration);
     await copyLinks.drain();
     for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(seen, [registration]);
