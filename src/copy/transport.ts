@@ -57,6 +57,7 @@ export class PacketTransport implements Transport {
       () => runtime.table.openClients(),
       log,
       options.lonely,
+      options.secret,
     );
     this.sink = {
       segment: (endpoints, tcp) => this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp),

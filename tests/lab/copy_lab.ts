@@ -49,15 +49,19 @@ export interface CopyLabOptions {
   /** Copies keep the real client's address (no `-c`); the target routes that address to the assistant. */
   readonly keepClientAddress?: boolean;
   /**
-   * `connect`: copy replays over ordinary connections (`--connect`): no route and no intercept are set
-   * up, and `copyCommand` has `--connect` instead of `-s` and `-c`. Default `packet`.
+   * `connect`: copy replays over ordinary connections (`--connect`): no route is set up (intercept runs
+   * but idles), and `copyCommand` has `--connect` instead of `-s` and `-c`. Default `packet`.
    */
   readonly transport?: "packet" | "connect";
+  /** Flags for intercept beyond -i and -F. */
+  readonly interceptFlags?: string[];
 }
 
 /** A built copy lab with its servers and intercept running. */
 export interface CopyLab {
   readonly lab: Lab;
+  /** The intercept process on the assistant. */
+  readonly intercept: LabProcess;
   readonly client: Host;
   readonly online: Host;
   readonly target: Host;
@@ -162,13 +166,19 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     return targetServer;
   };
   if (!options.targetDown) await startTarget();
-  if (!connect) {
-    const intercept = assistant.spawn(
-      tcpshadow(["intercept", "-i", assistant.device, "-F", "tcp and src port 8080"]),
-      { stdout: "piped", stderr: "piped" },
-    );
-    await waitForStderr(intercept, "listening", 15000);
-  }
+  // Started with --connect too (it idles there): tests may reach for it.
+  const intercept = assistant.spawn(
+    tcpshadow([
+      "intercept",
+      "-i",
+      assistant.device,
+      "-F",
+      "tcp and src port 8080",
+      ...(options.interceptFlags ?? []),
+    ]),
+    { stdout: "piped", stderr: "piped" },
+  );
+  await waitForStderr(intercept, "listening", 15000);
 
   const readLog = async (path: string) => {
     const text = await Deno.readTextFile(path).catch(() => "");
@@ -181,6 +191,7 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     tcpshadow(["copy", "-x", `80-${target.address}:8080`, ...transportFlags, ...extra]);
   return {
     lab,
+    intercept,
     client,
     online,
     target,
