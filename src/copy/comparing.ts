@@ -16,7 +16,7 @@ import {
 import type { ConnectSession } from "../connect/mod.ts";
 import { ClientStream, type CopiedSession, type SegmentIn, seqOffset } from "../session/mod.ts";
 import { TcpFlag } from "../wire/mod.ts";
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../ops/mod.ts";
 
 /** What `--compare` and the flags that go with it ask. */
 export interface CompareOptions {
@@ -57,8 +57,8 @@ export class CompareRun {
       : Deno.openSync(options.diffFile, { write: true, create: true, truncate: true });
   }
 
-  /** The counters for stats, the summary and metrics. */
-  stats(): Record<string, number> {
+  /** The counters for stats, the summary and metrics (see `TRANSPORT_COUNTERS`). */
+  stats() {
     const t: ComparisonCounters = this.comparison.totals;
     return {
       "turns-compared": t.compared,

@@ -58,6 +58,7 @@ export async function copyLive(
   }
   for (const capture of captures) if (capture.warning) runtime.log.warn(capture.warning);
   runtime.log.info(`copying on ${interfaces.join(",")} (filter: ${filter})`);
+  runtime.announceRunning();
   const drain = (capture: Capture, budget: number) => {
     const now = performance.now();
     for (let packet; budget > 0 && (packet = capture.next()); budget--) {
@@ -66,7 +67,7 @@ export async function copyLive(
     runtime.runTimers(now);
   };
   const readKernelStats = () => {
-    runtime.kernelDropped = Capture.dropped(captures);
+    runtime.packetsKernelDropped = Capture.dropped(captures);
   };
   const kernelStats = setInterval(readKernelStats, KERNEL_STATS_MS);
   try {
@@ -78,7 +79,7 @@ export async function copyLive(
       drain(capture, Infinity); // what the kernel already holds belongs to sessions that may still finish
     }));
     readKernelStats();
-    return { kernelDropped: runtime.kernelDropped };
+    return { kernelDropped: runtime.packetsKernelDropped };
   } finally {
     clearInterval(kernelStats);
     for (const capture of captures) capture.close();

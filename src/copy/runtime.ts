@@ -3,29 +3,29 @@
  * the transport toward the target (the raw socket and the links to intercept, or ordinary connections
  * with `--connect`), and the counters they keep.
  */
-import type { Logger } from "../cli/log.ts";
+import type { CounterValues, Logger } from "../ops/mod.ts";
 import { type CopiedSession, SessionTable } from "../session/mod.ts";
 import { parseReplyRecord } from "../protocol/mod.ts";
 import { decodeTcpPacket, formatIpv4, Ipv4View, isWireError } from "../wire/mod.ts";
+import { announceRunning } from "../cli/mod.ts";
+import { gradualPlan } from "./gradual.ts";
 import type { CopyOptions } from "./options.ts";
 import { ConnectionTransport, PacketTransport, type Transport } from "./transport.ts";
 import { sleep } from "../sleep.ts";
+import type { RUNTIME_COUNTERS } from "./counters.ts";
 
 const SETTLE_POLL_MS = 10;
-
-/** Counters of a whole `copy` run, flat, for the summary, stats lines and metrics. */
-export type CopyStats = Record<string, number>;
 
 /** The engine of a `copy` run and the I/O around it. */
 export class CopyRuntime {
   /** Frames that were not a TCP packet we can read (counted, skipped). */
-  malformed = 0;
+  packetsMalformed = 0;
   /** Reply records from intercept that were not IPv4+TCP headers. */
-  malformedReplies = 0;
+  repliesMalformed = 0;
   /** IPv6 packets seen (not copied yet). */
-  ipv6Skipped = 0;
+  packetsIpv6Skipped = 0;
   /** Packets the kernel dropped before the capture read them, as the live capture last reported. */
-  kernelDropped = 0;
+  packetsKernelDropped = 0;
 
   readonly table: SessionTable;
   readonly #transport: Transport;
@@ -33,6 +33,8 @@ export class CopyRuntime {
   readonly #comparing: boolean;
   /** One timeout for the table's next deadline, so an idle copy does not wake up on a fixed tick. */
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Removes the `--pid-file` written once running. */
+  #removePidFile = () => {};
   #timerAt = Infinity;
   readonly #onTimer = () => {
     this.#timer = undefined;
@@ -45,7 +47,7 @@ export class CopyRuntime {
     this.#transport = options.connect === undefined
       ? new PacketTransport(options, log, this)
       : new ConnectionTransport(options, this);
-    this.table = new SessionTable(options, {
+    this.table = new SessionTable(options.gradual ? gradualPlan(options, performance.now()) : options, {
       ...this.#transport.sink,
       ended: log.debugEnabled
         ? (address, port, endpoints, outcome, session) =>
@@ -64,6 +66,11 @@ export class CopyRuntime {
     return runtime;
   }
 
+  /** The capture runs: writes `--pid-file`, and tells a waiting `-d` parent to exit 0. */
+  announceRunning(): void {
+    this.#removePidFile = announceRunning(this.options.daemon);
+  }
+
   /**
    * One captured frame of link type `linkType`, seen at `now` (ms): from a client, or with `--compare` from
    * the online server too (told apart by the copied ports).
@@ -72,16 +79,20 @@ export class CopyRuntime {
     const decoded = decodeTcpPacket(linkType, frame);
     if (decoded === undefined) return;
     if (isWireError(decoded)) {
-      this.malformed++;
+      this.packetsMalformed++;
       return;
     }
     if (!(decoded.ip instanceof Ipv4View)) {
-      this.ipv6Skipped++;
+      this.packetsIpv6Skipped++;
       return;
     }
     if (this.#comparing) this.table.onServerCapture(decoded.ip.src, decoded.ip.dst, decoded.tcp, now);
     if (decoded.outgoing) return;
-    this.table.onCapture(decoded.ip.src, decoded.ip.dst, decoded.tcp, now);
+    const source = decoded.ip.src;
+    // -H: a client on this host itself, as the target should see it.
+    const localhost = this.options.localhostAddress;
+    const client = localhost !== undefined && source >>> 24 === 127 ? localhost : source;
+    this.table.onCapture(client, decoded.ip.dst, decoded.tcp, now);
     this.#armTimer(now);
   }
 
@@ -112,38 +123,38 @@ export class CopyRuntime {
     this.table.abandonAll(performance.now());
     clearTimeout(this.#timer);
     await this.#transport.close();
+    this.#removePidFile();
   }
 
-  /** Every counter of the run so far. */
-  stats(): CopyStats {
+  /** Every counter of the run so far, by its name in `RUNTIME_COUNTERS`. */
+  stats(): CounterValues<typeof RUNTIME_COUNTERS> {
     const c = this.table.counters;
     const o = c.outcomes;
     return {
-      sessions: c.sessionsCopied,
-      active: this.table.active,
-      lingering: this.table.lingering,
-      completed: o["completed"],
-      "reset-by-client": o["reset-by-client"],
-      failed: o["refused"] + o["no-answer"] + o["reset-by-target"] + o["closed-by-target"] +
-        o["buffer-full"] +
-        o["capture-cut"],
-      refused: o["refused"],
-      "no-answer": o["no-answer"],
-      "reset-by-target": o["reset-by-target"],
-      "closed-by-target": o["closed-by-target"],
-      "buffer-full": o["buffer-full"],
-      "capture-cut": o["capture-cut"],
-      "timed-out": o["timed-out"],
-      abandoned: o["abandoned"],
-      "skipped-by-rate": c.sessionsSkippedByRate,
-      "refused-at-cap": c.sessionsRefusedAtCap,
-      "refused-by-memory": c.sessionsRefusedWhilePaused,
-      "no-free-address": c.sessionsWithoutAddress,
-      captured: c.packetsSeen,
-      malformed: this.malformed,
-      "malformed-replies": this.malformedReplies,
-      "ipv6-skipped": this.ipv6Skipped,
-      "kernel-dropped": this.kernelDropped,
+      "sessions-copied": c.sessionsCopied,
+      "sessions-active": this.table.active,
+      "sessions-lingering": this.table.lingering,
+      "sessions-completed": o["completed"],
+      "sessions-reset-by-client": o["reset-by-client"],
+      "sessions-failed": o["refused"] + o["no-answer"] + o["reset-by-target"] + o["closed-by-target"] +
+        o["buffer-full"] + o["capture-cut"],
+      "sessions-refused": o["refused"],
+      "sessions-no-answer": o["no-answer"],
+      "sessions-reset-by-target": o["reset-by-target"],
+      "sessions-closed-by-target": o["closed-by-target"],
+      "sessions-buffer-full": o["buffer-full"],
+      "sessions-capture-cut": o["capture-cut"],
+      "sessions-timed-out": o["timed-out"],
+      "sessions-abandoned": o["abandoned"],
+      "sessions-skipped-by-rate": c.sessionsSkippedByRate,
+      "sessions-refused-at-cap": c.sessionsRefusedAtCap,
+      "sessions-refused-while-paused": c.sessionsRefusedWhilePaused,
+      "sessions-without-address": c.sessionsWithoutAddress,
+      "packets-captured": c.packetsCaptured,
+      "packets-malformed": this.packetsMalformed,
+      "replies-malformed": this.repliesMalformed,
+      "packets-ipv6-skipped": this.packetsIpv6Skipped,
+      "packets-kernel-dropped": this.packetsKernelDropped,
       retransmissions: c.retransmissions,
       ...this.#transport.stats(),
     };
@@ -152,7 +163,7 @@ export class CopyRuntime {
   /** A reply record from intercept (packet transport). */
   onReplyRecord(record: Uint8Array): void {
     const reply = parseReplyRecord(record);
-    if (reply === undefined) this.malformedReplies++;
+    if (reply === undefined) this.repliesMalformed++;
     else {
       const now = performance.now();
       this.table.onReply(reply.ip.dst, reply.tcp, now);
@@ -165,9 +176,4 @@ export class CopyRuntime {
     this.table.changed(session);
     this.#armTimer(performance.now());
   }
-}
-
-/** A stats object as one `key=value ...` line. */
-export function formatStats(stats: CopyStats): string {
-  return Object.entries(stats).map(([key, value]) => `${key}=${value}`).join(" ");
 }

@@ -2,26 +2,52 @@
  * How `copy`'s copies reach the target: packets through a raw socket with the target's reply headers
  * from intercept, or ordinary connections (`--connect`).
  */
-import type { Logger } from "../cli/log.ts";
+import type { CounterValues, Logger } from "../ops/mod.ts";
 import type { CopiedSession, SessionEndpoints, TableSink } from "../session/mod.ts";
 import { formatIpv4 } from "../wire/mod.ts";
 import { ConnectSession, ConnectTransport } from "../connect/mod.ts";
 import { ComparedSession, CompareRun } from "./comparing.ts";
 import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";
-import type { CopyRuntime, CopyStats } from "./runtime.ts";
+import type { CopyRuntime } from "./runtime.ts";
+import type { TRANSPORT_COUNTERS } from "./counters.ts";
 import { PacketSender } from "./sender.ts";
 
 /** How copies reach the target: what the table's sink does, and what is opened, closed and counted. */
+/** The transport's counters: every transport gives each, 0 where it has none. */
+export type TransportStats = CounterValues<typeof TRANSPORT_COUNTERS>;
+
 export interface Transport {
   readonly sink: TableSink;
   start(): Promise<void>;
   /** Sends what is queued and closes everything. */
   close(): Promise<void>;
-  stats(): CopyStats;
+  stats(): TransportStats;
   /** How a copy reached the target, for the per-session debug line. */
   describe(endpoints: SessionEndpoints, session: CopiedSession): string;
 }
+
+/** Every transport counter at 0, for a transport to fill in its own. */
+const NO_TRANSPORT_COUNTS: TransportStats = {
+  "packets-sent": 0,
+  "packets-send-dropped": 0,
+  "replies-received": 0,
+  "replies-unmatched": 0,
+  "registrations-lost": 0,
+  "connections-open": 0,
+  "answer-bytes": 0,
+  "turns-answered": 0,
+  "turns-short": 0,
+  "turns-lagged": 0,
+  "bind-failures": 0,
+  "turns-compared": 0,
+  "turns-same": 0,
+  "turns-different": 0,
+  "turns-noise": 0,
+  "turns-no-answer": 0,
+  "turns-extra-answer": 0,
+  "turns-uncompared": 0,
+};
 
 /** The packet transport: segments through a raw socket, the target's reply headers from intercept. */
 export class PacketTransport implements Transport {
@@ -36,12 +62,15 @@ export class PacketTransport implements Transport {
       options.intercepts,
       options.connections,
       (record) => runtime.onReplyRecord(record),
-      () => runtime.table.registrations(),
+      () => runtime.table.openClients(),
       log,
+      options.lonely,
+      options.secret,
     );
     this.sink = {
       segment: (endpoints, tcp) => this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp),
-      registration: (registration) => this.#links.register(registration),
+      clientOpened: (endpoints) => this.#links.clientOpened(endpoints),
+      clientClosed: (endpoints) => this.#links.clientClosed(endpoints),
     };
   }
 
@@ -61,12 +90,14 @@ export class PacketTransport implements Transport {
     this.#sender.close();
   }
 
-  stats(): CopyStats {
+  stats(): TransportStats {
+    const counters = this.#runtime.table.counters;
     return {
-      sent: this.#sender.sent,
-      "send-dropped": this.#sender.dropped,
-      replies: this.#runtime.table.counters.repliesReceived,
-      "replies-unmatched": this.#runtime.table.counters.repliesUnmatched,
+      ...NO_TRANSPORT_COUNTS,
+      "packets-sent": this.#sender.sent,
+      "packets-send-dropped": this.#sender.dropped,
+      "replies-received": counters.repliesReceived,
+      "replies-unmatched": counters.repliesUnmatched,
       "registrations-lost": this.#links.registrationsLost,
     };
   }
@@ -127,7 +158,8 @@ export class ConnectionTransport implements Transport {
     const baseline = connect.compare?.baseline;
     this.sink = {
       segment: () => {},
-      registration: () => {},
+      clientOpened: () => {},
+      clientClosed: () => {},
       open: (endpoints, first, takeOver, now) => {
         const candidate = new ConnectSession(endpoints, config, this.#connections, first, takeOver, now);
         if (this.#compare === undefined) return candidate;
@@ -152,7 +184,7 @@ export class ConnectionTransport implements Transport {
   }
 
   async close(): Promise<void> {
-    this.#connections.closeAll();
+    await this.#connections.closeAll();
     await this.#compare?.finish(this.#target);
   }
 
@@ -162,16 +194,17 @@ export class ConnectionTransport implements Transport {
     if (session.baseline !== undefined) this.#compared.delete(session.baseline);
   }
 
-  stats(): CopyStats {
+  stats(): TransportStats {
     return {
-      sent: this.#connections.writes,
-      replies: this.#connections.reads,
-      connections: this.#connections.open,
+      ...NO_TRANSPORT_COUNTS,
+      "packets-sent": this.#connections.writes,
+      "replies-received": this.#connections.reads,
+      "connections-open": this.#connections.open,
       "answer-bytes": this.#answerBytes,
       "turns-answered": this.#turnsAnswered,
       "turns-short": this.#turnsShort,
       "turns-lagged": this.#turnsLagged,
-      "bind-failed": this.#connections.bindFailures,
+      "bind-failures": this.#connections.bindFailures,
       ...this.#compare?.stats(),
     };
   }

@@ -1,10 +1,11 @@
 /**
  * All copied sessions of one `copy` process: which captured sessions are copied (rate), how many
  * times (multiply), under which client address and port the target sees each copy, and their timers.
- * Pure like the sessions it holds: packets and the clock come in, segments and registrations go out.
+ * Pure like the sessions it holds: packets and the clock come in; segments, and events saying which
+ * client addresses and ports the copies hold, go out. It knows no command's wire protocol: `copy`
+ * turns those events into registrations for intercept.
  */
 import { TcpFlag, type TcpRepr } from "../wire/mod.ts";
-import { type Registration, RegistrationType } from "../protocol/mod.ts";
 import { DeadlineHeap } from "./heap.ts";
 import {
   type SegmentIn,
@@ -47,6 +48,8 @@ export interface CopyPlan {
   readonly portShift: number;
   /** Sessions held at once, lingering ones included; more are refused and counted. */
   readonly maxSessions: number;
+  /** Copy only sessions seen from their SYN, none taken over midway (TCPCopy's `-O`). */
+  readonly onlyFromSyn?: boolean;
   readonly session: SessionConfig;
 }
 
@@ -76,8 +79,16 @@ export interface CopiedSession {
 export interface TableSink {
   /** A segment for the target from `endpoints.clientAddress`. */
   segment(endpoints: SessionEndpoints, tcp: TcpRepr): void;
-  /** Tells intercept which client addresses and ports are ours (TCPCopy's protocol). */
-  registration(registration: Registration): void;
+  /**
+   * A copy took the client address and port `endpoints` names toward the target: from now on the
+   * target's replies to them are this copy's (`copy` registers them with intercept).
+   */
+  clientOpened(endpoints: SessionEndpoints): void;
+  /**
+   * A copy let go of its client address and port, once its lingering was over: replies to them are
+   * nobody's now (`copy` unregisters them).
+   */
+  clientClosed(endpoints: SessionEndpoints): void;
   /**
    * A copy's session ended: the real client's address and port, what the target saw, and how it
    * ended. Optional: only a listener that logs each session (`--log-level debug`) needs it.
@@ -98,7 +109,7 @@ export interface TableSink {
 
 /** Counters for stats lines and metrics. */
 export interface TableCounters {
-  packetsSeen: number;
+  packetsCaptured: number;
   sessionsCopied: number;
   sessionsSkippedByRate: number;
   /** New sessions (SYNs) refused at `maxSessions`. */
@@ -142,7 +153,7 @@ const PASS_STRIDE = 39871;
 /** The copied sessions and the logic that creates, feeds and retires them. */
 export class SessionTable {
   readonly counters: TableCounters = {
-    packetsSeen: 0,
+    packetsCaptured: 0,
     sessionsCopied: 0,
     sessionsSkippedByRate: 0,
     sessionsRefusedAtCap: 0,
@@ -198,6 +209,14 @@ export class SessionTable {
     return this.#lingering;
   }
 
+  /**
+   * Whether `count` more sessions fit under `maxSessions` now, lingering ones included, as a new
+   * session's copies must. Being `paused` is apart from it.
+   */
+  hasRoomFor(count: number): boolean {
+    return this.#byReply.size + count <= this.plan.maxSessions;
+  }
+
   /** Client bytes held by all sessions, for the memory guard and stats. */
   get buffered(): number {
     let total = 0;
@@ -215,7 +234,7 @@ export class SessionTable {
     tcp: SegmentIn & { readonly srcPort: number; readonly dstPort: number },
     now: number,
   ): void {
-    this.counters.packetsSeen++;
+    this.counters.packetsCaptured++;
     const mappingIndex = this.#mappingFor(destination, tcp.dstPort);
     if (mappingIndex < 0) return;
     const key = source * 65536 + tcp.srcPort;
@@ -247,7 +266,7 @@ export class SessionTable {
       return;
     }
     dead.delete(key);
-    if (!starts) return;
+    if (!starts || (!isSyn && this.plan.onlyFromSyn)) return;
     const opened = this.#open(mappingIndex, key, source, tcp, !isSyn, now);
     if (opened !== undefined) originals.set(key, opened);
   }
@@ -291,10 +310,13 @@ export class SessionTable {
     if (copy?.session === session) this.#settle(copy);
   }
 
-  /** The registrations of every live copy, for an intercept that reconnected. */
-  *registrations(): Iterable<Registration> {
+  /**
+   * The endpoints of every copy not yet over (lingering ones left out), to be told again to a listener
+   * that lost them (an intercept that reconnected).
+   */
+  *openClients(): Iterable<SessionEndpoints> {
     for (const copy of this.#byReply.values()) {
-      if (copy.session.outcome === undefined) yield { type: RegistrationType.ADD, ...copy.session.endpoints };
+      if (copy.session.outcome === undefined) yield copy.session.endpoints;
     }
   }
 
@@ -379,7 +401,7 @@ export class SessionTable {
       if (!takeOver) this.counters.sessionsRefusedWhilePaused++;
       return undefined;
     }
-    if (this.#byReply.size + this.plan.multiply > this.plan.maxSessions) {
+    if (!this.hasRoomFor(this.plan.multiply)) {
       if (!takeOver) this.counters.sessionsRefusedAtCap++;
       return undefined;
     }
@@ -404,7 +426,7 @@ export class SessionTable {
         targetAddress: mapping.targetAddress,
         targetPort: mapping.targetPort,
       };
-      this.out.registration({ type: RegistrationType.ADD, ...endpoints });
+      this.out.clientOpened(endpoints);
       const session = this.out.open?.(endpoints, tcp, takeOver, now) ??
         new Session(endpoints, this.plan.session, this.#sink, tcp, takeOver, now);
       const copy: Copy = { session, original, replyKey, scheduledAt: Infinity, counted: false };
@@ -497,14 +519,7 @@ export class SessionTable {
     if (copy.counted) this.#lingering--;
     const original = copy.original;
     original.copies = original.copies.filter((other) => other !== copy);
-    const { clientAddress, clientPort, targetAddress, targetPort } = copy.session.endpoints;
-    this.out.registration({
-      type: RegistrationType.DELETE,
-      clientAddress,
-      clientPort,
-      targetAddress,
-      targetPort,
-    });
+    this.out.clientClosed(copy.session.endpoints);
     const originals = this.#originals[original.mappingIndex];
     if (original.copies.length === 0 && originals.get(original.key) === original) {
       originals.delete(original.key);

@@ -1,9 +1,12 @@
 /**
  * The wire layer: zero-copy views over captured packets (link, IP, TCP), checksums and their
- * incremental updates, packet builders, and a pcap file writer for fixtures.
+ * incremental updates, packet builders, and the layout of pcap files.
  *
  * Views are checked once (`XView.check` returns the view or a `WireError` value, never throws) and then
- * read and write fields in place. `decodeTcpPacket` is the one call a capture loop makes per frame.
+ * read and write fields in place. `decodeTcpPacket` is the one call a capture loop makes per frame. Beside
+ * each view, a `Repr` says what a packet means as a plain object (`TcpRepr` in tcp.ts, with
+ * `parseTcpRepr` and `emitTcpRepr`; `Ipv4TcpRepr` and `Ipv6TcpRepr` in build.ts): the session engine's
+ * own segments, the builders and the tests use those.
  *
  * @example
  * ```ts
@@ -14,6 +17,8 @@
  *   ip.setDst(target); // adjusts the IP header checksum itself
  * }
  * ```
+ *
+ * @module
  */
 export * from "./address.ts";
 export * from "./build.ts";

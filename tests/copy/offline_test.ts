@@ -1,26 +1,15 @@
 import assert from "node:assert/strict";
 import { main } from "../../main.ts";
-import {
-  formatDuration,
-  recordedMs,
-  remainingMs,
-  replayOffset,
-  scanCaptureFile,
-  SessionStarts,
-} from "../../src/copy/offline.ts";
+import { scanCaptureFile } from "../../src/copy/offline/mod.ts";
+import { recordedMs, replayOffset } from "../../src/copy/offline/pacing.ts";
+import { formatDuration, remainingMs } from "../../src/copy/offline/progress.ts";
+import { SessionStarts } from "../../src/copy/offline/session_starts.ts";
 import { captureFilter } from "../../src/copy/filter.ts";
 import { parseCopyOptions, type ReplayOptions } from "../../src/copy/options.ts";
 import { FatalError, UsageError } from "../../src/errors.ts";
 import { defaultSessionConfig, SessionTable } from "../../src/session/mod.ts";
-import {
-  buildIpv4Tcp,
-  encodePcapFile,
-  LinkType,
-  parseIpv4,
-  type PcapFileOptions,
-  type PcapRecord,
-  TcpFlag,
-} from "../../src/wire/mod.ts";
+import { buildIpv4Tcp, LinkType, parseIpv4, TcpFlag } from "../../src/wire/mod.ts";
+import { encodePcapFile, type PcapFileOptions, type PcapRecord } from "../wire/_pcap_file.ts";
 
 const CLIENT = parseIpv4("198.18.0.10")!;
 const SERVER = parseIpv4("198.18.0.1")!;
@@ -105,7 +94,7 @@ Deno.test("--max-lag: 200 ms, none at --speed max unless given; --capture-buffer
 Deno.test("replay flags that make no sense are usage errors", () => {
   for (
     const extra of [
-      ["-i", "a.pcap", "-I", "eth0"],
+      ["-i", "a.pcap", "--interface", "eth0"],
       ["--speed", "2"],
       ["--loop", "2"],
       ["-i", "a.pcap", "--speed", "0"],
@@ -283,7 +272,8 @@ Deno.test("each loop pass opens its own sessions, on other client ports than ear
     },
     {
       segment: (_session, tcp) => tcp.flags & TcpFlag.SYN && ports.push(tcp.srcPort),
-      registration: () => {},
+      clientOpened: () => {},
+      clientClosed: () => {},
     },
   );
   const syn = {

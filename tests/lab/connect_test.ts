@@ -41,11 +41,15 @@ Deno.test("--connect, HTTP on a new connection per request: 2,000 requests reach
     const target = await lab.waitForTarget(2000, 30_000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target), []);
-    assert.equal(summary.sessions, 2000);
+    assert.equal(summary["sessions-copied"], 2000);
     // Linux ends a connection with a RST now and then (bytes unread at close); the copy passes it on.
-    assert.equal(summary.completed + summary["reset-by-client"], 2000, JSON.stringify(summary));
-    assert.ok(summary["reset-by-client"] <= 20, JSON.stringify(summary));
-    assert.equal(summary.failed, 0);
+    assert.equal(
+      summary["sessions-completed"] + summary["sessions-reset-by-client"],
+      2000,
+      JSON.stringify(summary),
+    );
+    assert.ok(summary["sessions-reset-by-client"] <= 20, JSON.stringify(summary));
+    assert.equal(summary["sessions-failed"], 0);
     // Every answer of the target was as long as the online server's (the same server).
     assert.equal(summary["turns-answered"], 2000, JSON.stringify(summary));
   });
@@ -68,8 +72,8 @@ Deno.test("--connect, HTTP keep-alive: 2,000 requests on 10 connections, POST bo
     const target = await lab.waitForTarget(2000, 60_000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target).slice(0, 5), [], JSON.stringify(summary));
-    assert.equal(summary.sessions, 10);
-    assert.equal(summary.completed, 10, JSON.stringify(summary));
+    assert.equal(summary["sessions-copied"], 10);
+    assert.equal(summary["sessions-completed"], 10, JSON.stringify(summary));
     // Live, a turn goes without waiting once its request was captured --max-lag ago (a 1 MiB body takes a
     // while to come through the capture), so some turns are judged by lag rather than by count; the others
     // got as many bytes from the target as the online server sent, or more (tagged answers). 2,000 turns
@@ -123,7 +127,7 @@ Deno.test("--connect through NAT: the packet transport never hears the target, -
     await sleep(2000);
     const packetSummary = await lab.stopCopy(packet);
     assert.equal((await lab.readLog(lab.targetLogPath)).length, 0, JSON.stringify(packetSummary));
-    assert.equal(packetSummary.completed, 0, JSON.stringify(packetSummary));
+    assert.equal(packetSummary["sessions-completed"], 0, JSON.stringify(packetSummary));
 
     await Deno.truncate(lab.onlineLogPath);
     const connect = lab.online.spawn(
@@ -139,7 +143,11 @@ Deno.test("--connect through NAT: the packet transport never hears the target, -
     const target = await lab.waitForTarget(1000, 30_000);
     const summary = await lab.stopCopy(connect);
     assert.deepEqual(compareLogs(online, target), []);
-    assert.equal(summary.completed + summary["reset-by-client"], 1000, JSON.stringify(summary));
+    assert.equal(
+      summary["sessions-completed"] + summary["sessions-reset-by-client"],
+      1000,
+      JSON.stringify(summary),
+    );
     // The target saw the router's address only.
     assert.ok(target.every((line) => String(line.remote).startsWith(`${router.address}:`)));
   });
@@ -165,7 +173,7 @@ Deno.test("--connect, a server that speaks first: each first line waits for the 
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(linesByConnection(target), linesByConnection(online));
     assert.deepEqual(target.filter((line) => line.early), [], "a line reached the target before its banner");
-    assert.equal(summary.completed, 4, JSON.stringify(summary));
+    assert.equal(summary["sessions-completed"], 4, JSON.stringify(summary));
   });
 });
 
@@ -181,7 +189,7 @@ Deno.test("--connect, a pipelining client (ten requests in one segment, Redis-st
     const target = await lab.waitForTarget(2000, 30_000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(linesByConnection(target), linesByConnection(online));
-    assert.equal(summary.completed, 4, JSON.stringify(summary));
+    assert.equal(summary["sessions-completed"], 4, JSON.stringify(summary));
   });
 });
 
@@ -234,8 +242,8 @@ Deno.test("--connect --input replays a recording as an ordinary user (nobody, no
         return [key, Number(value)];
       }),
     );
-    assert.equal(summary.sessions, 303, replay.stderr);
-    assert.equal(summary.failed, 0, replay.stderr);
+    assert.equal(summary["sessions-copied"], 303, replay.stderr);
+    assert.equal(summary["sessions-failed"], 0, replay.stderr);
     // At --speed max every turn waits for the target's whole answer: 600 requests, 600 turns answered.
     assert.equal(summary["turns-lagged"], 0, replay.stderr);
     assert.ok(summary["turns-answered"] >= 600, replay.stderr);
@@ -259,8 +267,12 @@ Deno.test("--connect, the target down and back: refused sessions counted, copy k
     const target = await lab.waitForTarget(200, 20_000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target), []);
-    assert.equal(summary.refused, 50, JSON.stringify(summary));
-    assert.equal(summary.completed + summary["reset-by-client"], 200, JSON.stringify(summary));
+    assert.equal(summary["sessions-refused"], 50, JSON.stringify(summary));
+    assert.equal(
+      summary["sessions-completed"] + summary["sessions-reset-by-client"],
+      200,
+      JSON.stringify(summary),
+    );
   });
 });
 
@@ -284,6 +296,45 @@ Deno.test("--connect with 2% loss between the online host and the target: every 
     const target = await lab.waitForTarget(1200, 60_000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target), [], JSON.stringify(summary));
-    assert.equal(summary.failed, 0, JSON.stringify(summary));
+    assert.equal(summary["sessions-failed"], 0, JSON.stringify(summary));
+  });
+});
+
+Deno.test("--connect --bind spreads the connections over the local addresses given", async () => {
+  await withCopyLab({ transport: "connect" }, async (lab) => {
+    const second = "198.18.0.31";
+    await lab.online.run(["ip", "addr", "add", `${second}/24`, "dev", lab.online.device]);
+    const copy = await lab.startCopy(["--bind", `${lab.online.address},${second}`]);
+    await httpClient(lab, ["--requests", "200", "--connections", "4", "--close"]);
+    const online = await lab.readLog(lab.onlineLogPath);
+    const target = await lab.waitForTarget(200, 20_000);
+    const summary = await lab.stopCopy(copy);
+    assert.deepEqual(compareLogs(online, target), []);
+    const from = (address: string) =>
+      target.filter((line) => String(line.remote).startsWith(`${address}:`)).length;
+    assert.equal(from(lab.online.address), 100, JSON.stringify(summary));
+    assert.equal(from(second), 100, JSON.stringify(summary));
+  });
+});
+
+Deno.test("--connect --multiply 3: each session copied as three connections, each request three times", async () => {
+  await withCopyLab({ transport: "connect" }, async (lab) => {
+    const copy = await lab.startCopy(["--multiply", "3"]);
+    await httpClient(lab, [
+      "--requests",
+      "300",
+      "--connections",
+      "6",
+      "--close",
+      "--body-sizes",
+      "0,100,3000",
+    ]);
+    await httpClient(lab, ["--requests", "100", "--connections", "2", "--keep-alive", "--id-prefix", "ka"]);
+    const online = await lab.readLog(lab.onlineLogPath);
+    const target = await lab.waitForTarget(1200, 30_000);
+    const summary = await lab.stopCopy(copy);
+    assert.deepEqual(compareLogs(online, target, 3), []);
+    assert.equal(summary["sessions-copied"], 906, JSON.stringify(summary));
+    assert.equal(summary["sessions-failed"], 0, JSON.stringify(summary));
   });
 });

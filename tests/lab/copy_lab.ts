@@ -12,6 +12,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { agentCommand, type Host, type Lab, type LabProcess, waitForLine, withLab } from "./lab.ts";
+import type { CopyCounterName } from "../../src/copy/counters.ts";
 import { sleep } from "../../src/sleep.ts";
 
 /** Where the copies' client addresses come from. */
@@ -48,15 +49,19 @@ export interface CopyLabOptions {
   /** Copies keep the real client's address (no `-c`); the target routes that address to the assistant. */
   readonly keepClientAddress?: boolean;
   /**
-   * `connect`: copy replays over ordinary connections (`--connect`): no route and no intercept are set
-   * up, and `copyCommand` has `--connect` instead of `-s` and `-c`. Default `packet`.
+   * `connect`: copy replays over ordinary connections (`--connect`): no route is set up (intercept runs
+   * but idles), and `copyCommand` has `--connect` instead of `-s` and `-c`. Default `packet`.
    */
   readonly transport?: "packet" | "connect";
+  /** Flags for intercept beyond -i and -F. */
+  readonly interceptFlags?: string[];
 }
 
 /** A built copy lab with its servers and intercept running. */
 export interface CopyLab {
   readonly lab: Lab;
+  /** The intercept process on the assistant. */
+  readonly intercept: LabProcess;
   readonly client: Host;
   readonly online: Host;
   readonly target: Host;
@@ -75,7 +80,7 @@ export interface CopyLab {
    */
   copyCommand(extra: string[]): string[];
   /** Stops `copy` with SIGTERM and returns its summary counters. */
-  stopCopy(copy: LabProcess): Promise<Record<string, number>>;
+  stopCopy(copy: LabProcess): Promise<Summary>;
   /** Runs `copy` like `startCopy` until it exits by itself (a file replay), killing it after `timeoutMs`. */
   runCopy(extra: string[], timeoutMs?: number): Promise<CopyRun>;
   /** JSON lines a server logged so far. */
@@ -84,11 +89,17 @@ export interface CopyLab {
   waitForTarget(count: number, timeoutMs: number): Promise<Array<Record<string, unknown>>>;
 }
 
+/**
+ * The counters of copy's `summary` line, by their names in src/copy/counters.ts: a counter renamed
+ * there fails the type check of every test that reads it.
+ */
+export type Summary = Readonly<Record<CopyCounterName, number>>;
+
 /** How a `copy` that ended by itself ended. */
 export interface CopyRun {
   readonly code: number;
   /** The summary counters; empty when there was no summary line. */
-  readonly summary: Record<string, number>;
+  readonly summary: Summary;
   readonly stderr: string;
 }
 
@@ -155,13 +166,19 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     return targetServer;
   };
   if (!options.targetDown) await startTarget();
-  if (!connect) {
-    const intercept = assistant.spawn(
-      tcpshadow(["intercept", "-i", assistant.device, "-F", "tcp and src port 8080"]),
-      { stdout: "piped", stderr: "piped" },
-    );
-    await waitForStderr(intercept, "listening", 15000);
-  }
+  // Started with --connect too (it idles there): tests may reach for it.
+  const intercept = assistant.spawn(
+    tcpshadow([
+      "intercept",
+      "-i",
+      assistant.device,
+      "-F",
+      "tcp and src port 8080",
+      ...(options.interceptFlags ?? []),
+    ]),
+    { stdout: "piped", stderr: "piped" },
+  );
+  await waitForStderr(intercept, "listening", 15000);
 
   const readLog = async (path: string) => {
     const text = await Deno.readTextFile(path).catch(() => "");
@@ -174,6 +191,7 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     tcpshadow(["copy", "-x", `80-${target.address}:8080`, ...transportFlags, ...extra]);
   return {
     lab,
+    intercept,
     client,
     online,
     target,
@@ -200,7 +218,11 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
       const copy = online.spawn(copyCommand(extra), { stdout: "piped", stderr: "piped" });
       const timer = setTimeout(() => copy.stop("SIGKILL"), timeoutMs);
       const status = await copy.exited.finally(() => clearTimeout(timer));
-      return { code: status.code, summary: parseSummary(copy.stderrText()) ?? {}, stderr: copy.stderrText() };
+      return {
+        code: status.code,
+        summary: parseSummary(copy.stderrText()) ?? ({} as Summary),
+        stderr: copy.stderrText(),
+      };
     },
     readLog,
     async waitForTarget(count, timeoutMs) {
@@ -215,7 +237,7 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
 }
 
 /** The counters of the `summary key=value ...` line in `stderr`, if there is one. */
-function parseSummary(stderr: string): Record<string, number> | undefined {
+function parseSummary(stderr: string): Summary | undefined {
   const line = stderr.split("\n").find((text) => text.includes(" summary "));
   if (line === undefined) return undefined;
   return Object.fromEntries(
@@ -223,7 +245,7 @@ function parseSummary(stderr: string): Record<string, number> | undefined {
       const [key, value] = pair.split("=");
       return [key, Number(value)];
     }),
-  );
+  ) as Summary;
 }
 
 /**

@@ -6,6 +6,9 @@ import assert from "node:assert/strict";
 import { agentCommand, type Host, type LabProcess, waitForLine } from "./lab.ts";
 import { type CopyLab, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
+import { COPY_METRICS_PREFIX, MEMORY_COUNTERS, RUNTIME_COUNTERS } from "../../src/copy/counters.ts";
+import { INTERCEPT_COUNTERS, INTERCEPT_METRICS_PREFIX } from "../../src/intercept/counters.ts";
+import { metricName } from "../../src/ops/mod.ts";
 
 const COPY_METRICS = "127.0.0.1:9464";
 const INTERCEPT_METRICS = "127.0.0.1:9465";
@@ -93,7 +96,7 @@ Deno.test("copy and intercept write stats JSON lines and serve Prometheus metric
     const intercept = lab.assistant.spawn(tcpshadow(["intercept", "--config", config, "-i", "eth0"]));
     await waitForStderr(intercept, "listening on");
     const copy = await lab.startCopy([
-      "-I",
+      "--interface",
       "eth0",
       "-s",
       `${lab.assistant.address}:${SECOND_INTERCEPT_PORT}`,
@@ -105,30 +108,58 @@ Deno.test("copy and intercept write stats JSON lines and serve Prometheus metric
 
     await httpRequests(lab, 60);
     await lab.waitForTarget(60, 15_000);
-    const copyLines = await waitForJson(copyStats, (last) => last.completed === 60);
+    const copyLines = await waitForJson(copyStats, (last) => last["sessions-completed"] === 60);
     const last = copyLines.at(-1)!;
-    assert.equal(last.sessions, 60);
-    assert.equal(last["skipped-by-rate"], 0, "--rate 100 on the command line beats rate: 10 in the file");
+    assert.equal(last["sessions-copied"], 60);
+    assert.equal(
+      last["sessions-skipped-by-rate"],
+      0,
+      "--rate 100 on the command line beats rate: 10 in the file",
+    );
     // Each session sends at least its SYN, the request (which carries the handshake's ACK when it was
     // captured before the target's SYN-ACK came) and its FIN (which acknowledges the target's FIN).
-    assert.ok((last.captured as number) >= 60 * 5 && (last.sent as number) >= 60 * 3, JSON.stringify(last));
-    assert.ok((last.replies as number) > 0);
-    assert.equal(typeof (last["per-second"] as JsonLine).captured, "number");
+    assert.ok(
+      (last["packets-captured"] as number) >= 60 * 5 && (last["packets-sent"] as number) >= 60 * 3,
+      JSON.stringify(last),
+    );
+    assert.ok((last["replies-received"] as number) > 0);
+    assert.equal(typeof (last["per-second"] as JsonLine)["packets-captured"], "number");
 
     const copyMetrics = await scrape(lab.online, COPY_METRICS);
     assert.match(copyMetrics.text, /^# TYPE tcpshadow_sessions_copied_total counter$/m);
     assert.match(copyMetrics.text, /^# HELP tcpshadow_sessions_active /m);
     assert.equal(copyMetrics.values.get("tcpshadow_sessions_copied_total"), 60);
-    assert.equal(copyMetrics.values.get('tcpshadow_sessions_ended_total{outcome="completed"}'), 60);
+    assert.equal(copyMetrics.values.get("tcpshadow_sessions_completed_total"), 60);
     assert.equal(copyMetrics.values.get("tcpshadow_sessions_active"), 0, "all 60 completed");
     const lingering = copyMetrics.values.get("tcpshadow_sessions_lingering")!;
     assert.ok(lingering >= 0 && lingering <= 60, "finished sessions linger a little, then go");
     assert.ok(copyMetrics.values.get("tcpshadow_resident_memory_bytes")! > 1 << 20);
+    for (const spec of [...RUNTIME_COUNTERS, ...MEMORY_COUNTERS]) {
+      const name = metricName(COPY_METRICS_PREFIX, spec);
+      assert.match(
+        copyMetrics.text,
+        new RegExp(`^# TYPE ${name} ${spec.kind}$`, "m"),
+        `${spec.name} is ${name}`,
+      );
+      assert.equal(typeof last[spec.name], "number", `${spec.name} is in the stats JSON`);
+    }
 
-    const interceptLines = await waitForJson(interceptStats, (line) => (line.forwarded as number) >= 60);
+    const interceptLines = await waitForJson(
+      interceptStats,
+      (line) => (line["replies-forwarded"] as number) >= 60,
+    );
     const interceptMetrics = await scrape(lab.assistant, INTERCEPT_METRICS);
     assert.match(interceptMetrics.text, /^# TYPE tcpshadow_intercept_replies_forwarded_total counter$/m);
     assert.equal(interceptMetrics.values.get("tcpshadow_intercept_copy_connections"), 2);
+    for (const spec of INTERCEPT_COUNTERS) {
+      const name = metricName(INTERCEPT_METRICS_PREFIX, spec);
+      assert.match(
+        interceptMetrics.text,
+        new RegExp(`^# TYPE ${name} ${spec.kind}$`, "m"),
+        `${spec.name} is ${name}`,
+      );
+      assert.equal(typeof interceptLines.at(-1)![spec.name], "number", `${spec.name} is in the stats JSON`);
+    }
     const perCopy = [...interceptMetrics.values].filter(([name]) =>
       name.startsWith('tcpshadow_intercept_copy_replies_forwarded_total{copy="198.18.0.1:')
     );
@@ -140,24 +171,32 @@ Deno.test("copy and intercept write stats JSON lines and serve Prometheus metric
     assert.ok(Object.keys(interceptLines.at(-1)!.peers as JsonLine).length === 2);
 
     const summary = await lab.stopCopy(copy);
-    assert.equal(summary.sessions, 60);
-    assert.equal(summary.completed, 60);
+    assert.equal(summary["sessions-copied"], 60);
+    assert.equal(summary["sessions-completed"], 60);
     const finalLines = await readJsonLines(copyStats);
     assert.ok(finalLines.length >= 2, `only ${finalLines.length} stats lines`);
     assertNonDecreasing(finalLines, [
-      "captured",
-      "sent",
-      "sessions",
-      "completed",
-      "replies",
+      "packets-captured",
+      "packets-sent",
+      "sessions-copied",
+      "sessions-completed",
+      "replies-received",
       "retransmissions",
     ]);
-    assert.equal(finalLines.at(-1)!.completed, 60, "the last line, written at exit, has the totals");
+    assert.equal(
+      finalLines.at(-1)!["sessions-completed"],
+      60,
+      "the last line, written at exit, has the totals",
+    );
 
     const status = await intercept.stop("SIGTERM", 5000);
     assert.equal(status.code, 0, intercept.stderrText());
     assert.match(intercept.stderrText(), /^intercept: stopped; \d+ replies captured/m);
-    assertNonDecreasing(await readJsonLines(interceptStats), ["captured", "forwarded", "held"]);
+    assertNonDecreasing(await readJsonLines(interceptStats), [
+      "replies-captured",
+      "replies-forwarded",
+      "replies-held",
+    ]);
   });
 });
 
@@ -179,7 +218,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
  * waits until it captures.
  */
 async function startCopyLogging(lab: CopyLab, logFile: string, extra: string[] = []): Promise<LabProcess> {
-  const copy = lab.online.spawn(lab.copyCommand(["-I", "eth0", "--log-file", logFile, ...extra]));
+  const copy = lab.online.spawn(lab.copyCommand(["--interface", "eth0", "--log-file", logFile, ...extra]));
   await waitFor(
     "copy captures",
     async () => (await Deno.readTextFile(logFile).catch(() => "")).includes("copying on"),
@@ -200,8 +239,8 @@ Deno.test("on SIGTERM copy resets the sessions still open on the target, prints 
       async () => (await establishedToTarget(lab)) === 1,
     );
     const summary = await lab.stopCopy(copy);
-    assert.equal(summary.sessions, 1);
-    assert.equal(summary.abandoned, 1, JSON.stringify(summary));
+    assert.equal(summary["sessions-copied"], 1);
+    assert.equal(summary["sessions-abandoned"], 1, JSON.stringify(summary));
     await waitFor(
       "the target has no copied connection left",
       async () => (await establishedToTarget(lab)) === 0,
@@ -209,7 +248,7 @@ Deno.test("on SIGTERM copy resets the sessions still open on the target, prints 
     const log = await Deno.readTextFile(logFile);
     assert.match(log, /copy: copying on eth0/);
     assert.match(log, /copy: stopping: waiting up to \d+ ms for 1 open session/);
-    assert.match(log, / summary sessions=1 /, "the summary goes to the log file too");
+    assert.match(log, / summary sessions-copied=1 /, "the summary goes to the log file too");
     const sessionLine = new RegExp(
       `debug: session ${lab.client.address}:\\d+ copied as [\\d.]+:\\d+ to ${lab.target.address}:8080: abandoned`,
     );
@@ -222,11 +261,18 @@ Deno.test("on SIGTERM copy resets the sessions still open on the target, prints 
 Deno.test("above --max-memory copy collects garbage, then takes no new sessions and says so", async () => {
   await withCopyLab({}, async (lab) => {
     const statsFile = `${lab.dir}/copy-stats.jsonl`;
-    const copy = await lab.startCopy(["-I", "eth0", "--max-memory", "16", "--stats-json", statsFile]);
+    const copy = await lab.startCopy([
+      "--interface",
+      "eth0",
+      "--max-memory",
+      "16",
+      "--stats-json",
+      statsFile,
+    ]);
     await httpRequests(lab, 5);
     const summary = await lab.stopCopy(copy);
-    assert.equal(summary.sessions, 0, JSON.stringify(summary));
-    assert.ok(summary["refused-by-memory"] >= 5, JSON.stringify(summary));
+    assert.equal(summary["sessions-copied"], 0, JSON.stringify(summary));
+    assert.ok(summary["sessions-refused-while-paused"] >= 5, JSON.stringify(summary));
     assert.match(
       copy.stderrText(),
       /above --max-memory 16 MB after a garbage collection: taking no new sessions/,
@@ -252,10 +298,10 @@ Deno.test("on SIGHUP copy reopens its log and stats files, so logrotate can move
       async () => (await Deno.readTextFile(logFile).catch(() => "")).includes(`SIGHUP: reopened ${logFile}`),
     );
     await httpRequests(lab, 20);
-    await waitForJson(statsFile, (last) => (last.completed as number) === 20);
+    await waitForJson(statsFile, (last) => (last["sessions-completed"] as number) === 20);
     const summary = await lab.stopCopy(copy);
-    assert.equal(summary.completed, 20);
-    assert.match(await Deno.readTextFile(logFile), / summary sessions=20 /);
+    assert.equal(summary["sessions-completed"], 20);
+    assert.match(await Deno.readTextFile(logFile), / summary sessions-copied=20 /);
     const rotated = await Deno.readTextFile(`${logFile}.1`);
     assert.match(rotated, /copying on eth0/);
     assert.doesNotMatch(rotated, /summary/, "nothing more went to the moved file");

@@ -4,31 +4,23 @@
  */
 import { UsageError } from "../errors.ts";
 import { intValue, portValue } from "./flags.ts";
-import { LOG_LEVELS, type LogLevel, type LogOptions } from "./log.ts";
+import {
+  type ListenAddress,
+  LOG_LEVELS,
+  type LogLevel,
+  type LogOptions,
+  type ReportingOptions,
+} from "../ops/mod.ts";
 
-/** An address to listen on. */
-export interface ListenAddress {
-  readonly hostname: string;
-  readonly port: number;
-}
-
-/** What the operation flags asked for. */
-export interface OperationOptions {
+/** What the operation flags asked for: the log, and the reporting (stats, metrics). */
+export interface OperationOptions extends ReportingOptions {
   readonly log: LogOptions;
-  /** Seconds between stats samples (lines and JSON lines). */
-  readonly statsSeconds: number;
-  /** Whether each sample is also a line in the log. */
-  readonly statsLines: boolean;
-  /** Where stats go as JSON lines: a path, `-` for stdout, or `undefined` for nowhere. */
-  readonly statsJson: string | undefined;
-  /** Where to serve `/metrics`, if anywhere. */
-  readonly metrics: ListenAddress | undefined;
 }
 
 /** The parseArgs specs of the operation flags, to spread into a command's own. */
 export const OPERATION_FLAGS = {
   "log-level": { type: "string" },
-  "log-file": { type: "string" },
+  "log-file": { type: "string", short: "l" },
   stats: { type: "string" },
   "stats-json": { type: "string" },
   metrics: { type: "string" },
@@ -38,7 +30,7 @@ export const OPERATION_FLAGS = {
 export const OPERATION_HELP = `  --log-level LEVEL        ${
   LOG_LEVELS.join("|")
 } (default info; warn with --quiet)
-  --log-file PATH          append log lines to PATH instead of stderr (the final summary goes to both)
+  -l, --log-file PATH      append log lines to PATH instead of stderr (the final summary goes to both)
   --stats SECONDS          a stats line every SECONDS, 0 for none (default 5 when stderr is a terminal)
   --stats-json FILE        the same stats as one JSON object per line to FILE, or - for stdout
   --metrics HOST:PORT      serve Prometheus metrics at http://HOST:PORT/metrics
