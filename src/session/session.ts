@@ -37,6 +37,7 @@ export const SESSION_OUTCOMES = [
   "timed-out",
   "abandoned",
   "buffer-full",
+  "too-fragmented",
   "capture-cut",
 ] as const;
 
@@ -45,7 +46,7 @@ export type SessionOutcome = typeof SESSION_OUTCOMES[number];
 
 /** Limits and timings of a session; `defaultSessionConfig` holds the usual values. */
 export interface SessionConfig {
-  /** Bytes of client data held per session before it is given up. */
+  /** Bytes of client data held per session (with a per-piece overhead) before it is given up. */
   readonly maxBuffered: number;
   /** How long the next request waits for the target's answer to the previous one before it goes anyway. */
   readonly responseWaitMs: number;
@@ -276,9 +277,10 @@ export class Session {
         this.#end("capture-cut", now, false);
         return;
       }
-      if (this.#stream.add(start, payload, ack, now) !== undefined) {
+      const refused = this.#stream.add(start, payload, ack, now);
+      if (refused !== undefined) {
         this.#sendReset();
-        this.#end("buffer-full", now, false);
+        this.#end(refused, now, false);
         return;
       }
     } else if (ack !== undefined && !(flags & TcpFlag.FIN)) {
