@@ -47,6 +47,10 @@ const METRICS: MetricTable = [
   ["replies", counter("replies_total", "Target reply headers received from intercept.")],
   ["replies-unmatched", counter("replies_unmatched_total", "Reply headers for no session of ours.")],
   ["registrations-lost", counter("registrations_lost_total", "Registrations not sent: intercept was down.")],
+  [
+    "lines-dropped",
+    counter("lines_dropped_total", "Log and stats lines dropped: their file took no writes."),
+  ],
   ["rss", gauge("resident_memory_bytes", "Resident memory of the copy process.")],
   ["memory-paused", gauge("memory_paused", "1 while --max-memory keeps new sessions out.")],
   ["memory-pauses", counter("memory_pauses_total", "Times --max-memory started keeping new sessions out.")],

@@ -2,6 +2,7 @@
  * What every `copy` run has, whatever feeds it packets (a live capture or a file): the session table,
  * the raw socket toward the target, the links to intercept, and the counters they keep.
  */
+import { linesDropped } from "../cli/line_file.ts";
 import type { Logger } from "../cli/log.ts";
 import { SessionTable } from "../session/mod.ts";
 import { parseReplyRecord } from "../intercept/protocol.ts";
@@ -159,6 +160,7 @@ export class CopyRuntime {
       replies: c.repliesReceived,
       "replies-unmatched": c.repliesUnmatched,
       "registrations-lost": this.#links.registrationsLost,
+      "lines-dropped": linesDropped(),
     };
   }
 

@@ -6,6 +6,7 @@ import type { Logger } from "../cli/log.ts";
 import { metricFamilies, type MetricSample, type MetricTable, tableSamples } from "../cli/metrics.ts";
 import { Reporting } from "../cli/reporting.ts";
 import type { OperationOptions } from "../cli/operation.ts";
+import { linesDropped } from "../cli/line_file.ts";
 import { type Counters, GrowthAlarm, type StatsSample } from "../cli/stats.ts";
 import type { InterceptView } from "./server.ts";
 
@@ -33,6 +34,10 @@ const METRICS: MetricTable = [
   ["garbage-connections", counter("copy_connections_garbage_total", "Copy connections closed for garbage.")],
   ["routes", gauge("routes", "Client addresses and ports registered now.")],
   ["waiting", gauge("replies_waiting", "Replies waiting for their registration now.")],
+  [
+    "lines-dropped",
+    counter("lines_dropped_total", "Log and stats lines dropped: their file took no writes."),
+  ],
 ];
 
 /** Counters an `intercept` stats line shows, in order. */
@@ -85,6 +90,7 @@ export class InterceptMonitor {
       "garbage-connections": totals.garbageConnections,
       routes: this.#view.routeCount(),
       waiting: this.#view.waiting(),
+      "lines-dropped": linesDropped(),
     };
     return { counters, peers };
   }

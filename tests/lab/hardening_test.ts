@@ -1,0 +1,103 @@
+/**
+ * copy under the troubles of issue #14 that come from outside: a full disk under its log and stats
+ * files, and a flood of spoofed SYNs at the online port. Real clients' requests must still be copied.
+ */
+import assert from "node:assert/strict";
+import { agentCommand } from "./lab.ts";
+import { compareLogs, type CopyLab, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import { sleep } from "../../src/sleep.ts";
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(100);
+  }
+}
+
+function httpRequests(lab: CopyLab, count: number): Promise<unknown> {
+  return lab.client.run(
+    agentCommand("http_client", [
+      "--url",
+      `http://${lab.online.address}:80`,
+      "--requests",
+      String(count),
+      "--connections",
+      "4",
+      "--close",
+    ]),
+    { timeoutMs: 60_000 },
+  );
+}
+
+/** Runs `args` in the mount namespace of process `pid` (the root namespace's network stays untouched). */
+async function inMounts(pid: number, args: string[]): Promise<{ code: number; stdout: string }> {
+  const { code, stdout } = await new Deno.Command("nsenter", {
+    args: ["-t", String(pid), "-m", ...args],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return { code, stdout: new TextDecoder().decode(stdout) };
+}
+
+Deno.test("a full disk under copy's log and stats files drops lines, not copies; writing resumes once there is room", async () => {
+  await withCopyLab({}, async (lab) => {
+    // A 1 MB tmpfs mounted in a mount namespace of copy's own: gone with copy, seen by nothing else.
+    const disk = `${lab.dir}/disk`;
+    await Deno.mkdir(disk);
+    const logFile = `${disk}/copy.log`;
+    const statsFile = `${disk}/stats.jsonl`;
+    const copy = lab.online.spawn([
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      'mount -t tmpfs -o size=1m tcpshadow-full-disk "$0" && exec "$@"',
+      disk,
+      ...lab.copyCommand([
+        "-I",
+        "eth0",
+        "--log-file",
+        logFile,
+        "--log-level",
+        "debug",
+        "--stats",
+        "1",
+        "--stats-json",
+        statsFile,
+      ]),
+    ]);
+    try {
+      const log = async () => (await inMounts(copy.pid, ["cat", logFile])).stdout;
+      await waitFor("copy captures", async () => (await log()).includes("copying on"));
+      // Fill the disk to the last byte (head fails with ENOSPC, as meant).
+      await inMounts(copy.pid, ["sh", "-c", `head -c 2M /dev/zero > ${disk}/filler`]);
+      await httpRequests(lab, 30);
+      await waitForStderr(copy, "cannot write log file");
+      await waitForStderr(copy, "cannot write --stats-json file");
+      const target = await lab.waitForTarget(30, 15_000);
+      assert.deepEqual(compareLogs(await lab.readLog(lab.onlineLogPath), target), []);
+
+      assert.equal((await inMounts(copy.pid, ["rm", `${disk}/filler`])).code, 0);
+      await httpRequests(lab, 10);
+      await waitForStderr(copy, `writing log file ${logFile} again`);
+      await waitForStderr(copy, `writing --stats-json file ${statsFile} again`);
+      assert.equal((await lab.waitForTarget(40, 15_000)).length, 40);
+      await waitFor("session lines in the log again", async () => / completed$/m.test(await log()));
+      const summary = await lab.stopCopy(copy);
+      assert.equal(summary.completed, 40, JSON.stringify(summary));
+      assert.ok(summary["lines-dropped"] >= 2, JSON.stringify(summary));
+      const stderr = copy.stderrText();
+      assert.equal(stderr.match(/cannot write log file/g)?.length, 1, stderr);
+      assert.equal(stderr.match(/cannot write --stats-json file/g)?.length, 1, stderr);
+      assert.doesNotMatch(stderr, /^\s+at /m, "no stack trace");
+    } finally {
+      await copy.stop("SIGKILL");
+      // Nothing stays mounted: the namespace, and its tmpfs, went with copy. Make sure.
+      const mounts = await Deno.readTextFile("/proc/self/mounts");
+      assert.doesNotMatch(mounts, /tcpshadow-full-disk/);
+    }
+  });
+});
