@@ -43,6 +43,10 @@ const METRICS: MetricTable = [
   ["refused-at-cap", SESSIONS_REFUSED, { reason: "max-sessions" }],
   ["refused-by-memory", SESSIONS_REFUSED, { reason: "max-memory" }],
   ["no-free-address", SESSIONS_REFUSED, { reason: "no-free-address" }],
+  [
+    "half-open-evicted",
+    counter("sessions_half_open_evicted_total", "Copies of unfinished handshakes ended at --max-sessions."),
+  ],
   ["retransmissions", counter("retransmissions_total", "Segments sent to the target again after a loss.")],
   ["replies", counter("replies_total", "Target reply headers received from intercept.")],
   ["replies-unmatched", counter("replies_unmatched_total", "Reply headers for no session of ours.")],

@@ -36,6 +36,7 @@ export const SESSION_OUTCOMES = [
   "no-answer",
   "timed-out",
   "abandoned",
+  "half-open",
   "buffer-full",
   "too-fragmented",
   "capture-cut",
@@ -58,6 +59,12 @@ export interface SessionConfig {
   readonly maxLagMs: number;
   /** No captured packet and no target reply for this long: the session is reset on the target. */
   readonly idleTimeoutMs: number;
+  /**
+   * The idle timeout while the client has not completed its handshake online: a spoofed SYN never
+   * does, and must not hold a place for long (a real client answers the SYN-ACK within a round trip,
+   * or sends its SYN again within seconds).
+   */
+  readonly halfOpenTimeoutMs: number;
   /** SYN retransmissions before the target counts as not answering. */
   readonly synRetries: number;
   /** Consecutive data timeouts before the session is reset. */
@@ -80,6 +87,7 @@ export const defaultSessionConfig: SessionConfig = {
   responseWaitMs: 3000,
   maxLagMs: 200,
   idleTimeoutMs: 120_000,
+  halfOpenTimeoutMs: 3000,
   synRetries: 4,
   maxRetransmits: 8,
   lingerMs: 2000,
@@ -215,6 +223,11 @@ export class Session {
     return this.#targetIsn !== undefined;
   }
 
+  /** Whether the client has not completed its handshake online yet (a SYN and nothing more). */
+  get halfOpen(): boolean {
+    return !this.#clientAcked;
+  }
+
   /** Whether the session is over (what `remains` of it goes on by itself). */
   get finished(): boolean {
     return this.outcome !== undefined;
@@ -323,7 +336,7 @@ export class Session {
     if (this.outcome !== undefined) return;
     if (now >= this.#lastActivity + this.#idleLimitMs()) {
       this.#sendReset();
-      this.#end("timed-out", now, false);
+      this.#end(this.#clientAcked ? "timed-out" : "half-open", now, false);
       return;
     }
     if (now >= this.#rtoDeadline) this.#onRetransmitTimeout(now);
@@ -333,11 +346,14 @@ export class Session {
     this.#maybeResetForClient(now);
   }
 
-  /** Ends the session from outside (shutdown, or the client reused the port): resets the target side. */
-  abandon(now: number): void {
+  /**
+   * Ends the session from outside (shutdown, or the client reused the port; `half-open` when it makes
+   * room for a newer session at the cap): resets the target side.
+   */
+  abandon(now: number, outcome: "abandoned" | "half-open" = "abandoned"): void {
     if (this.outcome !== undefined) return;
     this.#sendReset();
-    this.#end("abandoned", now, false);
+    this.#end(outcome, now, false);
   }
 
   #onHandshakeReply(segment: SegmentIn, now: number): void {
@@ -613,6 +629,7 @@ export class Session {
    * would keep the session for minutes, so a shorter wait applies, as Linux's FIN-WAIT-2 timeout does.
    */
   #idleLimitMs(): number {
+    if (!this.#clientAcked) return Math.min(this.config.idleTimeoutMs, this.config.halfOpenTimeoutMs);
     const closedByTarget = this.#targetFin && this.#sndUna >= this.#stream.end;
     return closedByTarget
       ? Math.min(this.config.idleTimeoutMs, HALF_CLOSED_TIMEOUT_MS)

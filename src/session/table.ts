@@ -5,6 +5,7 @@
  */
 import { TcpFlag, type TcpRepr } from "../wire/mod.ts";
 import { type Registration, RegistrationType } from "../intercept/protocol.ts";
+import { HalfOpenCopies } from "./half_open.ts";
 import { DeadlineHeap } from "./heap.ts";
 import {
   type LingeringSession,
@@ -78,6 +79,8 @@ export interface TableCounters {
   sessionsRefusedAtCap: number;
   /** New sessions refused while `paused` (the memory guard), counted like `sessionsRefusedAtCap`. */
   sessionsRefusedWhilePaused: number;
+  /** Copies whose client had not completed its handshake, ended at the cap to make room for a new one. */
+  halfOpenEvicted: number;
   sessionsWithoutAddress: number;
   repliesReceived: number;
   repliesUnmatched: number;
@@ -120,6 +123,7 @@ export class SessionTable {
     sessionsSkippedByRate: 0,
     sessionsRefusedAtCap: 0,
     sessionsRefusedWhilePaused: 0,
+    halfOpenEvicted: 0,
     sessionsWithoutAddress: 0,
     repliesReceived: 0,
     repliesUnmatched: 0,
@@ -142,6 +146,8 @@ export class SessionTable {
    * thousand and V8 promotes them to the old generation, where they pile up as garbage.
    */
   readonly #timers = new DeadlineHeap<number>();
+  /** Copies whose client has sent its SYN and nothing else yet: the first to go at the cap. */
+  readonly #halfOpen = new HalfOpenCopies<Copy>();
   readonly #clientsTotal: number;
   /** Copies in `#byReply` that are over and linger. */
   #lingering = 0;
@@ -325,6 +331,7 @@ export class SessionTable {
       if (!takeOver) this.counters.sessionsRefusedWhilePaused++;
       return undefined;
     }
+    while (this.#byReply.size + this.plan.multiply > this.plan.maxSessions && this.#evictHalfOpen(now));
     if (this.#byReply.size + this.plan.multiply > this.plan.maxSessions) {
       if (!takeOver) this.counters.sessionsRefusedAtCap++;
       return undefined;
@@ -355,6 +362,7 @@ export class SessionTable {
       const copy: Copy = { session, original, replyKey, scheduledAt: Infinity, counted: false };
       this.#byReply.set(replyKey, copy);
       original.copies.push(copy);
+      if (session.halfOpen) this.#halfOpen.add(replyKey, copy);
       this.counters.sessionsCopied++;
       this.#settle(copy);
     }
@@ -402,15 +410,19 @@ export class SessionTable {
         session.endpoints,
         session.outcome,
       );
-      const failed = session.outcome !== "completed" && session.outcome !== "reset-by-client";
+      // A half-open session's client may yet complete its handshake: its data is taken over then.
+      const failed = session.outcome !== "completed" && session.outcome !== "reset-by-client" &&
+        session.outcome !== "half-open";
       const allOver = original.copies.every((other) => other.session.outcome !== undefined);
       if (failed && allOver && this.#originals[original.mappingIndex].get(original.key) === original) {
         this.#originals[original.mappingIndex].delete(original.key);
         this.#dead[original.mappingIndex].set(original.key, original);
       }
     }
+    if (!(session instanceof Session) || !session.halfOpen) this.#halfOpen.delete(copy.replyKey);
     if (session instanceof Session && session.remains !== undefined) copy.session = session = session.remains;
-    if (session.finished) {
+    // A half-open copy does not linger: under a SYN flood its place is wanted at once.
+    if (session.finished || session.outcome === "half-open") {
       this.#remove(copy);
       return;
     }
@@ -435,9 +447,20 @@ export class SessionTable {
     }
   }
 
+  /** Ends the oldest half-open copy to make room; `false` when there is none. */
+  #evictHalfOpen(now: number): boolean {
+    const copy = this.#halfOpen.takeOldest();
+    if (copy === undefined) return false;
+    this.counters.halfOpenEvicted++;
+    copy.session.abandon(now, "half-open");
+    this.#settle(copy);
+    return true;
+  }
+
   #remove(copy: Copy): void {
     if (this.#byReply.get(copy.replyKey) !== copy) return;
     this.#byReply.delete(copy.replyKey);
+    this.#halfOpen.delete(copy.replyKey);
     if (copy.counted) this.#lingering--;
     const original = copy.original;
     original.copies = original.copies.filter((other) => other !== copy);

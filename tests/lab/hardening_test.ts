@@ -101,3 +101,45 @@ Deno.test("a full disk under copy's log and stats files drops lines, not copies;
     }
   });
 });
+
+Deno.test("a flood of spoofed SYNs at the online port cannot keep real clients from being copied", async () => {
+  await withCopyLab({ extraHosts: ["attacker"] }, async (lab) => {
+    // Room for the real clients' sessions, lingering ones included (40 in 2 s), and not much more.
+    const maxSessions = 100;
+    const statsFile = `${lab.dir}/copy-stats.jsonl`;
+    const copy = await lab.startCopy([
+      "-I",
+      "eth0",
+      "--max-sessions",
+      String(maxSessions),
+      "--stats",
+      "1",
+      "--stats-json",
+      statsFile,
+    ]);
+    // 2,000 SYNs a second from random sources, none of which ever completes a handshake: enough to
+    // fill 100 places in 50 ms, gentle enough for a shared machine.
+    const flood = lab.lab.host("attacker").spawn(
+      ["hping3", "-q", "-S", "-p", "80", "--rand-source", "-i", "u500", lab.online.address],
+      { stdout: "null", stderr: "null" },
+    );
+    let problems: string[];
+    try {
+      await waitFor("copy has seen enough of the flood to fill its table ten times", async () => {
+        const lines = (await Deno.readTextFile(statsFile).catch(() => "")).trim().split("\n");
+        const last = lines.at(-1) ? JSON.parse(lines.at(-1)!) : {};
+        return (last.captured ?? 0) > 10 * maxSessions;
+      });
+      await httpRequests(lab, 40);
+      const target = await lab.waitForTarget(40, 20_000);
+      problems = compareLogs(await lab.readLog(lab.onlineLogPath), target);
+    } finally {
+      await flood.stop("SIGKILL");
+    }
+    const summary = await lab.stopCopy(copy);
+    assert.deepEqual(problems, [], JSON.stringify(summary));
+    assert.ok(summary["half-open-evicted"] > 10 * maxSessions, JSON.stringify(summary));
+    assert.equal(summary["refused-at-cap"], 0, JSON.stringify(summary));
+    assert.ok(summary.completed >= 40, JSON.stringify(summary));
+  });
+});
