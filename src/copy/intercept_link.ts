@@ -64,6 +64,11 @@ export class InterceptLinks {
     );
   }
 
+  /** Intercepts with at least one connection up. */
+  get connectedIntercepts(): number {
+    return this.#links.filter((group) => group.some((link) => link.connection !== undefined)).length;
+  }
+
   /** Connects everything once; an intercept that cannot be reached at start is fatal. */
   async connect(): Promise<void> {
     await Promise.all(

@@ -55,6 +55,10 @@ const METRICS: MetricTable = [
     "lines-dropped",
     counter("lines_dropped_total", "Log and stats lines dropped: their file took no writes."),
   ],
+  [
+    "intercept-connected",
+    gauge("intercept_connected", "Intercepts with a connection up now (0: copy is blind)."),
+  ],
   ["rss", gauge("resident_memory_bytes", "Resident memory of the copy process.")],
   ["memory-paused", gauge("memory_paused", "1 while --max-memory keeps new sessions out.")],
   ["memory-pauses", counter("memory_pauses_total", "Times --max-memory started keeping new sessions out.")],

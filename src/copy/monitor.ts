@@ -8,6 +8,7 @@ import { type Counters, GrowthAlarm } from "../cli/stats.ts";
 import { COPY_RATE_KEYS, COPY_STATS_LINE_KEYS, copyMetrics } from "./metrics.ts";
 import type { CopyRuntime } from "./runtime.ts";
 import { type MemoryGuard, residentBytes } from "./memory_guard.ts";
+import { BlindAlarm } from "./blind.ts";
 
 /** The side jobs of one `copy` run; `stop` ends them all. */
 export class CopyMonitor {
@@ -19,6 +20,7 @@ export class CopyMonitor {
     `the kernel dropped ${growth} captured packets (${total} in all): copy is not keeping up`
   );
   readonly #capHits: GrowthAlarm;
+  readonly #blind: BlindAlarm;
   #rss = 0;
 
   /**
@@ -29,7 +31,8 @@ export class CopyMonitor {
     this.#runtime = runtime;
     this.#log = log;
     this.#guard = guard;
-    const { operation, maxSessions } = runtime.options;
+    const { operation, maxSessions, lonely } = runtime.options;
+    this.#blind = new BlindAlarm(lonely);
     this.#capHits = new GrowthAlarm((growth, total) =>
       `--max-sessions ${maxSessions} reached: ${growth} new sessions refused (${total} in all)`
     );
@@ -51,6 +54,7 @@ export class CopyMonitor {
       "memory-paused": this.#runtime.table.paused ? 1 : 0,
       "memory-pauses": this.#guard?.pauses ?? 0,
       "memory-collections": this.#guard?.collections ?? 0,
+      "intercept-connected": this.#runtime.interceptsConnected,
     };
   }
 
@@ -60,6 +64,7 @@ export class CopyMonitor {
     this.#rss = residentBytes();
     this.#kernelDrops.check(runtime.kernelDropped, now, this.#log);
     this.#capHits.check(runtime.table.counters.sessionsRefusedAtCap, now, this.#log);
+    this.#blind.check(runtime.interceptsConnected, runtime.table.active, now, this.#log);
     if (this.#guard !== undefined) this.#rss = this.#guard.check(runtime.table, this.#rss, now);
   }
 

@@ -57,6 +57,8 @@ export interface CopyOptions {
   readonly maxSessions: number;
   readonly session: SessionConfig;
   readonly quiet: boolean;
+  /** `-L`: no warning while no intercept is connected (TCPCopy's "lonely" mode). */
+  readonly lonely: boolean;
   /** Logs, stats and metrics. */
   readonly operation: OperationOptions;
   /** Resident memory (bytes) above which no new session is taken, if any. */
@@ -106,6 +108,8 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
                            counted and skipped (default 100000)
   -m, --max-memory MB      above this resident memory collect garbage, and if still above take no new
                            sessions (open ones go on) until back below 90% of it (default: no limit)
+  -L, --lonely             no warning while no intercept is connected (by default copy says every 5 s
+                           that sessions wait for replies that cannot come)
   -q, --quiet              no log lines, only errors and the final summary
 ${OPERATION_HELP}
   -h, --help               this text
@@ -135,6 +139,7 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     connections: { type: "string", short: "C" },
     "max-sessions": { type: "string", short: "M" },
     quiet: { type: "boolean", short: "q" },
+    lonely: { type: "boolean", short: "L" },
     "max-memory": { type: "string", short: "m" },
     ...OPERATION_FLAGS,
   });
@@ -179,6 +184,7 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
       timestampBaseMs: Date.now() - performance.now(),
     },
     quiet: values.quiet ?? false,
+    lonely: values.lonely ?? false,
     operation: operationOptions(values, values.quiet ?? false),
     maxMemory: values["max-memory"] === undefined
       ? undefined

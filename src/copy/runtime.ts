@@ -125,6 +125,11 @@ export class CopyRuntime {
     this.#sender.close();
   }
 
+  /** Intercepts with at least one connection up now. */
+  get interceptsConnected(): number {
+    return this.#links.connectedIntercepts;
+  }
+
   /** Every counter of the run so far. */
   stats(): CopyStats {
     const c = this.table.counters;

@@ -1,10 +1,18 @@
 /**
  * copy under the troubles of issue #14 that come from outside: a full disk under its log and stats
- * files, and a flood of spoofed SYNs at the online port. Real clients' requests must still be copied.
+ * files, a flood of spoofed SYNs at the online port, an intercept gone. Real clients' requests must
+ * still be copied, and what cannot be copied must be said.
  */
 import assert from "node:assert/strict";
-import { agentCommand } from "./lab.ts";
-import { compareLogs, type CopyLab, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import { agentCommand, waitForLine } from "./lab.ts";
+import {
+  compareLogs,
+  type CopyLab,
+  FAKE_CLIENTS,
+  tcpshadow,
+  waitForStderr,
+  withCopyLab,
+} from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
@@ -141,5 +149,53 @@ Deno.test("a flood of spoofed SYNs at the online port cannot keep real clients f
     assert.ok(summary["half-open-evicted"] > 10 * maxSessions, JSON.stringify(summary));
     assert.equal(summary["refused-at-cap"], 0, JSON.stringify(summary));
     assert.ok(summary.completed >= 40, JSON.stringify(summary));
+  });
+});
+
+Deno.test("a copy that lost its intercept says so every few seconds while sessions wait, and in a metric", async () => {
+  await withCopyLab({ server: "echo" }, async (lab) => {
+    // An intercept of this test's own, beside the lab's, so that it can be stopped.
+    const port = 36525;
+    const intercept = lab.assistant.spawn(
+      tcpshadow(["intercept", "-i", "eth0", "-p", String(port), "-F", "tcp and src port 8080"]),
+    );
+    await waitForStderr(intercept, "listening on");
+    const statsFile = `${lab.dir}/copy-stats.jsonl`;
+    // Not lab.startCopy: its copy would connect to the lab's intercept too.
+    const copy = lab.online.spawn(tcpshadow([
+      "copy",
+      "-x",
+      `80-${lab.target.address}:8080`,
+      "-s",
+      `${lab.assistant.address}:${port}`,
+      "-c",
+      FAKE_CLIENTS,
+      "-I",
+      "eth0",
+      "-C",
+      "1",
+      "--stats",
+      "1",
+      "--stats-json",
+      statsFile,
+    ]));
+    await waitForStderr(copy, "copying on");
+    await intercept.stop("SIGTERM");
+    await waitForStderr(copy, "lost intercept");
+    const client = lab.client.spawn(
+      agentCommand("tcp_client", ["--to", `${lab.online.address}:80`, "--lines", "1", "--hold-ms", "30000"]),
+    );
+    try {
+      await waitForLine(client, "connected");
+      await waitForStderr(copy, "no intercept connected: 1 session(s) wait for the target's replies");
+      await waitFor("the stats say it", async () => {
+        const lines = (await Deno.readTextFile(statsFile).catch(() => "")).trim().split("\n");
+        const last = JSON.parse(lines.at(-1)!);
+        return last["intercept-connected"] === 0 && last.active === 1;
+      });
+    } finally {
+      await client.stop("SIGKILL");
+    }
+    await lab.stopCopy(copy);
   });
 });
