@@ -3,7 +3,7 @@
  * session gets past its handshake), though it goes on capturing. It says so, every few seconds, while
  * sessions wait; `-L` (`--lonely`, TCPCopy's flag) keeps it quiet for runs meant to go without one.
  */
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../ops/mod.ts";
 
 /** How often the warning comes again while copy stays blind. */
 export const BLIND_REPEAT_MS = 5000;

@@ -1,8 +1,18 @@
 /**
  * The `intercept` subcommand: runs on the assistant host the target's replies are routed to, captures
- * them and streams their IP and TCP headers to the `copy` processes that registered their clients.
+ * them and streams their IP and TCP headers to the `copy` processes that registered their clients
+ * (`registry.ts` keeps who registered which client; `server.ts` does the I/O).
  *
- * The wire protocol (`protocol.ts`) is shared with `copy`, which imports it from here.
+ * The wire protocol both sides speak is `src/protocol/`.
+ *
+ * @example
+ * ```ts
+ * import { interceptCommand } from "./mod.ts";
+ *
+ * const code = await interceptCommand.run(["-i", "eth0", "-F", "tcp and src port 8080"]);
+ * ```
+ *
+ * @module
  */
 import { compileFilter } from "../../ffi/mod.ts";
 import {
@@ -11,30 +21,18 @@ import {
   DEFAULT_CAPTURE_BUFFER_MB,
   ipv4Value,
   listValue,
+  OPERATION_FLAGS,
+  OPERATION_HELP,
+  operationOptions,
   parseFlags,
   portValue,
-} from "../cli/flags.ts";
-import { reopenOnHangup } from "../cli/line_file.ts";
-import { withLogger } from "../cli/log.ts";
-import { OPERATION_FLAGS, OPERATION_HELP, operationOptions } from "../cli/operation.ts";
+} from "../cli/mod.ts";
+import { reopenOnHangup, withLogger } from "../ops/mod.ts";
 import { UsageError } from "../errors.ts";
 import { formatIpv4, LinkType } from "../wire/mod.ts";
-import { DEFAULT_INTERCEPT_PORT } from "./protocol.ts";
+import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import { InterceptMonitor } from "./monitor.ts";
 import { runIntercept } from "./server.ts";
-
-export {
-  DEFAULT_INTERCEPT_PORT,
-  encodeRegistration,
-  MAX_REPLIES_PER_FRAME,
-  ProtocolError,
-  type Registration,
-  REGISTRATION_LENGTH,
-  RegistrationDecoder,
-  RegistrationType,
-  REPLY_RECORD_LENGTH,
-  ReplyFrameDecoder,
-} from "./protocol.ts";
 
 const help = `tcpshadow intercept: send the target's replies to copy
 

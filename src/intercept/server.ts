@@ -1,20 +1,24 @@
 /**
  * intercept's I/O: the captures of the target's replies, the listener for copy connections, and the
- * writes to them. Routing decisions are `RouteTable`'s, bytes on the wire are `protocol.ts`'s.
+ * writes to them. Which copy gets which reply is `ClientRegistry`'s, bytes on the wire are
+ * `src/protocol/`'s.
  */
 import { Capture } from "../../ffi/mod.ts";
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../ops/mod.ts";
 import { errorMessage, FatalError } from "../errors.ts";
 import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
 import {
+  encodeExtensionFrame,
   encodeReplyRecord,
+  ExtensionFrameType,
+  PROTOCOL_VERSION,
   ProtocolError,
   RegistrationDecoder,
   RegistrationType,
   REPLY_RECORD_LENGTH,
   ReplyFrameEncoder,
-} from "./protocol.ts";
-import { type ReplySink, type RouteCounters, routeKey, RouteTable } from "./routes.ts";
+} from "../protocol/mod.ts";
+import { clientKey, ClientRegistry, type RegistryCounters, type ReplySink } from "./registry.ts";
 import { sleep } from "../sleep.ts";
 
 /** What `runIntercept` needs, already checked. */
@@ -69,7 +73,7 @@ export interface PeerCounters {
 /** A live look into a running intercept, for stats and metrics. */
 export interface InterceptView {
   readonly totals: Readonly<InterceptTotals>;
-  readonly routes: Readonly<RouteCounters>;
+  readonly routes: Readonly<RegistryCounters>;
   /** Client routes registered now. */
   routeCount(): number;
   /** Replies waiting for their registration now. */
@@ -84,6 +88,8 @@ export interface InterceptView {
 class CopyPeer implements ReplySink {
   readonly encoder = new ReplyFrameEncoder();
   readonly decoder = new RegistrationDecoder();
+  /** Whether its hello has been answered. */
+  greeted = false;
   #writing = false;
   closed = false;
   forwarded = 0;
@@ -127,7 +133,7 @@ export async function runIntercept(
 ): Promise<string> {
   const info = log.info;
   const warn = log.warn;
-  const table = new RouteTable<CopyPeer>();
+  const table = new ClientRegistry<CopyPeer>();
   const peers = new Set<CopyPeer>();
   const totals: InterceptTotals = {
     captured: 0,
@@ -184,8 +190,28 @@ export async function runIntercept(
           warn(`garbage from ${peer.name} (${registrations.message}), connection closed`);
           return closePeer(peer, undefined);
         }
+        const hello = peer.decoder.hello;
+        if (!peer.greeted && hello !== undefined) {
+          peer.greeted = true;
+          if (hello.version !== PROTOCOL_VERSION) {
+            warn(
+              `copy ${peer.name} speaks protocol version ${hello.version}, this intercept ${PROTOCOL_VERSION}; carrying on`,
+            );
+          }
+          // A tcpshadow copy learns which extensions this intercept grants: none yet.
+          if (hello.extended) {
+            peer.encoder.addExtension(encodeExtensionFrame(ExtensionFrameType.ACCEPTED, new Uint8Array(2)));
+          }
+        }
         for (const registration of registrations) {
-          const key = routeKey(registration.clientAddress, registration.clientPort);
+          if (!("clientAddress" in registration)) {
+            totals.garbageConnections++;
+            warn(
+              `garbage from ${peer.name} (extension record ${registration.type} not granted), connection closed`,
+            );
+            return closePeer(peer, undefined);
+          }
+          const key = clientKey(registration.clientAddress, registration.clientPort);
           if (registration.type === RegistrationType.ADD) table.register(peer, key);
           else table.unregister(peer, key);
         }
@@ -226,7 +252,7 @@ export async function runIntercept(
         else if (!(decoded.ip instanceof Ipv4View)) totals.notIpv4Tcp++;
         else {
           encodeReplyRecord(packet.data, decoded.ip.offset, record, 0);
-          table.deliver(routeKey(decoded.ip.dst, decoded.tcp.dstPort), record, now);
+          table.deliver(clientKey(decoded.ip.dst, decoded.tcp.dstPort), record, now);
         }
       }
       table.expire(now);

@@ -4,7 +4,7 @@
  * the target off its own network (its ssh session included); a multicast or broadcast next hop is
  * no host at all.
  */
-import { type Cidr, formatCidr } from "../wire/address.ts";
+import { type Cidr, formatCidr } from "../wire/mod.ts";
 import type { Gateway } from "./script.ts";
 
 /** Why `cidr` is no range of copied clients to route, or `undefined` when it may be one. */

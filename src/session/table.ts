@@ -4,7 +4,7 @@
  * Pure like the sessions it holds: packets and the clock come in, segments and registrations go out.
  */
 import { TcpFlag, type TcpRepr } from "../wire/mod.ts";
-import { type Registration, RegistrationType } from "../intercept/protocol.ts";
+import { type Registration, RegistrationType } from "../protocol/mod.ts";
 import { HalfOpenCopies } from "./half_open.ts";
 import { DeadlineHeap } from "./heap.ts";
 import {
@@ -72,7 +72,7 @@ export interface TableSink {
 
 /** Counters for stats lines and metrics. */
 export interface TableCounters {
-  packetsSeen: number;
+  packetsCaptured: number;
   sessionsCopied: number;
   sessionsSkippedByRate: number;
   /** New sessions (SYNs) refused at `maxSessions`. */
@@ -80,7 +80,7 @@ export interface TableCounters {
   /** New sessions refused while `paused` (the memory guard), counted like `sessionsRefusedAtCap`. */
   sessionsRefusedWhilePaused: number;
   /** Copies whose client had not completed its handshake, ended at the cap to make room for a new one. */
-  halfOpenEvicted: number;
+  sessionsHalfOpenEvicted: number;
   sessionsWithoutAddress: number;
   repliesReceived: number;
   repliesUnmatched: number;
@@ -118,12 +118,12 @@ const PASS_STRIDE = 39871;
 /** The copied sessions and the logic that creates, feeds and retires them. */
 export class SessionTable {
   readonly counters: TableCounters = {
-    packetsSeen: 0,
+    packetsCaptured: 0,
     sessionsCopied: 0,
     sessionsSkippedByRate: 0,
     sessionsRefusedAtCap: 0,
     sessionsRefusedWhilePaused: 0,
-    halfOpenEvicted: 0,
+    sessionsHalfOpenEvicted: 0,
     sessionsWithoutAddress: 0,
     repliesReceived: 0,
     repliesUnmatched: 0,
@@ -177,6 +177,14 @@ export class SessionTable {
     return this.#lingering;
   }
 
+  /**
+   * Whether `count` more sessions fit under `maxSessions` now, lingering ones included, as a new
+   * session's copies must. Being `paused` is apart from it.
+   */
+  hasRoomFor(count: number): boolean {
+    return this.#byReply.size + count <= this.plan.maxSessions;
+  }
+
   /** Client bytes held by all sessions, for the memory guard and stats. */
   get buffered(): number {
     let total = 0;
@@ -194,7 +202,7 @@ export class SessionTable {
     tcp: SegmentIn & { readonly srcPort: number; readonly dstPort: number },
     now: number,
   ): void {
-    this.counters.packetsSeen++;
+    this.counters.packetsCaptured++;
     const mappingIndex = this.#mappingFor(destination, tcp.dstPort);
     if (mappingIndex < 0) return;
     const key = source * 65536 + tcp.srcPort;
@@ -331,8 +339,8 @@ export class SessionTable {
       if (!takeOver) this.counters.sessionsRefusedWhilePaused++;
       return undefined;
     }
-    while (this.#byReply.size + this.plan.multiply > this.plan.maxSessions && this.#evictHalfOpen(now));
-    if (this.#byReply.size + this.plan.multiply > this.plan.maxSessions) {
+    while (!this.hasRoomFor(this.plan.multiply) && this.#evictHalfOpen(now));
+    if (!this.hasRoomFor(this.plan.multiply)) {
       if (!takeOver) this.counters.sessionsRefusedAtCap++;
       return undefined;
     }
@@ -451,7 +459,7 @@ export class SessionTable {
   #evictHalfOpen(now: number): boolean {
     const copy = this.#halfOpen.takeOldest();
     if (copy === undefined) return false;
-    this.counters.halfOpenEvicted++;
+    this.counters.sessionsHalfOpenEvicted++;
     copy.session.abandon(now, "half-open");
     this.#settle(copy);
     return true;

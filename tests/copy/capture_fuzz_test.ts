@@ -7,20 +7,19 @@
  */
 import assert from "node:assert/strict";
 import { Capture } from "../../ffi/mod.ts";
-import { scanCaptureFile } from "../../src/copy/offline.ts";
+import { scanCaptureFile } from "../../src/copy/offline/mod.ts";
 import { FatalError, UsageError } from "../../src/errors.ts";
 import { SessionTable } from "../../src/session/mod.ts";
 import {
   buildIpv4Tcp,
   decodeTcpPacket,
-  encodePcapFile,
   Ipv4View,
   isWireError,
   LinkType,
   parseIpv4,
-  type PcapRecord,
   TcpFlag,
 } from "../../src/wire/mod.ts";
+import { encodePcapFile, type PcapRecord } from "../wire/_pcap_file.ts";
 import { port80Plan } from "../session/_plan.ts";
 import { seededUint32 } from "../wire/_fixtures.ts";
 

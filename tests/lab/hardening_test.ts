@@ -95,7 +95,7 @@ Deno.test("a full disk under copy's log and stats files drops lines, not copies;
       assert.equal((await lab.waitForTarget(40, 15_000)).length, 40);
       await waitFor("session lines in the log again", async () => / completed$/m.test(await log()));
       const summary = await lab.stopCopy(copy);
-      assert.equal(summary.completed, 40, JSON.stringify(summary));
+      assert.equal(summary["sessions-completed"], 40, JSON.stringify(summary));
       assert.ok(summary["lines-dropped"] >= 2, JSON.stringify(summary));
       const stderr = copy.stderrText();
       assert.equal(stderr.match(/cannot write log file/g)?.length, 1, stderr);
@@ -136,7 +136,7 @@ Deno.test("a flood of spoofed SYNs at the online port cannot keep real clients f
       await waitFor("copy has seen enough of the flood to fill its table ten times", async () => {
         const lines = (await Deno.readTextFile(statsFile).catch(() => "")).trim().split("\n");
         const last = lines.at(-1) ? JSON.parse(lines.at(-1)!) : {};
-        return (last.captured ?? 0) > 10 * maxSessions;
+        return (last["packets-captured"] ?? 0) > 10 * maxSessions;
       });
       await httpRequests(lab, 40);
       const target = await lab.waitForTarget(40, 20_000);
@@ -146,9 +146,9 @@ Deno.test("a flood of spoofed SYNs at the online port cannot keep real clients f
     }
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(problems, [], JSON.stringify(summary));
-    assert.ok(summary["half-open-evicted"] > 10 * maxSessions, JSON.stringify(summary));
-    assert.equal(summary["refused-at-cap"], 0, JSON.stringify(summary));
-    assert.ok(summary.completed >= 40, JSON.stringify(summary));
+    assert.ok(summary["sessions-half-open-evicted"] > 10 * maxSessions, JSON.stringify(summary));
+    assert.equal(summary["sessions-refused-at-cap"], 0, JSON.stringify(summary));
+    assert.ok(summary["sessions-completed"] >= 40, JSON.stringify(summary));
   });
 });
 
@@ -191,7 +191,7 @@ Deno.test("a copy that lost its intercept says so every few seconds while sessio
       await waitFor("the stats say it", async () => {
         const lines = (await Deno.readTextFile(statsFile).catch(() => "")).trim().split("\n");
         const last = JSON.parse(lines.at(-1)!);
-        return last["intercept-connected"] === 0 && last.active === 1;
+        return last["intercept-connected"] === 0 && last["sessions-active"] === 1;
       });
     } finally {
       await client.stop("SIGKILL");

@@ -8,7 +8,7 @@ import {
   startsSession,
 } from "../../src/session/mod.ts";
 import { port80Plan } from "./_plan.ts";
-import { RegistrationType } from "../../src/intercept/protocol.ts";
+import { RegistrationType } from "../../src/protocol/mod.ts";
 import { TcpFlag, type TcpOptions } from "../../src/wire/mod.ts";
 
 const CLIENT = 0xc6120a0a;
@@ -221,7 +221,7 @@ Deno.test("a SYN flood cannot keep real clients out: at the cap the oldest half-
   assert.deepEqual(payloads, ["GET / HTTP/1.1\r\n\r\n"]);
   assert.ok([...table.registrations()].some((r) => r.clientPort === real.clientPort), "the real copy stays");
   assert.equal(table.counters.sessionsRefusedAtCap, 0);
-  assert.equal(table.counters.halfOpenEvicted, spoofed - 19);
+  assert.equal(table.counters.sessionsHalfOpenEvicted, spoofed - 19);
   assert.equal(table.counters.outcomes["half-open"], spoofed - 19);
   assert.equal(table.lingering, 0, "half-open copies do not linger");
 });
@@ -245,4 +245,19 @@ Deno.test("a copy whose client never completes its handshake ends after a few se
   // The client's data, should it come after all, is taken over: the copy was not given up for good.
   table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1001, 7001, TcpFlag.ACK, {}, new Uint8Array(10)), 9000);
   assert.equal(table.active, 1);
+});
+
+Deno.test("the table has room for sessions up to its cap, lingering ones counted", () => {
+  const table = new SessionTable(port80Plan(TARGET, { maxSessions: 2 }), { segment() {}, registration() {} });
+  assert.ok(table.hasRoomFor(2));
+  assert.ok(!table.hasRoomFor(3));
+  table.onCapture(CLIENT, ONLINE, segment(40000, 80, 1000, 0, TcpFlag.SYN), 0);
+  assert.ok(table.hasRoomFor(1));
+  assert.ok(!table.hasRoomFor(2));
+  table.onCapture(CLIENT, ONLINE, segment(40000, 80, 1001, 0, TcpFlag.RST), 1);
+  assert.equal(table.active, 0);
+  assert.equal(table.lingering, 1);
+  assert.ok(!table.hasRoomFor(2), "a lingering session still holds its place");
+  table.tick(2 + defaultSessionConfig.lingerMs);
+  assert.ok(table.hasRoomFor(2));
 });

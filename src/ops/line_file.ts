@@ -15,11 +15,19 @@ export function linesDropped(): number {
   return droppedTotal;
 }
 
+/** What a `LineFile` writes to: an open file, or a stand-in in tests. */
+export type LineSink = Pick<Deno.FsFile, "writeSync" | "close">;
+
+/** Opens `path` for appending, creating it. */
+function openForAppend(path: string): LineSink {
+  return Deno.openSync(path, { append: true, create: true });
+}
+
 /** A file opened for appending, one line per write. */
 export class LineFile {
   /** Lines this file dropped because writing them failed. */
   dropped = 0;
-  #file: Deno.FsFile;
+  #file: LineSink;
   readonly #encoder = new TextEncoder();
   /** Whether lines are being dropped now (the trouble was reported and is not over). */
   #failing = false;
@@ -31,14 +39,16 @@ export class LineFile {
    * warning when writing it fails.
    * @param warn where write trouble and its end are reported, once each (stderr: the log itself may be
    *   the file that fails)
+   * @param open opens the path, at first and on `reopen` (tests pass files that fail)
    */
   constructor(
     readonly path: string,
     readonly what: string,
     readonly warn: (line: string) => void = (line) => console.error(`tcpshadow: warning: ${line}`),
+    readonly open: (path: string) => LineSink = openForAppend,
   ) {
     try {
-      this.#file = Deno.openSync(path, { append: true, create: true });
+      this.#file = open(path);
     } catch (error) {
       throw new FatalError(`cannot open ${what} ${path}: ${(error as Error).message}`);
     }
@@ -50,14 +60,15 @@ export class LineFile {
    * is reported, and so is the first line written again after it.
    */
   writeLine(text: string): void {
-    const bytes = this.#encoder.encode(`${this.#cut ? "\n" : ""}${text}\n`);
+    const ending = this.#cut ? "\n" : ""; // ends the line the last failure cut
+    const bytes = this.#encoder.encode(`${ending}${text}\n`);
     let written = 0;
     try {
       while (written < bytes.length) written += this.#file.writeSync(bytes.subarray(written));
     } catch (error) {
       this.dropped++;
       droppedTotal++;
-      this.#cut = written > 0;
+      if (written > 0) this.#cut = written > ending.length;
       if (this.#failing) return;
       this.#failing = true;
       this.warn(
@@ -74,7 +85,7 @@ export class LineFile {
   /** Opens the path again; if that fails, writing goes on to the old file and the reason is returned. */
   reopen(): string | undefined {
     try {
-      const next = Deno.openSync(this.path, { append: true, create: true });
+      const next = this.open(this.path);
       this.#file.close();
       this.#file = next;
       return undefined;
