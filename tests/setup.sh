@@ -14,7 +14,7 @@ command -v tcpdump >/dev/null 2>&1 || missing="$missing tcpdump"
 command -v ethtool >/dev/null 2>&1 || missing="$missing ethtool"
 command -v ping >/dev/null 2>&1 || missing="$missing iputils-ping"
 command -v hping3 >/dev/null 2>&1 || missing="$missing hping3"
-command -v unshare >/dev/null 2>&1 || missing="$missing util-linux"
+command -v setsid >/dev/null 2>&1 || missing="$missing util-linux"
 if [ -n "$missing" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -135,7 +135,8 @@ function mutate(file: Uint8Array, random: () => number): Uint8Array {
 function replayThroughTable(path: string): number {
   const table = new SessionTable(port80Plan(TARGET, { maxSessions: 100 }), {
     segment() {},
-    registration() {},
+    clientOpened() {},
+    clientClosed() {},
   });
   const capture = Capture.openOffline(path);
   let fed = 0;
