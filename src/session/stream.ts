@@ -37,8 +37,8 @@ export const PIECE_OVERHEAD = 128;
 export const MAX_OUT_OF_ORDER_PIECES = 4096;
 /** Segments shorter than this are copied onto the piece before them when they follow it. */
 const SMALL_SEGMENT = 512;
-/** How large a piece grows by such appending. */
-const COALESCED_PIECE = 4096;
+/** How large a piece grows by such appending, at most (two small segments). */
+const COALESCED_PIECE = 2 * SMALL_SEGMENT;
 
 /** In-order client bytes in offsets (the first data byte is offset 1), with request boundaries. */
 export class ClientStream {
@@ -219,10 +219,13 @@ export class ClientStream {
     return undefined;
   }
 
-  /** Whether `bytes` from `start` may be copied onto the end of `piece`: both small, and adjacent. */
+  /**
+   * Whether `bytes` from `start` may be copied onto the end of `piece`: adjacent, and both small (a
+   * full-size piece is never copied into a larger buffer for a few bytes more).
+   */
   #appendsTo(piece: Piece, start: number, bytes: Uint8Array): boolean {
     return piece.start + piece.length === start && bytes.length < SMALL_SEGMENT &&
-      piece.length + bytes.length <= COALESCED_PIECE;
+      piece.length < SMALL_SEGMENT;
   }
 
   /** Copies `bytes` onto the end of `piece`, doubling its buffer when it has no room left. */

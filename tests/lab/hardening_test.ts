@@ -65,7 +65,7 @@ Deno.test("a full disk under copy's log and stats files drops lines, not copies;
       'mount -t tmpfs -o size=1m tcpshadow-full-disk "$0" && exec "$@"',
       disk,
       ...lab.copyCommand([
-        "-I",
+        "--interface",
         "eth0",
         "--log-file",
         logFile,
@@ -116,7 +116,7 @@ Deno.test("a flood of spoofed SYNs at the online port cannot keep real clients f
     const maxSessions = 100;
     const statsFile = `${lab.dir}/copy-stats.jsonl`;
     const copy = await lab.startCopy([
-      "-I",
+      "--interface",
       "eth0",
       "--max-sessions",
       String(maxSessions),
@@ -170,7 +170,7 @@ Deno.test("a copy that lost its intercept says so every few seconds while sessio
       `${lab.assistant.address}:${port}`,
       "-c",
       FAKE_CLIENTS,
-      "-I",
+      "--interface",
       "eth0",
       "-C",
       "1",
