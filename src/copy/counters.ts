@@ -43,12 +43,21 @@ export const RUNTIME_COUNTERS = [
   counter("sessions-reset-by-target", "Copied sessions the target reset before all was delivered."),
   counter("sessions-closed-by-target", "Copied sessions (--connect) the target closed with requests to go."),
   counter("sessions-buffer-full", "Copied sessions given up: too much client data waited for the target."),
+  counter(
+    "sessions-too-fragmented",
+    "Copied sessions given up: too many pieces of client data out of order.",
+  ),
   counter("sessions-capture-cut", "Copied sessions ended where the capture had cut a packet short."),
   counter("sessions-timed-out", "Copied sessions reset on the target after silence or lost retransmissions."),
   counter("sessions-abandoned", "Copied sessions reset on the target when copy stopped."),
+  counter("sessions-half-open", "Copies ended before their client completed its handshake online."),
   counter("sessions-skipped-by-rate", "New client sessions not copied: --rate left them out."),
   counter("sessions-refused-at-cap", "New client sessions not copied: --max-sessions were held."),
   counter("sessions-refused-while-paused", "New client sessions not copied: --max-memory had paused copy."),
+  counter(
+    "sessions-half-open-evicted",
+    "Copies of unfinished handshakes ended at --max-sessions for new ones.",
+  ),
   counter("sessions-without-address", "Copies not made: no free client address and port."),
   counter("packets-captured", "Packets captured on the copied ports."),
   counter("packets-malformed", "Captured frames that are no TCP packet copy can read."),
@@ -57,6 +66,8 @@ export const RUNTIME_COUNTERS = [
   counter("packets-kernel-dropped", "Packets the kernel dropped before the capture read them."),
   counter("retransmissions", "Segments sent to the target again after a loss."),
   ...TRANSPORT_COUNTERS,
+  gauge("intercept-connected", "Intercepts with a connection up now (0 while sessions wait: copy is blind)."),
+  counter("lines-dropped", "Log and stats lines dropped: their file took no writes."),
 ] as const;
 
 /** The memory guard's (`--max-memory`) and the process's: `CopyMonitor.stats()` adds them. */

@@ -114,6 +114,11 @@ export class InterceptLinks {
     );
   }
 
+  /** Intercepts with at least one connection up. */
+  get connectedIntercepts(): number {
+    return this.#links.filter((group) => group.some((link) => link.connection !== undefined)).length;
+  }
+
   /**
    * Connects everything once; an intercept that cannot be reached (or fails auth) at start is fatal,
    * unless `lonely`: then one it cannot reach is retried like a lost one.

@@ -13,6 +13,7 @@ import {
 } from "./counters.ts";
 import type { CopyRuntime } from "./runtime.ts";
 import { type MemoryGuard, residentBytes } from "./memory_guard.ts";
+import { BlindAlarm } from "./blind.ts";
 
 /** The side jobs of one `copy` run; `stop` ends them all. */
 export class CopyMonitor {
@@ -24,6 +25,7 @@ export class CopyMonitor {
     `the kernel dropped ${growth} captured packets (${total} in all): copy is not keeping up`
   );
   readonly #capHits: GrowthAlarm;
+  readonly #blind: BlindAlarm;
   #rss = 0;
 
   /**
@@ -34,7 +36,8 @@ export class CopyMonitor {
     this.#runtime = runtime;
     this.#log = log;
     this.#guard = guard;
-    const { operation, maxSessions } = runtime.options;
+    const { operation, maxSessions, lonely } = runtime.options;
+    this.#blind = new BlindAlarm(lonely);
     this.#capHits = new GrowthAlarm((growth, total) =>
       `--max-sessions ${maxSessions} reached: ${growth} new sessions refused (${total} in all)`
     );
@@ -65,6 +68,8 @@ export class CopyMonitor {
     this.#rss = residentBytes();
     this.#kernelDrops.check(runtime.packetsKernelDropped, now, this.#log);
     this.#capHits.check(runtime.table.counters.sessionsRefusedAtCap, now, this.#log);
+    const connected = runtime.interceptsConnected;
+    if (connected !== undefined) this.#blind.check(connected, runtime.table.active, now, this.#log);
     if (this.#guard !== undefined) this.#rss = this.#guard.check(runtime.table, this.#rss, now);
   }
 

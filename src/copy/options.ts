@@ -78,7 +78,10 @@ export interface CopyOptions {
   readonly gradual: boolean;
   /** Clients on 127.0.0.0/8 are copied as coming from this address (`-H`), if given. */
   readonly localhostAddress: number | undefined;
-  /** Keep running while no intercept can be reached, from the start on (`-L`). */
+  /**
+   * Keep running while no intercept can be reached, from the start on, and without the warning every
+   * few seconds that sessions wait for replies that cannot come (`-L`).
+   */
   readonly lonely: boolean;
   /** `-d` and `-P`. */
   readonly daemon: DaemonOptions;
@@ -191,7 +194,8 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
                            --compare: no limit)
   -p, --intercept-port P   intercept's port where -s names none (default ${DEFAULT_INTERCEPT_PORT})
   -C, --connections N      connections to each intercept, 1-16 (default 2)
-  -L, --lonely             keep running while no intercept can be reached, also at start (retrying)
+  -L, --lonely             keep running while no intercept can be reached, also at start (retrying),
+                           and quietly (by default copy warns every 5 s while sessions wait for one)
   -W, --no-wait            never wait for the target's answer before the next request (--max-lag 0)
   -O, --only-from-syn      copy only sessions seen from their SYN, none taken over when already open
   -g, --gradual            start at 1% of sessions and copy a point more each second, up to --rate

@@ -3,7 +3,7 @@
  * the transport toward the target (the raw socket and the links to intercept, or ordinary connections
  * with `--connect`), and the counters they keep.
  */
-import type { CounterValues, Logger } from "../ops/mod.ts";
+import { type CounterValues, linesDropped, type Logger } from "../ops/mod.ts";
 import { type CopiedSession, SessionTable } from "../session/mod.ts";
 import { parseReplyRecord } from "../protocol/mod.ts";
 import { decodeTcpPacket, formatIpv4, Ipv4View, isWireError } from "../wire/mod.ts";
@@ -126,6 +126,11 @@ export class CopyRuntime {
     this.#removePidFile();
   }
 
+  /** Intercepts with at least one connection up now; `undefined` where the transport needs none. */
+  get interceptsConnected(): number | undefined {
+    return this.#transport.interceptsConnected;
+  }
+
   /** Every counter of the run so far, by its name in `RUNTIME_COUNTERS`. */
   stats(): CounterValues<typeof RUNTIME_COUNTERS> {
     const c = this.table.counters;
@@ -137,18 +142,21 @@ export class CopyRuntime {
       "sessions-completed": o["completed"],
       "sessions-reset-by-client": o["reset-by-client"],
       "sessions-failed": o["refused"] + o["no-answer"] + o["reset-by-target"] + o["closed-by-target"] +
-        o["buffer-full"] + o["capture-cut"],
+        o["buffer-full"] + o["too-fragmented"] + o["capture-cut"],
       "sessions-refused": o["refused"],
       "sessions-no-answer": o["no-answer"],
       "sessions-reset-by-target": o["reset-by-target"],
       "sessions-closed-by-target": o["closed-by-target"],
       "sessions-buffer-full": o["buffer-full"],
+      "sessions-too-fragmented": o["too-fragmented"],
       "sessions-capture-cut": o["capture-cut"],
       "sessions-timed-out": o["timed-out"],
+      "sessions-half-open": o["half-open"],
       "sessions-abandoned": o["abandoned"],
       "sessions-skipped-by-rate": c.sessionsSkippedByRate,
       "sessions-refused-at-cap": c.sessionsRefusedAtCap,
       "sessions-refused-while-paused": c.sessionsRefusedWhilePaused,
+      "sessions-half-open-evicted": c.sessionsHalfOpenEvicted,
       "sessions-without-address": c.sessionsWithoutAddress,
       "packets-captured": c.packetsCaptured,
       "packets-malformed": this.packetsMalformed,
@@ -157,6 +165,8 @@ export class CopyRuntime {
       "packets-kernel-dropped": this.packetsKernelDropped,
       retransmissions: c.retransmissions,
       ...this.#transport.stats(),
+      "intercept-connected": this.interceptsConnected ?? 0,
+      "lines-dropped": linesDropped(),
     };
   }
 

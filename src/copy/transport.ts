@@ -23,6 +23,8 @@ export interface Transport {
   /** Sends what is queued and closes everything. */
   close(): Promise<void>;
   stats(): TransportStats;
+  /** Intercepts with at least one connection up now; `undefined` for a transport that needs none. */
+  readonly interceptsConnected: number | undefined;
   /** How a copy reached the target, for the per-session debug line. */
   describe(endpoints: SessionEndpoints, session: CopiedSession): string;
 }
@@ -88,6 +90,10 @@ export class PacketTransport implements Transport {
     await this.#links.drain();
     this.#links.close();
     this.#sender.close();
+  }
+
+  get interceptsConnected(): number {
+    return this.#links.connectedIntercepts;
   }
 
   stats(): TransportStats {
@@ -193,6 +199,9 @@ export class ConnectionTransport implements Transport {
     this.#compared.delete(session.candidate);
     if (session.baseline !== undefined) this.#compared.delete(session.baseline);
   }
+
+  /** Copies over connections of their own hear no intercept. */
+  readonly interceptsConnected = undefined;
 
   stats(): TransportStats {
     return {

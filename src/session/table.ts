@@ -6,6 +6,7 @@
  * turns those events into registrations for intercept.
  */
 import { TcpFlag, type TcpRepr } from "../wire/mod.ts";
+import { HalfOpenCopies } from "./half_open.ts";
 import { DeadlineHeap } from "./heap.ts";
 import {
   type SegmentIn,
@@ -67,12 +68,15 @@ export interface CopiedSession {
   readonly retransmissions: number;
   /** Once over: what goes on of it by itself, if anything. */
   readonly remains?: CopiedSession;
+  /** Whether its client has sent no more than its SYN yet: cheap to end under a SYN flood. */
+  readonly halfOpen?: boolean;
   onClient(segment: SegmentIn, now: number): void;
   onTarget(segment: SegmentIn, now: number): void;
   /** A packet the online server sent the client, for a session that compares answers (`--compare`). */
   onServer?(segment: SegmentIn, now: number): void;
   onTick(now: number): void;
-  abandon(now: number): void;
+  /** Ends it on the target now: copy stops (`abandoned`), or its place goes to a new session (`half-open`). */
+  abandon(now: number, outcome?: "abandoned" | "half-open"): void;
 }
 
 /** Where the table's output goes. */
@@ -116,6 +120,8 @@ export interface TableCounters {
   sessionsRefusedAtCap: number;
   /** New sessions refused while `paused` (the memory guard), counted like `sessionsRefusedAtCap`. */
   sessionsRefusedWhilePaused: number;
+  /** Copies whose client had not completed its handshake, ended at the cap to make room for a new one. */
+  sessionsHalfOpenEvicted: number;
   sessionsWithoutAddress: number;
   repliesReceived: number;
   repliesUnmatched: number;
@@ -158,6 +164,7 @@ export class SessionTable {
     sessionsSkippedByRate: 0,
     sessionsRefusedAtCap: 0,
     sessionsRefusedWhilePaused: 0,
+    sessionsHalfOpenEvicted: 0,
     sessionsWithoutAddress: 0,
     repliesReceived: 0,
     repliesUnmatched: 0,
@@ -180,6 +187,8 @@ export class SessionTable {
    * thousand and V8 promotes them to the old generation, where they pile up as garbage.
    */
   readonly #timers = new DeadlineHeap<number>();
+  /** Copies whose client has sent its SYN and nothing else yet: the first to go at the cap. */
+  readonly #halfOpen = new HalfOpenCopies<Copy>();
   readonly #clientsTotal: number;
   /** Copies in `#byReply` that are over and linger. */
   #lingering = 0;
@@ -401,6 +410,7 @@ export class SessionTable {
       if (!takeOver) this.counters.sessionsRefusedWhilePaused++;
       return undefined;
     }
+    while (!this.hasRoomFor(this.plan.multiply) && this.#evictHalfOpen(now));
     if (!this.hasRoomFor(this.plan.multiply)) {
       if (!takeOver) this.counters.sessionsRefusedAtCap++;
       return undefined;
@@ -432,6 +442,7 @@ export class SessionTable {
       const copy: Copy = { session, original, replyKey, scheduledAt: Infinity, counted: false };
       this.#byReply.set(replyKey, copy);
       original.copies.push(copy);
+      if (session.halfOpen) this.#halfOpen.add(replyKey, copy);
       this.counters.sessionsCopied++;
       this.#settle(copy);
     }
@@ -480,15 +491,19 @@ export class SessionTable {
         session.outcome,
         session,
       );
-      const failed = session.outcome !== "completed" && session.outcome !== "reset-by-client";
+      // A half-open session's client may yet complete its handshake: its data is taken over then.
+      const failed = session.outcome !== "completed" && session.outcome !== "reset-by-client" &&
+        session.outcome !== "half-open";
       const allOver = original.copies.every((other) => other.session.outcome !== undefined);
       if (failed && allOver && this.#originals[original.mappingIndex].get(original.key) === original) {
         this.#originals[original.mappingIndex].delete(original.key);
         this.#dead[original.mappingIndex].set(original.key, original);
       }
     }
+    if (!session.halfOpen) this.#halfOpen.delete(copy.replyKey);
     if (session.remains !== undefined) copy.session = session = session.remains;
-    if (session.finished) {
+    // A half-open copy does not linger: under a SYN flood its place is wanted at once.
+    if (session.finished || session.outcome === "half-open") {
       this.#remove(copy);
       return;
     }
@@ -513,9 +528,20 @@ export class SessionTable {
     }
   }
 
+  /** Ends the oldest half-open copy to make room; `false` when there is none. */
+  #evictHalfOpen(now: number): boolean {
+    const copy = this.#halfOpen.takeOldest();
+    if (copy === undefined) return false;
+    this.counters.sessionsHalfOpenEvicted++;
+    copy.session.abandon(now, "half-open");
+    this.#settle(copy);
+    return true;
+  }
+
   #remove(copy: Copy): void {
     if (this.#byReply.get(copy.replyKey) !== copy) return;
     this.#byReply.delete(copy.replyKey);
+    this.#halfOpen.delete(copy.replyKey);
     if (copy.counted) this.#lingering--;
     const original = copy.original;
     original.copies = original.copies.filter((other) => other !== copy);
