@@ -12,4 +12,4 @@ export {
   type LiveOptions,
   PcapWriter,
 } from "./libpcap.ts";
-export { errnoMessage, FdPoller, lastErrno, PacketBatch, RawSocket } from "./libc.ts";
+export { errnoMessage, FdPoller, lastErrno, PacketBatch, RawSocket, readKernelFile } from "./libc.ts";

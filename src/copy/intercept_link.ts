@@ -64,8 +64,12 @@ export class InterceptLinks {
     );
   }
 
-  /** Connects everything once; an intercept that cannot be reached at start is fatal. */
+  /**
+   * Connects everything once; an intercept that cannot be reached at start is fatal. None to connect
+   * when every target is `udp:`.
+   */
   async connect(): Promise<void> {
+    if (this.#links.length === 0) return;
     await Promise.all(
       this.#links.flat().map(async (link) => {
         try {

@@ -18,6 +18,10 @@ export class CopyMonitor {
   readonly #kernelDrops = new GrowthAlarm((growth, total) =>
     `the kernel dropped ${growth} captured packets (${total} in all): copy is not keeping up`
   );
+  readonly #sendDrops = new GrowthAlarm((growth, total) =>
+    `${growth} copies were not sent (${total} in all): the kernel had no room for them, or a firewall ` +
+    `rule on this host dropped them (--send-interface sends around it)`
+  );
   readonly #capHits: GrowthAlarm;
   #rss = 0;
 
@@ -59,6 +63,7 @@ export class CopyMonitor {
     const runtime = this.#runtime;
     this.#rss = residentBytes();
     this.#kernelDrops.check(runtime.kernelDropped, now, this.#log);
+    this.#sendDrops.check(runtime.stats()["send-dropped"], now, this.#log);
     this.#capHits.check(runtime.table.counters.sessionsRefusedAtCap, now, this.#log);
     if (this.#guard !== undefined) this.#rss = this.#guard.check(runtime.table, this.#rss, now);
   }

@@ -28,6 +28,7 @@ import {
   type TargetMapping,
 } from "../session/mod.ts";
 import { ipv4FromBytes } from "../wire/mod.ts";
+import { parseMac } from "./neighbours.ts";
 
 const MEBIBYTE = 1 << 20;
 
@@ -39,7 +40,10 @@ export interface InterceptAddress {
 
 /** Everything `copy` was asked to do. */
 export interface CopyOptions {
+  /** The TCP mappings of `-x`. */
   readonly mappings: TargetMapping[];
+  /** The `udp:` mappings of `-x`: each datagram copied as it is (`UdpCopier`). */
+  readonly udpMappings: TargetMapping[];
   readonly intercepts: InterceptAddress[];
   readonly clients: AddressRange[];
   readonly rate: number;
@@ -61,6 +65,10 @@ export interface CopyOptions {
   readonly operation: OperationOptions;
   /** Resident memory (bytes) above which no new session is taken, if any. */
   readonly maxMemory: number | undefined;
+  /** Send copies as Ethernet frames on this interface (`--send-interface`) instead of a raw socket. */
+  readonly sendInterface: string | undefined;
+  /** The MAC address those frames go to (`--target-mac`); by default each target's next hop's. */
+  readonly targetMac: Uint8Array | undefined;
 }
 
 /** How to replay a capture file (`copy --input`). */
@@ -79,10 +87,11 @@ export const copyHelp = `tcpshadow copy: copy live TCP sessions from this (onlin
 Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
        tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT -i CAPTURE.pcap [-a SPEED] [-T N] [flags]
 
-  -x, --target MAP         what to copy and where: [onlineIP:]port-targetIP:targetPort, comma list
-                           (e.g. 80-198.18.0.3:8080); required
+  -x, --target MAP         what to copy and where: [udp:][onlineIP:]port-targetIP:targetPort, comma list
+                           (e.g. 80-198.18.0.3:8080); required. udp: copies each UDP datagram to the port
+                           as it is (DNS and the like: udp:53-198.18.0.3:5353), no intercept needed
   -s, --intercept HOSTS    intercept host[:port] to get the target's replies from (default port ${DEFAULT_INTERCEPT_PORT}),
-                           comma list; required
+                           comma list; required unless every target is udp:
   -c, --clients RANGES     client addresses the target sees: CIDR, a.b.c.x (a /24), comma list
                            (default: each real client's own address)
   -r, --rate PERCENT       copy this percent of sessions, 1-100 (default 100); a session is copied whole or not
@@ -106,6 +115,10 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
                            counted and skipped (default 100000)
   -m, --max-memory MB      above this resident memory collect garbage, and if still above take no new
                            sessions (open ones go on) until back below 90% of it (default: no limit)
+  -o, --send-interface DEV send the copies as Ethernet frames on DEV (libpcap) instead of a raw socket, so
+                           this host's routing, conntrack and firewall never see them; to the next hop's
+                           MAC address, found in the neighbour table at start
+      --target-mac MAC     with --send-interface: send the frames to this MAC address (aa:bb:cc:dd:ee:ff)
   -q, --quiet              no log lines, only errors and the final summary
 ${OPERATION_HELP}
   -h, --help               this text
@@ -136,12 +149,16 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     "max-sessions": { type: "string", short: "M" },
     quiet: { type: "boolean", short: "q" },
     "max-memory": { type: "string", short: "m" },
+    "send-interface": { type: "string", short: "o" },
+    "target-mac": { type: "string" },
     ...OPERATION_FLAGS,
   });
   const targets = listValue(values.target);
   if (targets.length === 0) throw new UsageError("--target (-x) is required, e.g. -x 80-198.18.0.3:8080");
+  const mappings = targets.map(parseMapping);
+  const tcpMappings = mappings.filter((mapping) => !mapping.udp).map((mapping) => mapping.mapping);
   const intercepts = listValue(values.intercept);
-  if (intercepts.length === 0) {
+  if (intercepts.length === 0 && tcpMappings.length > 0) {
     throw new UsageError("--intercept (-s) is required: the host running 'tcpshadow intercept'");
   }
   const clientText = listValue(values.clients);
@@ -151,7 +168,8 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
   const interfaces = listValue(values.interface);
   const replay = replayOptions(values);
   return {
-    mappings: targets.map(parseMapping),
+    mappings: tcpMappings,
+    udpMappings: mappings.filter((mapping) => mapping.udp).map((mapping) => mapping.mapping),
     intercepts: intercepts.map(parseInterceptAddress),
     clients: clientText.length === 0 ? [] : clientRanges(clientText.join(",")),
     rate: values.rate === undefined ? 100 : intValue("--rate", values.rate, 1, 100),
@@ -183,23 +201,46 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     maxMemory: values["max-memory"] === undefined
       ? undefined
       : intValue("--max-memory", values["max-memory"], 16, 1_048_576) * MEBIBYTE,
+    ...sendPath(values["send-interface"], values["target-mac"]),
   };
 }
 
-/** `[onlineIP:]port-targetIP:targetPort`. */
-function parseMapping(text: string): TargetMapping {
-  const match = /^(?:([0-9.]+):)?([0-9]+)-([0-9.]+):([0-9]+)$/.exec(text);
+/** `--send-interface` and `--target-mac`; the second only means something with the first. */
+function sendPath(
+  device: string | undefined,
+  mac: string | undefined,
+): { sendInterface: string | undefined; targetMac: Uint8Array | undefined } {
+  if (device === undefined) {
+    if (mac !== undefined) throw new UsageError("--target-mac needs --send-interface");
+    return { sendInterface: undefined, targetMac: undefined };
+  }
+  if (device === "" || device === "any") {
+    throw new UsageError(`--send-interface needs one interface to send on, like eth0`);
+  }
+  const targetMac = mac === undefined ? undefined : parseMac(mac);
+  if (mac !== undefined && targetMac === undefined) {
+    throw new UsageError(`--target-mac: "${mac}" is not a MAC address like 02:00:00:00:00:01`);
+  }
+  return { sendInterface: device, targetMac };
+}
+
+/** `[udp:][onlineIP:]port-targetIP:targetPort`. */
+function parseMapping(text: string): { udp: boolean; mapping: TargetMapping } {
+  const match = /^(udp:)?(?:([0-9.]+):)?([0-9]+)-([0-9.]+):([0-9]+)$/.exec(text);
   if (!match) {
     throw new UsageError(
-      `--target: "${text}" is not [onlineIP:]port-targetIP:targetPort (like 80-198.18.0.3:8080)`,
+      `--target: "${text}" is not [udp:][onlineIP:]port-targetIP:targetPort (like 80-198.18.0.3:8080)`,
     );
   }
-  const [, online, onlinePort, target, targetPort] = match;
+  const [, udp, online, onlinePort, target, targetPort] = match;
   return {
-    onlineAddress: online === undefined ? undefined : ipv4Value("--target", online),
-    onlinePort: portValue("--target", onlinePort),
-    targetAddress: ipv4Value("--target", target),
-    targetPort: portValue("--target", targetPort),
+    udp: udp !== undefined,
+    mapping: {
+      onlineAddress: online === undefined ? undefined : ipv4Value("--target", online),
+      onlinePort: portValue("--target", onlinePort),
+      targetAddress: ipv4Value("--target", target),
+      targetPort: portValue("--target", targetPort),
+    },
   };
 }
 

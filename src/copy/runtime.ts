@@ -8,7 +8,9 @@ import { parseReplyRecord } from "../intercept/protocol.ts";
 import { decodeTcpPacket, formatIpv4, Ipv4View, isWireError } from "../wire/mod.ts";
 import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";
+import { LinkOutlet, type LinkPath, resolveLinkPath } from "./link_sender.ts";
 import { PacketSender } from "./sender.ts";
+import { UdpCopier } from "./udp.ts";
 import { sleep } from "../sleep.ts";
 
 const SETTLE_POLL_MS = 10;
@@ -30,6 +32,8 @@ export class CopyRuntime {
   readonly table: SessionTable;
   readonly #sender: PacketSender;
   readonly #links: InterceptLinks;
+  /** The `udp:` targets' datagrams, when there are any. */
+  readonly #udp: UdpCopier | undefined;
   /** One timeout for the table's next deadline, so an idle copy does not wake up on a fixed tick. */
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
@@ -39,8 +43,13 @@ export class CopyRuntime {
     this.runTimers(performance.now());
   };
 
-  private constructor(readonly options: CopyOptions, readonly log: Logger) {
-    this.#sender = new PacketSender();
+  private constructor(readonly options: CopyOptions, readonly log: Logger, linkPath: LinkPath | undefined) {
+    this.#sender = new PacketSender(linkPath === undefined ? undefined : new LinkOutlet(linkPath));
+    this.#udp = options.udpMappings.length === 0 ? undefined : new UdpCopier(
+      { ...options, mappings: options.udpMappings },
+      (source, destination, srcPort, dstPort, payload) =>
+        this.#sender.sendUdp(source, destination, srcPort, dstPort, payload),
+    );
     this.#links = new InterceptLinks(
       options.intercepts,
       options.connections,
@@ -63,9 +72,13 @@ export class CopyRuntime {
     });
   }
 
-  /** Opens the raw socket and connects to every intercept. */
+  /** Opens the raw socket (or the send interface) and connects to every intercept. */
   static async start(options: CopyOptions, log: Logger): Promise<CopyRuntime> {
-    const runtime = new CopyRuntime(options, log);
+    const targets = [...options.mappings, ...options.udpMappings].map((mapping) => mapping.targetAddress);
+    const linkPath = options.sendInterface === undefined
+      ? undefined
+      : await resolveLinkPath(options.sendInterface, targets, options.targetMac, log);
+    const runtime = new CopyRuntime(options, log, linkPath);
     try {
       await runtime.#links.connect();
     } catch (error) {
@@ -79,7 +92,10 @@ export class CopyRuntime {
   /** One captured frame of link type `linkType`, seen at `now` (ms). */
   onFrame(linkType: number, frame: Uint8Array, now: number): void {
     const decoded = decodeTcpPacket(linkType, frame);
-    if (decoded === undefined) return;
+    if (decoded === undefined) {
+      this.#udp?.onFrame(linkType, frame);
+      return;
+    }
     if (isWireError(decoded)) {
       this.malformed++;
       return;
@@ -147,7 +163,7 @@ export class CopyRuntime {
       "refused-by-memory": c.sessionsRefusedWhilePaused,
       "no-free-address": c.sessionsWithoutAddress,
       captured: c.packetsSeen,
-      malformed: this.malformed,
+      malformed: this.malformed + (this.#udp?.malformed ?? 0),
       "malformed-replies": this.malformedReplies,
       "ipv6-skipped": this.ipv6Skipped,
       "kernel-dropped": this.kernelDropped,
@@ -157,6 +173,9 @@ export class CopyRuntime {
       replies: c.repliesReceived,
       "replies-unmatched": c.repliesUnmatched,
       "registrations-lost": this.#links.registrationsLost,
+      "udp-captured": this.#udp?.captured ?? 0,
+      "udp-copied": this.#udp?.copied ?? 0,
+      "udp-skipped-by-rate": this.#udp?.skippedByRate ?? 0,
     };
   }
 

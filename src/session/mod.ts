@@ -18,6 +18,9 @@ export {
 export {
   type AddressRange,
   type CopyPlan,
+  copyPort,
+  rangeAddress,
+  sampled,
   SessionTable,
   type TableCounters,
   type TableSink,
