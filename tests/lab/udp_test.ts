@@ -223,7 +223,9 @@ Deno.test("udp: DNS queries recorded online and replayed from the file (-i) reac
     await recorder.stop();
     const sent = await sentQueries(clientLog);
 
-    const replay = lab.online.spawn(udpCopy(lab, ["-i", recording, "-a", "max"]), {
+    // At the recorded pace: with -a max the 300 datagrams leave in one burst, more than dnsmasq's socket
+    // buffer holds (it kept 256 of 300 in one run), as they would for any UDP server.
+    const replay = lab.online.spawn(udpCopy(lab, ["-i", recording]), {
       stdout: "piped",
       stderr: "piped",
     });
