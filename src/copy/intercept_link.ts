@@ -6,11 +6,13 @@
 import { FatalError } from "../errors.ts";
 import type { Logger } from "../cli/log.ts";
 import {
+  encodeHello,
   encodeRegistration,
+  ExtensionFrameType,
   type Registration,
   REGISTRATION_LENGTH,
   ReplyFrameDecoder,
-} from "../intercept/protocol.ts";
+} from "../protocol/mod.ts";
 import type { InterceptAddress } from "./options.ts";
 import { sleep } from "../sleep.ts";
 
@@ -28,6 +30,8 @@ interface Link {
   /** The other buffer: the one being written while `pending` fills. */
   spare: Uint8Array;
   writing: boolean;
+  /** Extension capabilities the intercept granted: 0 for a C intercept, which never answers the hello. */
+  capabilities: number;
 }
 
 /** The connections to every intercept, kept up while `copy` runs. */
@@ -59,6 +63,7 @@ export class InterceptLinks {
           pendingLength: 0,
           spare: new Uint8Array(INITIAL_REGISTRATIONS * REGISTRATION_LENGTH),
           writing: false,
+          capabilities: 0,
         }),
       )
     );
@@ -123,9 +128,18 @@ export class InterceptLinks {
     }
   }
 
+  /** Takes a new connection into use: its hello goes first, before any registration. */
   #attach(link: Link, connection: Deno.TcpConn): void {
     connection.setNoDelay(true);
     link.connection = connection;
+    link.capabilities = 0;
+    link.pendingLength = 0;
+    encodeHello(link.pending, 0, 0);
+    link.pendingLength = REGISTRATION_LENGTH;
+    if (!link.writing) {
+      link.writing = true;
+      queueMicrotask(() => this.#flush(link));
+    }
     this.#read(link, connection);
   }
 
@@ -150,7 +164,11 @@ export class InterceptLinks {
   }
 
   async #read(link: Link, connection: Deno.TcpConn): Promise<void> {
-    const decoder = new ReplyFrameDecoder();
+    const decoder = new ReplyFrameDecoder((type, body) => {
+      if (type === ExtensionFrameType.ACCEPTED && body.length >= 2) {
+        link.capabilities = body[0] << 8 | body[1];
+      }
+    });
     const buffer = new Uint8Array(READ_BUFFER);
     let problem = "closed by intercept";
     try {

@@ -20,7 +20,7 @@ import {
   operationOptions,
 } from "../cli/operation.ts";
 import { UsageError } from "../errors.ts";
-import { DEFAULT_INTERCEPT_PORT } from "../intercept/protocol.ts";
+import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import {
   type AddressRange,
   defaultSessionConfig,

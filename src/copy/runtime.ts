@@ -4,7 +4,7 @@
  */
 import type { Logger } from "../cli/log.ts";
 import { SessionTable } from "../session/mod.ts";
-import { parseReplyRecord } from "../intercept/protocol.ts";
+import { parseReplyRecord } from "../protocol/mod.ts";
 import { decodeTcpPacket, formatIpv4, Ipv4View, isWireError } from "../wire/mod.ts";
 import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";

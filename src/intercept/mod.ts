@@ -2,7 +2,9 @@
  * The `intercept` subcommand: runs on the assistant host the target's replies are routed to, captures
  * them and streams their IP and TCP headers to the `copy` processes that registered their clients.
  *
- * The wire protocol (`protocol.ts`) is shared with `copy`, which imports it from here.
+ * The wire protocol both sides speak is `src/protocol/`.
+ *
+ * @module
  */
 import { compileFilter } from "../../ffi/mod.ts";
 import {
@@ -19,22 +21,9 @@ import { withLogger } from "../cli/log.ts";
 import { OPERATION_FLAGS, OPERATION_HELP, operationOptions } from "../cli/operation.ts";
 import { UsageError } from "../errors.ts";
 import { formatIpv4, LinkType } from "../wire/mod.ts";
-import { DEFAULT_INTERCEPT_PORT } from "./protocol.ts";
+import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import { InterceptMonitor } from "./monitor.ts";
 import { runIntercept } from "./server.ts";
-
-export {
-  DEFAULT_INTERCEPT_PORT,
-  encodeRegistration,
-  MAX_REPLIES_PER_FRAME,
-  ProtocolError,
-  type Registration,
-  REGISTRATION_LENGTH,
-  RegistrationDecoder,
-  RegistrationType,
-  REPLY_RECORD_LENGTH,
-  ReplyFrameDecoder,
-} from "./protocol.ts";
 
 const help = `tcpshadow intercept: send the target's replies to copy
 

@@ -7,13 +7,16 @@ import type { Logger } from "../cli/log.ts";
 import { errorMessage, FatalError } from "../errors.ts";
 import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
 import {
+  encodeExtensionFrame,
   encodeReplyRecord,
+  ExtensionFrameType,
+  PROTOCOL_VERSION,
   ProtocolError,
   RegistrationDecoder,
   RegistrationType,
   REPLY_RECORD_LENGTH,
   ReplyFrameEncoder,
-} from "./protocol.ts";
+} from "../protocol/mod.ts";
 import { type ReplySink, type RouteCounters, routeKey, RouteTable } from "./routes.ts";
 import { sleep } from "../sleep.ts";
 
@@ -84,6 +87,8 @@ export interface InterceptView {
 class CopyPeer implements ReplySink {
   readonly encoder = new ReplyFrameEncoder();
   readonly decoder = new RegistrationDecoder();
+  /** Whether its hello has been answered. */
+  greeted = false;
   #writing = false;
   closed = false;
   forwarded = 0;
@@ -184,7 +189,27 @@ export async function runIntercept(
           warn(`garbage from ${peer.name} (${registrations.message}), connection closed`);
           return closePeer(peer, undefined);
         }
+        const hello = peer.decoder.hello;
+        if (!peer.greeted && hello !== undefined) {
+          peer.greeted = true;
+          if (hello.version !== PROTOCOL_VERSION) {
+            warn(
+              `copy ${peer.name} speaks protocol version ${hello.version}, this intercept ${PROTOCOL_VERSION}; carrying on`,
+            );
+          }
+          // A tcpshadow copy learns which extensions this intercept grants: none yet.
+          if (hello.extended) {
+            peer.encoder.addExtension(encodeExtensionFrame(ExtensionFrameType.ACCEPTED, new Uint8Array(2)));
+          }
+        }
         for (const registration of registrations) {
+          if (!("clientAddress" in registration)) {
+            totals.garbageConnections++;
+            warn(
+              `garbage from ${peer.name} (extension record ${registration.type} not granted), connection closed`,
+            );
+            return closePeer(peer, undefined);
+          }
           const key = routeKey(registration.clientAddress, registration.clientPort);
           if (registration.type === RegistrationType.ADD) table.register(peer, key);
           else table.unregister(peer, key);

@@ -4,7 +4,7 @@
  * Pure like the sessions it holds: packets and the clock come in, segments and registrations go out.
  */
 import { TcpFlag, type TcpRepr } from "../wire/mod.ts";
-import { type Registration, RegistrationType } from "../intercept/protocol.ts";
+import { type Registration, RegistrationType } from "../protocol/mod.ts";
 import { DeadlineHeap } from "./heap.ts";
 import {
   type LingeringSession,

@@ -49,21 +49,22 @@ socket.close();
  */
 const PEER = `
 import {
-  encodeRegistration, REGISTRATION_LENGTH, RegistrationType, ReplyFrameDecoder,
-} from "${url("src/intercept/protocol.ts")}";
+  encodeHello, encodeRegistration, REGISTRATION_LENGTH, RegistrationType, ReplyFrameDecoder,
+} from "${url("src/protocol/mod.ts")}";
 import { formatIpv4, parseIpv4 } from "${url("src/wire/address.ts")}";
 const [host, port] = Deno.env.get("INTERCEPT").split(":");
 const connection = await Deno.connect({ hostname: host, port: Number(port) });
 const mode = Deno.env.get("MODE");
 if (mode === "register") {
   const clients = Deno.env.get("REGISTER").split(",");
-  const bytes = new Uint8Array(clients.length * REGISTRATION_LENGTH);
+  const bytes = new Uint8Array((clients.length + 1) * REGISTRATION_LENGTH);
+  encodeHello(bytes, 0);
   clients.forEach((client, i) => {
     const [address, clientPort] = client.split(":");
     encodeRegistration({
       type: RegistrationType.ADD, clientAddress: parseIpv4(address), clientPort: Number(clientPort),
       targetAddress: 0, targetPort: ${TARGET_PORT},
-    }, bytes, i * REGISTRATION_LENGTH);
+    }, bytes, (i + 1) * REGISTRATION_LENGTH);
   });
   await connection.write(bytes);
 } else if (mode === "garbage") {
@@ -223,7 +224,7 @@ Deno.test("garbage and half a registration close only their own connections", as
     assert.deepEqual(records(garbage), []);
     await good.stop();
   });
-  assert.match(stderr, /garbage from \S+ \(unknown registration type \d+\), connection closed/);
+  assert.match(stderr, /garbage from \S+ \(no version hello: [^)]*\), connection closed/);
   assert.match(stderr, /1 closed for garbage/);
 });
 

@@ -8,7 +8,7 @@ import {
   startsSession,
 } from "../../src/session/mod.ts";
 import { port80Plan } from "./_plan.ts";
-import { RegistrationType } from "../../src/intercept/protocol.ts";
+import { RegistrationType } from "../../src/protocol/mod.ts";
 import { TcpFlag, type TcpOptions } from "../../src/wire/mod.ts";
 
 const CLIENT = 0xc6120a0a;

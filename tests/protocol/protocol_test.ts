@@ -1,9 +1,15 @@
 import assert from "node:assert/strict";
 import {
+  Capability,
+  encodeExtensionFrame,
+  encodeExtensionRecord,
+  encodeHello,
   encodeRegistration,
   encodeReplyRecord,
+  FIRST_EXTENSION_TYPE,
   MAX_REPLIES_PER_FRAME,
   parseReplyRecord,
+  PROTOCOL_VERSION,
   ProtocolError,
   type Registration,
   REGISTRATION_LENGTH,
@@ -12,7 +18,7 @@ import {
   REPLY_RECORD_LENGTH,
   ReplyFrameDecoder,
   ReplyFrameEncoder,
-} from "../../src/intercept/protocol.ts";
+} from "../../src/protocol/mod.ts";
 import { parseIpv4 } from "../../src/wire/address.ts";
 import { buildIpv4Tcp, TcpFlag } from "../../src/wire/mod.ts";
 
@@ -23,9 +29,11 @@ function registration(type: 1 | 2, clientPort: number): Registration {
   return { type, clientAddress: client, clientPort, targetAddress: target, targetPort: 8080 };
 }
 
-function encodeAll(registrations: Registration[]): Uint8Array {
-  const bytes = new Uint8Array(registrations.length * REGISTRATION_LENGTH);
-  registrations.forEach((r, i) => encodeRegistration(r, bytes, i * REGISTRATION_LENGTH));
+/** What a copy sends: TCPCopy's hello (or an extended one), then `registrations`. */
+function encodeAll(registrations: Registration[], capabilities?: number): Uint8Array {
+  const bytes = new Uint8Array((registrations.length + 1) * REGISTRATION_LENGTH);
+  encodeHello(bytes, 0, capabilities);
+  registrations.forEach((r, i) => encodeRegistration(r, bytes, (i + 1) * REGISTRATION_LENGTH));
   return bytes;
 }
 
@@ -90,7 +98,7 @@ function tcpDestinationPort(record: Uint8Array): number {
 }
 
 Deno.test("a registration is 14 bytes in TCPCopy's layout, all fields big-endian", () => {
-  const bytes = encodeAll([registration(RegistrationType.ADD, 40000)]);
+  const bytes = encodeAll([registration(RegistrationType.ADD, 40000)]).subarray(REGISTRATION_LENGTH);
   assert.deepEqual([...bytes], [198, 19, 0, 7, 0x9c, 0x40, 0, 1, 198, 18, 0, 2, 0x1f, 0x90]);
 });
 
@@ -124,10 +132,87 @@ Deno.test("registrations fed one byte at a time decode whole", () => {
 
 Deno.test("a registration of unknown type is garbage", () => {
   const bytes = encodeAll([registration(1, 1), registration(1, 2)]);
-  bytes[REGISTRATION_LENGTH + 7] = 3;
+  bytes[2 * REGISTRATION_LENGTH + 7] = 3;
   const result = new RegistrationDecoder().push(bytes);
   assert.ok(result instanceof ProtocolError);
   assert.match(result.message, /unknown registration type 3/);
+});
+
+Deno.test("the hello is TCPCopy 1.3's: 14 bytes, all zero but the version 6 in the type field", () => {
+  const bytes = new Uint8Array(REGISTRATION_LENGTH);
+  encodeHello(bytes, 0);
+  assert.deepEqual([...bytes], [0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0]);
+  const decoder = new RegistrationDecoder();
+  assert.deepEqual(decoder.push(bytes), []);
+  assert.deepEqual(decoder.hello, { version: PROTOCOL_VERSION, extended: false, capabilities: 0 });
+});
+
+Deno.test("an extended hello carries the magic and the capabilities where C intercept ignores them", () => {
+  const bytes = new Uint8Array(REGISTRATION_LENGTH);
+  encodeHello(bytes, 0, Capability.IPV6);
+  assert.deepEqual([...bytes], [0, 0, 0, 0, 0, 0, 0, 6, 0x74, 0x73, 0x68, 0x64, 0, 1]);
+  const decoder = new RegistrationDecoder();
+  decoder.push(bytes);
+  assert.deepEqual(decoder.hello, {
+    version: PROTOCOL_VERSION,
+    extended: true,
+    capabilities: Capability.IPV6,
+  });
+});
+
+Deno.test("another version's hello is accepted and its version kept for the log", () => {
+  const bytes = encodeAll([registration(1, 1)]);
+  bytes[7] = 5;
+  const decoder = new RegistrationDecoder();
+  assert.deepEqual(decoder.push(bytes), [registration(1, 1)]);
+  assert.equal(decoder.hello?.version, 5);
+});
+
+Deno.test("registrations with no hello before them are refused, as C intercept does", () => {
+  const bytes = encodeAll([registration(1, 1)]).subarray(REGISTRATION_LENGTH);
+  const result = new RegistrationDecoder().push(bytes);
+  assert.ok(result instanceof ProtocolError);
+  assert.match(result.message, /no version hello/);
+});
+
+Deno.test("extension records decode after an extended hello, split at every byte boundary", () => {
+  const body = new Uint8Array([1, 2, 3, 4, 5]);
+  const bytes = new Uint8Array(4 * REGISTRATION_LENGTH + body.length);
+  encodeHello(bytes, 0, Capability.AUTH);
+  encodeRegistration(registration(1, 1), bytes, REGISTRATION_LENGTH);
+  const length = encodeExtensionRecord(FIRST_EXTENSION_TYPE + 1, body, bytes, 2 * REGISTRATION_LENGTH);
+  encodeRegistration(registration(2, 1), bytes, 2 * REGISTRATION_LENGTH + length);
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    const decoder = new RegistrationDecoder();
+    const decoded = [bytes.subarray(0, cut), bytes.subarray(cut)].flatMap((chunk) => {
+      const records = decoder.push(chunk);
+      assert.ok(!(records instanceof ProtocolError), `cut at ${cut}`);
+      return records.map((r) => "body" in r ? { type: r.type, body: [...r.body] } : r);
+    });
+    assert.deepEqual(decoded, [
+      registration(1, 1),
+      { type: FIRST_EXTENSION_TYPE + 1, body: [...body] },
+      registration(2, 1),
+    ], `cut at ${cut}`);
+  }
+});
+
+Deno.test("an extension record from a peer whose hello was TCPCopy's is garbage", () => {
+  const bytes = new Uint8Array(2 * REGISTRATION_LENGTH + 3);
+  encodeHello(bytes, 0);
+  encodeExtensionRecord(FIRST_EXTENSION_TYPE, new Uint8Array(3), bytes, REGISTRATION_LENGTH);
+  const result = new RegistrationDecoder().push(bytes);
+  assert.ok(result instanceof ProtocolError);
+  assert.match(result.message, /unknown registration type 29696/);
+});
+
+Deno.test("an extension record longer than the bound is garbage before its body is buffered", () => {
+  const bytes = new Uint8Array(2 * REGISTRATION_LENGTH);
+  encodeHello(bytes, 0, 0);
+  encodeExtensionRecord(FIRST_EXTENSION_TYPE, new Uint8Array(0), bytes, REGISTRATION_LENGTH);
+  bytes[REGISTRATION_LENGTH + 4] = 0xff;
+  const result = new RegistrationDecoder().push(bytes);
+  assert.ok(result instanceof ProtocolError);
 });
 
 Deno.test("text sent to the registration port is garbage even when split", () => {
@@ -284,4 +369,21 @@ Deno.test("a reply whose TCP options outgrow the record keeps its seq, ack, flag
   assert.equal(reply.tcp.flags, TcpFlag.ACK);
   assert.equal(reply.tcp.payloadLength, 100);
   assert.equal(reply.ip.dst, 0xc6130007);
+});
+
+Deno.test("extension frames between reply frames reach their listener, split at every byte boundary", () => {
+  const encoder = new ReplyFrameEncoder();
+  encoder.add(record(1));
+  assert.ok(encoder.addExtension(encodeExtensionFrame(7, new Uint8Array([9, 8, 7]))));
+  assert.ok(encoder.addExtension(encodeExtensionFrame(8, new Uint8Array(0))));
+  encoder.add(record(2));
+  const bytes = drain(encoder);
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    const events: string[] = [];
+    const decoder = new ReplyFrameDecoder((type, body) => events.push(`x${type}:${[...body]}`));
+    for (const chunk of [bytes.subarray(0, cut), bytes.subarray(cut)]) {
+      assert.equal(decoder.push(chunk, (r) => events.push(`r${tcpDestinationPort(r)}`)), undefined);
+    }
+    assert.deepEqual(events, ["r1", "x7:9,8,7", "x8:", "r2"], `cut at ${cut}`);
+  }
 });

@@ -1,12 +1,21 @@
 /**
- * The copy ↔ intercept wire protocol, compatible with TCPCopy 1.3's combined mode (TCP port 36524).
+ * The copy ↔ intercept wire protocol, compatible with TCPCopy 1.3 and intercept 1.0 (TCP port 36524), with
+ * tcpshadow's own extensions that only tcpshadow peers ever see. `docs/protocol.md` describes it whole.
  *
- * copy → intercept: 14-byte registrations, one per client address and port the target will answer.
- * intercept → copy: frames of a 2-byte big-endian count n (1..16) and n 64-byte reply records, each the
- * 20-byte IPv4 header, the 20-byte TCP header and up to 24 bytes of TCP options, zero-padded.
+ * copy → intercept: a 14-byte version hello first, then 14-byte registrations, one per client address and
+ * port the target will answer. intercept → copy: frames of a 2-byte big-endian count n (1..16) and n 64-byte
+ * reply records, each the 20-byte IPv4 header, the 20-byte TCP header and up to 24 bytes of TCP options,
+ * zero-padded.
+ *
+ * Extensions: a tcpshadow copy marks its hello with `EXTENSION_MAGIC` in the target fields, which C intercept
+ * ignores; a tcpshadow intercept then answers with an extension frame, whose count field holds
+ * `EXTENSION_MAGIC_16` (never a valid count), and accepts extension records (types from 0x7400, which C never
+ * sends). A C peer never sees either.
  *
  * Both sides import this module; decoders are streaming (a record may arrive split over reads) and
  * report garbage as a `ProtocolError` value.
+ *
+ * @module
  */
 import {
   IPV4_MIN_HEADER_LENGTH,
@@ -21,8 +30,23 @@ import {
 /** The TCP port intercept listens on unless told otherwise (TCPCopy's). */
 export const DEFAULT_INTERCEPT_PORT = 36524;
 
-/** Bytes of one registration record. */
+/** Bytes of one registration record (and of the hello, which has a registration's shape). */
 export const REGISTRATION_LENGTH = 14;
+/**
+ * The protocol version TCPCopy 1.3 and intercept 1.0 send in their hello (their `INTERNAL_VERSION`): C
+ * intercept logs a mismatch and carries on, and so does ours.
+ */
+export const PROTOCOL_VERSION = 6;
+/** "tshd": in the hello's target address, marks a copy that speaks tcpshadow's extensions. */
+export const EXTENSION_MAGIC = 0x74736864;
+/** "ts": in a reply frame's count field, opens an extension frame (a real count is 1..16). */
+export const EXTENSION_MAGIC_16 = 0x7473;
+/** Extension record types copy → intercept start here; C tcpcopy only ever sends 1 and 2. */
+export const FIRST_EXTENSION_TYPE = 0x7400;
+/** Most body bytes of one extension record or frame: bounds what a peer can make the other buffer. */
+export const MAX_EXTENSION_BODY = 1024;
+/** Bytes before an extension frame's body: magic (2), type (1), body length (2). */
+export const EXTENSION_FRAME_HEADER_LENGTH = 5;
 /** Bytes of one reply record. */
 export const REPLY_RECORD_LENGTH = 64;
 /** Most reply records one frame may carry. */
@@ -46,6 +70,40 @@ const RECORD_TCP = 20;
 const RECORD_TCP_OPTIONS = 40;
 const IPV4_TOTAL_LENGTH = 2;
 const TCP_DATA_OFFSET = 12;
+
+/** Extension frame types, intercept → copy. */
+export const ExtensionFrameType = {
+  /** The answer to an extended hello: a 2-byte bit set of the capabilities granted. */
+  ACCEPTED: 1,
+} as const;
+
+/** Capability bits an extended hello asks for (in its target port) and `ACCEPTED` grants. */
+export const Capability = {
+  /** IPv6 registrations and reply records. */
+  IPV6: 0x0001,
+  /** The shared-secret challenge-response before any registration. */
+  AUTH: 0x0002,
+} as const;
+
+/** The first 14 bytes a copy sends on every connection. */
+export interface Hello {
+  /** The peer's protocol version (6 for TCPCopy 1.3 and tcpshadow). */
+  readonly version: number;
+  /** Whether the peer is a tcpshadow copy that speaks the extensions. */
+  readonly extended: boolean;
+  /** Capability bits it asks for (0 unless extended). */
+  readonly capabilities: number;
+}
+
+/** An extension record from a copy: its type (from `FIRST_EXTENSION_TYPE`) and body. */
+export interface ExtensionRecord {
+  readonly type: number;
+  /** A view valid only until the decoder is fed again. */
+  readonly body: Uint8Array;
+}
+
+/** What a copy's stream carries after its hello. */
+export type PeerRecord = Registration | ExtensionRecord;
 
 /** What a registration asks: route a client's replies to this connection, or stop. */
 export const RegistrationType = { ADD: 1, DELETE: 2 } as const;
@@ -73,49 +131,134 @@ export function encodeRegistration(registration: Registration, into: Uint8Array,
   writeUint16(into, offset + REG_TARGET_PORT, registration.targetPort);
 }
 
-/** Splits a byte stream from copy into registrations, however the reads cut it. */
-export class RegistrationDecoder {
-  readonly #partial = new Uint8Array(REGISTRATION_LENGTH);
-  #partialLength = 0;
-
-  /** Registrations completed by `chunk`, or the garbage that ends the stream (feed no more after it). */
-  push(chunk: Uint8Array): Registration[] | ProtocolError {
-    const registrations: Registration[] = [];
-    let at = 0;
-    if (this.#partialLength > 0) {
-      const taken = Math.min(REGISTRATION_LENGTH - this.#partialLength, chunk.length);
-      this.#partial.set(chunk.subarray(0, taken), this.#partialLength);
-      this.#partialLength += taken;
-      at = taken;
-      if (this.#partialLength < REGISTRATION_LENGTH) return registrations;
-      this.#partialLength = 0;
-      const registration = decodeRegistration(this.#partial, 0);
-      if (registration instanceof ProtocolError) return registration;
-      registrations.push(registration);
-    }
-    for (; at + REGISTRATION_LENGTH <= chunk.length; at += REGISTRATION_LENGTH) {
-      const registration = decodeRegistration(chunk, at);
-      if (registration instanceof ProtocolError) return registration;
-      registrations.push(registration);
-    }
-    this.#partial.set(chunk.subarray(at));
-    this.#partialLength = chunk.length - at;
-    return registrations;
-  }
+/**
+ * Writes the 14-byte hello at `into[offset]`: TCPCopy's (all zero but the version) when `capabilities` is
+ * undefined, tcpshadow's extended one otherwise.
+ */
+export function encodeHello(into: Uint8Array, offset: number, capabilities?: number): void {
+  into.fill(0, offset, offset + REGISTRATION_LENGTH);
+  writeUint16(into, offset + REG_TYPE, PROTOCOL_VERSION);
+  if (capabilities === undefined) return;
+  writeUint32(into, offset + REG_TARGET_ADDRESS, EXTENSION_MAGIC);
+  writeUint16(into, offset + REG_TARGET_PORT, capabilities);
 }
 
-function decodeRegistration(bytes: Uint8Array, offset: number): Registration | ProtocolError {
-  const type = readUint16(bytes, offset + REG_TYPE);
-  if (type !== RegistrationType.ADD && type !== RegistrationType.DELETE) {
-    return new ProtocolError(`unknown registration type ${type}`);
+/** Writes an extension record (copy → intercept) with `body`; returns the bytes written. */
+export function encodeExtensionRecord(
+  type: number,
+  body: Uint8Array,
+  into: Uint8Array,
+  offset: number,
+): number {
+  into.fill(0, offset, offset + REGISTRATION_LENGTH);
+  writeUint16(into, offset + REG_CLIENT_PORT, body.length);
+  writeUint16(into, offset + REG_TYPE, type);
+  into.set(body, offset + REGISTRATION_LENGTH);
+  return REGISTRATION_LENGTH + body.length;
+}
+
+/** An extension frame (intercept → copy) with `body`, as bytes. */
+export function encodeExtensionFrame(type: number, body: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(EXTENSION_FRAME_HEADER_LENGTH + body.length);
+  writeUint16(frame, 0, EXTENSION_MAGIC_16);
+  frame[2] = type;
+  writeUint16(frame, 3, body.length);
+  frame.set(body, EXTENSION_FRAME_HEADER_LENGTH);
+  return frame;
+}
+
+/**
+ * Splits a byte stream from copy into its hello, then registrations and (after an extended hello) extension
+ * records, however the reads cut it.
+ */
+export class RegistrationDecoder {
+  /** A record (and its extension body) gathered across reads. */
+  readonly #partial = new Uint8Array(REGISTRATION_LENGTH + MAX_EXTENSION_BODY);
+  #partialLength = 0;
+  /** The peer's hello, once its first 14 bytes came. */
+  hello: Hello | undefined;
+
+  /** Records completed by `chunk`, or the garbage that ends the stream (feed no more after it). */
+  push(chunk: Uint8Array): PeerRecord[] | ProtocolError {
+    const records: PeerRecord[] = [];
+    let at = 0;
+    while (at < chunk.length) {
+      // Whole records straight from the chunk, the common case.
+      if (this.#partialLength === 0) {
+        const length = this.#recordLength(chunk, at, chunk.length - at);
+        if (length instanceof ProtocolError) return length;
+        if (length !== undefined && at + length <= chunk.length) {
+          const record = this.#decode(chunk, at, length);
+          if (record instanceof ProtocolError) return record;
+          if (record !== undefined) records.push(record);
+          at += length;
+          continue;
+        }
+      }
+      // A record cut by the read: gather it.
+      const known = this.#recordLength(this.#partial, 0, this.#partialLength);
+      if (known instanceof ProtocolError) return known;
+      const wanted = known ?? REGISTRATION_LENGTH;
+      const taken = Math.min(wanted - this.#partialLength, chunk.length - at);
+      this.#partial.set(chunk.subarray(at, at + taken), this.#partialLength);
+      this.#partialLength += taken;
+      at += taken;
+      const length = this.#recordLength(this.#partial, 0, this.#partialLength);
+      if (length instanceof ProtocolError) return length;
+      if (length === undefined || this.#partialLength < length) continue;
+      this.#partialLength = 0;
+      const record = this.#decode(this.#partial, 0, length);
+      if (record instanceof ProtocolError) return record;
+      if (record !== undefined) records.push(record);
+    }
+    return records;
   }
-  return {
-    type,
-    clientAddress: ipv4FromBytes(bytes, offset + REG_CLIENT_ADDRESS),
-    clientPort: readUint16(bytes, offset + REG_CLIENT_PORT),
-    targetAddress: ipv4FromBytes(bytes, offset + REG_TARGET_ADDRESS),
-    targetPort: readUint16(bytes, offset + REG_TARGET_PORT),
-  };
+
+  /** Bytes of the record starting at `bytes[offset]`, once its header is there (`available` bytes). */
+  #recordLength(bytes: Uint8Array, offset: number, available: number): number | undefined | ProtocolError {
+    if (available < REGISTRATION_LENGTH) return undefined;
+    if (this.hello === undefined || readUint16(bytes, offset + REG_TYPE) < FIRST_EXTENSION_TYPE) {
+      return REGISTRATION_LENGTH;
+    }
+    const bodyLength = readUint16(bytes, offset + REG_CLIENT_PORT);
+    if (!this.hello.extended || bodyLength > MAX_EXTENSION_BODY) {
+      return new ProtocolError(`unknown registration type ${readUint16(bytes, offset + REG_TYPE)}`);
+    }
+    return REGISTRATION_LENGTH + bodyLength;
+  }
+
+  /** The record at `bytes[offset]`; `undefined` for the hello, which is kept in `hello`. */
+  #decode(bytes: Uint8Array, offset: number, length: number): PeerRecord | undefined | ProtocolError {
+    if (this.hello === undefined) {
+      if (
+        readUint32(bytes, offset + REG_CLIENT_ADDRESS) !== 0 ||
+        readUint16(bytes, offset + REG_CLIENT_PORT) !== 0
+      ) {
+        return new ProtocolError("no version hello: not a copy, or TCPCopy older than 1.0");
+      }
+      const extended = readUint32(bytes, offset + REG_TARGET_ADDRESS) === EXTENSION_MAGIC;
+      this.hello = {
+        version: readUint16(bytes, offset + REG_TYPE),
+        extended,
+        capabilities: extended ? readUint16(bytes, offset + REG_TARGET_PORT) : 0,
+      };
+      return undefined;
+    }
+    const type = readUint16(bytes, offset + REG_TYPE);
+    if (type >= FIRST_EXTENSION_TYPE) {
+      return { type, body: bytes.subarray(offset + REGISTRATION_LENGTH, offset + length) };
+    }
+    if (type !== RegistrationType.ADD && type !== RegistrationType.DELETE) {
+      return new ProtocolError(`unknown registration type ${type}`);
+    }
+    return {
+      type,
+      clientAddress: ipv4FromBytes(bytes, offset + REG_CLIENT_ADDRESS),
+      clientPort: readUint16(bytes, offset + REG_CLIENT_PORT),
+      targetAddress: ipv4FromBytes(bytes, offset + REG_TARGET_ADDRESS),
+      targetPort: readUint16(bytes, offset + REG_TARGET_PORT),
+    };
+  }
 }
 
 /**
@@ -231,6 +374,21 @@ export class ReplyFrameEncoder {
     return this.#filling.length > 0;
   }
 
+  /** Adds an extension frame (`encodeExtensionFrame`) after the records added so far; false at the cap. */
+  addExtension(frame: Uint8Array): boolean {
+    this.#closeFrame();
+    let last = this.#filling.at(-1);
+    if (last === undefined || last.length + frame.length > this.#chunkLength) {
+      if (this.#chunksInUse >= this.#maxChunks || frame.length > this.#chunkLength) return false;
+      this.#chunksInUse++;
+      last = { buffer: this.#free.pop() ?? new Uint8Array(this.#chunkLength), length: 0 };
+      this.#filling.push(last);
+    }
+    last.buffer.set(frame, last.length);
+    last.length += frame.length;
+    return true;
+  }
+
   /** Adds a 64-byte record (see `encodeReplyRecord`); false when dropped for the cap. */
   add(record: Uint8Array): boolean {
     const chunk = this.#openFrame();
@@ -287,12 +445,24 @@ export class ReplyFrameEncoder {
   }
 }
 
-/** Splits a byte stream from intercept into 64-byte reply records, however the reads cut it. */
+/** Called with each extension frame's type and body (a view valid only during the call). */
+export type ExtensionFrameListener = (type: number, body: Uint8Array) => void;
+
+/**
+ * Splits a byte stream from intercept into 64-byte reply records and extension frames, however the reads
+ * cut it.
+ */
 export class ReplyFrameDecoder {
-  readonly #record = new Uint8Array(REPLY_RECORD_LENGTH);
-  /** Bytes of the record (or, when `#recordsLeft` is 0, of the count) gathered so far. */
+  readonly #record = new Uint8Array(Math.max(REPLY_RECORD_LENGTH, MAX_EXTENSION_BODY));
+  /** Bytes of the record, count, extension header or body gathered so far. */
   #partialLength = 0;
   #recordsLeft = 0;
+  /** While inside an extension frame: its type, and its body's length (-1 until the header is whole). */
+  #extensionType = 0;
+  #extensionBody = -1;
+  #inExtension = false;
+
+  constructor(readonly onExtension: ExtensionFrameListener = () => {}) {}
 
   /**
    * Feeds `chunk`, calling `onRecord` for each whole record (a 64-byte view, valid only during the call);
@@ -301,7 +471,25 @@ export class ReplyFrameDecoder {
   push(chunk: Uint8Array, onRecord: (record: Uint8Array) => void): ProtocolError | undefined {
     let at = 0;
     while (at < chunk.length) {
-      if (this.#recordsLeft === 0) {
+      if (this.#inExtension) {
+        const wanted = this.#extensionBody < 0 ? EXTENSION_FRAME_HEADER_LENGTH - 2 : this.#extensionBody;
+        const taken = Math.min(wanted - this.#partialLength, chunk.length - at);
+        this.#record.set(chunk.subarray(at, at + taken), this.#partialLength);
+        this.#partialLength += taken;
+        at += taken;
+        if (this.#partialLength < wanted) break;
+        this.#partialLength = 0;
+        if (this.#extensionBody < 0) {
+          this.#extensionType = this.#record[0];
+          this.#extensionBody = readUint16(this.#record, 1);
+          if (this.#extensionBody > MAX_EXTENSION_BODY) {
+            return new ProtocolError(`extension frame of ${this.#extensionBody} bytes`);
+          }
+          if (this.#extensionBody > 0) continue;
+        }
+        this.#inExtension = false;
+        this.onExtension(this.#extensionType, this.#record.subarray(0, this.#extensionBody));
+      } else if (this.#recordsLeft === 0) {
         const taken = Math.min(REPLY_FRAME_HEADER_LENGTH - this.#partialLength, chunk.length - at);
         this.#record.set(chunk.subarray(at, at + taken), this.#partialLength);
         this.#partialLength += taken;
@@ -309,6 +497,11 @@ export class ReplyFrameDecoder {
         if (this.#partialLength < REPLY_FRAME_HEADER_LENGTH) break;
         this.#partialLength = 0;
         const count = readUint16(this.#record, 0);
+        if (count === EXTENSION_MAGIC_16) {
+          this.#inExtension = true;
+          this.#extensionBody = -1;
+          continue;
+        }
         if (count === 0 || count > MAX_REPLIES_PER_FRAME) {
           return new ProtocolError(`reply frame count ${count} is not 1..${MAX_REPLIES_PER_FRAME}`);
         }
@@ -325,7 +518,7 @@ export class ReplyFrameDecoder {
         if (this.#partialLength < REPLY_RECORD_LENGTH) break;
         this.#partialLength = 0;
         this.#recordsLeft--;
-        onRecord(this.#record);
+        onRecord(this.#record.subarray(0, REPLY_RECORD_LENGTH));
       }
     }
     return undefined;
@@ -339,6 +532,11 @@ function readUint16(bytes: Uint8Array, offset: number): number {
 function writeUint16(bytes: Uint8Array, offset: number, value: number): void {
   bytes[offset] = value >>> 8;
   bytes[offset + 1] = value & 0xff;
+}
+
+function readUint32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) |
+    bytes[offset + 3]) >>> 0;
 }
 
 function writeUint32(bytes: Uint8Array, offset: number, value: number): void {
