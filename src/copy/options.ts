@@ -86,6 +86,7 @@ export const copyHelp = `tcpshadow copy: copy live TCP sessions from this (onlin
 
 Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
        tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT -i CAPTURE.pcap [-a SPEED] [-T N] [flags]
+       tcpshadow copy -x udp:PORT-TARGET:PORT [flags]
 
   -x, --target MAP         what to copy and where: [udp:][onlineIP:]port-targetIP:targetPort, comma list
                            (e.g. 80-198.18.0.3:8080); required. udp: copies each UDP datagram to the port
@@ -123,7 +124,7 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
 ${OPERATION_HELP}
   -h, --help               this text
 
-Run as root (or with CAP_NET_RAW): it captures with libpcap and sends with a raw socket.
+Run as root (or with CAP_NET_RAW): it captures with libpcap and sends with a raw socket (or libpcap, -o).
 Example:
   tcpshadow copy -x 80-198.18.0.3:8080 -s 198.18.0.4 -c 198.19.0.0/24 --rate 20
 `;

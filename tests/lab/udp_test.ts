@@ -203,6 +203,30 @@ Deno.test("udp: --multiply 3 sends each DNS query three times from three client 
   });
 });
 
+Deno.test("udp: with --send-interface the queries leave as Ethernet frames and arrive identical", async () => {
+  await withCopyLab({}, async (lab) => {
+    const dns = await dnsLab(lab);
+    const copy = lab.online.spawn(udpCopy(lab, ["--send-interface", lab.online.device]), {
+      stdout: "piped",
+      stderr: "piped",
+    });
+    await waitForStderr(copy, "copying", 15_000);
+    const clientLog = `${lab.dir}/client.jsonl`;
+    await askOnline(lab, clientLog);
+    const sent = await sentQueries(clientLog);
+    const target = await waitForQueries(dns.targetLog, sent.length, 10_000);
+    await sleep(300);
+    const summary = await stopCopy(copy);
+    await dns.capture.stop();
+
+    assert.equal(target.length, sent.length);
+    assert.equal(summary["udp-copied"], sent.length);
+    assert.match(copy.stderrText(), new RegExp(`frames on ${lab.online.device} to ${lab.target.mac}`));
+    const datagrams = capturedDatagrams(dns.targetPcap);
+    assert.deepEqual(tally(datagrams.map((datagram) => datagram.hex)), tally(sent));
+  });
+});
+
 Deno.test("udp: DNS queries recorded online and replayed from the file (-i) reach the target identical", async () => {
   await withCopyLab({}, async (lab) => {
     const dns = await dnsLab(lab);
