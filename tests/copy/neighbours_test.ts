@@ -8,6 +8,7 @@ import {
   parseRoutes,
 } from "../../src/copy/neighbours.ts";
 import { parseCopyOptions } from "../../src/copy/options.ts";
+import { main } from "../../main.ts";
 import { UsageError } from "../../src/errors.ts";
 import { formatIpv4, parseIpv4 } from "../../src/wire/mod.ts";
 
@@ -85,4 +86,10 @@ Deno.test("--send-interface (TCPCopy's -o) and --target-mac are checked before a
   assert.throws(() => parseCopyOptions([...base, "--target-mac", "02:00:00:00:00:03"]), UsageError);
   assert.throws(() => parseCopyOptions([...base, "-o", "eth0", "--target-mac", "nope"]), UsageError);
   assert.throws(() => parseCopyOptions([...base, "-o", "any"]), UsageError);
+});
+
+Deno.test("copy refuses a send interface that does not exist or is not Ethernet, with exit 2", async () => {
+  const udp = ["copy", "-x", "udp:53-198.18.0.3:53", "-q", "--stats", "0"];
+  assert.equal(await main([...udp, "-o", "nosuch0"]), 2);
+  assert.equal(await main([...udp, "-o", "lo"]), 2);
 });

@@ -6,7 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { agentCommand } from "./lab.ts";
-import { compareLogs, type CopyLab, withCopyLab } from "./copy_lab.ts";
+import {
+  compareLogs,
+  type CopyLab,
+  FAKE_CLIENTS,
+  tcpshadow,
+  waitForStderr,
+  withCopyLab,
+} from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
 
 /** Drops every packet the online host itself sends to the target's port 8080 (output hook). */
@@ -97,5 +104,44 @@ Deno.test("--send-interface with --target-mac sends to that MAC without asking t
     assert.deepEqual(compareLogs(online, target), []);
     assert.equal(summary.sessions, 200);
     assert.doesNotMatch(link.stderrText(), /asking for/);
+  });
+});
+
+Deno.test("--send-interface sends to the gateway's MAC when the target is not on the link", async () => {
+  await withCopyLab({ extraHosts: ["router"] }, async (lab) => {
+    // The target also answers on 198.18.1.2, a network the online host reaches only through the router.
+    const far = "198.18.1.2";
+    const router = lab.lab.host("router");
+    await lab.target.run(["ip", "addr", "add", `${far}/32`, "dev", lab.target.device]);
+    await router.run(["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    for (const setting of ["all", "default", router.device]) {
+      await router.run(["sysctl", "-qw", `net.ipv4.conf.${setting}.rp_filter=0`]);
+    }
+    await router.run(["ip", "route", "add", `${far}/32`, "via", lab.target.address]);
+    await lab.online.run(["ip", "route", "add", "198.18.1.0/24", "via", router.address]);
+
+    const copy = lab.online.spawn(
+      tcpshadow([
+        "copy",
+        "-x",
+        `80-${far}:8080`,
+        "-s",
+        lab.assistant.address,
+        "-c",
+        FAKE_CLIENTS,
+        "-o",
+        lab.online.device,
+      ]),
+      { stdout: "piped", stderr: "piped" },
+    );
+    await waitForStderr(copy, "copying", 15_000);
+    await httpClient(lab, "far", 200);
+    const online = await lab.readLog(lab.onlineLogPath);
+    const target = await lab.waitForTarget(200, 30_000);
+    const summary = await lab.stopCopy(copy);
+    assert.deepEqual(compareLogs(online, target), []);
+    assert.equal(summary.sessions, 200);
+    assert.match(copy.stderrText(), new RegExp(`asking for ${router.address}'s MAC address`));
+    assert.match(copy.stderrText(), new RegExp(`sending to ${far} as frames on eth0 to ${router.mac}`));
   });
 });
