@@ -33,7 +33,9 @@ export class CopyMonitor {
     this.#runtime = runtime;
     this.#log = log;
     this.#guard = guard;
-    const { operation, maxSessions } = runtime.options;
+    const { operation, maxSessions, udpMappings } = runtime.options;
+    // The datagram counters only where there are udp: targets to count for.
+    const udp = udpMappings.length > 0;
     this.#capHits = new GrowthAlarm((growth, total) =>
       `--max-sessions ${maxSessions} reached: ${growth} new sessions refused (${total} in all)`
     );
@@ -41,8 +43,8 @@ export class CopyMonitor {
     this.#reporting = Reporting.start(operation, {
       sample: () => ({ counters: this.stats() }),
       metrics: () => copyMetrics(this.stats()),
-      lineKeys: COPY_STATS_LINE_KEYS,
-      rateKeys: COPY_RATE_KEYS,
+      lineKeys: udp ? [...COPY_STATS_LINE_KEYS, "udp-captured", "udp-copied"] : COPY_STATS_LINE_KEYS,
+      rateKeys: udp ? [...COPY_RATE_KEYS, "udp-copied"] : COPY_RATE_KEYS,
       check: () => this.check(),
     }, log);
   }

@@ -156,7 +156,7 @@ async function stopCopy(copy: LabProcess): Promise<Record<string, number>> {
 Deno.test("udp: 300 DNS queries reach the target's dnsmasq, counted on both sides and identical byte for byte, with no intercept", async () => {
   await withCopyLab({}, async (lab) => {
     const dns = await dnsLab(lab);
-    const copy = lab.online.spawn(udpCopy(lab, []), { stdout: "piped", stderr: "piped" });
+    const copy = lab.online.spawn(udpCopy(lab, ["--stats", "1"]), { stdout: "piped", stderr: "piped" });
     await waitForStderr(copy, "copying", 15_000);
     const clientLog = `${lab.dir}/client.jsonl`;
     await askOnline(lab, clientLog);
@@ -174,6 +174,7 @@ Deno.test("udp: 300 DNS queries reach the target's dnsmasq, counted on both side
     assert.equal(summary["udp-captured"], sent.length, JSON.stringify(summary));
     assert.equal(summary["udp-copied"], sent.length);
     assert.equal(summary["send-dropped"], 0);
+    assert.match(copy.stderrText(), /stats .* udp-captured=\d+ udp-copied=\d+ \(\d+(\.\d+)?\/s\)/);
 
     const datagrams = capturedDatagrams(dns.targetPcap);
     assert.deepEqual(tally(datagrams.map((datagram) => datagram.hex)), tally(sent));
