@@ -4,7 +4,7 @@
  * every intercept hears every registration (the target may route replies to any of them).
  */
 import { FatalError } from "../errors.ts";
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../ops/mod.ts";
 import {
   encodeHello,
   encodeRegistration,

@@ -7,7 +7,7 @@
  */
 import { createSocket } from "node:dgram";
 import { Capture, PacketBatch, readKernelFile } from "../../ffi/mod.ts";
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../ops/mod.ts";
 import { FatalError, UsageError } from "../errors.ts";
 import { ETHERNET_HEADER_LENGTH, EtherType, formatIpv4 } from "../wire/mod.ts";
 import { formatMac, neighbourMac, nextHop, readNeighbours, readRoutes } from "./neighbours.ts";

@@ -2,7 +2,7 @@
  * What every `copy` run has, whatever feeds it packets (a live capture or a file): the session table,
  * the raw socket toward the target, the links to intercept, and the counters they keep.
  */
-import type { Logger } from "../cli/log.ts";
+import type { CounterValues, Logger } from "../ops/mod.ts";
 import { SessionTable } from "../session/mod.ts";
 import { parseReplyRecord } from "../protocol/mod.ts";
 import { decodeTcpPacket, formatIpv4, Ipv4View, isWireError } from "../wire/mod.ts";
@@ -12,22 +12,20 @@ import { LinkOutlet, type LinkPath, resolveLinkPath } from "./link_sender.ts";
 import { PacketSender } from "./sender.ts";
 import { UdpCopier } from "./udp.ts";
 import { sleep } from "../sleep.ts";
+import type { RUNTIME_COUNTERS } from "./counters.ts";
 
 const SETTLE_POLL_MS = 10;
-
-/** Counters of a whole `copy` run, flat, for the summary, stats lines and metrics. */
-export type CopyStats = Record<string, number>;
 
 /** The engine of a `copy` run and the I/O around it. */
 export class CopyRuntime {
   /** Frames that were not a TCP packet we can read (counted, skipped). */
-  malformed = 0;
+  packetsMalformed = 0;
   /** Reply records from intercept that were not IPv4+TCP headers. */
-  malformedReplies = 0;
+  repliesMalformed = 0;
   /** IPv6 packets seen (not copied yet). */
-  ipv6Skipped = 0;
+  packetsIpv6Skipped = 0;
   /** Packets the kernel dropped before the capture read them, as the live capture last reported. */
-  kernelDropped = 0;
+  packetsKernelDropped = 0;
 
   readonly table: SessionTable;
   readonly #sender: PacketSender;
@@ -97,12 +95,12 @@ export class CopyRuntime {
       return;
     }
     if (isWireError(decoded)) {
-      this.malformed++;
+      this.packetsMalformed++;
       return;
     }
     if (decoded.outgoing) return;
     if (!(decoded.ip instanceof Ipv4View)) {
-      this.ipv6Skipped++;
+      this.packetsIpv6Skipped++;
       return;
     }
     this.table.onCapture(decoded.ip.src, decoded.ip.dst, decoded.tcp, now);
@@ -140,57 +138,53 @@ export class CopyRuntime {
     this.#sender.close();
   }
 
-  /** Every counter of the run so far. */
-  stats(): CopyStats {
+  /** Every counter of the run so far, by its name in `RUNTIME_COUNTERS`. */
+  stats(): CounterValues<typeof RUNTIME_COUNTERS> {
     const c = this.table.counters;
     const o = c.outcomes;
     return {
-      sessions: c.sessionsCopied,
-      active: this.table.active,
-      lingering: this.table.lingering,
-      completed: o["completed"],
-      "reset-by-client": o["reset-by-client"],
-      failed: o["refused"] + o["no-answer"] + o["reset-by-target"] + o["buffer-full"] + o["capture-cut"],
-      refused: o["refused"],
-      "no-answer": o["no-answer"],
-      "reset-by-target": o["reset-by-target"],
-      "buffer-full": o["buffer-full"],
-      "capture-cut": o["capture-cut"],
-      "timed-out": o["timed-out"],
-      abandoned: o["abandoned"],
-      "skipped-by-rate": c.sessionsSkippedByRate,
-      "refused-at-cap": c.sessionsRefusedAtCap,
-      "refused-by-memory": c.sessionsRefusedWhilePaused,
-      "no-free-address": c.sessionsWithoutAddress,
-      captured: c.packetsSeen,
-      malformed: this.malformed + (this.#udp?.malformed ?? 0),
-      "malformed-replies": this.malformedReplies,
-      "ipv6-skipped": this.ipv6Skipped,
-      "kernel-dropped": this.kernelDropped,
-      sent: this.#sender.sent,
-      "send-dropped": this.#sender.dropped,
+      "sessions-copied": c.sessionsCopied,
+      "sessions-active": this.table.active,
+      "sessions-lingering": this.table.lingering,
+      "sessions-completed": o["completed"],
+      "sessions-reset-by-client": o["reset-by-client"],
+      "sessions-failed": o["refused"] + o["no-answer"] + o["reset-by-target"] + o["buffer-full"] +
+        o["capture-cut"],
+      "sessions-refused": o["refused"],
+      "sessions-no-answer": o["no-answer"],
+      "sessions-reset-by-target": o["reset-by-target"],
+      "sessions-buffer-full": o["buffer-full"],
+      "sessions-capture-cut": o["capture-cut"],
+      "sessions-timed-out": o["timed-out"],
+      "sessions-abandoned": o["abandoned"],
+      "sessions-skipped-by-rate": c.sessionsSkippedByRate,
+      "sessions-refused-at-cap": c.sessionsRefusedAtCap,
+      "sessions-refused-while-paused": c.sessionsRefusedWhilePaused,
+      "sessions-without-address": c.sessionsWithoutAddress,
+      "packets-captured": c.packetsCaptured,
+      "packets-malformed": this.packetsMalformed + (this.#udp?.malformed ?? 0),
+      "replies-malformed": this.repliesMalformed,
+      "packets-ipv6-skipped": this.packetsIpv6Skipped,
+      "packets-kernel-dropped": this.packetsKernelDropped,
+      "packets-sent": this.#sender.sent,
+      "packets-send-dropped": this.#sender.dropped,
       retransmissions: c.retransmissions,
-      replies: c.repliesReceived,
+      "replies-received": c.repliesReceived,
       "replies-unmatched": c.repliesUnmatched,
       "registrations-lost": this.#links.registrationsLost,
-      "udp-captured": this.#udp?.captured ?? 0,
-      "udp-copied": this.#udp?.copied ?? 0,
-      "udp-skipped-by-rate": this.#udp?.skippedByRate ?? 0,
+      "datagrams-captured": this.#udp?.captured ?? 0,
+      "datagrams-copied": this.#udp?.copied ?? 0,
+      "datagrams-skipped-by-rate": this.#udp?.skippedByRate ?? 0,
     };
   }
 
   #onReplyRecord(record: Uint8Array): void {
     const reply = parseReplyRecord(record);
-    if (reply === undefined) this.malformedReplies++;
+    if (reply === undefined) this.repliesMalformed++;
     else {
       const now = performance.now();
       this.table.onReply(reply.ip.dst, reply.tcp, now);
       this.#armTimer(now);
     }
   }
-}
-
-/** A stats object as one `key=value ...` line. */
-export function formatStats(stats: CopyStats): string {
-  return Object.entries(stats).map(([key, value]) => `${key}=${value}`).join(" ");
 }

@@ -1,9 +1,10 @@
 /**
  * intercept's I/O: the captures of the target's replies, the listener for copy connections, and the
- * writes to them. Routing decisions are `RouteTable`'s, bytes on the wire are `protocol.ts`'s.
+ * writes to them. Which copy gets which reply is `ClientRegistry`'s, bytes on the wire are
+ * `src/protocol/`'s.
  */
 import { Capture } from "../../ffi/mod.ts";
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../ops/mod.ts";
 import { errorMessage, FatalError } from "../errors.ts";
 import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
 import {
@@ -17,7 +18,7 @@ import {
   REPLY_RECORD_LENGTH,
   ReplyFrameEncoder,
 } from "../protocol/mod.ts";
-import { type ReplySink, type RouteCounters, routeKey, RouteTable } from "./routes.ts";
+import { clientKey, ClientRegistry, type RegistryCounters, type ReplySink } from "./registry.ts";
 import { sleep } from "../sleep.ts";
 
 /** What `runIntercept` needs, already checked. */
@@ -72,7 +73,7 @@ export interface PeerCounters {
 /** A live look into a running intercept, for stats and metrics. */
 export interface InterceptView {
   readonly totals: Readonly<InterceptTotals>;
-  readonly routes: Readonly<RouteCounters>;
+  readonly routes: Readonly<RegistryCounters>;
   /** Client routes registered now. */
   routeCount(): number;
   /** Replies waiting for their registration now. */
@@ -132,7 +133,7 @@ export async function runIntercept(
 ): Promise<string> {
   const info = log.info;
   const warn = log.warn;
-  const table = new RouteTable<CopyPeer>();
+  const table = new ClientRegistry<CopyPeer>();
   const peers = new Set<CopyPeer>();
   const totals: InterceptTotals = {
     captured: 0,
@@ -210,7 +211,7 @@ export async function runIntercept(
             );
             return closePeer(peer, undefined);
           }
-          const key = routeKey(registration.clientAddress, registration.clientPort);
+          const key = clientKey(registration.clientAddress, registration.clientPort);
           if (registration.type === RegistrationType.ADD) table.register(peer, key);
           else table.unregister(peer, key);
         }
@@ -251,7 +252,7 @@ export async function runIntercept(
         else if (!(decoded.ip instanceof Ipv4View)) totals.notIpv4Tcp++;
         else {
           encodeReplyRecord(packet.data, decoded.ip.offset, record, 0);
-          table.deliver(routeKey(decoded.ip.dst, decoded.tcp.dstPort), record, now);
+          table.deliver(clientKey(decoded.ip.dst, decoded.tcp.dstPort), record, now);
         }
       }
       table.expire(now);

@@ -171,10 +171,13 @@ Deno.test("udp: 300 DNS queries reach the target's dnsmasq, counted on both side
     assert.equal(target.length, sent.length, `target logged ${target.length} of ${sent.length}`);
     const names = (queries: string[]) => queries.map((query) => query.split(" ")[0]).sort();
     assert.deepEqual(names(target), names(online));
-    assert.equal(summary["udp-captured"], sent.length, JSON.stringify(summary));
-    assert.equal(summary["udp-copied"], sent.length);
-    assert.equal(summary["send-dropped"], 0);
-    assert.match(copy.stderrText(), /stats .* udp-captured=\d+ udp-copied=\d+ \(\d+(\.\d+)?\/s\)/);
+    assert.equal(summary["datagrams-captured"], sent.length, JSON.stringify(summary));
+    assert.equal(summary["datagrams-copied"], sent.length);
+    assert.equal(summary["packets-send-dropped"], 0);
+    assert.match(
+      copy.stderrText(),
+      /stats .* datagrams-captured=\d+ datagrams-copied=\d+ \(\d+(\.\d+)?\/s\)/,
+    );
 
     const datagrams = capturedDatagrams(dns.targetPcap);
     assert.deepEqual(tally(datagrams.map((datagram) => datagram.hex)), tally(sent));
@@ -196,8 +199,8 @@ Deno.test("udp: --multiply 3 sends each DNS query three times from three client 
     await dns.capture.stop();
 
     assert.equal(target.length, 3 * sent.length);
-    assert.equal(summary["udp-captured"], sent.length);
-    assert.equal(summary["udp-copied"], 3 * sent.length);
+    assert.equal(summary["datagrams-captured"], sent.length);
+    assert.equal(summary["datagrams-copied"], 3 * sent.length);
     const datagrams = capturedDatagrams(dns.targetPcap);
     assert.deepEqual(tally(datagrams.map((datagram) => datagram.hex)), times(sent, 3));
     assert.equal(new Set(datagrams.map((datagram) => datagram.port)).size, 3);
@@ -221,7 +224,7 @@ Deno.test("udp: with --send-interface the queries leave as Ethernet frames and a
     await dns.capture.stop();
 
     assert.equal(target.length, sent.length);
-    assert.equal(summary["udp-copied"], sent.length);
+    assert.equal(summary["datagrams-copied"], sent.length);
     assert.match(copy.stderrText(), new RegExp(`frames on ${lab.online.device} to ${lab.target.mac}`));
     const datagrams = capturedDatagrams(dns.targetPcap);
     assert.deepEqual(tally(datagrams.map((datagram) => datagram.hex)), tally(sent));
@@ -260,7 +263,7 @@ Deno.test("udp: DNS queries recorded online and replayed from the file (-i) reac
     await dns.capture.stop();
 
     assert.equal(target.length, sent.length);
-    assert.match(replay.stderrText(), new RegExp(`udp-copied=${sent.length}\\b`));
+    assert.match(replay.stderrText(), new RegExp(`datagrams-copied=${sent.length}\\b`));
     const datagrams = capturedDatagrams(dns.targetPcap);
     assert.deepEqual(tally(datagrams.map((datagram) => datagram.hex)), tally(sent));
   });

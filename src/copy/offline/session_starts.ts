@@ -1,0 +1,30 @@
+/** Which packets of a file start a session, by the session table's rule, for a file read on its own. */
+import { sessionIsn, startsSession } from "../../session/mod.ts";
+
+/** Tells which packets start a session, by the session table's rule, for a file read on its own. */
+export class SessionStarts {
+  /** ISNs by server port, then by client address and port (48 bits). */
+  readonly #isns = new Map<number, Map<number, number>>();
+
+  /** Whether this packet from `source` starts a session. */
+  observe(
+    source: number,
+    tcp: {
+      readonly srcPort: number;
+      readonly dstPort: number;
+      readonly seq: number;
+      readonly flags: number;
+      readonly payloadLength: number;
+    },
+  ): boolean {
+    let isns = this.#isns.get(tcp.dstPort);
+    if (isns === undefined) {
+      isns = new Map();
+      this.#isns.set(tcp.dstPort, isns);
+    }
+    const key = source * 65536 + tcp.srcPort;
+    if (!startsSession(isns.get(key), tcp)) return false;
+    isns.set(key, sessionIsn(tcp));
+    return true;
+  }
+}
