@@ -81,6 +81,14 @@ function capturedDatagrams(path: string): Array<{ source: number; port: number; 
   return datagrams;
 }
 
+/** What the target's kernel says of UDP it dropped (socket buffer full, ...), for failure messages. */
+async function targetUdpDrops(lab: CopyLab): Promise<string> {
+  const { stdout } = await lab.target.run(["nstat", "-az", "UdpInErrors", "UdpRcvbufErrors"], {
+    check: false,
+  });
+  return stdout.split("\n").filter((line) => line.startsWith("Udp")).map((line) => line.trim()).join(", ");
+}
+
 /** Counts of each item of `items`. */
 function tally(items: string[]): Map<string, number> {
   const counts = new Map<string, number>();
@@ -163,12 +171,13 @@ Deno.test("udp: 300 DNS queries reach the target's dnsmasq, counted on both side
     const sent = await sentQueries(clientLog);
     const online = await loggedQueries(dns.onlineLog);
     assert.equal(online.length, sent.length);
-    const target = await waitForQueries(dns.targetLog, sent.length, 10_000);
+    const target = await waitForQueries(dns.targetLog, sent.length, 30_000);
     await sleep(300); // anything extra would show up now
     const summary = await stopCopy(copy);
     await dns.capture.stop();
 
-    assert.equal(target.length, sent.length, `target logged ${target.length} of ${sent.length}`);
+    const why = `${JSON.stringify(summary)}; target: ${await targetUdpDrops(lab)}`;
+    assert.equal(target.length, sent.length, `target logged ${target.length} of ${sent.length}: ${why}`);
     const names = (queries: string[]) => queries.map((query) => query.split(" ")[0]).sort();
     assert.deepEqual(names(target), names(online));
     assert.equal(summary["datagrams-captured"], sent.length, JSON.stringify(summary));
@@ -193,12 +202,17 @@ Deno.test("udp: --multiply 3 sends each DNS query three times from three client 
     const clientLog = `${lab.dir}/client.jsonl`;
     await askOnline(lab, clientLog);
     const sent = await sentQueries(clientLog);
-    const target = await waitForQueries(dns.targetLog, 3 * sent.length, 10_000);
+    const target = await waitForQueries(dns.targetLog, 3 * sent.length, 30_000);
     await sleep(300);
     const summary = await stopCopy(copy);
     await dns.capture.stop();
 
-    assert.equal(target.length, 3 * sent.length);
+    const why = `${JSON.stringify(summary)}; target: ${await targetUdpDrops(lab)}`;
+    assert.equal(
+      target.length,
+      3 * sent.length,
+      `target logged ${target.length} of ${3 * sent.length}: ${why}`,
+    );
     assert.equal(summary["datagrams-captured"], sent.length);
     assert.equal(summary["datagrams-copied"], 3 * sent.length);
     const datagrams = capturedDatagrams(dns.targetPcap);
@@ -218,7 +232,7 @@ Deno.test("udp: with --send-interface the queries leave as Ethernet frames and a
     const clientLog = `${lab.dir}/client.jsonl`;
     await askOnline(lab, clientLog);
     const sent = await sentQueries(clientLog);
-    const target = await waitForQueries(dns.targetLog, sent.length, 10_000);
+    const target = await waitForQueries(dns.targetLog, sent.length, 30_000);
     await sleep(300);
     const summary = await stopCopy(copy);
     await dns.capture.stop();
@@ -259,7 +273,7 @@ Deno.test("udp: DNS queries recorded online and replayed from the file (-i) reac
     });
     const status = await replay.exited;
     assert.equal(status.code, 0, replay.stderrText());
-    const target = await waitForQueries(dns.targetLog, sent.length, 10_000);
+    const target = await waitForQueries(dns.targetLog, sent.length, 30_000);
     await dns.capture.stop();
 
     assert.equal(target.length, sent.length);
