@@ -5,8 +5,8 @@
  *
  * Keep-alive HTTP sessions are prebuilt (SYN, handshake ACK, requests of 100 bytes each answered by
  * the target with 200 bytes, the client's ACKs, FIN; every segment with a TCP timestamp, as Linux
- * sends them), then fed with a synthetic clock, so only the path itself is timed. Registrations are
- * encoded into a reused buffer (intercept links not timed).
+ * sends them), then fed with a synthetic clock, so only the path itself is timed. The table's client
+ * events are encoded as registrations into a reused buffer, as copy does (intercept links not timed).
  * With `--send`, segments go through copy's own `PacketSender` (batched sendmmsg on a raw socket);
  * with `--send-interface DEV`, as Ethernet frames on DEV (`copy --send-interface`: batched sendmmsg on
  * libpcap's socket), and with `--inject-each` too, one pcap_inject per frame instead, to compare.
@@ -30,6 +30,7 @@ import {
   encodeRegistration,
   encodeReplyRecord,
   REGISTRATION_LENGTH,
+  RegistrationType,
   REPLY_RECORD_LENGTH,
 } from "../src/protocol/mod.ts";
 import { SessionTable } from "../src/session/mod.ts";
@@ -240,8 +241,11 @@ function runOnce(steps: Step[], sender: PacketSender | undefined) {
       id = (id + 1) & 0xffff;
       emitIpv4Tcp({ src: endpoints.clientAddress, dst: TARGET, id, tcp }, buffer);
     },
-    registration(value) {
-      encodeRegistration(value, registration, 0);
+    clientOpened(endpoints) {
+      encodeRegistration({ type: RegistrationType.ADD, ...endpoints }, registration, 0);
+    },
+    clientClosed(endpoints) {
+      encodeRegistration({ type: RegistrationType.DELETE, ...endpoints }, registration, 0);
     },
   });
   let now = 0;

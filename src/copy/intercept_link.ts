@@ -1,7 +1,8 @@
 /**
- * `copy`'s connections to intercept: registrations out, the target's reply headers in. Several
- * connections per intercept spread the load; a client's registrations always use the same one, and
- * every intercept hears every registration (the target may route replies to any of them).
+ * `copy`'s connections to intercept: the session table's client events out as registrations (TCPCopy's
+ * protocol), the target's reply headers in. Several connections per intercept spread the load; a
+ * client's registrations always use the same one, and every intercept hears every registration (the
+ * target may route replies to any of them).
  */
 import { FatalError } from "../errors.ts";
 import type { Logger } from "../ops/mod.ts";
@@ -11,8 +12,10 @@ import {
   ExtensionFrameType,
   type Registration,
   REGISTRATION_LENGTH,
+  RegistrationType,
   ReplyFrameDecoder,
 } from "../protocol/mod.ts";
+import type { SessionEndpoints } from "../session/mod.ts";
 import type { InterceptAddress } from "./options.ts";
 import { sleep } from "../sleep.ts";
 
@@ -44,13 +47,13 @@ export class InterceptLinks {
 
   /**
    * @param onRecord called with each 64-byte reply record (a view valid during the call)
-   * @param registrationsToReplay the live registrations, sent again after a reconnect
+   * @param openClients the client endpoints copies hold now, registered again after a reconnect
    */
   constructor(
     addresses: InterceptAddress[],
     connectionsPerHost: number,
     readonly onRecord: (record: Uint8Array) => void,
-    readonly registrationsToReplay: () => Iterable<Registration>,
+    readonly openClients: () => Iterable<SessionEndpoints>,
     readonly log: Logger,
   ) {
     this.#links = addresses.map((address) =>
@@ -91,8 +94,18 @@ export class InterceptLinks {
     );
   }
 
+  /** A copy took a client address and port: every intercept is to route the target's replies to us. */
+  clientOpened(endpoints: SessionEndpoints): void {
+    this.#register({ type: RegistrationType.ADD, ...endpoints });
+  }
+
+  /** A copy let go of a client address and port: no intercept needs to route its replies any more. */
+  clientClosed(endpoints: SessionEndpoints): void {
+    this.#register({ type: RegistrationType.DELETE, ...endpoints });
+  }
+
   /** Sends one registration to every intercept, on the connection that owns its client. */
-  register(registration: Registration): void {
+  #register(registration: Registration): void {
     for (const links of this.#links) {
       const link = ownerOf(links, registration);
       if (link.connection === undefined) {
@@ -209,8 +222,8 @@ export class InterceptLinks {
         this.#attach(link, connection);
         this.log.info(`reconnected to intercept ${link.address.host}:${link.address.port}`);
         const links = this.#links.find((group) => group.includes(link))!;
-        for (const registration of this.registrationsToReplay()) {
-          if (ownerOf(links, registration) === link) enqueue(link, registration);
+        for (const endpoints of this.openClients()) {
+          if (ownerOf(links, endpoints) === link) enqueue(link, { type: RegistrationType.ADD, ...endpoints });
         }
         if (!link.writing) this.#flush(link);
         return;
@@ -221,9 +234,9 @@ export class InterceptLinks {
   }
 }
 
-/** The connection of a group that carries `registration`'s client: always the same one. */
-function ownerOf(links: Link[], registration: Registration): Link {
-  return links[((registration.clientAddress ^ registration.clientPort) >>> 0) % links.length];
+/** The connection of a group that carries a client's registrations: always the same one. */
+function ownerOf(links: Link[], client: { clientAddress: number; clientPort: number }): Link {
+  return links[((client.clientAddress ^ client.clientPort) >>> 0) % links.length];
 }
 
 function enqueue(link: Link, registration: Registration): void {

@@ -52,12 +52,13 @@ export class CopyRuntime {
       options.intercepts,
       options.connections,
       (record) => this.#onReplyRecord(record),
-      () => this.table.registrations(),
+      () => this.table.openClients(),
       log,
     );
     this.table = new SessionTable(options, {
       segment: (endpoints, tcp) => this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp),
-      registration: (registration) => this.#links.register(registration),
+      clientOpened: (endpoints) => this.#links.clientOpened(endpoints),
+      clientClosed: (endpoints) => this.#links.clientClosed(endpoints),
       ended: log.debugEnabled
         ? (address, port, endpoints, outcome) =>
           log.debug(
