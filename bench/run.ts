@@ -333,7 +333,7 @@ async function startCopier(
     assistant.address,
     "-c",
     FAKE_CLIENTS,
-    "-I",
+    "--interface",
     online.device,
     "--stats",
     "1",

@@ -48,6 +48,7 @@ export class InterceptLinks {
   /**
    * @param onRecord called with each 64-byte reply record (a view valid during the call)
    * @param openClients the client endpoints copies hold now, registered again after a reconnect
+   * @param lonely an intercept unreachable at start is retried like a lost one, not fatal (`-L`)
    */
   constructor(
     addresses: InterceptAddress[],
@@ -55,6 +56,7 @@ export class InterceptLinks {
     readonly onRecord: (record: Uint8Array) => void,
     readonly openClients: () => Iterable<SessionEndpoints>,
     readonly log: Logger,
+    readonly lonely = false,
   ) {
     this.#links = addresses.map((address) =>
       Array.from(
@@ -73,8 +75,8 @@ export class InterceptLinks {
   }
 
   /**
-   * Connects everything once; an intercept that cannot be reached at start is fatal. None to connect
-   * when every target is `udp:`.
+   * Connects everything once; an intercept that cannot be reached at start is fatal, unless `lonely`.
+   * None to connect when every target is `udp:`.
    */
   async connect(): Promise<void> {
     if (this.#links.length === 0) return;
@@ -83,9 +85,12 @@ export class InterceptLinks {
         try {
           this.#attach(link, await Deno.connect({ hostname: link.address.host, port: link.address.port }));
         } catch (error) {
-          throw new FatalError(
-            `cannot connect to intercept at ${link.address.host}:${link.address.port}: ${reason(error)}`,
-          );
+          const problem = `cannot connect to intercept at ${link.address.host}:${link.address.port}: ${
+            reason(error)
+          }`;
+          if (!this.lonely) throw new FatalError(problem);
+          this.log.warn(`${problem}; retrying (--lonely)`);
+          this.#reconnect(link);
         }
       }),
     );

@@ -6,6 +6,8 @@ import type { CounterValues, Logger } from "../ops/mod.ts";
 import { SessionTable } from "../session/mod.ts";
 import { parseReplyRecord } from "../protocol/mod.ts";
 import { decodeTcpPacket, formatIpv4, Ipv4View, isWireError } from "../wire/mod.ts";
+import { announceRunning } from "../cli/mod.ts";
+import { gradualPlan } from "./gradual.ts";
 import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";
 import { LinkOutlet, type LinkPath, resolveLinkPath } from "./link_sender.ts";
@@ -34,6 +36,8 @@ export class CopyRuntime {
   readonly #udp: UdpCopier | undefined;
   /** One timeout for the table's next deadline, so an idle copy does not wake up on a fixed tick. */
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Removes the `--pid-file` written once running. */
+  #removePidFile = () => {};
   #timerAt = Infinity;
   readonly #onTimer = () => {
     this.#timer = undefined;
@@ -54,8 +58,9 @@ export class CopyRuntime {
       (record) => this.#onReplyRecord(record),
       () => this.table.openClients(),
       log,
+      options.lonely,
     );
-    this.table = new SessionTable(options, {
+    this.table = new SessionTable(options.gradual ? gradualPlan(options, performance.now()) : options, {
       segment: (endpoints, tcp) => this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp),
       clientOpened: (endpoints) => this.#links.clientOpened(endpoints),
       clientClosed: (endpoints) => this.#links.clientClosed(endpoints),
@@ -88,6 +93,11 @@ export class CopyRuntime {
     return runtime;
   }
 
+  /** The capture runs: writes `--pid-file`, and tells a waiting `-d` parent to exit 0. */
+  announceRunning(): void {
+    this.#removePidFile = announceRunning(this.options.daemon);
+  }
+
   /** One captured frame of link type `linkType`, seen at `now` (ms). */
   onFrame(linkType: number, frame: Uint8Array, now: number): void {
     const decoded = decodeTcpPacket(linkType, frame);
@@ -104,7 +114,11 @@ export class CopyRuntime {
       this.packetsIpv6Skipped++;
       return;
     }
-    this.table.onCapture(decoded.ip.src, decoded.ip.dst, decoded.tcp, now);
+    const source = decoded.ip.src;
+    // -H: a client on this host itself, as the target should see it.
+    const localhost = this.options.localhostAddress;
+    const client = localhost !== undefined && source >>> 24 === 127 ? localhost : source;
+    this.table.onCapture(client, decoded.ip.dst, decoded.tcp, now);
     this.#armTimer(now);
   }
 
@@ -137,6 +151,7 @@ export class CopyRuntime {
     await this.#links.drain();
     this.#links.close();
     this.#sender.close();
+    this.#removePidFile();
   }
 
   /** Every counter of the run so far, by its name in `RUNTIME_COUNTERS`. */

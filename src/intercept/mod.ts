@@ -28,11 +28,32 @@ import {
   portValue,
 } from "../cli/mod.ts";
 import { reopenOnHangup, withLogger } from "../ops/mod.ts";
+import {
+  type AcceptedFlag,
+  acceptedFlagNotices,
+  acceptedFlagSpecs,
+  announceRunning,
+  DAEMON_FLAGS,
+  DAEMON_HELP,
+  daemonOptions,
+  detach,
+  shouldDetach,
+} from "../cli/mod.ts";
 import { UsageError } from "../errors.ts";
 import { formatIpv4, LinkType } from "../wire/mod.ts";
 import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import { InterceptMonitor } from "./monitor.ts";
 import { runIntercept } from "./server.ts";
+
+/** intercept 1.0 flags accepted that change nothing here. */
+const ACCEPTED_FLAGS: readonly AcceptedFlag[] = [
+  {
+    short: "n",
+    long: "combined",
+    instead: "replies go to copy in frames of up to 16, gathered for at most 1 ms while busy",
+  },
+  { short: "s", long: "hash-size", instead: "the table of registered clients grows as needed" },
+];
 
 const help = `tcpshadow intercept: send the target's replies to copy
 
@@ -49,8 +70,14 @@ Flags:
       --capture-buffer <MB> kernel buffer of each capture (default ${DEFAULT_CAPTURE_BUFFER_MB}); raise it on kernel drops
   -p, --port <port>         port copy connects to (default ${DEFAULT_INTERCEPT_PORT})
   -b, --bind <address>      address to listen on (default 0.0.0.0)
+  -D, --docker <ip1-ip2>    replies to ip1 (a client address as seen inside a container) go to the copy
+                            that registered ip2, rewritten to ip2 (intercept 1.0's dockered_ip-orig_ip)
   -q, --quiet               log only problems, not copy connections coming and going
 ${OPERATION_HELP}
+${DAEMON_HELP}
+  -n, -s <num>              intercept 1.0's combined packets and hash size: accepted, and a notice
+                            says what does their job here
+  -v, --version             print the version
   -h, --help                this help
 
 Runs until SIGINT or SIGTERM, then prints a summary of its counters to stderr.`;
@@ -67,8 +94,11 @@ export const interceptCommand: Command = {
       "capture-buffer": { type: "string" },
       port: { type: "string", short: "p" },
       bind: { type: "string", short: "b" },
+      docker: { type: "string", short: "D" },
       quiet: { type: "boolean", short: "q" },
       ...OPERATION_FLAGS,
+      ...DAEMON_FLAGS,
+      ...acceptedFlagSpecs(ACCEPTED_FLAGS),
     });
     const filter = flags.filter;
     if (filter === undefined || filter.trim() === "") {
@@ -84,9 +114,18 @@ export const interceptCommand: Command = {
       captureBuffer: captureBufferValue(flags["capture-buffer"]),
       bind: formatIpv4(ipv4Value("--bind", flags.bind ?? "0.0.0.0")),
       port: flags.port === undefined ? DEFAULT_INTERCEPT_PORT : portValue("--port", flags.port),
+      rewriteDestination: flags.docker === undefined ? undefined : dockerValue(flags.docker),
     };
     const operation = operationOptions(flags, flags.quiet ?? false);
+    const daemon = daemonOptions(flags);
+    const notices = acceptedFlagNotices(ACCEPTED_FLAGS, flags);
+    if (shouldDetach(daemon)) {
+      for (const notice of notices) console.error(`tcpshadow intercept: warning: ${notice}`);
+      return detach();
+    }
     return withLogger("intercept", operation.log, async (log) => {
+      for (const notice of notices) log.warn(notice);
+      let removePidFile = () => {};
       const controller = new AbortController();
       const stop = () => controller.abort();
       Deno.addSignalListener("SIGINT", stop);
@@ -96,6 +135,7 @@ export const interceptCommand: Command = {
       try {
         const summary = await runIntercept(options, controller.signal, log, (view) => {
           monitor = new InterceptMonitor(view, operation, log);
+          removePidFile = announceRunning(daemon);
         });
         await monitor?.stop();
         // Unprefixed, as scripts and tests have always read it.
@@ -103,6 +143,7 @@ export const interceptCommand: Command = {
         return 0;
       } finally {
         await monitor?.stop();
+        removePidFile();
         stopReopening();
         Deno.removeSignalListener("SIGINT", stop);
         Deno.removeSignalListener("SIGTERM", stop);
@@ -110,3 +151,12 @@ export const interceptCommand: Command = {
     });
   },
 };
+
+/** `-D dockerIP-origIP`: replies to the first address count as replies to the second. */
+function dockerValue(text: string): { from: number; to: number } {
+  const [from, to, extra] = text.split("-");
+  if (to === undefined || extra !== undefined) {
+    throw new UsageError(`--docker: "${text}" is not dockerIP-origIP (like 172.17.0.1-198.19.0.1)`);
+  }
+  return { from: ipv4Value("--docker", from), to: ipv4Value("--docker", to) };
+}

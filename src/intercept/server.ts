@@ -20,6 +20,7 @@ import {
 } from "../protocol/mod.ts";
 import { clientKey, ClientRegistry, type RegistryCounters, type ReplySink } from "./registry.ts";
 import { sleep } from "../sleep.ts";
+import { type DestinationRewrite, rewriteDestination } from "./docker.ts";
 
 /** What `runIntercept` needs, already checked. */
 export interface InterceptOptions {
@@ -32,6 +33,8 @@ export interface InterceptOptions {
   /** Address and port to accept copy connections on. */
   bind: string;
   port: number;
+  /** `-D`: replies to `from` are routed, and passed on, as replies to `to`. */
+  rewriteDestination?: DestinationRewrite;
 }
 
 /** Link header + largest IPv4 header + largest TCP header fit with room to spare: payload is never sent. */
@@ -252,7 +255,8 @@ export async function runIntercept(
         else if (!(decoded.ip instanceof Ipv4View)) totals.notIpv4Tcp++;
         else {
           encodeReplyRecord(packet.data, decoded.ip.offset, record, 0);
-          table.deliver(clientKey(decoded.ip.dst, decoded.tcp.dstPort), record, now);
+          const destination = rewriteDestination(record, decoded.ip.dst, options.rewriteDestination);
+          table.deliver(clientKey(destination, decoded.tcp.dstPort), record, now);
         }
       }
       table.expire(now);
