@@ -46,3 +46,4 @@ export {
   reportStartFailure,
   shouldDetach,
 } from "./daemon.ts";
+export { readSecretFile } from "./secret_file.ts";

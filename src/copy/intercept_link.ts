@@ -3,13 +3,24 @@
  * protocol), the target's reply headers in. Several connections per intercept spread the load; a
  * client's registrations always use the same one, and every intercept hears every registration (the
  * target may route replies to any of them).
+ *
+ * With a shared secret (`--secret-file`) a connection asks for auth in its hello, and sends no registration
+ * and takes no reply until the intercept proved the secret (`src/protocol/auth.ts`).
  */
 import { FatalError } from "../errors.ts";
 import type { Logger } from "../ops/mod.ts";
 import {
+  AUTH_NONCE_LENGTH,
+  authMac,
+  authNonce,
+  authProofValid,
+  Capability,
+  encodeAuthResponse,
+  encodeExtensionRecord,
   encodeHello,
   encodeRegistration,
   ExtensionFrameType,
+  ExtensionRecordType,
   type Registration,
   REGISTRATION_LENGTH,
   RegistrationType,
@@ -23,6 +34,8 @@ const RECONNECT_MS = 1000;
 const READ_BUFFER = 64 * 1024;
 /** Registrations a link's buffers hold before they grow. */
 const INITIAL_REGISTRATIONS = 1024;
+/** How long a connection waits for the intercept's side of the auth exchange. */
+export const AUTH_DEADLINE_MS = 3000;
 
 interface Link {
   readonly address: InterceptAddress;
@@ -35,6 +48,25 @@ interface Link {
   writing: boolean;
   /** Extension capabilities the intercept granted: 0 for a C intercept, which never answers the hello. */
   capabilities: number;
+  /** Whether registrations may go and replies come: at once without a secret, after auth with one. */
+  ready: boolean;
+  /** The auth exchange under way on this connection, with both nonces once copy answered. */
+  auth: LinkAuth | undefined;
+  /** Why the intercept ended this connection, when it said so or failed auth. */
+  closeReason: string | undefined;
+  /** Why the last connection was lost, so a lasting problem is logged once, not on every retry. */
+  lastProblem: string | undefined;
+}
+
+/** One connection's auth: settles when the intercept proved the secret, or failed to. */
+interface LinkAuth {
+  readonly settled: Promise<void>;
+  readonly resolve: () => void;
+  readonly fail: (problem: string) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+  accepted: boolean;
+  interceptNonce: Uint8Array | undefined;
+  copyNonce: Uint8Array | undefined;
 }
 
 /** The connections to every intercept, kept up while `copy` runs. */
@@ -44,6 +76,8 @@ export class InterceptLinks {
 
   readonly #links: Link[][];
   #closed = false;
+  /** Whether `connect` is over: until then a failure is its error, not a log line. */
+  #started = false;
 
   /**
    * @param onRecord called with each 64-byte reply record (a view valid during the call)
@@ -57,6 +91,8 @@ export class InterceptLinks {
     readonly openClients: () => Iterable<SessionEndpoints>,
     readonly log: Logger,
     readonly lonely = false,
+    /** The shared secret to prove and to check, if any (`--secret-file`). */
+    readonly secret: Uint8Array | undefined = undefined,
   ) {
     this.#links = addresses.map((address) =>
       Array.from(
@@ -69,31 +105,42 @@ export class InterceptLinks {
           spare: new Uint8Array(INITIAL_REGISTRATIONS * REGISTRATION_LENGTH),
           writing: false,
           capabilities: 0,
+          ready: false,
+          auth: undefined,
+          closeReason: undefined,
+          lastProblem: undefined,
         }),
       )
     );
   }
 
   /**
-   * Connects everything once; an intercept that cannot be reached at start is fatal, unless `lonely`.
+   * Connects everything once; an intercept that cannot be reached (or fails auth) at start is fatal,
+   * unless `lonely`: then one it cannot reach is retried like a lost one.
    * None to connect when every target is `udp:`.
    */
   async connect(): Promise<void> {
     if (this.#links.length === 0) return;
     await Promise.all(
       this.#links.flat().map(async (link) => {
+        const where = `${link.address.host}:${link.address.port}`;
         try {
           this.#attach(link, await Deno.connect({ hostname: link.address.host, port: link.address.port }));
         } catch (error) {
-          const problem = `cannot connect to intercept at ${link.address.host}:${link.address.port}: ${
-            reason(error)
-          }`;
+          const problem = `cannot connect to intercept at ${where}: ${reason(error)}`;
           if (!this.lonely) throw new FatalError(problem);
           this.log.warn(`${problem}; retrying (--lonely)`);
           this.#reconnect(link);
+          return;
+        }
+        try {
+          await link.auth?.settled;
+        } catch (error) {
+          throw new FatalError(`intercept ${where}: ${reason(error)}`);
         }
       }),
     );
+    this.#started = true;
     this.log.info(
       `connected to ${this.#links.length} intercept(s), ${this.#links[0].length} connection(s) each`,
     );
@@ -113,7 +160,7 @@ export class InterceptLinks {
   #register(registration: Registration): void {
     for (const links of this.#links) {
       const link = ownerOf(links, registration);
-      if (link.connection === undefined) {
+      if (link.connection === undefined || !link.ready) {
         this.registrationsLost++;
         continue;
       }
@@ -152,7 +199,10 @@ export class InterceptLinks {
     link.connection = connection;
     link.capabilities = 0;
     link.pendingLength = 0;
-    encodeHello(link.pending, 0, 0);
+    link.ready = this.secret === undefined;
+    link.closeReason = undefined;
+    link.auth = this.secret === undefined ? undefined : this.#startAuth(link, connection);
+    encodeHello(link.pending, 0, this.secret === undefined ? 0 : Capability.AUTH);
     link.pendingLength = REGISTRATION_LENGTH;
     if (!link.writing) {
       link.writing = true;
@@ -181,19 +231,104 @@ export class InterceptLinks {
     }
   }
 
-  async #read(link: Link, connection: Deno.TcpConn): Promise<void> {
-    const decoder = new ReplyFrameDecoder((type, body) => {
-      if (type === ExtensionFrameType.ACCEPTED && body.length >= 2) {
-        link.capabilities = body[0] << 8 | body[1];
+  /**
+   * The auth exchange of a new connection: fails on the intercept's refusal, a wrong proof, or silence
+   * past `AUTH_DEADLINE_MS` (a C intercept never answers an extended hello), closing the connection.
+   */
+  #startAuth(link: Link, connection: Deno.TcpConn): LinkAuth {
+    let resolve!: () => void, reject!: (error: Error) => void;
+    const settled = new Promise<void>((yes, no) => [resolve, reject] = [yes, no]);
+    settled.catch(() => {}); // a reconnect's failure is logged by the reader, not awaited
+    const auth: LinkAuth = {
+      settled,
+      resolve: () => {
+        clearTimeout(auth.timer);
+        link.ready = true;
+        link.lastProblem = undefined;
+        resolve();
+      },
+      fail: (problem) => {
+        clearTimeout(auth.timer);
+        if (link.ready || link.closeReason !== undefined) return;
+        link.closeReason = problem;
+        reject(new Error(problem));
+        try {
+          connection.close();
+        } catch {
+          // already closed
+        }
+      },
+      timer: setTimeout(() =>
+        auth.fail(
+          auth.accepted
+            ? `did not finish the auth exchange within ${AUTH_DEADLINE_MS / 1000} s`
+            : `no answer to the auth hello within ${AUTH_DEADLINE_MS / 1000} s: a C intercept (it cannot ` +
+              "prove a secret: drop --secret-file for it) or not an intercept at all",
+        ), AUTH_DEADLINE_MS),
+      accepted: false,
+      interceptNonce: undefined,
+      copyNonce: undefined,
+    };
+    return auth;
+  }
+
+  /** An extension frame from the intercept (`body` valid during the call only). */
+  #onExtension(link: Link, type: number, body: Uint8Array): void {
+    const auth = link.auth;
+    const secret = this.secret;
+    if (type === ExtensionFrameType.ACCEPTED && body.length >= 2) {
+      link.capabilities = body[0] << 8 | body[1];
+      if (auth === undefined) return;
+      auth.accepted = true;
+      if ((link.capabilities & Capability.AUTH) === 0) {
+        auth.fail("it takes no shared secret (start it with the same --secret-file, or drop copy's)");
       }
-    });
+    } else if (type === ExtensionFrameType.REFUSED) {
+      const why = new TextDecoder().decode(body);
+      if (auth !== undefined) auth.fail(`refused this copy: ${why}`);
+      else link.closeReason = `refused this copy: ${why}`;
+    } else if (auth === undefined || secret === undefined || link.ready) {
+      return;
+    } else if (type === ExtensionFrameType.AUTH_CHALLENGE && auth.copyNonce === undefined) {
+      if (body.length !== AUTH_NONCE_LENGTH) return auth.fail(`an auth challenge of ${body.length} bytes`);
+      auth.interceptNonce = body.slice();
+      auth.copyNonce = authNonce();
+      const response = encodeAuthResponse({
+        copyNonce: auth.copyNonce,
+        mac: authMac(secret, auth.interceptNonce, auth.copyNonce, "copy"),
+      });
+      reserve(link, REGISTRATION_LENGTH + response.length);
+      link.pendingLength += encodeExtensionRecord(
+        ExtensionRecordType.AUTH_RESPONSE,
+        response,
+        link.pending,
+        link.pendingLength,
+      );
+      if (!link.writing) this.#flush(link);
+    } else if (type === ExtensionFrameType.AUTH_PROOF && auth.copyNonce !== undefined) {
+      if (authProofValid(secret, auth.interceptNonce!, auth.copyNonce, "intercept", body)) auth.resolve();
+      else {
+        auth.fail(
+          "failed to prove the shared secret: its --secret-file differs, or it is not the intercept you think",
+        );
+      }
+    }
+  }
+
+  async #read(link: Link, connection: Deno.TcpConn): Promise<void> {
+    const decoder = new ReplyFrameDecoder((type, body) => this.#onExtension(link, type, body));
+    const auth = link.auth;
+    const onRecord = (record: Uint8Array) => {
+      if (link.ready) this.onRecord(record);
+      else auth?.fail("sent replies before the auth exchange was over");
+    };
     const buffer = new Uint8Array(READ_BUFFER);
     let problem = "closed by intercept";
     try {
       for (;;) {
         const count = await connection.read(buffer);
         if (count === null) break;
-        const error = decoder.push(buffer.subarray(0, count), this.onRecord);
+        const error = decoder.push(buffer.subarray(0, count), onRecord);
         if (error !== undefined) {
           problem = `garbage from intercept (${error.message})`;
           break;
@@ -202,6 +337,8 @@ export class InterceptLinks {
     } catch (error) {
       problem = reason(error);
     }
+    if (auth !== undefined) auth.fail(problem);
+    problem = link.closeReason ?? problem;
     if (this.#closed) return;
     try {
       connection.close();
@@ -209,8 +346,13 @@ export class InterceptLinks {
       // already closed
     }
     link.connection = undefined;
+    link.ready = false;
     link.pendingLength = 0;
-    this.log.warn(`lost intercept ${link.address.host}:${link.address.port}: ${problem}; reconnecting`);
+    // A problem that lasts (a refusal, a wrong secret) is logged once, not on every retry.
+    if (this.#started && problem !== link.lastProblem) {
+      this.log.warn(`lost intercept ${link.address.host}:${link.address.port}: ${problem}; reconnecting`);
+    }
+    link.lastProblem = problem;
     this.#reconnect(link);
   }
 
@@ -225,7 +367,15 @@ export class InterceptLinks {
           return;
         }
         this.#attach(link, connection);
-        this.log.info(`reconnected to intercept ${link.address.host}:${link.address.port}`);
+        try {
+          await link.auth?.settled;
+        } catch {
+          return; // the reader logs why and tries again
+        }
+        // After a refusal the intercept speaks again only to refuse again, most likely: that is logged.
+        if (!link.lastProblem?.startsWith("refused")) {
+          this.log.info(`reconnected to intercept ${link.address.host}:${link.address.port}`);
+        }
         const links = this.#links.find((group) => group.includes(link))!;
         for (const endpoints of this.openClients()) {
           if (ownerOf(links, endpoints) === link) enqueue(link, { type: RegistrationType.ADD, ...endpoints });
@@ -245,13 +395,17 @@ function ownerOf(links: Link[], client: { clientAddress: number; clientPort: num
 }
 
 function enqueue(link: Link, registration: Registration): void {
-  if (link.pendingLength + REGISTRATION_LENGTH > link.pending.length) {
-    const grown = new Uint8Array(link.pending.length * 2);
-    grown.set(link.pending.subarray(0, link.pendingLength));
-    link.pending = grown;
-  }
+  reserve(link, REGISTRATION_LENGTH);
   encodeRegistration(registration, link.pending, link.pendingLength);
   link.pendingLength += REGISTRATION_LENGTH;
+}
+
+/** Makes room for `length` more bytes in the link's pending buffer. */
+function reserve(link: Link, length: number): void {
+  if (link.pendingLength + length <= link.pending.length) return;
+  const grown = new Uint8Array(Math.max(link.pending.length * 2, link.pendingLength + length));
+  grown.set(link.pending.subarray(0, link.pendingLength));
+  link.pending = grown;
 }
 
 function reason(error: unknown): string {

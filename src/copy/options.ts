@@ -16,6 +16,7 @@ import {
   parseFlags,
   portValue,
   positiveNumberValue,
+  readSecretFile,
 } from "../cli/mod.ts";
 import {
   type AcceptedFlag,
@@ -88,6 +89,8 @@ export interface CopyOptions {
   readonly daemon: DaemonOptions;
   /** One line for each TCPCopy flag given that changes nothing here. */
   readonly notices: string[];
+  /** The shared secret to prove to every intercept and to have them prove (`--secret-file`), if any. */
+  readonly secret: Uint8Array | undefined;
 }
 
 /** The IPv4 and TCP headers without options: what `--mtu` leaves for a segment's payload and options. */
@@ -167,6 +170,9 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
                            (default ${DEFAULT_MTU - IP_TCP_HEADERS})
       --max-sessions N     sessions held at once, with those in their 2 s linger after the end; more are
                            counted and skipped (default 100000); was -M before -M became TCPCopy's MTU
+      --secret-file FILE   prove this shared secret to each intercept and have it prove it back (the
+                           intercept needs the same --secret-file; a C intercept cannot); the file must
+                           not be world-readable and holds at least 16 bytes
   -m, --max-memory MB      above this resident memory collect garbage, and if still above take no new
                            sessions (open ones go on) until back below 90% of it (default: no limit)
   -o, --send-interface DEV send the copies as Ethernet frames on DEV (libpcap) instead of a raw socket, so
@@ -218,6 +224,7 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     "max-memory": { type: "string", short: "m" },
     "send-interface": { type: "string", short: "o" },
     "target-mac": { type: "string" },
+    "secret-file": { type: "string" },
     ...OPERATION_FLAGS,
     ...DAEMON_FLAGS,
     ...acceptedFlagSpecs(ACCEPTED_FLAGS),
@@ -295,6 +302,9 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     daemon: daemonOptions(values),
     notices: acceptedFlagNotices(ACCEPTED_FLAGS, values),
     ...sendPath(values["send-interface"], values["target-mac"]),
+    secret: values["secret-file"] === undefined
+      ? undefined
+      : readSecretFile("--secret-file", values["secret-file"]),
   };
 }
 

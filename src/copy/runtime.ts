@@ -59,6 +59,7 @@ export class CopyRuntime {
       () => this.table.openClients(),
       log,
       options.lonely,
+      options.secret,
     );
     this.table = new SessionTable(options.gradual ? gradualPlan(options, performance.now()) : options, {
       segment: (endpoints, tcp) => this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp),

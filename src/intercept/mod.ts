@@ -1,7 +1,8 @@
 /**
  * The `intercept` subcommand: runs on the assistant host the target's replies are routed to, captures
  * them and streams their IP and TCP headers to the `copy` processes that registered their clients
- * (`registry.ts` keeps who registered which client; `server.ts` does the I/O).
+ * (`registry.ts` keeps who registered which client; `runtime.ts` does the I/O, `access.ts` says who may
+ * connect).
  *
  * The wire protocol both sides speak is `src/protocol/`.
  *
@@ -17,8 +18,10 @@
 import { compileFilter } from "../../ffi/mod.ts";
 import {
   captureBufferValue,
+  cidrListValue,
   type Command,
   DEFAULT_CAPTURE_BUFFER_MB,
+  intValue,
   ipv4Value,
   listValue,
   OPERATION_FLAGS,
@@ -26,6 +29,7 @@ import {
   operationOptions,
   parseFlags,
   portValue,
+  readSecretFile,
 } from "../cli/mod.ts";
 import { reopenOnHangup, withLogger } from "../ops/mod.ts";
 import {
@@ -43,7 +47,16 @@ import { UsageError } from "../errors.ts";
 import { formatIpv4, LinkType } from "../wire/mod.ts";
 import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import { InterceptMonitor } from "./monitor.ts";
-import { runIntercept } from "./server.ts";
+import { AllowList } from "./access.ts";
+import {
+  DEFAULT_MAX_REGISTRATIONS,
+  DEFAULT_MAX_REGISTRATIONS_PER_PEER,
+  DEFAULT_REGISTRATION_IDLE_MS,
+} from "./registry.ts";
+import { InterceptRuntime } from "./runtime.ts";
+
+const DEFAULT_MAX_CONNECTIONS = 256;
+const DEFAULT_HELLO_TIMEOUT_S = 10;
 
 /** intercept 1.0 flags accepted that change nothing here. */
 const ACCEPTED_FLAGS: readonly AcceptedFlag[] = [
@@ -73,6 +86,28 @@ Flags:
   -D, --docker <ip1-ip2>    replies to ip1 (a client address as seen inside a container) go to the copy
                             that registered ip2, rewritten to ip2 (intercept 1.0's dockered_ip-orig_ip)
   -q, --quiet               log only problems, not copy connections coming and going
+
+Access (without either, any host that reaches the port reads the target's replies):
+      --allow <cidr,..>     only these hosts may connect; others are closed at once, counted, and
+                            logged once a minute per address
+      --secret-file <file>  copy must prove this shared secret (HMAC challenge-response, both ways;
+                            copy needs the same --secret-file). The file must not be world-readable
+                            and holds at least 16 bytes. C tcpcopy cannot prove it: it is refused
+
+Bounds (a connection past a registration cap is closed and its registrations dropped):
+      --max-connections <n>          copy connections at once (default ${DEFAULT_MAX_CONNECTIONS}); more are closed
+      --max-registrations <n>        client registrations held over all connections (default ${DEFAULT_MAX_REGISTRATIONS})
+      --max-registrations-per-connection <n>
+                                     client registrations one connection may hold (default ${DEFAULT_MAX_REGISTRATIONS_PER_PEER})
+      --registration-timeout <s>     a registration no reply used for this long is forgotten after 1-2x
+                                     this (default ${
+  DEFAULT_REGISTRATION_IDLE_MS / 1000
+}; C tcpcopy never deletes its own); keep it above
+                                     copy's -t
+      --hello-timeout <s>            a connection that has not sent its hello (and proved the secret)
+                                     within this is closed (default ${DEFAULT_HELLO_TIMEOUT_S})
+
+Operation:
 ${OPERATION_HELP}
 ${DAEMON_HELP}
   -n, -s <num>              intercept 1.0's combined packets and hash size: accepted, and a notice
@@ -96,6 +131,13 @@ export const interceptCommand: Command = {
       bind: { type: "string", short: "b" },
       docker: { type: "string", short: "D" },
       quiet: { type: "boolean", short: "q" },
+      allow: { type: "string", multiple: true },
+      "secret-file": { type: "string" },
+      "max-connections": { type: "string" },
+      "max-registrations": { type: "string" },
+      "max-registrations-per-connection": { type: "string" },
+      "registration-timeout": { type: "string" },
+      "hello-timeout": { type: "string" },
       ...OPERATION_FLAGS,
       ...DAEMON_FLAGS,
       ...acceptedFlagSpecs(ACCEPTED_FLAGS),
@@ -115,6 +157,42 @@ export const interceptCommand: Command = {
       bind: formatIpv4(ipv4Value("--bind", flags.bind ?? "0.0.0.0")),
       port: flags.port === undefined ? DEFAULT_INTERCEPT_PORT : portValue("--port", flags.port),
       rewriteDestination: flags.docker === undefined ? undefined : dockerValue(flags.docker),
+      allow: flags.allow === undefined
+        ? undefined
+        : new AllowList(cidrListValue("--allow", listValue(flags.allow).join(","))),
+      secret: flags["secret-file"] === undefined
+        ? undefined
+        : readSecretFile("--secret-file", flags["secret-file"]),
+      maxConnections: optionalInt(
+        "--max-connections",
+        flags["max-connections"],
+        DEFAULT_MAX_CONNECTIONS,
+        1,
+        65535,
+      ),
+      maxRegistrations: optionalInt(
+        "--max-registrations",
+        flags["max-registrations"],
+        DEFAULT_MAX_REGISTRATIONS,
+        1,
+        100_000_000,
+      ),
+      maxRegistrationsPerConnection: optionalInt(
+        "--max-registrations-per-connection",
+        flags["max-registrations-per-connection"],
+        DEFAULT_MAX_REGISTRATIONS_PER_PEER,
+        1,
+        100_000_000,
+      ),
+      registrationIdleMs: optionalInt(
+        "--registration-timeout",
+        flags["registration-timeout"],
+        DEFAULT_REGISTRATION_IDLE_MS / 1000,
+        1,
+        86_400,
+      ) * 1000,
+      helloTimeoutMs:
+        optionalInt("--hello-timeout", flags["hello-timeout"], DEFAULT_HELLO_TIMEOUT_S, 1, 3600) * 1000,
     };
     const operation = operationOptions(flags, flags.quiet ?? false);
     const daemon = daemonOptions(flags);
@@ -131,17 +209,18 @@ export const interceptCommand: Command = {
       Deno.addSignalListener("SIGINT", stop);
       Deno.addSignalListener("SIGTERM", stop);
       const stopReopening = reopenOnHangup(log);
+      const runtime = InterceptRuntime.open(options, log);
       let monitor: InterceptMonitor | undefined;
       try {
-        const summary = await runIntercept(options, controller.signal, log, (view) => {
-          monitor = new InterceptMonitor(view, operation, log);
-          removePidFile = announceRunning(daemon);
-        });
-        await monitor?.stop();
+        monitor = new InterceptMonitor(runtime, operation, log);
+        removePidFile = announceRunning(daemon);
+        await runtime.run(controller.signal);
+        await monitor.stop();
         // Unprefixed, as scripts and tests have always read it.
-        console.error(`intercept: stopped; ${summary}`);
+        console.error(`intercept: stopped; ${runtime.summary()}`);
         return 0;
       } finally {
+        runtime.close();
         await monitor?.stop();
         removePidFile();
         stopReopening();
@@ -159,4 +238,14 @@ function dockerValue(text: string): { from: number; to: number } {
     throw new UsageError(`--docker: "${text}" is not dockerIP-origIP (like 172.17.0.1-198.19.0.1)`);
   }
   return { from: ipv4Value("--docker", from), to: ipv4Value("--docker", to) };
+}
+
+function optionalInt(
+  flag: string,
+  text: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  return text === undefined ? fallback : intValue(flag, text, min, max);
 }

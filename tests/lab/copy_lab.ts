@@ -46,11 +46,15 @@ export interface CopyLabOptions {
   readonly extraHosts?: string[];
   /** Copies keep the real client's address (no `-c`); the target routes that address to the assistant. */
   readonly keepClientAddress?: boolean;
+  /** Flags for intercept beyond -i and -F. */
+  readonly interceptFlags?: string[];
 }
 
 /** A built copy lab with its servers and intercept running. */
 export interface CopyLab {
   readonly lab: Lab;
+  /** The intercept process on the assistant. */
+  readonly intercept: LabProcess;
   readonly client: Host;
   readonly online: Host;
   readonly target: Host;
@@ -146,7 +150,14 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     await waitForLine(targetServer, "listening");
   }
   const intercept = assistant.spawn(
-    tcpshadow(["intercept", "-i", assistant.device, "-F", "tcp and src port 8080"]),
+    tcpshadow([
+      "intercept",
+      "-i",
+      assistant.device,
+      "-F",
+      "tcp and src port 8080",
+      ...(options.interceptFlags ?? []),
+    ]),
     { stdout: "piped", stderr: "piped" },
   );
   await waitForStderr(intercept, "listening", 15000);
@@ -167,6 +178,7 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     ]);
   return {
     lab,
+    intercept,
     client,
     online,
     target,
