@@ -17,6 +17,7 @@ command -v hping3 >/dev/null 2>&1 || missing="$missing hping3"
 command -v setsid >/dev/null 2>&1 || missing="$missing util-linux"
 # The comparison report is tested as a page in a real browser.
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing="$missing dnsmasq-base"
 if [ -n "$missing" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

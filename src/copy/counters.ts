@@ -11,7 +11,10 @@ import { counter, type CounterName, gauge } from "../ops/mod.ts";
  */
 export const TRANSPORT_COUNTERS = [
   counter("packets-sent", "Packets sent to the target (--connect: writes to its connections)."),
-  counter("packets-send-dropped", "Packets the raw socket could not send."),
+  counter(
+    "packets-send-dropped",
+    "Packets not sent: no room in the kernel, or this host's firewall dropped them.",
+  ),
   counter("replies-received", "Target reply headers received from intercept (--connect: reads)."),
   counter("replies-unmatched", "Reply headers for no session of ours."),
   counter("registrations-lost", "Registrations not sent: intercept was down."),
@@ -68,6 +71,9 @@ export const RUNTIME_COUNTERS = [
   ...TRANSPORT_COUNTERS,
   gauge("intercept-connected", "Intercepts with a connection up now (0 while sessions wait: copy is blind)."),
   counter("lines-dropped", "Log and stats lines dropped: their file took no writes."),
+  counter("datagrams-captured", "UDP datagrams captured on the copied udp: ports."),
+  counter("datagrams-copied", "UDP datagrams sent to the targets, each copy counted."),
+  counter("datagrams-skipped-by-rate", "UDP datagrams not copied: --rate left their client out."),
 ] as const;
 
 /** The memory guard's (`--max-memory`) and the process's: `CopyMonitor.stats()` adds them. */
@@ -118,6 +124,12 @@ export const COPY_RATES: readonly CopyCounterName[] = [
   "sessions-copied",
   "replies-received",
 ];
+
+/** What the stats line adds when some target is `udp:`. */
+export const COPY_UDP_STATS_LINE: readonly CopyCounterName[] = ["datagrams-captured", "datagrams-copied"];
+
+/** What the stats line gives a rate when some target is `udp:`. */
+export const COPY_UDP_RATES: readonly CopyCounterName[] = ["datagrams-copied"];
 
 /** Prefix of `copy`'s Prometheus metrics. */
 export const COPY_METRICS_PREFIX = "tcpshadow_";

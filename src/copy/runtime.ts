@@ -11,6 +11,9 @@ import { announceRunning } from "../cli/mod.ts";
 import { gradualPlan } from "./gradual.ts";
 import type { CopyOptions } from "./options.ts";
 import { ConnectionTransport, PacketTransport, type Transport } from "./transport.ts";
+import { LinkOutlet, type LinkPath, resolveLinkPath } from "./link_sender.ts";
+import { PacketSender } from "./sender.ts";
+import { UdpCopier } from "./udp.ts";
 import { sleep } from "../sleep.ts";
 import type { RUNTIME_COUNTERS } from "./counters.ts";
 
@@ -31,6 +34,10 @@ export class CopyRuntime {
   readonly #transport: Transport;
   /** Whether answers are compared (`--compare`): the online server's packets then matter too. */
   readonly #comparing: boolean;
+  /** The raw socket (or `--send-interface`): the packet transport's, and the `udp:` targets'. */
+  readonly #sender: PacketSender | undefined;
+  /** The `udp:` targets' datagrams, when there are any. */
+  readonly #udp: UdpCopier | undefined;
   /** One timeout for the table's next deadline, so an idle copy does not wake up on a fixed tick. */
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Removes the `--pid-file` written once running. */
@@ -42,10 +49,20 @@ export class CopyRuntime {
     this.runTimers(performance.now());
   };
 
-  private constructor(readonly options: CopyOptions, readonly log: Logger) {
+  private constructor(readonly options: CopyOptions, readonly log: Logger, linkPath: LinkPath | undefined) {
     this.#comparing = options.connect?.compare !== undefined;
+    // --connect alone needs no raw socket (no root to replay a file); packets and udp: targets do.
+    const sender = options.connect === undefined || options.udpMappings.length > 0
+      ? new PacketSender(linkPath === undefined ? undefined : new LinkOutlet(linkPath))
+      : undefined;
+    this.#sender = sender;
+    this.#udp = options.udpMappings.length === 0 ? undefined : new UdpCopier(
+      { ...options, mappings: options.udpMappings },
+      (source, destination, srcPort, dstPort, payload) =>
+        sender!.sendUdp(source, destination, srcPort, dstPort, payload),
+    );
     this.#transport = options.connect === undefined
-      ? new PacketTransport(options, log, this)
+      ? new PacketTransport(options, log, this, sender!)
       : new ConnectionTransport(options, this);
     this.table = new SessionTable(options.gradual ? gradualPlan(options, performance.now()) : options, {
       ...this.#transport.sink,
@@ -59,10 +76,22 @@ export class CopyRuntime {
     });
   }
 
-  /** Opens the transport: the raw socket and a connection to every intercept, or nothing yet (`--connect`). */
+  /**
+   * Opens the transport (the raw socket, or the send interface, and a connection to every intercept; or
+   * nothing yet with `--connect`).
+   */
   static async start(options: CopyOptions, log: Logger): Promise<CopyRuntime> {
-    const runtime = new CopyRuntime(options, log);
-    await runtime.#transport.start();
+    const targets = [...options.mappings, ...options.udpMappings].map((mapping) => mapping.targetAddress);
+    const linkPath = options.sendInterface === undefined
+      ? undefined
+      : await resolveLinkPath(options.sendInterface, targets, options.targetMac, log);
+    const runtime = new CopyRuntime(options, log, linkPath);
+    try {
+      await runtime.#transport.start();
+    } catch (error) {
+      runtime.#sender?.close();
+      throw error;
+    }
     return runtime;
   }
 
@@ -77,7 +106,10 @@ export class CopyRuntime {
    */
   onFrame(linkType: number, frame: Uint8Array, now: number): void {
     const decoded = decodeTcpPacket(linkType, frame);
-    if (decoded === undefined) return;
+    if (decoded === undefined) {
+      this.#udp?.onFrame(linkType, frame);
+      return;
+    }
     if (isWireError(decoded)) {
       this.packetsMalformed++;
       return;
@@ -123,6 +155,7 @@ export class CopyRuntime {
     this.table.abandonAll(performance.now());
     clearTimeout(this.#timer);
     await this.#transport.close();
+    this.#sender?.close();
     this.#removePidFile();
   }
 
@@ -159,7 +192,7 @@ export class CopyRuntime {
       "sessions-half-open-evicted": c.sessionsHalfOpenEvicted,
       "sessions-without-address": c.sessionsWithoutAddress,
       "packets-captured": c.packetsCaptured,
-      "packets-malformed": this.packetsMalformed,
+      "packets-malformed": this.packetsMalformed + (this.#udp?.malformed ?? 0),
       "replies-malformed": this.repliesMalformed,
       "packets-ipv6-skipped": this.packetsIpv6Skipped,
       "packets-kernel-dropped": this.packetsKernelDropped,
@@ -167,6 +200,9 @@ export class CopyRuntime {
       ...this.#transport.stats(),
       "intercept-connected": this.interceptsConnected ?? 0,
       "lines-dropped": linesDropped(),
+      "datagrams-captured": this.#udp?.captured ?? 0,
+      "datagrams-copied": this.#udp?.copied ?? 0,
+      "datagrams-skipped-by-rate": this.#udp?.skippedByRate ?? 0,
     };
   }
 

@@ -54,12 +54,14 @@ const NO_TRANSPORT_COUNTS: TransportStats = {
 /** The packet transport: segments through a raw socket, the target's reply headers from intercept. */
 export class PacketTransport implements Transport {
   readonly sink: TableSink;
-  readonly #sender = new PacketSender();
+  readonly #sender: PacketSender;
   readonly #links: InterceptLinks;
   readonly #runtime: CopyRuntime;
 
-  constructor(options: CopyOptions, log: Logger, runtime: CopyRuntime) {
+  /** @param sender the raw socket (or `--send-interface`), the runtime's: it closes it */
+  constructor(options: CopyOptions, log: Logger, runtime: CopyRuntime, sender: PacketSender) {
     this.#runtime = runtime;
+    this.#sender = sender;
     this.#links = new InterceptLinks(
       options.intercepts,
       options.connections,
@@ -81,7 +83,6 @@ export class PacketTransport implements Transport {
       await this.#links.connect();
     } catch (error) {
       this.#links.close();
-      this.#sender.close();
       throw error;
     }
   }
@@ -89,7 +90,6 @@ export class PacketTransport implements Transport {
   async close(): Promise<void> {
     await this.#links.drain();
     this.#links.close();
-    this.#sender.close();
   }
 
   get interceptsConnected(): number {

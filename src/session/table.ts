@@ -394,7 +394,7 @@ export class SessionTable {
   }
 
   #sampled(address: number, port: number): boolean {
-    return this.plan.rate >= 100 || mix32(address ^ mix32(port + 0x9e3779b9)) % 100 < this.plan.rate;
+    return sampled(this.plan.rate, address, port);
   }
 
   #open(
@@ -456,23 +456,15 @@ export class SessionTable {
   #pickEndpoint(address: number, port: number, index: number): { address: number; port: number } | undefined {
     const shift = this.plan.portShift * this.plan.multiply + index + (this.#pass * PASS_STRIDE) % 64512;
     for (let probe = 0; probe < PROBES; probe++) {
-      const candidatePort = shift + probe === 0 ? port : FIRST_EPHEMERAL +
-        (((port - FIRST_EPHEMERAL + (shift + probe) * PORT_STRIDE) % 64512) + 64512) % 64512;
-      const candidateAddress = this.#clientsTotal === 0 ? address : this.#mapAddress(address, probe);
+      const candidatePort = copyPort(port, shift + probe);
+      const candidateAddress = this.#clientsTotal === 0
+        ? address
+        : rangeAddress(this.plan.clients, this.#clientsTotal, address, probe);
       if (!this.#byReply.has(candidateAddress * 65536 + candidatePort)) {
         return { address: candidateAddress, port: candidatePort };
       }
     }
     return undefined;
-  }
-
-  #mapAddress(address: number, probe: number): number {
-    let index = (mix32(address) + probe) % this.#clientsTotal;
-    for (const range of this.plan.clients) {
-      if (index < range.count) return (range.first + index) >>> 0;
-      index -= range.count;
-    }
-    throw new Error("unreachable: index within the ranges' total");
   }
 
   /** After an event: counts a new outcome, forgets finished copies, reschedules the rest. */
@@ -561,6 +553,39 @@ export class SessionTable {
   #detach(original: Original): void {
     this.#originals[original.mappingIndex].delete(original.key);
   }
+}
+
+/**
+ * The client port a copy takes: `port` itself for `shift` 0, else spread over the ephemeral ports by
+ * `shift` (which says which copy, of which `-f` process, at which probe).
+ */
+export function copyPort(port: number, shift: number): number {
+  return shift === 0
+    ? port
+    : FIRST_EPHEMERAL + (((port - FIRST_EPHEMERAL + shift * PORT_STRIDE) % 64512) + 64512) % 64512;
+}
+
+/**
+ * The address a client at `address` takes from `ranges` (`total` addresses in all), stable for a given
+ * client; `probe` moves on to the next one.
+ */
+export function rangeAddress(
+  ranges: readonly AddressRange[],
+  total: number,
+  address: number,
+  probe: number,
+): number {
+  let index = (mix32(address) + probe) % total;
+  for (const range of ranges) {
+    if (index < range.count) return (range.first + index) >>> 0;
+    index -= range.count;
+  }
+  throw new Error("unreachable: index within the ranges' total");
+}
+
+/** Whether the client at `address`:`port` is among the `rate` percent copied: a stable choice. */
+export function sampled(rate: number, address: number, port: number): boolean {
+  return rate >= 100 || mix32(address ^ mix32(port + 0x9e3779b9)) % 100 < rate;
 }
 
 /** A 32-bit integer hash (a murmur3-style finaliser): stable sampling and address choice. */

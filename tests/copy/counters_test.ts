@@ -3,7 +3,14 @@
  * and the Prometheus metrics at once, so it must be a visible change here (and in CHANGELOG.md).
  */
 import assert from "node:assert/strict";
-import { COPY_COUNTERS, COPY_METRICS_PREFIX, COPY_RATES, COPY_STATS_LINE } from "../../src/copy/counters.ts";
+import {
+  COPY_COUNTERS,
+  COPY_METRICS_PREFIX,
+  COPY_RATES,
+  COPY_STATS_LINE,
+  COPY_UDP_RATES,
+  COPY_UDP_STATS_LINE,
+} from "../../src/copy/counters.ts";
 import { metricName } from "../../src/ops/mod.ts";
 import { SESSION_OUTCOMES, SessionTable } from "../../src/session/mod.ts";
 import { port80Plan } from "../session/_plan.ts";
@@ -59,6 +66,9 @@ Deno.test("copy's counters, their kinds and their Prometheus names", () => {
       "counter turns-uncompared tcpshadow_turns_uncompared_total",
       "gauge intercept-connected tcpshadow_intercept_connected",
       "counter lines-dropped tcpshadow_lines_dropped_total",
+      "counter datagrams-captured tcpshadow_datagrams_captured_total",
+      "counter datagrams-copied tcpshadow_datagrams_copied_total",
+      "counter datagrams-skipped-by-rate tcpshadow_datagrams_skipped_by_rate_total",
       "gauge resident-memory-bytes tcpshadow_resident_memory_bytes",
       "gauge memory-paused tcpshadow_memory_paused",
       "counter memory-pauses tcpshadow_memory_pauses_total",
@@ -83,7 +93,8 @@ Deno.test("every counter name is lowercase words joined by dashes, each once, wi
     assert.match(spec.name, /^[a-z0-9]+(-[a-z0-9]+)*$/);
     assert.match(spec.help, /^[A-Z0-9-].*\.$/, spec.name);
   }
-  for (const name of [...COPY_STATS_LINE, ...COPY_RATES]) assert.ok(names.includes(name), name);
+  const lines = [...COPY_STATS_LINE, ...COPY_RATES, ...COPY_UDP_STATS_LINE, ...COPY_UDP_RATES];
+  for (const name of lines) assert.ok(names.includes(name), name);
 });
 
 Deno.test("the session table's counters are the list's names in camelCase, each outcome sessions-<outcome>", () => {
