@@ -53,7 +53,8 @@ function assertNonDecreasing(lines: JsonLine[], keys: string[]): void {
         `${key} went down at line ${i}: ${JSON.stringify(lines[i - 1])} then ${JSON.stringify(lines[i])}`,
       );
     }
-    assert.ok((lines[i].elapsed as number) > (lines[i - 1].elapsed as number));
+    // The last line, written at exit, may come within the same tenth of a second as the one before.
+    assert.ok((lines[i].elapsed as number) >= (lines[i - 1].elapsed as number));
   }
 }
 
