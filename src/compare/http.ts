@@ -3,6 +3,7 @@
  * responses (to compare), with chunked transfer coding and gzip, deflate and br content coding undone.
  */
 import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from "node:zlib";
+import { concatBytes } from "../wire/mod.ts";
 
 /** One parsed HTTP/1.x message. */
 export interface HttpMessage {
@@ -160,13 +161,13 @@ function readChunked(bytes: Uint8Array, from: number): { body: Uint8Array; compl
       const trailerEnd = bytes[at] === 13 && bytes[at + 1] === 10 ? at : indexOf(bytes, CRLF_CRLF, at);
       if (trailerEnd < 0) break;
       const end = trailerEnd === at ? at + 2 : trailerEnd + 4;
-      return { body: concat(parts), complete: true, end };
+      return { body: concatBytes(parts), complete: true, end };
     }
     if (at + size + 2 > bytes.length) break;
     parts.push(bytes.subarray(at, at + size));
     at += size + 2;
   }
-  return { body: concat(parts), complete: false, end: bytes.length };
+  return { body: concatBytes(parts), complete: false, end: bytes.length };
 }
 
 /** `raw` with its content coding undone; as it is when the coding is unknown or the data broken. */
@@ -202,15 +203,4 @@ function indexOf(bytes: Uint8Array, pattern: readonly number[], from: number): n
     if (j === pattern.length) return i;
   }
   return -1;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }

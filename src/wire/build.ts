@@ -148,3 +148,15 @@ function ensureRoom(into: Uint8Array, offset: number, total: number, ipLengthFie
     throw new RangeError(`packet needs ${total} bytes, have ${into.length - offset}`);
   }
 }
+
+/** `parts` one after the other in one new array (`parts[0]` itself when there is only one). */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

@@ -1,5 +1,8 @@
 /** HTTP answers for the comparison tests. */
 import { gzipSync } from "node:zlib";
+import { concatBytes } from "../../src/wire/mod.ts";
+
+export { concatBytes as concat };
 
 const encoder = new TextEncoder();
 
@@ -19,7 +22,7 @@ export function response(
   if (!Object.keys(headers).some((k) => k.toLowerCase() === "transfer-encoding")) {
     lines.push(`Content-Length: ${payload.length}`);
   }
-  return concat([bytes(lines.join("\r\n") + "\r\n\r\n"), payload]);
+  return concatBytes([bytes(lines.join("\r\n") + "\r\n\r\n"), payload]);
 }
 
 /** `body` in chunks of `size` bytes, chunked-coded. */
@@ -30,20 +33,10 @@ export function chunked(body: Uint8Array, size: number): Uint8Array {
     parts.push(bytes(`${chunk.length.toString(16)}\r\n`), chunk, bytes("\r\n"));
   }
   parts.push(bytes("0\r\n\r\n"));
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 /** `text` gzipped. */
 export function gzip(text: string): Uint8Array {
   return new Uint8Array(gzipSync(bytes(text)));
-}
-
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }

@@ -16,6 +16,7 @@ import {
   REPLY_RECORD_LENGTH,
   ReplyFrameDecoder,
 } from "../../src/protocol/mod.ts";
+import { concatBytes } from "../../src/wire/mod.ts";
 
 const SEED = 0x5eed;
 const CASES = 3000;
@@ -61,7 +62,7 @@ function copyStream(next: () => number): Uint8Array {
       parts.push(record);
     }
   }
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 /** What an intercept sends: reply frames and extension frames. */
@@ -79,7 +80,7 @@ function interceptStream(next: () => number): Uint8Array {
       parts.push(encodeExtensionFrame(next() < 0.5 ? ExtensionFrameType.ACCEPTED : next() * 256, body));
     }
   }
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 /** Random bytes, or a valid stream with a few bytes changed, cut short, or doubled. */
@@ -90,7 +91,7 @@ function mutate(valid: Uint8Array, next: () => number): Uint8Array {
   for (let i = Math.floor(next() * 4); i >= 0; i--) bytes[Math.floor(next() * bytes.length)] = next() * 256;
   if (choice < 0.6) return bytes;
   if (choice < 0.8) return bytes.subarray(0, Math.floor(next() * bytes.length));
-  return concat([bytes, bytes]);
+  return concatBytes([bytes, bytes]);
 }
 
 /** `bytes` in pieces of random lengths (some empty). */
@@ -100,16 +101,6 @@ function* pieces(bytes: Uint8Array, next: () => number): Generator<Uint8Array> {
     yield bytes.subarray(at, at + length);
     at += length;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 Deno.test(`the registration decoder survives ${CASES} seeded random and mutated streams`, () => {

@@ -20,7 +20,7 @@ import {
   ReplyFrameEncoder,
 } from "../../src/protocol/mod.ts";
 import { parseIpv4 } from "../../src/wire/address.ts";
-import { buildIpv4Tcp, TcpFlag } from "../../src/wire/mod.ts";
+import { buildIpv4Tcp, concatBytes, TcpFlag } from "../../src/wire/mod.ts";
 
 const client = parseIpv4("198.19.0.7")!;
 const target = parseIpv4("198.18.0.2")!;
@@ -74,23 +74,13 @@ function record(dstPort: number, tcpOptions = 0): Uint8Array {
   return bytes;
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
-}
-
 function drain(encoder: ReplyFrameEncoder): Uint8Array {
   const chunks: Uint8Array[] = [];
   for (let chunk; (chunk = encoder.take()) !== undefined;) {
     chunks.push(chunk.slice());
     encoder.release(chunk);
   }
-  return concat(chunks);
+  return concatBytes(chunks);
 }
 
 function tcpDestinationPort(record: Uint8Array): number {
@@ -269,7 +259,7 @@ Deno.test("reply records round-trip through frames, with take closing a partial 
   const second = drain(encoder);
   const received: Uint8Array[] = [];
   const decoder = new ReplyFrameDecoder();
-  assert.equal(decoder.push(concat([first, second]), (r) => received.push(r.slice())), undefined);
+  assert.equal(decoder.push(concatBytes([first, second]), (r) => received.push(r.slice())), undefined);
   assert.deepEqual(received, sent);
 });
 

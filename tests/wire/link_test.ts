@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   buildIpv4Tcp,
   buildIpv6Tcp,
+  concatBytes,
   decodeTcpPacket,
   EthernetView,
   EtherType,
@@ -39,16 +40,6 @@ function failure(linkType: number, frame: Uint8Array): WireError["kind"] {
   const result = decodeTcpPacket(linkType, frame);
   assert.ok(isWireError(result), `expected a WireError, got ${result}`);
   return result.kind;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 const SYN_IP = LO_ETHERNET_SYN.subarray(14);
@@ -107,14 +98,14 @@ Deno.test("SLL2 frames tell outgoing from incoming packets", () => {
 
 Deno.test("an SLL frame with a VLAN tag libpcap put back is decoded past the tag", () => {
   const header = ANY_SLL_SYN.subarray(0, 14);
-  const frame = concat(header, hex("8100 0064 0800"), SYN_IP);
+  const frame = concatBytes([header, hex("8100 0064 0800"), SYN_IP]);
   assert.equal((SllView.check(frame) as SllView).payloadOffset, 20);
   assert.equal(decoded(LinkType.LINUX_SLL, frame).tcp.seq, 438402434);
 });
 
 Deno.test("Ethernet frames with one or two VLAN tags are decoded past the tags", () => {
-  const single = concat(MACS, hex("8100 0064 0800"), SYN_IP);
-  const double = concat(MACS, hex("88a8 00c8 8100 0064 0800"), SYN_IP);
+  const single = concatBytes([MACS, hex("8100 0064 0800"), SYN_IP]);
+  const double = concatBytes([MACS, hex("88a8 00c8 8100 0064 0800"), SYN_IP]);
   assert.equal((EthernetView.check(single) as EthernetView).vlanTags, 1);
   const view = EthernetView.check(double) as EthernetView;
   assert.deepEqual([view.vlanTags, view.etherType, view.payloadOffset], [2, EtherType.IPV4, 22]);
@@ -126,14 +117,14 @@ Deno.test("Ethernet frames with one or two VLAN tags are decoded past the tags",
 
 Deno.test("three VLAN tags are unsupported and a cut tag is truncated", () => {
   assert.equal(
-    failure(LinkType.ETHERNET, concat(MACS, hex("8100 0001 8100 0002 8100 0003 0800"), SYN_IP)),
+    failure(LinkType.ETHERNET, concatBytes([MACS, hex("8100 0001 8100 0002 8100 0003 0800"), SYN_IP])),
     "unsupported",
   );
-  assert.equal(failure(LinkType.ETHERNET, concat(MACS, hex("8100 0001"))), "truncated");
+  assert.equal(failure(LinkType.ETHERNET, concatBytes([MACS, hex("8100 0001")])), "truncated");
 });
 
 Deno.test("frames that are not TCP over IP decode to undefined", () => {
-  const arp = concat(MACS, hex("0806 0001 0800 0604 0001"), new Uint8Array(20));
+  const arp = concatBytes([MACS, hex("0806 0001 0800 0604 0001"), new Uint8Array(20)]);
   assert.equal(decodeTcpPacket(LinkType.ETHERNET, arp), undefined);
   const udpIp = SYN_IP.slice(0, 28);
   udpIp.set(hex("001c"), 2);
@@ -152,8 +143,8 @@ Deno.test("raw, IPv4, IPv6, NULL and LOOP link types find the IP header", () => 
   assert.equal(decoded(12, SYN_IP).tcp.seq, 438402434);
   assert.equal(decoded(14, SYN_IP).tcp.seq, 438402434);
   assert.equal(decoded(LinkType.IPV4, SYN_IP).tcp.seq, 438402434);
-  assert.equal(decoded(LinkType.NULL, concat(hex("0200 0000"), SYN_IP)).tcp.seq, 438402434);
-  assert.equal(decoded(LinkType.LOOP, concat(hex("0000 0002"), SYN_IP)).tcp.seq, 438402434);
+  assert.equal(decoded(LinkType.NULL, concatBytes([hex("0200 0000"), SYN_IP])).tcp.seq, 438402434);
+  assert.equal(decoded(LinkType.LOOP, concatBytes([hex("0000 0002"), SYN_IP])).tcp.seq, 438402434);
   const v6 = buildIpv6Tcp({
     src: parseIpv6("2001:db8::1")!,
     dst: parseIpv6("2001:db8::2")!,
@@ -161,8 +152,8 @@ Deno.test("raw, IPv4, IPv6, NULL and LOOP link types find the IP header", () => 
   });
   assert.ok(decoded(LinkType.IPV6, v6).ip instanceof Ipv6View);
   assert.equal(decoded(LinkType.RAW, v6).tcp.seq, 3);
-  assert.equal(decoded(LinkType.NULL, concat(hex("1e00 0000"), v6)).tcp.seq, 3, "macOS AF_INET6");
-  assert.equal(decoded(LinkType.ETHERNET, concat(MACS, hex("86dd"), v6)).tcp.dstPort, 2);
+  assert.equal(decoded(LinkType.NULL, concatBytes([hex("1e00 0000"), v6])).tcp.seq, 3, "macOS AF_INET6");
+  assert.equal(decoded(LinkType.ETHERNET, concatBytes([MACS, hex("86dd"), v6])).tcp.dstPort, 2);
 });
 
 Deno.test("IPv6 with a destination-options header decodes to the TCP segment behind it", () => {
@@ -171,7 +162,7 @@ Deno.test("IPv6 with a destination-options header decodes to the TCP segment beh
     dst: parseIpv6("2001:db8::2")!,
     tcp: { srcPort: 443, dstPort: 50000, seq: 7, ack: 9, flags: TcpFlag.ACK, window: 5 },
   });
-  const withOptions = concat(plain.subarray(0, 40), hex("0600 0104 0000 0000"), plain.subarray(40));
+  const withOptions = concatBytes([plain.subarray(0, 40), hex("0600 0104 0000 0000"), plain.subarray(40)]);
   withOptions[6] = 60;
   withOptions[5] += 8;
   const { tcp } = decoded(LinkType.IPV6, withOptions);
@@ -209,7 +200,7 @@ Deno.test("Ethernet padding after a short segment is not read as payload", () =>
     dst: 0xc6120002,
     tcp: { srcPort: 1, dstPort: 2, seq: 3, ack: 4, flags: TcpFlag.ACK, window: 5 },
   });
-  const frame = concat(MACS, hex("0800"), ack, new Uint8Array(6));
+  const frame = concatBytes([MACS, hex("0800"), ack, new Uint8Array(6)]);
   assert.equal(frame.length, 60);
   const { tcp } = decoded(LinkType.ETHERNET, frame);
   assert.deepEqual([tcp.payloadLength, tcp.payload().length], [0, 0]);
