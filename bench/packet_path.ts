@@ -17,6 +17,7 @@ import { PacketSender } from "../src/copy/sender.ts";
 import {
   encodeRegistration,
   encodeReplyRecord,
+  type Registration,
   REGISTRATION_LENGTH,
   REPLY_RECORD_LENGTH,
 } from "../src/protocol/mod.ts";
@@ -157,10 +158,10 @@ function runOnce(steps: Step[], sender: PacketSender | undefined) {
       sent++;
       if (sender !== undefined) return sender.send(endpoints.clientAddress, TARGET, tcp);
       id = (id + 1) & 0xffff;
-      emitIpv4Tcp({ src: endpoints.clientAddress, dst: TARGET, id, tcp }, buffer);
+      emitIpv4Tcp({ src: endpoints.clientAddress as number, dst: TARGET, id, tcp }, buffer);
     },
     registration(value) {
-      encodeRegistration(value, registration, 0);
+      encodeRegistration(value as Registration, registration, 0);
     },
   });
   let now = 0;

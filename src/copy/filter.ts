@@ -1,13 +1,13 @@
 /** The BPF filters `copy` captures with. */
 import type { CopyOptions } from "./options.ts";
-import { formatIpv4, LinkType } from "../wire/mod.ts";
+import { formatAddress, LinkType } from "../wire/mod.ts";
 
 /** The BPF program that selects what clients send to the copied ports. */
 export function captureFilter(options: CopyOptions): string {
   const ports = options.mappings.map((mapping) =>
     mapping.onlineAddress === undefined
       ? `dst port ${mapping.onlinePort}`
-      : `(dst host ${formatIpv4(mapping.onlineAddress)} and dst port ${mapping.onlinePort})`
+      : `(dst host ${formatAddress(mapping.onlineAddress)} and dst port ${mapping.onlinePort})`
   );
   const base = `tcp and (${ports.join(" or ")})`;
   return options.filter === undefined ? base : `${base} and (${options.filter})`;

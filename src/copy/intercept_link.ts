@@ -6,17 +6,29 @@
 import { FatalError } from "../errors.ts";
 import type { Logger } from "../cli/log.ts";
 import {
+  Capability,
   encodeHello,
   encodeRegistration,
+  encodeRegistration6,
   ExtensionFrameType,
-  type Registration,
+  REGISTRATION6_LENGTH,
   REGISTRATION_LENGTH,
+  REPLY6_RECORD_LENGTH,
   ReplyFrameDecoder,
 } from "../protocol/mod.ts";
+import type { ClientRegistration } from "../session/mod.ts";
+import { addressHash, writeIpv6Address } from "../wire/mod.ts";
 import type { InterceptAddress } from "./options.ts";
 import { sleep } from "../sleep.ts";
 
 const RECONNECT_MS = 1000;
+/**
+ * How long a copy with IPv6 targets waits at start for each intercept to grant IPv6. tcpshadow's
+ * intercept answers the hello at once; a C intercept never does.
+ */
+const GRANT_WAIT_MS = 1000;
+/** The extensions copy asks every intercept for. */
+const ASKED = Capability.IPV6;
 const READ_BUFFER = 64 * 1024;
 /** Registrations a link's buffers hold before they grow. */
 const INITIAL_REGISTRATIONS = 1024;
@@ -32,6 +44,8 @@ interface Link {
   writing: boolean;
   /** Extension capabilities the intercept granted: 0 for a C intercept, which never answers the hello. */
   capabilities: number;
+  /** Called once the intercept answered the hello (or the connection was lost). */
+  answered: () => void;
 }
 
 /** The connections to every intercept, kept up while `copy` runs. */
@@ -43,15 +57,18 @@ export class InterceptLinks {
   #closed = false;
 
   /**
-   * @param onRecord called with each 64-byte reply record (a view valid during the call)
+   * @param onRecord called with each 64-byte IPv4 reply record or 84-byte IPv6 one (a view valid
+   *   during the call)
    * @param registrationsToReplay the live registrations, sent again after a reconnect
+   * @param ipv6Targets whether IPv6 registrations will be made: then `connect` waits for the grants
    */
   constructor(
     addresses: InterceptAddress[],
     connectionsPerHost: number,
     readonly onRecord: (record: Uint8Array) => void,
-    readonly registrationsToReplay: () => Iterable<Registration>,
+    readonly registrationsToReplay: () => Iterable<ClientRegistration>,
     readonly log: Logger,
+    readonly ipv6Targets = false,
   ) {
     this.#links = addresses.map((address) =>
       Array.from(
@@ -64,6 +81,7 @@ export class InterceptLinks {
           spare: new Uint8Array(INITIAL_REGISTRATIONS * REGISTRATION_LENGTH),
           writing: false,
           capabilities: 0,
+          answered: () => {},
         }),
       )
     );
@@ -85,12 +103,44 @@ export class InterceptLinks {
     this.log.info(
       `connected to ${this.#links.length} intercept(s), ${this.#links[0].length} connection(s) each`,
     );
+    if (!this.ipv6Targets) return;
+    const answers = this.#links.flat().map((link) =>
+      link.capabilities !== 0 ? undefined : new Promise<void>((resolve) => link.answered = resolve)
+    );
+    await Promise.race([Promise.all(answers), sleep(GRANT_WAIT_MS)]);
+    for (const links of this.#links) {
+      if (links.some((link) => link.capabilities & Capability.IPV6)) continue;
+      const { host, port } = links[0].address;
+      this.log.warn(
+        `intercept ${host}:${port} did not grant IPv6 (TCPCopy's intercept speaks IPv4 only): it gets no ` +
+          `IPv6 registrations, and while no intercept has IPv6, sessions toward IPv6 targets are not ` +
+          `copied (counted as no-ipv6-intercept)`,
+      );
+    }
   }
 
-  /** Sends one registration to every intercept, on the connection that owns its client. */
-  register(registration: Registration): void {
+  /** Whether some intercept connection granted IPv6 registrations. */
+  get ipv6Granted(): boolean {
+    for (const links of this.#links) {
+      for (const link of links) {
+        if (link.connection !== undefined && link.capabilities & Capability.IPV6) return true;
+      }
+    }
+    return false;
+  }
+
+  /**
+   * Sends one registration to every intercept, on the connection that owns its client. An IPv6 one
+   * goes only to connections that granted IPv6: a C intercept never sees one.
+   */
+  register(registration: ClientRegistration): void {
+    const ipv6 = typeof registration.clientAddress !== "number";
     for (const links of this.#links) {
       const link = ownerOf(links, registration);
+      if (ipv6 && !(link.capabilities & Capability.IPV6)) {
+        if (links.some((other) => other.capabilities & Capability.IPV6)) this.registrationsLost++;
+        continue;
+      }
       if (link.connection === undefined) {
         this.registrationsLost++;
         continue;
@@ -130,7 +180,7 @@ export class InterceptLinks {
     link.connection = connection;
     link.capabilities = 0;
     link.pendingLength = 0;
-    encodeHello(link.pending, 0, 0);
+    encodeHello(link.pending, 0, ASKED);
     link.pendingLength = REGISTRATION_LENGTH;
     if (!link.writing) {
       link.writing = true;
@@ -161,8 +211,14 @@ export class InterceptLinks {
 
   async #read(link: Link, connection: Deno.TcpConn): Promise<void> {
     const decoder = new ReplyFrameDecoder((type, body) => {
-      if (type === ExtensionFrameType.ACCEPTED && body.length >= 2) {
-        link.capabilities = body[0] << 8 | body[1];
+      if (type === ExtensionFrameType.REPLY6) {
+        for (let at = 0; at + REPLY6_RECORD_LENGTH <= body.length; at += REPLY6_RECORD_LENGTH) {
+          this.onRecord(body.subarray(at, at + REPLY6_RECORD_LENGTH));
+        }
+      } else if (type === ExtensionFrameType.ACCEPTED && body.length >= 2) {
+        link.capabilities = (body[0] << 8 | body[1]) & ASKED;
+        link.answered();
+        if (link.capabilities & Capability.IPV6) this.#replayIpv6(link);
       }
     });
     const buffer = new Uint8Array(READ_BUFFER);
@@ -188,8 +244,23 @@ export class InterceptLinks {
     }
     link.connection = undefined;
     link.pendingLength = 0;
+    link.answered();
     this.log.warn(`lost intercept ${link.address.host}:${link.address.port}: ${problem}; reconnecting`);
     this.#reconnect(link);
+  }
+
+  /** After a (re)connection's grant: the live IPv6 registrations this connection carries. */
+  #replayIpv6(link: Link): void {
+    const links = this.#links.find((group) => group.includes(link))!;
+    for (const registration of this.registrationsToReplay()) {
+      if (typeof registration.clientAddress !== "number" && ownerOf(links, registration) === link) {
+        enqueue(link, registration);
+      }
+    }
+    if (link.pendingLength > 0 && !link.writing) {
+      link.writing = true;
+      queueMicrotask(() => this.#flush(link));
+    }
   }
 
   async #reconnect(link: Link): Promise<void> {
@@ -204,9 +275,12 @@ export class InterceptLinks {
         }
         this.#attach(link, connection);
         this.log.info(`reconnected to intercept ${link.address.host}:${link.address.port}`);
+        // IPv4 registrations at once; IPv6 ones once the intercept grants IPv6 again (`#replayIpv6`).
         const links = this.#links.find((group) => group.includes(link))!;
         for (const registration of this.registrationsToReplay()) {
-          if (ownerOf(links, registration) === link) enqueue(link, registration);
+          if (typeof registration.clientAddress === "number" && ownerOf(links, registration) === link) {
+            enqueue(link, registration);
+          }
         }
         if (!link.writing) this.#flush(link);
         return;
@@ -218,18 +292,37 @@ export class InterceptLinks {
 }
 
 /** The connection of a group that carries `registration`'s client: always the same one. */
-function ownerOf(links: Link[], registration: Registration): Link {
-  return links[((registration.clientAddress ^ registration.clientPort) >>> 0) % links.length];
+function ownerOf(links: Link[], registration: ClientRegistration): Link {
+  return links[((addressHash(registration.clientAddress) ^ registration.clientPort) >>> 0) % links.length];
 }
 
-function enqueue(link: Link, registration: Registration): void {
-  if (link.pendingLength + REGISTRATION_LENGTH > link.pending.length) {
+/** Scratch addresses for IPv6 registrations. */
+const client6 = new Uint8Array(16);
+const target6 = new Uint8Array(16);
+
+function enqueue(link: Link, registration: ClientRegistration): void {
+  const { type, clientAddress, clientPort, targetAddress, targetPort } = registration;
+  if (link.pendingLength + REGISTRATION6_LENGTH > link.pending.length) {
     const grown = new Uint8Array(link.pending.length * 2);
     grown.set(link.pending.subarray(0, link.pendingLength));
     link.pending = grown;
   }
-  encodeRegistration(registration, link.pending, link.pendingLength);
-  link.pendingLength += REGISTRATION_LENGTH;
+  if (typeof clientAddress === "number") {
+    encodeRegistration(
+      { type, clientAddress, clientPort, targetAddress: targetAddress as number, targetPort },
+      link.pending,
+      link.pendingLength,
+    );
+    link.pendingLength += REGISTRATION_LENGTH;
+    return;
+  }
+  writeIpv6Address(clientAddress, client6);
+  writeIpv6Address(targetAddress as string, target6);
+  link.pendingLength += encodeRegistration6(
+    { type, clientAddress: client6, clientPort, targetAddress: target6, targetPort },
+    link.pending,
+    link.pendingLength,
+  );
 }
 
 function reason(error: unknown): string {

@@ -11,7 +11,14 @@ import { Capture, type CapturedPacket } from "../../ffi/mod.ts";
 import type { Logger } from "../cli/log.ts";
 import { FatalError, UsageError } from "../errors.ts";
 import { sessionIsn, startsSession } from "../session/mod.ts";
-import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
+import {
+  type Address,
+  decodeTcpPacket,
+  type EndpointKey,
+  endpointKey,
+  isWireError,
+  sourceAddress,
+} from "../wire/mod.ts";
 import { filterForLink } from "./filter.ts";
 import type { ReplayOptions } from "./options.ts";
 import type { CopyRuntime, CopyStats } from "./runtime.ts";
@@ -92,13 +99,13 @@ export function scanCaptureFile(replay: ReplayOptions, filter: string): CaptureF
       packets++;
       lastMs = Math.max(lastMs, recordedMs(first, packet));
       const decoded = decodeTcpPacket(capture.linkType, packet.data);
-      if (decoded === undefined || isWireError(decoded) || !(decoded.ip instanceof Ipv4View)) continue;
+      if (decoded === undefined || isWireError(decoded)) continue;
       if (decoded.outgoing) {
         outgoing++;
         continue;
       }
       if (decoded.tcp.capturedPayloadLength < decoded.tcp.payloadLength) cutPackets++;
-      if (starts.observe(decoded.ip.src, decoded.tcp)) sessions++;
+      if (starts.observe(sourceAddress(decoded.ip), decoded.tcp)) sessions++;
     }
   } finally {
     capture.close();
@@ -201,7 +208,7 @@ async function replayPass(
       first ??= { timeSeconds: packet.timeSeconds, timeNanos: packet.timeNanos };
       const decoded = decodeTcpPacket(capture.linkType, packet.data);
       const startsSession = decoded !== undefined && !isWireError(decoded) && !decoded.outgoing &&
-        decoded.ip instanceof Ipv4View && starts.observe(decoded.ip.src, decoded.tcp);
+        starts.observe(sourceAddress(decoded.ip), decoded.tcp);
       if (startsSession && speed === Infinity) await room.wait(signal);
       const due = startedAt + replayOffset(recordedMs(first, packet), speed);
       for (let now = performance.now(); now < due && !signal.aborted; now = performance.now()) {
@@ -260,12 +267,12 @@ class RoomGate {
 
 /** Tells which packets start a session, by the session table's rule, for a file read on its own. */
 export class SessionStarts {
-  /** ISNs by server port, then by client address and port (48 bits). */
-  readonly #isns = new Map<number, Map<number, number>>();
+  /** ISNs by server port, then by client address and port (`endpointKey`). */
+  readonly #isns = new Map<number, Map<EndpointKey, number>>();
 
   /** Whether this packet from `source` starts a session. */
   observe(
-    source: number,
+    source: Address,
     tcp: {
       readonly srcPort: number;
       readonly dstPort: number;
@@ -279,7 +286,7 @@ export class SessionStarts {
       isns = new Map();
       this.#isns.set(tcp.dstPort, isns);
     }
-    const key = source * 65536 + tcp.srcPort;
+    const key = endpointKey(source, tcp.srcPort);
     if (!startsSession(isns.get(key), tcp)) return false;
     isns.set(key, sessionIsn(tcp));
     return true;

@@ -4,14 +4,27 @@
  */
 import type { Logger } from "../cli/log.ts";
 import { SessionTable } from "../session/mod.ts";
-import { parseReplyRecord } from "../protocol/mod.ts";
-import { decodeTcpPacket, formatIpv4, Ipv4View, isWireError } from "../wire/mod.ts";
+import { parseReplyRecord, parseReplyRecord6, REPLY_RECORD_LENGTH } from "../protocol/mod.ts";
+import {
+  addressFamily,
+  decodeTcpPacket,
+  destinationAddress,
+  formatEndpoint,
+  Ipv4View,
+  isWireError,
+  sourceAddress,
+} from "../wire/mod.ts";
 import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";
 import { PacketSender } from "./sender.ts";
 import { sleep } from "../sleep.ts";
 
 const SETTLE_POLL_MS = 10;
+/**
+ * The traffic class and flow label a copy keeps of its client's, with the ECN bits cleared: the copy's
+ * own SYN does not negotiate ECN with the target, so its packets must not claim to be ECN-capable.
+ */
+const FLOW_INFO_KEPT = 0x0fcfffff;
 
 /** Counters of a whole `copy` run, flat, for the summary, stats lines and metrics. */
 export type CopyStats = Record<string, number>;
@@ -20,10 +33,8 @@ export type CopyStats = Record<string, number>;
 export class CopyRuntime {
   /** Frames that were not a TCP packet we can read (counted, skipped). */
   malformed = 0;
-  /** Reply records from intercept that were not IPv4+TCP headers. */
+  /** Reply records from intercept that were not IPv4+TCP (or IPv6+TCP) headers. */
   malformedReplies = 0;
-  /** IPv6 packets seen (not copied yet). */
-  ipv6Skipped = 0;
   /** Packets the kernel dropped before the capture read them, as the live capture last reported. */
   kernelDropped = 0;
 
@@ -40,24 +51,27 @@ export class CopyRuntime {
   };
 
   private constructor(readonly options: CopyOptions, readonly log: Logger) {
-    this.#sender = new PacketSender();
+    const ipv6Targets = options.mappings.some((mapping) => addressFamily(mapping.targetAddress) === 6);
+    this.#sender = new PacketSender(ipv6Targets);
     this.#links = new InterceptLinks(
       options.intercepts,
       options.connections,
       (record) => this.#onReplyRecord(record),
       () => this.table.registrations(),
       log,
+      ipv6Targets,
     );
     this.table = new SessionTable(options, {
-      segment: (endpoints, tcp) => this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp),
+      segment: (endpoints, tcp) =>
+        this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp, endpoints.flowInfo),
       registration: (registration) => this.#links.register(registration),
+      ipv6Registrations: () => this.#links.ipv6Granted,
       ended: log.debugEnabled
         ? (address, port, endpoints, outcome) =>
           log.debug(
-            `session ${formatIpv4(address)}:${port} copied as ${formatIpv4(endpoints.clientAddress)}:` +
-              `${endpoints.clientPort} to ${
-                formatIpv4(endpoints.targetAddress)
-              }:${endpoints.targetPort}: ${outcome}`,
+            `session ${formatEndpoint(address, port)} copied as ` +
+              `${formatEndpoint(endpoints.clientAddress, endpoints.clientPort)} to ` +
+              `${formatEndpoint(endpoints.targetAddress, endpoints.targetPort)}: ${outcome}`,
           )
         : undefined,
     });
@@ -85,11 +99,17 @@ export class CopyRuntime {
       return;
     }
     if (decoded.outgoing) return;
-    if (!(decoded.ip instanceof Ipv4View)) {
-      this.ipv6Skipped++;
-      return;
+    const ip = decoded.ip;
+    if (ip instanceof Ipv4View) this.table.onCapture(ip.src, ip.dst, decoded.tcp, now);
+    else {
+      this.table.onCapture(
+        sourceAddress(ip),
+        destinationAddress(ip),
+        decoded.tcp,
+        now,
+        ip.flowInfo & FLOW_INFO_KEPT,
+      );
     }
-    this.table.onCapture(decoded.ip.src, decoded.ip.dst, decoded.tcp, now);
     this.#armTimer(now);
   }
 
@@ -146,10 +166,11 @@ export class CopyRuntime {
       "refused-at-cap": c.sessionsRefusedAtCap,
       "refused-by-memory": c.sessionsRefusedWhilePaused,
       "no-free-address": c.sessionsWithoutAddress,
+      "family-unreachable": c.sessionsFamilyUnreachable,
+      "no-ipv6-intercept": c.sessionsWithoutIpv6Intercept,
       captured: c.packetsSeen,
       malformed: this.malformed,
       "malformed-replies": this.malformedReplies,
-      "ipv6-skipped": this.ipv6Skipped,
       "kernel-dropped": this.kernelDropped,
       sent: this.#sender.sent,
       "send-dropped": this.#sender.dropped,
@@ -160,14 +181,25 @@ export class CopyRuntime {
     };
   }
 
+  /** A 64-byte IPv4 reply record, or an 84-byte IPv6 one (from a REPLY6 frame). */
   #onReplyRecord(record: Uint8Array): void {
-    const reply = parseReplyRecord(record);
-    if (reply === undefined) this.malformedReplies++;
-    else {
-      const now = performance.now();
+    const now = performance.now();
+    if (record.length === REPLY_RECORD_LENGTH) {
+      const reply = parseReplyRecord(record);
+      if (reply === undefined) {
+        this.malformedReplies++;
+        return;
+      }
       this.table.onReply(reply.ip.dst, reply.tcp, now);
-      this.#armTimer(now);
+    } else {
+      const reply = parseReplyRecord6(record);
+      if (reply === undefined) {
+        this.malformedReplies++;
+        return;
+      }
+      this.table.onReply(destinationAddress(reply.ip), reply.tcp, now);
     }
+    this.#armTimer(now);
   }
 }
 

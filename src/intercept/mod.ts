@@ -20,7 +20,7 @@ import { reopenOnHangup } from "../cli/line_file.ts";
 import { withLogger } from "../cli/log.ts";
 import { OPERATION_FLAGS, OPERATION_HELP, operationOptions } from "../cli/operation.ts";
 import { UsageError } from "../errors.ts";
-import { formatIpv4, LinkType } from "../wire/mod.ts";
+import { formatIpv4, formatIpv6, LinkType, parseIpv6 } from "../wire/mod.ts";
 import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import { InterceptMonitor } from "./monitor.ts";
 import { runIntercept } from "./server.ts";
@@ -39,7 +39,7 @@ Flags:
   -i, --interface <dev,..>  interfaces to capture on (default any)
       --capture-buffer <MB> kernel buffer of each capture (default ${DEFAULT_CAPTURE_BUFFER_MB}); raise it on kernel drops
   -p, --port <port>         port copy connects to (default ${DEFAULT_INTERCEPT_PORT})
-  -b, --bind <address>      address to listen on (default 0.0.0.0)
+  -b, --bind <address>      address to listen on, IPv4 or IPv6 (default 0.0.0.0; :: takes both)
   -q, --quiet               log only problems, not copy connections coming and going
 ${OPERATION_HELP}
   -h, --help                this help
@@ -73,7 +73,7 @@ export const interceptCommand: Command = {
       devices: devices.length > 0 ? devices : ["any"],
       filter,
       captureBuffer: captureBufferValue(flags["capture-buffer"]),
-      bind: formatIpv4(ipv4Value("--bind", flags.bind ?? "0.0.0.0")),
+      bind: bindAddress(flags.bind ?? "0.0.0.0"),
       port: flags.port === undefined ? DEFAULT_INTERCEPT_PORT : portValue("--port", flags.port),
     };
     const operation = operationOptions(flags, flags.quiet ?? false);
@@ -101,3 +101,9 @@ export const interceptCommand: Command = {
     });
   },
 };
+
+/** `--bind`: an IPv4 or IPv6 address, in canonical form. */
+function bindAddress(text: string): string {
+  const bytes = parseIpv6(text);
+  return bytes === undefined ? formatIpv4(ipv4Value("--bind", text)) : formatIpv6(bytes);
+}

@@ -78,7 +78,7 @@ export class InterceptMonitor {
       "hold-full": routes.holdOverflow,
       "copy-too-slow": routes.peerOverflow,
       "kernel-dropped": this.#view.kernelDropped(),
-      "not-ipv4-tcp": totals.notIpv4Tcp,
+      "not-tcp": totals.notTcp,
       malformed: totals.malformed,
       copies: peers.size,
       connections: totals.connections,

@@ -6,16 +6,17 @@
  * registration arrive), so unrouted replies are held for a short while and released on registration.
  */
 import type { Ipv4Address } from "../wire/address.ts";
+import type { EndpointKey } from "../wire/address_key.ts";
 
 /** Where a peer's records go: false when the peer refused one (it is too far behind). */
 export interface ReplySink {
   add(record: Uint8Array): boolean;
 }
 
-/** A client address and port as one number, the routing key. */
-export type RouteKey = number;
+/** A client address and port as one key: a number for IPv4, a string for IPv6 (`endpointKey`). */
+export type RouteKey = EndpointKey;
 
-/** The key of a client address and port (as the target sees the client: the reply's destination). */
+/** The key of an IPv4 client address and port (as the target sees the client: the reply's destination). */
 export function routeKey(clientAddress: Ipv4Address, clientPort: number): RouteKey {
   return clientAddress * 0x10000 + clientPort;
 }

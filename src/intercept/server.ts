@@ -5,15 +5,19 @@
 import { Capture } from "../../ffi/mod.ts";
 import type { Logger } from "../cli/log.ts";
 import { errorMessage, FatalError } from "../errors.ts";
-import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
+import { decodeTcpPacket, endpointKey, Ipv4View, ipv6Address, isWireError } from "../wire/mod.ts";
 import {
+  Capability,
+  decodeRegistration6,
   encodeExtensionFrame,
   encodeReplyRecord,
+  encodeReplyRecord6,
   ExtensionFrameType,
   PROTOCOL_VERSION,
   ProtocolError,
   RegistrationDecoder,
   RegistrationType,
+  REPLY6_RECORD_LENGTH,
   REPLY_RECORD_LENGTH,
   ReplyFrameEncoder,
 } from "../protocol/mod.ts";
@@ -33,8 +37,15 @@ export interface InterceptOptions {
   port: number;
 }
 
-/** Link header + largest IPv4 header + largest TCP header fit with room to spare: payload is never sent. */
+/**
+ * Link header + largest IPv4 header + largest TCP header fit with room to spare, and an IPv6 header with a
+ * few extension headers before TCP's: payload is never sent.
+ */
 const SNAPLEN = 256;
+/** The capabilities this intercept grants when a tcpshadow copy asks. */
+const GRANTED = Capability.IPV6;
+/** Where an IPv6 header holds its destination address. */
+const IPV6_DESTINATION = 24;
 /** Packets handled before the writes are started and the event loop gets a turn (registrations, accepts). */
 const BATCH = 1024;
 /** How long a capture loop sleeps without packets before it looks at the clock and the stop flag. */
@@ -53,7 +64,8 @@ const READ_BUFFER_LENGTH = 16 * 1024;
 /** Totals over a run, for the summary line, stats and metrics. */
 export interface InterceptTotals {
   captured: number;
-  notIpv4Tcp: number;
+  /** Captured packets that were not TCP over IPv4 or IPv6. */
+  notTcp: number;
   malformed: number;
   connections: number;
   garbageConnections: number;
@@ -89,6 +101,8 @@ class CopyPeer implements ReplySink {
   readonly decoder = new RegistrationDecoder();
   /** Whether its hello has been answered. */
   greeted = false;
+  /** Whether it was granted IPv6 registrations and replies. */
+  ipv6 = false;
   #writing = false;
   closed = false;
   forwarded = 0;
@@ -96,8 +110,10 @@ class CopyPeer implements ReplySink {
 
   constructor(readonly connection: Deno.TcpConn, readonly name: string) {}
 
+  /** Takes a 64-byte IPv4 reply record, or an 84-byte IPv6 one (routed here only if granted). */
   add(record: Uint8Array): boolean {
-    const taken = !this.closed && this.encoder.add(record);
+    const taken = !this.closed &&
+      (record.length === REPLY6_RECORD_LENGTH ? this.encoder.add6(record) : this.encoder.add(record));
     if (taken) this.forwarded++;
     else this.dropped++;
     return taken;
@@ -136,7 +152,7 @@ export async function runIntercept(
   const peers = new Set<CopyPeer>();
   const totals: InterceptTotals = {
     captured: 0,
-    notIpv4Tcp: 0,
+    notTcp: 0,
     malformed: 0,
     connections: 0,
     garbageConnections: 0,
@@ -197,21 +213,35 @@ export async function runIntercept(
               `copy ${peer.name} speaks protocol version ${hello.version}, this intercept ${PROTOCOL_VERSION}; carrying on`,
             );
           }
-          // A tcpshadow copy learns which extensions this intercept grants: none yet.
+          // A tcpshadow copy learns which extensions this intercept grants of those it asked for.
           if (hello.extended) {
-            peer.encoder.addExtension(encodeExtensionFrame(ExtensionFrameType.ACCEPTED, new Uint8Array(2)));
+            const granted = hello.capabilities & GRANTED;
+            peer.ipv6 = (granted & Capability.IPV6) !== 0;
+            peer.encoder.addExtension(
+              encodeExtensionFrame(
+                ExtensionFrameType.ACCEPTED,
+                new Uint8Array([granted >> 8, granted & 0xff]),
+              ),
+            );
           }
         }
         for (const registration of registrations) {
-          if (!("clientAddress" in registration)) {
-            totals.garbageConnections++;
-            warn(
-              `garbage from ${peer.name} (extension record ${registration.type} not granted), connection closed`,
-            );
-            return closePeer(peer, undefined);
+          let key, type;
+          if ("clientAddress" in registration) {
+            key = routeKey(registration.clientAddress, registration.clientPort);
+            type = registration.type;
+          } else {
+            const registration6 = peer.ipv6 ? decodeRegistration6(registration) : undefined;
+            if (registration6 === undefined || registration6 instanceof ProtocolError) {
+              totals.garbageConnections++;
+              const problem = registration6?.message ?? `extension record ${registration.type} not granted`;
+              warn(`garbage from ${peer.name} (${problem}), connection closed`);
+              return closePeer(peer, undefined);
+            }
+            key = endpointKey(ipv6Address(registration6.clientAddress), registration6.clientPort);
+            type = registration6.type;
           }
-          const key = routeKey(registration.clientAddress, registration.clientPort);
-          if (registration.type === RegistrationType.ADD) table.register(peer, key);
+          if (type === RegistrationType.ADD) table.register(peer, key);
           else table.unregister(peer, key);
         }
         peer.flush(onWriteFailure);
@@ -238,6 +268,7 @@ export async function runIntercept(
   };
 
   const record = new Uint8Array(REPLY_RECORD_LENGTH);
+  const record6 = new Uint8Array(REPLY6_RECORD_LENGTH);
   const captureLoop = async (capture: Capture) => {
     for (;;) {
       const now = performance.now();
@@ -246,12 +277,16 @@ export async function runIntercept(
       for (; handled < BATCH && (packet = capture.next()); handled++) {
         totals.captured++;
         const decoded = decodeTcpPacket(capture.linkType, packet.data);
-        if (decoded === undefined) totals.notIpv4Tcp++;
+        if (decoded === undefined) totals.notTcp++;
         else if (isWireError(decoded)) totals.malformed++;
-        else if (!(decoded.ip instanceof Ipv4View)) totals.notIpv4Tcp++;
-        else {
+        else if (decoded.ip instanceof Ipv4View) {
           encodeReplyRecord(packet.data, decoded.ip.offset, record, 0);
           table.deliver(routeKey(decoded.ip.dst, decoded.tcp.dstPort), record, now);
+        } else {
+          const ipOffset = decoded.ip.offset;
+          encodeReplyRecord6(packet.data, ipOffset, decoded.tcp.offset, record6, 0);
+          const client = ipv6Address(packet.data, ipOffset + IPV6_DESTINATION);
+          table.deliver(endpointKey(client, decoded.tcp.dstPort), record6, now);
         }
       }
       table.expire(now);
@@ -326,7 +361,7 @@ export async function runIntercept(
     `${c.expired} expired unrouted`,
     `${c.holdOverflow} dropped (too many waiting)`,
     `${c.peerOverflow} dropped (copy too slow)`,
-    `${totals.notIpv4Tcp} not IPv4 TCP`,
+    `${totals.notTcp} not TCP`,
     `${totals.malformed} malformed`,
     `${kernelDropped} dropped by the kernel`,
     `${totals.connections} copy connections`,

@@ -17,6 +17,7 @@ export {
 } from "./session.ts";
 export {
   type AddressRange,
+  type ClientRegistration,
   type CopyPlan,
   SessionTable,
   type TableCounters,

@@ -6,7 +6,14 @@
  * sends; `seq.ts` maps them to wire values. The target's payload is never seen (intercept sends headers
  * only), so the session acknowledges everything the target says it sent.
  */
-import { isWireError, TcpFlag, type TcpOptions, type TcpRepr, type WireError } from "../wire/mod.ts";
+import {
+  type Address,
+  isWireError,
+  TcpFlag,
+  type TcpOptions,
+  type TcpRepr,
+  type WireError,
+} from "../wire/mod.ts";
 import { RtoEstimator } from "./rto.ts";
 import { seqOffset, wireSeq } from "./seq.ts";
 import { ClientStream } from "./stream.ts";
@@ -88,10 +95,16 @@ export const defaultSessionConfig: SessionConfig = {
 
 /** The addresses a copied session uses toward the target (as the target sees them). */
 export interface SessionEndpoints {
-  readonly clientAddress: number;
+  /** IPv4 as a number, IPv6 as a group string (`wire/address_key.ts`); the same family as the target's. */
+  readonly clientAddress: Address;
   readonly clientPort: number;
-  readonly targetAddress: number;
+  readonly targetAddress: Address;
   readonly targetPort: number;
+  /**
+   * IPv6 only: the client's traffic class and flow label (the low 28 bits of the header's first word),
+   * which the copy's packets keep.
+   */
+  readonly flowInfo?: number;
 }
 
 const TIMESTAMP_OPTION_LENGTH = 12;
