@@ -9,10 +9,16 @@
  * encoded into a reused buffer (intercept links not timed).
  * With `--send`, segments go through copy's own `PacketSender` (batched sendmmsg).
  *
- * Run: deno run -A bench/packet_path.ts [--send]   (--send needs root: run it inside a lab host,
- * as `deno task bench` does, where the target address leads nowhere)
+ * With `--allocations` it measures instead what the path allocates on V8's heap: the same sessions with
+ * 10 and with 20 requests each, run with a young generation large enough that no collection happens,
+ * so the heap's growth is what was allocated. The difference between the two is the steady-state cost
+ * per packet; what remains, per session, is a session's cost from its SYN to its end.
+ *
+ * Run: deno run -A bench/packet_path.ts [--send | --allocations]   (--send needs root: run it inside a
+ * lab host, as `deno task bench` does, where the target address leads nowhere)
  */
 import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
 import { PacketSender } from "../src/copy/sender.ts";
 import {
   encodeRegistration,
@@ -225,7 +231,70 @@ export function measurePacketPath(
   }
 }
 
+/** Bytes V8 allocated on the packet path: per packet in steady state, and per session. */
+export interface AllocationResult {
+  readonly bytesPerPacket: number;
+  readonly bytesPerSession: number;
+}
+
+/** The young generation, in MB, for `--allocations`: the runs allocate less than this, so nothing is collected. */
+const ALLOCATION_SEMI_SPACE_MB = 256;
+
+/** Runs `--allocations` in a child with the V8 flags it needs. */
+export async function measureAllocations(): Promise<AllocationResult> {
+  const flags =
+    `--expose-gc,--min-semi-space-size=${ALLOCATION_SEMI_SPACE_MB},--max-semi-space-size=${ALLOCATION_SEMI_SPACE_MB}`;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", `--v8-flags=${flags}`, fileURLToPath(import.meta.url), "--allocations"],
+    stderr: "inherit",
+  }).output();
+  if (!output.success) throw new Error("the allocation measurement failed");
+  return JSON.parse(new TextDecoder().decode(output.stdout));
+}
+
+/** Heap bytes in use after a full collection has just run, and after `run`. */
+async function allocatedBy(run: () => void): Promise<number> {
+  const { getHeapStatistics } = await import("node:v8");
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error("--allocations needs --v8-flags=--expose-gc");
+  gc();
+  const before = getHeapStatistics().used_heap_size;
+  run();
+  return getHeapStatistics().used_heap_size - before;
+}
+
+async function allocations(): Promise<AllocationResult> {
+  const sessions = 2000;
+  const shorter = workload(sessions, 10);
+  const longer = workload(sessions, 20);
+  // Warm the JIT up on both, so compiled code is not counted.
+  for (let i = 0; i < 3; i++) {
+    runOnce(shorter, undefined);
+    runOnce(longer, undefined);
+  }
+  let a = Infinity;
+  let b = Infinity;
+  for (let i = 0; i < 3; i++) {
+    a = Math.min(a, await allocatedBy(() => runOnce(shorter, undefined)));
+    b = Math.min(b, await allocatedBy(() => runOnce(longer, undefined)));
+  }
+  const perPacket = (b - a) / (longer.length - shorter.length);
+  return {
+    bytesPerPacket: Math.round(perPacket),
+    bytesPerSession: Math.round((a - perPacket * shorter.length) / sessions),
+  };
+}
+
 if (import.meta.main) {
-  const flags = parseArgs({ args: Deno.args, options: { send: { type: "boolean" } } }).values;
-  console.log(JSON.stringify(measurePacketPath(2000, 10, 5, flags.send ?? false)));
+  const flags = parseArgs({
+    args: Deno.args,
+    options: { send: { type: "boolean" }, allocations: { type: "boolean" } },
+  }).values;
+  const inChild = (globalThis as { gc?: unknown }).gc !== undefined;
+  const result = !flags.allocations
+    ? measurePacketPath(2000, 10, 5, flags.send ?? false)
+    : inChild
+    ? await allocations()
+    : await measureAllocations();
+  console.log(JSON.stringify(result));
 }

@@ -9,8 +9,12 @@
  * the packets the kernel dropped before copy read them. Two scenarios: keep-alive (32 connections)
  * and a new connection per request. First, a micro-benchmark of the per-packet path.
  *
+ * With `--anchor DIR` (DIR holding C `tcpcopy` and `intercept`, e.g. ../shared/peers/bin), every step
+ * runs twice, tcpshadow then C TCPCopy, each with its own copy process started for the step, so the
+ * tables set both side by side under the same load and the same hour.
+ *
  * Run: deno task bench [--duration S] [--scenario keepalive|close|all] [--quick | --rates R,R,..|max]
- *        [--profile DIR]
+ *        [--profile DIR] [--anchor DIR]
  *        [--without-copy]  (what the lab serves by itself: the same steps with no copy running)
  *        [--copy-flags="-m 192"]  (more flags for copy, to measure them)
  *        [--target-no-timestamps]  (diagnosis: the target refuses no copied SYN by PAWS)
@@ -19,7 +23,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type Host, type LabProcess, withLab } from "../tests/lab/lab.ts";
 import { FAKE_CLIENTS, tcpshadow, waitForStderr } from "../tests/lab/copy_lab.ts";
-import { measurePacketPath } from "./packet_path.ts";
+import { measureAllocations, measurePacketPath } from "./packet_path.ts";
 import { selfTimes } from "./profile_summary.ts";
 import { errorMessage } from "../src/errors.ts";
 import { sleep } from "../src/sleep.ts";
@@ -194,7 +198,14 @@ async function settle(read: () => Promise<number>, timeoutMs: number): Promise<n
   }
 }
 
+/** Which program copies in a step: tcpshadow, or C TCPCopy as the anchor. */
+type Copier = "tcpshadow" | "tcpcopy";
+
+/** The port C intercept listens on, beside ours on 36524. */
+const ANCHOR_INTERCEPT_PORT = 36525;
+
 interface StepResult {
+  copier: Copier;
   offered: number;
   served: number;
   received: number;
@@ -205,33 +216,36 @@ interface StepResult {
   peakRssMb: number;
   anonRssMb: number;
   fileRssMb: number;
-  kernelDropped: number;
+  /** Packets the kernel dropped before copy read them; `undefined` where copy does not say (C). */
+  kernelDropped: number | undefined;
   wrkErrors: string;
   /** copy's highest RSS in each minute of the step, MB; empty for steps shorter than two minutes. */
   rssByMinuteMb: number[];
 }
 
 function formatTable(scenario: Scenario, steps: StepResult[]): string {
-  const header = "| offered req/s | served online req/s | target received / online | " +
-    "copy CPU-s per 10k req (of it user) | intercept CPU-s per 10k | copy peak RSS | kernel drops |";
+  const header = "| copier | offered req/s | served online req/s | target received / online | " +
+    "copy CPU-s per 10k req (of it user) | intercept CPU-s per 10k | copy peak RSS | copy RssAnon | kernel drops |";
   const rows = steps.map((step) => {
     const share = (100 * step.received / Math.max(step.onlineRequests, 1)).toFixed(1);
     return [
+      step.copier,
       step.offered === 0 ? "max" : String(step.offered),
       String(Math.round(step.served)),
       `${share}% (${step.received}/${step.onlineRequests})`,
       `${step.copyCpuPer10k.toFixed(3)} (${step.copyUserPer10k.toFixed(3)})`,
       step.interceptCpuPer10k.toFixed(3),
       `${step.peakRssMb.toFixed(0)} MB`,
-      String(step.kernelDropped),
+      `${step.anonRssMb.toFixed(0)} MB`,
+      step.kernelDropped === undefined ? "n/a" : String(step.kernelDropped),
     ].reduce((line, cell) => `${line} ${cell} |`, "|");
   });
   const trends = steps.filter((step) => step.rssByMinuteMb.length > 0).map((step) =>
-    `copy RSS by minute at ${step.offered === 0 ? "max" : step.offered}/s, MB: ${
+    `${step.copier} RSS by minute at ${step.offered === 0 ? "max" : step.offered}/s, MB: ${
       step.rssByMinuteMb.join(" ")
     }`
   );
-  const lines = [`${scenario.title}:`, "", header, "|---:|---:|---:|---:|---:|---:|---:|", ...rows];
+  const lines = [`${scenario.title}:`, "", header, "|:--|---:|---:|---:|---:|---:|---:|---:|---:|", ...rows];
   if (trends.length > 0) lines.push("", ...trends);
   return lines.join("\n");
 }
@@ -245,19 +259,73 @@ interface RunOptions {
   readonly withoutCopy: boolean;
   /** More `copy` flags, e.g. `-m 192`. */
   readonly copyFlags: string[];
+  /** The folder of C `tcpcopy` and `intercept` to run beside tcpshadow, if any. */
+  readonly anchor: string | undefined;
+}
+
+/** The intercept each copier talks to. */
+interface Intercepts {
+  readonly tcpshadow: number;
+  readonly tcpcopy: number | undefined;
 }
 
 async function runScenario(
   scenario: Scenario,
   hosts: Record<"client" | "online" | "target" | "assistant", Host>,
   dir: string,
-  interceptPid: number,
+  intercepts: Intercepts,
   run: RunOptions,
 ): Promise<StepResult[]> {
-  const { durationSeconds, profileDir } = run;
-  const { client, online, target, assistant } = hosts;
-  const statsPath = `${dir}/${scenario.name}-copy-stats.jsonl`;
-  const copy: LabProcess | undefined = run.withoutCopy ? undefined : online.spawn(tcpshadow([
+  const copiers: Copier[] = run.anchor === undefined ? ["tcpshadow"] : ["tcpshadow", "tcpcopy"];
+  const steps: StepResult[] = [];
+  for (const rate of scenario.rates) {
+    for (const copier of copiers) {
+      const step = await runStep(scenario, rate, copier, hosts, dir, intercepts, run);
+      steps.push(step);
+      console.error(`  ${scenario.name} ${rate === 0 ? "max" : rate}/s: ${JSON.stringify(step)}`);
+    }
+  }
+  const counters = await hosts.target.run(["nstat", "-asz", ...TARGET_TCP_COUNTERS]);
+  console.error(
+    `  target TCP counters: ${
+      counters.stdout.split("\n").slice(1).map((line) => line.split(/\s+/).slice(0, 2).join("=")).filter(
+        Boolean,
+      ).join(" ")
+    }`,
+  );
+  return steps;
+}
+
+/** Starts `copier`'s copy on the online host and resolves once it copies. */
+async function startCopier(
+  copier: Copier,
+  hosts: Record<"online" | "target" | "assistant", Host>,
+  statsPath: string,
+  logPath: string,
+  run: RunOptions,
+): Promise<LabProcess> {
+  const { online, target, assistant } = hosts;
+  if (copier === "tcpcopy") {
+    const copy = online.spawn([
+      `${run.anchor}/tcpcopy`,
+      "-x",
+      `80-${target.address}:8080`,
+      "-s",
+      `${assistant.address}:${ANCHOR_INTERCEPT_PORT}`,
+      "-c",
+      FAKE_CLIENTS.replace(/\.0\/24$/, ".x"),
+      "-l",
+      logPath,
+    ]);
+    // C tcpcopy copies once it is connected to its intercept.
+    await waitFor(
+      online,
+      ["ss", "-tnH", "state", "established", `( dport = :${ANCHOR_INTERCEPT_PORT} )`],
+      copy,
+    );
+    return copy;
+  }
+  const copy = online.spawn(tcpshadow([
     "copy",
     "-x",
     `80-${target.address}:8080`,
@@ -272,79 +340,99 @@ async function runScenario(
     "--stats-json",
     statsPath,
     ...run.copyFlags,
-  ], profileFlags(profileDir)));
-  if (copy !== undefined) await waitForStderr(copy, "copying on");
+  ], profileFlags(run.profileDir)));
+  await waitForStderr(copy, "copying on");
+  return copy;
+}
+
+/** Waits until `command` on `host` prints something, as long as `process` runs (at most 15 s). */
+async function waitFor(host: Host, command: string[], process: LabProcess): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  let exited = false;
+  process.exited.then(() => exited = true);
+  while (Date.now() < deadline && !exited) {
+    if ((await host.run(command, { check: false })).stdout.trim() !== "") return;
+    await sleep(200);
+  }
+  throw new Error(`${process.command.join(" ")} did not start: ${process.stderrText().slice(-400)}`);
+}
+
+async function runStep(
+  scenario: Scenario,
+  rate: number,
+  copier: Copier,
+  hosts: Record<"client" | "online" | "target" | "assistant", Host>,
+  dir: string,
+  intercepts: Intercepts,
+  run: RunOptions,
+): Promise<StepResult> {
+  const { durationSeconds } = run;
+  const { client, online } = hosts;
+  const name = `${scenario.name}-${rate}-${copier}`;
+  const statsPath = `${dir}/${name}-copy-stats.jsonl`;
+  const copy = run.withoutCopy
+    ? undefined
+    : await startCopier(copier, hosts, statsPath, `${dir}/${name}-tcpcopy.log`, run);
+  const interceptPid = copier === "tcpcopy" ? intercepts.tcpcopy! : intercepts.tcpshadow;
   const copyCpu = () => copy === undefined ? { user: 0, system: 0 } : cpuSeconds(copy.pid);
-  const steps: StepResult[] = [];
   try {
-    for (const rate of scenario.rates) {
-      const threads = 2;
-      const interval = rate === 0 ? 0 : 1000 / (rate / threads);
-      const onlineBefore = await lineCount(`${dir}/online-access.log`);
-      const targetBefore = await lineCount(`${dir}/target-access.log`);
-      const copyCpuBefore = await copyCpu();
-      const interceptCpuBefore = await cpuSeconds(interceptPid);
-      const statsBefore = await statsRecords(statsPath);
-      const dropsBefore = statsBefore.at(-1)?.["kernel-dropped"] ?? 0;
-      const wrk = await client.run([
-        "wrk",
-        `-t${threads}`,
-        `-c${scenario.connections}`,
-        `-d${durationSeconds}s`,
-        "-s",
-        `${dir}/pace.lua`,
-        `http://${online.address}:80/`,
-        "--",
-        String(interval),
-        scenario.close ? "close" : "keep",
-      ], { timeoutMs: (durationSeconds + 30) * 1000 });
-      const served = Number(/Requests\/sec:\s+([\d.]+)/.exec(wrk.stdout)?.[1] ?? 0);
-      const errors = /Socket errors:.*|Non-2xx.*/.exec(wrk.stdout)?.[0] ?? "";
-      const onlineRequests = await settle(() => lineCount(`${dir}/online-access.log`), 3000) - onlineBefore;
-      const received = await settle(() => lineCount(`${dir}/target-access.log`), 10_000) - targetBefore;
-      await sleep(1200); // one more stats line, with this step's kernel drops
-      const copyCpuAfter = await copyCpu();
-      const copyUser = copyCpuAfter.user - copyCpuBefore.user;
-      const copyTotal = copyUser + copyCpuAfter.system - copyCpuBefore.system;
-      const interceptCpuAfter = await cpuSeconds(interceptPid);
-      const interceptCpu = interceptCpuAfter.user + interceptCpuAfter.system - interceptCpuBefore.user -
-        interceptCpuBefore.system;
-      const statsOfStep = (await statsRecords(statsPath)).slice(statsBefore.length);
-      const memory = copy === undefined ? { peak: 0, anon: 0, file: 0 } : await residentMb(copy.pid);
-      const step: StepResult = {
-        offered: rate,
-        served,
-        received,
-        onlineRequests,
-        copyCpuPer10k: copyTotal / Math.max(onlineRequests, 1) * 10_000,
-        copyUserPer10k: copyUser / Math.max(onlineRequests, 1) * 10_000,
-        interceptCpuPer10k: interceptCpu / Math.max(onlineRequests, 1) * 10_000,
-        peakRssMb: memory.peak,
-        anonRssMb: memory.anon,
-        fileRssMb: memory.file,
-        kernelDropped: (statsOfStep.at(-1)?.["kernel-dropped"] ?? dropsBefore) - dropsBefore,
-        wrkErrors: errors,
-        rssByMinuteMb: rssByMinute(statsOfStep),
-      };
-      steps.push(step);
-      console.error(`  ${scenario.name} ${rate === 0 ? "max" : rate}/s: ${JSON.stringify(step)}`);
-    }
-    const counters = await target.run(["nstat", "-asz", ...TARGET_TCP_COUNTERS]);
-    console.error(
-      `  target TCP counters: ${
-        counters.stdout.split("\n").slice(1).map((line) => line.split(/\s+/).slice(0, 2).join("=")).filter(
-          Boolean,
-        ).join(" ")
-      }`,
-    );
+    const threads = 2;
+    const interval = rate === 0 ? 0 : 1000 / (rate / threads);
+    const onlineBefore = await lineCount(`${dir}/online-access.log`);
+    const targetBefore = await lineCount(`${dir}/target-access.log`);
+    const copyCpuBefore = await copyCpu();
+    const interceptCpuBefore = await cpuSeconds(interceptPid);
+    const wrk = await client.run([
+      "wrk",
+      `-t${threads}`,
+      `-c${scenario.connections}`,
+      `-d${durationSeconds}s`,
+      "-s",
+      `${dir}/pace.lua`,
+      `http://${online.address}:80/`,
+      "--",
+      String(interval),
+      scenario.close ? "close" : "keep",
+    ], { timeoutMs: (durationSeconds + 30) * 1000 });
+    const served = Number(/Requests\/sec:\s+([\d.]+)/.exec(wrk.stdout)?.[1] ?? 0);
+    const errors = /Socket errors:.*|Non-2xx.*/.exec(wrk.stdout)?.[0] ?? "";
+    const onlineRequests = await settle(() => lineCount(`${dir}/online-access.log`), 3000) - onlineBefore;
+    const received = await settle(() => lineCount(`${dir}/target-access.log`), 10_000) - targetBefore;
+    await sleep(1200); // one more stats line, with this step's kernel drops
+    const copyCpuAfter = await copyCpu();
+    const copyUser = copyCpuAfter.user - copyCpuBefore.user;
+    const copyTotal = copyUser + copyCpuAfter.system - copyCpuBefore.system;
+    const interceptCpuAfter = await cpuSeconds(interceptPid);
+    const interceptCpu = interceptCpuAfter.user + interceptCpuAfter.system - interceptCpuBefore.user -
+      interceptCpuBefore.system;
+    const stats = await statsRecords(statsPath);
+    const memory = copy === undefined ? { peak: 0, anon: 0, file: 0 } : await residentMb(copy.pid);
+    return {
+      copier,
+      offered: rate,
+      served,
+      received,
+      onlineRequests,
+      copyCpuPer10k: copyTotal / Math.max(onlineRequests, 1) * 10_000,
+      copyUserPer10k: copyUser / Math.max(onlineRequests, 1) * 10_000,
+      interceptCpuPer10k: interceptCpu / Math.max(onlineRequests, 1) * 10_000,
+      peakRssMb: memory.peak,
+      anonRssMb: memory.anon,
+      fileRssMb: memory.file,
+      kernelDropped: copier === "tcpcopy" ? undefined : stats.at(-1)?.["kernel-dropped"] ?? 0,
+      wrkErrors: errors,
+      rssByMinuteMb: rssByMinute(stats),
+    };
   } finally {
     if (copy !== undefined) {
-      const status = await copy.stop("SIGTERM", 15_000);
+      // C tcpcopy ends on SIGINT; ours prints its summary on SIGTERM.
+      const status = await copy.stop(copier === "tcpcopy" ? "SIGINT" : "SIGTERM", 15_000);
       const summary = copy.stderrText().split("\n").find((line) => line.includes(" summary "));
-      console.error(`  copy exited ${status.code}: ${summary?.slice(summary.indexOf(" summary ") + 1)}`);
+      if (copier === "tcpshadow") {
+        console.error(`  copy exited ${status.code}: ${summary?.slice(summary.indexOf(" summary ") + 1)}`);
+      }
     }
   }
-  return steps;
 }
 
 function parseFlags() {
@@ -360,6 +448,7 @@ function parseFlags() {
         "target-no-timestamps": { type: "boolean" },
         "without-copy": { type: "boolean" },
         "copy-flags": { type: "string" },
+        anchor: { type: "string" },
       },
     }).values;
   } catch (error) {
@@ -380,6 +469,7 @@ async function main(): Promise<void> {
   );
 
   const micro = measurePacketPath();
+  const allocated = await measureAllocations();
   const dir = await Deno.makeTempDir({ prefix: "tcpshadow-bench-" });
   try {
     await withLab({
@@ -417,7 +507,11 @@ async function main(): Promise<void> {
         "2,000 keep-alive sessions x 10 requests = 72,000 packets with timestamps, captured and replies):\n",
       );
       console.log(`- without the send: ${micro.nsPerPacket} ns/packet`);
-      console.log(`- with the raw-socket send (${withSend.sent} sends): ${withSend.nsPerPacket} ns/packet\n`);
+      console.log(`- with the raw-socket send (${withSend.sent} sends): ${withSend.nsPerPacket} ns/packet`);
+      console.log(
+        `- V8 heap allocated: ${allocated.bytesPerPacket} bytes per packet in steady state, ` +
+          `${allocated.bytesPerSession} bytes per session besides\n`,
+      );
 
       for (const host of Object.values(hosts)) {
         for (
@@ -453,6 +547,26 @@ async function main(): Promise<void> {
         ),
       );
       await waitForStderr(intercept, "listening on");
+      const anchor = flags.anchor === undefined ? undefined : await Deno.realPath(flags.anchor);
+      const anchorIntercept = anchor === undefined ? undefined : hosts.assistant.spawn([
+        `${anchor}/intercept`,
+        "-i",
+        hosts.assistant.device,
+        "-F",
+        "tcp and src port 8080",
+        "-p",
+        String(ANCHOR_INTERCEPT_PORT),
+        "-l",
+        `${dir}/c-intercept.log`,
+      ]);
+      if (anchorIntercept !== undefined) {
+        await waitFor(
+          hosts.assistant,
+          ["ss", "-ltnH", `( sport = :${ANCHOR_INTERCEPT_PORT} )`],
+          anchorIntercept,
+        );
+        console.log(`(anchor: C tcpcopy and intercept from ${anchor}, each step run by both)\n`);
+      }
 
       const scenarios = SCENARIOS.filter((scenario) =>
         flags.scenario === "all" || flags.scenario === scenario.name
@@ -470,16 +584,21 @@ async function main(): Promise<void> {
         console.error(`running ${scenario.title}, ${scenario.rates.length} steps of ${duration} s`);
         const withoutCopy = flags["without-copy"] === true;
         if (withoutCopy) console.log("(without copy: what the lab serves by itself)\n");
-        const steps = await runScenario(scenario, hosts, dir, intercept.pid, {
+        const steps = await runScenario(scenario, hosts, dir, {
+          tcpshadow: intercept.pid,
+          tcpcopy: anchorIntercept?.pid,
+        }, {
           durationSeconds: duration,
           profileDir: flags.profile,
           withoutCopy,
           copyFlags: flags["copy-flags"]?.split(/\s+/).filter(Boolean) ?? [],
+          anchor,
         });
         tables.push(formatTable(scenario, steps));
       }
       console.log(tables.join("\n\n"));
       await intercept.stop("SIGTERM", 15_000); // writes its profile
+      await anchorIntercept?.stop("SIGINT", 5000);
       if (flags.profile !== undefined) {
         for (const entry of Deno.readDirSync(flags.profile)) {
           if (!entry.name.endsWith(".cpuprofile")) continue;
