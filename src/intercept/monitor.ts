@@ -26,7 +26,7 @@ const METRICS: MetricTable = [
   ["hold-full", DROPPED, { reason: "too-many-waiting" }],
   ["copy-too-slow", DROPPED, { reason: "copy-too-slow" }],
   ["kernel-dropped", DROPPED, { reason: "kernel" }],
-  ["not-ipv4-tcp", IGNORED, { reason: "not-ipv4-tcp" }],
+  ["not-tcp", IGNORED, { reason: "not-tcp" }],
   ["malformed", IGNORED, { reason: "malformed" }],
   ["copies", gauge("copy_connections", "Copy connections now.")],
   ["connections", counter("copy_connections_total", "Copy connections accepted.")],

@@ -10,7 +10,8 @@
  * Extensions: a tcpshadow copy marks its hello with `EXTENSION_MAGIC` in the target fields, which C intercept
  * ignores; a tcpshadow intercept then answers with an extension frame, whose count field holds
  * `EXTENSION_MAGIC_16` (never a valid count), and accepts extension records (types from 0x7400, which C never
- * sends). A C peer never sees either.
+ * sends). A C peer never sees either. IPv6 (`Capability.IPV6`) is one: ADD6/DELETE6 records
+ * (`encodeRegistration6`) and REPLY6 frames of 84-byte records (`encodeReplyRecord6`, `ReplyFrameEncoder.add6`).
  *
  * Both sides import this module; decoders are streaming (a record may arrive split over reads) and
  * report garbage as a `ProtocolError` value.

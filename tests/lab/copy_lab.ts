@@ -76,8 +76,11 @@ export interface CopyLab {
   readonly targetLogPath: string;
   /** Starts `copy` on the online host with the usual -x/-s/-c plus `extra`; resolves once it captures. */
   startCopy(extra?: string[]): Promise<LabProcess>;
-  /** The command line `startCopy` runs: copy from online:80 to target:8080 through the assistant, plus `extra`. */
-  copyCommand(extra: string[]): string[];
+  /**
+   * The command line `startCopy` runs: copy from online:80 to target:8080 through the assistant (or the
+   * intercept at `intercept`, a `-s` value), plus `extra`.
+   */
+  copyCommand(extra: string[], intercept?: string): string[];
   /** Stops `copy` with SIGTERM and returns its summary counters. */
   stopCopy(copy: LabProcess): Promise<Record<string, number>>;
   /** Runs `copy` like `startCopy` until it exits by itself (a file replay), killing it after `timeoutMs`. */
@@ -191,13 +194,13 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     : family === 6
     ? FAKE_CLIENTS6
     : `${FAKE_CLIENTS},${FAKE_CLIENTS6}`;
-  const copyCommand = (extra: string[]) =>
+  const copyCommand = (extra: string[], intercept?: string) =>
     tcpshadow([
       "copy",
       "-x",
       mapping,
       "-s",
-      family === 6 ? `[${assistant.address6}]` : assistant.address,
+      intercept ?? (family === 6 ? `[${assistant.address6}]` : assistant.address),
       ...(options.keepClientAddress ? [] : ["-c", clients]),
       ...extra,
     ]);
