@@ -5,7 +5,7 @@
  * `UsageError` (exit 2) or `FatalError` (exit 1), which become one line on stderr, never a stack trace.
  */
 import denoJson from "./deno.json" with { type: "json" };
-import { type Command, prepareConfig } from "./src/cli/flags.ts";
+import { type Command, prepareConfig } from "./src/cli/mod.ts";
 import { errorMessage, FatalError, UsageError } from "./src/errors.ts";
 import { copyCommand } from "./src/copy/mod.ts";
 import { interceptCommand } from "./src/intercept/mod.ts";

@@ -29,16 +29,11 @@ export const PKTHDR_SECONDS = 0;
 export const PKTHDR_FRACTION = 8;
 export const PKTHDR_CAPTURED_LENGTH = 16;
 export const PKTHDR_ORIGINAL_LENGTH = 20;
-/** struct pcap_if: next pointer at 0, name pointer at 8. */
-export const PCAP_IF_NEXT = 0;
-export const PCAP_IF_NAME = 8;
 
 const SYMBOLS = {
   pcap_lib_version: { parameters: [], result: "pointer" },
   pcap_statustostr: { parameters: ["i32"], result: "pointer" },
   pcap_geterr: { parameters: ["pointer"], result: "pointer" },
-  pcap_findalldevs: { parameters: ["buffer", "buffer"], result: "i32" },
-  pcap_freealldevs: { parameters: ["pointer"], result: "void" },
   pcap_create: { parameters: ["buffer", "buffer"], result: "pointer" },
   pcap_set_snaplen: { parameters: ["pointer", "i32"], result: "i32" },
   pcap_set_immediate_mode: { parameters: ["pointer", "i32"], result: "i32" },

@@ -16,8 +16,6 @@ import {
   PCAP_ERROR_NO_SUCH_DEVICE,
   PCAP_ERROR_PERM_DENIED,
   PCAP_ERROR_PROMISC_PERM_DENIED,
-  PCAP_IF_NAME,
-  PCAP_IF_NEXT,
   PCAP_NETMASK_UNKNOWN,
   PCAP_STAT_DROPPED,
   PCAP_STAT_RECEIVED,
@@ -362,24 +360,6 @@ export class PcapWriter {
     if (this.#dumper === null) throw new Error(`pcap writer for ${this.#path} used after close`);
     return this.#dumper;
   }
-}
-
-/** Names of the interfaces libpcap can capture on (including `any`). */
-export function listDevices(): string[] {
-  const first = new Uint8Array(new ArrayBuffer(8));
-  const errbuf = new Uint8Array(PCAP_ERRBUF_SIZE);
-  if (pcap().pcap_findalldevs(first, errbuf) < 0) {
-    throw new FatalError(`cannot list capture devices: ${textBefore(errbuf)}`);
-  }
-  const head = new Deno.UnsafePointerView(Deno.UnsafePointer.of(first)!).getPointer();
-  const names: string[] = [];
-  for (let device = head; device !== null;) {
-    const view = new Deno.UnsafePointerView(device);
-    names.push(readCString(view.getPointer(PCAP_IF_NAME)));
-    device = view.getPointer(PCAP_IF_NEXT);
-  }
-  if (head !== null) pcap().pcap_freealldevs(head);
-  return names;
 }
 
 /** libpcap's version line, e.g. `libpcap version 1.10.3 (with TPACKET_V3)`. */

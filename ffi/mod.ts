@@ -1,6 +1,17 @@
 /**
  * Native bindings: libpcap for capture and pcap files, libc for raw sockets and `poll`. The only
  * place tcpshadow calls C; everything here turns C failures into `FatalError`s.
+ *
+ * @example
+ * ```ts
+ * import { Capture } from "./mod.ts";
+ *
+ * const capture = Capture.openOffline("traffic.pcap");
+ * for (let packet = capture.next(); packet; packet = capture.next()) console.log(packet.data.length);
+ * capture.close();
+ * ```
+ *
+ * @module
  */
 export {
   Capture,
@@ -8,7 +19,6 @@ export {
   type CaptureStats,
   compileFilter,
   libpcapVersion,
-  listDevices,
   type LiveOptions,
   PcapWriter,
 } from "./libpcap.ts";

@@ -3,7 +3,7 @@
  * checks that name the flag at fault.
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { type Cidr, parseCidr, parseIpv4 } from "../wire/address.ts";
+import { type Cidr, parseCidr, parseIpv4 } from "../wire/mod.ts";
 import { errorMessage, UsageError } from "../errors.ts";
 import type { configArguments } from "./config.ts";
 

@@ -4,7 +4,7 @@
  * every intercept hears every registration (the target may route replies to any of them).
  */
 import { FatalError } from "../errors.ts";
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../ops/mod.ts";
 import {
   Capability,
   encodeHello,
@@ -114,7 +114,7 @@ export class InterceptLinks {
       this.log.warn(
         `intercept ${host}:${port} did not grant IPv6 (TCPCopy's intercept speaks IPv4 only): it gets no ` +
           `IPv6 registrations, and while no intercept has IPv6, sessions toward IPv6 targets are not ` +
-          `copied (counted as no-ipv6-intercept)`,
+          `copied (counted as sessions-without-ipv6-intercept)`,
       );
     }
   }

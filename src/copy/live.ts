@@ -46,7 +46,7 @@ export async function copyLive(
     runtime.runTimers(now);
   };
   const readKernelStats = () => {
-    runtime.kernelDropped = Capture.dropped(captures);
+    runtime.packetsKernelDropped = Capture.dropped(captures);
   };
   const kernelStats = setInterval(readKernelStats, KERNEL_STATS_MS);
   try {
@@ -58,7 +58,7 @@ export async function copyLive(
       drain(capture, Infinity); // what the kernel already holds belongs to sessions that may still finish
     }));
     readKernelStats();
-    return { kernelDropped: runtime.kernelDropped };
+    return { kernelDropped: runtime.packetsKernelDropped };
   } finally {
     clearInterval(kernelStats);
     for (const capture of captures) capture.close();

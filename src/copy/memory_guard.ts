@@ -4,7 +4,7 @@
  * memory grows to several times its live heap and falls back only when V8 gets round to it, so a guard
  * that only read the resident size would keep sessions out for garbage. It collects first.
  */
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../ops/mod.ts";
 
 /** The guard lets sessions in again below this share of the limit. */
 const RESUME_SHARE = 0.9;

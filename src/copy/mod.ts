@@ -1,20 +1,31 @@
 /**
  * The `copy` subcommand: captures the sessions clients open with this (online) host and replays each,
  * as a real TCP session of its own, against the target; the target's replies come back from intercept.
+ * A live capture (`live.ts`) or a file (`offline/`) feeds one `CopyRuntime` (the session table, the
+ * raw socket, the links to intercept); `CopyMonitor` reports on it.
+ *
+ * @example
+ * ```ts
+ * import { copyCommand } from "./mod.ts";
+ *
+ * const code = await copyCommand.run(["-x", "80-198.18.0.2:8080", "-s", "198.18.0.3"]);
+ * ```
+ *
+ * @module
  */
 import { compileFilter } from "../../ffi/mod.ts";
-import type { Command } from "../cli/flags.ts";
-import { reopenOnHangup } from "../cli/line_file.ts";
-import { type Logger, withLogger } from "../cli/log.ts";
+import type { Command } from "../cli/mod.ts";
+import { formatCounters, type Logger, reopenOnHangup, withLogger } from "../ops/mod.ts";
 import { UsageError } from "../errors.ts";
 import { LinkType } from "../wire/mod.ts";
 import { captureFilter, filterForLink } from "./filter.ts";
 import { copyLive } from "./live.ts";
 import { MemoryGuard, processMemory } from "./memory_guard.ts";
 import { CopyMonitor } from "./monitor.ts";
-import { copyOffline, scanCaptureFile } from "./offline.ts";
+import { copyOffline, scanCaptureFile } from "./offline/mod.ts";
 import { copyHelp, type CopyOptions, parseCopyOptions } from "./options.ts";
-import { CopyRuntime, formatStats } from "./runtime.ts";
+import { CopyRuntime } from "./runtime.ts";
+import { COPY_COUNTERS } from "./counters.ts";
 
 const SHUTDOWN_GRACE_MS = 2000;
 
@@ -59,7 +70,7 @@ async function copyWithLog(options: CopyOptions, log: Logger): Promise<number> {
     log.info(`stopping: waiting up to ${SHUTDOWN_GRACE_MS} ms for ${runtime.table.active} open session(s)`);
     await runtime.shutdown(SHUTDOWN_GRACE_MS);
     await monitor.stop();
-    log.always(`summary ${formatStats({ ...runtime.stats(), ...fileStats })}`);
+    log.always(`summary ${formatCounters(COPY_COUNTERS, { ...runtime.stats(), ...fileStats })}`);
     return 0;
   } finally {
     await monitor.stop();

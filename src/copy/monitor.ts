@@ -2,10 +2,15 @@
  * Watches a `copy` run from the side: stats lines and JSON, the metrics endpoint, the memory guard
  * (`--max-memory`), and one log line when something goes wrong (kernel drops, the session cap).
  */
-import type { Logger } from "../cli/log.ts";
-import { Reporting } from "../cli/reporting.ts";
-import { type Counters, GrowthAlarm } from "../cli/stats.ts";
-import { COPY_RATE_KEYS, COPY_STATS_LINE_KEYS, copyMetrics } from "./metrics.ts";
+import { counterSamples, type CounterValues, GrowthAlarm, type Logger, Reporting } from "../ops/mod.ts";
+import {
+  COPY_COUNTERS,
+  COPY_METRICS_PREFIX,
+  COPY_RATES,
+  COPY_STATS_LINE,
+  type MEMORY_COUNTERS,
+  type RUNTIME_COUNTERS,
+} from "./counters.ts";
 import type { CopyRuntime } from "./runtime.ts";
 import { type MemoryGuard, residentBytes } from "./memory_guard.ts";
 
@@ -36,18 +41,18 @@ export class CopyMonitor {
     this.check();
     this.#reporting = Reporting.start(operation, {
       sample: () => ({ counters: this.stats() }),
-      metrics: () => copyMetrics(this.stats()),
-      lineKeys: COPY_STATS_LINE_KEYS,
-      rateKeys: COPY_RATE_KEYS,
+      metrics: () => counterSamples(COPY_METRICS_PREFIX, COPY_COUNTERS, this.stats()),
+      lineKeys: COPY_STATS_LINE,
+      rateKeys: COPY_RATES,
       check: () => this.check(),
     }, log);
   }
 
   /** The runtime's counters and the monitor's own. */
-  stats(): Counters {
+  stats(): CounterValues<typeof RUNTIME_COUNTERS> & CounterValues<typeof MEMORY_COUNTERS> {
     return {
       ...this.#runtime.stats(),
-      rss: this.#rss,
+      "resident-memory-bytes": this.#rss,
       "memory-paused": this.#runtime.table.paused ? 1 : 0,
       "memory-pauses": this.#guard?.pauses ?? 0,
       "memory-collections": this.#guard?.collections ?? 0,
@@ -58,7 +63,7 @@ export class CopyMonitor {
   check(now = performance.now()): void {
     const runtime = this.#runtime;
     this.#rss = residentBytes();
-    this.#kernelDrops.check(runtime.kernelDropped, now, this.#log);
+    this.#kernelDrops.check(runtime.packetsKernelDropped, now, this.#log);
     this.#capHits.check(runtime.table.counters.sessionsRefusedAtCap, now, this.#log);
     if (this.#guard !== undefined) this.#rss = this.#guard.check(runtime.table, this.#rss, now);
   }

@@ -9,16 +9,14 @@ import {
   intValue,
   ipv4Value,
   listValue,
-  parseFlags,
-  portValue,
-  positiveNumberValue,
-} from "../cli/flags.ts";
-import {
   OPERATION_FLAGS,
   OPERATION_HELP,
   type OperationOptions,
   operationOptions,
-} from "../cli/operation.ts";
+  parseFlags,
+  portValue,
+  positiveNumberValue,
+} from "../cli/mod.ts";
 import { UsageError } from "../errors.ts";
 import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import {

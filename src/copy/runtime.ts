@@ -2,7 +2,7 @@
  * What every `copy` run has, whatever feeds it packets (a live capture or a file): the session table,
  * the raw socket toward the target, the links to intercept, and the counters they keep.
  */
-import type { Logger } from "../cli/log.ts";
+import type { CounterValues, Logger } from "../ops/mod.ts";
 import { SessionTable } from "../session/mod.ts";
 import { parseReplyRecord, parseReplyRecord6, REPLY_RECORD_LENGTH } from "../protocol/mod.ts";
 import {
@@ -18,6 +18,7 @@ import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";
 import { PacketSender } from "./sender.ts";
 import { sleep } from "../sleep.ts";
+import type { RUNTIME_COUNTERS } from "./counters.ts";
 
 const SETTLE_POLL_MS = 10;
 /**
@@ -26,17 +27,14 @@ const SETTLE_POLL_MS = 10;
  */
 const FLOW_INFO_KEPT = 0x0fcfffff;
 
-/** Counters of a whole `copy` run, flat, for the summary, stats lines and metrics. */
-export type CopyStats = Record<string, number>;
-
 /** The engine of a `copy` run and the I/O around it. */
 export class CopyRuntime {
   /** Frames that were not a TCP packet we can read (counted, skipped). */
-  malformed = 0;
+  packetsMalformed = 0;
   /** Reply records from intercept that were not IPv4+TCP (or IPv6+TCP) headers. */
-  malformedReplies = 0;
+  repliesMalformed = 0;
   /** Packets the kernel dropped before the capture read them, as the live capture last reported. */
-  kernelDropped = 0;
+  packetsKernelDropped = 0;
 
   readonly table: SessionTable;
   readonly #sender: PacketSender;
@@ -95,7 +93,7 @@ export class CopyRuntime {
     const decoded = decodeTcpPacket(linkType, frame);
     if (decoded === undefined) return;
     if (isWireError(decoded)) {
-      this.malformed++;
+      this.packetsMalformed++;
       return;
     }
     if (decoded.outgoing) return;
@@ -144,38 +142,39 @@ export class CopyRuntime {
     this.#sender.close();
   }
 
-  /** Every counter of the run so far. */
-  stats(): CopyStats {
+  /** Every counter of the run so far, by its name in `RUNTIME_COUNTERS`. */
+  stats(): CounterValues<typeof RUNTIME_COUNTERS> {
     const c = this.table.counters;
     const o = c.outcomes;
     return {
-      sessions: c.sessionsCopied,
-      active: this.table.active,
-      lingering: this.table.lingering,
-      completed: o["completed"],
-      "reset-by-client": o["reset-by-client"],
-      failed: o["refused"] + o["no-answer"] + o["reset-by-target"] + o["buffer-full"] + o["capture-cut"],
-      refused: o["refused"],
-      "no-answer": o["no-answer"],
-      "reset-by-target": o["reset-by-target"],
-      "buffer-full": o["buffer-full"],
-      "capture-cut": o["capture-cut"],
-      "timed-out": o["timed-out"],
-      abandoned: o["abandoned"],
-      "skipped-by-rate": c.sessionsSkippedByRate,
-      "refused-at-cap": c.sessionsRefusedAtCap,
-      "refused-by-memory": c.sessionsRefusedWhilePaused,
-      "no-free-address": c.sessionsWithoutAddress,
-      "family-unreachable": c.sessionsFamilyUnreachable,
-      "no-ipv6-intercept": c.sessionsWithoutIpv6Intercept,
-      captured: c.packetsSeen,
-      malformed: this.malformed,
-      "malformed-replies": this.malformedReplies,
-      "kernel-dropped": this.kernelDropped,
-      sent: this.#sender.sent,
-      "send-dropped": this.#sender.dropped,
+      "sessions-copied": c.sessionsCopied,
+      "sessions-active": this.table.active,
+      "sessions-lingering": this.table.lingering,
+      "sessions-completed": o["completed"],
+      "sessions-reset-by-client": o["reset-by-client"],
+      "sessions-failed": o["refused"] + o["no-answer"] + o["reset-by-target"] + o["buffer-full"] +
+        o["capture-cut"],
+      "sessions-refused": o["refused"],
+      "sessions-no-answer": o["no-answer"],
+      "sessions-reset-by-target": o["reset-by-target"],
+      "sessions-buffer-full": o["buffer-full"],
+      "sessions-capture-cut": o["capture-cut"],
+      "sessions-timed-out": o["timed-out"],
+      "sessions-abandoned": o["abandoned"],
+      "sessions-skipped-by-rate": c.sessionsSkippedByRate,
+      "sessions-refused-at-cap": c.sessionsRefusedAtCap,
+      "sessions-refused-while-paused": c.sessionsRefusedWhilePaused,
+      "sessions-without-address": c.sessionsWithoutAddress,
+      "sessions-family-unreachable": c.sessionsFamilyUnreachable,
+      "sessions-without-ipv6-intercept": c.sessionsWithoutIpv6Intercept,
+      "packets-captured": c.packetsCaptured,
+      "packets-malformed": this.packetsMalformed,
+      "replies-malformed": this.repliesMalformed,
+      "packets-kernel-dropped": this.packetsKernelDropped,
+      "packets-sent": this.#sender.sent,
+      "packets-send-dropped": this.#sender.dropped,
       retransmissions: c.retransmissions,
-      replies: c.repliesReceived,
+      "replies-received": c.repliesReceived,
       "replies-unmatched": c.repliesUnmatched,
       "registrations-lost": this.#links.registrationsLost,
     };
@@ -187,23 +186,18 @@ export class CopyRuntime {
     if (record.length === REPLY_RECORD_LENGTH) {
       const reply = parseReplyRecord(record);
       if (reply === undefined) {
-        this.malformedReplies++;
+        this.repliesMalformed++;
         return;
       }
       this.table.onReply(reply.ip.dst, reply.tcp, now);
     } else {
       const reply = parseReplyRecord6(record);
       if (reply === undefined) {
-        this.malformedReplies++;
+        this.repliesMalformed++;
         return;
       }
       this.table.onReply(destinationAddress(reply.ip), reply.tcp, now);
     }
     this.#armTimer(now);
   }
-}
-
-/** A stats object as one `key=value ...` line. */
-export function formatStats(stats: CopyStats): string {
-  return Object.entries(stats).map(([key, value]) => `${key}=${value}`).join(" ");
 }

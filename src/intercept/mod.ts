@@ -1,8 +1,16 @@
 /**
  * The `intercept` subcommand: runs on the assistant host the target's replies are routed to, captures
- * them and streams their IP and TCP headers to the `copy` processes that registered their clients.
+ * them and streams their IP and TCP headers to the `copy` processes that registered their clients
+ * (`registry.ts` keeps who registered which client; `server.ts` does the I/O).
  *
  * The wire protocol both sides speak is `src/protocol/`.
+ *
+ * @example
+ * ```ts
+ * import { interceptCommand } from "./mod.ts";
+ *
+ * const code = await interceptCommand.run(["-i", "eth0", "-F", "tcp and src port 8080"]);
+ * ```
  *
  * @module
  */
@@ -13,12 +21,13 @@ import {
   DEFAULT_CAPTURE_BUFFER_MB,
   ipv4Value,
   listValue,
+  OPERATION_FLAGS,
+  OPERATION_HELP,
+  operationOptions,
   parseFlags,
   portValue,
-} from "../cli/flags.ts";
-import { reopenOnHangup } from "../cli/line_file.ts";
-import { withLogger } from "../cli/log.ts";
-import { OPERATION_FLAGS, OPERATION_HELP, operationOptions } from "../cli/operation.ts";
+} from "../cli/mod.ts";
+import { reopenOnHangup, withLogger } from "../ops/mod.ts";
 import { UsageError } from "../errors.ts";
 import { formatIpv4, formatIpv6, LinkType, parseIpv6 } from "../wire/mod.ts";
 import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";

@@ -1,9 +1,10 @@
 /**
  * intercept's I/O: the captures of the target's replies, the listener for copy connections, and the
- * writes to them. Routing decisions are `RouteTable`'s, bytes on the wire are `protocol.ts`'s.
+ * writes to them. Which copy gets which reply is `ClientRegistry`'s, bytes on the wire are
+ * `src/protocol/`'s.
  */
 import { Capture } from "../../ffi/mod.ts";
-import type { Logger } from "../cli/log.ts";
+import type { Logger } from "../ops/mod.ts";
 import { errorMessage, FatalError } from "../errors.ts";
 import { decodeTcpPacket, endpointKey, Ipv4View, ipv6Address, isWireError } from "../wire/mod.ts";
 import {
@@ -21,7 +22,7 @@ import {
   REPLY_RECORD_LENGTH,
   ReplyFrameEncoder,
 } from "../protocol/mod.ts";
-import { type ReplySink, type RouteCounters, routeKey, RouteTable } from "./routes.ts";
+import { clientKey, ClientRegistry, type RegistryCounters, type ReplySink } from "./registry.ts";
 import { sleep } from "../sleep.ts";
 
 /** What `runIntercept` needs, already checked. */
@@ -84,7 +85,7 @@ export interface PeerCounters {
 /** A live look into a running intercept, for stats and metrics. */
 export interface InterceptView {
   readonly totals: Readonly<InterceptTotals>;
-  readonly routes: Readonly<RouteCounters>;
+  readonly routes: Readonly<RegistryCounters>;
   /** Client routes registered now. */
   routeCount(): number;
   /** Replies waiting for their registration now. */
@@ -148,7 +149,7 @@ export async function runIntercept(
 ): Promise<string> {
   const info = log.info;
   const warn = log.warn;
-  const table = new RouteTable<CopyPeer>();
+  const table = new ClientRegistry<CopyPeer>();
   const peers = new Set<CopyPeer>();
   const totals: InterceptTotals = {
     captured: 0,
@@ -228,7 +229,7 @@ export async function runIntercept(
         for (const registration of registrations) {
           let key, type;
           if ("clientAddress" in registration) {
-            key = routeKey(registration.clientAddress, registration.clientPort);
+            key = clientKey(registration.clientAddress, registration.clientPort);
             type = registration.type;
           } else {
             const registration6 = peer.ipv6 ? decodeRegistration6(registration) : undefined;
@@ -281,7 +282,7 @@ export async function runIntercept(
         else if (isWireError(decoded)) totals.malformed++;
         else if (decoded.ip instanceof Ipv4View) {
           encodeReplyRecord(packet.data, decoded.ip.offset, record, 0);
-          table.deliver(routeKey(decoded.ip.dst, decoded.tcp.dstPort), record, now);
+          table.deliver(clientKey(decoded.ip.dst, decoded.tcp.dstPort), record, now);
         } else {
           const ipOffset = decoded.ip.offset;
           encodeReplyRecord6(packet.data, ipOffset, decoded.tcp.offset, record6, 0);

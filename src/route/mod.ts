@@ -1,10 +1,19 @@
 /**
  * `tcpshadow route`: prints the shell script that routes the target's replies to the copied clients to
  * the assistant host. It only prints; it never changes the host it runs on.
+ *
+ * @example
+ * ```ts
+ * import { routeCommand } from "./mod.ts";
+ *
+ * await routeCommand.run(["--clients", "198.19.0.0/24", "--via", "198.18.0.4"]); // prints ip route lines
+ * ```
+ *
+ * @module
  */
-import { cidrListValue, type Command, listValue, parseFlags } from "../cli/flags.ts";
+import { cidrListValue, type Command, listValue, parseFlags } from "../cli/mod.ts";
 import { UsageError } from "../errors.ts";
-import { type Cidr, formatCidr, formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "../wire/address.ts";
+import { type Cidr, formatCidr, formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "../wire/mod.ts";
 import { type Gateway, type RoutePlan, routeScript, type RouteStyle } from "./script.ts";
 
 export {

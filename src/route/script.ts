@@ -2,7 +2,7 @@
  * The pure part of `tcpshadow route`: client ranges and options in, shell script lines out.
  * Nothing here reads flags or prints; `mod.ts` does both.
  */
-import { type Cidr, formatCidr, formatIpv4, ipv4FromBytes, ipv4Netmask } from "../wire/address.ts";
+import { type Cidr, formatCidr, formatIpv4, ipv4FromBytes, ipv4Netmask } from "../wire/mod.ts";
 
 /** Which tool the printed commands use: iproute2's `ip`, or net-tools' legacy `route`. */
 export type RouteStyle = "ip" | "route";

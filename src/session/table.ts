@@ -93,7 +93,7 @@ export interface TableSink {
 
 /** Counters for stats lines and metrics. */
 export interface TableCounters {
-  packetsSeen: number;
+  packetsCaptured: number;
   sessionsCopied: number;
   sessionsSkippedByRate: number;
   /** New sessions (SYNs) refused at `maxSessions`. */
@@ -141,7 +141,7 @@ const PASS_STRIDE = 39871;
 /** The copied sessions and the logic that creates, feeds and retires them. */
 export class SessionTable {
   readonly counters: TableCounters = {
-    packetsSeen: 0,
+    packetsCaptured: 0,
     sessionsCopied: 0,
     sessionsSkippedByRate: 0,
     sessionsRefusedAtCap: 0,
@@ -206,6 +206,14 @@ export class SessionTable {
     return this.#lingering;
   }
 
+  /**
+   * Whether `count` more sessions fit under `maxSessions` now, lingering ones included, as a new
+   * session's copies must. Being `paused` is apart from it.
+   */
+  hasRoomFor(count: number): boolean {
+    return this.#byReply.size + count <= this.plan.maxSessions;
+  }
+
   /** Client bytes held by all sessions, for the memory guard and stats. */
   get buffered(): number {
     let total = 0;
@@ -224,7 +232,7 @@ export class SessionTable {
     now: number,
     flowInfo = 0,
   ): void {
-    this.counters.packetsSeen++;
+    this.counters.packetsCaptured++;
     const mappingIndex = this.#mappingFor(destination, tcp.dstPort);
     if (mappingIndex < 0) return;
     const key = endpointKey(source, tcp.srcPort);
@@ -363,7 +371,7 @@ export class SessionTable {
       if (!takeOver) this.counters.sessionsRefusedWhilePaused++;
       return undefined;
     }
-    if (this.#byReply.size + this.plan.multiply > this.plan.maxSessions) {
+    if (!this.hasRoomFor(this.plan.multiply)) {
       if (!takeOver) this.counters.sessionsRefusedAtCap++;
       return undefined;
     }

@@ -1,6 +1,6 @@
 /**
  * The wire layer: zero-copy views over captured packets (link, IP, TCP), checksums and their
- * incremental updates, packet builders, and a pcap file writer for fixtures.
+ * incremental updates, packet builders, and the layout of pcap files.
  *
  * Views are checked once (`XView.check` returns the view or a `WireError` value, never throws) and then
  * read and write fields in place. `decodeTcpPacket` is the one call a capture loop makes per frame.
@@ -14,6 +14,8 @@
  *   ip.setDst(target); // adjusts the IP header checksum itself
  * }
  * ```
+ *
+ * @module
  */
 export * from "./address.ts";
 export * from "./address_key.ts";

@@ -1,73 +1,28 @@
 /**
- * A writer of classic pcap files (the format libpcap reads), for test fixtures. Reading captures is
- * libpcap's job, through `ffi/`.
+ * The layout of capture files, where we need it beside libpcap (which reads them, through `ffi/`): which
+ * format a file is from its first four bytes, and the sizes of classic pcap's headers, to say at which
+ * byte a damaged file breaks off.
  */
 
-const MAGIC_MICROSECONDS = 0xa1b2c3d4;
-const MAGIC_NANOSECONDS = 0xa1b23c4d;
-const VERSION_MAJOR = 2;
-const VERSION_MINOR = 4;
-const FILE_HEADER_LENGTH = 24;
-const RECORD_HEADER_LENGTH = 16;
-/** The snapshot length tcpdump uses by default. */
-export const DEFAULT_SNAPLEN = 262144;
+/** Classic pcap's magic, microsecond timestamps, as written in the writer's byte order. */
+export const PCAP_MAGIC_MICROSECONDS = 0xa1b2c3d4;
+/** Classic pcap's magic, nanosecond timestamps. */
+export const PCAP_MAGIC_NANOSECONDS = 0xa1b23c4d;
+/** pcapng's first block type (Section Header Block), the same in either byte order. */
+export const PCAPNG_MAGIC = 0x0a0d0d0a;
+/** Classic pcap's file header: magic, version, zone, accuracy, snapshot length, link type. */
+export const PCAP_FILE_HEADER_LENGTH = 24;
+/** Classic pcap's record header: seconds, fraction, captured and original lengths. */
+export const PCAP_RECORD_HEADER_LENGTH = 16;
 
-/** One captured packet for `encodePcapFile`. */
-export interface PcapRecord {
-  /** Capture time in seconds since the epoch, fractional. */
-  time: number;
-  /** Frame bytes; cut to the file's snaplen if longer. */
-  data: Uint8Array;
-  /** Length the frame had on the wire; default `data.length`. Larger than the data for a cut capture. */
-  originalLength?: number;
-}
+/** The capture formats libpcap reads. */
+export type CaptureFormat = "pcap" | "pcapng";
 
-/** Options for `encodePcapFile`. */
-export interface PcapFileOptions {
-  /** Nanosecond timestamps (magic 0xa1b23c4d) instead of microseconds. */
-  nanosecond?: boolean;
-  /** Write big-endian headers instead of little-endian ones. */
-  bigEndian?: boolean;
-  /** Snapshot length in the file header; longer frames are cut to it. Default 262144. */
-  snaplen?: number;
-}
-
-/** Encodes `records` as a classic pcap file of link type `linkType`. */
-export function encodePcapFile(
-  linkType: number,
-  records: PcapRecord[],
-  options: PcapFileOptions = {},
-): Uint8Array {
-  const snaplen = options.snaplen ?? DEFAULT_SNAPLEN;
-  const littleEndian = !options.bigEndian;
-  const ticksPerSecond = options.nanosecond ? 1e9 : 1e6;
-  const size = records.reduce(
-    (sum, record) => sum + RECORD_HEADER_LENGTH + Math.min(record.data.length, snaplen),
-    FILE_HEADER_LENGTH,
-  );
-  const file = new Uint8Array(size);
-  const view = new DataView(file.buffer);
-  view.setUint32(0, options.nanosecond ? MAGIC_NANOSECONDS : MAGIC_MICROSECONDS, littleEndian);
-  view.setUint16(4, VERSION_MAJOR, littleEndian);
-  view.setUint16(6, VERSION_MINOR, littleEndian);
-  // Bytes 8..16 (time zone offset, timestamp accuracy) stay zero, as every writer leaves them.
-  view.setUint32(16, snaplen, littleEndian);
-  view.setUint32(20, linkType, littleEndian);
-  let at = FILE_HEADER_LENGTH;
-  for (const record of records) {
-    let seconds = Math.floor(record.time);
-    let ticks = Math.round((record.time - seconds) * ticksPerSecond);
-    if (ticks >= ticksPerSecond) {
-      seconds++;
-      ticks -= ticksPerSecond;
-    }
-    const captured = Math.min(record.data.length, snaplen);
-    view.setUint32(at, seconds, littleEndian);
-    view.setUint32(at + 4, ticks, littleEndian);
-    view.setUint32(at + 8, captured, littleEndian);
-    view.setUint32(at + 12, record.originalLength ?? record.data.length, littleEndian);
-    file.set(record.data.subarray(0, captured), at + RECORD_HEADER_LENGTH);
-    at += RECORD_HEADER_LENGTH + captured;
-  }
-  return file;
+/** The format of a file that starts with `magic` (its first four bytes, big-endian), if it is a capture. */
+export function captureFormat(magic: number): CaptureFormat | undefined {
+  if (magic === PCAPNG_MAGIC) return "pcapng";
+  const swapped = ((magic & 0xff) << 24 | (magic & 0xff00) << 8 | (magic >>> 8) & 0xff00 | magic >>> 24) >>>
+    0;
+  const classic = [PCAP_MAGIC_MICROSECONDS, PCAP_MAGIC_NANOSECONDS];
+  return classic.includes(magic) || classic.includes(swapped) ? "pcap" : undefined;
 }

@@ -324,44 +324,14 @@ function sackLength(options: TcpOptions, fixed: number): number {
   return blocks === 0 ? 0 : 4 + blocks * SACK_BLOCK_LENGTH;
 }
 
-/**
- * The TCP checksum for the IPv4 packet at `bytes[ipOffset..]`, computed as if the checksum field were zero.
- * Lengths come from the IP header; the whole segment must be in `bytes`.
- */
-export function tcpChecksumIpv4(bytes: Uint8Array, ipOffset: number): number {
-  const ip = new Ipv4View(bytes, ipOffset);
-  const start = ip.payloadOffset;
-  return segmentChecksum(
-    bytes,
-    start,
-    start + ip.payloadLength,
-    ip.pseudoHeaderSum(IpProtocol.TCP, ip.payloadLength),
-  );
-}
-
 /** Computes and stores the TCP checksum of `tcp`, carried in `ip`; the whole segment must be captured. */
 export function fillTcpChecksumIpv4(ip: Ipv4View, tcp: TcpView): void {
   tcp.checksum = segmentChecksumOf(tcp, ip.pseudoHeaderSum(IpProtocol.TCP, tcp.segmentLength));
 }
 
-/** True when the TCP checksum of `tcp`, carried in `ip`, is right; false too when the capture was cut. */
-export function verifyTcpChecksumIpv4(ip: Ipv4View, tcp: TcpView): boolean {
-  return verifySegment(tcp, ip.pseudoHeaderSum(IpProtocol.TCP, tcp.segmentLength));
-}
-
-/** The TCP checksum of `tcp`, carried in `ip`, computed as if the checksum field were zero. */
-export function tcpChecksumIpv6(ip: Ipv6View, tcp: TcpView): number {
-  return segmentChecksumOf(tcp, ip.pseudoHeaderSum(IpProtocol.TCP, tcp.segmentLength));
-}
-
 /** Computes and stores the TCP checksum of `tcp`, carried in `ip`; the whole segment must be captured. */
 export function fillTcpChecksumIpv6(ip: Ipv6View, tcp: TcpView): void {
-  tcp.checksum = tcpChecksumIpv6(ip, tcp);
-}
-
-/** True when the TCP checksum of `tcp`, carried in `ip`, is right; false too when the capture was cut. */
-export function verifyTcpChecksumIpv6(ip: Ipv6View, tcp: TcpView): boolean {
-  return verifySegment(tcp, ip.pseudoHeaderSum(IpProtocol.TCP, tcp.segmentLength));
+  tcp.checksum = segmentChecksumOf(tcp, ip.pseudoHeaderSum(IpProtocol.TCP, tcp.segmentLength));
 }
 
 function segmentChecksumOf(tcp: TcpView, pseudoSum: number): number {
@@ -372,11 +342,4 @@ function segmentChecksumOf(tcp: TcpView, pseudoSum: number): number {
 function segmentChecksum(bytes: Uint8Array, start: number, end: number, pseudoSum: number): number {
   const beforeField = onesComplementSum(bytes, start, start + CHECKSUM, pseudoSum);
   return finishChecksum(onesComplementSum(bytes, start + CHECKSUM + 2, end, beforeField));
-}
-
-function verifySegment(tcp: TcpView, pseudoSum: number): boolean {
-  if (tcp.capturedPayloadLength < tcp.payloadLength) return false;
-  return finishChecksum(
-    onesComplementSum(tcp.bytes, tcp.offset, tcp.offset + tcp.segmentLength, pseudoSum),
-  ) === 0;
 }

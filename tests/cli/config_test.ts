@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { configArguments } from "../../src/cli/config.ts";
-import { parseFlags, prepareConfig } from "../../src/cli/flags.ts";
+import { parseFlags, prepareConfig } from "../../src/cli/mod.ts";
 import { UsageError } from "../../src/errors.ts";
 import { main } from "../../main.ts";
 

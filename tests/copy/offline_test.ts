@@ -1,26 +1,15 @@
 import assert from "node:assert/strict";
 import { main } from "../../main.ts";
-import {
-  formatDuration,
-  recordedMs,
-  remainingMs,
-  replayOffset,
-  scanCaptureFile,
-  SessionStarts,
-} from "../../src/copy/offline.ts";
+import { scanCaptureFile } from "../../src/copy/offline/mod.ts";
+import { recordedMs, replayOffset } from "../../src/copy/offline/pacing.ts";
+import { formatDuration, remainingMs } from "../../src/copy/offline/progress.ts";
+import { SessionStarts } from "../../src/copy/offline/session_starts.ts";
 import { captureFilter } from "../../src/copy/filter.ts";
 import { parseCopyOptions, type ReplayOptions } from "../../src/copy/options.ts";
 import { FatalError, UsageError } from "../../src/errors.ts";
 import { defaultSessionConfig, SessionTable } from "../../src/session/mod.ts";
-import {
-  buildIpv4Tcp,
-  encodePcapFile,
-  LinkType,
-  parseIpv4,
-  type PcapFileOptions,
-  type PcapRecord,
-  TcpFlag,
-} from "../../src/wire/mod.ts";
+import { buildIpv4Tcp, LinkType, parseIpv4, TcpFlag } from "../../src/wire/mod.ts";
+import { encodePcapFile, type PcapFileOptions, type PcapRecord } from "../wire/_pcap_file.ts";
 
 const CLIENT = parseIpv4("198.18.0.10")!;
 const SERVER = parseIpv4("198.18.0.1")!;

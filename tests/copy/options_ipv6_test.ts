@@ -46,7 +46,7 @@ Deno.test("families that cannot meet are a usage error at start-up", () => {
   );
   // With an IPv4 range they get IPv4 addresses.
   assert.equal(parse("-x", "[2001:2::1]:80-198.18.0.2:8080", "-c", "198.19.0.0/24").clients.length, 1);
-  // Any online address: IPv6 clients may come or not; those that do are counted (family-unreachable).
+  // Any online address: IPv6 clients may come or not; those that do are counted (sessions-family-unreachable).
   assert.equal(parse("-x", "80-198.18.0.2:8080").mappings.length, 1);
 });
 

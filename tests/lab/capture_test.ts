@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import { Capture } from "../../ffi/mod.ts";
-import {
-  decodeTcpPacket,
-  Ipv4View,
-  isWireError,
-  TcpFlag,
-  verifyTcpChecksumIpv4,
-} from "../../src/wire/mod.ts";
+import { decodeTcpPacket, Ipv4View, isWireError, TcpFlag } from "../../src/wire/mod.ts";
+import { verifyTcpChecksum } from "../wire/_checksum.ts";
 import { sha256Hex } from "./agents/_common.ts";
 import { agentCommand, waitForLine, withLab } from "./lab.ts";
 
@@ -41,7 +36,7 @@ function decodeCapture(path: string, serverPort: number): Decoded {
       );
       const { ip, tcp } = decoded;
       assert.ok(ip instanceof Ipv4View);
-      if (!verifyTcpChecksumIpv4(ip, tcp)) badChecksums++;
+      if (!verifyTcpChecksum(ip, tcp)) badChecksums++;
       if (tcp.dstPort !== serverPort) continue;
       const key = `${ip.src}:${tcp.srcPort}`;
       const flow = flows.get(key) ?? { isn: undefined, segments: new Map() };

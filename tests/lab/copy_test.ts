@@ -39,12 +39,16 @@ Deno.test("HTTP on a new connection per request: 2,000 requests reach the target
     const target = await lab.waitForTarget(2000, 30_000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target), []);
-    assert.equal(summary.sessions, 2000);
+    assert.equal(summary["sessions-copied"], 2000);
     // Now and then the client ends a connection with a RST instead of a FIN (Linux does when bytes are
     // unread at close: 1 of 2,000 in one run); the copy passes that on, and every request still arrived.
-    assert.equal(summary.completed + summary["reset-by-client"], 2000, JSON.stringify(summary));
-    assert.ok(summary["reset-by-client"] <= 20, JSON.stringify(summary));
-    assert.equal(summary.failed, 0);
+    assert.equal(
+      summary["sessions-completed"] + summary["sessions-reset-by-client"],
+      2000,
+      JSON.stringify(summary),
+    );
+    assert.ok(summary["sessions-reset-by-client"] <= 20, JSON.stringify(summary));
+    assert.equal(summary["sessions-failed"], 0);
   });
 });
 
@@ -65,8 +69,8 @@ Deno.test("HTTP keep-alive: 2,000 requests on 10 connections, POST bodies up to 
     const target = await lab.waitForTarget(2000, 60_000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target).slice(0, 5), [], JSON.stringify(summary));
-    assert.equal(summary.sessions, 10);
-    assert.equal(summary.completed, 10, JSON.stringify(summary));
+    assert.equal(summary["sessions-copied"], 10);
+    assert.equal(summary["sessions-completed"], 10, JSON.stringify(summary));
   });
 });
 
@@ -88,9 +92,9 @@ Deno.test("--rate 20 copies between 15% and 25% of 2,000 sessions, each whole", 
     const target = await lab.readLog(lab.targetLogPath);
     assert.ok(settled.length <= target.length);
     assert.ok(target.length >= 300 && target.length <= 500, `${target.length} of 2000 copied`);
-    assert.equal(summary.sessions, target.length);
-    assert.equal(summary.completed, target.length);
-    assert.equal(summary.sessions + summary["skipped-by-rate"], 2000);
+    assert.equal(summary["sessions-copied"], target.length);
+    assert.equal(summary["sessions-completed"], target.length);
+    assert.equal(summary["sessions-copied"] + summary["sessions-skipped-by-rate"], 2000);
     // Each copied request is one the online server got, whole (same body hash).
     const onlineKeys = new Set(online.map((line) => `${line.requestId} ${line.bodySha256}`));
     for (const line of target) assert.ok(onlineKeys.has(`${line.requestId} ${line.bodySha256}`));
@@ -116,7 +120,7 @@ Deno.test("--multiply 3 makes each request reach the target exactly 3 times", as
     const target = await lab.waitForTarget(900, 30_000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target, 3), []);
-    assert.equal(summary.sessions, 3 * 202);
+    assert.equal(summary["sessions-copied"], 3 * 202);
     const remotes = new Set(target.map((line) => line.remote));
     assert.equal(remotes.size, 3 * 202, "every copy is a distinct session");
   });
@@ -168,7 +172,7 @@ Deno.test("a plain TCP line protocol is copied line for line, in order", async (
       return out;
     };
     assert.deepEqual(byClient(target), byClient(online));
-    assert.equal(summary.completed, 5);
+    assert.equal(summary["sessions-completed"], 5);
   });
 });
 
@@ -202,7 +206,7 @@ Deno.test("a target slower than the online server: the copy pipelines past --max
       const lastAnswerAt = (target[0].at as number) + LINES * ANSWER_MS;
       await sleep(Math.max(0, lastAnswerAt + 1500 - Date.now()));
       const summary = await lab.stopCopy(copy);
-      assert.equal(summary.completed, 1, `--max-lag ${maxLag}: ${JSON.stringify(summary)}`);
+      assert.equal(summary["sessions-completed"], 1, `--max-lag ${maxLag}: ${JSON.stringify(summary)}`);
     });
   }
 });
@@ -223,7 +227,7 @@ Deno.test("a client reconnecting from the same port while the target still gets 
     await sleep(1000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target), [], JSON.stringify(summary));
-    assert.equal(summary.completed, 20, JSON.stringify(summary));
+    assert.equal(summary["sessions-completed"], 20, JSON.stringify(summary));
   });
 });
 
@@ -243,8 +247,8 @@ Deno.test("a session already open when copy starts is taken over from its next p
     assert.ok(target.length > 0);
     assert.ok(final.length >= 10 && final.length < 30, `${final.length} lines taken over`);
     assert.deepEqual(final, online.slice(online.length - final.length), "the target got the rest, in order");
-    assert.equal(summary.sessions, 1);
-    assert.equal(summary.completed, 1);
+    assert.equal(summary["sessions-copied"], 1);
+    assert.equal(summary["sessions-completed"], 1);
   });
 });
 
@@ -280,7 +284,7 @@ Deno.test("with 2% random loss on the target's link every request still reaches 
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target), [], JSON.stringify(summary));
     assert.ok(summary.retransmissions > 0, "loss was real: the engine retransmitted");
-    assert.equal(summary.failed, 0, JSON.stringify(summary));
+    assert.equal(summary["sessions-failed"], 0, JSON.stringify(summary));
   });
 });
 
@@ -299,8 +303,8 @@ Deno.test("a target that is down fails sessions fast, counts them, and copy keep
     const target = await lab.waitForTarget(20, 10_000);
     const summary = await lab.stopCopy(copy);
     assert.equal(target.length, 20);
-    assert.equal(summary.sessions, 70);
-    assert.equal(summary.refused, 50, JSON.stringify(summary));
-    assert.equal(summary.completed, 20);
+    assert.equal(summary["sessions-copied"], 70);
+    assert.equal(summary["sessions-refused"], 50, JSON.stringify(summary));
+    assert.equal(summary["sessions-completed"], 20);
   });
 });

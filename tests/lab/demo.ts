@@ -45,9 +45,9 @@ await withCopyLab({}, async (lab) => {
     ["requests served online", online.length],
     ["requests received by the target", target.length],
     ["identical method, path and body", identical],
-    ["sessions copied", summary.sessions],
-    ["sessions completed", summary.completed],
-    ["sessions failed", summary.failed],
+    ["sessions copied", summary["sessions-copied"]],
+    ["sessions completed", summary["sessions-completed"]],
+    ["sessions failed", summary["sessions-failed"]],
     ["retransmissions", summary.retransmissions],
     ["elapsed", `${seconds.toFixed(1)} s`],
   ];

@@ -42,10 +42,14 @@ Deno.test("IPv6, a new connection per request: 2,000 requests reach the target i
     const target = await lab.waitForTarget(2000, 30_000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target).slice(0, 5), [], JSON.stringify(summary));
-    assert.equal(summary.sessions, 2000);
-    assert.equal(summary.completed + summary["reset-by-client"], 2000, JSON.stringify(summary));
-    assert.equal(summary.failed, 0);
-    assert.equal(summary["ipv6-skipped"], undefined);
+    assert.equal(summary["sessions-copied"], 2000);
+    assert.equal(
+      summary["sessions-completed"] + summary["sessions-reset-by-client"],
+      2000,
+      JSON.stringify(summary),
+    );
+    assert.equal(summary["sessions-failed"], 0);
+    assert.equal((summary as Record<string, number>)["packets-ipv6-skipped"], undefined);
     assert.ok(
       [...remotes(target)].every((remote) => remote.startsWith("2001:2:0:1:")),
       [...remotes(target)][0],
@@ -73,8 +77,8 @@ Deno.test("IPv6 keep-alive: 2,000 requests on 10 connections, POST bodies up to 
     const target = await lab.waitForTarget(2000, 60_000);
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target).slice(0, 5), [], JSON.stringify(summary));
-    assert.equal(summary.sessions, 10);
-    assert.equal(summary.completed, 10, JSON.stringify(summary));
+    assert.equal(summary["sessions-copied"], 10);
+    assert.equal(summary["sessions-completed"], 10, JSON.stringify(summary));
   });
 });
 
@@ -102,8 +106,12 @@ Deno.test("one copy serves IPv4 and IPv6 clients at once, each family to the tar
     const summary = await lab.stopCopy(copy);
     const target = await lab.readLog(lab.targetLogPath);
     assert.deepEqual(compareLogs(online, target).slice(0, 5), [], JSON.stringify(summary));
-    assert.equal(summary.sessions, 1008);
-    assert.equal(summary.completed + summary["reset-by-client"], 1008, JSON.stringify(summary));
+    assert.equal(summary["sessions-copied"], 1008);
+    assert.equal(
+      summary["sessions-completed"] + summary["sessions-reset-by-client"],
+      1008,
+      JSON.stringify(summary),
+    );
     // Each family kept its own: IPv4 requests from 198.19.0.0/24, IPv6 ones from 2001:2:0:1::/64. The
     // target listens on "::", so it logs an IPv4 client as an IPv4-mapped IPv6 address.
     for (const line of target) {
@@ -146,7 +154,7 @@ Deno.test("with 2% random loss on the target's IPv6 link every request still rea
     const summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target), [], JSON.stringify(summary));
     assert.ok(summary.retransmissions > 0, "loss was real: the engine retransmitted");
-    assert.equal(summary.failed, 0, JSON.stringify(summary));
+    assert.equal(summary["sessions-failed"], 0, JSON.stringify(summary));
   });
 });
 
@@ -166,9 +174,9 @@ Deno.test("IPv6 --rate 20 copies 15-25% of the sessions whole, --multiply 3 each
     let summary = await lab.stopCopy(copy);
     let target = await lab.readLog(lab.targetLogPath);
     assert.ok(target.length >= 150 && target.length <= 250, `${target.length} of 1000 copied`);
-    assert.equal(summary.sessions, target.length);
-    assert.equal(summary.completed, target.length);
-    assert.equal(summary.sessions + summary["skipped-by-rate"], 1000);
+    assert.equal(summary["sessions-copied"], target.length);
+    assert.equal(summary["sessions-completed"], target.length);
+    assert.equal(summary["sessions-copied"] + summary["sessions-skipped-by-rate"], 1000);
     const onlineKeys = new Set(
       (await lab.readLog(lab.onlineLogPath)).map((l) => `${l.requestId} ${l.bodySha256}`),
     );
@@ -203,7 +211,7 @@ Deno.test("IPv6 --rate 20 copies 15-25% of the sessions whole, --multiply 3 each
     target = await lab.waitForTarget(900, 30_000);
     summary = await lab.stopCopy(copy);
     assert.deepEqual(compareLogs(online, target, 3), [], JSON.stringify(summary));
-    assert.equal(summary.sessions, 3 * 202);
+    assert.equal(summary["sessions-copied"], 3 * 202);
     assert.equal(
       new Set(target.map((line) => line.remote)).size,
       3 * 202,
@@ -257,12 +265,12 @@ Deno.test("IPv6 captures from tcpdump (Ethernet and -i any) replay to the target
         `${path}: ${run.stderr}`,
       );
       assert.equal(run.summary["file-sessions"], 24);
-      assert.equal(run.summary.completed, 24, run.stderr);
+      assert.equal(run.summary["sessions-completed"], 24, run.stderr);
     }
   });
 });
 
-Deno.test("facing C intercept (IPv4 only), IPv6 sessions are counted as no-ipv6-intercept, IPv4 ones copied", async () => {
+Deno.test("facing C intercept (IPv4 only), IPv6 sessions are counted as sessions-without-ipv6-intercept, IPv4 ones copied", async () => {
   await Deno.stat(C_INTERCEPT).catch(() => {
     throw new Error(`${C_INTERCEPT} is missing: the reference peers are needed (../shared/peers/README.md)`);
   });
@@ -307,8 +315,8 @@ Deno.test("facing C intercept (IPv4 only), IPv6 sessions are counted as no-ipv6-
     const summary = Object.fromEntries(
       stderr.slice(stderr.indexOf(" summary ") + 9).split("\n")[0].split(" ").map((pair) => pair.split("=")),
     );
-    assert.equal(Number(summary["no-ipv6-intercept"]), 30, stderr);
-    assert.equal(Number(summary.completed), 50, stderr);
+    assert.equal(Number(summary["sessions-without-ipv6-intercept"]), 30, stderr);
+    assert.equal(Number(summary["sessions-completed"]), 50, stderr);
     assert.deepEqual(
       target.map((line) => String(line.requestId).slice(0, 2)).filter((id) => id !== "v4"),
       [],

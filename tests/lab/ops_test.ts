@@ -105,27 +105,37 @@ Deno.test("copy and intercept write stats JSON lines and serve Prometheus metric
 
     await httpRequests(lab, 60);
     await lab.waitForTarget(60, 15_000);
-    const copyLines = await waitForJson(copyStats, (last) => last.completed === 60);
+    const copyLines = await waitForJson(copyStats, (last) => last["sessions-completed"] === 60);
     const last = copyLines.at(-1)!;
-    assert.equal(last.sessions, 60);
-    assert.equal(last["skipped-by-rate"], 0, "--rate 100 on the command line beats rate: 10 in the file");
+    assert.equal(last["sessions-copied"], 60);
+    assert.equal(
+      last["sessions-skipped-by-rate"],
+      0,
+      "--rate 100 on the command line beats rate: 10 in the file",
+    );
     // Each session sends at least its SYN, the request (which carries the handshake's ACK when it was
     // captured before the target's SYN-ACK came) and its FIN (which acknowledges the target's FIN).
-    assert.ok((last.captured as number) >= 60 * 5 && (last.sent as number) >= 60 * 3, JSON.stringify(last));
-    assert.ok((last.replies as number) > 0);
-    assert.equal(typeof (last["per-second"] as JsonLine).captured, "number");
+    assert.ok(
+      (last["packets-captured"] as number) >= 60 * 5 && (last["packets-sent"] as number) >= 60 * 3,
+      JSON.stringify(last),
+    );
+    assert.ok((last["replies-received"] as number) > 0);
+    assert.equal(typeof (last["per-second"] as JsonLine)["packets-captured"], "number");
 
     const copyMetrics = await scrape(lab.online, COPY_METRICS);
     assert.match(copyMetrics.text, /^# TYPE tcpshadow_sessions_copied_total counter$/m);
     assert.match(copyMetrics.text, /^# HELP tcpshadow_sessions_active /m);
     assert.equal(copyMetrics.values.get("tcpshadow_sessions_copied_total"), 60);
-    assert.equal(copyMetrics.values.get('tcpshadow_sessions_ended_total{outcome="completed"}'), 60);
+    assert.equal(copyMetrics.values.get("tcpshadow_sessions_completed_total"), 60);
     assert.equal(copyMetrics.values.get("tcpshadow_sessions_active"), 0, "all 60 completed");
     const lingering = copyMetrics.values.get("tcpshadow_sessions_lingering")!;
     assert.ok(lingering >= 0 && lingering <= 60, "finished sessions linger a little, then go");
     assert.ok(copyMetrics.values.get("tcpshadow_resident_memory_bytes")! > 1 << 20);
 
-    const interceptLines = await waitForJson(interceptStats, (line) => (line.forwarded as number) >= 60);
+    const interceptLines = await waitForJson(
+      interceptStats,
+      (line) => (line["replies-forwarded"] as number) >= 60,
+    );
     const interceptMetrics = await scrape(lab.assistant, INTERCEPT_METRICS);
     assert.match(interceptMetrics.text, /^# TYPE tcpshadow_intercept_replies_forwarded_total counter$/m);
     assert.equal(interceptMetrics.values.get("tcpshadow_intercept_copy_connections"), 2);
@@ -140,24 +150,32 @@ Deno.test("copy and intercept write stats JSON lines and serve Prometheus metric
     assert.ok(Object.keys(interceptLines.at(-1)!.peers as JsonLine).length === 2);
 
     const summary = await lab.stopCopy(copy);
-    assert.equal(summary.sessions, 60);
-    assert.equal(summary.completed, 60);
+    assert.equal(summary["sessions-copied"], 60);
+    assert.equal(summary["sessions-completed"], 60);
     const finalLines = await readJsonLines(copyStats);
     assert.ok(finalLines.length >= 2, `only ${finalLines.length} stats lines`);
     assertNonDecreasing(finalLines, [
-      "captured",
-      "sent",
-      "sessions",
-      "completed",
-      "replies",
+      "packets-captured",
+      "packets-sent",
+      "sessions-copied",
+      "sessions-completed",
+      "replies-received",
       "retransmissions",
     ]);
-    assert.equal(finalLines.at(-1)!.completed, 60, "the last line, written at exit, has the totals");
+    assert.equal(
+      finalLines.at(-1)!["sessions-completed"],
+      60,
+      "the last line, written at exit, has the totals",
+    );
 
     const status = await intercept.stop("SIGTERM", 5000);
     assert.equal(status.code, 0, intercept.stderrText());
     assert.match(intercept.stderrText(), /^intercept: stopped; \d+ replies captured/m);
-    assertNonDecreasing(await readJsonLines(interceptStats), ["captured", "forwarded", "held"]);
+    assertNonDecreasing(await readJsonLines(interceptStats), [
+      "replies-captured",
+      "replies-forwarded",
+      "replies-held",
+    ]);
   });
 });
 
@@ -200,8 +218,8 @@ Deno.test("on SIGTERM copy resets the sessions still open on the target, prints 
       async () => (await establishedToTarget(lab)) === 1,
     );
     const summary = await lab.stopCopy(copy);
-    assert.equal(summary.sessions, 1);
-    assert.equal(summary.abandoned, 1, JSON.stringify(summary));
+    assert.equal(summary["sessions-copied"], 1);
+    assert.equal(summary["sessions-abandoned"], 1, JSON.stringify(summary));
     await waitFor(
       "the target has no copied connection left",
       async () => (await establishedToTarget(lab)) === 0,
@@ -209,7 +227,7 @@ Deno.test("on SIGTERM copy resets the sessions still open on the target, prints 
     const log = await Deno.readTextFile(logFile);
     assert.match(log, /copy: copying on eth0/);
     assert.match(log, /copy: stopping: waiting up to \d+ ms for 1 open session/);
-    assert.match(log, / summary sessions=1 /, "the summary goes to the log file too");
+    assert.match(log, / summary sessions-copied=1 /, "the summary goes to the log file too");
     const sessionLine = new RegExp(
       `debug: session ${lab.client.address}:\\d+ copied as [\\d.]+:\\d+ to ${lab.target.address}:8080: abandoned`,
     );
@@ -225,8 +243,8 @@ Deno.test("above --max-memory copy collects garbage, then takes no new sessions 
     const copy = await lab.startCopy(["-I", "eth0", "--max-memory", "16", "--stats-json", statsFile]);
     await httpRequests(lab, 5);
     const summary = await lab.stopCopy(copy);
-    assert.equal(summary.sessions, 0, JSON.stringify(summary));
-    assert.ok(summary["refused-by-memory"] >= 5, JSON.stringify(summary));
+    assert.equal(summary["sessions-copied"], 0, JSON.stringify(summary));
+    assert.ok(summary["sessions-refused-while-paused"] >= 5, JSON.stringify(summary));
     assert.match(
       copy.stderrText(),
       /above --max-memory 16 MB after a garbage collection: taking no new sessions/,
@@ -252,10 +270,10 @@ Deno.test("on SIGHUP copy reopens its log and stats files, so logrotate can move
       async () => (await Deno.readTextFile(logFile).catch(() => "")).includes(`SIGHUP: reopened ${logFile}`),
     );
     await httpRequests(lab, 20);
-    await waitForJson(statsFile, (last) => (last.completed as number) === 20);
+    await waitForJson(statsFile, (last) => (last["sessions-completed"] as number) === 20);
     const summary = await lab.stopCopy(copy);
-    assert.equal(summary.completed, 20);
-    assert.match(await Deno.readTextFile(logFile), / summary sessions=20 /);
+    assert.equal(summary["sessions-completed"], 20);
+    assert.match(await Deno.readTextFile(logFile), / summary sessions-copied=20 /);
     const rotated = await Deno.readTextFile(`${logFile}.1`);
     assert.match(rotated, /copying on eth0/);
     assert.doesNotMatch(rotated, /summary/, "nothing more went to the moved file");

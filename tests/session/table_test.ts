@@ -181,3 +181,18 @@ Deno.test("a session refused at the cap or by the memory guard is counted once, 
   assert.equal(table.counters.sessionsRefusedWhilePaused, 1);
   assert.equal(table.counters.sessionsCopied, 1);
 });
+
+Deno.test("the table has room for sessions up to its cap, lingering ones counted", () => {
+  const table = new SessionTable(port80Plan(TARGET, { maxSessions: 2 }), { segment() {}, registration() {} });
+  assert.ok(table.hasRoomFor(2));
+  assert.ok(!table.hasRoomFor(3));
+  table.onCapture(CLIENT, ONLINE, segment(40000, 80, 1000, 0, TcpFlag.SYN), 0);
+  assert.ok(table.hasRoomFor(1));
+  assert.ok(!table.hasRoomFor(2));
+  table.onCapture(CLIENT, ONLINE, segment(40000, 80, 1001, 0, TcpFlag.RST), 1);
+  assert.equal(table.active, 0);
+  assert.equal(table.lingering, 1);
+  assert.ok(!table.hasRoomFor(2), "a lingering session still holds its place");
+  table.tick(2 + defaultSessionConfig.lingerMs);
+  assert.ok(table.hasRoomFor(2));
+});

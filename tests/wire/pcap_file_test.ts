@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { decodeTcpPacket, encodePcapFile, isWireError, LinkType } from "../../src/wire/mod.ts";
+import { captureFormat, decodeTcpPacket, isWireError, LinkType } from "../../src/wire/mod.ts";
+import { encodePcapFile } from "./_pcap_file.ts";
 import { hex, LO_ETHERNET_DATA, LO_ETHERNET_SYN, VETH_SLL2_SYN_OUT } from "./_fixtures.ts";
 
 const hasTcpdump = ["/usr/bin/tcpdump", "/usr/sbin/tcpdump"].some((path) => {
@@ -91,4 +92,15 @@ Deno.test({
       await Deno.remove(path);
     }
   },
+});
+
+Deno.test("a capture's format is told from its first four bytes, in either byte order", () => {
+  const magic = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset).getUint32(0);
+  assert.equal(captureFormat(magic(encodePcapFile(LinkType.RAW, []))), "pcap");
+  assert.equal(captureFormat(magic(encodePcapFile(LinkType.RAW, [], { bigEndian: true }))), "pcap");
+  assert.equal(captureFormat(magic(encodePcapFile(LinkType.RAW, [], { nanosecond: true }))), "pcap");
+  assert.equal(captureFormat(0x4d3cb2a1), "pcap");
+  assert.equal(captureFormat(0x0a0d0d0a), "pcapng");
+  assert.equal(captureFormat(0x47455420), undefined, "GET ");
+  assert.equal(captureFormat(0), undefined);
 });

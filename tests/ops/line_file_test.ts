@@ -1,6 +1,6 @@
 /** Log and stats files survive logrotate: SIGHUP reopens them by path. */
 import assert from "node:assert/strict";
-import { LineFile, reopenOnHangup } from "../../src/cli/line_file.ts";
+import { LineFile, reopenOnHangup } from "../../src/ops/mod.ts";
 import { FatalError } from "../../src/errors.ts";
 
 Deno.test("on SIGHUP a moved file is opened again by its path and the lines after go there", async () => {

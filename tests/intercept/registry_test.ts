@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type ReplySink, routeKey, RouteTable } from "../../src/intercept/routes.ts";
+import { clientKey, ClientRegistry, type ReplySink } from "../../src/intercept/registry.ts";
 import { parseIpv4 } from "../../src/wire/address.ts";
 
 /** A peer that remembers the first byte of each record it accepts, refusing past `capacity`. */
@@ -14,21 +14,21 @@ class FakePeer implements ReplySink {
 }
 
 const client = parseIpv4("198.19.0.7")!;
-const key = routeKey(client, 40000);
-const otherKey = routeKey(client, 40001);
+const key = clientKey(client, 40000);
+const otherKey = clientKey(client, 40001);
 
 function record(tag: number): Uint8Array {
   return new Uint8Array(64).fill(tag);
 }
 
-Deno.test("route keys tell addresses and ports apart", () => {
-  assert.notEqual(routeKey(client, 1), routeKey(client + 1, 1));
-  assert.notEqual(routeKey(client, 1), routeKey(client, 2));
-  assert.equal(routeKey(0xffffffff, 0xffff), 0xffffffffffff);
+Deno.test("client keys tell addresses and ports apart", () => {
+  assert.notEqual(clientKey(client, 1), clientKey(client + 1, 1));
+  assert.notEqual(clientKey(client, 1), clientKey(client, 2));
+  assert.equal(clientKey(0xffffffff, 0xffff), 0xffffffffffff);
 });
 
 Deno.test("a registered client's replies go to the peer that registered it", () => {
-  const table = new RouteTable<FakePeer>();
+  const table = new ClientRegistry<FakePeer>();
   const a = new FakePeer(), b = new FakePeer();
   table.register(a, key);
   table.register(b, otherKey);
@@ -41,7 +41,7 @@ Deno.test("a registered client's replies go to the peer that registered it", () 
 });
 
 Deno.test("the table copies a held record, so the caller may reuse its buffer", () => {
-  const table = new RouteTable<FakePeer>();
+  const table = new ClientRegistry<FakePeer>();
   const peer = new FakePeer();
   const scratch = record(7);
   table.deliver(key, scratch, 0);
@@ -51,7 +51,7 @@ Deno.test("the table copies a held record, so the caller may reuse its buffer", 
 });
 
 Deno.test("replies that beat their registration are held, then released in order on registration", () => {
-  const table = new RouteTable<FakePeer>();
+  const table = new ClientRegistry<FakePeer>();
   const peer = new FakePeer();
   table.deliver(key, record(1), 0);
   table.deliver(otherKey, record(9), 100);
@@ -70,7 +70,7 @@ Deno.test("replies that beat their registration are held, then released in order
 });
 
 Deno.test("held replies expire after 2 seconds, not before", () => {
-  const table = new RouteTable<FakePeer>();
+  const table = new ClientRegistry<FakePeer>();
   const peer = new FakePeer();
   table.deliver(key, record(1), 1000);
   table.deliver(key, record(2), 1500);
@@ -86,8 +86,8 @@ Deno.test("held replies expire after 2 seconds, not before", () => {
 });
 
 Deno.test("the hold queue is capped, and drops past the cap are counted", () => {
-  const table = new RouteTable<FakePeer>({ maxHeld: 3 });
-  for (let i = 0; i < 5; i++) table.deliver(routeKey(client, i), record(i), 0);
+  const table = new ClientRegistry<FakePeer>({ maxHeld: 3 });
+  for (let i = 0; i < 5; i++) table.deliver(clientKey(client, i), record(i), 0);
   assert.equal(table.waiting, 3);
   assert.equal(table.counters.holdOverflow, 2);
   table.expire(2000);
@@ -96,49 +96,49 @@ Deno.test("the hold queue is capped, and drops past the cap are counted", () => 
 });
 
 Deno.test("the hold queue stays correct over many expiry cycles", () => {
-  const table = new RouteTable<FakePeer>();
+  const table = new ClientRegistry<FakePeer>();
   const peer = new FakePeer();
   for (let now = 0; now < 10_000; now++) {
-    table.deliver(routeKey(client, now % 50), record(now & 0xff), now);
+    table.deliver(clientKey(client, now % 50), record(now & 0xff), now);
     table.expire(now);
   }
   assert.equal(table.waiting, 2000);
   assert.equal(table.counters.expired, 8000);
-  table.register(peer, routeKey(client, 49));
+  table.register(peer, clientKey(client, 49));
   assert.equal(peer.received.length, 40);
 });
 
-Deno.test("a peer that drops loses all its routes and no one else's", () => {
-  const table = new RouteTable<FakePeer>();
+Deno.test("a peer that drops loses all its registrations and no one else's", () => {
+  const table = new ClientRegistry<FakePeer>();
   const a = new FakePeer(), b = new FakePeer();
   table.register(a, key);
   table.register(a, otherKey);
-  table.register(b, routeKey(client, 5));
+  table.register(b, clientKey(client, 5));
   assert.equal(table.dropPeer(a), 2);
   assert.equal(table.size, 1);
   table.deliver(key, record(1), 0);
-  table.deliver(routeKey(client, 5), record(2), 0);
+  table.deliver(clientKey(client, 5), record(2), 0);
   assert.deepEqual(a.received, []);
   assert.deepEqual(b.received, [2]);
   assert.equal(table.waiting, 1, "a dropped peer's replies wait for a new registration");
   assert.equal(table.dropPeer(a), 0);
 });
 
-Deno.test("delete removes a route, but only for the peer that owns it", () => {
-  const table = new RouteTable<FakePeer>();
+Deno.test("delete removes a registration, but only for the peer that owns it", () => {
+  const table = new ClientRegistry<FakePeer>();
   const a = new FakePeer(), b = new FakePeer();
   table.register(a, key);
   table.register(b, key);
   table.unregister(a, key);
   table.deliver(key, record(1), 0);
-  assert.deepEqual(b.received, [1], "the later registration took the route");
+  assert.deepEqual(b.received, [1], "the later registration took the client over");
   table.unregister(b, key);
   assert.equal(table.size, 0);
-  assert.equal(table.dropPeer(a), 0, "the route taken over no longer counts as a's");
+  assert.equal(table.dropPeer(a), 0, "the client taken over no longer counts as a's");
 });
 
 Deno.test("records a slow peer refuses are counted, not forwarded", () => {
-  const table = new RouteTable<FakePeer>();
+  const table = new ClientRegistry<FakePeer>();
   const slow = new FakePeer(1);
   table.register(slow, key);
   table.deliver(key, record(1), 0);

@@ -1,12 +1,12 @@
 /**
- * Which copy connection gets the replies to which client, with no I/O: the server feeds it
+ * intercept's registry of clients: which copy connection registered which client address and port, and
+ * so gets the target's replies to it. No I/O: the server feeds it
  * registrations, reply records and the time, and it hands records to the peers' sinks.
  *
  * A reply can beat its registration (copy sends the SYN, the target answers, and only then does the
- * registration arrive), so unrouted replies are held for a short while and released on registration.
+ * registration arrive), so replies to an unregistered client are held for a short while and released on registration.
  */
-import type { Ipv4Address } from "../wire/address.ts";
-import type { EndpointKey } from "../wire/address_key.ts";
+import type { EndpointKey, Ipv4Address } from "../wire/mod.ts";
 
 /** Where a peer's records go: false when the peer refused one (it is too far behind). */
 export interface ReplySink {
@@ -14,23 +14,23 @@ export interface ReplySink {
 }
 
 /** A client address and port as one key: a number for IPv4, a string for IPv6 (`endpointKey`). */
-export type RouteKey = EndpointKey;
+export type ClientKey = EndpointKey;
 
 /** The key of an IPv4 client address and port (as the target sees the client: the reply's destination). */
-export function routeKey(clientAddress: Ipv4Address, clientPort: number): RouteKey {
+export function clientKey(clientAddress: Ipv4Address, clientPort: number): ClientKey {
   return clientAddress * 0x10000 + clientPort;
 }
 
-/** Tuning of a `RouteTable`. */
-export interface RouteTableOptions {
-  /** How long an unrouted reply waits for its registration, in milliseconds (default 2000). */
+/** Tuning of a `ClientRegistry`. */
+export interface ClientRegistryOptions {
+  /** How long a reply to an unregistered client waits for its registration, in milliseconds (default 2000). */
   holdMs?: number;
   /** Most replies waiting at once (default 65536); more are dropped. */
   maxHeld?: number;
 }
 
 /** What happened to replies and registrations so far. */
-export interface RouteCounters {
+export interface RegistryCounters {
   /** Records handed to a peer, at once or after waiting. */
   forwarded: number;
   /** Records that had to wait for their registration. */
@@ -46,15 +46,15 @@ export interface RouteCounters {
 }
 
 interface HeldReply {
-  readonly key: RouteKey;
+  readonly key: ClientKey;
   readonly heldAt: number;
   readonly record: Uint8Array;
   waiting: boolean;
 }
 
-/** Routes reply records to the peers that registered their clients. */
-export class RouteTable<P extends ReplySink> {
-  readonly counters: RouteCounters = {
+/** Hands reply records to the peers that registered their clients. */
+export class ClientRegistry<P extends ReplySink> {
+  readonly counters: RegistryCounters = {
     forwarded: 0,
     held: 0,
     released: 0,
@@ -64,22 +64,22 @@ export class RouteTable<P extends ReplySink> {
   };
   readonly #holdMs: number;
   readonly #maxHeld: number;
-  readonly #routes = new Map<RouteKey, P>();
-  readonly #keysByPeer = new Map<P, Set<RouteKey>>();
+  readonly #owners = new Map<ClientKey, P>();
+  readonly #keysByPeer = new Map<P, Set<ClientKey>>();
   /** Replies in arrival order, including ones since released (skipped on expiry). */
   #held: HeldReply[] = [];
   #heldHead = 0;
-  readonly #heldByKey = new Map<RouteKey, HeldReply[]>();
+  readonly #heldByKey = new Map<ClientKey, HeldReply[]>();
   #waiting = 0;
 
-  constructor(options: RouteTableOptions = {}) {
+  constructor(options: ClientRegistryOptions = {}) {
     this.#holdMs = options.holdMs ?? 2000;
     this.#maxHeld = options.maxHeld ?? 65536;
   }
 
-  /** Routes in the table. */
+  /** Client addresses and ports registered now. */
   get size(): number {
-    return this.#routes.size;
+    return this.#owners.size;
   }
 
   /** Replies waiting for their registration. */
@@ -88,10 +88,10 @@ export class RouteTable<P extends ReplySink> {
   }
 
   /** Sends `key`'s replies to `peer` from now on (taking it from any other peer) and releases waiting ones. */
-  register(peer: P, key: RouteKey): void {
-    const previous = this.#routes.get(key);
+  register(peer: P, key: ClientKey): void {
+    const previous = this.#owners.get(key);
     if (previous !== undefined && previous !== peer) this.#keysByPeer.get(previous)?.delete(key);
-    this.#routes.set(key, peer);
+    this.#owners.set(key, peer);
     let keys = this.#keysByPeer.get(peer);
     if (keys === undefined) this.#keysByPeer.set(peer, keys = new Set());
     keys.add(key);
@@ -106,28 +106,28 @@ export class RouteTable<P extends ReplySink> {
     }
   }
 
-  /** Stops routing `key` to `peer`; a route another peer has taken since is left alone. */
-  unregister(peer: P, key: RouteKey): void {
-    if (this.#routes.get(key) !== peer) return;
-    this.#routes.delete(key);
+  /** Stops sending `key`'s replies to `peer`; a key another peer has registered since is left alone. */
+  unregister(peer: P, key: ClientKey): void {
+    if (this.#owners.get(key) !== peer) return;
+    this.#owners.delete(key);
     this.#keysByPeer.get(peer)?.delete(key);
   }
 
-  /** Forgets every route of `peer` (it disconnected); returns how many there were. */
+  /** Forgets every registration of `peer` (it disconnected); returns how many there were. */
   dropPeer(peer: P): number {
     const keys = this.#keysByPeer.get(peer);
     if (keys === undefined) return 0;
     this.#keysByPeer.delete(peer);
-    for (const key of keys) this.#routes.delete(key);
+    for (const key of keys) this.#owners.delete(key);
     return keys.size;
   }
 
   /**
-   * Hands `record` (a 64-byte reply record, only read during the call) to the peer routed for `key`, or
+   * Hands `record` (a 64-byte reply record, only read during the call) to the peer that registered `key`, or
    * keeps a copy until that peer registers or `expire` passes `now + holdMs`.
    */
-  deliver(key: RouteKey, record: Uint8Array, now: number): void {
-    const peer = this.#routes.get(key);
+  deliver(key: ClientKey, record: Uint8Array, now: number): void {
+    const peer = this.#owners.get(key);
     if (peer !== undefined) {
       this.#send(peer, record);
       return;

@@ -4,25 +4,17 @@
  */
 import { UsageError } from "../errors.ts";
 import { intValue, portValue } from "./flags.ts";
-import { LOG_LEVELS, type LogLevel, type LogOptions } from "./log.ts";
+import {
+  type ListenAddress,
+  LOG_LEVELS,
+  type LogLevel,
+  type LogOptions,
+  type ReportingOptions,
+} from "../ops/mod.ts";
 
-/** An address to listen on. */
-export interface ListenAddress {
-  readonly hostname: string;
-  readonly port: number;
-}
-
-/** What the operation flags asked for. */
-export interface OperationOptions {
+/** What the operation flags asked for: the log, and the reporting (stats, metrics). */
+export interface OperationOptions extends ReportingOptions {
   readonly log: LogOptions;
-  /** Seconds between stats samples (lines and JSON lines). */
-  readonly statsSeconds: number;
-  /** Whether each sample is also a line in the log. */
-  readonly statsLines: boolean;
-  /** Where stats go as JSON lines: a path, `-` for stdout, or `undefined` for nowhere. */
-  readonly statsJson: string | undefined;
-  /** Where to serve `/metrics`, if anywhere. */
-  readonly metrics: ListenAddress | undefined;
 }
 
 /** The parseArgs specs of the operation flags, to spread into a command's own. */

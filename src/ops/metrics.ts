@@ -4,9 +4,14 @@
  */
 import { FatalError } from "../errors.ts";
 import type { Logger } from "./log.ts";
-import type { ListenAddress } from "./operation.ts";
 
-/** One metric family: a `tcpshadow_` name (`_total` for counters), its help text and type. */
+/** An address to listen on. */
+export interface ListenAddress {
+  readonly hostname: string;
+  readonly port: number;
+}
+
+/** One metric family: its Prometheus name, help text and type (`counters.ts` makes them). */
 export interface MetricSpec {
   readonly name: string;
   readonly help: string;
@@ -18,29 +23,6 @@ export interface MetricSample {
   readonly metric: MetricSpec;
   readonly value: number;
   readonly labels?: Readonly<Record<string, string>>;
-}
-
-/** Makers of a command's metric families, all named `prefix` + name. */
-export function metricFamilies(prefix: string): {
-  counter(name: string, help: string): MetricSpec;
-  gauge(name: string, help: string): MetricSpec;
-} {
-  return {
-    counter: (name, help) => ({ name: `${prefix}${name}`, help, type: "counter" }),
-    gauge: (name, help) => ({ name: `${prefix}${name}`, help, type: "gauge" }),
-  };
-}
-
-/** Which stats counter feeds which metric family, with the labels of its sample. */
-export type MetricTable = ReadonlyArray<readonly [string, MetricSpec, Readonly<Record<string, string>>?]>;
-
-/** The samples `table` makes of `counters`; counters the table names but `counters` lacks are left out. */
-export function tableSamples(table: MetricTable, counters: Readonly<Record<string, number>>): MetricSample[] {
-  return table.filter(([key]) => key in counters).map(([key, metric, labels]) => ({
-    metric,
-    labels,
-    value: counters[key],
-  }));
 }
 
 /** Content type of the text format. */

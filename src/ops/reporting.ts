@@ -3,9 +3,20 @@
  * a check of the run's health every second.
  */
 import type { Logger } from "./log.ts";
-import { type MetricSample, type MetricsServer, serveMetrics } from "./metrics.ts";
-import type { OperationOptions } from "./operation.ts";
+import { type ListenAddress, type MetricSample, type MetricsServer, serveMetrics } from "./metrics.ts";
 import { StatsReporter, type StatsSample } from "./stats.ts";
+
+/** How often and where a run reports (the operation flags' values). */
+export interface ReportingOptions {
+  /** Seconds between stats samples (lines and JSON lines). */
+  readonly statsSeconds: number;
+  /** Whether each sample is also a line in the log. */
+  readonly statsLines: boolean;
+  /** Where stats go as JSON lines: a path, `-` for stdout, or `undefined` for nowhere. */
+  readonly statsJson: string | undefined;
+  /** Where to serve `/metrics`, if anywhere. */
+  readonly metrics: ListenAddress | undefined;
+}
 
 /** What a command reports and how its stats line reads. */
 export interface ReportingSources {
@@ -38,7 +49,7 @@ export class Reporting {
    * Starts both as `options` asks; a metrics address that cannot be bound or a stats file that cannot be
    * opened is a `FatalError`, and then nothing is left running.
    */
-  static start(options: OperationOptions, sources: ReportingSources, log: Logger): Reporting {
+  static start(options: ReportingOptions, sources: ReportingSources, log: Logger): Reporting {
     const stats = new StatsReporter(sources.sample, {
       intervalSeconds: options.statsSeconds,
       lines: options.statsLines,

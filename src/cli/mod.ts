@@ -1,0 +1,35 @@
+/**
+ * The command line: flag parsing over `node:util` parseArgs with errors that name the flag, value
+ * checks, `--config FILE` (YAML, loaded only when named), and the operation flags every long-running
+ * command shares (`--log-level`, `--stats`, `--metrics`, ...). What those flags drive is in `src/ops/`.
+ *
+ * @example
+ * ```ts
+ * import { intValue, parseFlags } from "./mod.ts";
+ *
+ * const flags = parseFlags("route", ["--rate", "20"], { rate: { type: "string" } });
+ * const rate = intValue("--rate", flags.rate ?? "100", 1, 100);
+ * ```
+ *
+ * @module
+ */
+export {
+  captureBufferValue,
+  cidrListValue,
+  type Command,
+  DEFAULT_CAPTURE_BUFFER_MB,
+  intValue,
+  ipv4Value,
+  listValue,
+  parseFlags,
+  portValue,
+  positiveNumberValue,
+  prepareConfig,
+} from "./flags.ts";
+export {
+  listenAddressValue,
+  OPERATION_FLAGS,
+  OPERATION_HELP,
+  type OperationOptions,
+  operationOptions,
+} from "./ops_flags.ts";

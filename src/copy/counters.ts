@@ -1,0 +1,97 @@
+/**
+ * Every counter `copy` reports, in one list: the summary line, the stats lines and JSON, and the
+ * Prometheus metrics (`tcpshadow_` + the name in snake_case) all take their names from it, in its
+ * order. The session table's counters are the same names in camelCase (`sessionsRefusedAtCap`).
+ */
+import { counter, type CounterName, gauge } from "../ops/mod.ts";
+
+/** The counters of the run's engine and I/O: `CopyRuntime.stats()`. */
+export const RUNTIME_COUNTERS = [
+  counter("sessions-copied", "Copied sessions opened toward the target."),
+  gauge("sessions-active", "Copied sessions open now."),
+  gauge("sessions-lingering", "Copied sessions over, holding their client port for 2 s."),
+  counter("sessions-completed", "Copied sessions that delivered all the client sent and closed."),
+  counter("sessions-reset-by-client", "Copied sessions the client reset, passed on to the target."),
+  counter("sessions-failed", "Copied sessions that failed: the sum of the five outcomes below."),
+  counter("sessions-refused", "Copied sessions the target refused (a RST to the SYN)."),
+  counter("sessions-no-answer", "Copied sessions whose SYN the target never answered."),
+  counter("sessions-reset-by-target", "Copied sessions the target reset before all was delivered."),
+  counter("sessions-buffer-full", "Copied sessions given up: too much client data waited for the target."),
+  counter("sessions-capture-cut", "Copied sessions ended where the capture had cut a packet short."),
+  counter("sessions-timed-out", "Copied sessions reset on the target after silence or lost retransmissions."),
+  counter("sessions-abandoned", "Copied sessions reset on the target when copy stopped."),
+  counter("sessions-skipped-by-rate", "New client sessions not copied: --rate left them out."),
+  counter("sessions-refused-at-cap", "New client sessions not copied: --max-sessions were held."),
+  counter("sessions-refused-while-paused", "New client sessions not copied: --max-memory had paused copy."),
+  counter("sessions-without-address", "Copies not made: no free client address and port."),
+  counter(
+    "sessions-family-unreachable",
+    "New client sessions not copied: no -c range of the target's address family for the client.",
+  ),
+  counter(
+    "sessions-without-ipv6-intercept",
+    "New client sessions toward an IPv6 target not copied: no intercept granted IPv6.",
+  ),
+  counter("packets-captured", "Packets captured on the copied ports."),
+  counter("packets-malformed", "Captured frames that are no TCP packet copy can read."),
+  counter("replies-malformed", "Reply records from intercept that are no IPv4 (or IPv6) and TCP headers."),
+  counter("packets-kernel-dropped", "Packets the kernel dropped before the capture read them."),
+  counter("packets-sent", "Packets sent to the target."),
+  counter("packets-send-dropped", "Packets the raw socket could not send."),
+  counter("retransmissions", "Segments sent to the target again after a loss."),
+  counter("replies-received", "Target reply headers received from intercept."),
+  counter("replies-unmatched", "Reply headers for no session of ours."),
+  counter("registrations-lost", "Registrations not sent: intercept was down."),
+] as const;
+
+/** The memory guard's (`--max-memory`) and the process's: `CopyMonitor.stats()` adds them. */
+export const MEMORY_COUNTERS = [
+  gauge("resident-memory-bytes", "Resident memory of the copy process."),
+  gauge("memory-paused", "1 while --max-memory keeps new sessions out."),
+  counter("memory-pauses", "Times --max-memory started keeping new sessions out."),
+  counter("memory-collections", "Full garbage collections --max-memory asked for before refusing."),
+] as const;
+
+/** An offline replay's (`--input`), in its summary only: `copyOffline` returns them. */
+export const REPLAY_COUNTERS = [
+  counter("file-sessions", "Sessions in the --input file, per pass."),
+  counter("file-packets", "Packets of the --input file the filter selects, per pass."),
+  gauge("file-duration-ms", "Recorded time from the file's first selected packet to its last."),
+  counter("file-cut-packets", "Packets of the file the capture's snapshot length cut short."),
+  counter("file-outgoing", "Packets of the file the capturing host sent itself (skipped)."),
+  gauge("file-damaged", "1 if the file breaks off before its end."),
+  counter("replay-passes", "Passes over the --input file completed."),
+  counter("sessions-replayed", "Sessions of the file fed to the session table, over all passes."),
+  gauge("replay-ms", "How long the replay took."),
+] as const;
+
+/** `copy`'s counters and gauges. Renaming one renames it in every output: tests/copy/counters_test.ts. */
+export const COPY_COUNTERS = [...RUNTIME_COUNTERS, ...MEMORY_COUNTERS, ...REPLAY_COUNTERS] as const;
+
+/** The name of one of `copy`'s counters. */
+export type CopyCounterName = CounterName<typeof COPY_COUNTERS>;
+
+/** Counters a `copy` stats line shows, in order (the JSON has them all). */
+export const COPY_STATS_LINE: readonly CopyCounterName[] = [
+  "packets-captured",
+  "packets-sent",
+  "packets-kernel-dropped",
+  "sessions-copied",
+  "sessions-active",
+  "sessions-completed",
+  "sessions-failed",
+  "sessions-timed-out",
+  "retransmissions",
+  "replies-received",
+];
+
+/** Counters a `copy` stats line gives a per-second rate. */
+export const COPY_RATES: readonly CopyCounterName[] = [
+  "packets-captured",
+  "packets-sent",
+  "sessions-copied",
+  "replies-received",
+];
+
+/** Prefix of `copy`'s Prometheus metrics. */
+export const COPY_METRICS_PREFIX = "tcpshadow_";
