@@ -160,13 +160,10 @@ export class Ipv6View {
       if (!fragment && protocol !== HOP_BY_HOP && protocol !== ROUTING && protocol !== DESTINATION_OPTIONS) {
         return { protocol, offset: at, length: payloadEnd - at };
       }
-      const length = fragment ? FRAGMENT_HEADER_LENGTH : 0;
-      if (at + (fragment ? length : 2) > payloadEnd) {
-        return wireError("malformed", "IPv6 extension header past payload length");
-      }
-      if (at + (fragment ? length : 2) > capturedEnd) {
-        return wireError("truncated", "IPv6 extension header cut by capture");
-      }
+      // The fields read before the header's length is known: a fragment header's 8 bytes, or 2 bytes.
+      const head = fragment ? FRAGMENT_HEADER_LENGTH : 2;
+      if (at + head > payloadEnd) return wireError("malformed", "IPv6 extension header past payload length");
+      if (at + head > capturedEnd) return wireError("truncated", "IPv6 extension header cut by capture");
       // Fragment offset (13 bits) and the M flag: both zero only in an atomic fragment.
       if (fragment && (read16(this.bytes, at + 2) & 0xfff9) !== 0) {
         return wireError("unsupported", "IPv6 fragment");
