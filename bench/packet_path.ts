@@ -5,8 +5,8 @@
  *
  * Keep-alive HTTP sessions are prebuilt (SYN, handshake ACK, requests of 100 bytes each answered by
  * the target with 200 bytes, the client's ACKs, FIN; every segment with a TCP timestamp, as Linux
- * sends them), then fed with a synthetic clock, so only the path itself is timed. Registrations are
- * encoded into a reused buffer (intercept links not timed).
+ * sends them), then fed with a synthetic clock, so only the path itself is timed. The table's client
+ * events are encoded as registrations into a reused buffer, as copy does (intercept links not timed).
  * With `--send`, segments go through copy's own `PacketSender` (batched sendmmsg). With `--ipv6`, the
  * same sessions over IPv6 (client, online server, target and fake client in 2001:2::/48; 84-byte reply
  * records), the way `CopyRuntime` feeds them to the table.
@@ -30,10 +30,11 @@ import {
   parseReplyRecord6,
   type Registration,
   REGISTRATION6_LENGTH,
+  RegistrationType,
   REPLY6_RECORD_LENGTH,
   REPLY_RECORD_LENGTH,
 } from "../src/protocol/mod.ts";
-import { SessionTable } from "../src/session/mod.ts";
+import { type SessionEndpoints, SessionTable } from "../src/session/mod.ts";
 import { port80Plan } from "../tests/session/_plan.ts";
 import {
   type Address,
@@ -205,6 +206,20 @@ function runOnce(steps: Step[], sender: PacketSender | undefined, family: Family
   let id = 0;
   const target: Address = family === 4 ? TARGET : TARGET6;
   const first: Address = family === 4 ? FAKE_CLIENT_NET : FAKE_CLIENT6;
+  // As copy's intercept links encode the table's client events.
+  const encode = (type: 1 | 2, endpoints: SessionEndpoints) => {
+    const { clientAddress } = endpoints;
+    if (typeof clientAddress === "number") {
+      encodeRegistration({ type, ...endpoints } as Registration, registration, 0);
+    } else {
+      writeIpv6Address(clientAddress, client6);
+      encodeRegistration6(
+        { type, ...endpoints, clientAddress: client6, targetAddress: target6 },
+        registration,
+        0,
+      );
+    }
+  };
   const table = new SessionTable(port80Plan(target, { clients: [{ first, count: 1 }] }), {
     segment(endpoints, tcp) {
       sent++;
@@ -218,13 +233,11 @@ function runOnce(steps: Step[], sender: PacketSender | undefined, family: Family
         emitIpv6Tcp({ src: source6, dst: target6, flowInfo: endpoints.flowInfo, tcp }, buffer);
       }
     },
-    registration(value) {
-      const { clientAddress } = value;
-      if (typeof clientAddress === "number") encodeRegistration(value as Registration, registration, 0);
-      else {
-        writeIpv6Address(clientAddress, client6);
-        encodeRegistration6({ ...value, clientAddress: client6, targetAddress: target6 }, registration, 0);
-      }
+    clientOpened(endpoints) {
+      encode(RegistrationType.ADD, endpoints);
+    },
+    clientClosed(endpoints) {
+      encode(RegistrationType.DELETE, endpoints);
     },
   });
   let now = 0;

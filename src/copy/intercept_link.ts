@@ -1,7 +1,8 @@
 /**
- * `copy`'s connections to intercept: registrations out, the target's reply headers in. Several
- * connections per intercept spread the load; a client's registrations always use the same one, and
- * every intercept hears every registration (the target may route replies to any of them).
+ * `copy`'s connections to intercept: the session table's client events out as registrations (TCPCopy's
+ * protocol), the target's reply headers in. Several connections per intercept spread the load; a
+ * client's registrations always use the same one, and every intercept hears every registration (the
+ * target may route replies to any of them).
  */
 import { FatalError } from "../errors.ts";
 import type { Logger } from "../ops/mod.ts";
@@ -13,10 +14,11 @@ import {
   ExtensionFrameType,
   REGISTRATION6_LENGTH,
   REGISTRATION_LENGTH,
+  RegistrationType,
   REPLY6_RECORD_LENGTH,
   ReplyFrameDecoder,
 } from "../protocol/mod.ts";
-import type { ClientRegistration } from "../session/mod.ts";
+import type { SessionEndpoints } from "../session/mod.ts";
 import { addressHash, writeIpv6Address } from "../wire/mod.ts";
 import type { InterceptAddress } from "./options.ts";
 import { sleep } from "../sleep.ts";
@@ -48,6 +50,11 @@ interface Link {
   answered: () => void;
 }
 
+/** A registration of either family: what `enqueue` encodes as TCPCopy's record or as ADD6/DELETE6. */
+interface AnyRegistration extends SessionEndpoints {
+  readonly type: 1 | 2;
+}
+
 /** The connections to every intercept, kept up while `copy` runs. */
 export class InterceptLinks {
   /** Registrations that could not be sent because their connection was down. */
@@ -59,14 +66,14 @@ export class InterceptLinks {
   /**
    * @param onRecord called with each 64-byte IPv4 reply record or 84-byte IPv6 one (a view valid
    *   during the call)
-   * @param registrationsToReplay the live registrations, sent again after a reconnect
+   * @param openClients the client endpoints copies hold now, registered again after a reconnect
    * @param ipv6Targets whether IPv6 registrations will be made: then `connect` waits for the grants
    */
   constructor(
     addresses: InterceptAddress[],
     connectionsPerHost: number,
     readonly onRecord: (record: Uint8Array) => void,
-    readonly registrationsToReplay: () => Iterable<ClientRegistration>,
+    readonly openClients: () => Iterable<SessionEndpoints>,
     readonly log: Logger,
     readonly ipv6Targets = false,
   ) {
@@ -129,11 +136,21 @@ export class InterceptLinks {
     return false;
   }
 
+  /** A copy took a client address and port: every intercept is to route the target's replies to us. */
+  clientOpened(endpoints: SessionEndpoints): void {
+    this.#register({ type: RegistrationType.ADD, ...endpoints });
+  }
+
+  /** A copy let go of a client address and port: no intercept needs to route its replies any more. */
+  clientClosed(endpoints: SessionEndpoints): void {
+    this.#register({ type: RegistrationType.DELETE, ...endpoints });
+  }
+
   /**
    * Sends one registration to every intercept, on the connection that owns its client. An IPv6 one
    * goes only to connections that granted IPv6: a C intercept never sees one.
    */
-  register(registration: ClientRegistration): void {
+  #register(registration: AnyRegistration): void {
     const ipv6 = typeof registration.clientAddress !== "number";
     for (const links of this.#links) {
       const link = ownerOf(links, registration);
@@ -249,12 +266,12 @@ export class InterceptLinks {
     this.#reconnect(link);
   }
 
-  /** After a (re)connection's grant: the live IPv6 registrations this connection carries. */
+  /** After a (re)connection's grant: the IPv6 clients this connection carries. */
   #replayIpv6(link: Link): void {
     const links = this.#links.find((group) => group.includes(link))!;
-    for (const registration of this.registrationsToReplay()) {
-      if (typeof registration.clientAddress !== "number" && ownerOf(links, registration) === link) {
-        enqueue(link, registration);
+    for (const endpoints of this.openClients()) {
+      if (typeof endpoints.clientAddress !== "number" && ownerOf(links, endpoints) === link) {
+        enqueue(link, { type: RegistrationType.ADD, ...endpoints });
       }
     }
     if (link.pendingLength > 0 && !link.writing) {
@@ -275,11 +292,11 @@ export class InterceptLinks {
         }
         this.#attach(link, connection);
         this.log.info(`reconnected to intercept ${link.address.host}:${link.address.port}`);
-        // IPv4 registrations at once; IPv6 ones once the intercept grants IPv6 again (`#replayIpv6`).
         const links = this.#links.find((group) => group.includes(link))!;
-        for (const registration of this.registrationsToReplay()) {
-          if (typeof registration.clientAddress === "number" && ownerOf(links, registration) === link) {
-            enqueue(link, registration);
+        // IPv4 clients at once; IPv6 ones once the intercept grants IPv6 again (`#replayIpv6`).
+        for (const endpoints of this.openClients()) {
+          if (typeof endpoints.clientAddress === "number" && ownerOf(links, endpoints) === link) {
+            enqueue(link, { type: RegistrationType.ADD, ...endpoints });
           }
         }
         if (!link.writing) this.#flush(link);
@@ -291,16 +308,16 @@ export class InterceptLinks {
   }
 }
 
-/** The connection of a group that carries `registration`'s client: always the same one. */
-function ownerOf(links: Link[], registration: ClientRegistration): Link {
-  return links[((addressHash(registration.clientAddress) ^ registration.clientPort) >>> 0) % links.length];
+/** The connection of a group that carries a client's registrations: always the same one. */
+function ownerOf(links: Link[], client: SessionEndpoints): Link {
+  return links[((addressHash(client.clientAddress) ^ client.clientPort) >>> 0) % links.length];
 }
 
 /** Scratch addresses for IPv6 registrations. */
 const client6 = new Uint8Array(16);
 const target6 = new Uint8Array(16);
 
-function enqueue(link: Link, registration: ClientRegistration): void {
+function enqueue(link: Link, registration: AnyRegistration): void {
   const { type, clientAddress, clientPort, targetAddress, targetPort } = registration;
   if (link.pendingLength + REGISTRATION6_LENGTH > link.pending.length) {
     const grown = new Uint8Array(link.pending.length * 2);

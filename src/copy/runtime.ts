@@ -55,15 +55,16 @@ export class CopyRuntime {
       options.intercepts,
       options.connections,
       (record) => this.#onReplyRecord(record),
-      () => this.table.registrations(),
+      () => this.table.openClients(),
       log,
       ipv6Targets,
     );
     this.table = new SessionTable(options, {
       segment: (endpoints, tcp) =>
         this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp, endpoints.flowInfo),
-      registration: (registration) => this.#links.register(registration),
-      ipv6Registrations: () => this.#links.ipv6Granted,
+      clientOpened: (endpoints) => this.#links.clientOpened(endpoints),
+      clientClosed: (endpoints) => this.#links.clientClosed(endpoints),
+      ipv6Replies: () => this.#links.ipv6Granted,
       ended: log.debugEnabled
         ? (address, port, endpoints, outcome) =>
           log.debug(

@@ -5,6 +5,9 @@
  * Offsets count from the client's ISN (the SYN is 0) and from the target's ISN for what the target
  * sends; `seq.ts` maps them to wire values. The target's payload is never seen (intercept sends headers
  * only), so the session acknowledges everything the target says it sent.
+ *
+ * Its `phase` says where it stands toward the target and is where its behaviour branches; when the next
+ * request may go (`Turns`) and how much may be in flight (`NewReno`) are policies of their own it asks.
  */
 import {
   type Address,
@@ -14,9 +17,11 @@ import {
   type TcpRepr,
   type WireError,
 } from "../wire/mod.ts";
+import { type CongestionControl, NewReno } from "./congestion.ts";
 import { RtoEstimator } from "./rto.ts";
 import { seqOffset, wireSeq } from "./seq.ts";
 import { ClientStream } from "./stream.ts";
+import { Turns } from "./turns.ts";
 
 /** The TCP header fields the session reads; `TcpView` has them all. */
 export interface SegmentIn {
@@ -93,6 +98,23 @@ export const defaultSessionConfig: SessionConfig = {
   timestampBaseMs: 0,
 };
 
+/**
+ * Where a copied session stands toward the target, as smoltcp's `State` (the client's side of TCP):
+ * - `syn-sent`: our SYN went; the target has not answered it yet.
+ * - `established`: both directions open; the client's requests go in their turns.
+ * - `client-closed`: the target acknowledged the client's FIN; its own is still to come (FIN-WAIT-2).
+ * - `target-closed`: the target sent its FIN; the client's is still to be delivered (CLOSE-WAIT).
+ * - `closed`: both FINs went through; the session completes once the segment that did it is handled.
+ * - `ended`: over, `outcome` says how; what `remains` of the session lingers on its own.
+ */
+export type SessionPhase =
+  | "syn-sent"
+  | "established"
+  | "client-closed"
+  | "target-closed"
+  | "closed"
+  | "ended";
+
 /** The addresses a copied session uses toward the target (as the target sees them). */
 export interface SessionEndpoints {
   /** IPv4 as a number, IPv6 as a group string (`wire/address_key.ts`); the same family as the target's. */
@@ -110,24 +132,19 @@ export interface SessionEndpoints {
 const TIMESTAMP_OPTION_LENGTH = 12;
 const DELAYED_ACK_MS = 40;
 const DEFAULT_MSS = 536;
-const INITIAL_WINDOW_SEGMENTS = 10;
 /** How long a session whose target closed waits for the client's FIN (Linux's tcp_fin_timeout is 60 s). */
 const HALF_CLOSED_TIMEOUT_MS = 10_000;
-/**
- * How long a target that had pipelined requests stays silent before the client's FIN or RST goes: at
- * least this, and twice the longest silence between its answers since the pipelining began.
- */
-const PIPELINED_CLOSE_PAUSE_MS = 200;
 
 /** A copied session's state machine. */
 export class Session {
-  /** Set once the session is over. */
+  /** Set once the session is over (`ended`). */
   outcome: SessionOutcome | undefined;
   /** Segments sent again after a loss. */
   retransmissions = 0;
   /** Once the session is over: what lingers of it for `lingerMs` (its address and port, its last ACK). */
   remains: LingeringSession | undefined;
 
+  #phase: SessionPhase = "syn-sent";
   readonly #stream: ClientStream;
   readonly #clientIsn: number;
   readonly #synOptions: TcpOptions;
@@ -143,10 +160,7 @@ export class Session {
   #sndNxt = 0;
   #maxSent = 0;
   #sndWnd = 0;
-  #cwnd = 0;
-  #ssthresh = Number.MAX_SAFE_INTEGER;
-  #recover = 0;
-  #dupAcks = 0;
+  readonly #congestion: CongestionControl = new NewReno();
   #mss = DEFAULT_MSS;
   #targetWindowShift = 0;
   readonly #rto = new RtoEstimator();
@@ -154,24 +168,16 @@ export class Session {
   #timedEnd = -1;
   #timedAt = 0;
 
-  // From the target, in target offsets.
-  #targetIsn: number | undefined;
+  // From the target, in target offsets (its ISN is known once `established`).
+  #targetIsn = 0;
   #rcvNxt = 0;
   #ackedRcv = 0;
   #ackDeadline = Infinity;
-  #targetFin = false;
   #useTimestamps = false;
   #tsRecent = 0;
 
-  // Request pacing: what the target had said when the data sent so far first went out in full.
-  /** Whether a request went before the target answered the one before it. */
-  #pipelined = false;
-  #pipelinedAt = 0;
-  #targetSpokeAt = 0;
-  /** The longest the target was silent between two answers since the session pipelined. */
-  #longestAnswerGap = 0;
-  #reachedRcv = 0;
-  #reachedTime = 0;
+  /** When each of the client's requests may go. */
+  readonly #turns: Turns;
 
   #lastActivity: number;
   /**
@@ -198,6 +204,7 @@ export class Session {
     now: number,
   ) {
     this.#stream = new ClientStream(config.maxBuffered);
+    this.#turns = new Turns(config);
     const captured = optionsOf(first);
     this.#clientIsn = sessionIsn(first);
     this.#timestamps = captured.timestamp !== undefined;
@@ -222,19 +229,14 @@ export class Session {
     if (takeOver) this.onClient(first, now);
   }
 
-  /** Whether the target answered the SYN. */
-  get established(): boolean {
-    return this.#targetIsn !== undefined;
+  /** Where the session stands toward the target. */
+  get phase(): SessionPhase {
+    return this.#phase;
   }
 
   /** Whether the session is over (what `remains` of it goes on by itself). */
   get finished(): boolean {
-    return this.outcome !== undefined;
-  }
-
-  /** The client's initial sequence number (the one sent to the target). */
-  get clientIsn(): number {
-    return this.#clientIsn;
+    return this.#phase === "ended";
   }
 
   /** Client bytes held for the target. */
@@ -244,7 +246,7 @@ export class Session {
 
   /** The earliest time `onTick` has something to do. */
   get nextDeadline(): number {
-    if (this.outcome !== undefined) return Infinity;
+    if (this.#phase === "ended") return Infinity;
     const deadline = Math.min(
       this.#rtoDeadline,
       this.#ackDeadline,
@@ -255,7 +257,7 @@ export class Session {
 
   /** A packet the client sent the online server. */
   onClient(segment: SegmentIn, now: number): void {
-    if (this.outcome !== undefined) return;
+    if (this.#phase === "ended") return;
     this.#now = Math.max(this.#now, now);
     this.#lastActivity = now;
     const flags = segment.flags;
@@ -304,16 +306,16 @@ export class Session {
   /** A reply header the target sent to this session's client address, as intercept forwarded it. */
   onTarget(segment: SegmentIn, now: number): void {
     this.#now = Math.max(this.#now, now);
-    if (this.outcome !== undefined) return;
+    if (this.#phase === "ended") return;
     this.#lastActivity = now;
     const flags = segment.flags;
-    if (this.#targetIsn === undefined) {
+    if (this.#phase === "syn-sent") {
       this.#onHandshakeReply(segment, now);
       return;
     }
     if (flags & TcpFlag.RST) {
-      const allDelivered = this.#stream.finOffset !== undefined && this.#sndUna > this.#stream.finOffset;
-      this.#end(allDelivered ? "completed" : "reset-by-target", now, false);
+      // Once the target has the client's FIN, the conversation was whole: its reset is how it ends.
+      this.#end(this.#phase === "client-closed" ? "completed" : "reset-by-target", now, false);
       return;
     }
     if (flags & TcpFlag.SYN) {
@@ -331,14 +333,14 @@ export class Session {
   /** Runs the timers that are due. */
   onTick(now: number): void {
     this.#now = Math.max(this.#now, now);
-    if (this.outcome !== undefined) return;
+    if (this.#phase === "ended") return;
     if (now >= this.#lastActivity + this.#idleLimitMs()) {
       this.#sendReset();
       this.#end("timed-out", now, false);
       return;
     }
     if (now >= this.#rtoDeadline) this.#onRetransmitTimeout(now);
-    if (this.outcome !== undefined) return;
+    if (this.finished) return; // the SYN or the data went unanswered too often
     if (now >= this.#ackDeadline) this.#sendAck();
     this.#transmit(now);
     this.#maybeResetForClient(now);
@@ -346,7 +348,7 @@ export class Session {
 
   /** Ends the session from outside (shutdown, or the client reused the port): resets the target side. */
   abandon(now: number): void {
-    if (this.outcome !== undefined) return;
+    if (this.#phase === "ended") return;
     this.#sendReset();
     this.#end("abandoned", now, false);
   }
@@ -367,6 +369,7 @@ export class Session {
     }
     if (!(flags & TcpFlag.SYN)) return;
     const options = optionsOf(segment);
+    this.#phase = "established";
     this.#targetIsn = segment.seq;
     this.#rcvNxt = 1;
     this.#ackedRcv = 0;
@@ -385,16 +388,16 @@ export class Session {
     this.#useTimestamps = timestamps;
     if (options.timestamp) this.#tsRecent = options.timestamp.value;
     this.#sndWnd = segment.window; // never scaled in a SYN
-    this.#cwnd = INITIAL_WINDOW_SEGMENTS * this.#mss;
+    this.#congestion.onEstablished(this.#mss);
     if (this.#rto.backoffs === 0) this.#rto.sample(now - this.#timedAt);
     this.#rto.resetBackoff();
     this.#sndUna = 1;
+    this.#turns.delivered(1);
     this.#sndNxt = Math.max(this.#sndNxt, 1);
     this.#maxSent = Math.max(this.#maxSent, 1);
     this.#rtoDeadline = Infinity;
     this.#timedEnd = -1;
-    this.#reachedRcv = this.#rcvNxt;
-    this.#reachedTime = now;
+    this.#turns.sent(now); // what the target says from now on answers the client
     this.#transmit(now);
     // The handshake's ACK rides on the first data segment when the client's request is already here.
     if (this.#ackedRcv < this.#rcvNxt) this.#sendAck();
@@ -418,27 +421,19 @@ export class Session {
       }
       this.#rto.resetBackoff();
       this.#sndUna = acked;
+      this.#turns.delivered(acked);
+      const fin = this.#stream.finOffset;
+      if (fin !== undefined && acked > fin) this.#closed("client");
       if (this.#sndNxt < acked) this.#sndNxt = acked;
       this.#stream.release(Math.min(acked, this.#stream.end));
-      this.#dupAcks = 0;
-      if (acked < this.#recover) {
-        this.#retransmitFirst(now); // a partial ack: the next hole is lost too (NewReno)
-      } else if (this.#cwnd < this.#ssthresh) {
-        this.#cwnd += Math.min(newlyAcked, this.#mss);
-      } else {
-        this.#cwnd += Math.max(1, Math.floor(this.#mss * this.#mss / this.#cwnd));
-      }
+      if (this.#congestion.onAck(acked, newlyAcked)) this.#retransmitFirst(now);
       this.#rtoDeadline = Infinity;
     } else if (
+      // A duplicate as RFC 5681 counts them: nothing new, no data, no FIN, the same window, data outstanding.
       segment.payloadLength === 0 && !(segment.flags & TcpFlag.FIN) && this.#sndUna < this.#sndNxt &&
       window === this.#sndWnd
     ) {
-      if (++this.#dupAcks === 3 && this.#sndUna >= this.#recover) {
-        this.#ssthresh = Math.max((this.#maxSent - this.#sndUna) >> 1, 2 * this.#mss);
-        this.#cwnd = this.#ssthresh;
-        this.#recover = this.#maxSent;
-        this.#retransmitFirst(now);
-      }
+      if (this.#congestion.onDuplicateAck(this.#sndUna, this.#maxSent)) this.#retransmitFirst(now);
     }
     this.#sndWnd = window;
   }
@@ -447,7 +442,7 @@ export class Session {
     const fin = (segment.flags & TcpFlag.FIN) !== 0;
     const length = segment.payloadLength + (fin ? 1 : 0);
     if (length === 0) return;
-    const start = seqOffset(this.#targetIsn!, segment.seq, this.#rcvNxt);
+    const start = seqOffset(this.#targetIsn, segment.seq, this.#rcvNxt);
     const end = start + length;
     if (end <= this.#rcvNxt) {
       this.#sendAck(); // a retransmission: our ack was lost
@@ -455,12 +450,8 @@ export class Session {
     }
     // Missing replies were lost on the way to intercept, not by the target: acknowledge past them.
     this.#rcvNxt = end;
-    if (this.#pipelined) {
-      const since = Math.max(this.#targetSpokeAt, this.#pipelinedAt);
-      this.#longestAnswerGap = Math.max(this.#longestAnswerGap, now - since);
-    }
-    this.#targetSpokeAt = now;
-    if (fin) this.#targetFin = true;
+    this.#turns.answered(now);
+    if (fin) this.#closed("target");
     if (fin || this.#rcvNxt - this.#ackedRcv >= 2 * this.#mss) this.#sendAck();
     else if (this.#ackDeadline === Infinity) this.#ackDeadline = now + DELAYED_ACK_MS;
   }
@@ -469,7 +460,7 @@ export class Session {
     this.#rto.backOff();
     this.#timedEnd = -1;
     this.#rtoDeadline = Infinity;
-    if (this.#targetIsn === undefined) {
+    if (this.#phase === "syn-sent") {
       if (this.#rto.backoffs > this.config.synRetries) {
         this.#end("no-answer", now, false);
         return;
@@ -484,10 +475,7 @@ export class Session {
       return;
     }
     if (this.#sndUna < this.#sndNxt) {
-      this.#ssthresh = Math.max((this.#maxSent - this.#sndUna) >> 1, 2 * this.#mss);
-      this.#cwnd = this.#mss;
-      this.#recover = this.#maxSent;
-      this.#dupAcks = 0;
+      this.#congestion.onTimeout(this.#sndUna, this.#maxSent);
       this.#sndNxt = this.#sndUna; // go back: resend from the first unacknowledged byte
       this.retransmissions++;
       this.#transmit(now, true);
@@ -506,10 +494,10 @@ export class Session {
 
   /** Releases requests that may go, then sends what the windows allow. */
   #transmit(now: number, probe = false): void {
-    if (this.#targetIsn === undefined || this.outcome !== undefined) return;
-    this.#releaseRequests(now);
+    if (this.#phase === "syn-sent" || this.#phase === "ended") return;
+    this.#turns.release(this.#stream, now);
     const limit = this.#sendLimit();
-    const windowEnd = this.#sndUna + Math.max(Math.min(this.#sndWnd, this.#cwnd), probe ? 1 : 0);
+    const windowEnd = this.#sndUna + Math.max(Math.min(this.#sndWnd, this.#congestion.window), probe ? 1 : 0);
     let sentSomething = false;
     while (this.#sndNxt < limit && this.#sndNxt < windowEnd) {
       const length = Math.min(this.#mss, limit - this.#sndNxt, windowEnd - this.#sndNxt);
@@ -546,8 +534,7 @@ export class Session {
     this.#sndNxt = start + length + (fin ? 1 : 0);
     if (this.#sndNxt > this.#maxSent) {
       this.#maxSent = this.#sndNxt;
-      this.#reachedRcv = this.#rcvNxt;
-      this.#reachedTime = now;
+      this.#turns.sent(now);
     }
     if (!retransmission && this.#timedEnd < 0) {
       this.#timedEnd = this.#sndNxt;
@@ -564,58 +551,20 @@ export class Session {
     return this.#stream.finOffset !== undefined && this.#stream.nextRequestStart === undefined;
   }
 
-  /**
-   * When the next request may go (a time already past: now); `Infinity` while nothing waits. Its
-   * turn comes once the target has everything before it and has said something since that went out
-   * in full, so the conversation keeps the turns it had online.
-   */
+  /** When the next request may go (a time already past: now); `Infinity` while nothing waits. */
   #releaseTime(): number {
-    const start = this.#stream.nextRequestStart;
-    if (this.#targetIsn === undefined || start === undefined) return Infinity;
-    if (start === 1 && !this.#stream.firstRequestWaits) return -Infinity;
-    return this.#turnTime(start, start === this.#stream.finOffset);
+    return this.#phase === "syn-sent" ? Infinity : this.#turns.nextRelease(this.#stream);
   }
 
   /** When the client's reset may go to the target: after what it sent before, in its turn. */
   #resetTime(): number {
     if (this.#clientResetOffset === Infinity) return Infinity;
     if (this.#clientResetOffset <= 1) return -Infinity; // the client sent nothing before it
-    if (this.#targetIsn === undefined) return Infinity; // the handshake first (or its failure)
+    if (this.#phase === "syn-sent") return Infinity; // the handshake first (or its failure)
     // Bytes from before the reset still missing: captured late, or lost by the capture (then wait no more).
     const sent = this.#stream.finOffset === undefined ? this.#stream.end : this.#stream.finOffset + 1;
     if (sent < this.#clientResetOffset) return this.#clientResetAt + this.config.responseWaitMs;
-    return this.#stream.nextRequestStart === undefined ? this.#turnTime(this.#stream.end, true) : Infinity;
-  }
-
-  /**
-   * When the turn starting at `start` comes: once the target answered what went before, or anyway
-   * when the target stays silent (`responseWaitMs`) or, but for a close (FIN or RST), when the session
-   * fell `maxLagMs` behind the client: then it pipelines.
-   */
-  #turnTime(start: number, close: boolean): number {
-    // A close keeps its turn however far behind: servers drop requests they still work on at a close.
-    const lagLimit = close ? Infinity : this.#stream.nextRequestCapturedAt + this.config.maxLagMs;
-    if (this.#sndUna < start) return lagLimit;
-    const silenceLimit = Math.min(lagLimit, this.#reachedTime + this.config.responseWaitMs);
-    if (this.#rcvNxt === this.#reachedRcv) return silenceLimit;
-    // After pipelined requests the first answer need not be the last: a close waits for a pause.
-    return close && this.#pipelined
-      ? Math.min(
-        silenceLimit,
-        this.#targetSpokeAt + Math.max(PIPELINED_CLOSE_PAUSE_MS, 2 * this.#longestAnswerGap),
-      )
-      : -Infinity;
-  }
-
-  /** Nothing past a request's start goes before it is released, so the last first transmission is that moment. */
-  #releaseRequests(now: number): void {
-    for (let time = this.#releaseTime(); time <= now; time = this.#releaseTime()) {
-      if (time > -Infinity && !this.#pipelined) {
-        this.#pipelined = true;
-        this.#pipelinedAt = now;
-      }
-      this.#stream.takeRequest();
-    }
+    return this.#stream.nextRequestStart === undefined ? this.#turns.closeDueAt(this.#stream.end) : Infinity;
   }
 
   /**
@@ -624,27 +573,33 @@ export class Session {
    * would keep the session for minutes, so a shorter wait applies, as Linux's FIN-WAIT-2 timeout does.
    */
   #idleLimitMs(): number {
-    const closedByTarget = this.#targetFin && this.#sndUna >= this.#stream.end;
+    const closedByTarget = this.#phase === "target-closed" && this.#sndUna >= this.#stream.end;
     return closedByTarget
       ? Math.min(this.config.idleTimeoutMs, HALF_CLOSED_TIMEOUT_MS)
       : this.config.idleTimeoutMs;
   }
 
   #maybeResetForClient(now: number): void {
-    if (this.outcome !== undefined || this.#resetTime() > now) return;
+    if (this.#phase === "ended" || this.#resetTime() > now) return;
     this.#sendReset();
     this.#end("reset-by-client", now, false);
   }
 
+  /** One side's FIN went through: the client's (the target acknowledged it) or the target's. */
+  #closed(side: "client" | "target"): void {
+    if (this.#phase === "established") this.#phase = side === "client" ? "client-closed" : "target-closed";
+    else if (this.#phase === (side === "client" ? "target-closed" : "client-closed")) this.#phase = "closed";
+  }
+
   #maybeComplete(now: number): void {
-    const fin = this.#stream.finOffset;
-    if (fin === undefined || this.#sndUna <= fin || !this.#targetFin) return;
+    if (this.#phase !== "closed") return;
     if (this.#ackedRcv < this.#rcvNxt) this.#sendAck();
     this.#end("completed", now, true);
   }
 
   /** Ends the session; `closed` when both FINs went through, so the last ACK may be needed again. */
   #end(outcome: SessionOutcome, now: number, closed: boolean): void {
+    this.#phase = "ended";
     this.outcome = outcome;
     this.#rtoDeadline = Infinity;
     this.#ackDeadline = Infinity;
@@ -679,7 +634,7 @@ export class Session {
 
   #sendReset(): void {
     const seq = wireSeq(this.#clientIsn, Math.max(this.#sndNxt, 1));
-    if (this.#targetIsn === undefined) this.#sendBareReset(seq);
+    if (this.#phase === "syn-sent") this.#sendBareReset(seq);
     else this.#emit(seq, TcpFlag.RST | TcpFlag.ACK, undefined);
   }
 
@@ -707,7 +662,7 @@ export class Session {
       srcPort: this.endpoints.clientPort,
       dstPort: this.endpoints.targetPort,
       seq,
-      ack: wireSeq(this.#targetIsn!, this.#rcvNxt),
+      ack: wireSeq(this.#targetIsn, this.#rcvNxt),
       flags,
       window: this.#clientWindow,
       options: this.#useTimestamps

@@ -1,7 +1,9 @@
 /**
  * All copied sessions of one `copy` process: which captured sessions are copied (rate), how many
  * times (multiply), under which client address and port the target sees each copy, and their timers.
- * Pure like the sessions it holds: packets and the clock come in, segments and registrations go out.
+ * Pure like the sessions it holds: packets and the clock come in; segments, and events saying which
+ * client addresses and ports the copies hold, go out. It knows no command's wire protocol: `copy`
+ * turns those events into registrations for intercept.
  */
 import {
   type Address,
@@ -14,7 +16,6 @@ import {
   TcpFlag,
   type TcpRepr,
 } from "../wire/mod.ts";
-import { RegistrationType } from "../protocol/mod.ts";
 import { DeadlineHeap } from "./heap.ts";
 import {
   type LingeringSession,
@@ -47,11 +48,6 @@ export interface AddressRange {
   readonly count: number;
 }
 
-/** A registration as the table makes it: like the protocol's, with addresses of either family. */
-export interface ClientRegistration extends SessionEndpoints {
-  readonly type: 1 | 2;
-}
-
 /** What to copy and how. */
 export interface CopyPlan {
   readonly mappings: readonly TargetMapping[];
@@ -72,13 +68,22 @@ export interface CopyPlan {
 export interface TableSink {
   /** A segment for the target from `endpoints.clientAddress`. */
   segment(endpoints: SessionEndpoints, tcp: TcpRepr): void;
-  /** Tells intercept which client addresses and ports are ours (TCPCopy's protocol). */
-  registration(registration: ClientRegistration): void;
   /**
-   * Whether IPv6 registrations can reach an intercept now (one granted the IPv6 extension); without
-   * this method, they can. Sessions toward an IPv6 target are refused and counted while they cannot.
+   * A copy took the client address and port `endpoints` names toward the target: from now on the
+   * target's replies to them are this copy's (`copy` registers them with intercept).
    */
-  ipv6Registrations?(): boolean;
+  clientOpened(endpoints: SessionEndpoints): void;
+  /**
+   * A copy let go of its client address and port, once its lingering was over: replies to them are
+   * nobody's now (`copy` unregisters them).
+   */
+  clientClosed(endpoints: SessionEndpoints): void;
+  /**
+   * Whether a copy toward an IPv6 target can get the target's replies now (for `copy`: an intercept
+   * granted IPv6); without this method, it can. New sessions toward IPv6 targets are refused and counted
+   * while it cannot.
+   */
+  ipv6Replies?(): boolean;
   /**
    * A copy's session ended: the real client's address and port, what the target saw, and how it
    * ended. Optional: only a listener that logs each session (`--log-level debug`) needs it.
@@ -281,10 +286,13 @@ export class SessionTable {
     this.#settle(copy);
   }
 
-  /** The registrations of every live copy, for an intercept that reconnected. */
-  *registrations(): Iterable<ClientRegistration> {
+  /**
+   * The endpoints of every copy not yet over (lingering ones left out), to be told again to a listener
+   * that lost them (an intercept that reconnected).
+   */
+  *openClients(): Iterable<SessionEndpoints> {
     for (const copy of this.#byReply.values()) {
-      if (copy.session.outcome === undefined) yield { type: RegistrationType.ADD, ...copy.session.endpoints };
+      if (copy.session.outcome === undefined) yield copy.session.endpoints;
     }
   }
 
@@ -382,7 +390,7 @@ export class SessionTable {
       if (!takeOver) this.counters.sessionsFamilyUnreachable++;
       return undefined;
     }
-    if (family === 6 && this.out.ipv6Registrations?.() === false) {
+    if (family === 6 && this.out.ipv6Replies?.() === false) {
       if (!takeOver) this.counters.sessionsWithoutIpv6Intercept++;
       return undefined;
     }
@@ -407,7 +415,7 @@ export class SessionTable {
         targetPort: mapping.targetPort,
         flowInfo,
       };
-      this.out.registration({ type: RegistrationType.ADD, ...endpoints });
+      this.out.clientOpened(endpoints);
       const session = new Session(endpoints, this.plan.session, this.#sink, tcp, takeOver, now);
       const copy: Copy = { session, original, replyKey, scheduledAt: Infinity, counted: false };
       this.#byReply.set(replyKey, copy);
@@ -511,14 +519,7 @@ export class SessionTable {
     if (copy.counted) this.#lingering--;
     const original = copy.original;
     original.copies = original.copies.filter((other) => other !== copy);
-    const { clientAddress, clientPort, targetAddress, targetPort } = copy.session.endpoints;
-    this.out.registration({
-      type: RegistrationType.DELETE,
-      clientAddress,
-      clientPort,
-      targetAddress,
-      targetPort,
-    });
+    this.out.clientClosed(copy.session.endpoints);
     const originals = this.#originals[original.mappingIndex];
     if (original.copies.length === 0 && originals.get(original.key) === original) {
       originals.delete(original.key);

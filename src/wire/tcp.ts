@@ -1,7 +1,11 @@
-/** Zero-copy view of a TCP header (RFC 9293), its options, and its checksum over IPv4 and IPv6. */
+/**
+ * TCP (RFC 9293) at two levels, as smoltcp has them: `TcpView`, a zero-copy view of a header in place
+ * (hot paths), and `TcpRepr`, a segment's meaning as a plain object, with `parseTcpRepr` and `emitTcpRepr`
+ * (the session engine's segments, builders and tests). Also the options and the checksum over IPv4 and IPv6.
+ */
 import { read16, read32, write16, write32 } from "./_bytes.ts";
 import { finishChecksum, onesComplementSum } from "./checksum.ts";
-import { type WireError, wireError } from "./errors.ts";
+import { isWireError, type WireError, wireError } from "./errors.ts";
 import { IpProtocol, Ipv4View } from "./ipv4.ts";
 import type { Ipv6View } from "./ipv6.ts";
 
@@ -322,6 +326,76 @@ function sackLength(options: TcpOptions, fixed: number): number {
   const room = Math.floor((TCP_MAX_OPTIONS_LENGTH - fixed - 4) / SACK_BLOCK_LENGTH);
   const blocks = Math.min(options.sack?.length ?? 0, Math.max(0, room));
   return blocks === 0 ? 0 : 4 + blocks * SACK_BLOCK_LENGTH;
+}
+
+/** A TCP segment's meaning, without checksum or header length: what `TcpView` reads, as a plain object. */
+export interface TcpRepr {
+  srcPort: number;
+  dstPort: number;
+  seq: number;
+  ack: number;
+  /** Sum of `TcpFlag` bits. */
+  flags: number;
+  window: number;
+  /** Urgent pointer; absent means 0. */
+  urgent?: number;
+  options?: TcpOptions;
+  payload?: Uint8Array;
+}
+
+/**
+ * Reads a segment's meaning back. `urgent`, `options` and `payload` are present only when non-zero or
+ * non-empty; `payload` is a subarray of the view's bytes. A payload cut by the capture is `truncated`.
+ */
+export function parseTcpRepr(tcp: TcpView): TcpRepr | WireError {
+  const repr: TcpRepr = {
+    srcPort: tcp.srcPort,
+    dstPort: tcp.dstPort,
+    seq: tcp.seq,
+    ack: tcp.ack,
+    flags: tcp.flags,
+    window: tcp.window,
+  };
+  if (tcp.urgent !== 0) repr.urgent = tcp.urgent;
+  if (tcp.headerLength > TCP_MIN_HEADER_LENGTH) {
+    const options = tcp.options();
+    if (isWireError(options)) return options;
+    repr.options = options;
+  }
+  if (tcp.capturedPayloadLength < tcp.payloadLength) {
+    return wireError(
+      "truncated",
+      `TCP payload of ${tcp.payloadLength} bytes cut to ${tcp.capturedPayloadLength}`,
+    );
+  }
+  if (tcp.payloadLength > 0) repr.payload = tcp.payload();
+  return repr;
+}
+
+/** Bytes the segment `repr` takes: header, options and payload. */
+export function tcpReprLength(repr: TcpRepr): number {
+  return TCP_MIN_HEADER_LENGTH + (repr.options ? tcpOptionsLength(repr.options) : 0) +
+    (repr.payload?.length ?? 0);
+}
+
+/**
+ * Writes the segment `repr` at `into[at..]`, `segmentLength` (`tcpReprLength(repr)`) bytes, and returns its
+ * view. The checksum stays zero: it covers the IP pseudo-header, which the caller fills.
+ */
+export function emitTcpRepr(repr: TcpRepr, into: Uint8Array, at: number, segmentLength: number): TcpView {
+  into.fill(0, at, at + TCP_MIN_HEADER_LENGTH);
+  const tcp = new TcpView(into, at, segmentLength);
+  tcp.srcPort = repr.srcPort;
+  tcp.dstPort = repr.dstPort;
+  tcp.seq = repr.seq;
+  tcp.ack = repr.ack;
+  const optionsLength = repr.options ? emitTcpOptions(repr.options, into, at + TCP_MIN_HEADER_LENGTH) : 0;
+  tcp.headerLength = TCP_MIN_HEADER_LENGTH + optionsLength;
+  tcp.flags = repr.flags;
+  tcp.window = repr.window;
+  tcp.urgent = repr.urgent ?? 0;
+  if (repr.payload) into.set(repr.payload, tcp.payloadOffset);
+  return tcp;
 }
 
 /** Computes and stores the TCP checksum of `tcp`, carried in `ip`; the whole segment must be captured. */

@@ -69,7 +69,11 @@ Deno.test("every counter name is lowercase words joined by dashes, each once, wi
 });
 
 Deno.test("the session table's counters are the list's names in camelCase, each outcome sessions-<outcome>", () => {
-  const table = new SessionTable(port80Plan(0xc6120002), { segment() {}, registration() {} });
+  const table = new SessionTable(port80Plan(0xc6120002), {
+    segment() {},
+    clientOpened() {},
+    clientClosed() {},
+  });
   const names: string[] = COPY_COUNTERS.map((spec) => spec.name);
   const { outcomes, ...counters } = table.counters;
   for (const field of Object.keys(counters)) {

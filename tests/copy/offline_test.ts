@@ -272,7 +272,8 @@ Deno.test("each loop pass opens its own sessions, on other client ports than ear
     },
     {
       segment: (_session, tcp) => tcp.flags & TcpFlag.SYN && ports.push(tcp.srcPort),
-      registration: () => {},
+      clientOpened: () => {},
+      clientClosed: () => {},
     },
   );
   const syn = {

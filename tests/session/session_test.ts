@@ -74,7 +74,7 @@ Deno.test("the copy opens with the client's own SYN: its ISN, MSS and SACK-permi
 
 Deno.test("the SYN-ACK is acknowledged in the target's sequence space, not the online server's", () => {
   const { sent, session } = establish();
-  assert.ok(session.established);
+  assert.equal(session.phase, "established");
   const ack = sent[1];
   assert.equal(ack.flags, TcpFlag.ACK);
   assert.equal(ack.ack, TARGET_ISN + 1);
@@ -429,4 +429,54 @@ Deno.test("timestamps come from one clock, so a port's next session starts above
   first.session.onTick(50);
   assert.equal(first.sent[0].options?.timestamp?.value, 1_000_000);
   assert.equal(later.sent[0].options?.timestamp?.value, 1_000_000);
+});
+
+Deno.test("the phase follows the handshake and each side's FIN, whichever closes first", () => {
+  const clientFirst = open();
+  assert.equal(clientFirst.session.phase, "syn-sent");
+  clientFirst.session.onTarget(
+    segment({ seq: TARGET_ISN, ack: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.SYN | TcpFlag.ACK }, {
+      mss: 1460,
+    }),
+    10,
+  );
+  assert.equal(clientFirst.session.phase, "established");
+  const finAck = (CLIENT_ISN + 2) >>> 0;
+  clientFirst.session.onClient(
+    segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, flags: TcpFlag.ACK | TcpFlag.FIN }),
+    20,
+  );
+  assert.equal(clientFirst.session.phase, "established", "the FIN went, not yet acknowledged");
+  clientFirst.session.onTarget(segment({ seq: TARGET_ISN + 1, ack: finAck }), 21);
+  assert.equal(clientFirst.session.phase, "client-closed");
+  clientFirst.session.onTarget(
+    segment({ seq: TARGET_ISN + 1, ack: finAck, flags: TcpFlag.ACK | TcpFlag.FIN }),
+    22,
+  );
+  assert.equal(clientFirst.session.phase, "ended");
+  assert.equal(clientFirst.session.outcome, "completed");
+
+  const targetFirst = establish();
+  targetFirst.session.onTarget(
+    segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.ACK | TcpFlag.FIN }),
+    20,
+  );
+  assert.equal(targetFirst.session.phase, "target-closed");
+  targetFirst.session.onClient(
+    segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 778, flags: TcpFlag.ACK | TcpFlag.FIN }),
+    30,
+  );
+  assert.equal(targetFirst.session.phase, "target-closed");
+  targetFirst.session.onTarget(segment({ seq: TARGET_ISN + 2, ack: finAck }), 31);
+  assert.equal(targetFirst.session.phase, "ended");
+  assert.equal(targetFirst.session.outcome, "completed");
+});
+
+Deno.test("a target's reset after it acknowledged the client's FIN ends a complete conversation", () => {
+  const { session } = establish();
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, flags: TcpFlag.ACK | TcpFlag.FIN }), 20);
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 2) >>> 0 }), 21);
+  assert.equal(session.phase, "client-closed");
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 2) >>> 0, flags: TcpFlag.RST }), 22);
+  assert.equal(session.outcome, "completed");
 });

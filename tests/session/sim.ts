@@ -142,7 +142,8 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
       const copy = { ...tcp, payload: tcp.payload?.slice() };
       network(() => targetReceive(copy));
     },
-    registration: () => {},
+    clientOpened: () => {},
+    clientClosed: () => {},
   });
 
   const network = (deliver: () => void) => {

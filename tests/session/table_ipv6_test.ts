@@ -1,11 +1,6 @@
 /** The session table with IPv6 clients and targets: keys, families, `-c` ranges, flow labels. */
 import assert from "node:assert/strict";
-import {
-  type ClientRegistration,
-  type SegmentIn,
-  type SessionEndpoints,
-  SessionTable,
-} from "../../src/session/mod.ts";
+import { type SegmentIn, type SessionEndpoints, SessionTable } from "../../src/session/mod.ts";
 import { port80Plan } from "./_plan.ts";
 import { RegistrationType } from "../../src/protocol/mod.ts";
 import { formatAddress, ipv6Address, parseIpv6, TcpFlag, type TcpRepr } from "../../src/wire/mod.ts";
@@ -35,15 +30,23 @@ function segment(srcPort: number, seq: number, ack: number, flags: number): Segm
   };
 }
 
+/** A client event of the table, as copy turns them into registrations. */
+interface ClientEvent extends SessionEndpoints {
+  readonly type: 1 | 2;
+}
+
 function recording() {
   const segments: Array<{ endpoints: SessionEndpoints; tcp: TcpRepr }> = [];
-  const registrations: ClientRegistration[] = [];
+  const registrations: ClientEvent[] = [];
   return {
     segments,
     registrations,
     sink: {
       segment: (endpoints: SessionEndpoints, tcp: TcpRepr) => segments.push({ endpoints, tcp }),
-      registration: (registration: ClientRegistration) => registrations.push(registration),
+      clientOpened: (endpoints: SessionEndpoints) =>
+        registrations.push({ type: RegistrationType.ADD, ...endpoints }),
+      clientClosed: (endpoints: SessionEndpoints) =>
+        registrations.push({ type: RegistrationType.DELETE, ...endpoints }),
     },
   };
 }
@@ -121,7 +124,7 @@ Deno.test("sessions toward an IPv6 target are refused and counted while no inter
   let granted = false;
   const table = new SessionTable(port80Plan(TARGET6), {
     ...out.sink,
-    ipv6Registrations: () => granted,
+    ipv6Replies: () => granted,
   });
   table.onCapture(CLIENT6, ONLINE6, segment(40_000, 1000, 0, TcpFlag.SYN), 0);
   assert.equal(table.counters.sessionsWithoutIpv6Intercept, 1);

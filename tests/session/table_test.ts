@@ -3,12 +3,12 @@ import assert from "node:assert/strict";
 import {
   defaultSessionConfig,
   type SegmentIn,
+  type SessionEndpoints,
   sessionIsn,
   SessionTable,
   startsSession,
 } from "../../src/session/mod.ts";
 import { port80Plan } from "./_plan.ts";
-import { RegistrationType } from "../../src/protocol/mod.ts";
 import { TcpFlag, type TcpOptions } from "../../src/wire/mod.ts";
 
 const CLIENT = 0xc6120a0a;
@@ -41,18 +41,19 @@ function segment(
 Deno.test("sessions that are over do not stay in the timer heap until their old deadlines", () => {
   const table = new SessionTable(port80Plan(TARGET, { clients: [{ first: FAKE_CLIENTS, count: 254 }] }), {
     segment() {},
-    registration() {},
+    clientOpened() {},
+    clientClosed() {},
   });
   const sessions = 5000;
   for (let i = 0; i < sessions; i++) {
     const port = 10_000 + i;
     const now = i * 3000; // the last session's lingering is over
     table.onCapture(CLIENT, ONLINE, segment(port, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), now);
-    const [registration] = [...table.registrations()];
+    const [client] = [...table.openClients()];
     // Established: the next deadline is the idle timeout, minutes away; then the client resets.
     table.onReply(
-      registration.clientAddress,
-      segment(8080, registration.clientPort, 5000, 1001, TcpFlag.SYN | TcpFlag.ACK, { mss: 1460 }),
+      client.clientAddress,
+      segment(8080, client.clientPort, 5000, 1001, TcpFlag.SYN | TcpFlag.ACK, { mss: 1460 }),
       now,
     );
     table.onCapture(CLIENT, ONLINE, segment(port, 80, 1001, 5001, TcpFlag.ACK), now);
@@ -66,7 +67,7 @@ Deno.test("sessions that are over do not stay in the timer heap until their old 
 
 Deno.test("a completed session lingers: a repeated FIN is acknowledged, then the copy is forgotten", () => {
   const sent: number[] = [];
-  const registrations: number[] = [];
+  const clients: string[] = [];
   const table = new SessionTable(
     port80Plan(TARGET, {
       clients: [{ first: FAKE_CLIENTS, count: 254 }],
@@ -74,11 +75,12 @@ Deno.test("a completed session lingers: a repeated FIN is acknowledged, then the
     }),
     {
       segment: (_endpoints, tcp) => sent.push(tcp.flags),
-      registration: ({ type }) => registrations.push(type),
+      clientOpened: () => clients.push("opened"),
+      clientClosed: () => clients.push("closed"),
     },
   );
   table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
-  const [{ clientAddress, clientPort }] = [...table.registrations()];
+  const [{ clientAddress, clientPort }] = [...table.openClients()];
   const reply = (seq: number, ack: number, flags: number, now: number) =>
     table.onReply(clientAddress, segment(8080, clientPort, seq, ack, flags, { mss: 1460 }), now);
   reply(5000, 1001, TcpFlag.SYN | TcpFlag.ACK, 1);
@@ -87,7 +89,7 @@ Deno.test("a completed session lingers: a repeated FIN is acknowledged, then the
   assert.equal(table.counters.outcomes.completed, 1);
   assert.equal(table.active, 0);
   assert.equal(table.lingering, 1);
-  assert.deepEqual([...table.registrations()], [], "nothing open to register again");
+  assert.deepEqual([...table.openClients()], [], "nothing open to register again");
   const before = sent.length;
   reply(5001, 1002, TcpFlag.ACK | TcpFlag.FIN, 1000);
   assert.deepEqual(sent.slice(before), [TcpFlag.ACK], "the repeated FIN is acknowledged");
@@ -95,7 +97,7 @@ Deno.test("a completed session lingers: a repeated FIN is acknowledged, then the
   assert.equal(table.lingering, 1);
   table.tick(table.nextDeadline);
   assert.equal(table.lingering, 0);
-  assert.deepEqual(registrations, [RegistrationType.ADD, RegistrationType.DELETE]);
+  assert.deepEqual(clients, ["opened", "closed"]);
   reply(5001, 1002, TcpFlag.ACK | TcpFlag.FIN, 3000);
   assert.equal(sent.length, before + 1);
   assert.equal(table.counters.repliesUnmatched, 1);
@@ -107,7 +109,8 @@ Deno.test("the sink hears how each copy ended, with the real client's address an
     port80Plan(TARGET, { clients: [{ first: FAKE_CLIENTS, count: 254 }], multiply: 2 }),
     {
       segment() {},
-      registration() {},
+      clientOpened() {},
+      clientClosed() {},
       ended: (address, port, endpoints, outcome) =>
         ended.push(`${address === CLIENT} ${port} ${endpoints.targetPort} ${outcome}`),
     },
@@ -140,16 +143,17 @@ Deno.test("a client that reuses its port leaves the old copy to finish: the new 
         flags: tcp.flags,
         payload: new TextDecoder().decode(tcp.payload ?? new Uint8Array(0)),
       }),
-    registration() {},
+    clientOpened() {},
+    clientClosed() {},
   });
   const request = new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n");
   table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
   table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1001, 7001, TcpFlag.ACK | TcpFlag.PSH, {}, request), 1);
-  const [old] = [...table.registrations()];
+  const [old] = [...table.openClients()];
   // The online conversation is over and the client connects again from the same port before the
   // target has even answered the old copy's SYN.
   table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 9000, 0, TcpFlag.SYN, { mss: 1460 }), 2);
-  const endpoints = [...table.registrations()];
+  const endpoints = [...table.openClients()];
   assert.equal(endpoints.length, 2, "both copies open");
   assert.notEqual(endpoints[1].clientPort, old.clientPort, "the new copy on another port");
   assert.ok(sent.every(({ flags }) => !(flags & TcpFlag.RST)), "nothing reset on the target");
@@ -166,7 +170,11 @@ Deno.test("a client that reuses its port leaves the old copy to finish: the new 
 });
 
 Deno.test("a session refused at the cap or by the memory guard is counted once, not once per packet", () => {
-  const table = new SessionTable(port80Plan(TARGET, { maxSessions: 1 }), { segment() {}, registration() {} });
+  const table = new SessionTable(port80Plan(TARGET, { maxSessions: 1 }), {
+    segment() {},
+    clientOpened() {},
+    clientClosed() {},
+  });
   const request = (port: number) =>
     segment(port, 80, 1001, 1, TcpFlag.ACK | TcpFlag.PSH, {}, new Uint8Array(10));
   table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
@@ -182,8 +190,35 @@ Deno.test("a session refused at the cap or by the memory guard is counted once, 
   assert.equal(table.counters.sessionsCopied, 1);
 });
 
+Deno.test("the sink hears each copy's client address and port opened, then closed once its lingering is over", () => {
+  const events: string[] = [];
+  const name = (e: SessionEndpoints) =>
+    `${e.clientAddress}:${e.clientPort}>${e.targetAddress}:${e.targetPort}`;
+  const table = new SessionTable(
+    port80Plan(TARGET, { clients: [{ first: FAKE_CLIENTS, count: 254 }], multiply: 2 }),
+    {
+      segment() {},
+      clientOpened: (endpoints) => events.push(`opened ${name(endpoints)}`),
+      clientClosed: (endpoints) => events.push(`closed ${name(endpoints)}`),
+    },
+  );
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
+  const open = [...table.openClients()].map(name);
+  assert.equal(new Set(open).size, 2, "two copies, two client ports");
+  assert.deepEqual(events, open.map((copy) => `opened ${copy}`));
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1001, 5001, TcpFlag.RST), 1);
+  assert.deepEqual([...table.openClients()], [], "over: nothing to tell a reconnected listener");
+  assert.equal(events.length, 2, "still lingering: the address and port are held");
+  table.tick(1 + defaultSessionConfig.lingerMs);
+  assert.deepEqual(events.slice(2).sort(), open.map((copy) => `closed ${copy}`).sort());
+});
+
 Deno.test("the table has room for sessions up to its cap, lingering ones counted", () => {
-  const table = new SessionTable(port80Plan(TARGET, { maxSessions: 2 }), { segment() {}, registration() {} });
+  const table = new SessionTable(port80Plan(TARGET, { maxSessions: 2 }), {
+    segment() {},
+    clientOpened() {},
+    clientClosed() {},
+  });
   assert.ok(table.hasRoomFor(2));
   assert.ok(!table.hasRoomFor(3));
   table.onCapture(CLIENT, ONLINE, segment(40000, 80, 1000, 0, TcpFlag.SYN), 0);
