@@ -87,7 +87,7 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
   -x, --target MAP         what to copy and where: [onlineIP:]port-targetIP:targetPort, comma list
                            (e.g. 80-198.18.0.3:8080); IPv6 in brackets (80-[2001:2::3]:8080); required
   -s, --intercept HOSTS    intercept host[:port] to get the target's replies from (default port ${DEFAULT_INTERCEPT_PORT}),
-                           comma list; required
+                           IPv6 as [address]:port, comma list; required
   -c, --clients RANGES     client addresses the target sees: CIDR (IPv4 or IPv6), a.b.c.x (a /24), comma
                            list; each copy takes one of its target's family (default: the real client's)
   -r, --rate PERCENT       copy this percent of sessions, 1-100 (default 100); a session is copied whole or not
