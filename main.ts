@@ -7,6 +7,7 @@
 import denoJson from "./deno.json" with { type: "json" };
 import { type Command, prepareConfig } from "./src/cli/mod.ts";
 import { errorMessage, FatalError, UsageError } from "./src/errors.ts";
+import { DaemonStartError, reportStartFailure } from "./src/cli/mod.ts";
 import { copyCommand } from "./src/copy/mod.ts";
 import { interceptCommand } from "./src/intercept/mod.ts";
 import { routeCommand } from "./src/route/mod.ts";
@@ -41,6 +42,11 @@ export async function main(argv: string[]): Promise<number> {
       console.log(command.help);
       return 0;
     }
+    // TCPCopy's and intercept's -v.
+    if (rest.includes("--version") || rest.includes("-v")) {
+      console.log(`tcpshadow ${denoJson.version}`);
+      return 0;
+    }
     await prepareConfig(rest);
     return await command.run(rest);
   } catch (error) {
@@ -49,6 +55,12 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function report(error: unknown, command: Command | undefined): number {
+  // A `-d` child that fails before it runs: its parent prints this and exits 2 (a no-op otherwise).
+  reportStartFailure(errorMessage(error));
+  if (error instanceof DaemonStartError) {
+    console.error(`tcpshadow: ${error.message}`);
+    return 2;
+  }
   if (error instanceof UsageError) {
     console.error(`tcpshadow: ${error.message}`);
     console.error(`Try 'tcpshadow ${command ? `${command.name} ` : ""}--help'.`);

@@ -362,7 +362,7 @@ async function startCopier(
     assistant.address,
     "-c",
     family === 4 ? FAKE_CLIENTS : FAKE_CLIENTS6,
-    "-I",
+    "--interface",
     online.device,
     "--stats",
     "1",

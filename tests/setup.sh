@@ -13,6 +13,7 @@ command -v nft >/dev/null 2>&1 || missing="$missing nftables"
 command -v tcpdump >/dev/null 2>&1 || missing="$missing tcpdump"
 command -v ethtool >/dev/null 2>&1 || missing="$missing ethtool"
 command -v ping >/dev/null 2>&1 || missing="$missing iputils-ping"
+command -v setsid >/dev/null 2>&1 || missing="$missing util-linux"
 if [ -n "$missing" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

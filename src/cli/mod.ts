@@ -2,6 +2,7 @@
  * The command line: flag parsing over `node:util` parseArgs with errors that name the flag, value
  * checks, `--config FILE` (YAML, loaded only when named), and the operation flags every long-running
  * command shares (`--log-level`, `--stats`, `--metrics`, ...). What those flags drive is in `src/ops/`.
+ * TCPCopy's `-d` and `-P` (`daemon.ts`) and the TCPCopy flags accepted with a notice (`compat.ts`).
  *
  * @example
  * ```ts
@@ -33,3 +34,16 @@ export {
   type OperationOptions,
   operationOptions,
 } from "./ops_flags.ts";
+export { type AcceptedFlag, acceptedFlagNotices, acceptedFlagSpecs } from "./compat.ts";
+export {
+  announceRunning,
+  DAEMON_FLAGS,
+  DAEMON_HELP,
+  type DaemonOptions,
+  daemonOptions,
+  DaemonStartError,
+  detach,
+  reportStartFailure,
+  shouldDetach,
+} from "./daemon.ts";
+export { readSecretFile } from "./secret_file.ts";

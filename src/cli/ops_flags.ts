@@ -20,7 +20,7 @@ export interface OperationOptions extends ReportingOptions {
 /** The parseArgs specs of the operation flags, to spread into a command's own. */
 export const OPERATION_FLAGS = {
   "log-level": { type: "string" },
-  "log-file": { type: "string" },
+  "log-file": { type: "string", short: "l" },
   stats: { type: "string" },
   "stats-json": { type: "string" },
   metrics: { type: "string" },
@@ -30,7 +30,7 @@ export const OPERATION_FLAGS = {
 export const OPERATION_HELP = `  --log-level LEVEL        ${
   LOG_LEVELS.join("|")
 } (default info; warn with --quiet)
-  --log-file PATH          append log lines to PATH instead of stderr (the final summary goes to both)
+  -l, --log-file PATH      append log lines to PATH instead of stderr (the final summary goes to both)
   --stats SECONDS          a stats line every SECONDS, 0 for none (default 5 when stderr is a terminal)
   --stats-json FILE        the same stats as one JSON object per line to FILE, or - for stdout
   --metrics HOST:PORT      serve Prometheus metrics at http://HOST:PORT/metrics

@@ -3,15 +3,25 @@
  * protocol), the target's reply headers in. Several connections per intercept spread the load; a
  * client's registrations always use the same one, and every intercept hears every registration (the
  * target may route replies to any of them).
+ *
+ * With a shared secret (`--secret-file`) a connection asks for auth in its hello, and sends no registration
+ * and takes no reply until the intercept proved the secret (`src/protocol/auth.ts`).
  */
 import { FatalError } from "../errors.ts";
 import type { Logger } from "../ops/mod.ts";
 import {
+  AUTH_NONCE_LENGTH,
+  authMac,
+  authNonce,
+  authProofValid,
   Capability,
+  encodeAuthResponse,
+  encodeExtensionRecord,
   encodeHello,
   encodeRegistration,
   encodeRegistration6,
   ExtensionFrameType,
+  ExtensionRecordType,
   REGISTRATION6_LENGTH,
   REGISTRATION_LENGTH,
   RegistrationType,
@@ -34,6 +44,8 @@ const ASKED = Capability.IPV6;
 const READ_BUFFER = 64 * 1024;
 /** Registrations a link's buffers hold before they grow. */
 const INITIAL_REGISTRATIONS = 1024;
+/** How long a connection waits for the intercept's side of the auth exchange. */
+export const AUTH_DEADLINE_MS = 3000;
 
 interface Link {
   readonly address: InterceptAddress;
@@ -48,11 +60,30 @@ interface Link {
   capabilities: number;
   /** Called once the intercept answered the hello (or the connection was lost). */
   answered: () => void;
+  /** Whether registrations may go and replies come: at once without a secret, after auth with one. */
+  ready: boolean;
+  /** The auth exchange under way on this connection, with both nonces once copy answered. */
+  auth: LinkAuth | undefined;
+  /** Why the intercept ended this connection, when it said so or failed auth. */
+  closeReason: string | undefined;
+  /** Why the last connection was lost, so a lasting problem is logged once, not on every retry. */
+  lastProblem: string | undefined;
 }
 
 /** A registration of either family: what `enqueue` encodes as TCPCopy's record or as ADD6/DELETE6. */
 interface AnyRegistration extends SessionEndpoints {
   readonly type: 1 | 2;
+}
+
+/** One connection's auth: settles when the intercept proved the secret, or failed to. */
+interface LinkAuth {
+  readonly settled: Promise<void>;
+  readonly resolve: () => void;
+  readonly fail: (problem: string) => void;
+  readonly timer: ReturnType<typeof setTimeout>;
+  accepted: boolean;
+  interceptNonce: Uint8Array | undefined;
+  copyNonce: Uint8Array | undefined;
 }
 
 /** The connections to every intercept, kept up while `copy` runs. */
@@ -62,11 +93,14 @@ export class InterceptLinks {
 
   readonly #links: Link[][];
   #closed = false;
+  /** Whether `connect` is over: until then a failure is its error, not a log line. */
+  #started = false;
 
   /**
    * @param onRecord called with each 64-byte IPv4 reply record or 84-byte IPv6 one (a view valid
    *   during the call)
    * @param openClients the client endpoints copies hold now, registered again after a reconnect
+   * @param lonely an intercept unreachable at start is retried like a lost one, not fatal (`-L`)
    * @param ipv6Targets whether IPv6 registrations will be made: then `connect` waits for the grants
    */
   constructor(
@@ -75,6 +109,9 @@ export class InterceptLinks {
     readonly onRecord: (record: Uint8Array) => void,
     readonly openClients: () => Iterable<SessionEndpoints>,
     readonly log: Logger,
+    readonly lonely = false,
+    /** The shared secret to prove and to check, if any (`--secret-file`). */
+    readonly secret: Uint8Array | undefined = undefined,
     readonly ipv6Targets = false,
   ) {
     this.#links = addresses.map((address) =>
@@ -88,25 +125,41 @@ export class InterceptLinks {
           spare: new Uint8Array(INITIAL_REGISTRATIONS * REGISTRATION_LENGTH),
           writing: false,
           capabilities: 0,
+          ready: false,
+          auth: undefined,
+          closeReason: undefined,
+          lastProblem: undefined,
           answered: () => {},
         }),
       )
     );
   }
 
-  /** Connects everything once; an intercept that cannot be reached at start is fatal. */
+  /**
+   * Connects everything once; an intercept that cannot be reached (or fails auth) at start is fatal,
+   * unless `lonely`: then one it cannot reach is retried like a lost one.
+   */
   async connect(): Promise<void> {
     await Promise.all(
       this.#links.flat().map(async (link) => {
+        const where = `${link.address.host}:${link.address.port}`;
         try {
           this.#attach(link, await Deno.connect({ hostname: link.address.host, port: link.address.port }));
         } catch (error) {
-          throw new FatalError(
-            `cannot connect to intercept at ${link.address.host}:${link.address.port}: ${reason(error)}`,
-          );
+          const problem = `cannot connect to intercept at ${where}: ${reason(error)}`;
+          if (!this.lonely) throw new FatalError(problem);
+          this.log.warn(`${problem}; retrying (--lonely)`);
+          this.#reconnect(link);
+          return;
+        }
+        try {
+          await link.auth?.settled;
+        } catch (error) {
+          throw new FatalError(`intercept ${where}: ${reason(error)}`);
         }
       }),
     );
+    this.#started = true;
     this.log.info(
       `connected to ${this.#links.length} intercept(s), ${this.#links[0].length} connection(s) each`,
     );
@@ -158,7 +211,7 @@ export class InterceptLinks {
         if (links.some((other) => other.capabilities & Capability.IPV6)) this.registrationsLost++;
         continue;
       }
-      if (link.connection === undefined) {
+      if (link.connection === undefined || !link.ready) {
         this.registrationsLost++;
         continue;
       }
@@ -197,7 +250,10 @@ export class InterceptLinks {
     link.connection = connection;
     link.capabilities = 0;
     link.pendingLength = 0;
-    encodeHello(link.pending, 0, ASKED);
+    link.ready = this.secret === undefined;
+    link.closeReason = undefined;
+    link.auth = this.secret === undefined ? undefined : this.#startAuth(link, connection);
+    encodeHello(link.pending, 0, this.secret === undefined ? ASKED : ASKED | Capability.AUTH);
     link.pendingLength = REGISTRATION_LENGTH;
     if (!link.writing) {
       link.writing = true;
@@ -226,25 +282,115 @@ export class InterceptLinks {
     }
   }
 
-  async #read(link: Link, connection: Deno.TcpConn): Promise<void> {
-    const decoder = new ReplyFrameDecoder((type, body) => {
-      if (type === ExtensionFrameType.REPLY6) {
-        for (let at = 0; at + REPLY6_RECORD_LENGTH <= body.length; at += REPLY6_RECORD_LENGTH) {
-          this.onRecord(body.subarray(at, at + REPLY6_RECORD_LENGTH));
-        }
-      } else if (type === ExtensionFrameType.ACCEPTED && body.length >= 2) {
-        link.capabilities = (body[0] << 8 | body[1]) & ASKED;
-        link.answered();
+  /**
+   * The auth exchange of a new connection: fails on the intercept's refusal, a wrong proof, or silence
+   * past `AUTH_DEADLINE_MS` (a C intercept never answers an extended hello), closing the connection.
+   */
+  #startAuth(link: Link, connection: Deno.TcpConn): LinkAuth {
+    let resolve!: () => void, reject!: (error: Error) => void;
+    const settled = new Promise<void>((yes, no) => [resolve, reject] = [yes, no]);
+    settled.catch(() => {}); // a reconnect's failure is logged by the reader, not awaited
+    const auth: LinkAuth = {
+      settled,
+      resolve: () => {
+        clearTimeout(auth.timer);
+        link.ready = true;
+        link.lastProblem = undefined;
+        resolve();
         if (link.capabilities & Capability.IPV6) this.#replayIpv6(link);
+      },
+      fail: (problem) => {
+        clearTimeout(auth.timer);
+        if (link.ready || link.closeReason !== undefined) return;
+        link.closeReason = problem;
+        reject(new Error(problem));
+        try {
+          connection.close();
+        } catch {
+          // already closed
+        }
+      },
+      timer: setTimeout(() =>
+        auth.fail(
+          auth.accepted
+            ? `did not finish the auth exchange within ${AUTH_DEADLINE_MS / 1000} s`
+            : `no answer to the auth hello within ${AUTH_DEADLINE_MS / 1000} s: a C intercept (it cannot ` +
+              "prove a secret: drop --secret-file for it) or not an intercept at all",
+        ), AUTH_DEADLINE_MS),
+      accepted: false,
+      interceptNonce: undefined,
+      copyNonce: undefined,
+    };
+    return auth;
+  }
+
+  /** An extension frame from the intercept (`body` valid during the call only). */
+  #onExtension(link: Link, type: number, body: Uint8Array): void {
+    const auth = link.auth;
+    const secret = this.secret;
+    if (type === ExtensionFrameType.REPLY6) {
+      if (!link.ready) return auth?.fail("sent replies before the auth exchange was over");
+      for (let at = 0; at + REPLY6_RECORD_LENGTH <= body.length; at += REPLY6_RECORD_LENGTH) {
+        this.onRecord(body.subarray(at, at + REPLY6_RECORD_LENGTH));
       }
-    });
+    } else if (type === ExtensionFrameType.ACCEPTED && body.length >= 2) {
+      link.capabilities = body[0] << 8 | body[1];
+      link.answered();
+      if (auth === undefined) {
+        // Without auth the connection is ready now: the IPv6 clients it carries go once it grants IPv6.
+        if (link.capabilities & Capability.IPV6) this.#replayIpv6(link);
+        return;
+      }
+      auth.accepted = true;
+      if ((link.capabilities & Capability.AUTH) === 0) {
+        auth.fail("it takes no shared secret (start it with the same --secret-file, or drop copy's)");
+      }
+    } else if (type === ExtensionFrameType.REFUSED) {
+      const why = new TextDecoder().decode(body);
+      if (auth !== undefined) auth.fail(`refused this copy: ${why}`);
+      else link.closeReason = `refused this copy: ${why}`;
+    } else if (auth === undefined || secret === undefined || link.ready) {
+      return;
+    } else if (type === ExtensionFrameType.AUTH_CHALLENGE && auth.copyNonce === undefined) {
+      if (body.length !== AUTH_NONCE_LENGTH) return auth.fail(`an auth challenge of ${body.length} bytes`);
+      auth.interceptNonce = body.slice();
+      auth.copyNonce = authNonce();
+      const response = encodeAuthResponse({
+        copyNonce: auth.copyNonce,
+        mac: authMac(secret, auth.interceptNonce, auth.copyNonce, "copy"),
+      });
+      reserve(link, REGISTRATION_LENGTH + response.length);
+      link.pendingLength += encodeExtensionRecord(
+        ExtensionRecordType.AUTH_RESPONSE,
+        response,
+        link.pending,
+        link.pendingLength,
+      );
+      if (!link.writing) this.#flush(link);
+    } else if (type === ExtensionFrameType.AUTH_PROOF && auth.copyNonce !== undefined) {
+      if (authProofValid(secret, auth.interceptNonce!, auth.copyNonce, "intercept", body)) auth.resolve();
+      else {
+        auth.fail(
+          "failed to prove the shared secret: its --secret-file differs, or it is not the intercept you think",
+        );
+      }
+    }
+  }
+
+  async #read(link: Link, connection: Deno.TcpConn): Promise<void> {
+    const decoder = new ReplyFrameDecoder((type, body) => this.#onExtension(link, type, body));
+    const auth = link.auth;
+    const onRecord = (record: Uint8Array) => {
+      if (link.ready) this.onRecord(record);
+      else auth?.fail("sent replies before the auth exchange was over");
+    };
     const buffer = new Uint8Array(READ_BUFFER);
     let problem = "closed by intercept";
     try {
       for (;;) {
         const count = await connection.read(buffer);
         if (count === null) break;
-        const error = decoder.push(buffer.subarray(0, count), this.onRecord);
+        const error = decoder.push(buffer.subarray(0, count), onRecord);
         if (error !== undefined) {
           problem = `garbage from intercept (${error.message})`;
           break;
@@ -253,6 +399,8 @@ export class InterceptLinks {
     } catch (error) {
       problem = reason(error);
     }
+    if (auth !== undefined) auth.fail(problem);
+    problem = link.closeReason ?? problem;
     if (this.#closed) return;
     try {
       connection.close();
@@ -260,9 +408,14 @@ export class InterceptLinks {
       // already closed
     }
     link.connection = undefined;
+    link.ready = false;
     link.pendingLength = 0;
     link.answered();
-    this.log.warn(`lost intercept ${link.address.host}:${link.address.port}: ${problem}; reconnecting`);
+    // A problem that lasts (a refusal, a wrong secret) is logged once, not on every retry.
+    if (this.#started && problem !== link.lastProblem) {
+      this.log.warn(`lost intercept ${link.address.host}:${link.address.port}: ${problem}; reconnecting`);
+    }
+    link.lastProblem = problem;
     this.#reconnect(link);
   }
 
@@ -291,7 +444,15 @@ export class InterceptLinks {
           return;
         }
         this.#attach(link, connection);
-        this.log.info(`reconnected to intercept ${link.address.host}:${link.address.port}`);
+        try {
+          await link.auth?.settled;
+        } catch {
+          return; // the reader logs why and tries again
+        }
+        // After a refusal the intercept speaks again only to refuse again, most likely: that is logged.
+        if (!link.lastProblem?.startsWith("refused")) {
+          this.log.info(`reconnected to intercept ${link.address.host}:${link.address.port}`);
+        }
         const links = this.#links.find((group) => group.includes(link))!;
         // IPv4 clients at once; IPv6 ones once the intercept grants IPv6 again (`#replayIpv6`).
         for (const endpoints of this.openClients()) {
@@ -340,6 +501,14 @@ function enqueue(link: Link, registration: AnyRegistration): void {
     link.pending,
     link.pendingLength,
   );
+}
+
+/** Makes room for `length` more bytes in the link's pending buffer. */
+function reserve(link: Link, length: number): void {
+  if (link.pendingLength + length <= link.pending.length) return;
+  const grown = new Uint8Array(Math.max(link.pending.length * 2, link.pendingLength + length));
+  grown.set(link.pending.subarray(0, link.pendingLength));
+  link.pending = grown;
 }
 
 function reason(error: unknown): string {

@@ -38,6 +38,7 @@ export async function copyLive(
   }
   for (const capture of captures) if (capture.warning) runtime.log.warn(capture.warning);
   runtime.log.info(`copying on ${interfaces.join(",")} (filter: ${filter})`);
+  runtime.announceRunning();
   const drain = (capture: Capture, budget: number) => {
     const now = performance.now();
     for (let packet; budget > 0 && (packet = capture.next()); budget--) {

@@ -16,6 +16,7 @@
 import { compileFilter } from "../../ffi/mod.ts";
 import type { Command } from "../cli/mod.ts";
 import { formatCounters, type Logger, reopenOnHangup, withLogger } from "../ops/mod.ts";
+import { detach, shouldDetach } from "../cli/mod.ts";
 import { UsageError } from "../errors.ts";
 import { LinkType } from "../wire/mod.ts";
 import { captureFilter, filterForLink } from "./filter.ts";
@@ -38,10 +39,16 @@ export const copyCommand: Command = {
 };
 
 function runCopy(options: CopyOptions): Promise<number> {
+  if (shouldDetach(options.daemon)) {
+    // The log of the background process may be nowhere: the terminal hears these now.
+    for (const notice of options.notices) console.error(`tcpshadow copy: warning: ${notice}`);
+    return detach();
+  }
   return withLogger("copy", options.operation.log, (log) => copyWithLog(options, log));
 }
 
 async function copyWithLog(options: CopyOptions, log: Logger): Promise<number> {
+  for (const notice of options.notices) log.warn(notice);
   const filter = captureFilter(options);
   const filterError = compileFilter(LinkType.ETHERNET, filterForLink(filter, LinkType.ETHERNET));
   if (filterError !== undefined) throw new UsageError(`--filter: ${filterError}`);

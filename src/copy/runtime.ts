@@ -14,6 +14,8 @@ import {
   isWireError,
   sourceAddress,
 } from "../wire/mod.ts";
+import { announceRunning } from "../cli/mod.ts";
+import { gradualPlan } from "./gradual.ts";
 import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";
 import { PacketSender } from "./sender.ts";
@@ -41,6 +43,8 @@ export class CopyRuntime {
   readonly #links: InterceptLinks;
   /** One timeout for the table's next deadline, so an idle copy does not wake up on a fixed tick. */
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Removes the `--pid-file` written once running. */
+  #removePidFile = () => {};
   #timerAt = Infinity;
   readonly #onTimer = () => {
     this.#timer = undefined;
@@ -57,9 +61,11 @@ export class CopyRuntime {
       (record) => this.#onReplyRecord(record),
       () => this.table.openClients(),
       log,
+      options.lonely,
+      options.secret,
       ipv6Targets,
     );
-    this.table = new SessionTable(options, {
+    this.table = new SessionTable(options.gradual ? gradualPlan(options, performance.now()) : options, {
       segment: (endpoints, tcp) =>
         this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp, endpoints.flowInfo),
       clientOpened: (endpoints) => this.#links.clientOpened(endpoints),
@@ -89,6 +95,11 @@ export class CopyRuntime {
     return runtime;
   }
 
+  /** The capture runs: writes `--pid-file`, and tells a waiting `-d` parent to exit 0. */
+  announceRunning(): void {
+    this.#removePidFile = announceRunning(this.options.daemon);
+  }
+
   /** One captured frame of link type `linkType`, seen at `now` (ms). */
   onFrame(linkType: number, frame: Uint8Array, now: number): void {
     const decoded = decodeTcpPacket(linkType, frame);
@@ -99,8 +110,13 @@ export class CopyRuntime {
     }
     if (decoded.outgoing) return;
     const ip = decoded.ip;
-    if (ip instanceof Ipv4View) this.table.onCapture(ip.src, ip.dst, decoded.tcp, now);
-    else {
+    if (ip instanceof Ipv4View) {
+      const source = ip.src;
+      // -H: a client on this host itself, as the target should see it.
+      const localhost = this.options.localhostAddress;
+      const client = localhost !== undefined && source >>> 24 === 127 ? localhost : source;
+      this.table.onCapture(client, ip.dst, decoded.tcp, now);
+    } else {
       this.table.onCapture(
         sourceAddress(ip),
         destinationAddress(ip),
@@ -141,6 +157,7 @@ export class CopyRuntime {
     await this.#links.drain();
     this.#links.close();
     this.#sender.close();
+    this.#removePidFile();
   }
 
   /** Every counter of the run so far, by its name in `RUNTIME_COUNTERS`. */

@@ -20,7 +20,24 @@ export const INTERCEPT_COUNTERS = [
   gauge("copy-connections", "Copy connections now."),
   counter("copy-connections-accepted", "Copy connections accepted."),
   counter("copy-connections-garbage", "Copy connections closed for sending garbage."),
+  counter("copy-connections-not-allowed", "Copy connections from hosts outside --allow, closed at accept."),
+  counter("copy-connections-auth-failed", "Copy connections that did not prove the shared secret."),
+  counter(
+    "copy-connections-no-hello",
+    "Copy connections closed for no hello (and auth) within --hello-timeout.",
+  ),
+  counter("copy-connections-over-cap", "Copy connections closed at accept: --max-connections reached."),
+  counter("copy-connections-registration-cap", "Copy connections closed for passing a registration cap."),
+  counter(
+    "copy-connections-accept-errors",
+    "Accepts that failed (out of file descriptors, ...) and were retried.",
+  ),
   gauge("clients-registered", "Client addresses and ports registered now."),
+  counter("clients-takeovers-refused", "Registrations of a client another copy connection holds, refused."),
+  counter(
+    "clients-aged-out",
+    "Client registrations forgotten after going unused for --registration-timeout.",
+  ),
   gauge("replies-waiting", "Replies waiting for their registration now."),
 ] as const;
 

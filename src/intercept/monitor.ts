@@ -19,7 +19,7 @@ import {
   INTERCEPT_STATS_LINE,
   PEER_COUNTERS,
 } from "./counters.ts";
-import type { InterceptView } from "./server.ts";
+import type { InterceptView } from "./runtime.ts";
 
 /** The side jobs of one `intercept` run; `stop` ends them all. */
 export class InterceptMonitor {
@@ -65,7 +65,15 @@ export class InterceptMonitor {
       "copy-connections": peers.size,
       "copy-connections-accepted": totals.connections,
       "copy-connections-garbage": totals.garbageConnections,
+      "copy-connections-not-allowed": totals.refusedHosts,
+      "copy-connections-auth-failed": totals.authFailures,
+      "copy-connections-no-hello": totals.helloTimeouts,
+      "copy-connections-over-cap": totals.refusedOverCap,
+      "copy-connections-registration-cap": totals.closedAtRegistrationCap,
+      "copy-connections-accept-errors": totals.acceptErrors,
       "clients-registered": this.#view.routeCount(),
+      "clients-takeovers-refused": routes.takeoversRefused,
+      "clients-aged-out": routes.agedOut,
       "replies-waiting": this.#view.waiting(),
     };
     return { counters, peers };

@@ -27,7 +27,26 @@ export interface ClientRegistryOptions {
   holdMs?: number;
   /** Most replies waiting at once (default 65536); more are dropped. */
   maxHeld?: number;
+  /** Most registrations held at once over all peers (default `DEFAULT_MAX_REGISTRATIONS`). */
+  maxRegistrations?: number;
+  /** Most registrations one peer may hold (default `DEFAULT_MAX_REGISTRATIONS_PER_PEER`). */
+  maxRegistrationsPerPeer?: number;
+  /**
+   * A registration neither registered again nor used by a reply for this long is forgotten, in ms
+   * (default `DEFAULT_REGISTRATION_IDLE_MS`): it goes after one to two times this. C tcpcopy never deletes.
+   */
+  idleMs?: number;
 }
+
+/**
+ * Registrations held at once by default: a copy holds one per open copied session (tens of thousands at 12,000
+ * new connections/s, each lingering 2 s), C tcpcopy one per session of the last `idleMs` or two.
+ */
+export const DEFAULT_MAX_REGISTRATIONS = 2_000_000;
+/** Registrations one copy connection may hold by default. */
+export const DEFAULT_MAX_REGISTRATIONS_PER_PEER = 1_000_000;
+/** How long an unused registration lives by default: above copy's and TCPCopy's 120 s session timeout. */
+export const DEFAULT_REGISTRATION_IDLE_MS = 300_000;
 
 /** What happened to replies and registrations so far. */
 export interface RegistryCounters {
@@ -43,7 +62,24 @@ export interface RegistryCounters {
   holdOverflow: number;
   /** Records a peer refused because it was too far behind. */
   peerOverflow: number;
+  /** Registrations of a client another peer holds: the first registrant keeps it. */
+  takeoversRefused: number;
+  /** Registrations forgotten because nothing used them for `idleMs`. */
+  agedOut: number;
 }
+
+/** What `ClientRegistry.register` did. */
+export type RegisterOutcome =
+  /** A new registration. */
+  | "added"
+  /** The peer held it already: kept alive. */
+  | "renewed"
+  /** Another peer holds it: refused. */
+  | "taken"
+  /** The peer holds `maxRegistrationsPerPeer` registrations: refused. */
+  | "peer-full"
+  /** The table holds `maxRegistrations` registrations: refused. */
+  | "full";
 
 interface HeldReply {
   readonly key: ClientKey;
@@ -52,7 +88,22 @@ interface HeldReply {
   waiting: boolean;
 }
 
-/** Hands reply records to the peers that registered their clients. */
+/** A peer's registrations in each generation. */
+interface PeerRegistrations {
+  current: number;
+  previous: number;
+}
+
+/**
+ * Hands reply records to the peers that registered their clients. The first peer to register a client
+ * keeps it until it deletes it, disconnects, or the registration ages out.
+ *
+ * Registrations live in two generations of maps: one used (registered again, or a reply delivered) moves
+ * to the current one, and every `idleMs` the previous generation is forgotten whole and the current one
+ * becomes the previous. Aging costs nothing per registration, and a registration is an entry in one map:
+ * no object or per-peer set of its own (5,000,000 registrations: 300 MiB of heap, 460 MiB with a set of
+ * keys per peer). The price is a scan of the table when a peer that held registrations disconnects.
+ */
 export class ClientRegistry<P extends ReplySink> {
   readonly counters: RegistryCounters = {
     forwarded: 0,
@@ -61,11 +112,18 @@ export class ClientRegistry<P extends ReplySink> {
     expired: 0,
     holdOverflow: 0,
     peerOverflow: 0,
+    takeoversRefused: 0,
+    agedOut: 0,
   };
   readonly #holdMs: number;
   readonly #maxHeld: number;
-  readonly #owners = new Map<ClientKey, P>();
-  readonly #keysByPeer = new Map<P, Set<ClientKey>>();
+  readonly #maxRegistrations: number;
+  readonly #maxRegistrationsPerPeer: number;
+  readonly #idleMs: number;
+  #current = new Map<ClientKey, P>();
+  #previous = new Map<ClientKey, P>();
+  #rotatedAt: number | undefined;
+  readonly #peerRegistrations = new Map<P, PeerRegistrations>();
   /** Replies in arrival order, including ones since released (skipped on expiry). */
   #held: HeldReply[] = [];
   #heldHead = 0;
@@ -75,11 +133,14 @@ export class ClientRegistry<P extends ReplySink> {
   constructor(options: ClientRegistryOptions = {}) {
     this.#holdMs = options.holdMs ?? 2000;
     this.#maxHeld = options.maxHeld ?? 65536;
+    this.#maxRegistrations = options.maxRegistrations ?? DEFAULT_MAX_REGISTRATIONS;
+    this.#maxRegistrationsPerPeer = options.maxRegistrationsPerPeer ?? DEFAULT_MAX_REGISTRATIONS_PER_PEER;
+    this.#idleMs = options.idleMs ?? DEFAULT_REGISTRATION_IDLE_MS;
   }
 
   /** Client addresses and ports registered now. */
   get size(): number {
-    return this.#owners.size;
+    return this.#current.size + this.#previous.size;
   }
 
   /** Replies waiting for their registration. */
@@ -87,16 +148,43 @@ export class ClientRegistry<P extends ReplySink> {
     return this.#waiting;
   }
 
-  /** Sends `key`'s replies to `peer` from now on (taking it from any other peer) and releases waiting ones. */
-  register(peer: P, key: ClientKey): void {
-    const previous = this.#owners.get(key);
-    if (previous !== undefined && previous !== peer) this.#keysByPeer.get(previous)?.delete(key);
-    this.#owners.set(key, peer);
-    let keys = this.#keysByPeer.get(peer);
-    if (keys === undefined) this.#keysByPeer.set(peer, keys = new Set());
-    keys.add(key);
+  /** Registrations `peer` holds. */
+  registrationsOf(peer: P): number {
+    const registrations = this.#peerRegistrations.get(peer);
+    return registrations === undefined ? 0 : registrations.current + registrations.previous;
+  }
+
+  /** The peer `key`'s replies go to, if any. */
+  ownerOf(key: ClientKey): P | undefined {
+    return this.#current.get(key) ?? this.#previous.get(key);
+  }
+
+  /**
+   * Sends `key`'s replies to `peer` from now on, unless another peer holds `key` or a cap is reached, and
+   * releases the replies waiting for it.
+   */
+  register(peer: P, key: ClientKey): RegisterOutcome {
+    const owner = this.#use(key);
+    if (owner === peer) return "renewed";
+    if (owner !== undefined) {
+      this.counters.takeoversRefused++;
+      return "taken";
+    }
+    let registrations = this.#peerRegistrations.get(peer);
+    if (
+      registrations !== undefined &&
+      registrations.current + registrations.previous >= this.#maxRegistrationsPerPeer
+    ) {
+      return "peer-full";
+    }
+    if (this.size >= this.#maxRegistrations) return "full";
+    if (registrations === undefined) {
+      this.#peerRegistrations.set(peer, registrations = { current: 0, previous: 0 });
+    }
+    this.#current.set(key, peer);
+    registrations.current++;
     const waiting = this.#heldByKey.get(key);
-    if (waiting === undefined) return;
+    if (waiting === undefined) return "added";
     this.#heldByKey.delete(key);
     this.#waiting -= waiting.length;
     for (const held of waiting) {
@@ -104,22 +192,38 @@ export class ClientRegistry<P extends ReplySink> {
       this.counters.released++;
       this.#send(peer, held.record);
     }
+    return "added";
   }
 
-  /** Stops sending `key`'s replies to `peer`; a key another peer has registered since is left alone. */
+  /** Stops routing `key` to `peer`; a registration another peer holds is left alone. */
   unregister(peer: P, key: ClientKey): void {
-    if (this.#owners.get(key) !== peer) return;
-    this.#owners.delete(key);
-    this.#keysByPeer.get(peer)?.delete(key);
+    const registrations = this.#peerRegistrations.get(peer);
+    if (registrations === undefined) return;
+    if (this.#current.get(key) === peer) {
+      this.#current.delete(key);
+      registrations.current--;
+    } else if (this.#previous.get(key) === peer) {
+      this.#previous.delete(key);
+      registrations.previous--;
+    }
   }
 
   /** Forgets every registration of `peer` (it disconnected); returns how many there were. */
   dropPeer(peer: P): number {
-    const keys = this.#keysByPeer.get(peer);
-    if (keys === undefined) return 0;
-    this.#keysByPeer.delete(peer);
-    for (const key of keys) this.#owners.delete(key);
-    return keys.size;
+    const registrations = this.#peerRegistrations.get(peer);
+    if (registrations === undefined) return 0;
+    this.#peerRegistrations.delete(peer);
+    // A scan of the table, once per connection that held registrations: cheaper than a set of keys per peer.
+    for (
+      const [generation, count] of [[this.#current, registrations.current], [
+        this.#previous,
+        registrations.previous,
+      ]] as const
+    ) {
+      if (count === 0) continue;
+      for (const [key, owner] of generation) if (owner === peer) generation.delete(key);
+    }
+    return registrations.current + registrations.previous;
   }
 
   /**
@@ -127,7 +231,7 @@ export class ClientRegistry<P extends ReplySink> {
    * keeps a copy until that peer registers or `expire` passes `now + holdMs`.
    */
   deliver(key: ClientKey, record: Uint8Array, now: number): void {
-    const peer = this.#owners.get(key);
+    const peer = this.#use(key);
     if (peer !== undefined) {
       this.#send(peer, record);
       return;
@@ -145,8 +249,10 @@ export class ClientRegistry<P extends ReplySink> {
     this.counters.held++;
   }
 
-  /** Drops the replies that have waited `holdMs` or longer by `now`. */
+  /** Drops the replies that have waited `holdMs` or longer by `now`, and ages the registrations. */
   expire(now: number): void {
+    this.#rotatedAt ??= now;
+    if (now - this.#rotatedAt >= this.#idleMs) this.#rotate(now);
     const held = this.#held;
     let head = this.#heldHead;
     while (head < held.length && now - held[head].heldAt >= this.#holdMs) {
@@ -166,6 +272,33 @@ export class ClientRegistry<P extends ReplySink> {
       head = 0;
     }
     this.#heldHead = head;
+  }
+
+  /** The owner of `key`, its registration moved to the current generation. */
+  #use(key: ClientKey): P | undefined {
+    const owner = this.#current.get(key);
+    if (owner !== undefined) return owner;
+    const aging = this.#previous.get(key);
+    if (aging === undefined) return undefined;
+    this.#previous.delete(key);
+    this.#current.set(key, aging);
+    const registrations = this.#peerRegistrations.get(aging)!;
+    registrations.previous--;
+    registrations.current++;
+    return aging;
+  }
+
+  /** Forgets the previous generation (unused for `idleMs` or more); the current one becomes it. */
+  #rotate(now: number): void {
+    this.counters.agedOut += this.#previous.size;
+    for (const [peer, registrations] of this.#peerRegistrations) {
+      registrations.previous = registrations.current;
+      registrations.current = 0;
+      if (registrations.previous === 0) this.#peerRegistrations.delete(peer);
+    }
+    this.#previous = this.#current;
+    this.#current = new Map();
+    this.#rotatedAt = now;
   }
 
   #send(peer: P, record: Uint8Array): void {

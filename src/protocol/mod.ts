@@ -18,6 +18,7 @@
  *
  * @module
  */
+export * from "./auth.ts";
 import {
   IPV4_MIN_HEADER_LENGTH,
   type Ipv4Address,
@@ -73,12 +74,27 @@ const RECORD_TCP_OPTIONS = 40;
 const IPV4_TOTAL_LENGTH = 2;
 const TCP_DATA_OFFSET = 12;
 
-/** Extension frame types, intercept → copy. */
+/**
+ * Extension frame types, intercept → copy. A capability's own types sit in a range of their own
+ * (auth: 0x20-0x2f), so capabilities added side by side never take each other's numbers.
+ */
 export const ExtensionFrameType = {
   /** The answer to an extended hello: a 2-byte bit set of the capabilities granted. */
   ACCEPTED: 1,
   /** IPv6 replies (`Capability.IPV6`): 1..12 records of `REPLY6_RECORD_LENGTH` bytes back to back. */
   REPLY6: 2,
+  /** Auth: intercept's 16-byte nonce (`auth.ts`). */
+  AUTH_CHALLENGE: 0x20,
+  /** Auth: intercept's 32-byte proof, once copy's checked out (`auth.ts`). */
+  AUTH_PROOF: 0x21,
+  /** intercept refuses this copy and closes the connection; the body says why (UTF-8 text). */
+  REFUSED: 0xff,
+} as const;
+
+/** Extension record types, copy → intercept; auth's are 0x7420-0x742f. */
+export const ExtensionRecordType = {
+  /** Auth: copy's 16-byte nonce and 32-byte proof (`auth.ts`). */
+  AUTH_RESPONSE: 0x7420,
 } as const;
 
 /** Capability bits an extended hello asks for (in its target port) and `ACCEPTED` grants. */

@@ -61,6 +61,8 @@ export interface CopyPlan {
   readonly portShift: number;
   /** Sessions held at once, lingering ones included; more are refused and counted. */
   readonly maxSessions: number;
+  /** Copy only sessions seen from their SYN, none taken over midway (TCPCopy's `-O`). */
+  readonly onlyFromSyn?: boolean;
   readonly session: SessionConfig;
 }
 
@@ -269,7 +271,7 @@ export class SessionTable {
       return;
     }
     dead.delete(key);
-    if (!starts) return;
+    if (!starts || (!isSyn && this.plan.onlyFromSyn)) return;
     const opened = this.#open(mappingIndex, key, source, tcp, !isSyn, now, flowInfo);
     if (opened !== undefined) originals.set(key, opened);
   }

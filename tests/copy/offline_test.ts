@@ -94,7 +94,7 @@ Deno.test("--max-lag: 200 ms, none at --speed max unless given; --capture-buffer
 Deno.test("replay flags that make no sense are usage errors", () => {
   for (
     const extra of [
-      ["-i", "a.pcap", "-I", "eth0"],
+      ["-i", "a.pcap", "--interface", "eth0"],
       ["--speed", "2"],
       ["--loop", "2"],
       ["-i", "a.pcap", "--speed", "0"],

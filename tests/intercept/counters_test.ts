@@ -27,7 +27,15 @@ Deno.test("intercept's counters, their kinds and their Prometheus names", () => 
     "gauge copy-connections tcpshadow_intercept_copy_connections",
     "counter copy-connections-accepted tcpshadow_intercept_copy_connections_accepted_total",
     "counter copy-connections-garbage tcpshadow_intercept_copy_connections_garbage_total",
+    "counter copy-connections-not-allowed tcpshadow_intercept_copy_connections_not_allowed_total",
+    "counter copy-connections-auth-failed tcpshadow_intercept_copy_connections_auth_failed_total",
+    "counter copy-connections-no-hello tcpshadow_intercept_copy_connections_no_hello_total",
+    "counter copy-connections-over-cap tcpshadow_intercept_copy_connections_over_cap_total",
+    "counter copy-connections-registration-cap tcpshadow_intercept_copy_connections_registration_cap_total",
+    "counter copy-connections-accept-errors tcpshadow_intercept_copy_connections_accept_errors_total",
     "gauge clients-registered tcpshadow_intercept_clients_registered",
+    "counter clients-takeovers-refused tcpshadow_intercept_clients_takeovers_refused_total",
+    "counter clients-aged-out tcpshadow_intercept_clients_aged_out_total",
     "gauge replies-waiting tcpshadow_intercept_replies_waiting",
   ]);
   assert.deepEqual(PEER_COUNTERS.map(describe(`${INTERCEPT_METRICS_PREFIX}copy_`)), [

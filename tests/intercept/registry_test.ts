@@ -128,13 +128,85 @@ Deno.test("delete removes a registration, but only for the peer that owns it", (
   const table = new ClientRegistry<FakePeer>();
   const a = new FakePeer(), b = new FakePeer();
   table.register(a, key);
-  table.register(b, key);
-  table.unregister(a, key);
-  table.deliver(key, record(1), 0);
-  assert.deepEqual(b.received, [1], "the later registration took the client over");
   table.unregister(b, key);
+  table.deliver(key, record(1), 0);
+  assert.deepEqual(a.received, [1], "b's delete left a's registration alone");
+  table.unregister(a, key);
   assert.equal(table.size, 0);
-  assert.equal(table.dropPeer(a), 0, "the client taken over no longer counts as a's");
+  assert.equal(table.dropPeer(a), 0);
+});
+
+Deno.test("a client another peer holds cannot be taken: the first registrant keeps it", () => {
+  const table = new ClientRegistry<FakePeer>();
+  const copy = new FakePeer(), stranger = new FakePeer();
+  assert.equal(table.register(copy, key), "added");
+  assert.equal(table.register(stranger, key), "taken");
+  assert.equal(table.register(copy, key), "renewed");
+  table.deliver(key, record(1), 0);
+  assert.deepEqual(copy.received, [1]);
+  assert.deepEqual(stranger.received, []);
+  assert.equal(table.counters.takeoversRefused, 1);
+  assert.equal(table.ownerOf(key), copy);
+  assert.equal(table.registrationsOf(stranger), 0);
+  table.unregister(copy, key);
+  assert.equal(table.register(stranger, key), "added", "free once deleted");
+  table.dropPeer(stranger);
+  assert.equal(table.register(copy, key), "added", "free once its holder disconnected");
+});
+
+Deno.test("registrations are capped per peer and in total, and a dropped peer frees its share", () => {
+  const table = new ClientRegistry<FakePeer>({ maxRegistrations: 5, maxRegistrationsPerPeer: 3 });
+  const a = new FakePeer(), b = new FakePeer();
+  const outcomes = [0, 1, 2, 3].map((port) => table.register(a, clientKey(client, port)));
+  assert.deepEqual(outcomes, ["added", "added", "added", "peer-full"]);
+  assert.equal(table.register(a, clientKey(client, 0)), "renewed", "renewing is no new registration");
+  assert.equal(table.register(b, clientKey(client, 10)), "added");
+  assert.equal(table.register(b, clientKey(client, 11)), "added");
+  assert.equal(table.register(b, clientKey(client, 12)), "full");
+  assert.equal(table.size, 5);
+  assert.equal(table.dropPeer(a), 3);
+  assert.equal(table.register(b, clientKey(client, 12)), "added");
+});
+
+Deno.test("an unused registration ages out after one to two idle times; a used one lives on", () => {
+  const table = new ClientRegistry<FakePeer>({ idleMs: 1000 });
+  const peer = new FakePeer();
+  table.expire(0);
+  table.register(peer, key);
+  table.register(peer, otherKey);
+  table.expire(1000); // one generation old: both still routed
+  table.deliver(otherKey, record(1), 1500); // used: back in the current generation
+  assert.equal(table.size, 2);
+  assert.equal(table.registrationsOf(peer), 2);
+  table.expire(2000);
+  assert.equal(table.size, 1, "key went unused for 1000-2000 ms");
+  assert.equal(table.counters.agedOut, 1);
+  assert.equal(table.ownerOf(key), undefined);
+  assert.equal(table.ownerOf(otherKey), peer);
+  assert.equal(table.registrationsOf(peer), 1);
+  const other = new FakePeer();
+  assert.equal(table.register(other, key), "added", "an aged-out client is free again");
+  table.expire(3000);
+  table.expire(4000);
+  assert.equal(table.size, 0);
+  assert.equal(table.registrationsOf(peer), 0);
+  assert.equal(table.dropPeer(peer), 0);
+});
+
+Deno.test("a peer's registrations in both generations are dropped with it, and deleted from either", () => {
+  const table = new ClientRegistry<FakePeer>({ idleMs: 1000 });
+  const a = new FakePeer(), b = new FakePeer();
+  table.expire(0);
+  table.register(a, clientKey(client, 1));
+  table.register(a, clientKey(client, 2));
+  table.register(b, clientKey(client, 3));
+  table.expire(1000);
+  table.register(a, clientKey(client, 4));
+  table.unregister(a, clientKey(client, 2));
+  assert.equal(table.registrationsOf(a), 2);
+  assert.equal(table.dropPeer(a), 2);
+  assert.equal(table.size, 1);
+  assert.equal(table.ownerOf(clientKey(client, 3)), b);
 });
 
 Deno.test("records a slow peer refuses are counted, not forwarded", () => {

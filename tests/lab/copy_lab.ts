@@ -60,11 +60,15 @@ export interface CopyLabOptions {
    * intercept over IPv6), or "both" (each family to the target's address of that family, at once).
    */
   readonly family?: 4 | 6 | "both";
+  /** Flags for intercept beyond -i and -F. */
+  readonly interceptFlags?: string[];
 }
 
 /** A built copy lab with its servers and intercept running. */
 export interface CopyLab {
   readonly lab: Lab;
+  /** The intercept process on the assistant. */
+  readonly intercept: LabProcess;
   readonly client: Host;
   readonly online: Host;
   readonly target: Host;
@@ -182,6 +186,7 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
       "-F",
       "tcp and src port 8080",
       ...(family === 6 ? ["-b", "::"] : []),
+      ...(options.interceptFlags ?? []),
     ]),
     { stdout: "piped", stderr: "piped" },
   );
@@ -213,6 +218,7 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     ]);
   return {
     lab,
+    intercept,
     client,
     online,
     target,

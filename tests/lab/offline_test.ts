@@ -119,7 +119,7 @@ Deno.test("tcpdump captures replay to the target with copy --input, whole or bro
     });
 
     await t.step("--speed max holds sessions back at --max-sessions rather than refusing them", async () => {
-      const { summary } = await replay(lab, captures.eth0, ["-a", "max", "-M", "12", "-f", "6"]);
+      const { summary } = await replay(lab, captures.eth0, ["-a", "max", "--max-sessions", "12", "-f", "6"]);
       assert.deepEqual(compareLogs(online, await lab.readLog(lab.targetLogPath)), []);
       assert.equal(summary["sessions-refused-at-cap"], 0);
       assert.equal(summary["sessions-completed"], REQUESTS);

@@ -6,6 +6,9 @@ import assert from "node:assert/strict";
 import { agentCommand, type Host, type LabProcess, waitForLine } from "./lab.ts";
 import { type CopyLab, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
+import { COPY_METRICS_PREFIX, MEMORY_COUNTERS, RUNTIME_COUNTERS } from "../../src/copy/counters.ts";
+import { INTERCEPT_COUNTERS, INTERCEPT_METRICS_PREFIX } from "../../src/intercept/counters.ts";
+import { metricName } from "../../src/ops/mod.ts";
 
 const COPY_METRICS = "127.0.0.1:9464";
 const INTERCEPT_METRICS = "127.0.0.1:9465";
@@ -93,7 +96,7 @@ Deno.test("copy and intercept write stats JSON lines and serve Prometheus metric
     const intercept = lab.assistant.spawn(tcpshadow(["intercept", "--config", config, "-i", "eth0"]));
     await waitForStderr(intercept, "listening on");
     const copy = await lab.startCopy([
-      "-I",
+      "--interface",
       "eth0",
       "-s",
       `${lab.assistant.address}:${SECOND_INTERCEPT_PORT}`,
@@ -131,6 +134,15 @@ Deno.test("copy and intercept write stats JSON lines and serve Prometheus metric
     const lingering = copyMetrics.values.get("tcpshadow_sessions_lingering")!;
     assert.ok(lingering >= 0 && lingering <= 60, "finished sessions linger a little, then go");
     assert.ok(copyMetrics.values.get("tcpshadow_resident_memory_bytes")! > 1 << 20);
+    for (const spec of [...RUNTIME_COUNTERS, ...MEMORY_COUNTERS]) {
+      const name = metricName(COPY_METRICS_PREFIX, spec);
+      assert.match(
+        copyMetrics.text,
+        new RegExp(`^# TYPE ${name} ${spec.kind}$`, "m"),
+        `${spec.name} is ${name}`,
+      );
+      assert.equal(typeof last[spec.name], "number", `${spec.name} is in the stats JSON`);
+    }
 
     const interceptLines = await waitForJson(
       interceptStats,
@@ -139,6 +151,15 @@ Deno.test("copy and intercept write stats JSON lines and serve Prometheus metric
     const interceptMetrics = await scrape(lab.assistant, INTERCEPT_METRICS);
     assert.match(interceptMetrics.text, /^# TYPE tcpshadow_intercept_replies_forwarded_total counter$/m);
     assert.equal(interceptMetrics.values.get("tcpshadow_intercept_copy_connections"), 2);
+    for (const spec of INTERCEPT_COUNTERS) {
+      const name = metricName(INTERCEPT_METRICS_PREFIX, spec);
+      assert.match(
+        interceptMetrics.text,
+        new RegExp(`^# TYPE ${name} ${spec.kind}$`, "m"),
+        `${spec.name} is ${name}`,
+      );
+      assert.equal(typeof interceptLines.at(-1)![spec.name], "number", `${spec.name} is in the stats JSON`);
+    }
     const perCopy = [...interceptMetrics.values].filter(([name]) =>
       name.startsWith('tcpshadow_intercept_copy_replies_forwarded_total{copy="198.18.0.1:')
     );
@@ -197,7 +218,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
  * waits until it captures.
  */
 async function startCopyLogging(lab: CopyLab, logFile: string, extra: string[] = []): Promise<LabProcess> {
-  const copy = lab.online.spawn(lab.copyCommand(["-I", "eth0", "--log-file", logFile, ...extra]));
+  const copy = lab.online.spawn(lab.copyCommand(["--interface", "eth0", "--log-file", logFile, ...extra]));
   await waitFor(
     "copy captures",
     async () => (await Deno.readTextFile(logFile).catch(() => "")).includes("copying on"),
@@ -240,7 +261,14 @@ Deno.test("on SIGTERM copy resets the sessions still open on the target, prints 
 Deno.test("above --max-memory copy collects garbage, then takes no new sessions and says so", async () => {
   await withCopyLab({}, async (lab) => {
     const statsFile = `${lab.dir}/copy-stats.jsonl`;
-    const copy = await lab.startCopy(["-I", "eth0", "--max-memory", "16", "--stats-json", statsFile]);
+    const copy = await lab.startCopy([
+      "--interface",
+      "eth0",
+      "--max-memory",
+      "16",
+      "--stats-json",
+      statsFile,
+    ]);
     await httpRequests(lab, 5);
     const summary = await lab.stopCopy(copy);
     assert.equal(summary["sessions-copied"], 0, JSON.stringify(summary));

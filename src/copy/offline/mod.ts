@@ -11,6 +11,7 @@
  * - `damage.ts`: where a file that breaks off stops being readable;
  * - `file_errors.ts`: what copy says about a file it cannot use;
  * - `replay.ts`: the passes and the end of the replay; `pacing.ts`: when each packet is due;
+ *   `max_gap.ts`: the long silences `--max-gap` (TCPCopy's `-I`) skips;
  * - `room.ts`: holding new sessions back under `--speed max` until the table has room;
  * - `progress.ts`: the progress line on a terminal; `explain.ts`: the warnings about skipped and cut
  *   packets.

@@ -10,6 +10,7 @@ import type { CopyRuntime } from "../runtime.ts";
 import { type CaptureFile, nextWhole, openCapture } from "./capture_file.ts";
 import { RoomGate } from "./room.ts";
 import { SessionStarts } from "./session_starts.ts";
+import { skipLongGaps } from "./max_gap.ts";
 
 /** The longest stretch the replay feeds packets without letting replies and timers in. */
 const BUSY_MS = 5;
@@ -29,6 +30,7 @@ export async function replayPass(
   const starts = new SessionStarts();
   const room = new RoomGate(runtime);
   const startedAt = performance.now();
+  const shift = skipLongGaps(file.replay.maxGapMs ?? Infinity);
   let first: RecordTime | undefined;
   let busySince = performance.now();
   try {
@@ -40,7 +42,7 @@ export async function replayPass(
       const startsSession = decoded !== undefined && !isWireError(decoded) && !decoded.outgoing &&
         starts.observe(sourceAddress(decoded.ip), decoded.tcp);
       if (startsSession && speed === Infinity) await room.wait(signal);
-      const due = startedAt + replayOffset(recordedMs(first, packet), speed);
+      const due = startedAt + replayOffset(shift(recordedMs(first, packet)), speed);
       for (let now = performance.now(); now < due && !signal.aborted; now = performance.now()) {
         await sleep(Math.min(due - now, 100));
         busySince = performance.now();

@@ -40,6 +40,7 @@ export async function copyOffline(
     `copying ${file.sessions} session(s) (${recorded}) from ${replay.input} ${pace}${times} ` +
       `(filter: ${file.filter})`,
   );
+  runtime.announceRunning();
   explainSkipped(file, log);
   const progress: ReplayProgress = { passes: 0, replayed: 0, startedAt: performance.now() };
   const hideProgress = showProgress(file, runtime, progress);
