@@ -20,6 +20,7 @@
  *        [--without-copy]  (what the lab serves by itself: the same steps with no copy running)
  *        [--copy-flags="-m 192"]  (more flags for copy, to measure them)
  *        [--target-no-timestamps]  (diagnosis: the target refuses no copied SYN by PAWS)
+ *        [--connect]  (copy --connect: ordinary connections to the target instead of packets)
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -285,6 +286,8 @@ interface RunOptions {
   readonly withoutCopy: boolean;
   /** More `copy` flags, e.g. `-m 192`. */
   readonly copyFlags: string[];
+  /** `copy --connect` rather than packets through intercept. */
+  readonly connect: boolean;
   /** The folder of C `tcpcopy` and `intercept` to run beside tcpshadow, if any. */
   readonly anchor: string | undefined;
 }
@@ -358,10 +361,9 @@ async function startCopier(
     "copy",
     "-x",
     family === 4 ? `80-${target.address}:8080` : `80-[${target.address6}]:8080`,
-    "-s",
-    assistant.address,
-    "-c",
-    family === 4 ? FAKE_CLIENTS : FAKE_CLIENTS6,
+    ...(run.connect
+      ? ["--connect"]
+      : ["-s", assistant.address, "-c", family === 4 ? FAKE_CLIENTS : FAKE_CLIENTS6]),
     "--interface",
     online.device,
     "--stats",
@@ -477,6 +479,7 @@ function parseFlags() {
         "target-no-timestamps": { type: "boolean" },
         "without-copy": { type: "boolean" },
         "copy-flags": { type: "string" },
+        connect: { type: "boolean" },
         anchor: { type: "string" },
       },
     }).values;
@@ -640,6 +643,7 @@ async function main(): Promise<void> {
         console.error(`running ${scenario.title}, ${scenario.rates.length} steps of ${duration} s`);
         const withoutCopy = flags["without-copy"] === true;
         if (withoutCopy) console.log("(without copy: what the lab serves by itself)\n");
+        if (flags.connect) console.log("(copy --connect: ordinary connections to the target)\n");
         const steps = await runScenario(scenario, hosts, dir, {
           tcpshadow: intercept.pid,
           tcpcopy: anchorIntercept?.pid,
@@ -648,6 +652,7 @@ async function main(): Promise<void> {
           profileDir: flags.profile,
           withoutCopy,
           copyFlags: flags["copy-flags"]?.split(/\s+/).filter(Boolean) ?? [],
+          connect: flags.connect === true,
           anchor,
         });
         tables.push(formatTable(scenario, steps));

@@ -18,6 +18,19 @@ const SO_SNDBUF = 7;
 /** Like SO_SNDBUF but may exceed net.core.wmem_max; needs CAP_NET_ADMIN. */
 const SO_SNDBUFFORCE = 32;
 
+const SOCK_STREAM = 1;
+const SO_ERROR = 4;
+const SO_LINGER = 13;
+const SHUT_WR = 1;
+/** send(2) on a connection the peer reset must fail with EPIPE, not kill the process with SIGPIPE. */
+const MSG_NOSIGNAL = 0x4000;
+const EFD_NONBLOCK = 0o4000;
+const EFD_CLOEXEC = 0o2000000;
+const POLLOUT = 4;
+const EINPROGRESS = 115;
+/** Bytes handed to send(2) or asked of recv(2) at once (`size` keeps one BigInt per length up to it). */
+const MAX_IO = 65536;
+
 const EPERM = 1;
 const EAGAIN = 11;
 const EACCES = 13;
@@ -45,10 +58,20 @@ const IOV_LEN = 8;
 // struct pollfd: fd i32, events i16, revents i16.
 const POLLFD_SIZE = 8;
 const POLLFD_EVENTS = 4;
+const POLLFD_REVENTS = 6;
 const POLLIN = 1;
 
 const SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
+  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+  recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  eventfd: { parameters: ["u32", "i32"], result: "i32" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   // ssize_t read as its low 32 bits (still -1 on error): an "isize" result would be a BigInt per send.
   sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "i32" },
   sendmmsg: { parameters: ["i32", "pointer", "u32", "i32"], result: "i32" },
@@ -328,3 +351,175 @@ export class FdPoller {
     if (this.#pending !== undefined) await this.#pending.catch(() => {});
   }
 }
+
+/** An IPv4 `sockaddr_in` for `address` (4 bytes) and `port`. */
+function sockaddrIn(address: Uint8Array, port: number): Uint8Array<ArrayBuffer> {
+  const sockaddr = new Uint8Array(SOCKADDR_IN_SIZE);
+  const view = new DataView(sockaddr.buffer);
+  view.setUint16(0, AF_INET, true);
+  view.setUint16(2, port);
+  sockaddr.set(address, SOCKADDR_IN_ADDRESS);
+  return sockaddr;
+}
+
+/** What a non-blocking stream socket call did: bytes (or 0 at the end of the stream), or an errno. */
+export type IoResult = { readonly bytes: number } | { readonly errno: number };
+
+/**
+ * An ordinary non-blocking TCP connection over libc, for `copy --connect`: connect, send and receive
+ * without waiting (a `SocketPoller` says when to go on), half-close, and the abortive close (RST) that
+ * `Deno.connect` does not offer. IPv4.
+ */
+export class StreamSocket {
+  #fd: number;
+
+  private constructor(fd: number) {
+    this.#fd = fd;
+  }
+
+  /**
+   * Starts connecting to `address`:`port` (from `local`, 4 bytes, when given); the connection is open
+   * once the poller says the socket is writable and `connectError` is 0. Returns the errno if it failed
+   * at once.
+   */
+  static connect(address: Uint8Array, port: number, local?: Uint8Array): StreamSocket | number {
+    const fd = libc().socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return lastErrno();
+    if (local !== undefined) {
+      const from = sockaddrIn(local, 0);
+      if (libc().bind(fd, from, from.length) < 0) {
+        const errno = lastErrno();
+        libc().close(fd);
+        return errno;
+      }
+    }
+    const to = sockaddrIn(address, port);
+    if (libc().connect(fd, to, to.length) < 0) {
+      const errno = lastErrno();
+      if (errno !== EINPROGRESS) {
+        libc().close(fd);
+        return errno;
+      }
+    }
+    return new StreamSocket(fd);
+  }
+
+  /** The descriptor, for the poller. */
+  get fd(): number {
+    return this.#fd;
+  }
+
+  /** After the poller found the connecting socket writable: 0 if it is open, else why not (errno). */
+  connectError(): number {
+    const value = new Uint8Array(4);
+    const length = new Uint8Array(4);
+    new DataView(length.buffer).setUint32(0, 4, true);
+    if (libc().getsockopt(this.#fd, SOL_SOCKET, SO_ERROR, value, length) < 0) return lastErrno();
+    return new DataView(value.buffer).getInt32(0, true);
+  }
+
+  /** Sends what the kernel takes now of `bytes`: how many (EAGAIN: 0), or the errno. */
+  send(bytes: Uint8Array<ArrayBuffer>): IoResult {
+    const chunk = bytes.length > MAX_IO ? bytes.subarray(0, MAX_IO) : bytes;
+    const sent = libc().send(this.#fd, chunk, size(chunk.length), MSG_NOSIGNAL);
+    if (sent >= 0) return { bytes: sent };
+    const errno = lastErrno();
+    return errno === EAGAIN ? { bytes: 0 } : { errno };
+  }
+
+  /** Receives into `buffer`: the bytes, 0 at the end of the stream, `undefined` when none wait (EAGAIN). */
+  receive(buffer: Uint8Array<ArrayBuffer>): IoResult | undefined {
+    const length = Math.min(buffer.length, MAX_IO);
+    const received = libc().recv(this.#fd, buffer, size(length), 0);
+    if (received >= 0) return { bytes: received };
+    const errno = lastErrno();
+    return errno === EAGAIN ? undefined : { errno };
+  }
+
+  /** Shuts the writing side: a FIN after what was sent. */
+  shutdownWrite(): void {
+    libc().shutdown(this.#fd, SHUT_WR);
+  }
+
+  /** Closes abortively: a RST, whatever is unsent or unread (SO_LINGER on, 0 s). */
+  abort(): void {
+    const linger = new Uint8Array(8);
+    new DataView(linger.buffer).setInt32(0, 1, true);
+    libc().setsockopt(this.#fd, SOL_SOCKET, SO_LINGER, linger, linger.length);
+    this.close();
+  }
+
+  /** Closes: what is unsent still goes, then a FIN. Closing twice is harmless. */
+  close(): void {
+    if (this.#fd < 0) return;
+    libc().close(this.#fd);
+    this.#fd = -1;
+  }
+}
+
+/**
+ * Waits for many sockets at once: one poll(2) off the JS thread per batch of events, over every
+ * descriptor watched. A wait in flight is woken (an eventfd) when `wake` is called, so that sockets
+ * added or wanting to write meanwhile are watched at once.
+ */
+export class SocketPoller {
+  readonly #wakeFd: number;
+  readonly #wakeBytes = new Uint8Array(8);
+  #waiting = false;
+  #woken = false;
+
+  constructor() {
+    this.#wakeFd = libc().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (this.#wakeFd < 0) throw new FatalError(`cannot make an eventfd: ${errnoMessage(lastErrno())}`);
+    new DataView(this.#wakeBytes.buffer).setBigUint64(0, 1n, true);
+  }
+
+  /**
+   * Waits up to `timeoutMs` for any of `fds` (with `writable[i]`: also for room to write) and fills
+   * `ready[i]` with what happened: `POLL_READ`, `POLL_WRITE`, `POLL_ERROR` bits.
+   */
+  async wait(fds: readonly number[], writable: readonly boolean[], ready: number[], timeoutMs: number) {
+    const count = fds.length + 1;
+    const pollfds = new Uint8Array(count * POLLFD_SIZE);
+    const view = new DataView(pollfds.buffer);
+    for (let i = 0; i < fds.length; i++) {
+      view.setInt32(i * POLLFD_SIZE, fds[i], true);
+      view.setInt16(i * POLLFD_SIZE + POLLFD_EVENTS, POLLIN | (writable[i] ? POLLOUT : 0), true);
+    }
+    view.setInt32(fds.length * POLLFD_SIZE, this.#wakeFd, true);
+    view.setInt16(fds.length * POLLFD_SIZE + POLLFD_EVENTS, POLLIN, true);
+    this.#waiting = true;
+    this.#woken = false;
+    try {
+      await libc().poll(pollfds, size(count), Math.max(0, Math.floor(timeoutMs)));
+    } finally {
+      this.#waiting = false;
+    }
+    ready.length = fds.length;
+    for (let i = 0; i < fds.length; i++) {
+      const revents = view.getInt16(i * POLLFD_SIZE + POLLFD_REVENTS, true);
+      ready[i] = (revents & POLLIN ? POLL_READ : 0) | (revents & POLLOUT ? POLL_WRITE : 0) |
+        (revents & ~(POLLIN | POLLOUT) ? POLL_ERROR : 0);
+    }
+    if (view.getInt16(fds.length * POLLFD_SIZE + POLLFD_REVENTS, true) !== 0) {
+      libc().read(this.#wakeFd, this.#wakeBytes, size(8));
+      new DataView(this.#wakeBytes.buffer).setBigUint64(0, 1n, true);
+    }
+  }
+
+  /** Ends a wait in flight (once per wait), so the caller's next `wait` watches what changed. */
+  wake(): void {
+    if (!this.#waiting || this.#woken) return;
+    this.#woken = true;
+    libc().write(this.#wakeFd, this.#wakeBytes, size(8));
+  }
+
+  close(): void {
+    libc().close(this.#wakeFd);
+  }
+}
+
+/** `SocketPoller.wait`'s bits. */
+export const POLL_READ = 1;
+export const POLL_WRITE = 2;
+export const POLL_ERROR = 4;

@@ -22,4 +22,16 @@ export {
   type LiveOptions,
   PcapWriter,
 } from "./libpcap.ts";
-export { errnoMessage, FdPoller, lastErrno, PacketBatch, RawSocket } from "./libc.ts";
+export {
+  errnoMessage,
+  FdPoller,
+  type IoResult,
+  lastErrno,
+  PacketBatch,
+  POLL_ERROR,
+  POLL_READ,
+  POLL_WRITE,
+  RawSocket,
+  SocketPoller,
+  StreamSocket,
+} from "./libc.ts";

@@ -14,6 +14,8 @@ command -v tcpdump >/dev/null 2>&1 || missing="$missing tcpdump"
 command -v ethtool >/dev/null 2>&1 || missing="$missing ethtool"
 command -v ping >/dev/null 2>&1 || missing="$missing iputils-ping"
 command -v setsid >/dev/null 2>&1 || missing="$missing util-linux"
+# The comparison report is tested as a page in a real browser.
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 if [ -n "$missing" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

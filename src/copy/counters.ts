@@ -5,6 +5,31 @@
  */
 import { counter, type CounterName, gauge } from "../ops/mod.ts";
 
+/**
+ * The transport's own (`Transport.stats()`): each transport gives them all, 0 where it has none. With
+ * `--connect`, `packets-sent` counts writes to the connections and `replies-received` reads from them.
+ */
+export const TRANSPORT_COUNTERS = [
+  counter("packets-sent", "Packets sent to the target (--connect: writes to its connections)."),
+  counter("packets-send-dropped", "Packets the raw socket could not send."),
+  counter("replies-received", "Target reply headers received from intercept (--connect: reads)."),
+  counter("replies-unmatched", "Reply headers for no session of ours."),
+  counter("registrations-lost", "Registrations not sent: intercept was down."),
+  gauge("connections-open", "Connections to the target open now (--connect)."),
+  counter("answer-bytes", "Bytes the target answered (--connect)."),
+  counter("turns-answered", "Turns the target answered with as many bytes as the online server (--connect)."),
+  counter("turns-short", "Turns over after the target went quiet, its answer shorter (--connect)."),
+  counter("turns-lagged", "Turns over because the next request was --max-lag behind (--connect)."),
+  counter("bind-failures", "Connections not opened from a --bind address (--connect)."),
+  counter("turns-compared", "Turns whose answers --compare judged."),
+  counter("turns-same", "Compared turns the target answered as the online server did."),
+  counter("turns-different", "Compared turns the target answered differently: regressions to look at."),
+  counter("turns-noise", "Compared turns that differed only where a --baseline differed too."),
+  counter("turns-no-answer", "Compared turns the online server answered and the target did not."),
+  counter("turns-extra-answer", "Compared turns the target answered and the online server did not."),
+  counter("turns-uncompared", "Turns --compare could not judge: the online answer was not all captured."),
+] as const;
+
 /** The counters of the run's engine and I/O: `CopyRuntime.stats()`. */
 export const RUNTIME_COUNTERS = [
   counter("sessions-copied", "Copied sessions opened toward the target."),
@@ -12,10 +37,11 @@ export const RUNTIME_COUNTERS = [
   gauge("sessions-lingering", "Copied sessions over, holding their client port for 2 s."),
   counter("sessions-completed", "Copied sessions that delivered all the client sent and closed."),
   counter("sessions-reset-by-client", "Copied sessions the client reset, passed on to the target."),
-  counter("sessions-failed", "Copied sessions that failed: the sum of the five outcomes below."),
+  counter("sessions-failed", "Copied sessions that failed: the sum of the six outcomes below."),
   counter("sessions-refused", "Copied sessions the target refused (a RST to the SYN)."),
   counter("sessions-no-answer", "Copied sessions whose SYN the target never answered."),
   counter("sessions-reset-by-target", "Copied sessions the target reset before all was delivered."),
+  counter("sessions-closed-by-target", "Copied sessions (--connect) the target closed with requests to go."),
   counter("sessions-buffer-full", "Copied sessions given up: too much client data waited for the target."),
   counter("sessions-capture-cut", "Copied sessions ended where the capture had cut a packet short."),
   counter("sessions-timed-out", "Copied sessions reset on the target after silence or lost retransmissions."),
@@ -36,12 +62,8 @@ export const RUNTIME_COUNTERS = [
   counter("packets-malformed", "Captured frames that are no TCP packet copy can read."),
   counter("replies-malformed", "Reply records from intercept that are no IPv4 (or IPv6) and TCP headers."),
   counter("packets-kernel-dropped", "Packets the kernel dropped before the capture read them."),
-  counter("packets-sent", "Packets sent to the target."),
-  counter("packets-send-dropped", "Packets the raw socket could not send."),
   counter("retransmissions", "Segments sent to the target again after a loss."),
-  counter("replies-received", "Target reply headers received from intercept."),
-  counter("replies-unmatched", "Reply headers for no session of ours."),
-  counter("registrations-lost", "Registrations not sent: intercept was down."),
+  ...TRANSPORT_COUNTERS,
 ] as const;
 
 /** The memory guard's (`--max-memory`) and the process's: `CopyMonitor.stats()` adds them. */

@@ -1,5 +1,6 @@
 /** Live capture: what clients send to the copied ports on this host, fed to the runtime as it comes. */
 import { Capture } from "../../ffi/mod.ts";
+import { FatalError } from "../errors.ts";
 import { filterForLink } from "./filter.ts";
 import type { CopyRuntime } from "./runtime.ts";
 
@@ -14,6 +15,29 @@ const KERNEL_STATS_MS = 1000;
  */
 const PACKETS_PER_TURN = 512;
 
+/**
+ * A live capture of what comes in on `device`. With `--connect` nothing else needs a privilege, so a
+ * refusal says that only the capture does, and how to do without.
+ */
+function openCapture(runtime: CopyRuntime, device: string, direction: "in" | "inout"): Capture {
+  try {
+    // Not immediate: packed blocks hold bursts (a 1 MiB POST is 700+ packets) that fixed frames drop.
+    return Capture.openLive({
+      device,
+      direction,
+      immediate: false,
+      bufferSize: runtime.options.captureBuffer,
+    });
+  } catch (error) {
+    if (!(error instanceof FatalError) || runtime.options.connect === undefined) throw error;
+    if (!error.message.includes("CAP_NET_RAW")) throw error;
+    throw new FatalError(
+      `${error.message}: with --connect only the live capture (libpcap) needs it; ` +
+        `--connect --input FILE replays a recording as any user`,
+    );
+  }
+}
+
 /** Captures on every interface until `signal` aborts; returns the kernel's drop count. */
 export async function copyLive(
   runtime: CopyRuntime,
@@ -21,15 +45,11 @@ export async function copyLive(
   filter: string,
   signal: AbortSignal,
 ): Promise<{ kernelDropped: number }> {
-  // Not immediate: packed blocks hold bursts (a 1 MiB POST is 700+ packets) that fixed frames drop.
-  const captures = interfaces.map((device) =>
-    Capture.openLive({
-      device,
-      direction: "in",
-      immediate: false,
-      bufferSize: runtime.options.captureBuffer,
-    })
-  );
+  // With --compare the online server's answers are captured too, by the same capture, so that they come
+  // in the order the kernel saw them: a separate capture hands its packets over apart, at times before
+  // the client's packets that opened their session.
+  const comparing = runtime.options.connect?.compare !== undefined;
+  const captures = interfaces.map((device) => openCapture(runtime, device, comparing ? "inout" : "in"));
   try {
     for (const capture of captures) capture.setFilter(filterForLink(filter, capture.linkType));
   } catch (error) {

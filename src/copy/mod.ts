@@ -53,7 +53,11 @@ async function copyWithLog(options: CopyOptions, log: Logger): Promise<number> {
   const filterError = compileFilter(LinkType.ETHERNET, filterForLink(filter, LinkType.ETHERNET));
   if (filterError !== undefined) throw new UsageError(`--filter: ${filterError}`);
   // A file that is no capture is refused before anything is opened.
-  const file = options.replay === undefined ? undefined : scanCaptureFile(options.replay, filter);
+  const file = options.replay === undefined ? undefined : scanCaptureFile(
+    options.replay,
+    filter,
+    (port) => options.mappings.some((mapping) => mapping.onlinePort === port),
+  );
 
   const runtime = await CopyRuntime.start(options, log);
   let monitor: CopyMonitor;

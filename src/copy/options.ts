@@ -28,6 +28,7 @@ import {
   daemonOptions,
 } from "../cli/mod.ts";
 import { UsageError } from "../errors.ts";
+import type { CompareOptions } from "./comparing.ts";
 import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import {
   type AddressRange,
@@ -76,6 +77,8 @@ export interface CopyOptions {
   readonly operation: OperationOptions;
   /** Resident memory (bytes) above which no new session is taken, if any. */
   readonly maxMemory: number | undefined;
+  /** Copies over ordinary connections (`--connect`) instead of packets, if asked. */
+  readonly connect: ConnectOptions | undefined;
   /** Copy only sessions seen from their SYN (`-O`). */
   readonly onlyFromSyn: boolean;
   /** The rate starts at 1% and rises a point a second up to `rate` (`-g`). */
@@ -91,6 +94,25 @@ export interface CopyOptions {
   /** The shared secret to prove to every intercept and to have them prove (`--secret-file`), if any. */
   readonly secret: Uint8Array | undefined;
 }
+
+/** How `copy --connect` opens its connections and reads the target's answers. */
+export interface ConnectOptions {
+  /** Local IPv4 addresses to open connections from, in turn; empty: the kernel chooses. */
+  readonly bind: number[];
+  /** A target that said something in a turn and then nothing for this long has answered it. */
+  readonly answerGapMs: number;
+  /** With `--compare`: how each turn's answers are compared, and where the results go. */
+  readonly compare: CompareOptions | undefined;
+}
+
+/** How long a turn waits for the target's first byte with `--compare` (the packet engine's wait is 3 s). */
+const COMPARE_RESPONSE_WAIT_MS = 10_000;
+
+/** Differences kept per endpoint by default (`--diff-samples`). */
+export const DEFAULT_DIFF_SAMPLES = 5;
+
+/** `--answer-gap`'s default: well above a LAN round trip, well below a person's pause. */
+export const DEFAULT_ANSWER_GAP_MS = 200;
 
 /** The IPv4 and TCP headers without options: what `--mtu` leaves for a segment's payload and options. */
 const IP_TCP_HEADERS = 40;
@@ -129,11 +151,30 @@ export const copyHelp = `tcpshadow copy: copy live TCP sessions from this (onlin
 
 Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
        tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT -i CAPTURE.pcap [-a SPEED] [-T N] [flags]
+       tcpshadow copy -x PORT-TARGET:PORT --connect [-i CAPTURE.pcap] [flags]
 
   -x, --target MAP         what to copy and where: [onlineIP:]port-targetIP:targetPort, comma list
                            (e.g. 80-198.18.0.3:8080); IPv6 in brackets (80-[2001:2::3]:8080); required
   -s, --intercept HOSTS    intercept host[:port] to get the target's replies from (default port ${DEFAULT_INTERCEPT_PORT}),
-                           IPv6 as [address]:port, comma list; required
+                           IPv6 as [address]:port, comma list; required without --connect
+      --connect            replay each session over an ordinary TCP connection from this host instead
+                           of packets: no raw socket, intercept or route; works through NAT and load
+                           balancers; the target sees this host's address; no root with --input
+      --bind ADDRS         with --connect: local addresses to open connections from, in turn, comma list
+      --answer-gap MS      with --connect: a target that said less than the online server and then
+                           nothing for MS has answered its turn (default ${DEFAULT_ANSWER_GAP_MS})
+      --compare MODE       with --connect: compare each turn's answer of the target with the online
+                           server's: bytes (any protocol) or http (HTTP/1.x: status, headers but the
+                           volatile ones, body decoded, JSON by meaning); live, this also captures the
+                           online server's answers
+      --baseline HOST:PORT with --compare: a second target running the production build; differences it
+                           shows too are noise (timestamps, random ids), learnt per endpoint and field
+      --ignore-header H    with --compare http: more headers to leave out (Date, ETag, Set-Cookie values,
+                           request ids... are by default), comma list
+      --ignore-json-path P with --compare http: JSON fields to leave out ($.meta, $.items[*].id), comma list
+      --diff-file FILE     with --compare: the first differences of each endpoint, one JSON line each
+      --report FILE        with --compare: an HTML page of the comparison, written at the end
+      --diff-samples N     with --compare: differences kept per endpoint (default ${DEFAULT_DIFF_SAMPLES})
   -c, --clients RANGES     client addresses the target sees: CIDR (IPv4 or IPv6), a.b.c.x (a /24), comma
                            list; each copy takes one of its target's family (default: the real client's)
   -r, --rate PERCENT       copy this percent of sessions, 1-100 (default 100); a session is copied whole or not
@@ -153,7 +194,8 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
   -t, --session-timeout S  seconds without any packet before a session is reset on the target (default 120)
       --max-lag MS         a request waits for the target's answer to the previous one, as online, but
                            goes anyway (pipelined) once it was captured this long ago, so the copy never
-                           falls further behind (default ${defaultSessionConfig.maxLagMs}; with --speed max: no limit)
+                           falls further behind (default ${defaultSessionConfig.maxLagMs}; with --speed max or
+                           --compare: no limit)
   -p, --intercept-port P   intercept's port where -s names none (default ${DEFAULT_INTERCEPT_PORT})
   -C, --connections N      connections to each intercept, 1-16 (default 2)
   -L, --lonely             keep running while no intercept can be reached, also at start (retrying)
@@ -180,9 +222,12 @@ ${DAEMON_HELP}
   -v, --version            print the version
   -h, --help               this text
 
-Run as root (or with CAP_NET_RAW): it captures with libpcap and sends with a raw socket.
-Example:
+Run as root (or with CAP_NET_RAW): it captures with libpcap and sends with a raw socket. With
+--connect a live capture still needs CAP_NET_RAW (for libpcap only); --connect --input needs none.
+Examples:
   tcpshadow copy -x 80-198.18.0.3:8080 -s 198.18.0.4 -c 198.19.0.0/24 --rate 20
+  tcpshadow copy -x 80-198.18.0.3:8080 --connect -i traffic.pcap
+  tcpshadow copy -x 80-198.18.0.3:8080 --connect -i traffic.pcap --compare http --report report.html
 `;
 
 /** Parses and checks `copy`'s flags. */
@@ -215,6 +260,16 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     "max-sessions": { type: "string" },
     quiet: { type: "boolean", short: "q" },
     "max-memory": { type: "string", short: "m" },
+    connect: { type: "boolean" },
+    bind: { type: "string", multiple: true },
+    "answer-gap": { type: "string" },
+    compare: { type: "string" },
+    baseline: { type: "string" },
+    "ignore-header": { type: "string", multiple: true },
+    "ignore-json-path": { type: "string", multiple: true },
+    "diff-file": { type: "string" },
+    report: { type: "string" },
+    "diff-samples": { type: "string" },
     "secret-file": { type: "string" },
     ...OPERATION_FLAGS,
     ...DAEMON_FLAGS,
@@ -222,9 +277,12 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
   });
   const targets = listValue(values.target);
   if (targets.length === 0) throw new UsageError("--target (-x) is required, e.g. -x 80-198.18.0.3:8080");
+  const connect = connectOptions(values);
   const intercepts = listValue(values.intercept);
-  if (intercepts.length === 0) {
-    throw new UsageError("--intercept (-s) is required: the host running 'tcpshadow intercept'");
+  if (intercepts.length === 0 && connect === undefined) {
+    throw new UsageError(
+      "--intercept (-s) is required: the host running 'tcpshadow intercept' (or copy with --connect)",
+    );
   }
   const clientText = listValue(values.clients);
   const timeoutSeconds = values["session-timeout"] === undefined
@@ -248,6 +306,9 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
   const mappings = targets.map(parseMapping);
   const clients = clientText.length === 0 ? [] : clientRanges(clientText.join(","));
   checkFamilies(mappings, clients);
+  if (connect !== undefined && mappings.some((mapping) => addressFamily(mapping.targetAddress) === 6)) {
+    throw new UsageError("--connect reaches IPv4 targets only for now: copy to an IPv6 target without it");
+  }
   return {
     mappings,
     intercepts: intercepts.map((text) => parseInterceptAddress(text, interceptPort)),
@@ -269,15 +330,18 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
       ...defaultSessionConfig,
       idleTimeoutMs: timeoutSeconds * 1000,
       maxSegment: Math.min(mtu - IP_TCP_HEADERS, mss),
-      // At --speed max the file sets no pace to keep up with: every request waits for its turn.
+      // At --speed max the file sets no pace to keep up with, and --compare needs each answer in its own
+      // turn: every request waits for its turn.
       maxLagMs: values["max-lag"] !== undefined
         ? intValue("--max-lag", values["max-lag"], 0, 3_600_000)
         : values["no-wait"]
         ? 0
-        : replay?.speed === Infinity
+        : replay?.speed === Infinity || values.compare !== undefined
         ? Infinity
         : defaultSessionConfig.maxLagMs,
       timestampBaseMs: Date.now() - performance.now(),
+      // Comparing, an answer that comes late must still count in its own turn: wait longer before giving up.
+      ...(values.compare === undefined ? {} : { responseWaitMs: COMPARE_RESPONSE_WAIT_MS }),
     },
     quiet: values.quiet ?? false,
     operation: operationOptions(values, values.quiet ?? false),
@@ -295,6 +359,104 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     secret: values["secret-file"] === undefined
       ? undefined
       : readSecretFile("--secret-file", values["secret-file"]),
+    connect,
+  };
+}
+
+/** `--connect` with `--bind` and `--answer-gap`; the packet transport's own flags do not go with it. */
+function connectOptions(
+  values: {
+    connect?: boolean;
+    bind?: string[];
+    "answer-gap"?: string;
+    intercept?: string[];
+    clients?: string[];
+    connections?: string;
+  } & CompareValues,
+): ConnectOptions | undefined {
+  if (!values.connect) {
+    if (values.bind !== undefined) throw new UsageError("--bind needs --connect");
+    if (values["answer-gap"] !== undefined) throw new UsageError("--answer-gap needs --connect");
+    if (values.compare !== undefined) {
+      throw new UsageError("--compare needs --connect: the packet transport never sees the target's answers");
+    }
+    compareOptions(values);
+    return undefined;
+  }
+  const packetOnly = [
+    ["--intercept (-s)", values.intercept],
+    ["--clients (-c)", values.clients],
+    ["--connections (-C)", values.connections],
+  ] as const;
+  for (const [flag, value] of packetOnly) {
+    if (value !== undefined) {
+      throw new UsageError(
+        `${flag} does not go with --connect: connections come from this host's own addresses (--bind)`,
+      );
+    }
+  }
+  return {
+    bind: listValue(values.bind).map((address) => ipv4Value("--bind", address)),
+    answerGapMs: values["answer-gap"] === undefined
+      ? DEFAULT_ANSWER_GAP_MS
+      : intValue("--answer-gap", values["answer-gap"], 1, 3_600_000),
+    compare: compareOptions(values),
+  };
+}
+
+/** The flags of `--compare`. */
+interface CompareValues {
+  compare?: string;
+  baseline?: string;
+  "ignore-header"?: string[];
+  "ignore-json-path"?: string[];
+  "diff-file"?: string;
+  report?: string;
+  "diff-samples"?: string;
+}
+
+/** `--compare` and the flags that only go with it. */
+function compareOptions(values: CompareValues): CompareOptions | undefined {
+  if (values.compare === undefined) {
+    const stray =
+      (["baseline", "ignore-header", "ignore-json-path", "diff-file", "report", "diff-samples"] as const)
+        .find((flag) => values[flag] !== undefined);
+    if (stray !== undefined) throw new UsageError(`--${stray} needs --compare`);
+    return undefined;
+  }
+  const mode = values.compare;
+  if (mode !== "bytes" && mode !== "http") {
+    throw new UsageError(`--compare: '${mode}' is neither bytes nor http`);
+  }
+  const ignoreHeaders = listValue(values["ignore-header"]);
+  const ignoreJsonPaths = listValue(values["ignore-json-path"]);
+  if (mode === "bytes" && (ignoreHeaders.length > 0 || ignoreJsonPaths.length > 0)) {
+    throw new UsageError("--ignore-header and --ignore-json-path go with --compare http");
+  }
+  for (const path of ignoreJsonPaths) {
+    if (!/^\$(?:\.[A-Za-z_$][\w$]*|\[(?:\d+|\*|"[^"]*")\])*$/.test(path)) {
+      throw new UsageError(`--ignore-json-path: '${path}' is not a path like $.a.b or $.items[*].id`);
+    }
+  }
+  let baseline: CompareOptions["baseline"];
+  if (values.baseline !== undefined) {
+    const match = /^([0-9.]+):(\d+)$/.exec(values.baseline);
+    if (match === null) throw new UsageError(`--baseline: '${values.baseline}' is not IPv4:port`);
+    baseline = {
+      address: ipv4Value("--baseline", match[1]),
+      port: intValue("--baseline port", match[2], 1, 65535),
+    };
+  }
+  return {
+    mode,
+    baseline,
+    ignoreHeaders,
+    ignoreJsonPaths,
+    diffFile: values["diff-file"],
+    report: values.report,
+    samplesPerEndpoint: values["diff-samples"] === undefined
+      ? DEFAULT_DIFF_SAMPLES
+      : intValue("--diff-samples", values["diff-samples"], 0, 10_000),
   };
 }
 

@@ -1,12 +1,12 @@
 /**
  * What every `copy` run has, whatever feeds it packets (a live capture or a file): the session table,
- * the raw socket toward the target, the links to intercept, and the counters they keep.
+ * the transport toward the target (the raw socket and the links to intercept, or ordinary connections
+ * with `--connect`), and the counters they keep.
  */
 import type { CounterValues, Logger } from "../ops/mod.ts";
-import { SessionTable } from "../session/mod.ts";
+import { type CopiedSession, SessionTable } from "../session/mod.ts";
 import { parseReplyRecord, parseReplyRecord6, REPLY_RECORD_LENGTH } from "../protocol/mod.ts";
 import {
-  addressFamily,
   decodeTcpPacket,
   destinationAddress,
   formatEndpoint,
@@ -16,9 +16,8 @@ import {
 } from "../wire/mod.ts";
 import { announceRunning } from "../cli/mod.ts";
 import { gradualPlan } from "./gradual.ts";
-import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";
-import { PacketSender } from "./sender.ts";
+import { ConnectionTransport, PacketTransport, type Transport } from "./transport.ts";
 import { sleep } from "../sleep.ts";
 import type { RUNTIME_COUNTERS } from "./counters.ts";
 
@@ -39,8 +38,9 @@ export class CopyRuntime {
   packetsKernelDropped = 0;
 
   readonly table: SessionTable;
-  readonly #sender: PacketSender;
-  readonly #links: InterceptLinks;
+  readonly #transport: Transport;
+  /** Whether answers are compared (`--compare`): the online server's packets then matter too. */
+  readonly #comparing: boolean;
   /** One timeout for the table's next deadline, so an idle copy does not wake up on a fixed tick. */
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Removes the `--pid-file` written once running. */
@@ -53,45 +53,28 @@ export class CopyRuntime {
   };
 
   private constructor(readonly options: CopyOptions, readonly log: Logger) {
-    const ipv6Targets = options.mappings.some((mapping) => addressFamily(mapping.targetAddress) === 6);
-    this.#sender = new PacketSender(ipv6Targets);
-    this.#links = new InterceptLinks(
-      options.intercepts,
-      options.connections,
-      (record) => this.#onReplyRecord(record),
-      () => this.table.openClients(),
-      log,
-      options.lonely,
-      options.secret,
-      ipv6Targets,
-    );
+    this.#comparing = options.connect?.compare !== undefined;
+    this.#transport = options.connect === undefined
+      ? new PacketTransport(options, log, this)
+      : new ConnectionTransport(options, this);
     this.table = new SessionTable(options.gradual ? gradualPlan(options, performance.now()) : options, {
-      segment: (endpoints, tcp) =>
-        this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp, endpoints.flowInfo),
-      clientOpened: (endpoints) => this.#links.clientOpened(endpoints),
-      clientClosed: (endpoints) => this.#links.clientClosed(endpoints),
-      ipv6Replies: () => this.#links.ipv6Granted,
+      ...this.#transport.sink,
       ended: log.debugEnabled
-        ? (address, port, endpoints, outcome) =>
+        ? (address, port, endpoints, outcome, session) =>
           log.debug(
-            `session ${formatEndpoint(address, port)} copied as ` +
-              `${formatEndpoint(endpoints.clientAddress, endpoints.clientPort)} to ` +
-              `${formatEndpoint(endpoints.targetAddress, endpoints.targetPort)}: ${outcome}`,
+            `session ${formatEndpoint(address, port)} copied ${
+              this.#transport.describe(endpoints, session)
+            }` +
+              `: ${outcome}`,
           )
         : undefined,
     });
   }
 
-  /** Opens the raw socket and connects to every intercept. */
+  /** Opens the transport: the raw socket and a connection to every intercept, or nothing yet (`--connect`). */
   static async start(options: CopyOptions, log: Logger): Promise<CopyRuntime> {
     const runtime = new CopyRuntime(options, log);
-    try {
-      await runtime.#links.connect();
-    } catch (error) {
-      runtime.#links.close();
-      runtime.#sender.close();
-      throw error;
-    }
+    await runtime.#transport.start();
     return runtime;
   }
 
@@ -100,7 +83,10 @@ export class CopyRuntime {
     this.#removePidFile = announceRunning(this.options.daemon);
   }
 
-  /** One captured frame of link type `linkType`, seen at `now` (ms). */
+  /**
+   * One captured frame of link type `linkType`, seen at `now` (ms): from a client, or with `--compare` from
+   * the online server too (told apart by the copied ports).
+   */
   onFrame(linkType: number, frame: Uint8Array, now: number): void {
     const decoded = decodeTcpPacket(linkType, frame);
     if (decoded === undefined) return;
@@ -108,15 +94,17 @@ export class CopyRuntime {
       this.packetsMalformed++;
       return;
     }
-    if (decoded.outgoing) return;
     const ip = decoded.ip;
     if (ip instanceof Ipv4View) {
+      if (this.#comparing) this.table.onServerCapture(ip.src, ip.dst, decoded.tcp, now);
+      if (decoded.outgoing) return;
       const source = ip.src;
       // -H: a client on this host itself, as the target should see it.
       const localhost = this.options.localhostAddress;
       const client = localhost !== undefined && source >>> 24 === 127 ? localhost : source;
       this.table.onCapture(client, ip.dst, decoded.tcp, now);
     } else {
+      if (decoded.outgoing) return;
       this.table.onCapture(
         sourceAddress(ip),
         destinationAddress(ip),
@@ -154,9 +142,7 @@ export class CopyRuntime {
     }
     this.table.abandonAll(performance.now());
     clearTimeout(this.#timer);
-    await this.#links.drain();
-    this.#links.close();
-    this.#sender.close();
+    await this.#transport.close();
     this.#removePidFile();
   }
 
@@ -170,11 +156,12 @@ export class CopyRuntime {
       "sessions-lingering": this.table.lingering,
       "sessions-completed": o["completed"],
       "sessions-reset-by-client": o["reset-by-client"],
-      "sessions-failed": o["refused"] + o["no-answer"] + o["reset-by-target"] + o["buffer-full"] +
-        o["capture-cut"],
+      "sessions-failed": o["refused"] + o["no-answer"] + o["reset-by-target"] + o["closed-by-target"] +
+        o["buffer-full"] + o["capture-cut"],
       "sessions-refused": o["refused"],
       "sessions-no-answer": o["no-answer"],
       "sessions-reset-by-target": o["reset-by-target"],
+      "sessions-closed-by-target": o["closed-by-target"],
       "sessions-buffer-full": o["buffer-full"],
       "sessions-capture-cut": o["capture-cut"],
       "sessions-timed-out": o["timed-out"],
@@ -189,17 +176,13 @@ export class CopyRuntime {
       "packets-malformed": this.packetsMalformed,
       "replies-malformed": this.repliesMalformed,
       "packets-kernel-dropped": this.packetsKernelDropped,
-      "packets-sent": this.#sender.sent,
-      "packets-send-dropped": this.#sender.dropped,
       retransmissions: c.retransmissions,
-      "replies-received": c.repliesReceived,
-      "replies-unmatched": c.repliesUnmatched,
-      "registrations-lost": this.#links.registrationsLost,
+      ...this.#transport.stats(),
     };
   }
 
-  /** A 64-byte IPv4 reply record, or an 84-byte IPv6 one (from a REPLY6 frame). */
-  #onReplyRecord(record: Uint8Array): void {
+  /** A reply record from intercept (packet transport): 64 bytes IPv4, or 84 bytes IPv6 (a REPLY6 frame's). */
+  onReplyRecord(record: Uint8Array): void {
     const now = performance.now();
     if (record.length === REPLY_RECORD_LENGTH) {
       const reply = parseReplyRecord(record);
@@ -217,5 +200,11 @@ export class CopyRuntime {
       this.table.onReply(destinationAddress(reply.ip), reply.tcp, now);
     }
     this.#armTimer(now);
+  }
+
+  /** A session had news from its connection (`--connect`): the table settles it. */
+  onSessionChanged(session: CopiedSession): void {
+    this.table.changed(session);
+    this.#armTimer(performance.now());
   }
 }

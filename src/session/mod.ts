@@ -27,6 +27,8 @@
  *
  * @module
  */
+export { ClientStream } from "./stream.ts";
+export { seqOffset } from "./seq.ts";
 export {
   defaultSessionConfig,
   type SegmentIn,
@@ -42,6 +44,7 @@ export {
 } from "./session.ts";
 export {
   type AddressRange,
+  type CopiedSession,
   type CopyPlan,
   SessionTable,
   type TableCounters,

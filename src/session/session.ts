@@ -44,6 +44,7 @@ export const SESSION_OUTCOMES = [
   "completed",
   "reset-by-client",
   "reset-by-target",
+  "closed-by-target",
   "refused",
   "no-answer",
   "timed-out",

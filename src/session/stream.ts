@@ -35,7 +35,7 @@ export class ClientStream {
   #lastAck: number | undefined;
   #buffered = 0;
   /** Requests not yet taken by the session: where each starts, and when it was captured. */
-  readonly #requests = new Queue<{ start: number; capturedAt: number }>();
+  readonly #requests = new Queue<{ start: number; capturedAt: number; ack: number | undefined }>();
 
   /**
    * @param maxBuffered bytes this stream may hold (in order and out of order) before it refuses more
@@ -55,6 +55,14 @@ export class ClientStream {
   /** When the first bytes (or the FIN) of `nextRequestStart`'s request were captured. */
   get nextRequestCapturedAt(): number {
     return this.#requests.at(0)?.capturedAt ?? Infinity;
+  }
+
+  /**
+   * The client's ack on the packet that began `nextRequestStart`'s request: how much of the online
+   * server's answer the client had when it sent it (`undefined` when that packet had no ack).
+   */
+  get nextRequestAck(): number | undefined {
+    return this.#requests.at(0)?.ack;
   }
 
   /** Hands the next request to the session: its bytes may go to the target now. */
@@ -142,13 +150,13 @@ export class ClientStream {
       }
       this.#lastAck = piece.ack;
     }
-    if (startsRequest) this.#queueRequest(piece.start, now);
+    if (startsRequest) this.#queueRequest(piece.start, now, piece.ack);
     this.#pieces.push(piece);
     this.end = piece.start + piece.bytes.length;
   }
 
-  #queueRequest(start: number, now: number): void {
-    this.#requests.push({ start, capturedAt: now });
+  #queueRequest(start: number, now: number, ack: number | undefined): void {
+    this.#requests.push({ start, capturedAt: now, ack });
   }
 
   #drainOutOfOrder(now: number): void {
@@ -179,9 +187,9 @@ export class ClientStream {
       seqAfter(this.#finAck, this.#lastAck);
     if (this.end === 1) {
       if (ackMoved) this.firstRequestWaits = true;
-      this.#queueRequest(1, now);
+      this.#queueRequest(1, now, this.#finAck);
     } else if (ackMoved) {
-      this.#queueRequest(this.end, now);
+      this.#queueRequest(this.end, now, this.#finAck);
     }
     this.finOffset = this.end;
     this.#pendingFin = undefined;

@@ -18,7 +18,6 @@ import {
 } from "../wire/mod.ts";
 import { DeadlineHeap } from "./heap.ts";
 import {
-  type LingeringSession,
   type SegmentIn,
   Session,
   SESSION_OUTCOMES,
@@ -66,6 +65,28 @@ export interface CopyPlan {
   readonly session: SessionConfig;
 }
 
+/**
+ * What the table needs of a copied session, whichever transport carries it: the packet engine's
+ * `Session` (and what lingers of it), or an ordinary connection's (`copy --connect`).
+ */
+export interface CopiedSession {
+  readonly endpoints: SessionEndpoints;
+  readonly outcome: SessionOutcome | undefined;
+  /** Whether the table may forget it. */
+  readonly finished: boolean;
+  readonly nextDeadline: number;
+  readonly buffered: number;
+  readonly retransmissions: number;
+  /** Once over: what goes on of it by itself, if anything. */
+  readonly remains?: CopiedSession;
+  onClient(segment: SegmentIn, now: number): void;
+  onTarget(segment: SegmentIn, now: number): void;
+  /** A packet the online server sent the client, for a session that compares answers (`--compare`). */
+  onServer?(segment: SegmentIn, now: number): void;
+  onTick(now: number): void;
+  abandon(now: number): void;
+}
+
 /** Where the table's output goes. */
 export interface TableSink {
   /** A segment for the target from `endpoints.clientAddress`. */
@@ -95,7 +116,13 @@ export interface TableSink {
     clientPort: number,
     endpoints: SessionEndpoints,
     outcome: SessionOutcome,
+    session: CopiedSession,
   ): void;
+  /**
+   * Makes the session of a new copy; without it, the packet engine's `Session`, whose segments go to
+   * `segment`. Another transport passes its own.
+   */
+  open?(endpoints: SessionEndpoints, first: SegmentIn, takeOver: boolean, now: number): CopiedSession;
 }
 
 /** Counters for stats lines and metrics. */
@@ -129,7 +156,7 @@ interface Original {
 
 interface Copy {
   /** The open session, then what lingers of it once it is over. */
-  session: Session | LingeringSession;
+  session: CopiedSession;
   readonly original: Original;
   readonly replyKey: EndpointKey;
   scheduledAt: number;
@@ -276,6 +303,23 @@ export class SessionTable {
     if (opened !== undefined) originals.set(key, opened);
   }
 
+  /**
+   * A packet the online server sent a client, with the addresses from its IP header: the online answer,
+   * for the copies that compare answers. Only sessions seen from the client's side have copies.
+   */
+  onServerCapture(
+    source: number,
+    destination: number,
+    tcp: SegmentIn & { readonly srcPort: number; readonly dstPort: number },
+    now: number,
+  ): void {
+    const mappingIndex = this.#mappingFor(source, tcp.srcPort);
+    if (mappingIndex < 0) return;
+    const original = this.#originals[mappingIndex].get(destination * 65536 + tcp.dstPort);
+    if (original === undefined) return;
+    for (const copy of original.copies) copy.session.onServer?.(tcp, now);
+  }
+
   /** A reply header from intercept: the target talking to one of our client addresses. */
   onReply(destination: Address, tcp: SegmentIn & { readonly dstPort: number }, now: number): void {
     this.counters.repliesReceived++;
@@ -286,6 +330,16 @@ export class SessionTable {
     }
     copy.session.onTarget(tcp, now);
     this.#settle(copy);
+  }
+
+  /**
+   * The session toward `endpoints` changed outside the table's own calls (its connection had news):
+   * counts its outcome and reschedules it, as after a captured packet.
+   */
+  changed(session: CopiedSession): void {
+    const { clientAddress, clientPort } = session.endpoints;
+    const copy = this.#byReply.get(endpointKey(clientAddress, clientPort));
+    if (copy?.session === session) this.#settle(copy);
   }
 
   /**
@@ -418,7 +472,8 @@ export class SessionTable {
         flowInfo,
       };
       this.out.clientOpened(endpoints);
-      const session = new Session(endpoints, this.plan.session, this.#sink, tcp, takeOver, now);
+      const session = this.out.open?.(endpoints, tcp, takeOver, now) ??
+        new Session(endpoints, this.plan.session, this.#sink, tcp, takeOver, now);
       const copy: Copy = { session, original, replyKey, scheduledAt: Infinity, counted: false };
       this.#byReply.set(replyKey, copy);
       original.copies.push(copy);
@@ -481,6 +536,7 @@ export class SessionTable {
         keyPort(original.key),
         session.endpoints,
         session.outcome,
+        session,
       );
       const failed = session.outcome !== "completed" && session.outcome !== "reset-by-client";
       const allOver = original.copies.every((other) => other.session.outcome !== undefined);
@@ -489,7 +545,7 @@ export class SessionTable {
         this.#dead[original.mappingIndex].set(original.key, original);
       }
     }
-    if (session instanceof Session && session.remains !== undefined) copy.session = session = session.remains;
+    if (session.remains !== undefined) copy.session = session = session.remains;
     if (session.finished) {
       this.#remove(copy);
       return;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { errnoMessage } from "../../ffi/mod.ts";
+import { errnoMessage, POLL_READ, POLL_WRITE, SocketPoller, StreamSocket } from "../../ffi/mod.ts";
 import { outputOf, withUnprivilegedDeno } from "./_unprivileged.ts";
 import { sleep } from "../../src/sleep.ts";
 
@@ -52,4 +52,62 @@ Deno.test("FdPoller times out, then wakes on input, while the event loop keeps t
     await child.stderr.cancel();
     assert.equal((await child.status).code, 0);
   });
+});
+
+Deno.test("a StreamSocket connects without blocking, sends, receives, half-closes, and aborts with a RST", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const poller = new SocketPoller();
+  try {
+    const accepted = listener.accept();
+    const socket = StreamSocket.connect(new Uint8Array([127, 0, 0, 1]), port);
+    assert.ok(socket instanceof StreamSocket);
+    const ready: number[] = [];
+    await poller.wait([socket.fd], [true], ready, 2000);
+    assert.ok(ready[0] & POLL_WRITE);
+    assert.equal(socket.connectError(), 0);
+    const server = await accepted;
+    assert.deepEqual(socket.send(new TextEncoder().encode("hello")), { bytes: 5 });
+    const got = new Uint8Array(16);
+    assert.equal(await server.read(got), 5);
+    await server.write(new TextEncoder().encode("hi"));
+    await poller.wait([socket.fd], [false], ready, 2000);
+    assert.ok(ready[0] & POLL_READ);
+    const buffer = new Uint8Array(16);
+    assert.deepEqual(socket.receive(buffer), { bytes: 2 });
+    assert.equal(socket.receive(buffer), undefined, "nothing more waits");
+    socket.shutdownWrite();
+    assert.equal(await server.read(got), null, "the FIN");
+    socket.abort();
+    // The peer got a RST, not a FIN: its very next write fails (after a plain close it would succeed).
+    await assert.rejects(
+      () => server.write(new Uint8Array(1)),
+      (error) => error instanceof Deno.errors.BrokenPipe || error instanceof Deno.errors.ConnectionReset,
+    );
+    server.close();
+  } finally {
+    listener.close();
+    poller.close();
+  }
+});
+
+Deno.test("a StreamSocket to a closed port fails as refused; a wait is woken early", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const poller = new SocketPoller();
+  try {
+    const socket = StreamSocket.connect(new Uint8Array([127, 0, 0, 1]), port);
+    const refused = typeof socket === "number"
+      ? socket
+      : (await poller.wait([socket.fd], [true], [], 2000), socket.connectError());
+    assert.equal(refused, 111); // ECONNREFUSED
+    const started = performance.now();
+    const waiting = poller.wait([], [], [], 5000);
+    setTimeout(() => poller.wake(), 20);
+    await waiting;
+    assert.ok(performance.now() - started < 2000);
+  } finally {
+    poller.close();
+  }
 });

@@ -51,6 +51,8 @@ export interface CopyLabOptions {
   readonly targetDown?: boolean;
   /** With the echo server: the target takes this long for each answer (a slow build). */
   readonly targetAnswerDelayMs?: number;
+  /** With the echo server: more of its flags (a banner), for the online server and for the target's. */
+  readonly echoFlags?: { readonly online?: string[]; readonly target?: string[] };
   /** Extra hosts beyond client, online, target and assistant. */
   readonly extraHosts?: string[];
   /** Copies keep the real client's address (no `-c`); the target routes that address to the assistant. */
@@ -60,6 +62,11 @@ export interface CopyLabOptions {
    * intercept over IPv6), or "both" (each family to the target's address of that family, at once).
    */
   readonly family?: 4 | 6 | "both";
+  /**
+   * `connect`: copy replays over ordinary connections (`--connect`): no route is set up (intercept runs
+   * but idles), and `copyCommand` has `--connect` instead of `-s` and `-c`. Default `packet`.
+   */
+  readonly transport?: "packet" | "connect";
   /** Flags for intercept beyond -i and -F. */
   readonly interceptFlags?: string[];
 }
@@ -79,11 +86,13 @@ export interface CopyLab {
   readonly onlineUrlHost: string;
   readonly onlineLogPath: string;
   readonly targetLogPath: string;
+  /** Starts the target's server (with `targetDown`, later on; or again after a test stopped it). */
+  startTarget(): Promise<LabProcess>;
   /** Starts `copy` on the online host with the usual -x/-s/-c plus `extra`; resolves once it captures. */
   startCopy(extra?: string[]): Promise<LabProcess>;
   /**
    * The command line `startCopy` runs: copy from online:80 to target:8080 through the assistant (or the
-   * intercept at `intercept`, a `-s` value), plus `extra`.
+   * intercept at `intercept`, a `-s` value, or with `--connect`), plus `extra`.
    */
   copyCommand(extra: string[], intercept?: string): string[];
   /** Stops `copy` with SIGTERM and returns its summary counters. */
@@ -152,32 +161,38 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
       ...extra,
     ]);
 
-  // The operator's setup on the target: replies to the fake clients (or, when copies keep the real
-  // client address, to the real client) go to the assistant.
-  const routed4 = options.keepClientAddress ? `${client.address}/32` : FAKE_CLIENTS;
-  const routed6 = options.keepClientAddress ? `${client.address6}/128` : FAKE_CLIENTS6;
-  const [routed, via] = family === 4
-    ? [routed4, assistant.address]
-    : family === 6
-    ? [routed6, assistant.address6!]
-    : [`${routed4},${routed6}`, `${assistant.address},${assistant.address6}`];
-  const route = await target.run(tcpshadow(["route", "--clients", routed, "--via", via]));
-  await target.run(["sh", "-c", route.stdout]);
-  await assistant.run(["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+  const connect = options.transport === "connect";
+  if (!connect) {
+    // The operator's setup on the target: replies to the fake clients (or, when copies keep the real
+    // client address, to the real client) go to the assistant.
+    const routed4 = options.keepClientAddress ? `${client.address}/32` : FAKE_CLIENTS;
+    const routed6 = options.keepClientAddress ? `${client.address6}/128` : FAKE_CLIENTS6;
+    const [routed, via] = family === 4
+      ? [routed4, assistant.address]
+      : family === 6
+      ? [routed6, assistant.address6!]
+      : [`${routed4},${routed6}`, `${assistant.address},${assistant.address6}`];
+    const route = await target.run(tcpshadow(["route", "--clients", routed, "--via", via]));
+    await target.run(["sh", "-c", route.stdout]);
+    await assistant.run(["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+  }
 
-  const onlineServer = online.spawn(serverCommand(80, onlineLogPath));
+  const onlineServer = online.spawn(serverCommand(80, onlineLogPath, options.echoFlags?.online));
   await waitForLine(onlineServer, "listening");
-  if (!options.targetDown) {
+  const startTarget = async () => {
     // Tagged answers: a client that ever got one would fail its check.
     const targetServer = target.spawn(serverCommand(
       8080,
       targetLogPath,
       server === "http"
         ? ["--tag", "target"]
-        : ["--answer-delay-ms", String(options.targetAnswerDelayMs ?? 0)],
+        : ["--answer-delay-ms", String(options.targetAnswerDelayMs ?? 0), ...options.echoFlags?.target ?? []],
     ));
     await waitForLine(targetServer, "listening");
-  }
+    return targetServer;
+  };
+  if (!options.targetDown) await startTarget();
+  // Started with --connect too (it idles there): tests may reach for it.
   const intercept = assistant.spawn(
     tcpshadow([
       "intercept",
@@ -206,16 +221,14 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     : family === 6
     ? FAKE_CLIENTS6
     : `${FAKE_CLIENTS},${FAKE_CLIENTS6}`;
-  const copyCommand = (extra: string[], intercept?: string) =>
-    tcpshadow([
-      "copy",
-      "-x",
-      mapping,
+  const transportFlags = (intercept: string | undefined) =>
+    connect ? ["--connect"] : [
       "-s",
       intercept ?? (family === 6 ? `[${assistant.address6}]` : assistant.address),
       ...(options.keepClientAddress ? [] : ["-c", clients]),
-      ...extra,
-    ]);
+    ];
+  const copyCommand = (extra: string[], intercept?: string) =>
+    tcpshadow(["copy", "-x", mapping, ...transportFlags(intercept), ...extra]);
   return {
     lab,
     intercept,
@@ -228,6 +241,7 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     onlineLogPath,
     targetLogPath,
     copyCommand,
+    startTarget,
     async startCopy(extra = []) {
       const copy = online.spawn(copyCommand(extra), { stdout: "piped", stderr: "piped" });
       await waitForStderr(copy, "copying", 15000);
@@ -273,6 +287,16 @@ function parseSummary(stderr: string): Summary | undefined {
       return [key, Number(value)];
     }),
   ) as Summary;
+}
+
+/**
+ * Starts tcpdump on `host`'s eth0 writing what goes to and from port 80 to `path`, and resolves once it
+ * captures; stop it with SIGINT. Immediate mode, or the last packets wait in the kernel when it stops.
+ */
+export async function recordPort80(host: Host, path: string): Promise<LabProcess> {
+  const dump = host.spawn(["tcpdump", "-i", "eth0", "--immediate-mode", "-U", "-w", path, "tcp and port 80"]);
+  await waitForStderr(dump, "listening on", 10_000);
+  return dump;
 }
 
 /** Waits until a process's standard error has a line containing `text`. */

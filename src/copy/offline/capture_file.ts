@@ -36,7 +36,11 @@ export interface CaptureFile {
  * 2, as the file given is the mistake. Cannot be read at all (missing, no permission): `FatalError`,
  * exit 1. A file that breaks off after its start is not an error: `damage` says where.
  */
-export function scanCaptureFile(replay: ReplayOptions, filter: string): CaptureFile {
+export function scanCaptureFile(
+  replay: ReplayOptions,
+  filter: string,
+  fromClient: (destinationPort: number) => boolean = () => true,
+): CaptureFile {
   const path = replay.input;
   const format = captureFormat(readMagic(path));
   const capture = openCapture(path, filter);
@@ -58,7 +62,10 @@ export function scanCaptureFile(replay: ReplayOptions, filter: string): CaptureF
         continue;
       }
       if (decoded.tcp.capturedPayloadLength < decoded.tcp.payloadLength) cutPackets++;
-      if (starts.observe(sourceAddress(decoded.ip), decoded.tcp)) sessions++;
+      // With --compare the file's server packets are read too; only the clients' start sessions.
+      if (fromClient(decoded.tcp.dstPort) && starts.observe(sourceAddress(decoded.ip), decoded.tcp)) {
+        sessions++;
+      }
     }
   } finally {
     capture.close();

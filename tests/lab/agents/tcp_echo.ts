@@ -1,13 +1,16 @@
 /**
  * Lab agent: a line-echo TCP server. Every line received is answered with `echo <line>` and logged.
  *
- * Usage: deno run -A tcp_echo.ts --port P [--log FILE] [--answer-delay-ms MS]
+ * Usage: deno run -A tcp_echo.ts --port P [--log FILE] [--answer-delay-ms MS] [--banner TEXT]
+ *          [--banner-delay-ms MS]
  *
  * Appends one JSON line per line received to FILE, as it arrives: { connection, remote, index, line, at }
  * (`connection` counts accepted connections from 0, `index` counts lines within one, `at` is the
  * arrival in ms since the epoch). With --answer-delay-ms, a slow server: each answer takes that long,
- * one after the other, while lines that come meanwhile are read (and logged) at once. Prints
- * "listening" once it accepts connections.
+ * one after the other, while lines that come meanwhile are read (and logged) at once. With --banner,
+ * the server speaks first (as SMTP or FTP do): `<TEXT>` and a newline, --banner-delay-ms after the
+ * accept; a line that arrives before the banner went is logged with `early: true`. Prints "listening"
+ * once it accepts connections.
  */
 import { parseArgs } from "node:util";
 import { ConnReader, JsonLog, sleep, writeAll } from "./_common.ts";
@@ -18,6 +21,8 @@ const flags = parseArgs({
     port: { type: "string" },
     log: { type: "string" },
     "answer-delay-ms": { type: "string", default: "0" },
+    banner: { type: "string" },
+    "banner-delay-ms": { type: "string", default: "0" },
   },
   strict: true,
 }).values;
@@ -32,15 +37,22 @@ async function serve(conn: Deno.Conn, connection: number): Promise<void> {
   const reader = new ConnReader(conn);
   const remoteAddr = conn.remoteAddr as Deno.NetAddr;
   const remote = `${remoteAddr.hostname}:${remoteAddr.port}`;
-  let answers = Promise.resolve();
+  let bannerSent = flags.banner === undefined;
+  const banner = encoder.encode(`${flags.banner}\n`);
+  const bannerDone = bannerSent
+    ? Promise.resolve()
+    : sleep(Number(flags["banner-delay-ms"])).then(() => writeAll(conn, banner)).then(() => {
+      bannerSent = true;
+    });
+  let answers = bannerDone;
   try {
     for (let index = 0;; index++) {
       const bytes = await reader.readUntil(NEWLINE);
       if (bytes === undefined) break;
       const line = decoder.decode(bytes).replace(/\r?\n$/, "");
-      log.write({ connection, remote, index, line, at: Date.now() });
+      log.write({ connection, remote, index, line, at: Date.now(), ...(bannerSent ? {} : { early: true }) });
       const answer = encoder.encode(`echo ${line}\n`);
-      if (answerDelayMs === 0) await writeAll(conn, answer);
+      if (answerDelayMs === 0) await bannerDone.then(() => writeAll(conn, answer));
       else answers = answers.then(() => sleep(answerDelayMs)).then(() => writeAll(conn, answer));
     }
     await answers;

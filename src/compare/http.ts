@@ -1,0 +1,216 @@
+/**
+ * HTTP/1.x messages read out of a turn's bytes: requests (for the endpoint a turn belongs to) and
+ * responses (to compare), with chunked transfer coding and gzip, deflate and br content coding undone.
+ */
+import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from "node:zlib";
+
+/** One parsed HTTP/1.x message. */
+export interface HttpMessage {
+  /** Request method, for a request. */
+  readonly method?: string;
+  /** Request target (path and query), for a request. */
+  readonly target?: string;
+  /** Status code, for a response. */
+  readonly status?: number;
+  /** Header fields in order, names lower-cased. */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
+  /** The body with transfer and content coding undone (as sent when the coding is unknown or broken). */
+  readonly body: Uint8Array;
+  /** Whether the whole body was in the bytes given. */
+  readonly complete: boolean;
+  /** Where the message starts and ends in the bytes given. */
+  readonly start: number;
+  readonly end: number;
+}
+
+/** The most decoded body bytes kept: a decompression bomb stops here. */
+const MAX_DECODED_BODY = 8 * 1024 * 1024;
+const decoder = new TextDecoder("latin1");
+const CRLF_CRLF = [13, 10, 13, 10];
+
+/** The requests in `bytes` (a client's turn), as far as they are whole. */
+export function parseRequests(bytes: Uint8Array): HttpMessage[] {
+  const messages: HttpMessage[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    const head = readHead(bytes, at);
+    if (head === undefined) break;
+    const [method, target, version] = head.startLine.split(" ");
+    if (method === undefined || target === undefined || !version?.startsWith("HTTP/1.")) break;
+    const length = Number(header(head.headers, "content-length") ?? "0");
+    const body = readBody(bytes, head.end, head.headers, Number.isFinite(length) ? length : 0, false);
+    messages.push({
+      method,
+      target,
+      headers: head.headers,
+      body: body.body,
+      complete: body.complete,
+      start: at,
+      end: body.end,
+    });
+    if (!body.complete) break;
+    at = body.end;
+  }
+  return messages;
+}
+
+/**
+ * The responses in `bytes` (a server's answer to a turn), matched to `methods` (a HEAD's response has no
+ * body); interim 1xx responses are left out. `closed`: the server closed after these bytes, so a body
+ * without a length runs to the end.
+ */
+export function parseResponses(bytes: Uint8Array, methods: readonly string[], closed = true): HttpMessage[] {
+  const messages: HttpMessage[] = [];
+  let at = 0;
+  /** Where the interim responses before the next final one began, if there were any. */
+  let interimFrom: number | undefined;
+  while (at < bytes.length) {
+    const head = readHead(bytes, at);
+    if (head === undefined) break;
+    const match = /^HTTP\/1\.\d (\d{3})/.exec(head.startLine);
+    if (match === null) break;
+    const status = Number(match[1]);
+    if (status < 200 && status !== 101) {
+      at = head.end;
+      interimFrom ??= head.start;
+      continue;
+    }
+    const method = methods[messages.length] ?? "GET";
+    const bodyless = method === "HEAD" || status === 204 || status === 304 || status === 101;
+    const length = header(head.headers, "content-length");
+    const body = bodyless
+      ? { body: new Uint8Array(0), complete: true, end: head.end }
+      : readBody(bytes, head.end, head.headers, length === undefined ? undefined : Number(length), closed);
+    messages.push({
+      status,
+      headers: head.headers,
+      body: body.body,
+      complete: body.complete,
+      start: interimFrom ?? head.start,
+      end: body.end,
+    });
+    interimFrom = undefined;
+    if (!body.complete) break;
+    at = body.end;
+  }
+  return messages;
+}
+
+/** The value of the first header `name` (lower case), if any. */
+export function header(headers: HttpMessage["headers"], name: string): string | undefined {
+  return headers.find(([key]) => key === name)?.[1];
+}
+
+interface Head {
+  /** Where the head starts. */
+  readonly start: number;
+  readonly startLine: string;
+  readonly headers: [string, string][];
+  /** Offset just past the blank line. */
+  readonly end: number;
+}
+
+function readHead(bytes: Uint8Array, from: number): Head | undefined {
+  const end = indexOf(bytes, CRLF_CRLF, from);
+  if (end < 0) return undefined;
+  const lines = decoder.decode(bytes.subarray(from, end)).split("\r\n");
+  const headers: [string, string][] = [];
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(":");
+    if (colon > 0) headers.push([line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()]);
+  }
+  return { start: from, startLine: lines[0], headers, end: end + CRLF_CRLF.length };
+}
+
+function readBody(
+  bytes: Uint8Array,
+  from: number,
+  headers: Head["headers"],
+  length: number | undefined,
+  toEnd: boolean,
+): { body: Uint8Array; complete: boolean; end: number } {
+  let raw: Uint8Array;
+  let complete: boolean;
+  let end: number;
+  if (/chunked/i.test(header(headers, "transfer-encoding") ?? "")) {
+    ({ body: raw, complete, end } = readChunked(bytes, from));
+  } else if (length !== undefined && Number.isFinite(length)) {
+    end = Math.min(from + length, bytes.length);
+    raw = bytes.subarray(from, end);
+    complete = from + length <= bytes.length;
+  } else {
+    end = bytes.length;
+    raw = bytes.subarray(from);
+    complete = toEnd;
+  }
+  return { body: complete ? decodeContent(raw, header(headers, "content-encoding")) : raw, complete, end };
+}
+
+function readChunked(bytes: Uint8Array, from: number): { body: Uint8Array; complete: boolean; end: number } {
+  const parts: Uint8Array[] = [];
+  let at = from;
+  for (;;) {
+    const lineEnd = indexOf(bytes, [13, 10], at);
+    if (lineEnd < 0) break;
+    const size = parseInt(decoder.decode(bytes.subarray(at, lineEnd)).split(";")[0].trim(), 16);
+    if (!Number.isFinite(size)) break;
+    at = lineEnd + 2;
+    if (size === 0) {
+      // Trailer fields, then the blank line.
+      const trailerEnd = bytes[at] === 13 && bytes[at + 1] === 10 ? at : indexOf(bytes, CRLF_CRLF, at);
+      if (trailerEnd < 0) break;
+      const end = trailerEnd === at ? at + 2 : trailerEnd + 4;
+      return { body: concat(parts), complete: true, end };
+    }
+    if (at + size + 2 > bytes.length) break;
+    parts.push(bytes.subarray(at, at + size));
+    at += size + 2;
+  }
+  return { body: concat(parts), complete: false, end: bytes.length };
+}
+
+/** `raw` with its content coding undone; as it is when the coding is unknown or the data broken. */
+function decodeContent(raw: Uint8Array, coding: string | undefined): Uint8Array {
+  const name = coding?.trim().toLowerCase();
+  const options = { maxOutputLength: MAX_DECODED_BODY };
+  try {
+    if (name === "gzip" || name === "x-gzip") return new Uint8Array(gunzipSync(raw, options));
+    if (name === "br") return new Uint8Array(brotliDecompressSync(raw, options));
+    if (name === "deflate") {
+      // RFC 9110's deflate is zlib-wrapped, but some servers send raw deflate.
+      try {
+        return new Uint8Array(inflateSync(raw, options));
+      } catch {
+        return new Uint8Array(inflateRawSync(raw, options));
+      }
+    }
+  } catch {
+    // Broken or too large: compared as sent.
+  }
+  return raw;
+}
+
+function indexOf(bytes: Uint8Array, pattern: readonly number[], from: number): number {
+  const first = pattern[0];
+  for (
+    let i = bytes.indexOf(first, from);
+    i >= 0 && i + pattern.length <= bytes.length;
+    i = bytes.indexOf(first, i + 1)
+  ) {
+    let j = 1;
+    while (j < pattern.length && bytes[i + j] === pattern[j]) j++;
+    if (j === pattern.length) return i;
+  }
+  return -1;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

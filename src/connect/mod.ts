@@ -1,0 +1,16 @@
+/**
+ * `copy --connect`: copied sessions replayed over ordinary TCP connections from this host to the
+ * target, in the conversation's turns, with the target's answers read and counted. No raw socket, no
+ * intercept, no route; no root for a file replay.
+ *
+ * @module
+ */
+export {
+  CONNECT_TIMEOUT_MS,
+  type ConnectConfig,
+  type ConnectionSink,
+  type ConnectPhase,
+  ConnectSession,
+} from "./session.ts";
+export { type AnswerListener, ConnectTransport } from "./transport.ts";
+export { AnswerTurns, type TurnEnd, type TurnTimings } from "./turns.ts";

@@ -1,0 +1,226 @@
+/**
+ * How `copy`'s copies reach the target: packets through a raw socket with the target's reply headers
+ * from intercept, or ordinary connections (`--connect`).
+ */
+import type { CounterValues, Logger } from "../ops/mod.ts";
+import type { CopiedSession, SessionEndpoints, TableSink } from "../session/mod.ts";
+import { addressFamily, formatEndpoint } from "../wire/mod.ts";
+import { ConnectSession, ConnectTransport } from "../connect/mod.ts";
+import { ComparedSession, CompareRun } from "./comparing.ts";
+import { InterceptLinks } from "./intercept_link.ts";
+import type { CopyOptions } from "./options.ts";
+import type { CopyRuntime } from "./runtime.ts";
+import type { TRANSPORT_COUNTERS } from "./counters.ts";
+import { PacketSender } from "./sender.ts";
+
+/** How copies reach the target: what the table's sink does, and what is opened, closed and counted. */
+/** The transport's counters: every transport gives each, 0 where it has none. */
+export type TransportStats = CounterValues<typeof TRANSPORT_COUNTERS>;
+
+export interface Transport {
+  readonly sink: TableSink;
+  start(): Promise<void>;
+  /** Sends what is queued and closes everything. */
+  close(): Promise<void>;
+  stats(): TransportStats;
+  /** How a copy reached the target, for the per-session debug line. */
+  describe(endpoints: SessionEndpoints, session: CopiedSession): string;
+}
+
+/** Every transport counter at 0, for a transport to fill in its own. */
+const NO_TRANSPORT_COUNTS: TransportStats = {
+  "packets-sent": 0,
+  "packets-send-dropped": 0,
+  "replies-received": 0,
+  "replies-unmatched": 0,
+  "registrations-lost": 0,
+  "connections-open": 0,
+  "answer-bytes": 0,
+  "turns-answered": 0,
+  "turns-short": 0,
+  "turns-lagged": 0,
+  "bind-failures": 0,
+  "turns-compared": 0,
+  "turns-same": 0,
+  "turns-different": 0,
+  "turns-noise": 0,
+  "turns-no-answer": 0,
+  "turns-extra-answer": 0,
+  "turns-uncompared": 0,
+};
+
+/** The packet transport: segments through a raw socket, the target's reply headers from intercept. */
+export class PacketTransport implements Transport {
+  readonly sink: TableSink;
+  readonly #sender: PacketSender;
+  readonly #links: InterceptLinks;
+  readonly #runtime: CopyRuntime;
+
+  constructor(options: CopyOptions, log: Logger, runtime: CopyRuntime) {
+    this.#runtime = runtime;
+    const ipv6Targets = options.mappings.some((mapping) => addressFamily(mapping.targetAddress) === 6);
+    this.#sender = new PacketSender(ipv6Targets);
+    this.#links = new InterceptLinks(
+      options.intercepts,
+      options.connections,
+      (record) => runtime.onReplyRecord(record),
+      () => runtime.table.openClients(),
+      log,
+      options.lonely,
+      options.secret,
+      ipv6Targets,
+    );
+    this.sink = {
+      segment: (endpoints, tcp) =>
+        this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp, endpoints.flowInfo),
+      clientOpened: (endpoints) => this.#links.clientOpened(endpoints),
+      clientClosed: (endpoints) => this.#links.clientClosed(endpoints),
+      ipv6Replies: () => this.#links.ipv6Granted,
+    };
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.#links.connect();
+    } catch (error) {
+      this.#links.close();
+      this.#sender.close();
+      throw error;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#links.drain();
+    this.#links.close();
+    this.#sender.close();
+  }
+
+  stats(): TransportStats {
+    const counters = this.#runtime.table.counters;
+    return {
+      ...NO_TRANSPORT_COUNTS,
+      "packets-sent": this.#sender.sent,
+      "packets-send-dropped": this.#sender.dropped,
+      "replies-received": counters.repliesReceived,
+      "replies-unmatched": counters.repliesUnmatched,
+      "registrations-lost": this.#links.registrationsLost,
+    };
+  }
+
+  describe(endpoints: SessionEndpoints): string {
+    return `as ${formatEndpoint(endpoints.clientAddress, endpoints.clientPort)} to ` +
+      `${formatEndpoint(endpoints.targetAddress, endpoints.targetPort)}`;
+  }
+}
+
+/**
+ * The connection transport (`--connect`): each copy is a connection of this host's own, carrying the
+ * client's bytes in the conversation's turns; the target's answers are read and counted.
+ */
+export class ConnectionTransport implements Transport {
+  readonly sink: TableSink;
+  readonly #connections: ConnectTransport;
+  /** The target's bytes, and turns over by how (`turnOver`'s `end`). */
+  #answerBytes = 0;
+  #turnsAnswered = 0;
+  #turnsShort = 0;
+  #turnsLagged = 0;
+  /** With `--compare`: the comparison, and the compared session each connection's session belongs to. */
+  readonly #compare: CompareRun | undefined;
+  readonly #compared = new Map<ConnectSession, ComparedSession>();
+  readonly #target: string;
+
+  constructor(options: CopyOptions, runtime: CopyRuntime) {
+    const connect = options.connect!;
+    this.#compare = connect.compare === undefined ? undefined : new CompareRun(connect.compare, runtime.log);
+    this.#target = options.mappings.map((m) => formatEndpoint(m.targetAddress, m.targetPort)).join(",");
+    const compared = this.#compared;
+    this.#connections = new ConnectTransport(
+      connect.bind,
+      (session) => {
+        const pair = compared.get(session);
+        pair?.settle(performance.now());
+        runtime.onSessionChanged(pair ?? session);
+      },
+      {
+        answer: (session, turn, bytes) => {
+          const pair = compared.get(session);
+          if (pair === undefined || session === pair.candidate) this.#answerBytes += bytes.length;
+          pair?.answer(session, turn, bytes);
+        },
+        turnOver: (session, _turn, end) => {
+          const pair = compared.get(session);
+          if (pair !== undefined && session !== pair.candidate) return;
+          if (end === "answered") this.#turnsAnswered++;
+          else if (end === "quiet" || end === "no-answer") this.#turnsShort++;
+          else if (end === "lag") this.#turnsLagged++;
+        },
+        wrote: (session, turn, bytes) => compared.get(session)?.wrote(session, turn, bytes),
+        turnEnded: (session, turn, expected) => compared.get(session)?.turnEnded(session, turn, expected),
+      },
+    );
+    const config = { ...options.session, answerGapMs: connect.answerGapMs };
+    const baseline = connect.compare?.baseline;
+    this.sink = {
+      segment: () => {},
+      clientOpened: () => {},
+      clientClosed: () => {},
+      open: (endpoints, first, takeOver, now) => {
+        const candidate = new ConnectSession(endpoints, config, this.#connections, first, takeOver, now);
+        if (this.#compare === undefined) return candidate;
+        const toBaseline = baseline === undefined ? undefined : new ConnectSession(
+          { ...endpoints, targetAddress: baseline.address, targetPort: baseline.port },
+          config,
+          this.#connections,
+          first,
+          takeOver,
+          now,
+        );
+        const pair = new ComparedSession(candidate, toBaseline, this.#compare, (over) => this.#forget(over));
+        compared.set(candidate, pair);
+        if (toBaseline !== undefined) compared.set(toBaseline, pair);
+        return pair;
+      },
+    };
+  }
+
+  start(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async close(): Promise<void> {
+    await this.#connections.closeAll();
+    await this.#compare?.finish(this.#target);
+  }
+
+  /** A compared session is over: its connections' sessions are forgotten with it. */
+  #forget(session: ComparedSession): void {
+    this.#compared.delete(session.candidate);
+    if (session.baseline !== undefined) this.#compared.delete(session.baseline);
+  }
+
+  stats(): TransportStats {
+    return {
+      ...NO_TRANSPORT_COUNTS,
+      "packets-sent": this.#connections.writes,
+      "replies-received": this.#connections.reads,
+      "connections-open": this.#connections.open,
+      "answer-bytes": this.#answerBytes,
+      "turns-answered": this.#turnsAnswered,
+      "turns-short": this.#turnsShort,
+      "turns-lagged": this.#turnsLagged,
+      "bind-failures": this.#connections.bindFailures,
+      ...this.#compare?.stats(),
+    };
+  }
+
+  describe(endpoints: SessionEndpoints, session: CopiedSession): string {
+    const target = formatEndpoint(endpoints.targetAddress, endpoints.targetPort);
+    if (!(session instanceof ConnectSession)) return `to ${target}`;
+    const firstByte = session.firstByteAt === undefined || session.connectedAt === undefined
+      ? "no answer"
+      : `first byte after ${(session.firstByteAt - session.connectedAt).toFixed(1)} ms`;
+    return `over a connection to ${target}: ${session.answerBytes} bytes answered, ` +
+      `${session.turnsAnswered}/${session.turnsExpected} turns answered in full, ${firstByte}`;
+  }
+}
