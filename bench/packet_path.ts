@@ -7,21 +7,28 @@
  * the target with 200 bytes, the client's ACKs, FIN; every segment with a TCP timestamp, as Linux
  * sends them), then fed with a synthetic clock, so only the path itself is timed. The table's client
  * events are encoded as registrations into a reused buffer, as copy does (intercept links not timed).
- * With `--send`, segments go through copy's own `PacketSender` (batched sendmmsg). With `--ipv6`, the
- * same sessions over IPv6 (client, online server, target and fake client in 2001:2::/48; 84-byte reply
- * records), the way `CopyRuntime` feeds them to the table.
+ * With `--send`, segments go through copy's own `PacketSender` (batched sendmmsg on a raw socket);
+ * with `--send-interface DEV`, as Ethernet frames on DEV (`copy --send-interface`: batched sendmmsg on
+ * libpcap's socket), and with `--inject-each` too, one pcap_inject per frame instead, to compare. With
+ * `--ipv6`, the same sessions over IPv6 (client, online server, target and fake client in 2001:2::/48;
+ * 84-byte reply records), the way `CopyRuntime` feeds them to the table; IPv6 sends through the raw
+ * IPv6 socket only, as copy does.
  *
  * With `--allocations` it measures instead what the path allocates on V8's heap: the same sessions with
  * 10 and with 20 requests each, run with a young generation large enough that no collection happens,
  * so the heap's growth is what was allocated. The difference between the two is the steady-state cost
  * per packet; what remains, per session, is a session's cost from its SYN to its end.
  *
- * Run: deno run -A bench/packet_path.ts [--send | --allocations] [--ipv6]   (--send needs root: run it
- * inside a lab host, as `deno task bench` does, where the target address leads nowhere)
+ * Run: deno run -A bench/packet_path.ts [--send | --send-interface DEV [--inject-each] | --allocations]
+ * [--ipv6] (sending needs root: run it inside a lab host, as `deno task bench` does, where the target
+ * address leads nowhere)
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { PacketSender } from "../src/copy/sender.ts";
+import { Capture, PacketBatch, readKernelFile } from "../ffi/mod.ts";
+import { LinkOutlet } from "../src/copy/link_sender.ts";
+import { parseMac } from "../src/copy/neighbours.ts";
+import { BATCH_PACKETS, BATCH_SLOT, type Outlet, PacketSender } from "../src/copy/sender.ts";
 import {
   encodeRegistration,
   encodeRegistration6,
@@ -88,8 +95,80 @@ export interface PacketPathResult {
   readonly replies: number;
   readonly sent: number;
   readonly nsPerPacket: number;
-  readonly send: boolean;
+  readonly send: SendPath;
   readonly family: Family;
+}
+
+/**
+ * How the measured path sends: not at all, through copy's raw socket, as frames on an interface (batched
+ * as copy sends them), or as frames with one pcap_inject each.
+ */
+export type SendPath =
+  | { kind: "none" }
+  | { kind: "raw" }
+  | { kind: "link"; device: string }
+  | { kind: "inject-each"; device: string };
+
+/** The MAC address frames to the bench's target go to (`deno task bench` gives the target this neighbour). */
+export const TARGET_MAC = "02:00:00:00:00:fa";
+
+/** `LinkOutlet`'s frames sent one pcap_inject at a time: what batching saves. */
+class InjectEachOutlet implements Outlet {
+  readonly headerLength = 14;
+  readonly batch = new PacketBatch("link", BATCH_PACKETS, BATCH_SLOT);
+  readonly #capture: Capture;
+  readonly #header = new Uint8Array(14);
+  readonly #frames: Uint8Array<ArrayBuffer>[] = [];
+
+  constructor(device: string) {
+    this.#capture = Capture.openSender(device);
+    this.#header.set(parseMac(TARGET_MAC)!, 0);
+    this.#header.set(parseMac(readKernelFile(`/sys/class/net/${device}/address`)!.trim())!, 6);
+    this.#header[12] = 0x08;
+  }
+
+  queue(length: number, _destination: number): void {
+    const slot = this.batch.nextSlot();
+    slot.set(this.#header);
+    this.#frames.push(slot.subarray(0, length));
+    this.batch.push(length);
+  }
+
+  sendBatch(): number {
+    let dropped = 0;
+    for (const frame of this.#frames) if (!this.#capture.inject(frame)) dropped++;
+    this.#frames.length = 0;
+    this.batch.clear();
+    return dropped;
+  }
+
+  sendOne(packet: Uint8Array<ArrayBuffer>, _destination: number): boolean {
+    packet.set(this.#header);
+    return this.#capture.inject(packet);
+  }
+
+  close(): void {
+    this.#capture.close();
+  }
+}
+
+function senderFor(send: SendPath, family: Family): PacketSender | undefined {
+  if (family === 6 && (send.kind === "link" || send.kind === "inject-each")) {
+    throw new Error("--send-interface sends IPv4 only, as copy does");
+  }
+  switch (send.kind) {
+    case "none":
+      return undefined;
+    case "raw":
+      return new PacketSender(undefined, family === 6);
+    case "link": {
+      const sourceMac = parseMac(readKernelFile(`/sys/class/net/${send.device}/address`)!.trim())!;
+      const macs = new Map([[TARGET, parseMac(TARGET_MAC)!]]);
+      return new PacketSender(new LinkOutlet({ device: send.device, sourceMac, macs }));
+    }
+    case "inject-each":
+      return new PacketSender(new InjectEachOutlet(send.device));
+  }
 }
 
 function frame(tcp: TcpRepr, family: Family): Uint8Array {
@@ -283,11 +362,11 @@ export function measurePacketPath(
   sessions = 2000,
   requests = 10,
   rounds = 5,
-  send = false,
+  send: SendPath = { kind: "none" },
   family: Family = 4,
 ): PacketPathResult {
   const steps = workload(sessions, requests, family);
-  const sender = send ? new PacketSender(family === 6) : undefined;
+  const sender = senderFor(send, family);
   try {
     let best: ReturnType<typeof runOnce> | undefined;
     for (let round = 0; round < rounds; round++) {
@@ -369,11 +448,21 @@ async function allocations(): Promise<AllocationResult> {
 if (import.meta.main) {
   const flags = parseArgs({
     args: Deno.args,
-    options: { send: { type: "boolean" }, allocations: { type: "boolean" }, ipv6: { type: "boolean" } },
+    options: {
+      send: { type: "boolean" },
+      "send-interface": { type: "string" },
+      "inject-each": { type: "boolean" },
+      allocations: { type: "boolean" },
+      ipv6: { type: "boolean" },
+    },
   }).values;
+  const device = flags["send-interface"];
+  const send: SendPath = device !== undefined
+    ? { kind: flags["inject-each"] ? "inject-each" : "link", device }
+    : { kind: flags.send ? "raw" : "none" };
   const inChild = (globalThis as { gc?: unknown }).gc !== undefined;
   const result = !flags.allocations
-    ? measurePacketPath(2000, 10, 5, flags.send ?? false, flags.ipv6 ? 6 : 4)
+    ? measurePacketPath(2000, 10, 5, send, flags.ipv6 ? 6 : 4)
     : inChild
     ? await allocations()
     : await measureAllocations();

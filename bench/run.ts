@@ -26,7 +26,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type Host, type LabProcess, withLab } from "../tests/lab/lab.ts";
 import { FAKE_CLIENTS, FAKE_CLIENTS6, tcpshadow, waitForStderr } from "../tests/lab/copy_lab.ts";
-import { measureAllocations, measurePacketPath } from "./packet_path.ts";
+import { measureAllocations, measurePacketPath, TARGET_MAC } from "./packet_path.ts";
 import { selfTimes } from "./profile_summary.ts";
 import { errorMessage } from "../src/errors.ts";
 import { sleep } from "../src/sleep.ts";
@@ -501,7 +501,7 @@ async function main(): Promise<void> {
   );
 
   const micro = measurePacketPath();
-  const micro6 = measurePacketPath(2000, 10, 5, false, 6);
+  const micro6 = measurePacketPath(2000, 10, 5, { kind: "none" }, 6);
   const allocated = await measureAllocations();
   const dir = await Deno.makeTempDir({ prefix: "tcpshadow-bench-" });
   try {
@@ -519,14 +519,15 @@ async function main(): Promise<void> {
         target: lab.host("target"),
         assistant: lab.host("assistant"),
       };
-      // The per-packet path again with the raw socket's sends, inside a lab host: they go nowhere.
+      // The per-packet path again with the raw socket's sends, and as frames on the host's interface
+      // (copy --send-interface), inside a lab host: they go nowhere.
       await hosts.client.run([
         "ip",
         "neigh",
         "replace",
         "198.18.0.250",
         "lladdr",
-        "02:00:00:00:00:fa",
+        TARGET_MAC,
         "dev",
         "eth0",
       ]);
@@ -537,17 +538,18 @@ async function main(): Promise<void> {
         "replace",
         "2001:2::fa",
         "lladdr",
-        "02:00:00:00:00:fa",
+        TARGET_MAC,
         "dev",
         "eth0",
       ]);
-      const withSend = JSON.parse(
-        (await hosts.client.run([Deno.execPath(), "run", "-A", "--quiet", PACKET_PATH, "--send"])).stdout,
-      );
-      const withSend6 = JSON.parse(
-        (await hosts.client.run([Deno.execPath(), "run", "-A", "--quiet", PACKET_PATH, "--send", "--ipv6"]))
-          .stdout,
-      );
+      const packetPath = async (...args: string[]) =>
+        JSON.parse(
+          (await hosts.client.run([Deno.execPath(), "run", "-A", "--quiet", PACKET_PATH, ...args])).stdout,
+        );
+      const withSend = await packetPath("--send");
+      const withSend6 = await packetPath("--send", "--ipv6");
+      const withFrames = await packetPath("--send-interface", hosts.client.device);
+      const withEachFrame = await packetPath("--send-interface", hosts.client.device, "--inject-each");
       console.log(
         "Per-packet path (decode, session lookup and engine, rewrite, checksums; best of 5 runs of",
       );
@@ -560,6 +562,10 @@ async function main(): Promise<void> {
       console.log(
         `- with the raw-socket send (${withSend.sent} sends): ${withSend.nsPerPacket} ns/packet ` +
           `(IPv6, AF_INET6 IPPROTO_RAW: ${withSend6.nsPerPacket} ns/packet)`,
+      );
+      console.log(
+        `- with the link-layer send (--send-interface, sendmmsg on libpcap's socket): ` +
+          `${withFrames.nsPerPacket} ns/packet; one pcap_inject per frame instead: ${withEachFrame.nsPerPacket}`,
       );
       console.log(
         `- V8 heap allocated: ${allocated.bytesPerPacket} bytes per packet in steady state, ` +

@@ -1,9 +1,10 @@
 /**
- * The few libc calls tcpshadow needs: raw IP sockets to send rewritten packets, and `poll` run off the
- * JS thread so a capture can wait for packets without stalling the event loop.
+ * The few libc calls tcpshadow needs: raw IP sockets to send rewritten packets (and `sendmmsg` on
+ * libpcap's packet socket for link-layer batches), and `poll` run off the JS thread so a capture can
+ * wait for packets without stalling the event loop.
  */
 import { FatalError } from "../src/errors.ts";
-import { readCString, size } from "./_c.ts";
+import { cString, readCString, size } from "./_c.ts";
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -30,8 +31,12 @@ const POLLOUT = 4;
 const EINPROGRESS = 115;
 /** Bytes handed to send(2) or asked of recv(2) at once (`size` keeps one BigInt per length up to it). */
 const MAX_IO = 65536;
+const O_RDONLY = 0;
+const O_CLOEXEC = 0o2000000;
+const READ_CHUNK = 64 * 1024;
 
 const EPERM = 1;
+const ENOENT = 2;
 const EAGAIN = 11;
 const EACCES = 13;
 const ENOBUFS = 105;
@@ -77,6 +82,7 @@ const SYMBOLS = {
   sendmmsg: { parameters: ["i32", "pointer", "u32", "i32"], result: "i32" },
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  open: { parameters: ["buffer", "i32"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   strerror: { parameters: ["i32"], result: "pointer" },
   memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
@@ -103,6 +109,37 @@ export function lastErrno(): number {
 /** libc's text for an errno value, e.g. `Operation not permitted` for 1. */
 export function errnoMessage(errno: number): string {
   return readCString(libc().strerror(errno));
+}
+
+/**
+ * The text of a kernel file under /proc or /sys (`/proc/net/arp`, `/sys/class/net/eth0/address`), or
+ * `undefined` if there is no such file. Deno lets only `--allow-all` read these; libc reads them with
+ * the permission the process has anyway (`--allow-ffi`). Other failures throw `FatalError`.
+ */
+export function readKernelFile(path: string): string | undefined {
+  if (!path.startsWith("/proc/") && !path.startsWith("/sys/")) {
+    throw new TypeError(`${path} is not a kernel file under /proc or /sys`);
+  }
+  const fd = libc().open(cString(path), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const errno = lastErrno();
+    if (errno === ENOENT) return undefined;
+    throw new FatalError(`cannot read ${path}: ${errnoMessage(errno)}`);
+  }
+  try {
+    const chunks: Uint8Array[] = [];
+    for (;;) {
+      const chunk = new Uint8Array(READ_CHUNK);
+      const count = Number(libc().read(fd, chunk, size(chunk.length)));
+      if (count < 0) throw new FatalError(`cannot read ${path}: ${errnoMessage(lastErrno())}`);
+      if (count === 0) break;
+      chunks.push(chunk.subarray(0, count));
+    }
+    const decoder = new TextDecoder();
+    return chunks.map((chunk, i) => decoder.decode(chunk, { stream: i < chunks.length - 1 })).join("");
+  } finally {
+    libc().close(fd);
+  }
 }
 
 /**
@@ -146,8 +183,8 @@ export class RawSocket {
 
   /**
    * Sends one IP packet to `destination` (4 or 16 address bytes; the kernel routes by it, the packet's
-   * own header is sent as is). Returns `false` when the kernel had no room for it (ENOBUFS, EAGAIN) so
-   * the caller can count the drop; any other failure throws `FatalError`.
+   * own header is sent as is). Returns `false` when the packet was not sent but the next one may be
+   * (`droppedBySend`) so the caller can count the drop; any other failure throws `FatalError`.
    */
   send(packet: Uint8Array<ArrayBuffer>, destination: Uint8Array): boolean {
     if (destination.length !== (this.#family === 4 ? 4 : 16)) {
@@ -164,13 +201,13 @@ export class RawSocket {
     );
     if (sent >= 0) return true;
     const errno = lastErrno();
-    if (errno === ENOBUFS || errno === EAGAIN) return false;
+    if (droppedBySend(errno)) return false;
     throw new FatalError(`cannot send a ${packet.length}-byte packet: ${errnoMessage(errno)}`);
   }
 
   /**
    * Sends the packets queued in `batch` with as few sendmmsg(2) calls as the kernel allows and empties
-   * it; returns how many the kernel had no room for (ENOBUFS, EAGAIN: counted, not retried). Any other
+   * it; returns how many were dropped (`droppedBySend`: counted, not retried). Any other
    * failure throws `FatalError`. One system call per batch instead of one per packet: on a VM the call
    * itself costs more than the kernel's work on a small packet.
    */
@@ -178,25 +215,7 @@ export class RawSocket {
     if (batch.family !== this.#family) {
       throw new TypeError(`IPv${batch.family} batch on an IPv${this.#family} socket`);
     }
-    const fd = this.#openFd();
-    const count = batch.count;
-    let dropped = 0;
-    for (let done = 0; done < count;) {
-      const sent = libc().sendmmsg(fd, batch.headersAt(done), count - done, 0);
-      if (sent > 0) {
-        done += sent;
-        continue;
-      }
-      const errno = lastErrno();
-      if (errno !== ENOBUFS && errno !== EAGAIN) {
-        batch.clear();
-        throw new FatalError(`cannot send a ${batch.lengthAt(done)}-byte packet: ${errnoMessage(errno)}`);
-      }
-      dropped++;
-      done++;
-    }
-    batch.clear();
-    return dropped;
+    return sendBatchOn(this.#openFd(), batch);
   }
 
   /** Sets the socket's send buffer size, beyond net.core.wmem_max when privileged. */
@@ -227,9 +246,44 @@ export class RawSocket {
 }
 
 /**
+ * Whether a failed send lost only that packet: the kernel had no room for it (ENOBUFS, EAGAIN), or a
+ * firewall rule of this host dropped it (EPERM, netfilter's answer to a local packet it drops).
+ */
+function droppedBySend(errno: number): boolean {
+  return errno === ENOBUFS || errno === EAGAIN || errno === EPERM;
+}
+
+/**
+ * Sends `batch` on socket `fd` with as few sendmmsg(2) calls as the kernel allows and empties it; returns
+ * how many packets were dropped (`droppedBySend`: counted, not retried). Any other failure throws
+ * `FatalError`.
+ */
+export function sendBatchOn(fd: number, batch: PacketBatch): number {
+  const count = batch.count;
+  let dropped = 0;
+  for (let done = 0; done < count;) {
+    const sent = libc().sendmmsg(fd, batch.headersAt(done), count - done, 0);
+    if (sent > 0) {
+      done += sent;
+      continue;
+    }
+    const errno = lastErrno();
+    if (!droppedBySend(errno)) {
+      batch.clear();
+      throw new FatalError(`cannot send a ${batch.lengthAt(done)}-byte packet: ${errnoMessage(errno)}`);
+    }
+    dropped++;
+    done++;
+  }
+  batch.clear();
+  return dropped;
+}
+
+/**
  * Room for up to `capacity` IP packets of at most `slotSize` bytes each, built in place and sent
- * together by `RawSocket.sendBatch`. The C structures (`mmsghdr`, `iovec`, `sockaddr`) are laid out
- * once; queueing a packet writes only its length and destination.
+ * together by `RawSocket.sendBatch`, or link-layer frames (`family` `"link"`, no destination: the
+ * socket is bound to its interface) sent by `Capture.injectBatch`. The C structures (`mmsghdr`,
+ * `iovec`, `sockaddr`) are laid out once; queueing a packet writes only its length and destination.
  */
 export class PacketBatch {
   /** Packets queued. */
@@ -243,15 +297,15 @@ export class PacketBatch {
   readonly #sockaddrSize: number;
   readonly #addressOffset: number;
 
-  constructor(readonly family: 4 | 6, readonly capacity: number, readonly slotSize: number) {
+  constructor(readonly family: 4 | 6 | "link", readonly capacity: number, readonly slotSize: number) {
     const storage = new Uint8Array(capacity * slotSize);
     this.#slots = Array.from(
       { length: capacity },
       (_, i) => storage.subarray(i * slotSize, (i + 1) * slotSize),
     );
-    this.#sockaddrSize = family === 4 ? SOCKADDR_IN_SIZE : SOCKADDR_IN6_SIZE;
+    this.#sockaddrSize = family === "link" ? 0 : family === 4 ? SOCKADDR_IN_SIZE : SOCKADDR_IN6_SIZE;
     this.#addressOffset = family === 4 ? SOCKADDR_IN_ADDRESS : SOCKADDR_IN6_ADDRESS;
-    this.#addresses = new Uint8Array(capacity * this.#sockaddrSize);
+    this.#addresses = new Uint8Array(Math.max(1, capacity * this.#sockaddrSize));
     const iovecBytes = new Uint8Array(capacity * IOVEC_SIZE);
     this.#iovecs = new DataView(iovecBytes.buffer);
     this.#headers = new Uint8Array(capacity * MMSGHDR_SIZE);
@@ -262,11 +316,13 @@ export class PacketBatch {
     const iovecsAt = pointerValue(iovecBytes);
     // The arrays above stay alive with the batch, and V8 never moves an ArrayBuffer's backing store.
     for (let i = 0; i < capacity; i++) {
-      addressView.setUint16(i * this.#sockaddrSize, family === 4 ? AF_INET : AF_INET6, true);
       this.#iovecs.setBigUint64(i * IOVEC_SIZE + IOV_BASE, storageAt + BigInt(i * slotSize), true);
       const header = i * MMSGHDR_SIZE;
-      headers.setBigUint64(header + MSG_NAME, addressesAt + BigInt(i * this.#sockaddrSize), true);
-      headers.setUint32(header + MSG_NAMELEN, this.#sockaddrSize, true);
+      if (family !== "link") {
+        addressView.setUint16(i * this.#sockaddrSize, family === 4 ? AF_INET : AF_INET6, true);
+        headers.setBigUint64(header + MSG_NAME, addressesAt + BigInt(i * this.#sockaddrSize), true);
+        headers.setUint32(header + MSG_NAMELEN, this.#sockaddrSize, true);
+      }
       headers.setBigUint64(header + MSG_IOV, iovecsAt + BigInt(i * IOVEC_SIZE), true);
       headers.setBigUint64(header + MSG_IOVLEN, 1n, true);
     }
@@ -284,13 +340,18 @@ export class PacketBatch {
     return this.#slots[this.count];
   }
 
-  /** Queues the `length`-byte packet built in `nextSlot()` for `destination` (4 or 16 address bytes). */
-  push(length: number, destination: Uint8Array): void {
+  /**
+   * Queues the `length`-byte packet built in `nextSlot()` for `destination` (4 or 16 address bytes;
+   * none for link-layer frames).
+   */
+  push(length: number, destination?: Uint8Array): void {
     if (length > this.slotSize) {
       throw new RangeError(`a ${length}-byte packet does not fit a ${this.slotSize}-byte slot`);
     }
     const i = this.count;
-    this.#addresses.set(destination, i * this.#sockaddrSize + this.#addressOffset);
+    if (destination !== undefined) {
+      this.#addresses.set(destination, i * this.#sockaddrSize + this.#addressOffset);
+    }
     // The high half of the size_t stays zero: no BigInt per packet.
     this.#iovecs.setUint32(i * IOVEC_SIZE + IOV_LEN, length, true);
     this.count = i + 1;

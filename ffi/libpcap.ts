@@ -4,7 +4,7 @@
  */
 import { FatalError } from "../src/errors.ts";
 import { cString, readCString, size, textBefore } from "./_c.ts";
-import { copyFromPointer, errnoMessage, FdPoller, lastErrno } from "./libc.ts";
+import { copyFromPointer, errnoMessage, FdPoller, lastErrno, type PacketBatch, sendBatchOn } from "./libc.ts";
 import {
   BPF_PROGRAM_SIZE,
   pcap,
@@ -40,6 +40,12 @@ const DEFAULT_SNAPLEN = 65535;
 const READ_TIMEOUT_MS = 50;
 
 const DIRECTIONS = { in: PCAP_D_IN, out: PCAP_D_OUT, inout: PCAP_D_INOUT } as const;
+/** A sending handle's receive ring: as small as libpcap makes it, since it is never read. */
+const SENDER_BUFFER = 1 << 16;
+/** Matches no packet (none is 0 bytes long): the kernel drops every one before the ring. */
+const MATCH_NOTHING = "less 0";
+const EAGAIN = 11;
+const ENOBUFS = 105;
 
 /** How to open a live capture. */
 export interface LiveOptions {
@@ -163,6 +169,15 @@ export class Capture {
     }
   }
 
+  /**
+   * Opens `device` to send link-layer frames on (`inject`, `injectBatch`); needs root or CAP_NET_RAW.
+   * It receives nothing: its filter lets no packet into the ring, so the handle costs the host no copy
+   * of its traffic.
+   */
+  static openSender(device: string): Capture {
+    return Capture.openLive({ device, snaplen: 64, bufferSize: SENDER_BUFFER, filter: MATCH_NOTHING });
+  }
+
   /** Opens a pcap or pcapng file (either byte order, micro- or nanosecond stamps) for reading. */
   static openOffline(path: string): Capture {
     const errbuf = new Uint8Array(PCAP_ERRBUF_SIZE);
@@ -265,12 +280,29 @@ export class Capture {
     };
   }
 
-  /** Sends a whole link-layer frame out of the live capture's interface. */
-  inject(bytes: Uint8Array<ArrayBuffer>): void {
+  /**
+   * Sends a whole link-layer frame out of the live capture's interface (pcap_inject). Returns `false`
+   * when the kernel had no room for it (ENOBUFS, EAGAIN) so the caller can count the drop; any other
+   * failure throws `FatalError`.
+   */
+  inject(bytes: Uint8Array<ArrayBuffer>): boolean {
     const handle = this.#open();
-    if (pcap().pcap_inject(handle, bytes, size(bytes.length)) < 0) {
-      throw new FatalError(`cannot send on ${this.#source}: ${lastError(handle)}`);
-    }
+    if (pcap().pcap_inject(handle, bytes, size(bytes.length)) >= 0) return true;
+    const errno = lastErrno();
+    if (errno === ENOBUFS || errno === EAGAIN) return false;
+    throw new FatalError(`cannot send on ${this.#source}: ${lastError(handle)}`);
+  }
+
+  /**
+   * Sends the link-layer frames queued in `batch` (family `"link"`) and empties it; returns how many the
+   * kernel had no room for. What `inject` does frame by frame (a send(2) on libpcap's packet socket,
+   * bound to the interface), in one sendmmsg(2) per batch.
+   */
+  injectBatch(batch: PacketBatch): number {
+    if (batch.family !== "link") throw new TypeError(`IPv${batch.family} batch on a link-layer handle`);
+    const fd = pcap().pcap_get_selectable_fd(this.#open());
+    if (fd < 0) throw new FatalError(`cannot send on ${this.#source}: no packet socket`);
+    return sendBatchOn(fd, batch);
   }
 
   /**

@@ -32,6 +32,7 @@ export {
   POLL_READ,
   POLL_WRITE,
   RawSocket,
+  readKernelFile,
   SocketPoller,
   StreamSocket,
 } from "./libc.ts";

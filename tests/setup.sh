@@ -13,9 +13,11 @@ command -v nft >/dev/null 2>&1 || missing="$missing nftables"
 command -v tcpdump >/dev/null 2>&1 || missing="$missing tcpdump"
 command -v ethtool >/dev/null 2>&1 || missing="$missing ethtool"
 command -v ping >/dev/null 2>&1 || missing="$missing iputils-ping"
+command -v hping3 >/dev/null 2>&1 || missing="$missing hping3"
 command -v setsid >/dev/null 2>&1 || missing="$missing util-linux"
 # The comparison report is tested as a page in a real browser.
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing="$missing dnsmasq-base"
 if [ -n "$missing" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -78,15 +78,32 @@ export function configArguments(
 function flagArguments(at: string, name: string, flag: ConfigFlag, node: unknown): string[] {
   if (isSeq(node)) {
     if (!flag.multiple) throw new UsageError(`${at}: "${name}" takes one value, not a list`);
-    return node.items.flatMap((item) => flagArguments(at, name, flag, item));
+    return node.items.map((item) => {
+      if (isSeq(item) || isMap(item)) {
+        throw new UsageError(
+          `${at}: "${name}" is a list of plain values; a list or mapping inside it is not`,
+        );
+      }
+      return flagArgument(at, name, flag, item);
+    }).flat();
   }
+  return flagArgument(at, name, flag, node);
+}
+
+/** The argument one plain value stands for (none for a boolean flag set to false). */
+function flagArgument(at: string, name: string, flag: ConfigFlag, node: unknown): string[] {
+  if (isMap(node)) throw new UsageError(`${at}: "${name}" takes a value, not a mapping`);
   const value = isScalar(node) ? node.value : undefined;
   if (flag.type === "boolean") {
     if (typeof value !== "boolean") throw new UsageError(`${at}: "${name}" must be true or false`);
     return value ? [`--${name}`] : [];
   }
+  if (typeof value === "boolean") throw new UsageError(`${at}: "${name}" takes a value, not ${value}`);
   if (typeof value !== "string" && typeof value !== "number") {
     throw new UsageError(`${at}: "${name}" needs a value`);
+  }
+  if (typeof value === "string" && /[\r\n]/.test(value)) {
+    throw new UsageError(`${at}: "${name}" must be one line`);
   }
   return [`--${name}=${value}`];
 }

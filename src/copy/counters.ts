@@ -11,7 +11,10 @@ import { counter, type CounterName, gauge } from "../ops/mod.ts";
  */
 export const TRANSPORT_COUNTERS = [
   counter("packets-sent", "Packets sent to the target (--connect: writes to its connections)."),
-  counter("packets-send-dropped", "Packets the raw socket could not send."),
+  counter(
+    "packets-send-dropped",
+    "Packets not sent: no room in the kernel, or this host's firewall dropped them.",
+  ),
   counter("replies-received", "Target reply headers received from intercept (--connect: reads)."),
   counter("replies-unmatched", "Reply headers for no session of ours."),
   counter("registrations-lost", "Registrations not sent: intercept was down."),
@@ -43,12 +46,21 @@ export const RUNTIME_COUNTERS = [
   counter("sessions-reset-by-target", "Copied sessions the target reset before all was delivered."),
   counter("sessions-closed-by-target", "Copied sessions (--connect) the target closed with requests to go."),
   counter("sessions-buffer-full", "Copied sessions given up: too much client data waited for the target."),
+  counter(
+    "sessions-too-fragmented",
+    "Copied sessions given up: too many pieces of client data out of order.",
+  ),
   counter("sessions-capture-cut", "Copied sessions ended where the capture had cut a packet short."),
   counter("sessions-timed-out", "Copied sessions reset on the target after silence or lost retransmissions."),
   counter("sessions-abandoned", "Copied sessions reset on the target when copy stopped."),
+  counter("sessions-half-open", "Copies ended before their client completed its handshake online."),
   counter("sessions-skipped-by-rate", "New client sessions not copied: --rate left them out."),
   counter("sessions-refused-at-cap", "New client sessions not copied: --max-sessions were held."),
   counter("sessions-refused-while-paused", "New client sessions not copied: --max-memory had paused copy."),
+  counter(
+    "sessions-half-open-evicted",
+    "Copies of unfinished handshakes ended at --max-sessions for new ones.",
+  ),
   counter("sessions-without-address", "Copies not made: no free client address and port."),
   counter(
     "sessions-family-unreachable",
@@ -64,6 +76,11 @@ export const RUNTIME_COUNTERS = [
   counter("packets-kernel-dropped", "Packets the kernel dropped before the capture read them."),
   counter("retransmissions", "Segments sent to the target again after a loss."),
   ...TRANSPORT_COUNTERS,
+  gauge("intercept-connected", "Intercepts with a connection up now (0 while sessions wait: copy is blind)."),
+  counter("lines-dropped", "Log and stats lines dropped: their file took no writes."),
+  counter("datagrams-captured", "UDP datagrams captured on the copied udp: ports."),
+  counter("datagrams-copied", "UDP datagrams sent to the targets, each copy counted."),
+  counter("datagrams-skipped-by-rate", "UDP datagrams not copied: --rate left their client out."),
 ] as const;
 
 /** The memory guard's (`--max-memory`) and the process's: `CopyMonitor.stats()` adds them. */
@@ -114,6 +131,12 @@ export const COPY_RATES: readonly CopyCounterName[] = [
   "sessions-copied",
   "replies-received",
 ];
+
+/** What the stats line adds when some target is `udp:`. */
+export const COPY_UDP_STATS_LINE: readonly CopyCounterName[] = ["datagrams-captured", "datagrams-copied"];
+
+/** What the stats line gives a rate when some target is `udp:`. */
+export const COPY_UDP_RATES: readonly CopyCounterName[] = ["datagrams-copied"];
 
 /** Prefix of `copy`'s Prometheus metrics. */
 export const COPY_METRICS_PREFIX = "tcpshadow_";

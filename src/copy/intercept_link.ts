@@ -135,11 +135,18 @@ export class InterceptLinks {
     );
   }
 
+  /** Intercepts with at least one connection up. */
+  get connectedIntercepts(): number {
+    return this.#links.filter((group) => group.some((link) => link.connection !== undefined)).length;
+  }
+
   /**
    * Connects everything once; an intercept that cannot be reached (or fails auth) at start is fatal,
    * unless `lonely`: then one it cannot reach is retried like a lost one.
+   * None to connect when every target is `udp:`.
    */
   async connect(): Promise<void> {
+    if (this.#links.length === 0) return;
     await Promise.all(
       this.#links.flat().map(async (link) => {
         const where = `${link.address.host}:${link.address.port}`;

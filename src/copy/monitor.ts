@@ -8,11 +8,14 @@ import {
   COPY_METRICS_PREFIX,
   COPY_RATES,
   COPY_STATS_LINE,
+  COPY_UDP_RATES,
+  COPY_UDP_STATS_LINE,
   type MEMORY_COUNTERS,
   type RUNTIME_COUNTERS,
 } from "./counters.ts";
 import type { CopyRuntime } from "./runtime.ts";
 import { type MemoryGuard, residentBytes } from "./memory_guard.ts";
+import { BlindAlarm } from "./blind.ts";
 
 /** The side jobs of one `copy` run; `stop` ends them all. */
 export class CopyMonitor {
@@ -23,7 +26,12 @@ export class CopyMonitor {
   readonly #kernelDrops = new GrowthAlarm((growth, total) =>
     `the kernel dropped ${growth} captured packets (${total} in all): copy is not keeping up`
   );
+  readonly #sendDrops = new GrowthAlarm((growth, total) =>
+    `${growth} copies were not sent (${total} in all): the kernel had no room for them, or a firewall ` +
+    `rule on this host dropped them (--send-interface sends around it)`
+  );
   readonly #capHits: GrowthAlarm;
+  readonly #blind: BlindAlarm;
   #rss = 0;
 
   /**
@@ -34,7 +42,10 @@ export class CopyMonitor {
     this.#runtime = runtime;
     this.#log = log;
     this.#guard = guard;
-    const { operation, maxSessions } = runtime.options;
+    const { operation, maxSessions, lonely, udpMappings } = runtime.options;
+    this.#blind = new BlindAlarm(lonely);
+    // The datagram counters only where there are udp: targets to count for.
+    const udp = udpMappings.length > 0;
     this.#capHits = new GrowthAlarm((growth, total) =>
       `--max-sessions ${maxSessions} reached: ${growth} new sessions refused (${total} in all)`
     );
@@ -42,8 +53,8 @@ export class CopyMonitor {
     this.#reporting = Reporting.start(operation, {
       sample: () => ({ counters: this.stats() }),
       metrics: () => counterSamples(COPY_METRICS_PREFIX, COPY_COUNTERS, this.stats()),
-      lineKeys: COPY_STATS_LINE,
-      rateKeys: COPY_RATES,
+      lineKeys: udp ? [...COPY_STATS_LINE, ...COPY_UDP_STATS_LINE] : COPY_STATS_LINE,
+      rateKeys: udp ? [...COPY_RATES, ...COPY_UDP_RATES] : COPY_RATES,
       check: () => this.check(),
     }, log);
   }
@@ -64,7 +75,10 @@ export class CopyMonitor {
     const runtime = this.#runtime;
     this.#rss = residentBytes();
     this.#kernelDrops.check(runtime.packetsKernelDropped, now, this.#log);
+    this.#sendDrops.check(runtime.stats()["packets-send-dropped"], now, this.#log);
     this.#capHits.check(runtime.table.counters.sessionsRefusedAtCap, now, this.#log);
+    const connected = runtime.interceptsConnected;
+    if (connected !== undefined) this.#blind.check(connected, runtime.table.active, now, this.#log);
     if (this.#guard !== undefined) this.#rss = this.#guard.check(runtime.table, this.#rss, now);
   }
 

@@ -44,6 +44,7 @@ import {
   ipv6Address,
   parseIpv6,
 } from "../wire/mod.ts";
+import { parseMac } from "./neighbours.ts";
 
 const MEBIBYTE = 1 << 20;
 
@@ -55,7 +56,10 @@ export interface InterceptAddress {
 
 /** Everything `copy` was asked to do. */
 export interface CopyOptions {
+  /** The TCP mappings of `-x`. */
   readonly mappings: TargetMapping[];
+  /** The `udp:` mappings of `-x`: each datagram copied as it is (`UdpCopier`). */
+  readonly udpMappings: TargetMapping[];
   readonly intercepts: InterceptAddress[];
   readonly clients: AddressRange[];
   readonly rate: number;
@@ -79,13 +83,20 @@ export interface CopyOptions {
   readonly maxMemory: number | undefined;
   /** Copies over ordinary connections (`--connect`) instead of packets, if asked. */
   readonly connect: ConnectOptions | undefined;
+  /** Send copies as Ethernet frames on this interface (`--send-interface`) instead of a raw socket. */
+  readonly sendInterface: string | undefined;
+  /** The MAC address those frames go to (`--target-mac`); by default each target's next hop's. */
+  readonly targetMac: Uint8Array | undefined;
   /** Copy only sessions seen from their SYN (`-O`). */
   readonly onlyFromSyn: boolean;
   /** The rate starts at 1% and rises a point a second up to `rate` (`-g`). */
   readonly gradual: boolean;
   /** Clients on 127.0.0.0/8 are copied as coming from this address (`-H`), if given. */
   readonly localhostAddress: number | undefined;
-  /** Keep running while no intercept can be reached, from the start on (`-L`). */
+  /**
+   * Keep running while no intercept can be reached, from the start on, and without the warning every
+   * few seconds that sessions wait for replies that cannot come (`-L`).
+   */
   readonly lonely: boolean;
   /** `-d` and `-P`. */
   readonly daemon: DaemonOptions;
@@ -152,11 +163,15 @@ export const copyHelp = `tcpshadow copy: copy live TCP sessions from this (onlin
 Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
        tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT -i CAPTURE.pcap [-a SPEED] [-T N] [flags]
        tcpshadow copy -x PORT-TARGET:PORT --connect [-i CAPTURE.pcap] [flags]
+       tcpshadow copy -x udp:PORT-TARGET:PORT [flags]
 
-  -x, --target MAP         what to copy and where: [onlineIP:]port-targetIP:targetPort, comma list
-                           (e.g. 80-198.18.0.3:8080); IPv6 in brackets (80-[2001:2::3]:8080); required
+  -x, --target MAP         what to copy and where: [udp:][onlineIP:]port-targetIP:targetPort, comma list
+                           (e.g. 80-198.18.0.3:8080); IPv6 in brackets (80-[2001:2::3]:8080); required.
+                           udp: copies each UDP datagram to the port as it is (DNS and the like:
+                           udp:53-198.18.0.3:5353, IPv4 only), no intercept needed
   -s, --intercept HOSTS    intercept host[:port] to get the target's replies from (default port ${DEFAULT_INTERCEPT_PORT}),
-                           IPv6 as [address]:port, comma list; required without --connect
+                           IPv6 as [address]:port, comma list; required unless --connect, or every target
+                           is udp:
       --connect            replay each session over an ordinary TCP connection from this host instead
                            of packets: no raw socket, intercept or route; works through NAT and load
                            balancers; the target sees this host's address; no root with --input
@@ -198,7 +213,8 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
                            --compare: no limit)
   -p, --intercept-port P   intercept's port where -s names none (default ${DEFAULT_INTERCEPT_PORT})
   -C, --connections N      connections to each intercept, 1-16 (default 2)
-  -L, --lonely             keep running while no intercept can be reached, also at start (retrying)
+  -L, --lonely             keep running while no intercept can be reached, also at start (retrying),
+                           and quietly (by default copy warns every 5 s while sessions wait for one)
   -W, --no-wait            never wait for the target's answer before the next request (--max-lag 0)
   -O, --only-from-syn      copy only sessions seen from their SYN, none taken over when already open
   -g, --gradual            start at 1% of sessions and copy a point more each second, up to --rate
@@ -214,6 +230,10 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
                            not be world-readable and holds at least 16 bytes
   -m, --max-memory MB      above this resident memory collect garbage, and if still above take no new
                            sessions (open ones go on) until back below 90% of it (default: no limit)
+  -o, --send-interface DEV send the copies as Ethernet frames on DEV (libpcap) instead of a raw socket, so
+                           this host's routing, conntrack and firewall never see them; to the next hop's
+                           MAC address, found in the neighbour table at start
+      --target-mac MAC     with --send-interface: send the frames to this MAC address (aa:bb:cc:dd:ee:ff)
   -q, --quiet              no log lines, only errors and the final summary
 ${OPERATION_HELP}
 ${DAEMON_HELP}
@@ -222,8 +242,8 @@ ${DAEMON_HELP}
   -v, --version            print the version
   -h, --help               this text
 
-Run as root (or with CAP_NET_RAW): it captures with libpcap and sends with a raw socket. With
---connect a live capture still needs CAP_NET_RAW (for libpcap only); --connect --input needs none.
+Run as root (or with CAP_NET_RAW): it captures with libpcap and sends with a raw socket (or libpcap, -o).
+With --connect a live capture still needs CAP_NET_RAW (for libpcap only); --connect --input needs none.
 Examples:
   tcpshadow copy -x 80-198.18.0.3:8080 -s 198.18.0.4 -c 198.19.0.0/24 --rate 20
   tcpshadow copy -x 80-198.18.0.3:8080 --connect -i traffic.pcap
@@ -270,6 +290,8 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     "diff-file": { type: "string" },
     report: { type: "string" },
     "diff-samples": { type: "string" },
+    "send-interface": { type: "string", short: "o" },
+    "target-mac": { type: "string" },
     "secret-file": { type: "string" },
     ...OPERATION_FLAGS,
     ...DAEMON_FLAGS,
@@ -278,8 +300,15 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
   const targets = listValue(values.target);
   if (targets.length === 0) throw new UsageError("--target (-x) is required, e.g. -x 80-198.18.0.3:8080");
   const connect = connectOptions(values);
+  const mappings = targets.map(parseMapping);
+  const tcpMappings = mappings.filter((mapping) => !mapping.udp).map((mapping) => mapping.mapping);
+  if (
+    connect !== undefined && values["send-interface"] !== undefined && tcpMappings.length === mappings.length
+  ) {
+    throw new UsageError("--send-interface (-o) sends packets: --connect copies over connections of its own");
+  }
   const intercepts = listValue(values.intercept);
-  if (intercepts.length === 0 && connect === undefined) {
+  if (intercepts.length === 0 && tcpMappings.length > 0 && connect === undefined) {
     throw new UsageError(
       "--intercept (-s) is required: the host running 'tcpshadow intercept' (or copy with --connect)",
     );
@@ -303,14 +332,18 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
   const mss = values.mss === undefined
     ? DEFAULT_MTU - IP_TCP_HEADERS
     : intValue("--mss", values.mss, 64, 65495);
-  const mappings = targets.map(parseMapping);
   const clients = clientText.length === 0 ? [] : clientRanges(clientText.join(","));
-  checkFamilies(mappings, clients);
-  if (connect !== undefined && mappings.some((mapping) => addressFamily(mapping.targetAddress) === 6)) {
+  checkFamilies(mappings.map((mapping) => mapping.mapping), clients);
+  const ipv6Targets = tcpMappings.some((mapping) => addressFamily(mapping.targetAddress) === 6);
+  if (connect !== undefined && ipv6Targets) {
     throw new UsageError("--connect reaches IPv4 targets only for now: copy to an IPv6 target without it");
   }
+  if (values["send-interface"] !== undefined && ipv6Targets) {
+    throw new UsageError("--send-interface (-o) sends IPv4 only for now: copy to an IPv6 target without it");
+  }
   return {
-    mappings,
+    mappings: tcpMappings,
+    udpMappings: mappings.filter((mapping) => mapping.udp).map((mapping) => mapping.mapping),
     intercepts: intercepts.map((text) => parseInterceptAddress(text, interceptPort)),
     clients,
     rate: values.rate === undefined ? 100 : intValue("--rate", values.rate, 1, 100),
@@ -356,6 +389,7 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     lonely: values.lonely ?? false,
     daemon: daemonOptions(values),
     notices: acceptedFlagNotices(ACCEPTED_FLAGS, values),
+    ...sendPath(values["send-interface"], values["target-mac"]),
     secret: values["secret-file"] === undefined
       ? undefined
       : readSecretFile("--secret-file", values["secret-file"]),
@@ -479,22 +513,47 @@ function inputOrInterfaces(
     : { input, interfaces: listed };
 }
 
-/** `[onlineIP:]port-targetIP:targetPort`, IPv6 addresses in brackets. */
-function parseMapping(text: string): TargetMapping {
+/** `--send-interface` and `--target-mac`; the second only means something with the first. */
+function sendPath(
+  device: string | undefined,
+  mac: string | undefined,
+): { sendInterface: string | undefined; targetMac: Uint8Array | undefined } {
+  if (device === undefined) {
+    if (mac !== undefined) throw new UsageError("--target-mac needs --send-interface");
+    return { sendInterface: undefined, targetMac: undefined };
+  }
+  if (device === "" || device === "any") {
+    throw new UsageError(`--send-interface needs one interface to send on, like eth0`);
+  }
+  const targetMac = mac === undefined ? undefined : parseMac(mac);
+  if (mac !== undefined && targetMac === undefined) {
+    throw new UsageError(`--target-mac: "${mac}" is not a MAC address like 02:00:00:00:00:01`);
+  }
+  return { sendInterface: device, targetMac };
+}
+
+/** `[udp:][onlineIP:]port-targetIP:targetPort`, IPv6 addresses in brackets (not for `udp:`). */
+function parseMapping(text: string): { udp: boolean; mapping: TargetMapping } {
   const address = String.raw`([0-9.]+|\[[0-9a-fA-F:.]+\])`;
-  const match = new RegExp(`^(?:${address}:)?([0-9]+)-${address}:([0-9]+)$`).exec(text);
+  const match = new RegExp(`^(udp:)?(?:${address}:)?([0-9]+)-${address}:([0-9]+)$`).exec(text);
   if (!match) {
     throw new UsageError(
-      `--target: "${text}" is not [onlineIP:]port-targetIP:targetPort (like 80-198.18.0.3:8080 or ` +
+      `--target: "${text}" is not [udp:][onlineIP:]port-targetIP:targetPort (like 80-198.18.0.3:8080 or ` +
         `[2001:2::2]:80-[2001:2::3]:8080)`,
     );
   }
-  const [, online, onlinePort, target, targetPort] = match;
+  const [, udp, online, onlinePort, target, targetPort] = match;
+  if (udp !== undefined && (online?.startsWith("[") || target.startsWith("["))) {
+    throw new UsageError(`--target: "${text}": udp: copies IPv4 only for now`);
+  }
   return {
-    onlineAddress: online === undefined ? undefined : mappingAddress(online),
-    onlinePort: portValue("--target", onlinePort),
-    targetAddress: mappingAddress(target),
-    targetPort: portValue("--target", targetPort),
+    udp: udp !== undefined,
+    mapping: {
+      onlineAddress: online === undefined ? undefined : mappingAddress(online),
+      onlinePort: portValue("--target", onlinePort),
+      targetAddress: mappingAddress(target),
+      targetPort: portValue("--target", targetPort),
+    },
   };
 }
 

@@ -3,10 +3,11 @@
  * the transport toward the target (the raw socket and the links to intercept, or ordinary connections
  * with `--connect`), and the counters they keep.
  */
-import type { CounterValues, Logger } from "../ops/mod.ts";
+import { type CounterValues, linesDropped, type Logger } from "../ops/mod.ts";
 import { type CopiedSession, SessionTable } from "../session/mod.ts";
 import { parseReplyRecord, parseReplyRecord6, REPLY_RECORD_LENGTH } from "../protocol/mod.ts";
 import {
+  addressFamily,
   decodeTcpPacket,
   destinationAddress,
   formatEndpoint,
@@ -18,6 +19,9 @@ import { announceRunning } from "../cli/mod.ts";
 import { gradualPlan } from "./gradual.ts";
 import type { CopyOptions } from "./options.ts";
 import { ConnectionTransport, PacketTransport, type Transport } from "./transport.ts";
+import { LinkOutlet, type LinkPath, resolveLinkPath } from "./link_sender.ts";
+import { PacketSender } from "./sender.ts";
+import { UdpCopier } from "./udp.ts";
 import { sleep } from "../sleep.ts";
 import type { RUNTIME_COUNTERS } from "./counters.ts";
 
@@ -41,6 +45,10 @@ export class CopyRuntime {
   readonly #transport: Transport;
   /** Whether answers are compared (`--compare`): the online server's packets then matter too. */
   readonly #comparing: boolean;
+  /** The raw socket (or `--send-interface`): the packet transport's, and the `udp:` targets'. */
+  readonly #sender: PacketSender | undefined;
+  /** The `udp:` targets' datagrams, when there are any. */
+  readonly #udp: UdpCopier | undefined;
   /** One timeout for the table's next deadline, so an idle copy does not wake up on a fixed tick. */
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** Removes the `--pid-file` written once running. */
@@ -52,10 +60,21 @@ export class CopyRuntime {
     this.runTimers(performance.now());
   };
 
-  private constructor(readonly options: CopyOptions, readonly log: Logger) {
+  private constructor(readonly options: CopyOptions, readonly log: Logger, linkPath: LinkPath | undefined) {
     this.#comparing = options.connect?.compare !== undefined;
+    // --connect alone needs no raw socket (no root to replay a file); packets and udp: targets do.
+    const ipv6Targets = options.mappings.some((mapping) => addressFamily(mapping.targetAddress) === 6);
+    const sender = options.connect === undefined || options.udpMappings.length > 0
+      ? new PacketSender(linkPath === undefined ? undefined : new LinkOutlet(linkPath), ipv6Targets)
+      : undefined;
+    this.#sender = sender;
+    this.#udp = options.udpMappings.length === 0 ? undefined : new UdpCopier(
+      { ...options, mappings: options.udpMappings },
+      (source, destination, srcPort, dstPort, payload) =>
+        sender!.sendUdp(source, destination, srcPort, dstPort, payload),
+    );
     this.#transport = options.connect === undefined
-      ? new PacketTransport(options, log, this)
+      ? new PacketTransport(options, log, this, sender!)
       : new ConnectionTransport(options, this);
     this.table = new SessionTable(options.gradual ? gradualPlan(options, performance.now()) : options, {
       ...this.#transport.sink,
@@ -71,10 +90,24 @@ export class CopyRuntime {
     });
   }
 
-  /** Opens the transport: the raw socket and a connection to every intercept, or nothing yet (`--connect`). */
+  /**
+   * Opens the transport (the raw socket, or the send interface, and a connection to every intercept; or
+   * nothing yet with `--connect`).
+   */
   static async start(options: CopyOptions, log: Logger): Promise<CopyRuntime> {
-    const runtime = new CopyRuntime(options, log);
-    await runtime.#transport.start();
+    // --send-interface goes with IPv4 targets only (options refuse it with an IPv6 one).
+    const targets = [...options.mappings, ...options.udpMappings].map((mapping) => mapping.targetAddress)
+      .filter((address) => typeof address === "number");
+    const linkPath = options.sendInterface === undefined
+      ? undefined
+      : await resolveLinkPath(options.sendInterface, targets, options.targetMac, log);
+    const runtime = new CopyRuntime(options, log, linkPath);
+    try {
+      await runtime.#transport.start();
+    } catch (error) {
+      runtime.#sender?.close();
+      throw error;
+    }
     return runtime;
   }
 
@@ -89,7 +122,10 @@ export class CopyRuntime {
    */
   onFrame(linkType: number, frame: Uint8Array, now: number): void {
     const decoded = decodeTcpPacket(linkType, frame);
-    if (decoded === undefined) return;
+    if (decoded === undefined) {
+      this.#udp?.onFrame(linkType, frame);
+      return;
+    }
     if (isWireError(decoded)) {
       this.packetsMalformed++;
       return;
@@ -143,7 +179,13 @@ export class CopyRuntime {
     this.table.abandonAll(performance.now());
     clearTimeout(this.#timer);
     await this.#transport.close();
+    this.#sender?.close();
     this.#removePidFile();
+  }
+
+  /** Intercepts with at least one connection up now; `undefined` where the transport needs none. */
+  get interceptsConnected(): number | undefined {
+    return this.#transport.interceptsConnected;
   }
 
   /** Every counter of the run so far, by its name in `RUNTIME_COUNTERS`. */
@@ -157,27 +199,35 @@ export class CopyRuntime {
       "sessions-completed": o["completed"],
       "sessions-reset-by-client": o["reset-by-client"],
       "sessions-failed": o["refused"] + o["no-answer"] + o["reset-by-target"] + o["closed-by-target"] +
-        o["buffer-full"] + o["capture-cut"],
+        o["buffer-full"] + o["too-fragmented"] + o["capture-cut"],
       "sessions-refused": o["refused"],
       "sessions-no-answer": o["no-answer"],
       "sessions-reset-by-target": o["reset-by-target"],
       "sessions-closed-by-target": o["closed-by-target"],
       "sessions-buffer-full": o["buffer-full"],
+      "sessions-too-fragmented": o["too-fragmented"],
       "sessions-capture-cut": o["capture-cut"],
       "sessions-timed-out": o["timed-out"],
+      "sessions-half-open": o["half-open"],
       "sessions-abandoned": o["abandoned"],
       "sessions-skipped-by-rate": c.sessionsSkippedByRate,
       "sessions-refused-at-cap": c.sessionsRefusedAtCap,
       "sessions-refused-while-paused": c.sessionsRefusedWhilePaused,
+      "sessions-half-open-evicted": c.sessionsHalfOpenEvicted,
       "sessions-without-address": c.sessionsWithoutAddress,
       "sessions-family-unreachable": c.sessionsFamilyUnreachable,
       "sessions-without-ipv6-intercept": c.sessionsWithoutIpv6Intercept,
       "packets-captured": c.packetsCaptured,
-      "packets-malformed": this.packetsMalformed,
+      "packets-malformed": this.packetsMalformed + (this.#udp?.malformed ?? 0),
       "replies-malformed": this.repliesMalformed,
       "packets-kernel-dropped": this.packetsKernelDropped,
       retransmissions: c.retransmissions,
       ...this.#transport.stats(),
+      "intercept-connected": this.interceptsConnected ?? 0,
+      "lines-dropped": linesDropped(),
+      "datagrams-captured": this.#udp?.captured ?? 0,
+      "datagrams-copied": this.#udp?.copied ?? 0,
+      "datagrams-skipped-by-rate": this.#udp?.skippedByRate ?? 0,
     };
   }
 

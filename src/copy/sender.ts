@@ -1,8 +1,9 @@
 /**
- * Sends the engine's segments to the target through raw sockets, one per address family. Segments are
- * built straight into a batch and leave together, one system call per batch, at the end of the
- * JavaScript task that made them (or sooner when the batch is full): a capture drain or a read from
- * intercept makes many.
+ * Sends the engine's segments (and copied UDP datagrams) to the target. IPv4 packets leave through a raw
+ * IPv4 socket or, with `--send-interface`, as Ethernet frames (`LinkOutlet`); IPv6 segments through a raw
+ * IPv6 socket of their own, opened only when some target is IPv6. Packets are built straight into a batch
+ * and leave together, one system call per batch, at the end of the JavaScript task that made them (or
+ * sooner when the batch is full): a capture drain or a read from intercept makes many.
  *
  * An IPv4 raw socket of protocol IPPROTO_RAW takes our header as is (IP_HDRINCL); so does an IPv6 one on
  * Linux (the kernel sets its hdrincl for IPPROTO_RAW): it sends the whole IPv6 header we built, flow label
@@ -12,66 +13,114 @@ import { PacketBatch, RawSocket } from "../../ffi/mod.ts";
 import {
   type Address,
   emitIpv4Tcp,
+  emitIpv4Udp,
   emitIpv6Tcp,
   ipv4Bytes,
-  type Ipv4TcpRepr,
   ipv6AddressBytes,
-  type Ipv6TcpRepr,
   type TcpRepr,
   writeIpv6Address,
 } from "../wire/mod.ts";
 
 const MAX_PACKET = 65535;
-const BATCH_PACKETS = 64;
-/** Fits a full-size segment (1460 bytes of payload) with the largest IP and TCP headers. */
-const BATCH_SLOT = 2048;
+/** Packets per batch: one system call sends them all. */
+export const BATCH_PACKETS = 64;
+/** Fits a full-size segment (1460 bytes of payload) with the largest IP and TCP headers and a link header. */
+export const BATCH_SLOT = 2048;
 /** An IPv6 header (the larger of the two we emit, no options) and a TCP header with the most options. */
 const MAX_HEADERS = 40 + 60;
+/** An IPv4 header without options and a UDP header. */
+const UDP_HEADERS = 20 + 8;
 
-/** One family's socket and batch. */
-class FamilySender {
-  readonly socket: RawSocket;
+/**
+ * Where built packets leave: each goes into `batch.nextSlot()` after `headerLength` bytes left for the
+ * link-layer header, and `queue` completes and queues it. `D` is the destination's address: a number for
+ * IPv4, an IPv6 `Address` string for the IPv6 socket.
+ */
+export interface Outlet<D extends Address = number> {
+  /** Bytes before the IP header: 0 for a raw IP socket, 14 for Ethernet. */
+  readonly headerLength: number;
   readonly batch: PacketBatch;
+  /** Queues the `length`-byte packet (link header included) built in `batch.nextSlot()` for `destination`. */
+  queue(length: number, destination: D): void;
+  /** Sends what `batch` holds and empties it; returns how many the kernel had no room for. */
+  sendBatch(): number;
+  /** Sends one packet (link header room included) outside the batch; `false` when the kernel had no room. */
+  sendOne(packet: Uint8Array<ArrayBuffer>, destination: D): boolean;
+  close(): void;
+}
 
-  constructor(readonly family: 4 | 6) {
-    this.socket = RawSocket.open(family);
-    this.socket.setSendBuffer(8 << 20);
+/** A raw IP socket of one family: the kernel routes each packet by its destination, through the host's firewall. */
+class RawOutlet<D extends Address> implements Outlet<D> {
+  readonly headerLength = 0;
+  readonly batch: PacketBatch;
+  readonly #socket: RawSocket;
+  readonly #destinations = new Map<D, Uint8Array>();
+
+  constructor(family: 4 | 6) {
+    this.#socket = RawSocket.open(family);
+    this.#socket.setSendBuffer(8 << 20);
     this.batch = new PacketBatch(family, BATCH_PACKETS, BATCH_SLOT);
+  }
+
+  queue(length: number, destination: D): void {
+    this.batch.push(length, this.address(destination));
+  }
+
+  sendBatch(): number {
+    return this.#socket.sendBatch(this.batch);
+  }
+
+  sendOne(packet: Uint8Array<ArrayBuffer>, destination: D): boolean {
+    return this.#socket.send(packet, this.address(destination));
+  }
+
+  close(): void {
+    this.#socket.close();
+  }
+
+  /** `destination`'s bytes (4 or 16), kept for the next packet to it. */
+  address(destination: D): Uint8Array {
+    let address = this.#destinations.get(destination);
+    if (address === undefined) {
+      address = typeof destination === "number" ? ipv4Bytes(destination) : ipv6AddressBytes(destination);
+      this.#destinations.set(destination, address);
+    }
+    return address;
   }
 }
 
-/** Writes `packet` at `into[0..]`; returns its length. */
-function emit(packet: Ipv4TcpRepr | Ipv6TcpRepr, into: Uint8Array): number {
-  return typeof packet.src === "number"
-    ? emitIpv4Tcp(packet as Ipv4TcpRepr, into)
-    : emitIpv6Tcp(packet as Ipv6TcpRepr, into);
-}
-
-/** Builds each segment in place and sends it with the others of the same task. */
+/** Builds each packet in place and sends it with the others of the same task. */
 export class PacketSender {
   /** Packets handed to the kernel. */
   sent = 0;
-  /** Packets the kernel had no room for (counted, not retried: the session retransmits). */
+  /**
+   * Packets the kernel had no room for, or a firewall rule of this host dropped (counted, not retried:
+   * the session retransmits).
+   */
   dropped = 0;
 
-  readonly #v4: FamilySender;
-  readonly #v6: FamilySender | undefined;
-  /** For the rare segment larger than a batch slot. */
-  readonly #large = new Uint8Array(MAX_PACKET);
-  readonly #destinations = new Map<Address, Uint8Array>();
+  /** Where IPv4 packets leave. */
+  readonly #out: Outlet;
+  /** The raw IPv6 socket, when some target is IPv6. */
+  readonly #out6: RawOutlet<string> | undefined;
+  /** For the rare packet larger than a batch slot. */
+  readonly #large = new Uint8Array(MAX_PACKET + 64);
   /** The IPv6 source address of the packet being built. */
   readonly #source6 = new Uint8Array(16);
   readonly #flushSoon = () => this.flush();
   #flushQueued = false;
   #id = 0;
 
-  /** Opens the IPv4 raw socket, and the IPv6 one when `ipv6` (some target is IPv6). */
-  constructor(ipv6 = false) {
-    this.#v4 = new FamilySender(4);
+  /**
+   * Sends IPv4 through `outlet` (by default a raw IPv4 socket), and IPv6 through a raw IPv6 socket opened
+   * when `ipv6` (some target is IPv6).
+   */
+  constructor(outlet?: Outlet, ipv6 = false) {
+    this.#out = outlet ?? new RawOutlet<number>(4);
     try {
-      this.#v6 = ipv6 ? new FamilySender(6) : undefined;
+      this.#out6 = ipv6 ? new RawOutlet<string>(6) : undefined;
     } catch (error) {
-      this.#v4.socket.close();
+      this.#out.close();
       throw error;
     }
   }
@@ -81,58 +130,77 @@ export class PacketSender {
    * class and flow label); it leaves by the end of the task.
    */
   send(source: Address, destination: Address, tcp: TcpRepr, flowInfo = 0): void {
-    let address = this.#destinations.get(destination);
-    if (address === undefined) {
-      address = typeof destination === "number" ? ipv4Bytes(destination) : ipv6AddressBytes(destination);
-      this.#destinations.set(destination, address);
-    }
-    let family: FamilySender, packet: Ipv4TcpRepr | Ipv6TcpRepr;
+    const segmentRoom = (tcp.payload?.length ?? 0) + MAX_HEADERS;
     if (typeof source === "number") {
       this.#id = (this.#id + 1) & 0xffff;
-      packet = { src: source, dst: destination as number, id: this.#id, tcp };
-      family = this.#v4;
-    } else {
-      if (this.#v6 === undefined) throw new Error("IPv6 segment without an IPv6 target");
-      writeIpv6Address(source, this.#source6);
-      packet = { src: this.#source6, dst: address, flowInfo, tcp };
-      family = this.#v6;
-    }
-    const batch = family.batch;
-    if ((tcp.payload?.length ?? 0) + MAX_HEADERS > BATCH_SLOT) {
-      // Out of the batch, but not ahead of what is already queued.
-      this.flush();
-      const length = emit(packet, this.#large);
-      if (family.socket.send(this.#large.subarray(0, length), address)) this.sent++;
-      else this.dropped++;
+      const packet = { src: source, dst: destination as number, id: this.#id, tcp };
+      const out = this.#out;
+      if (segmentRoom + out.headerLength > BATCH_SLOT) {
+        this.#sendLarge(out, emitIpv4Tcp(packet, this.#large, out.headerLength), destination as number);
+      } else {this.#queue(
+          out,
+          emitIpv4Tcp(packet, out.batch.nextSlot(), out.headerLength),
+          destination as number,
+        );}
       return;
     }
-    batch.push(emit(packet, batch.nextSlot()), address);
-    if (batch.full) this.flush();
+    const out6 = this.#out6;
+    if (out6 === undefined) throw new Error("IPv6 segment without an IPv6 target");
+    writeIpv6Address(source, this.#source6);
+    const packet = { src: this.#source6, dst: out6.address(destination as string), flowInfo, tcp };
+    if (segmentRoom > BATCH_SLOT) {
+      this.#sendLarge(out6, emitIpv6Tcp(packet, this.#large), destination as string);
+    } else this.#queue(out6, emitIpv6Tcp(packet, out6.batch.nextSlot()), destination as string);
+  }
+
+  /** Queues a UDP datagram from `source`:`srcPort` to `destination`:`dstPort`; it leaves by the end of the task. */
+  sendUdp(source: number, destination: number, srcPort: number, dstPort: number, payload: Uint8Array): void {
+    this.#id = (this.#id + 1) & 0xffff;
+    const datagram = { src: source, dst: destination, id: this.#id, srcPort, dstPort, payload };
+    const out = this.#out;
+    if (payload.length + UDP_HEADERS + out.headerLength > BATCH_SLOT) {
+      this.#sendLarge(out, emitIpv4Udp(datagram, this.#large, out.headerLength), destination);
+      return;
+    }
+    this.#queue(out, emitIpv4Udp(datagram, out.batch.nextSlot(), out.headerLength), destination);
+  }
+
+  /** Sends what is queued now. */
+  flush(): void {
+    this.#flushQueued = false;
+    this.#flushOutlet(this.#out);
+    if (this.#out6 !== undefined) this.#flushOutlet(this.#out6);
+  }
+
+  /** Sends what is queued and closes the sockets. */
+  close(): void {
+    this.flush();
+    this.#out.close();
+    this.#out6?.close();
+  }
+
+  #flushOutlet<D extends Address>(out: Outlet<D>): void {
+    const count = out.batch.count;
+    if (count === 0) return;
+    const dropped = out.sendBatch();
+    this.sent += count - dropped;
+    this.dropped += dropped;
+  }
+
+  #queue<D extends Address>(out: Outlet<D>, ipLength: number, destination: D): void {
+    out.queue(out.headerLength + ipLength, destination);
+    if (out.batch.full) this.flush();
     else if (!this.#flushQueued) {
       this.#flushQueued = true;
       queueMicrotask(this.#flushSoon);
     }
   }
 
-  /** Sends what is queued now. */
-  flush(): void {
-    this.#flushQueued = false;
-    this.#flushFamily(this.#v4);
-    if (this.#v6 !== undefined) this.#flushFamily(this.#v6);
-  }
-
-  /** Sends what is queued and closes the sockets. */
-  close(): void {
+  /** Out of the batch, but not ahead of what is already queued. */
+  #sendLarge<D extends Address>(out: Outlet<D>, ipLength: number, destination: D): void {
     this.flush();
-    this.#v4.socket.close();
-    this.#v6?.socket.close();
-  }
-
-  #flushFamily(family: FamilySender): void {
-    const count = family.batch.count;
-    if (count === 0) return;
-    const dropped = family.socket.sendBatch(family.batch);
-    this.sent += count - dropped;
-    this.dropped += dropped;
+    const length = out.headerLength + ipLength;
+    if (out.sendOne(this.#large.subarray(0, length), destination)) this.sent++;
+    else this.dropped++;
   }
 }

@@ -11,7 +11,7 @@ import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";
 import type { CopyRuntime } from "./runtime.ts";
 import type { TRANSPORT_COUNTERS } from "./counters.ts";
-import { PacketSender } from "./sender.ts";
+import type { PacketSender } from "./sender.ts";
 
 /** How copies reach the target: what the table's sink does, and what is opened, closed and counted. */
 /** The transport's counters: every transport gives each, 0 where it has none. */
@@ -23,6 +23,8 @@ export interface Transport {
   /** Sends what is queued and closes everything. */
   close(): Promise<void>;
   stats(): TransportStats;
+  /** Intercepts with at least one connection up now; `undefined` for a transport that needs none. */
+  readonly interceptsConnected: number | undefined;
   /** How a copy reached the target, for the per-session debug line. */
   describe(endpoints: SessionEndpoints, session: CopiedSession): string;
 }
@@ -56,10 +58,11 @@ export class PacketTransport implements Transport {
   readonly #links: InterceptLinks;
   readonly #runtime: CopyRuntime;
 
-  constructor(options: CopyOptions, log: Logger, runtime: CopyRuntime) {
+  /** @param sender the raw socket (or `--send-interface`), the runtime's: it closes it */
+  constructor(options: CopyOptions, log: Logger, runtime: CopyRuntime, sender: PacketSender) {
     this.#runtime = runtime;
     const ipv6Targets = options.mappings.some((mapping) => addressFamily(mapping.targetAddress) === 6);
-    this.#sender = new PacketSender(ipv6Targets);
+    this.#sender = sender;
     this.#links = new InterceptLinks(
       options.intercepts,
       options.connections,
@@ -84,7 +87,6 @@ export class PacketTransport implements Transport {
       await this.#links.connect();
     } catch (error) {
       this.#links.close();
-      this.#sender.close();
       throw error;
     }
   }
@@ -92,7 +94,10 @@ export class PacketTransport implements Transport {
   async close(): Promise<void> {
     await this.#links.drain();
     this.#links.close();
-    this.#sender.close();
+  }
+
+  get interceptsConnected(): number {
+    return this.#links.connectedIntercepts;
   }
 
   stats(): TransportStats {
@@ -198,6 +203,9 @@ export class ConnectionTransport implements Transport {
     this.#compared.delete(session.candidate);
     if (session.baseline !== undefined) this.#compared.delete(session.baseline);
   }
+
+  /** Copies over connections of their own hear no intercept. */
+  readonly interceptsConnected = undefined;
 
   stats(): TransportStats {
     return {

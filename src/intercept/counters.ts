@@ -39,6 +39,7 @@ export const INTERCEPT_COUNTERS = [
     "Client registrations forgotten after going unused for --registration-timeout.",
   ),
   gauge("replies-waiting", "Replies waiting for their registration now."),
+  counter("lines-dropped", "Log and stats lines dropped: their file took no writes."),
 ] as const;
 
 /** Each copy connection's, labelled `copy="host:port"` in the metrics. */

@@ -6,6 +6,7 @@ import {
   counterSamples,
   type CounterValues,
   GrowthAlarm,
+  linesDropped,
   type Logger,
   type MetricSample,
   Reporting,
@@ -75,6 +76,7 @@ export class InterceptMonitor {
       "clients-takeovers-refused": routes.takeoversRefused,
       "clients-aged-out": routes.agedOut,
       "replies-waiting": this.#view.waiting(),
+      "lines-dropped": linesDropped(),
     };
     return { counters, peers };
   }

@@ -58,9 +58,12 @@ export async function withLogger<T>(
 
 /** The log of command `name`; a log file that cannot be opened is a `FatalError`. */
 export function createLogger(name: string, options: LogOptions): Logger {
-  let file = options.file === undefined ? undefined : new LineFile(options.file, "log file");
   const format = (level: LogLevel | undefined, line: string) =>
     `${new Date().toISOString()} ${name}: ${level === undefined ? "" : LABELS[level]}${line}`;
+  // Trouble writing the log file can only be told on stderr.
+  let file = options.file === undefined
+    ? undefined
+    : new LineFile(options.file, "log file", (line) => console.error(format("warn", line)));
   const write = (text: string) => file === undefined ? console.error(text) : file.writeLine(text);
   const rank = LOG_LEVELS.indexOf(options.level);
   const at = (level: LogLevel) =>

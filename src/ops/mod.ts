@@ -24,7 +24,7 @@ export {
   gauge,
   metricName,
 } from "./counters.ts";
-export { LineFile, reopenOnHangup } from "./line_file.ts";
+export { LineFile, linesDropped, reopenOnHangup } from "./line_file.ts";
 export { LOG_LEVELS, type Logger, type LogLevel, type LogOptions, withLogger } from "./log.ts";
 export { type ListenAddress, type MetricSample, type MetricSpec } from "./metrics.ts";
 export { Reporting, type ReportingOptions, type ReportingSources } from "./reporting.ts";

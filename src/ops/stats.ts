@@ -48,7 +48,7 @@ export class StatsReporter {
       ? undefined
       : path === "-"
       ? { writeLine: (text) => console.log(text), close: () => {} }
-      : new LineFile(path, "--stats-json file");
+      : new LineFile(path, "--stats-json file", (line) => log.always(`warning: ${line}`));
     this.#previous = { at: this.#started, counters: { ...sample().counters } };
   }
 

@@ -13,7 +13,16 @@
  */
 import { cidrListValue, type Command, listValue, parseFlags } from "../cli/mod.ts";
 import { UsageError } from "../errors.ts";
-import { type Cidr, formatCidr, formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from "../wire/mod.ts";
+import {
+  type Cidr,
+  formatCidr,
+  formatIpv4,
+  formatIpv6,
+  ipv4Bytes,
+  parseIpv4,
+  parseIpv6,
+} from "../wire/mod.ts";
+import { riskyClientRange, riskyGateway } from "./checks.ts";
 import { type Gateway, type RoutePlan, routeScript, type RouteStyle } from "./script.ts";
 
 export {
@@ -43,6 +52,8 @@ Flags:
       --dev NAME        add 'dev NAME' (the target's interface toward the assistant)
       --table ID        add 'table ID' (a routing table number or name; ip style only)
       --undo            print the commands that delete the routes instead
+      --force           route 0.0.0.0/0, ::/0, multicast or broadcast ranges, or through a
+                        multicast, broadcast or unspecified --via, all refused otherwise
   -h, --help            show this help
 
 Examples:
@@ -52,24 +63,35 @@ Examples:
   tcpshadow route --clients 1.1.1.0/24 --via 2.2.2.2 --style route
   tcpshadow route --clients 1.1.1.0/24 --via 2.2.2.2 --undo | sh`;
 
-/** Interface names: at most 15 bytes (IFNAMSIZ - 1), and only characters that need no shell quoting. */
-const DEV_NAME = /^[A-Za-z0-9_.:@-]{1,15}$/;
+/**
+ * Interface names: at most 15 bytes (IFNAMSIZ - 1), only characters that need no shell quoting, not
+ * starting with "-" (`ip` would take it for an option: `--dev=--help`), and not "." or "..".
+ */
+const DEV_NAME = /^(?!-)(?!\.\.?$)[A-Za-z0-9_.:@-]{1,15}$/;
 /** A table number 1..2^32-1 or a name from /etc/iproute2/rt_tables. */
 const TABLE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
-function gatewayValue(text: string): Gateway {
+function gatewayValue(text: string, force: boolean): Gateway {
   const v4 = parseIpv4(text);
-  if (v4 !== undefined) return { family: 4, address: formatIpv4(v4) };
-  const v6 = parseIpv6(text);
-  if (v6 !== undefined) return { family: 6, address: formatIpv6(v6) };
-  throw new UsageError(`--via: "${text}" is not an IPv4 or IPv6 address`);
+  const v6 = v4 === undefined ? parseIpv6(text) : undefined;
+  const gateway: Gateway | undefined = v4 !== undefined
+    ? { family: 4, address: formatIpv4(v4) }
+    : v6 !== undefined
+    ? { family: 6, address: formatIpv6(v6) }
+    : undefined;
+  if (gateway === undefined) throw new UsageError(`--via: "${text}" is not an IPv4 or IPv6 address`);
+  const risk = riskyGateway(gateway, v4 !== undefined ? ipv4Bytes(v4) : v6!);
+  if (risk !== undefined && !force) {
+    throw new UsageError(`--via: ${risk} (--force to route through it anyway)`);
+  }
+  return gateway;
 }
 
-function gatewaysValue(texts: string[], clients: readonly Cidr[]): Gateway[] {
+function gatewaysValue(texts: string[], clients: readonly Cidr[], force: boolean): Gateway[] {
   if (texts.length === 0) {
     throw new UsageError("--via is required: the assistant host's address, like --via 2.2.2.2");
   }
-  const gateways = texts.map(gatewayValue);
+  const gateways = texts.map((text) => gatewayValue(text, force));
   const ofFamily = (family: 4 | 6) => gateways.filter((gateway) => gateway.family === family);
   const rangesOf = (family: 4 | 6) => clients.filter((cidr) => cidr.family === family);
   for (const family of [4, 6] as const) {
@@ -115,7 +137,9 @@ export function parseRouteFlags(argv: string[]): RoutePlan {
     dev: { type: "string" },
     table: { type: "string" },
     undo: { type: "boolean" },
+    force: { type: "boolean" },
   });
+  const force = flags.force ?? false;
   const clientTexts = listValue(flags.clients);
   if (clientTexts.length === 0) {
     throw new UsageError("--clients is required: the client ranges to route, like --clients 1.1.1.0/24");
@@ -125,7 +149,11 @@ export function parseRouteFlags(argv: string[]): RoutePlan {
     if (!byText.has(formatCidr(cidr))) byText.set(formatCidr(cidr), cidr);
   }
   const clients = [...byText.values()];
-  const gateways = gatewaysValue(listValue(flags.via), clients);
+  for (const cidr of clients) {
+    const risk = riskyClientRange(cidr);
+    if (risk !== undefined && !force) throw new UsageError(`--clients: ${risk} (--force to route it anyway)`);
+  }
+  const gateways = gatewaysValue(listValue(flags.via), clients, force);
   const style = flags.style ?? "ip";
   if (style !== "ip" && style !== "route") {
     throw new UsageError(`--style must be "ip" or "route", not "${style}"`);

@@ -49,7 +49,9 @@ export const SESSION_OUTCOMES = [
   "no-answer",
   "timed-out",
   "abandoned",
+  "half-open",
   "buffer-full",
+  "too-fragmented",
   "capture-cut",
 ] as const;
 
@@ -58,7 +60,7 @@ export type SessionOutcome = typeof SESSION_OUTCOMES[number];
 
 /** Limits and timings of a session; `defaultSessionConfig` holds the usual values. */
 export interface SessionConfig {
-  /** Bytes of client data held per session before it is given up. */
+  /** Bytes of client data held per session (with a per-piece overhead) before it is given up. */
   readonly maxBuffered: number;
   /** How long the next request waits for the target's answer to the previous one before it goes anyway. */
   readonly responseWaitMs: number;
@@ -70,6 +72,12 @@ export interface SessionConfig {
   readonly maxLagMs: number;
   /** No captured packet and no target reply for this long: the session is reset on the target. */
   readonly idleTimeoutMs: number;
+  /**
+   * The idle timeout while the client has not completed its handshake online: a spoofed SYN never
+   * does, and must not hold a place for long (a real client answers the SYN-ACK within a round trip,
+   * or sends its SYN again within seconds).
+   */
+  readonly halfOpenTimeoutMs: number;
   /** SYN retransmissions before the target counts as not answering. */
   readonly synRetries: number;
   /** Consecutive data timeouts before the session is reset. */
@@ -88,10 +96,12 @@ export interface SessionConfig {
 
 /** The values `copy` uses unless told otherwise. */
 export const defaultSessionConfig: SessionConfig = {
-  maxBuffered: 16 << 20,
+  // 16 MiB of payload in full-size segments, as before each piece counted its overhead (stream.ts).
+  maxBuffered: 18 << 20,
   responseWaitMs: 3000,
   maxLagMs: 200,
   idleTimeoutMs: 120_000,
+  halfOpenTimeoutMs: 3000,
   synRetries: 4,
   maxRetransmits: 8,
   lingerMs: 2000,
@@ -235,6 +245,11 @@ export class Session {
     return this.#phase;
   }
 
+  /** Whether the client has not completed its handshake online yet (a SYN and nothing more). */
+  get halfOpen(): boolean {
+    return !this.#clientAcked;
+  }
+
   /** Whether the session is over (what `remains` of it goes on by itself). */
   get finished(): boolean {
     return this.#phase === "ended";
@@ -292,9 +307,10 @@ export class Session {
         this.#end("capture-cut", now, false);
         return;
       }
-      if (this.#stream.add(start, payload, ack, now) !== undefined) {
+      const refused = this.#stream.add(start, payload, ack, now);
+      if (refused !== undefined) {
         this.#sendReset();
-        this.#end("buffer-full", now, false);
+        this.#end(refused, now, false);
         return;
       }
     } else if (ack !== undefined && !(flags & TcpFlag.FIN)) {
@@ -337,7 +353,7 @@ export class Session {
     if (this.#phase === "ended") return;
     if (now >= this.#lastActivity + this.#idleLimitMs()) {
       this.#sendReset();
-      this.#end("timed-out", now, false);
+      this.#end(this.#clientAcked ? "timed-out" : "half-open", now, false);
       return;
     }
     if (now >= this.#rtoDeadline) this.#onRetransmitTimeout(now);
@@ -347,11 +363,14 @@ export class Session {
     this.#maybeResetForClient(now);
   }
 
-  /** Ends the session from outside (shutdown, or the client reused the port): resets the target side. */
-  abandon(now: number): void {
+  /**
+   * Ends the session from outside (shutdown, or the client reused the port; `half-open` when it makes
+   * room for a newer session at the cap): resets the target side.
+   */
+  abandon(now: number, outcome: "abandoned" | "half-open" = "abandoned"): void {
     if (this.#phase === "ended") return;
     this.#sendReset();
-    this.#end("abandoned", now, false);
+    this.#end(outcome, now, false);
   }
 
   #onHandshakeReply(segment: SegmentIn, now: number): void {
@@ -574,6 +593,7 @@ export class Session {
    * would keep the session for minutes, so a shorter wait applies, as Linux's FIN-WAIT-2 timeout does.
    */
   #idleLimitMs(): number {
+    if (!this.#clientAcked) return Math.min(this.config.idleTimeoutMs, this.config.halfOpenTimeoutMs);
     const closedByTarget = this.#phase === "target-closed" && this.#sndUna >= this.#stream.end;
     return closedByTarget
       ? Math.min(this.config.idleTimeoutMs, HALF_CLOSED_TIMEOUT_MS)

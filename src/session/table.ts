@@ -16,6 +16,7 @@ import {
   TcpFlag,
   type TcpRepr,
 } from "../wire/mod.ts";
+import { HalfOpenCopies } from "./half_open.ts";
 import { DeadlineHeap } from "./heap.ts";
 import {
   type SegmentIn,
@@ -79,12 +80,15 @@ export interface CopiedSession {
   readonly retransmissions: number;
   /** Once over: what goes on of it by itself, if anything. */
   readonly remains?: CopiedSession;
+  /** Whether its client has sent no more than its SYN yet: cheap to end under a SYN flood. */
+  readonly halfOpen?: boolean;
   onClient(segment: SegmentIn, now: number): void;
   onTarget(segment: SegmentIn, now: number): void;
   /** A packet the online server sent the client, for a session that compares answers (`--compare`). */
   onServer?(segment: SegmentIn, now: number): void;
   onTick(now: number): void;
-  abandon(now: number): void;
+  /** Ends it on the target now: copy stops (`abandoned`), or its place goes to a new session (`half-open`). */
+  abandon(now: number, outcome?: "abandoned" | "half-open"): void;
 }
 
 /** Where the table's output goes. */
@@ -134,6 +138,8 @@ export interface TableCounters {
   sessionsRefusedAtCap: number;
   /** New sessions refused while `paused` (the memory guard), counted like `sessionsRefusedAtCap`. */
   sessionsRefusedWhilePaused: number;
+  /** Copies whose client had not completed its handshake, ended at the cap to make room for a new one. */
+  sessionsHalfOpenEvicted: number;
   sessionsWithoutAddress: number;
   /** New sessions whose client family cannot reach the target's, with no `-c` range of the target's family. */
   sessionsFamilyUnreachable: number;
@@ -180,6 +186,7 @@ export class SessionTable {
     sessionsSkippedByRate: 0,
     sessionsRefusedAtCap: 0,
     sessionsRefusedWhilePaused: 0,
+    sessionsHalfOpenEvicted: 0,
     sessionsWithoutAddress: 0,
     sessionsFamilyUnreachable: 0,
     sessionsWithoutIpv6Intercept: 0,
@@ -204,6 +211,8 @@ export class SessionTable {
    * thousand and V8 promotes them to the old generation, where they pile up as garbage.
    */
   readonly #timers = new DeadlineHeap<EndpointKey>();
+  /** Copies whose client has sent its SYN and nothing else yet: the first to go at the cap. */
+  readonly #halfOpen = new HalfOpenCopies<Copy>();
   /** The `-c` ranges by family, and how many addresses each family's hold. */
   readonly #clients4: readonly AddressRange[];
   readonly #clients6: readonly AddressRange[];
@@ -308,14 +317,14 @@ export class SessionTable {
    * for the copies that compare answers. Only sessions seen from the client's side have copies.
    */
   onServerCapture(
-    source: number,
-    destination: number,
+    source: Address,
+    destination: Address,
     tcp: SegmentIn & { readonly srcPort: number; readonly dstPort: number },
     now: number,
   ): void {
     const mappingIndex = this.#mappingFor(source, tcp.srcPort);
     if (mappingIndex < 0) return;
-    const original = this.#originals[mappingIndex].get(destination * 65536 + tcp.dstPort);
+    const original = this.#originals[mappingIndex].get(endpointKey(destination, tcp.dstPort));
     if (original === undefined) return;
     for (const copy of original.copies) copy.session.onServer?.(tcp, now);
   }
@@ -417,8 +426,7 @@ export class SessionTable {
   }
 
   #sampled(address: Address, port: number): boolean {
-    return this.plan.rate >= 100 ||
-      mix32(addressHash(address) ^ mix32(port + 0x9e3779b9)) % 100 < this.plan.rate;
+    return sampled(this.plan.rate, address, port);
   }
 
   #open(
@@ -435,6 +443,7 @@ export class SessionTable {
       if (!takeOver) this.counters.sessionsRefusedWhilePaused++;
       return undefined;
     }
+    while (!this.hasRoomFor(this.plan.multiply) && this.#evictHalfOpen(now));
     if (!this.hasRoomFor(this.plan.multiply)) {
       if (!takeOver) this.counters.sessionsRefusedAtCap++;
       return undefined;
@@ -477,6 +486,7 @@ export class SessionTable {
       const copy: Copy = { session, original, replyKey, scheduledAt: Infinity, counted: false };
       this.#byReply.set(replyKey, copy);
       original.copies.push(copy);
+      if (session.halfOpen) this.#halfOpen.add(replyKey, copy);
       this.counters.sessionsCopied++;
       this.#settle(copy);
     }
@@ -496,30 +506,15 @@ export class SessionTable {
   ): { address: Address; port: number } | undefined {
     const shift = this.plan.portShift * this.plan.multiply + index + (this.#pass * PASS_STRIDE) % 64512;
     for (let probe = 0; probe < PROBES; probe++) {
-      const candidatePort = shift + probe === 0 ? port : FIRST_EPHEMERAL +
-        (((port - FIRST_EPHEMERAL + (shift + probe) * PORT_STRIDE) % 64512) + 64512) % 64512;
+      const candidatePort = copyPort(port, shift + probe);
       const candidateAddress = clientsTotal === 0
         ? address
-        : this.#mapAddress(address, probe, family, clientsTotal);
+        : rangeAddress(family === 4 ? this.#clients4 : this.#clients6, clientsTotal, address, probe);
       if (!this.#byReply.has(endpointKey(candidateAddress, candidatePort))) {
         return { address: candidateAddress, port: candidatePort };
       }
     }
     return undefined;
-  }
-
-  #mapAddress(address: Address, probe: number, family: 4 | 6, clientsTotal: number): Address {
-    let index = (mix32(addressHash(address)) + probe) % clientsTotal;
-    for (const range of family === 4 ? this.#clients4 : this.#clients6) {
-      if (index < range.count) {
-        const first = range.first;
-        if (typeof first === "number") return (first + index) >>> 0;
-        const low = ((first.charCodeAt(6) << 16 | first.charCodeAt(7)) + index) >>> 0;
-        return first.slice(0, 6) + String.fromCharCode(low >>> 16, low & 0xffff);
-      }
-      index -= range.count;
-    }
-    throw new Error("unreachable: index within the ranges' total");
   }
 
   /** After an event: counts a new outcome, forgets finished copies, reschedules the rest. */
@@ -538,15 +533,19 @@ export class SessionTable {
         session.outcome,
         session,
       );
-      const failed = session.outcome !== "completed" && session.outcome !== "reset-by-client";
+      // A half-open session's client may yet complete its handshake: its data is taken over then.
+      const failed = session.outcome !== "completed" && session.outcome !== "reset-by-client" &&
+        session.outcome !== "half-open";
       const allOver = original.copies.every((other) => other.session.outcome !== undefined);
       if (failed && allOver && this.#originals[original.mappingIndex].get(original.key) === original) {
         this.#originals[original.mappingIndex].delete(original.key);
         this.#dead[original.mappingIndex].set(original.key, original);
       }
     }
+    if (!session.halfOpen) this.#halfOpen.delete(copy.replyKey);
     if (session.remains !== undefined) copy.session = session = session.remains;
-    if (session.finished) {
+    // A half-open copy does not linger: under a SYN flood its place is wanted at once.
+    if (session.finished || session.outcome === "half-open") {
       this.#remove(copy);
       return;
     }
@@ -571,9 +570,20 @@ export class SessionTable {
     }
   }
 
+  /** Ends the oldest half-open copy to make room; `false` when there is none. */
+  #evictHalfOpen(now: number): boolean {
+    const copy = this.#halfOpen.takeOldest();
+    if (copy === undefined) return false;
+    this.counters.sessionsHalfOpenEvicted++;
+    copy.session.abandon(now, "half-open");
+    this.#settle(copy);
+    return true;
+  }
+
   #remove(copy: Copy): void {
     if (this.#byReply.get(copy.replyKey) !== copy) return;
     this.#byReply.delete(copy.replyKey);
+    this.#halfOpen.delete(copy.replyKey);
     if (copy.counted) this.#lingering--;
     const original = copy.original;
     original.copies = original.copies.filter((other) => other !== copy);
@@ -593,6 +603,45 @@ export class SessionTable {
   #detach(original: Original): void {
     this.#originals[original.mappingIndex].delete(original.key);
   }
+}
+
+/**
+ * The client port a copy takes: `port` itself for `shift` 0, else spread over the ephemeral ports by
+ * `shift` (which says which copy, of which `-f` process, at which probe).
+ */
+export function copyPort(port: number, shift: number): number {
+  return shift === 0
+    ? port
+    : FIRST_EPHEMERAL + (((port - FIRST_EPHEMERAL + shift * PORT_STRIDE) % 64512) + 64512) % 64512;
+}
+
+/**
+ * The address a client at `address` takes from `ranges` (`total` addresses in all), stable for a given
+ * client; `probe` moves on to the next one.
+ */
+export function rangeAddress<A extends Address>(
+  ranges: readonly { readonly first: A; readonly count: number }[],
+  total: number,
+  address: Address,
+  probe: number,
+): A {
+  let index = (mix32(addressHash(address)) + probe) % total;
+  for (const range of ranges) {
+    if (index < range.count) {
+      const first: Address = range.first;
+      if (typeof first === "number") return ((first + index) >>> 0) as A;
+      // An IPv6 range runs through its low 32 bits (the last two 16-bit groups).
+      const low = ((first.charCodeAt(6) << 16 | first.charCodeAt(7)) + index) >>> 0;
+      return (first.slice(0, 6) + String.fromCharCode(low >>> 16, low & 0xffff)) as A;
+    }
+    index -= range.count;
+  }
+  throw new Error("unreachable: index within the ranges' total");
+}
+
+/** Whether the client at `address`:`port` is among the `rate` percent copied: a stable choice. */
+export function sampled(rate: number, address: Address, port: number): boolean {
+  return rate >= 100 || mix32(addressHash(address) ^ mix32(port + 0x9e3779b9)) % 100 < rate;
 }
 
 /** A 32-bit integer hash (a murmur3-style finaliser): stable sampling and address choice. */

@@ -1,11 +1,13 @@
 /**
- * Whole IPv4/IPv6 TCP packets from plain descriptions (`Repr`s), for the session engine's own segments
- * and for tests. The hot rewrite path uses the views instead.
+ * Whole IPv4/IPv6 TCP packets and IPv4 UDP datagrams from plain descriptions (`Repr`s), for the session
+ * engine's own segments, copied datagrams and tests. The hot rewrite path uses the views instead.
  */
+import { finishChecksum, onesComplementSum } from "./checksum.ts";
 import { type Ipv4Address } from "./address.ts";
 import { IpProtocol, IPV4_MIN_HEADER_LENGTH, Ipv4View } from "./ipv4.ts";
 import { IPV6_HEADER_LENGTH, Ipv6View } from "./ipv6.ts";
 import { emitTcpRepr, fillTcpChecksumIpv4, fillTcpChecksumIpv6, type TcpRepr, tcpReprLength } from "./tcp.ts";
+import { UDP_HEADER_LENGTH, UdpView } from "./udp.ts";
 
 /** An IPv4 packet carrying a TCP segment. */
 export interface Ipv4TcpRepr {
@@ -56,6 +58,55 @@ export function emitIpv4Tcp(repr: Ipv4TcpRepr, into: Uint8Array, offset = 0): nu
   ip.dst = repr.dst;
   ip.fillChecksum();
   fillTcpChecksumIpv4(ip, emitTcpRepr(repr.tcp, into, ip.payloadOffset, segmentLength));
+  return total;
+}
+
+/** An IPv4 packet carrying a UDP datagram. */
+export interface Ipv4UdpRepr {
+  src: Ipv4Address;
+  dst: Ipv4Address;
+  /** Time to live; default 64. */
+  ttl?: number;
+  /** Identification; default 0. */
+  id?: number;
+  srcPort: number;
+  dstPort: number;
+  payload: Uint8Array;
+}
+
+/**
+ * Writes the IPv4 UDP datagram `repr` at `into[offset..]` with both checksums filled and returns its
+ * length. DF stays clear: a datagram the way to the target cannot carry whole may be fragmented, as the
+ * client's was. Throws `RangeError` if `into` is too small or the packet would exceed 65535 bytes.
+ */
+export function emitIpv4Udp(repr: Ipv4UdpRepr, into: Uint8Array, offset = 0): number {
+  const udpLength = UDP_HEADER_LENGTH + repr.payload.length;
+  const total = IPV4_MIN_HEADER_LENGTH + udpLength;
+  ensureRoom(into, offset, total, total);
+  into.fill(0, offset, offset + IPV4_MIN_HEADER_LENGTH + UDP_HEADER_LENGTH);
+  const ip = new Ipv4View(into, offset);
+  ip.version = 4;
+  ip.headerLength = IPV4_MIN_HEADER_LENGTH;
+  ip.totalLength = total;
+  ip.id = repr.id ?? 0;
+  ip.ttl = repr.ttl ?? DEFAULT_TTL;
+  ip.protocol = IpProtocol.UDP;
+  ip.src = repr.src;
+  ip.dst = repr.dst;
+  ip.fillChecksum();
+  const udp = new UdpView(into, ip.payloadOffset);
+  udp.srcPort = repr.srcPort;
+  udp.dstPort = repr.dstPort;
+  udp.length = udpLength;
+  into.set(repr.payload, udp.payloadOffset);
+  const sum = onesComplementSum(
+    into,
+    udp.offset,
+    udp.offset + udpLength,
+    ip.pseudoHeaderSum(IpProtocol.UDP, udpLength),
+  );
+  // 0 means "no checksum" over IPv4: a computed 0 is sent as its other form, 0xffff (RFC 768).
+  udp.checksum = finishChecksum(sum) || 0xffff;
   return total;
 }
 

@@ -1,4 +1,4 @@
-/** Link-layer dispatch: from a captured frame of any supported link type to its IP and TCP views. */
+/** Link-layer dispatch: from a captured frame of any supported link type to its IP and TCP (or UDP) views. */
 import { type Address, ipv6Address } from "./address_key.ts";
 import { EthernetView, EtherType } from "./ethernet.ts";
 import { isWireError, type WireError, wireError } from "./errors.ts";
@@ -6,6 +6,7 @@ import { IpProtocol, Ipv4View } from "./ipv4.ts";
 import { Ipv6View } from "./ipv6.ts";
 import { Sll2View, SllView } from "./sll.ts";
 import { TcpView } from "./tcp.ts";
+import { UdpView } from "./udp.ts";
 
 /** pcap link types (LINKTYPE_* as stored in files and returned by `pcap_datalink`) that tcpshadow decodes. */
 export const LinkType = {
@@ -56,21 +57,75 @@ export function destinationAddress(ip: Ipv4View | Ipv6View): Address {
  * unknown link type. The views point into `frame`; nothing is copied.
  */
 export function decodeTcpPacket(linkType: number, frame: Uint8Array): TcpPacket | WireError | undefined {
+  const found = locateIp(linkType, frame);
+  if (found === undefined || isWireError(found)) return found;
+  return found.version === 4
+    ? decodeIpv4(frame, found.offset, found.outgoing)
+    : decodeIpv6(frame, found.offset, found.outgoing);
+}
+
+/** A captured UDP datagram over IPv4: views over the frame, and whether the capturing host sent it. */
+export interface UdpPacket {
+  ip: Ipv4View;
+  udp: UdpView;
+  /** True for packets the capturing host sent; known only for SLL and SLL2 frames, else false. */
+  outgoing: boolean;
+}
+
+/**
+ * Finds the IPv4 and UDP headers in one captured frame, as `decodeTcpPacket` does for TCP: `undefined`
+ * for a well-formed frame that is not UDP over IPv4, a `WireError` for one that cannot be read or an IP
+ * fragment (the UDP header is in the first fragment only).
+ */
+export function decodeUdpPacket(linkType: number, frame: Uint8Array): UdpPacket | WireError | undefined {
+  const found = locateIp(linkType, frame);
+  if (found === undefined || isWireError(found)) return found;
+  if (found.version !== 4) return undefined; // UDP over IPv6 is not copied yet
+  const ip = Ipv4View.check(frame, found.offset);
+  if (isWireError(ip)) return ip;
+  if (ip.protocol !== IpProtocol.UDP) return undefined;
+  if (ip.isFragment) return wireError("unsupported", "IPv4 fragment");
+  const udp = UdpView.check(frame.subarray(0, ip.offset + ip.capturedLength), ip.payloadOffset);
+  if (isWireError(udp)) return udp;
+  if (udp.length > ip.payloadLength) {
+    return wireError("malformed", `UDP length ${udp.length} beyond the IP payload's ${ip.payloadLength}`);
+  }
+  return { ip, udp, outgoing: found.outgoing };
+}
+
+/** Where a frame's IP header starts, its version, and whether the capturing host sent it. */
+interface IpLocation {
+  offset: number;
+  version: 4 | 6;
+  outgoing: boolean;
+}
+
+/** Reused by every `locateIp`: one frame is decoded at a time, and no allocation per packet. */
+const location: IpLocation = { offset: 0, version: 4, outgoing: false };
+
+function located(offset: number, version: 4 | 6, outgoing: boolean): IpLocation {
+  location.offset = offset;
+  location.version = version;
+  location.outgoing = outgoing;
+  return location;
+}
+
+function locateIp(linkType: number, frame: Uint8Array): IpLocation | WireError | undefined {
   switch (linkType) {
     case LinkType.ETHERNET: {
       const ethernet = EthernetView.check(frame);
       if (isWireError(ethernet)) return ethernet;
-      return decodeEtherType(ethernet.etherType, frame, ethernet.payloadOffset, false);
+      return locateEtherType(ethernet.etherType, ethernet.payloadOffset, false);
     }
     case LinkType.LINUX_SLL: {
       const sll = SllView.check(frame);
       if (isWireError(sll)) return sll;
-      return decodeEtherType(sll.protocol, frame, sll.payloadOffset, sll.outgoing);
+      return locateEtherType(sll.protocol, sll.payloadOffset, sll.outgoing);
     }
     case LinkType.LINUX_SLL2: {
       const sll2 = Sll2View.check(frame);
       if (isWireError(sll2)) return sll2;
-      return decodeEtherType(sll2.protocol, frame, sll2.payloadOffset, sll2.outgoing);
+      return locateEtherType(sll2.protocol, sll2.payloadOffset, sll2.outgoing);
     }
     case LinkType.NULL:
     case LinkType.LOOP: {
@@ -80,8 +135,8 @@ export function decodeTcpPacket(linkType: number, frame: Uint8Array): TcpPacket 
       // The family is a 32-bit word in the capturing host's byte order (NULL) or big-endian (LOOP); every
       // family value fits in one byte, so whichever end byte is set holds it.
       const family = frame[0] !== 0 ? frame[0] : frame[3];
-      if (family === AF_INET) return decodeIpv4(frame, LOOPBACK_HEADER_LENGTH, false);
-      if (AF_INET6_VALUES.includes(family)) return decodeIpv6(frame, LOOPBACK_HEADER_LENGTH, false);
+      if (family === AF_INET) return located(LOOPBACK_HEADER_LENGTH, 4, false);
+      if (AF_INET6_VALUES.includes(family)) return located(LOOPBACK_HEADER_LENGTH, 6, false);
       return undefined;
     }
     case LinkType.RAW:
@@ -89,27 +144,21 @@ export function decodeTcpPacket(linkType: number, frame: Uint8Array): TcpPacket 
     case DLT_RAW_14: {
       if (frame.length === 0) return wireError("truncated", "empty raw IP frame");
       const version = frame[0] >> 4;
-      if (version === 4) return decodeIpv4(frame, 0, false);
-      if (version === 6) return decodeIpv6(frame, 0, false);
+      if (version === 4 || version === 6) return located(0, version, false);
       return wireError("malformed", `raw IP frame with version ${version}`);
     }
     case LinkType.IPV4:
-      return decodeIpv4(frame, 0, false);
+      return located(0, 4, false);
     case LinkType.IPV6:
-      return decodeIpv6(frame, 0, false);
+      return located(0, 6, false);
     default:
       return wireError("unsupported", `link type ${linkType}`);
   }
 }
 
-function decodeEtherType(
-  etherType: number,
-  frame: Uint8Array,
-  ipOffset: number,
-  outgoing: boolean,
-): TcpPacket | WireError | undefined {
-  if (etherType === EtherType.IPV4) return decodeIpv4(frame, ipOffset, outgoing);
-  if (etherType === EtherType.IPV6) return decodeIpv6(frame, ipOffset, outgoing);
+function locateEtherType(etherType: number, ipOffset: number, outgoing: boolean): IpLocation | undefined {
+  if (etherType === EtherType.IPV4) return located(ipOffset, 4, outgoing);
+  if (etherType === EtherType.IPV6) return located(ipOffset, 6, outgoing);
   return undefined;
 }
 

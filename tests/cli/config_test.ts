@@ -7,6 +7,7 @@ import { main } from "../../main.ts";
 const FLAGS = {
   target: { type: "string", multiple: true },
   rate: { type: "string" },
+  filter: { type: "string" },
   quiet: { type: "boolean" },
 } as const;
 
@@ -72,6 +73,31 @@ Deno.test("values of the wrong shape are errors naming the key and line", () => 
     'tcpshadow.yaml:2: "quiet" must be true or false',
   );
   assert.equal(usageMessage(() => argsOf("copy:\n  rate:\n")), 'tcpshadow.yaml:2: "rate" needs a value');
+});
+
+Deno.test("nested lists, mappings, booleans for values and multi-line values are errors, not flattened", () => {
+  assert.equal(
+    usageMessage(() =>
+      argsOf("copy:\n  target: [[80-198.18.0.3:8080, 81-198.18.0.3:8081], 82-198.18.0.3:8082]\n")
+    ),
+    'tcpshadow.yaml:2: "target" is a list of plain values; a list or mapping inside it is not',
+  );
+  assert.equal(
+    usageMessage(() => argsOf("copy:\n  target:\n    - port: 80\n")),
+    'tcpshadow.yaml:2: "target" is a list of plain values; a list or mapping inside it is not',
+  );
+  assert.equal(
+    usageMessage(() => argsOf("copy:\n  rate:\n    percent: 20\n")),
+    'tcpshadow.yaml:2: "rate" takes a value, not a mapping',
+  );
+  assert.equal(
+    usageMessage(() => argsOf("copy:\n  rate: true\n")),
+    'tcpshadow.yaml:2: "rate" takes a value, not true',
+  );
+  assert.equal(
+    usageMessage(() => argsOf("copy:\n  filter: |\n    tcp\n    and port 80\n")),
+    'tcpshadow.yaml:2: "filter" must be one line',
+  );
 });
 
 Deno.test("YAML that does not parse is an error with its line", () => {

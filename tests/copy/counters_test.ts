@@ -3,7 +3,14 @@
  * and the Prometheus metrics at once, so it must be a visible change here (and in CHANGELOG.md).
  */
 import assert from "node:assert/strict";
-import { COPY_COUNTERS, COPY_METRICS_PREFIX, COPY_RATES, COPY_STATS_LINE } from "../../src/copy/counters.ts";
+import {
+  COPY_COUNTERS,
+  COPY_METRICS_PREFIX,
+  COPY_RATES,
+  COPY_STATS_LINE,
+  COPY_UDP_RATES,
+  COPY_UDP_STATS_LINE,
+} from "../../src/copy/counters.ts";
 import { metricName } from "../../src/ops/mod.ts";
 import { SESSION_OUTCOMES, SessionTable } from "../../src/session/mod.ts";
 import { port80Plan } from "../session/_plan.ts";
@@ -23,12 +30,15 @@ Deno.test("copy's counters, their kinds and their Prometheus names", () => {
       "counter sessions-reset-by-target tcpshadow_sessions_reset_by_target_total",
       "counter sessions-closed-by-target tcpshadow_sessions_closed_by_target_total",
       "counter sessions-buffer-full tcpshadow_sessions_buffer_full_total",
+      "counter sessions-too-fragmented tcpshadow_sessions_too_fragmented_total",
       "counter sessions-capture-cut tcpshadow_sessions_capture_cut_total",
       "counter sessions-timed-out tcpshadow_sessions_timed_out_total",
       "counter sessions-abandoned tcpshadow_sessions_abandoned_total",
+      "counter sessions-half-open tcpshadow_sessions_half_open_total",
       "counter sessions-skipped-by-rate tcpshadow_sessions_skipped_by_rate_total",
       "counter sessions-refused-at-cap tcpshadow_sessions_refused_at_cap_total",
       "counter sessions-refused-while-paused tcpshadow_sessions_refused_while_paused_total",
+      "counter sessions-half-open-evicted tcpshadow_sessions_half_open_evicted_total",
       "counter sessions-without-address tcpshadow_sessions_without_address_total",
       "counter sessions-family-unreachable tcpshadow_sessions_family_unreachable_total",
       "counter sessions-without-ipv6-intercept tcpshadow_sessions_without_ipv6_intercept_total",
@@ -55,6 +65,11 @@ Deno.test("copy's counters, their kinds and their Prometheus names", () => {
       "counter turns-no-answer tcpshadow_turns_no_answer_total",
       "counter turns-extra-answer tcpshadow_turns_extra_answer_total",
       "counter turns-uncompared tcpshadow_turns_uncompared_total",
+      "gauge intercept-connected tcpshadow_intercept_connected",
+      "counter lines-dropped tcpshadow_lines_dropped_total",
+      "counter datagrams-captured tcpshadow_datagrams_captured_total",
+      "counter datagrams-copied tcpshadow_datagrams_copied_total",
+      "counter datagrams-skipped-by-rate tcpshadow_datagrams_skipped_by_rate_total",
       "gauge resident-memory-bytes tcpshadow_resident_memory_bytes",
       "gauge memory-paused tcpshadow_memory_paused",
       "counter memory-pauses tcpshadow_memory_pauses_total",
@@ -79,7 +94,8 @@ Deno.test("every counter name is lowercase words joined by dashes, each once, wi
     assert.match(spec.name, /^[a-z0-9]+(-[a-z0-9]+)*$/);
     assert.match(spec.help, /^[A-Z0-9-].*\.$/, spec.name);
   }
-  for (const name of [...COPY_STATS_LINE, ...COPY_RATES]) assert.ok(names.includes(name), name);
+  const lines = [...COPY_STATS_LINE, ...COPY_RATES, ...COPY_UDP_STATS_LINE, ...COPY_UDP_RATES];
+  for (const name of lines) assert.ok(names.includes(name), name);
 });
 
 Deno.test("the session table's counters are the list's names in camelCase, each outcome sessions-<outcome>", () => {

@@ -1,5 +1,6 @@
 /** `copy`'s flags with IPv6: bracketed targets and intercepts, IPv6 `-c` ranges, families checked at start. */
 import assert from "node:assert/strict";
+import { captureFilter } from "../../src/copy/filter.ts";
 import { parseCopyOptions } from "../../src/copy/options.ts";
 import { UsageError } from "../../src/errors.ts";
 import { formatAddress } from "../../src/wire/mod.ts";
@@ -25,7 +26,7 @@ Deno.test("-x takes IPv6 online and target addresses in brackets, beside IPv4 on
     ]],
   );
   assert.throws(() => parse("-x", "80-[2001:2::zz]:8080"), UsageError);
-  assert.throws(() => parse("-x", "80-2001:2::2:8080"), /not \[onlineIP:\]port-targetIP:targetPort/);
+  assert.throws(() => parse("-x", "80-2001:2::2:8080"), /not \[udp:\]\[onlineIP:\]port-targetIP:targetPort/);
 });
 
 Deno.test("-c takes IPv6 prefixes: the all-zero host left out, at most the low 32 bits used", () => {
@@ -59,4 +60,25 @@ Deno.test("-s takes IPv6 intercepts, bracketed with a port or bare", () => {
     ],
   );
   assert.throws(() => parse("-x", "80-198.18.0.2:8080", "-s", "[2001:2::zz]:1"), UsageError);
+});
+
+Deno.test("udp: targets and --send-interface stay IPv4: an IPv6 one is a usage error", () => {
+  assert.throws(() => parse("-x", "udp:53-[2001:2::2]:5353"), /udp: copies IPv4 only/);
+  assert.throws(() => parse("-x", "udp:[2001:2::1]:53-198.18.0.2:5353"), /udp: copies IPv4 only/);
+  assert.throws(
+    () => parse("-x", "80-[2001:2::2]:8080", "-o", "eth0"),
+    /--send-interface \(-o\) sends IPv4 only/,
+  );
+  // IPv4 udp: beside an IPv6 TCP target is fine, and so is -o with IPv4 targets only.
+  const mixed = parse("-x", "80-[2001:2::2]:8080,udp:53-198.18.0.2:5353");
+  assert.equal(mixed.mappings.length, 1);
+  assert.equal(mixed.udpMappings.length, 1);
+  assert.equal(parse("-x", "80-198.18.0.2:8080", "-o", "eth0").sendInterface, "eth0");
+});
+
+Deno.test("the capture filter names IPv6 online addresses beside udp: selections", () => {
+  assert.equal(
+    captureFilter(parse("-x", "[2001:2::1]:80-[2001:2::2]:8080,udp:53-198.18.0.3:53")),
+    "(tcp and ((dst host 2001:2::1 and dst port 80))) or (udp and (dst port 53))",
+  );
 });

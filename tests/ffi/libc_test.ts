@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { errnoMessage, POLL_READ, POLL_WRITE, SocketPoller, StreamSocket } from "../../ffi/mod.ts";
+import {
+  errnoMessage,
+  POLL_READ,
+  POLL_WRITE,
+  readKernelFile,
+  SocketPoller,
+  StreamSocket,
+} from "../../ffi/mod.ts";
 import { outputOf, withUnprivilegedDeno } from "./_unprivileged.ts";
 import { sleep } from "../../src/sleep.ts";
 
@@ -8,6 +15,13 @@ const FFI = new URL("../../ffi/mod.ts", import.meta.url).href;
 Deno.test("errnoMessage gives libc's text for an errno", () => {
   assert.equal(errnoMessage(1), "Operation not permitted");
   assert.equal(errnoMessage(105), "No buffer space available");
+});
+
+Deno.test("readKernelFile reads /proc and /sys files Deno reads only with --allow-all", () => {
+  assert.match(readKernelFile("/proc/net/route")!, /^Iface\s+Destination\s+Gateway/);
+  assert.match(readKernelFile("/sys/class/net/lo/address")!, /^00:00:00:00:00:00\n$/);
+  assert.equal(readKernelFile("/sys/class/net/no-such-device/address"), undefined);
+  assert.throws(() => readKernelFile("/etc/passwd"), TypeError);
 });
 
 Deno.test("opening a raw socket without privileges says how to get them", async () => {

@@ -37,6 +37,7 @@ Deno.test("intercept's counters, their kinds and their Prometheus names", () => 
     "counter clients-takeovers-refused tcpshadow_intercept_clients_takeovers_refused_total",
     "counter clients-aged-out tcpshadow_intercept_clients_aged_out_total",
     "gauge replies-waiting tcpshadow_intercept_replies_waiting",
+    "counter lines-dropped tcpshadow_intercept_lines_dropped_total",
   ]);
   assert.deepEqual(PEER_COUNTERS.map(describe(`${INTERCEPT_METRICS_PREFIX}copy_`)), [
     "counter replies-forwarded tcpshadow_intercept_copy_replies_forwarded_total",

@@ -224,3 +224,37 @@ Deno.test("main.ts route --help shows usage with examples and exits 0", async ()
     assert.ok(stdout.includes(flag));
   }
 });
+
+Deno.test("a --dev that ip would take for an option, or . and .., is refused", () => {
+  const base = ["-c", "1.1.1.0/24", "--via", "2.2.2.2"];
+  assert.match(usageError([...base, "--dev=--help"]), /^--dev: "--help" is not an interface name/);
+  assert.match(usageError([...base, "--dev=-x"]), /^--dev:/);
+  assert.match(usageError([...base, "--dev", ".."]), /^--dev:/);
+  assert.match(usageError([...base, "--table=-1"]), /^--table:/);
+  assert.deepEqual(lines([...base, "--dev", "eth0.100"]), [
+    "ip route add 1.1.1.0/24 via 2.2.2.2 dev eth0.100",
+  ]);
+});
+
+Deno.test("every address, multicast and broadcast ranges or next hops are refused unless --force", () => {
+  const cases: [string[], RegExp][] = [
+    [["-c", "0.0.0.0/0", "--via", "2.2.2.2"], /^--clients: 0\.0\.0\.0\/0 is every address/],
+    [["-c", "::/0", "--via", "2001:db8::2"], /^--clients: ::\/0 is every address/],
+    [["-c", "224.0.0.0/4", "--via", "2.2.2.2"], /^--clients: 224\.0\.0\.0\/4 is multicast/],
+    [["-c", "ff02::/16", "--via", "2001:db8::2"], /^--clients: ff02::\/16 is multicast/],
+    [["-c", "255.255.255.255", "--via", "2.2.2.2"], /^--clients: 255\.255\.255\.255\/32 is the broadcast/],
+    [["-c", "1.1.1.0/24", "--via", "255.255.255.255"], /^--via: 255\.255\.255\.255 is the broadcast address/],
+    [["-c", "1.1.1.0/24", "--via", "239.1.1.1"], /^--via: 239\.1\.1\.1 is multicast/],
+    [["-c", "1.1.1.0/24", "--via", "0.0.0.0"], /^--via: 0\.0\.0\.0 is the unspecified address/],
+    [["-c", "2001:db8:1::/64", "--via", "ff02::1"], /^--via: ff02::1 is multicast/],
+    [["-c", "2001:db8:1::/64", "--via", "::"], /^--via: :: is the unspecified address/],
+  ];
+  for (const [argv, message] of cases) {
+    assert.match(usageError(argv), message);
+    assert.match(usageError(argv), /\(--force to route/);
+    assert.doesNotThrow(() => parseRouteFlags([...argv, "--force"]), argv.join(" "));
+  }
+  assert.deepEqual(lines(["-c", "0.0.0.0/0", "--via", "2.2.2.2", "--force"]), [
+    "ip route add 0.0.0.0/0 via 2.2.2.2",
+  ]);
+});

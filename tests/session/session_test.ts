@@ -334,9 +334,25 @@ Deno.test("a target that refuses the SYN fails the session as refused", () => {
 
 Deno.test("a target that never answers the SYN fails the session after the SYN retries", () => {
   const { session, sent } = open({ synRetries: 2 });
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777 }), 1); // the online handshake completed
   for (let i = 0; i < 5 && session.outcome === undefined; i++) session.onTick(session.nextDeadline);
   assert.equal(session.outcome, "no-answer");
   assert.equal(sent.filter((tcp) => tcp.flags === TcpFlag.SYN).length, 3);
+});
+
+Deno.test("a session whose client never completed its handshake online ends after halfOpenTimeoutMs", () => {
+  const { session, sent } = open({ halfOpenTimeoutMs: 3000 });
+  session.onTarget(
+    segment({ seq: TARGET_ISN, ack: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.SYN | TcpFlag.ACK }, {
+      mss: 1460,
+    }),
+    10,
+  );
+  assert.equal(session.halfOpen, true);
+  assert.equal(session.nextDeadline, 3010);
+  session.onTick(3010);
+  assert.equal(session.outcome, "half-open");
+  assert.equal(sent.at(-1)!.flags & TcpFlag.RST, TcpFlag.RST);
 });
 
 Deno.test("a silent session is reset on the target after the idle timeout", () => {

@@ -178,6 +178,8 @@ Deno.test("a session refused at the cap or by the memory guard is counted once, 
   const request = (port: number) =>
     segment(port, 80, 1001, 1, TcpFlag.ACK | TcpFlag.PSH, {}, new Uint8Array(10));
   table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
+  // Its client completed the handshake: the session keeps its place (a half-open one would go).
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1001, 1, TcpFlag.ACK), 0);
   table.onCapture(CLIENT, ONLINE, segment(40_001, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
   table.onCapture(CLIENT, ONLINE, request(40_001), 1);
   table.onCapture(CLIENT, ONLINE, request(40_001), 2);
@@ -188,6 +190,71 @@ Deno.test("a session refused at the cap or by the memory guard is counted once, 
   table.onCapture(CLIENT, ONLINE, request(40_002), 4);
   assert.equal(table.counters.sessionsRefusedWhilePaused, 1);
   assert.equal(table.counters.sessionsCopied, 1);
+});
+
+Deno.test("a SYN flood cannot keep real clients out: at the cap the oldest half-open copy goes", () => {
+  const payloads: string[] = [];
+  const table = new SessionTable(
+    port80Plan(TARGET, { clients: [{ first: FAKE_CLIENTS, count: 254 }], maxSessions: 20 }),
+    {
+      segment: (_endpoints, tcp) => {
+        if (tcp.payload !== undefined) payloads.push(new TextDecoder().decode(tcp.payload));
+      },
+      clientOpened() {},
+      clientClosed() {},
+    },
+  );
+  let spoofed = 0;
+  const flood = (count: number, now: number) => {
+    for (let i = 0; i < count; i++, spoofed++) {
+      const source = (0x0b000000 + spoofed * 7919) >>> 0; // every SYN from another address
+      table.onCapture(source, ONLINE, segment(1024 + (spoofed % 60_000), 80, spoofed, 0, TcpFlag.SYN), now);
+    }
+  };
+  flood(1000, 0);
+  assert.equal(table.active, 20);
+  // A real client among the flood: its SYN, a few spoofed ones, its handshake ACK and request, then
+  // 100,000 more spoofed SYNs.
+  const request = new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n");
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 1);
+  const real = [...table.openClients()].at(-1)!;
+  table.onReply(
+    real.clientAddress,
+    segment(8080, real.clientPort, 5000, 1001, TcpFlag.SYN | TcpFlag.ACK, { mss: 1460 }),
+    2,
+  );
+  flood(10, 3); // fewer than the cap: the real copy is still there
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1001, 7001, TcpFlag.ACK), 4);
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1001, 7001, TcpFlag.ACK | TcpFlag.PSH, {}, request), 4);
+  flood(100_000, 5);
+  assert.deepEqual(payloads, ["GET / HTTP/1.1\r\n\r\n"]);
+  assert.ok([...table.openClients()].some((r) => r.clientPort === real.clientPort), "the real copy stays");
+  assert.equal(table.counters.sessionsRefusedAtCap, 0);
+  assert.equal(table.counters.sessionsHalfOpenEvicted, spoofed - 19);
+  assert.equal(table.counters.outcomes["half-open"], spoofed - 19);
+  assert.equal(table.lingering, 0, "half-open copies do not linger");
+});
+
+Deno.test("a copy whose client never completes its handshake ends after a few seconds, not the idle timeout", () => {
+  const table = new SessionTable(port80Plan(TARGET, { clients: [{ first: FAKE_CLIENTS, count: 254 }] }), {
+    segment() {},
+    clientOpened() {},
+    clientClosed() {},
+  });
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
+  const [{ clientAddress, clientPort }] = [...table.openClients()];
+  table.onReply(clientAddress, segment(8080, clientPort, 5000, 1001, TcpFlag.SYN | TcpFlag.ACK, {}), 1);
+  const timeout = defaultSessionConfig.halfOpenTimeoutMs;
+  assert.ok(timeout <= 5000);
+  table.tick(timeout);
+  assert.equal(table.active, 1);
+  table.tick(timeout + 1);
+  assert.equal(table.active, 0);
+  assert.equal(table.lingering, 0);
+  assert.equal(table.counters.outcomes["half-open"], 1);
+  // The client's data, should it come after all, is taken over: the copy was not given up for good.
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1001, 7001, TcpFlag.ACK, {}, new Uint8Array(10)), 9000);
+  assert.equal(table.active, 1);
 });
 
 Deno.test("the sink hears each copy's client address and port opened, then closed once its lingering is over", () => {
