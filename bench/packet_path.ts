@@ -9,7 +9,10 @@
  * events are encoded as registrations into a reused buffer, as copy does (intercept links not timed).
  * With `--send`, segments go through copy's own `PacketSender` (batched sendmmsg on a raw socket);
  * with `--send-interface DEV`, as Ethernet frames on DEV (`copy --send-interface`: batched sendmmsg on
- * libpcap's socket), and with `--inject-each` too, one pcap_inject per frame instead, to compare.
+ * libpcap's socket), and with `--inject-each` too, one pcap_inject per frame instead, to compare. With
+ * `--ipv6`, the same sessions over IPv6 (client, online server, target and fake client in 2001:2::/48;
+ * 84-byte reply records), the way `CopyRuntime` feeds them to the table; IPv6 sends through the raw
+ * IPv6 socket only, as copy does.
  *
  * With `--allocations` it measures instead what the path allocates on V8's heap: the same sessions with
  * 10 and with 20 requests each, run with a young generation large enough that no collection happens,
@@ -17,8 +20,8 @@
  * per packet; what remains, per session, is a session's cost from its SYN to its end.
  *
  * Run: deno run -A bench/packet_path.ts [--send | --send-interface DEV [--inject-each] | --allocations]
- * (sending needs root: run it inside a lab host, as `deno task bench` does, where the target address
- * leads nowhere)
+ * [--ipv6] (sending needs root: run it inside a lab host, as `deno task bench` does, where the target
+ * address leads nowhere)
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
@@ -28,23 +31,37 @@ import { parseMac } from "../src/copy/neighbours.ts";
 import { BATCH_PACKETS, BATCH_SLOT, type Outlet, PacketSender } from "../src/copy/sender.ts";
 import {
   encodeRegistration,
+  encodeRegistration6,
   encodeReplyRecord,
-  REGISTRATION_LENGTH,
+  encodeReplyRecord6,
+  parseReplyRecord6,
+  type Registration,
+  REGISTRATION6_LENGTH,
   RegistrationType,
+  REPLY6_RECORD_LENGTH,
   REPLY_RECORD_LENGTH,
 } from "../src/protocol/mod.ts";
-import { SessionTable } from "../src/session/mod.ts";
+import { type SessionEndpoints, SessionTable } from "../src/session/mod.ts";
 import { port80Plan } from "../tests/session/_plan.ts";
 import {
+  type Address,
   buildIpv4Tcp,
+  buildIpv6Tcp,
   decodeTcpPacket,
+  destinationAddress,
   emitIpv4Tcp,
+  emitIpv6Tcp,
   Ipv4View,
+  ipv6Address,
+  ipv6AddressBytes,
   isWireError,
   LinkType,
+  parseIpv6,
+  sourceAddress,
   TcpFlag,
   type TcpRepr,
   TcpView,
+  writeIpv6Address,
 } from "../src/wire/mod.ts";
 
 const CLIENT = 0xc6120a0a; // 198.18.10.10
@@ -57,6 +74,16 @@ const RESPONSE = 200;
 const TARGET_ISN = 7_000_000;
 const ONLINE_ISN = 9_000_000;
 const ETHERNET_HEADER = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 10, 0x08, 0x00];
+const ETHERNET_HEADER6 = [2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 10, 0x86, 0xdd];
+const CLIENT6 = parseIpv6("2001:2::10")!;
+const ONLINE6 = parseIpv6("2001:2::1")!;
+const TARGET6 = ipv6Address(parseIpv6("2001:2::fa")!);
+const FAKE_CLIENT6 = ipv6Address(parseIpv6("2001:2:0:1::1")!);
+/** The client's flow label, kept on its copies. */
+const FLOW_LABEL = 0x12345;
+
+/** The address family of the workload. */
+type Family = 4 | 6;
 
 /** One input of the path: a captured frame or a reply record. */
 type Step = { kind: "capture"; frame: Uint8Array } | { kind: "reply"; record: Uint8Array };
@@ -69,6 +96,7 @@ export interface PacketPathResult {
   readonly sent: number;
   readonly nsPerPacket: number;
   readonly send: SendPath;
+  readonly family: Family;
 }
 
 /**
@@ -124,12 +152,15 @@ class InjectEachOutlet implements Outlet {
   }
 }
 
-function senderFor(send: SendPath): PacketSender | undefined {
+function senderFor(send: SendPath, family: Family): PacketSender | undefined {
+  if (family === 6 && (send.kind === "link" || send.kind === "inject-each")) {
+    throw new Error("--send-interface sends IPv4 only, as copy does");
+  }
   switch (send.kind) {
     case "none":
       return undefined;
     case "raw":
-      return new PacketSender();
+      return new PacketSender(undefined, family === 6);
     case "link": {
       const sourceMac = parseMac(readKernelFile(`/sys/class/net/${send.device}/address`)!.trim())!;
       const macs = new Map([[TARGET, parseMac(TARGET_MAC)!]]);
@@ -140,23 +171,36 @@ function senderFor(send: SendPath): PacketSender | undefined {
   }
 }
 
-function frame(tcp: TcpRepr): Uint8Array {
-  const ip = buildIpv4Tcp({ src: CLIENT, dst: ONLINE, id: 1, tcp });
-  const bytes = new Uint8Array(ETHERNET_HEADER.length + ip.length);
-  bytes.set(ETHERNET_HEADER);
-  bytes.set(ip, ETHERNET_HEADER.length);
+function frame(tcp: TcpRepr, family: Family): Uint8Array {
+  const ip = family === 4
+    ? buildIpv4Tcp({ src: CLIENT, dst: ONLINE, id: 1, tcp })
+    : buildIpv6Tcp({ src: CLIENT6, dst: ONLINE6, flowInfo: FLOW_LABEL, tcp });
+  const header = family === 4 ? ETHERNET_HEADER : ETHERNET_HEADER6;
+  const bytes = new Uint8Array(header.length + ip.length);
+  bytes.set(header);
+  bytes.set(ip, header.length);
   return bytes;
 }
 
-function record(clientAddress: number, clientPort: number, tcp: Omit<TcpRepr, "dstPort">): Uint8Array {
-  const packet = buildIpv4Tcp({ src: TARGET, dst: clientAddress, tcp: { ...tcp, dstPort: clientPort } });
+function record(family: Family, clientPort: number, tcp: Omit<TcpRepr, "dstPort">): Uint8Array {
+  if (family === 6) {
+    const packet = buildIpv6Tcp({
+      src: ipv6AddressBytes(TARGET6),
+      dst: ipv6AddressBytes(FAKE_CLIENT6),
+      tcp: { ...tcp, dstPort: clientPort },
+    });
+    const out = new Uint8Array(REPLY6_RECORD_LENGTH);
+    encodeReplyRecord6(packet, 0, 40, out, 0);
+    return out;
+  }
+  const packet = buildIpv4Tcp({ src: TARGET, dst: FAKE_CLIENT_NET, tcp: { ...tcp, dstPort: clientPort } });
   const out = new Uint8Array(REPLY_RECORD_LENGTH);
   encodeReplyRecord(packet, 0, out, 0);
   return out;
 }
 
 /** The inputs of `sessions` keep-alive sessions of `requests` requests each, one session after another. */
-function workload(sessions: number, requests: number): Step[] {
+function workload(sessions: number, requests: number, family: Family = 4): Step[] {
   const steps: Step[] = [];
   const request = new Uint8Array(REQUEST).fill(0x61);
   // Both ends use timestamps on every segment, as Linux does by default.
@@ -166,12 +210,11 @@ function workload(sessions: number, requests: number): Step[] {
     const port = 10_000 + s;
     const isn = (s * 7919 * 65536) >>> 0;
     const base = { srcPort: port, dstPort: 80, window: 502, options: { timestamp } };
-    // The copy keeps the client port; its address comes from the -c range (mix32 of the client: any).
-    const clientAddress = FAKE_CLIENT_NET;
+    // The copy keeps the client port; its address comes from the -c range of one address.
     const reply = (seq: number, ack: number, flags: number, payload?: Uint8Array) =>
       ({
         kind: "reply",
-        record: record(clientAddress, port, {
+        record: record(family, port, {
           srcPort: 8080,
           seq,
           ack,
@@ -192,60 +235,88 @@ function workload(sessions: number, requests: number): Step[] {
         flags: TcpFlag.SYN,
         window: 64240,
         options: { mss: 1460, sackPermitted: true, windowScale: 7, timestamp },
-      }),
+      }, family),
     });
     steps.push(reply(TARGET_ISN, isn + 1, TcpFlag.SYN | TcpFlag.ACK));
     steps.push({
       kind: "capture",
-      frame: frame({ ...base, seq: isn + 1, ack: ONLINE_ISN + 1, flags: TcpFlag.ACK }),
+      frame: frame({ ...base, seq: isn + 1, ack: ONLINE_ISN + 1, flags: TcpFlag.ACK }, family),
     });
     for (let r = 0; r < requests; r++) {
       const seq = isn + 1 + r * REQUEST;
       const onlineAck = ONLINE_ISN + 1 + r * RESPONSE;
       steps.push({
         kind: "capture",
-        frame: frame({ ...base, seq, ack: onlineAck, flags: TcpFlag.PSH | TcpFlag.ACK, payload: request }),
+        frame: frame(
+          { ...base, seq, ack: onlineAck, flags: TcpFlag.PSH | TcpFlag.ACK, payload: request },
+          family,
+        ),
       });
       const response = new Uint8Array(RESPONSE);
       steps.push(reply(TARGET_ISN + 1 + r * RESPONSE, seq + REQUEST, TcpFlag.PSH | TcpFlag.ACK, response));
       steps.push({
         kind: "capture",
-        frame: frame({ ...base, seq: seq + REQUEST, ack: onlineAck + RESPONSE, flags: TcpFlag.ACK }),
+        frame: frame({ ...base, seq: seq + REQUEST, ack: onlineAck + RESPONSE, flags: TcpFlag.ACK }, family),
       });
     }
     const end = isn + 1 + requests * REQUEST;
     const onlineEnd = ONLINE_ISN + 1 + requests * RESPONSE;
     steps.push({
       kind: "capture",
-      frame: frame({ ...base, seq: end, ack: onlineEnd, flags: TcpFlag.FIN | TcpFlag.ACK }),
+      frame: frame({ ...base, seq: end, ack: onlineEnd, flags: TcpFlag.FIN | TcpFlag.ACK }, family),
     });
     steps.push(reply(TARGET_ISN + 1 + requests * RESPONSE, end + 1, TcpFlag.FIN | TcpFlag.ACK));
     steps.push({
       kind: "capture",
-      frame: frame({ ...base, seq: end + 1, ack: onlineEnd + 1, flags: TcpFlag.ACK }),
+      frame: frame({ ...base, seq: end + 1, ack: onlineEnd + 1, flags: TcpFlag.ACK }, family),
     });
   }
   return steps;
 }
 
 /** Runs the workload once through a fresh table; returns the counts and the time taken. */
-function runOnce(steps: Step[], sender: PacketSender | undefined) {
+function runOnce(steps: Step[], sender: PacketSender | undefined, family: Family = 4) {
   const buffer = new Uint8Array(65535);
-  const registration = new Uint8Array(REGISTRATION_LENGTH);
+  const registration = new Uint8Array(REGISTRATION6_LENGTH);
+  const source6 = new Uint8Array(16);
+  const client6 = new Uint8Array(16);
+  const target6 = ipv6AddressBytes(TARGET6);
   let sent = 0;
   let id = 0;
-  const table = new SessionTable(port80Plan(TARGET, { clients: [{ first: FAKE_CLIENT_NET, count: 1 }] }), {
+  const target: Address = family === 4 ? TARGET : TARGET6;
+  const first: Address = family === 4 ? FAKE_CLIENT_NET : FAKE_CLIENT6;
+  // As copy's intercept links encode the table's client events.
+  const encode = (type: 1 | 2, endpoints: SessionEndpoints) => {
+    const { clientAddress } = endpoints;
+    if (typeof clientAddress === "number") {
+      encodeRegistration({ type, ...endpoints } as Registration, registration, 0);
+    } else {
+      writeIpv6Address(clientAddress, client6);
+      encodeRegistration6(
+        { type, ...endpoints, clientAddress: client6, targetAddress: target6 },
+        registration,
+        0,
+      );
+    }
+  };
+  const table = new SessionTable(port80Plan(target, { clients: [{ first, count: 1 }] }), {
     segment(endpoints, tcp) {
       sent++;
-      if (sender !== undefined) return sender.send(endpoints.clientAddress, TARGET, tcp);
-      id = (id + 1) & 0xffff;
-      emitIpv4Tcp({ src: endpoints.clientAddress, dst: TARGET, id, tcp }, buffer);
+      if (sender !== undefined) return sender.send(endpoints.clientAddress, target, tcp, endpoints.flowInfo);
+      const client = endpoints.clientAddress;
+      if (typeof client === "number") {
+        id = (id + 1) & 0xffff;
+        emitIpv4Tcp({ src: client, dst: TARGET, id, tcp }, buffer);
+      } else {
+        writeIpv6Address(client, source6);
+        emitIpv6Tcp({ src: source6, dst: target6, flowInfo: endpoints.flowInfo, tcp }, buffer);
+      }
     },
     clientOpened(endpoints) {
-      encodeRegistration({ type: RegistrationType.ADD, ...endpoints }, registration, 0);
+      encode(RegistrationType.ADD, endpoints);
     },
     clientClosed(endpoints) {
-      encodeRegistration({ type: RegistrationType.DELETE, ...endpoints }, registration, 0);
+      encode(RegistrationType.DELETE, endpoints);
     },
   });
   let now = 0;
@@ -258,10 +329,19 @@ function runOnce(steps: Step[], sender: PacketSender | undefined) {
     if (step.kind === "capture") {
       captured++;
       const decoded = decodeTcpPacket(LinkType.ETHERNET, step.frame);
-      if (decoded === undefined || isWireError(decoded) || !(decoded.ip instanceof Ipv4View)) continue;
-      table.onCapture(decoded.ip.src, decoded.ip.dst, decoded.tcp, now);
+      if (decoded === undefined || isWireError(decoded)) continue;
+      const ip = decoded.ip;
+      if (ip instanceof Ipv4View) table.onCapture(ip.src, ip.dst, decoded.tcp, now);
+      else table.onCapture(sourceAddress(ip), destinationAddress(ip), decoded.tcp, now, ip.flowInfo);
     } else {
       replies++;
+      if (family === 6) {
+        const reply = parseReplyRecord6(step.record);
+        if (reply === undefined) continue;
+        table.onReply(destinationAddress(reply.ip), reply.tcp, now);
+        if ((i & 63) === 0) table.tick(now);
+        continue;
+      }
       const ip = Ipv4View.check(step.record, 0);
       if (isWireError(ip)) continue;
       const tcp = TcpView.check(step.record, ip.payloadOffset, ip.payloadLength);
@@ -283,13 +363,14 @@ export function measurePacketPath(
   requests = 10,
   rounds = 5,
   send: SendPath = { kind: "none" },
+  family: Family = 4,
 ): PacketPathResult {
-  const steps = workload(sessions, requests);
-  const sender = senderFor(send);
+  const steps = workload(sessions, requests, family);
+  const sender = senderFor(send, family);
   try {
     let best: ReturnType<typeof runOnce> | undefined;
     for (let round = 0; round < rounds; round++) {
-      const result = runOnce(steps, sender);
+      const result = runOnce(steps, sender, family);
       if (result.completed !== sessions) {
         throw new Error(`the workload did not complete: ${result.completed} of ${sessions} sessions`);
       }
@@ -303,6 +384,7 @@ export function measurePacketPath(
       sent: best!.sent,
       nsPerPacket: Math.round((best!.elapsed * 1e6) / packets),
       send,
+      family,
     };
   } finally {
     sender?.close();
@@ -371,6 +453,7 @@ if (import.meta.main) {
       "send-interface": { type: "string" },
       "inject-each": { type: "boolean" },
       allocations: { type: "boolean" },
+      ipv6: { type: "boolean" },
     },
   }).values;
   const device = flags["send-interface"];
@@ -379,7 +462,7 @@ if (import.meta.main) {
     : { kind: flags.send ? "raw" : "none" };
   const inChild = (globalThis as { gc?: unknown }).gc !== undefined;
   const result = !flags.allocations
-    ? measurePacketPath(2000, 10, 5, send)
+    ? measurePacketPath(2000, 10, 5, send, flags.ipv6 ? 6 : 4)
     : inChild
     ? await allocations()
     : await measureAllocations();

@@ -7,7 +7,9 @@
  * `copy` copies 100% of it to nginx on the target. Per step: the rate offered and served online, the
  * share of requests the target received, copy's CPU seconds per 10,000 requests, its peak RSS, and
  * the packets the kernel dropped before copy read them. Two scenarios: keep-alive (32 connections)
- * and a new connection per request. First, a micro-benchmark of the per-packet path.
+ * and a new connection per request, each followed by one step of the same over IPv6 (IPv6 clients,
+ * copied to the target's IPv6 address from 2001:2:0:1::/64) at a rate the IPv4 steps also run, to set
+ * the two families' costs side by side. First, a micro-benchmark of the per-packet path.
  *
  * With `--anchor DIR` (DIR holding C `tcpcopy` and `intercept`, e.g. ../shared/peers/bin), every step
  * runs twice, tcpshadow then C TCPCopy, each with its own copy process started for the step, so the
@@ -23,7 +25,7 @@
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { type Host, type LabProcess, withLab } from "../tests/lab/lab.ts";
-import { FAKE_CLIENTS, tcpshadow, waitForStderr } from "../tests/lab/copy_lab.ts";
+import { FAKE_CLIENTS, FAKE_CLIENTS6, tcpshadow, waitForStderr } from "../tests/lab/copy_lab.ts";
 import { measureAllocations, measurePacketPath, TARGET_MAC } from "./packet_path.ts";
 import { selfTimes } from "./profile_summary.ts";
 import { errorMessage } from "../src/errors.ts";
@@ -48,6 +50,8 @@ interface Scenario {
   readonly close: boolean;
   /** Offered requests per second per step; 0 is as fast as wrk can. */
   readonly rates: readonly number[];
+  /** The clients' and the target's address family (C TCPCopy, IPv4 only, sits out IPv6 steps). */
+  readonly family: 4 | 6;
 }
 
 const SCENARIOS: readonly Scenario[] = [
@@ -57,6 +61,15 @@ const SCENARIOS: readonly Scenario[] = [
     connections: 32,
     close: false,
     rates: [5000, 10_000, 20_000, 34_000, 0],
+    family: 4,
+  },
+  {
+    name: "keepalive6",
+    title: "IPv6 keep-alive, 32 connections",
+    connections: 32,
+    close: false,
+    rates: [10_000],
+    family: 6,
   },
   {
     name: "close",
@@ -64,8 +77,20 @@ const SCENARIOS: readonly Scenario[] = [
     connections: 64,
     close: true,
     rates: [2000, 5200, 8000, 12_000, 0],
+    family: 4,
+  },
+  {
+    name: "close6",
+    title: "IPv6, a new connection per request, 64 concurrent",
+    connections: 64,
+    close: true,
+    rates: [5200],
+    family: 6,
   },
 ];
+
+/** The lab hosts' IPv6 addresses. */
+const ADDRESSES6 = { client: "2001:2::10", online: "2001:2::1", target: "2001:2::2", assistant: "2001:2::3" };
 
 /** wrk paces each thread with a wall clock (LuaJIT FFI) so a step offers a set rate, not its maximum. */
 const PACE_LUA = `
@@ -116,6 +141,7 @@ http {
   keepalive_timeout 120s;
   server {
     listen ${port} backlog=65535;
+    listen [::]:${port} backlog=65535;
     location / { return 200 "ok\\n"; }
   }
 }
@@ -279,7 +305,9 @@ async function runScenario(
   intercepts: Intercepts,
   run: RunOptions,
 ): Promise<StepResult[]> {
-  const copiers: Copier[] = run.anchor === undefined ? ["tcpshadow"] : ["tcpshadow", "tcpcopy"];
+  const copiers: Copier[] = run.anchor === undefined || scenario.family === 6
+    ? ["tcpshadow"]
+    : ["tcpshadow", "tcpcopy"];
   const steps: StepResult[] = [];
   for (const rate of scenario.rates) {
     for (const copier of copiers) {
@@ -302,6 +330,7 @@ async function runScenario(
 /** Starts `copier`'s copy on the online host and resolves once it copies. */
 async function startCopier(
   copier: Copier,
+  family: 4 | 6,
   hosts: Record<"online" | "target" | "assistant", Host>,
   statsPath: string,
   logPath: string,
@@ -331,8 +360,10 @@ async function startCopier(
   const copy = online.spawn(tcpshadow([
     "copy",
     "-x",
-    `80-${target.address}:8080`,
-    ...(run.connect ? ["--connect"] : ["-s", assistant.address, "-c", FAKE_CLIENTS]),
+    family === 4 ? `80-${target.address}:8080` : `80-[${target.address6}]:8080`,
+    ...(run.connect
+      ? ["--connect"]
+      : ["-s", assistant.address, "-c", family === 4 ? FAKE_CLIENTS : FAKE_CLIENTS6]),
     "--interface",
     online.device,
     "--stats",
@@ -372,7 +403,7 @@ async function runStep(
   const statsPath = `${dir}/${name}-copy-stats.jsonl`;
   const copy = run.withoutCopy
     ? undefined
-    : await startCopier(copier, hosts, statsPath, `${dir}/${name}-tcpcopy.log`, run);
+    : await startCopier(copier, scenario.family, hosts, statsPath, `${dir}/${name}-tcpcopy.log`, run);
   const interceptPid = copier === "tcpcopy" ? intercepts.tcpcopy! : intercepts.tcpshadow;
   const copyCpu = () => copy === undefined ? { user: 0, system: 0 } : cpuSeconds(copy.pid);
   try {
@@ -389,7 +420,7 @@ async function runStep(
       `-d${durationSeconds}s`,
       "-s",
       `${dir}/pace.lua`,
-      `http://${online.address}:80/`,
+      `http://${scenario.family === 4 ? online.address : `[${online.address6}]`}:80/`,
       "--",
       String(interval),
       scenario.close ? "close" : "keep",
@@ -470,15 +501,16 @@ async function main(): Promise<void> {
   );
 
   const micro = measurePacketPath();
+  const micro6 = measurePacketPath(2000, 10, 5, { kind: "none" }, 6);
   const allocated = await measureAllocations();
   const dir = await Deno.makeTempDir({ prefix: "tcpshadow-bench-" });
   try {
     await withLab({
       hosts: [
-        { name: "client", address: "198.18.0.10/24" },
-        { name: "online", address: "198.18.0.1/24" },
-        { name: "target", address: "198.18.0.2/24" },
-        { name: "assistant", address: "198.18.0.3/24" },
+        { name: "client", address: "198.18.0.10/24", address6: `${ADDRESSES6.client}/64` },
+        { name: "online", address: "198.18.0.1/24", address6: `${ADDRESSES6.online}/64` },
+        { name: "target", address: "198.18.0.2/24", address6: `${ADDRESSES6.target}/64` },
+        { name: "assistant", address: "198.18.0.3/24", address6: `${ADDRESSES6.assistant}/64` },
       ],
     }, async (lab) => {
       const hosts = {
@@ -499,11 +531,23 @@ async function main(): Promise<void> {
         "dev",
         "eth0",
       ]);
+      await hosts.client.run([
+        "ip",
+        "-6",
+        "neigh",
+        "replace",
+        "2001:2::fa",
+        "lladdr",
+        TARGET_MAC,
+        "dev",
+        "eth0",
+      ]);
       const packetPath = async (...args: string[]) =>
         JSON.parse(
           (await hosts.client.run([Deno.execPath(), "run", "-A", "--quiet", PACKET_PATH, ...args])).stdout,
         );
       const withSend = await packetPath("--send");
+      const withSend6 = await packetPath("--send", "--ipv6");
       const withFrames = await packetPath("--send-interface", hosts.client.device);
       const withEachFrame = await packetPath("--send-interface", hosts.client.device, "--inject-each");
       console.log(
@@ -512,8 +556,13 @@ async function main(): Promise<void> {
       console.log(
         "2,000 keep-alive sessions x 10 requests = 72,000 packets with timestamps, captured and replies):\n",
       );
-      console.log(`- without the send: ${micro.nsPerPacket} ns/packet`);
-      console.log(`- with the raw-socket send (${withSend.sent} sends): ${withSend.nsPerPacket} ns/packet`);
+      console.log(
+        `- without the send: ${micro.nsPerPacket} ns/packet (IPv6: ${micro6.nsPerPacket} ns/packet)`,
+      );
+      console.log(
+        `- with the raw-socket send (${withSend.sent} sends): ${withSend.nsPerPacket} ns/packet ` +
+          `(IPv6, AF_INET6 IPPROTO_RAW: ${withSend6.nsPerPacket} ns/packet)`,
+      );
       console.log(
         `- with the link-layer send (--send-interface, sendmmsg on libpcap's socket): ` +
           `${withFrames.nsPerPacket} ns/packet; one pcap_inject per frame instead: ${withEachFrame.nsPerPacket}`,
@@ -534,7 +583,13 @@ async function main(): Promise<void> {
         ) await host.run(["sysctl", "-qw", setting]);
       }
       const route = await hosts.target.run(
-        tcpshadow(["route", "--clients", FAKE_CLIENTS, "--via", hosts.assistant.address]),
+        tcpshadow([
+          "route",
+          "--clients",
+          `${FAKE_CLIENTS},${FAKE_CLIENTS6}`,
+          "--via",
+          `${hosts.assistant.address},${hosts.assistant.address6}`,
+        ]),
       );
       await hosts.target.run(["sh", "-c", route.stdout]);
       await hosts.assistant.run(["sysctl", "-qw", "net.ipv4.ip_forward=0"]);

@@ -85,7 +85,8 @@ export class ConnectTransport implements ConnectionSink {
   connect(session: ConnectSession): void {
     const { targetAddress, targetPort } = session.endpoints;
     const local = this.#bind.length === 0 ? undefined : this.#bind[this.#nextBind++ % this.#bind.length];
-    const socket = StreamSocket.connect(ipv4Bytes(targetAddress), targetPort, local);
+    // IPv4 only for now: copy's options refuse --connect toward an IPv6 target.
+    const socket = StreamSocket.connect(ipv4Bytes(targetAddress as number), targetPort, local);
     if (typeof socket === "number") {
       // Failed at once (a refusal on this host, no free port): told once the session is set up.
       if (socket === EADDRNOTAVAIL || socket === EADDRINUSE) this.bindFailures++;

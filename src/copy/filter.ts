@@ -1,7 +1,7 @@
 /** The BPF filters `copy` captures with. */
 import type { CopyOptions } from "./options.ts";
 import type { TargetMapping } from "../session/mod.ts";
-import { formatIpv4, LinkType } from "../wire/mod.ts";
+import { type Address, formatAddress, LinkType } from "../wire/mod.ts";
 
 /**
  * The BPF program that selects what clients send to the copied ports, TCP and `udp:`, and with `--compare`
@@ -23,22 +23,27 @@ export function captureFilter(options: CopyOptions): string {
   return options.filter === undefined ? base : `(${base}) and (${options.filter})`;
 }
 
-/** `protocol` to or from (`directions`) the copied ports of `mappings`, never to or from `excluded`. */
+/**
+ * `protocol` to or from (`directions`) the copied ports of `mappings`, never to or from `excluded`. BPF's
+ * `tcp` and `udp` match over IPv4 and IPv6 alike, and `host` takes either family's address.
+ */
 function protocolFilter(
   protocol: "tcp" | "udp",
   mappings: readonly TargetMapping[],
   directions: readonly ("dst" | "src")[],
-  excluded: readonly { readonly address: number; readonly port: number }[],
+  excluded: readonly { readonly address: Address; readonly port: number }[],
 ): string | undefined {
   if (mappings.length === 0) return undefined;
   const ports = directions.flatMap((to) =>
     mappings.map((mapping) =>
       mapping.onlineAddress === undefined
         ? `${to} port ${mapping.onlinePort}`
-        : `(${to} host ${formatIpv4(mapping.onlineAddress)} and ${to} port ${mapping.onlinePort})`
+        : `(${to} host ${formatAddress(mapping.onlineAddress)} and ${to} port ${mapping.onlinePort})`
     )
   );
-  const not = excluded.map(({ address, port }) => ` and not (host ${formatIpv4(address)} and port ${port})`);
+  const not = excluded.map(({ address, port }) =>
+    ` and not (host ${formatAddress(address)} and port ${port})`
+  );
   return `${protocol} and (${ports.join(" or ")})${not.join("")}`;
 }
 

@@ -19,18 +19,28 @@ import {
   encodeExtensionRecord,
   encodeHello,
   encodeRegistration,
+  encodeRegistration6,
   ExtensionFrameType,
   ExtensionRecordType,
-  type Registration,
+  REGISTRATION6_LENGTH,
   REGISTRATION_LENGTH,
   RegistrationType,
+  REPLY6_RECORD_LENGTH,
   ReplyFrameDecoder,
 } from "../protocol/mod.ts";
 import type { SessionEndpoints } from "../session/mod.ts";
+import { addressHash, writeIpv6Address } from "../wire/mod.ts";
 import type { InterceptAddress } from "./options.ts";
 import { sleep } from "../sleep.ts";
 
 const RECONNECT_MS = 1000;
+/**
+ * How long a copy with IPv6 targets waits at start for each intercept to grant IPv6. tcpshadow's
+ * intercept answers the hello at once; a C intercept never does.
+ */
+const GRANT_WAIT_MS = 1000;
+/** The extensions copy asks every intercept for. */
+const ASKED = Capability.IPV6;
 const READ_BUFFER = 64 * 1024;
 /** Registrations a link's buffers hold before they grow. */
 const INITIAL_REGISTRATIONS = 1024;
@@ -48,6 +58,8 @@ interface Link {
   writing: boolean;
   /** Extension capabilities the intercept granted: 0 for a C intercept, which never answers the hello. */
   capabilities: number;
+  /** Called once the intercept answered the hello (or the connection was lost). */
+  answered: () => void;
   /** Whether registrations may go and replies come: at once without a secret, after auth with one. */
   ready: boolean;
   /** The auth exchange under way on this connection, with both nonces once copy answered. */
@@ -56,6 +68,11 @@ interface Link {
   closeReason: string | undefined;
   /** Why the last connection was lost, so a lasting problem is logged once, not on every retry. */
   lastProblem: string | undefined;
+}
+
+/** A registration of either family: what `enqueue` encodes as TCPCopy's record or as ADD6/DELETE6. */
+interface AnyRegistration extends SessionEndpoints {
+  readonly type: 1 | 2;
 }
 
 /** One connection's auth: settles when the intercept proved the secret, or failed to. */
@@ -80,9 +97,11 @@ export class InterceptLinks {
   #started = false;
 
   /**
-   * @param onRecord called with each 64-byte reply record (a view valid during the call)
+   * @param onRecord called with each 64-byte IPv4 reply record or 84-byte IPv6 one (a view valid
+   *   during the call)
    * @param openClients the client endpoints copies hold now, registered again after a reconnect
    * @param lonely an intercept unreachable at start is retried like a lost one, not fatal (`-L`)
+   * @param ipv6Targets whether IPv6 registrations will be made: then `connect` waits for the grants
    */
   constructor(
     addresses: InterceptAddress[],
@@ -93,6 +112,7 @@ export class InterceptLinks {
     readonly lonely = false,
     /** The shared secret to prove and to check, if any (`--secret-file`). */
     readonly secret: Uint8Array | undefined = undefined,
+    readonly ipv6Targets = false,
   ) {
     this.#links = addresses.map((address) =>
       Array.from(
@@ -109,6 +129,7 @@ export class InterceptLinks {
           auth: undefined,
           closeReason: undefined,
           lastProblem: undefined,
+          answered: () => {},
         }),
       )
     );
@@ -149,6 +170,30 @@ export class InterceptLinks {
     this.log.info(
       `connected to ${this.#links.length} intercept(s), ${this.#links[0].length} connection(s) each`,
     );
+    if (!this.ipv6Targets) return;
+    const answers = this.#links.flat().map((link) =>
+      link.capabilities !== 0 ? undefined : new Promise<void>((resolve) => link.answered = resolve)
+    );
+    await Promise.race([Promise.all(answers), sleep(GRANT_WAIT_MS)]);
+    for (const links of this.#links) {
+      if (links.some((link) => link.capabilities & Capability.IPV6)) continue;
+      const { host, port } = links[0].address;
+      this.log.warn(
+        `intercept ${host}:${port} did not grant IPv6 (TCPCopy's intercept speaks IPv4 only): it gets no ` +
+          `IPv6 registrations, and while no intercept has IPv6, sessions toward IPv6 targets are not ` +
+          `copied (counted as sessions-without-ipv6-intercept)`,
+      );
+    }
+  }
+
+  /** Whether some intercept connection granted IPv6 registrations. */
+  get ipv6Granted(): boolean {
+    for (const links of this.#links) {
+      for (const link of links) {
+        if (link.connection !== undefined && link.capabilities & Capability.IPV6) return true;
+      }
+    }
+    return false;
   }
 
   /** A copy took a client address and port: every intercept is to route the target's replies to us. */
@@ -161,10 +206,18 @@ export class InterceptLinks {
     this.#register({ type: RegistrationType.DELETE, ...endpoints });
   }
 
-  /** Sends one registration to every intercept, on the connection that owns its client. */
-  #register(registration: Registration): void {
+  /**
+   * Sends one registration to every intercept, on the connection that owns its client. An IPv6 one
+   * goes only to connections that granted IPv6: a C intercept never sees one.
+   */
+  #register(registration: AnyRegistration): void {
+    const ipv6 = typeof registration.clientAddress !== "number";
     for (const links of this.#links) {
       const link = ownerOf(links, registration);
+      if (ipv6 && !(link.capabilities & Capability.IPV6)) {
+        if (links.some((other) => other.capabilities & Capability.IPV6)) this.registrationsLost++;
+        continue;
+      }
       if (link.connection === undefined || !link.ready) {
         this.registrationsLost++;
         continue;
@@ -207,7 +260,7 @@ export class InterceptLinks {
     link.ready = this.secret === undefined;
     link.closeReason = undefined;
     link.auth = this.secret === undefined ? undefined : this.#startAuth(link, connection);
-    encodeHello(link.pending, 0, this.secret === undefined ? 0 : Capability.AUTH);
+    encodeHello(link.pending, 0, this.secret === undefined ? ASKED : ASKED | Capability.AUTH);
     link.pendingLength = REGISTRATION_LENGTH;
     if (!link.writing) {
       link.writing = true;
@@ -251,6 +304,7 @@ export class InterceptLinks {
         link.ready = true;
         link.lastProblem = undefined;
         resolve();
+        if (link.capabilities & Capability.IPV6) this.#replayIpv6(link);
       },
       fail: (problem) => {
         clearTimeout(auth.timer);
@@ -281,9 +335,19 @@ export class InterceptLinks {
   #onExtension(link: Link, type: number, body: Uint8Array): void {
     const auth = link.auth;
     const secret = this.secret;
-    if (type === ExtensionFrameType.ACCEPTED && body.length >= 2) {
+    if (type === ExtensionFrameType.REPLY6) {
+      if (!link.ready) return auth?.fail("sent replies before the auth exchange was over");
+      for (let at = 0; at + REPLY6_RECORD_LENGTH <= body.length; at += REPLY6_RECORD_LENGTH) {
+        this.onRecord(body.subarray(at, at + REPLY6_RECORD_LENGTH));
+      }
+    } else if (type === ExtensionFrameType.ACCEPTED && body.length >= 2) {
       link.capabilities = body[0] << 8 | body[1];
-      if (auth === undefined) return;
+      link.answered();
+      if (auth === undefined) {
+        // Without auth the connection is ready now: the IPv6 clients it carries go once it grants IPv6.
+        if (link.capabilities & Capability.IPV6) this.#replayIpv6(link);
+        return;
+      }
       auth.accepted = true;
       if ((link.capabilities & Capability.AUTH) === 0) {
         auth.fail("it takes no shared secret (start it with the same --secret-file, or drop copy's)");
@@ -353,12 +417,27 @@ export class InterceptLinks {
     link.connection = undefined;
     link.ready = false;
     link.pendingLength = 0;
+    link.answered();
     // A problem that lasts (a refusal, a wrong secret) is logged once, not on every retry.
     if (this.#started && problem !== link.lastProblem) {
       this.log.warn(`lost intercept ${link.address.host}:${link.address.port}: ${problem}; reconnecting`);
     }
     link.lastProblem = problem;
     this.#reconnect(link);
+  }
+
+  /** After a (re)connection's grant: the IPv6 clients this connection carries. */
+  #replayIpv6(link: Link): void {
+    const links = this.#links.find((group) => group.includes(link))!;
+    for (const endpoints of this.openClients()) {
+      if (typeof endpoints.clientAddress !== "number" && ownerOf(links, endpoints) === link) {
+        enqueue(link, { type: RegistrationType.ADD, ...endpoints });
+      }
+    }
+    if (link.pendingLength > 0 && !link.writing) {
+      link.writing = true;
+      queueMicrotask(() => this.#flush(link));
+    }
   }
 
   async #reconnect(link: Link): Promise<void> {
@@ -382,8 +461,11 @@ export class InterceptLinks {
           this.log.info(`reconnected to intercept ${link.address.host}:${link.address.port}`);
         }
         const links = this.#links.find((group) => group.includes(link))!;
+        // IPv4 clients at once; IPv6 ones once the intercept grants IPv6 again (`#replayIpv6`).
         for (const endpoints of this.openClients()) {
-          if (ownerOf(links, endpoints) === link) enqueue(link, { type: RegistrationType.ADD, ...endpoints });
+          if (typeof endpoints.clientAddress === "number" && ownerOf(links, endpoints) === link) {
+            enqueue(link, { type: RegistrationType.ADD, ...endpoints });
+          }
         }
         if (!link.writing) this.#flush(link);
         return;
@@ -395,14 +477,37 @@ export class InterceptLinks {
 }
 
 /** The connection of a group that carries a client's registrations: always the same one. */
-function ownerOf(links: Link[], client: { clientAddress: number; clientPort: number }): Link {
-  return links[((client.clientAddress ^ client.clientPort) >>> 0) % links.length];
+function ownerOf(links: Link[], client: SessionEndpoints): Link {
+  return links[((addressHash(client.clientAddress) ^ client.clientPort) >>> 0) % links.length];
 }
 
-function enqueue(link: Link, registration: Registration): void {
-  reserve(link, REGISTRATION_LENGTH);
-  encodeRegistration(registration, link.pending, link.pendingLength);
-  link.pendingLength += REGISTRATION_LENGTH;
+/** Scratch addresses for IPv6 registrations. */
+const client6 = new Uint8Array(16);
+const target6 = new Uint8Array(16);
+
+function enqueue(link: Link, registration: AnyRegistration): void {
+  const { type, clientAddress, clientPort, targetAddress, targetPort } = registration;
+  if (link.pendingLength + REGISTRATION6_LENGTH > link.pending.length) {
+    const grown = new Uint8Array(link.pending.length * 2);
+    grown.set(link.pending.subarray(0, link.pendingLength));
+    link.pending = grown;
+  }
+  if (typeof clientAddress === "number") {
+    encodeRegistration(
+      { type, clientAddress, clientPort, targetAddress: targetAddress as number, targetPort },
+      link.pending,
+      link.pendingLength,
+    );
+    link.pendingLength += REGISTRATION_LENGTH;
+    return;
+  }
+  writeIpv6Address(clientAddress, client6);
+  writeIpv6Address(targetAddress as string, target6);
+  link.pendingLength += encodeRegistration6(
+    { type, clientAddress: client6, clientPort, targetAddress: target6, targetPort },
+    link.pending,
+    link.pendingLength,
+  );
 }
 
 /** Makes room for `length` more bytes in the link's pending buffer. */

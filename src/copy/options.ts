@@ -36,7 +36,14 @@ import {
   type SessionConfig,
   type TargetMapping,
 } from "../session/mod.ts";
-import { ipv4FromBytes } from "../wire/mod.ts";
+import {
+  type Address,
+  addressFamily,
+  formatAddress,
+  ipv4FromBytes,
+  ipv6Address,
+  parseIpv6,
+} from "../wire/mod.ts";
 import { parseMac } from "./neighbours.ts";
 
 const MEBIBYTE = 1 << 20;
@@ -159,10 +166,12 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
        tcpshadow copy -x udp:PORT-TARGET:PORT [flags]
 
   -x, --target MAP         what to copy and where: [udp:][onlineIP:]port-targetIP:targetPort, comma list
-                           (e.g. 80-198.18.0.3:8080); required. udp: copies each UDP datagram to the port
-                           as it is (DNS and the like: udp:53-198.18.0.3:5353), no intercept needed
+                           (e.g. 80-198.18.0.3:8080); IPv6 in brackets (80-[2001:2::3]:8080); required.
+                           udp: copies each UDP datagram to the port as it is (DNS and the like:
+                           udp:53-198.18.0.3:5353, IPv4 only), no intercept needed
   -s, --intercept HOSTS    intercept host[:port] to get the target's replies from (default port ${DEFAULT_INTERCEPT_PORT}),
-                           comma list; required unless --connect, or every target is udp:
+                           IPv6 as [address]:port, comma list; required unless --connect, or every target
+                           is udp:
       --connect            replay each session over an ordinary TCP connection from this host instead
                            of packets: no raw socket, intercept or route; works through NAT and load
                            balancers; the target sees this host's address; no root with --input
@@ -181,8 +190,8 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
       --diff-file FILE     with --compare: the first differences of each endpoint, one JSON line each
       --report FILE        with --compare: an HTML page of the comparison, written at the end
       --diff-samples N     with --compare: differences kept per endpoint (default ${DEFAULT_DIFF_SAMPLES})
-  -c, --clients RANGES     client addresses the target sees: CIDR, a.b.c.x (a /24), comma list
-                           (default: each real client's own address)
+  -c, --clients RANGES     client addresses the target sees: CIDR (IPv4 or IPv6), a.b.c.x (a /24), comma
+                           list; each copy takes one of its target's family (default: the real client's)
   -r, --rate PERCENT       copy this percent of sessions, 1-100 (default 100); a session is copied whole or not
   -n, --multiply N         copy each session N times as N distinct sessions, 1-1023 (default 1)
   -f, --port-shift K       keep the client ports of several copy processes apart, 0-1023 (default 0)
@@ -323,11 +332,20 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
   const mss = values.mss === undefined
     ? DEFAULT_MTU - IP_TCP_HEADERS
     : intValue("--mss", values.mss, 64, 65495);
+  const clients = clientText.length === 0 ? [] : clientRanges(clientText.join(","));
+  checkFamilies(mappings.map((mapping) => mapping.mapping), clients);
+  const ipv6Targets = tcpMappings.some((mapping) => addressFamily(mapping.targetAddress) === 6);
+  if (connect !== undefined && ipv6Targets) {
+    throw new UsageError("--connect reaches IPv4 targets only for now: copy to an IPv6 target without it");
+  }
+  if (values["send-interface"] !== undefined && ipv6Targets) {
+    throw new UsageError("--send-interface (-o) sends IPv4 only for now: copy to an IPv6 target without it");
+  }
   return {
     mappings: tcpMappings,
     udpMappings: mappings.filter((mapping) => mapping.udp).map((mapping) => mapping.mapping),
     intercepts: intercepts.map((text) => parseInterceptAddress(text, interceptPort)),
-    clients: clientText.length === 0 ? [] : clientRanges(clientText.join(",")),
+    clients,
     rate: values.rate === undefined ? 100 : intValue("--rate", values.rate, 1, 100),
     multiply: values.multiply === undefined ? 1 : intValue("--multiply", values.multiply, 1, 1023),
     portShift: values["port-shift"] === undefined
@@ -514,40 +532,99 @@ function sendPath(
   return { sendInterface: device, targetMac };
 }
 
-/** `[udp:][onlineIP:]port-targetIP:targetPort`. */
+/** `[udp:][onlineIP:]port-targetIP:targetPort`, IPv6 addresses in brackets (not for `udp:`). */
 function parseMapping(text: string): { udp: boolean; mapping: TargetMapping } {
-  const match = /^(udp:)?(?:([0-9.]+):)?([0-9]+)-([0-9.]+):([0-9]+)$/.exec(text);
+  const address = String.raw`([0-9.]+|\[[0-9a-fA-F:.]+\])`;
+  const match = new RegExp(`^(udp:)?(?:${address}:)?([0-9]+)-${address}:([0-9]+)$`).exec(text);
   if (!match) {
     throw new UsageError(
-      `--target: "${text}" is not [udp:][onlineIP:]port-targetIP:targetPort (like 80-198.18.0.3:8080)`,
+      `--target: "${text}" is not [udp:][onlineIP:]port-targetIP:targetPort (like 80-198.18.0.3:8080 or ` +
+        `[2001:2::2]:80-[2001:2::3]:8080)`,
     );
   }
   const [, udp, online, onlinePort, target, targetPort] = match;
+  if (udp !== undefined && (online?.startsWith("[") || target.startsWith("["))) {
+    throw new UsageError(`--target: "${text}": udp: copies IPv4 only for now`);
+  }
   return {
     udp: udp !== undefined,
     mapping: {
-      onlineAddress: online === undefined ? undefined : ipv4Value("--target", online),
+      onlineAddress: online === undefined ? undefined : mappingAddress(online),
       onlinePort: portValue("--target", onlinePort),
-      targetAddress: ipv4Value("--target", target),
+      targetAddress: mappingAddress(target),
       targetPort: portValue("--target", targetPort),
     },
   };
 }
 
+/** A dotted quad, or IPv6 in brackets. */
+function mappingAddress(text: string): Address {
+  if (!text.startsWith("[")) return ipv4Value("--target", text);
+  const bytes = parseIpv6(text.slice(1, -1));
+  if (bytes === undefined) throw new UsageError(`--target: "${text}" is not an IPv6 address in brackets`);
+  return ipv6Address(bytes);
+}
+
+/** `host[:port]`; an IPv6 address as `[address]:port`, or bare without a port. */
 function parseInterceptAddress(text: string, defaultPort: number): InterceptAddress {
+  const bracketed = /^\[([0-9a-fA-F:.]+)\](?::([0-9]+))?$/.exec(text);
+  if (bracketed !== null || (text.split(":").length > 2 && parseIpv6(text) !== undefined)) {
+    const host = bracketed?.[1] ?? text;
+    if (parseIpv6(host) === undefined) throw new UsageError(`--intercept: "${text}" is not an IPv6 address`);
+    const port = bracketed?.[2];
+    return { host, port: port === undefined ? defaultPort : portValue("--intercept", port) };
+  }
   const [host, port, extra] = text.split(":");
-  if (extra !== undefined || host === "") throw new UsageError(`--intercept: "${text}" is not host[:port]`);
+  if (extra !== undefined || host === "") {
+    throw new UsageError(`--intercept: "${text}" is not host[:port] (IPv6: [address]:port)`);
+  }
   return { host, port: port === undefined ? defaultPort : portValue("--intercept", port) };
 }
 
-/** Usable host addresses of each range: network and broadcast left out where the range has them. */
+/**
+ * Usable host addresses of each range: IPv4's network and broadcast left out where the range has them,
+ * IPv6's all-zero host (the subnet routers' anycast address) likewise; an IPv6 range runs through its
+ * low 32 bits at most (4 billion addresses are plenty).
+ */
 function clientRanges(text: string): AddressRange[] {
   return cidrListValue("--clients", text).map((cidr) => {
-    if (cidr.family !== 4) throw new UsageError("--clients: only IPv4 ranges can be copied for now");
-    const size = 2 ** (32 - cidr.prefix);
-    const network = ipv4FromBytes(cidr.network);
-    return size > 2 ? { first: network + 1, count: size - 2 } : { first: network, count: size };
+    if (cidr.family === 4) {
+      const size = 2 ** (32 - cidr.prefix);
+      const network = ipv4FromBytes(cidr.network);
+      return size > 2 ? { first: network + 1, count: size - 2 } : { first: network, count: size };
+    }
+    const size = 2 ** Math.min(128 - cidr.prefix, 32);
+    if (size === 1) return { first: ipv6Address(cidr.network), count: 1 };
+    const first = cidr.network.slice();
+    first[15] |= 1; // host bits are clear
+    return { first: ipv6Address(first), count: size - 1 };
   });
+}
+
+/**
+ * The families must fit: a `-c` range of a family no target has is a mistake, and an online address of
+ * one family copied to a target of the other needs a `-c` range of the target's family.
+ */
+function checkFamilies(mappings: TargetMapping[], clients: AddressRange[]): void {
+  const targetFamilies = new Set(mappings.map((mapping) => addressFamily(mapping.targetAddress)));
+  const clientFamilies = new Set(clients.map((range) => addressFamily(range.first)));
+  for (const family of clientFamilies) {
+    if (!targetFamilies.has(family)) {
+      throw new UsageError(`--clients: an IPv${family} range, but no --target is IPv${family}`);
+    }
+  }
+  for (const mapping of mappings) {
+    if (mapping.onlineAddress === undefined) continue;
+    const family = addressFamily(mapping.targetAddress);
+    if (addressFamily(mapping.onlineAddress) !== family && !clientFamilies.has(family)) {
+      throw new UsageError(
+        `--target: clients of ${formatAddress(mapping.onlineAddress)} cannot reach the IPv${family} target ` +
+          `${
+            formatAddress(mapping.targetAddress)
+          } under their own address: give --clients an IPv${family} range`,
+      );
+    }
+  }
 }
 
 /** `--input`, `--speed` and `--loop`; the last two only mean something with the first. */

@@ -5,8 +5,16 @@
  */
 import { type CounterValues, linesDropped, type Logger } from "../ops/mod.ts";
 import { type CopiedSession, SessionTable } from "../session/mod.ts";
-import { parseReplyRecord } from "../protocol/mod.ts";
-import { decodeTcpPacket, formatIpv4, Ipv4View, isWireError } from "../wire/mod.ts";
+import { parseReplyRecord, parseReplyRecord6, REPLY_RECORD_LENGTH } from "../protocol/mod.ts";
+import {
+  addressFamily,
+  decodeTcpPacket,
+  destinationAddress,
+  formatEndpoint,
+  Ipv4View,
+  isWireError,
+  sourceAddress,
+} from "../wire/mod.ts";
 import { announceRunning } from "../cli/mod.ts";
 import { gradualPlan } from "./gradual.ts";
 import type { CopyOptions } from "./options.ts";
@@ -18,15 +26,18 @@ import { sleep } from "../sleep.ts";
 import type { RUNTIME_COUNTERS } from "./counters.ts";
 
 const SETTLE_POLL_MS = 10;
+/**
+ * The traffic class and flow label a copy keeps of its client's, with the ECN bits cleared: the copy's
+ * own SYN does not negotiate ECN with the target, so its packets must not claim to be ECN-capable.
+ */
+const FLOW_INFO_KEPT = 0x0fcfffff;
 
 /** The engine of a `copy` run and the I/O around it. */
 export class CopyRuntime {
   /** Frames that were not a TCP packet we can read (counted, skipped). */
   packetsMalformed = 0;
-  /** Reply records from intercept that were not IPv4+TCP headers. */
+  /** Reply records from intercept that were not IPv4+TCP (or IPv6+TCP) headers. */
   repliesMalformed = 0;
-  /** IPv6 packets seen (not copied yet). */
-  packetsIpv6Skipped = 0;
   /** Packets the kernel dropped before the capture read them, as the live capture last reported. */
   packetsKernelDropped = 0;
 
@@ -52,8 +63,9 @@ export class CopyRuntime {
   private constructor(readonly options: CopyOptions, readonly log: Logger, linkPath: LinkPath | undefined) {
     this.#comparing = options.connect?.compare !== undefined;
     // --connect alone needs no raw socket (no root to replay a file); packets and udp: targets do.
+    const ipv6Targets = options.mappings.some((mapping) => addressFamily(mapping.targetAddress) === 6);
     const sender = options.connect === undefined || options.udpMappings.length > 0
-      ? new PacketSender(linkPath === undefined ? undefined : new LinkOutlet(linkPath))
+      ? new PacketSender(linkPath === undefined ? undefined : new LinkOutlet(linkPath), ipv6Targets)
       : undefined;
     this.#sender = sender;
     this.#udp = options.udpMappings.length === 0 ? undefined : new UdpCopier(
@@ -69,7 +81,9 @@ export class CopyRuntime {
       ended: log.debugEnabled
         ? (address, port, endpoints, outcome, session) =>
           log.debug(
-            `session ${formatIpv4(address)}:${port} copied ${this.#transport.describe(endpoints, session)}` +
+            `session ${formatEndpoint(address, port)} copied ${
+              this.#transport.describe(endpoints, session)
+            }` +
               `: ${outcome}`,
           )
         : undefined,
@@ -81,7 +95,9 @@ export class CopyRuntime {
    * nothing yet with `--connect`).
    */
   static async start(options: CopyOptions, log: Logger): Promise<CopyRuntime> {
-    const targets = [...options.mappings, ...options.udpMappings].map((mapping) => mapping.targetAddress);
+    // --send-interface goes with IPv4 targets only (options refuse it with an IPv6 one).
+    const targets = [...options.mappings, ...options.udpMappings].map((mapping) => mapping.targetAddress)
+      .filter((address) => typeof address === "number");
     const linkPath = options.sendInterface === undefined
       ? undefined
       : await resolveLinkPath(options.sendInterface, targets, options.targetMac, log);
@@ -114,17 +130,25 @@ export class CopyRuntime {
       this.packetsMalformed++;
       return;
     }
-    if (!(decoded.ip instanceof Ipv4View)) {
-      this.packetsIpv6Skipped++;
-      return;
+    const ip = decoded.ip;
+    if (ip instanceof Ipv4View) {
+      if (this.#comparing) this.table.onServerCapture(ip.src, ip.dst, decoded.tcp, now);
+      if (decoded.outgoing) return;
+      const source = ip.src;
+      // -H: a client on this host itself, as the target should see it.
+      const localhost = this.options.localhostAddress;
+      const client = localhost !== undefined && source >>> 24 === 127 ? localhost : source;
+      this.table.onCapture(client, ip.dst, decoded.tcp, now);
+    } else {
+      if (decoded.outgoing) return;
+      this.table.onCapture(
+        sourceAddress(ip),
+        destinationAddress(ip),
+        decoded.tcp,
+        now,
+        ip.flowInfo & FLOW_INFO_KEPT,
+      );
     }
-    if (this.#comparing) this.table.onServerCapture(decoded.ip.src, decoded.ip.dst, decoded.tcp, now);
-    if (decoded.outgoing) return;
-    const source = decoded.ip.src;
-    // -H: a client on this host itself, as the target should see it.
-    const localhost = this.options.localhostAddress;
-    const client = localhost !== undefined && source >>> 24 === 127 ? localhost : source;
-    this.table.onCapture(client, decoded.ip.dst, decoded.tcp, now);
     this.#armTimer(now);
   }
 
@@ -191,10 +215,11 @@ export class CopyRuntime {
       "sessions-refused-while-paused": c.sessionsRefusedWhilePaused,
       "sessions-half-open-evicted": c.sessionsHalfOpenEvicted,
       "sessions-without-address": c.sessionsWithoutAddress,
+      "sessions-family-unreachable": c.sessionsFamilyUnreachable,
+      "sessions-without-ipv6-intercept": c.sessionsWithoutIpv6Intercept,
       "packets-captured": c.packetsCaptured,
       "packets-malformed": this.packetsMalformed + (this.#udp?.malformed ?? 0),
       "replies-malformed": this.repliesMalformed,
-      "packets-ipv6-skipped": this.packetsIpv6Skipped,
       "packets-kernel-dropped": this.packetsKernelDropped,
       retransmissions: c.retransmissions,
       ...this.#transport.stats(),
@@ -206,15 +231,25 @@ export class CopyRuntime {
     };
   }
 
-  /** A reply record from intercept (packet transport). */
+  /** A reply record from intercept (packet transport): 64 bytes IPv4, or 84 bytes IPv6 (a REPLY6 frame's). */
   onReplyRecord(record: Uint8Array): void {
-    const reply = parseReplyRecord(record);
-    if (reply === undefined) this.repliesMalformed++;
-    else {
-      const now = performance.now();
+    const now = performance.now();
+    if (record.length === REPLY_RECORD_LENGTH) {
+      const reply = parseReplyRecord(record);
+      if (reply === undefined) {
+        this.repliesMalformed++;
+        return;
+      }
       this.table.onReply(reply.ip.dst, reply.tcp, now);
-      this.#armTimer(now);
+    } else {
+      const reply = parseReplyRecord6(record);
+      if (reply === undefined) {
+        this.repliesMalformed++;
+        return;
+      }
+      this.table.onReply(destinationAddress(reply.ip), reply.tcp, now);
     }
+    this.#armTimer(now);
   }
 
   /** A session had news from its connection (`--connect`): the table settles it. */

@@ -1,71 +1,88 @@
 /**
- * Sends the engine's segments (and copied UDP datagrams) to the target, through a raw IPv4 socket or, with
- * `--send-interface`, as Ethernet frames (`LinkOutlet`). Packets are built straight into a batch and
- * leave together, one system call per batch, at the end of the JavaScript task that made them (or sooner
- * when the batch is full): a capture drain or a read from intercept makes many.
+ * Sends the engine's segments (and copied UDP datagrams) to the target. IPv4 packets leave through a raw
+ * IPv4 socket or, with `--send-interface`, as Ethernet frames (`LinkOutlet`); IPv6 segments through a raw
+ * IPv6 socket of their own, opened only when some target is IPv6. Packets are built straight into a batch
+ * and leave together, one system call per batch, at the end of the JavaScript task that made them (or
+ * sooner when the batch is full): a capture drain or a read from intercept makes many.
+ *
+ * An IPv4 raw socket of protocol IPPROTO_RAW takes our header as is (IP_HDRINCL); so does an IPv6 one on
+ * Linux (the kernel sets its hdrincl for IPPROTO_RAW): it sends the whole IPv6 header we built, flow label
+ * and traffic class included, and routes by the sockaddr's address.
  */
 import { PacketBatch, RawSocket } from "../../ffi/mod.ts";
-import { emitIpv4Tcp, emitIpv4Udp, ipv4Bytes, type TcpRepr } from "../wire/mod.ts";
+import {
+  type Address,
+  emitIpv4Tcp,
+  emitIpv4Udp,
+  emitIpv6Tcp,
+  ipv4Bytes,
+  ipv6AddressBytes,
+  type TcpRepr,
+  writeIpv6Address,
+} from "../wire/mod.ts";
 
 const MAX_PACKET = 65535;
 /** Packets per batch: one system call sends them all. */
 export const BATCH_PACKETS = 64;
 /** Fits a full-size segment (1460 bytes of payload) with the largest IP and TCP headers and a link header. */
 export const BATCH_SLOT = 2048;
-/** An IPv4 header without options (all we emit) and a TCP header with the most options. */
-const MAX_HEADERS = 20 + 60;
+/** An IPv6 header (the larger of the two we emit, no options) and a TCP header with the most options. */
+const MAX_HEADERS = 40 + 60;
 /** An IPv4 header without options and a UDP header. */
 const UDP_HEADERS = 20 + 8;
 
 /**
  * Where built packets leave: each goes into `batch.nextSlot()` after `headerLength` bytes left for the
- * link-layer header, and `queue` completes and queues it.
+ * link-layer header, and `queue` completes and queues it. `D` is the destination's address: a number for
+ * IPv4, an IPv6 `Address` string for the IPv6 socket.
  */
-export interface Outlet {
+export interface Outlet<D extends Address = number> {
   /** Bytes before the IP header: 0 for a raw IP socket, 14 for Ethernet. */
   readonly headerLength: number;
   readonly batch: PacketBatch;
   /** Queues the `length`-byte packet (link header included) built in `batch.nextSlot()` for `destination`. */
-  queue(length: number, destination: number): void;
+  queue(length: number, destination: D): void;
   /** Sends what `batch` holds and empties it; returns how many the kernel had no room for. */
   sendBatch(): number;
   /** Sends one packet (link header room included) outside the batch; `false` when the kernel had no room. */
-  sendOne(packet: Uint8Array<ArrayBuffer>, destination: number): boolean;
+  sendOne(packet: Uint8Array<ArrayBuffer>, destination: D): boolean;
   close(): void;
 }
 
-/** The raw IPv4 socket: the kernel routes each packet by its destination, through the host's firewall. */
-class RawOutlet implements Outlet {
+/** A raw IP socket of one family: the kernel routes each packet by its destination, through the host's firewall. */
+class RawOutlet<D extends Address> implements Outlet<D> {
   readonly headerLength = 0;
-  readonly batch = new PacketBatch(4, BATCH_PACKETS, BATCH_SLOT);
+  readonly batch: PacketBatch;
   readonly #socket: RawSocket;
-  readonly #destinations = new Map<number, Uint8Array>();
+  readonly #destinations = new Map<D, Uint8Array>();
 
-  constructor() {
-    this.#socket = RawSocket.open(4);
+  constructor(family: 4 | 6) {
+    this.#socket = RawSocket.open(family);
     this.#socket.setSendBuffer(8 << 20);
+    this.batch = new PacketBatch(family, BATCH_PACKETS, BATCH_SLOT);
   }
 
-  queue(length: number, destination: number): void {
-    this.batch.push(length, this.#address(destination));
+  queue(length: number, destination: D): void {
+    this.batch.push(length, this.address(destination));
   }
 
   sendBatch(): number {
     return this.#socket.sendBatch(this.batch);
   }
 
-  sendOne(packet: Uint8Array<ArrayBuffer>, destination: number): boolean {
-    return this.#socket.send(packet, this.#address(destination));
+  sendOne(packet: Uint8Array<ArrayBuffer>, destination: D): boolean {
+    return this.#socket.send(packet, this.address(destination));
   }
 
   close(): void {
     this.#socket.close();
   }
 
-  #address(destination: number): Uint8Array {
+  /** `destination`'s bytes (4 or 16), kept for the next packet to it. */
+  address(destination: D): Uint8Array {
     let address = this.#destinations.get(destination);
     if (address === undefined) {
-      address = ipv4Bytes(destination);
+      address = typeof destination === "number" ? ipv4Bytes(destination) : ipv6AddressBytes(destination);
       this.#destinations.set(destination, address);
     }
     return address;
@@ -82,28 +99,58 @@ export class PacketSender {
    */
   dropped = 0;
 
+  /** Where IPv4 packets leave. */
   readonly #out: Outlet;
+  /** The raw IPv6 socket, when some target is IPv6. */
+  readonly #out6: RawOutlet<string> | undefined;
   /** For the rare packet larger than a batch slot. */
   readonly #large = new Uint8Array(MAX_PACKET + 64);
+  /** The IPv6 source address of the packet being built. */
+  readonly #source6 = new Uint8Array(16);
   readonly #flushSoon = () => this.flush();
   #flushQueued = false;
   #id = 0;
 
-  /** Sends through `outlet`; by default a raw IPv4 socket. */
-  constructor(outlet?: Outlet) {
-    this.#out = outlet ?? new RawOutlet();
+  /**
+   * Sends IPv4 through `outlet` (by default a raw IPv4 socket), and IPv6 through a raw IPv6 socket opened
+   * when `ipv6` (some target is IPv6).
+   */
+  constructor(outlet?: Outlet, ipv6 = false) {
+    this.#out = outlet ?? new RawOutlet<number>(4);
+    try {
+      this.#out6 = ipv6 ? new RawOutlet<string>(6) : undefined;
+    } catch (error) {
+      this.#out.close();
+      throw error;
+    }
   }
 
-  /** Queues `tcp` from `source` to `destination` (IPv4 addresses as numbers); it leaves by the end of the task. */
-  send(source: number, destination: number, tcp: TcpRepr): void {
-    this.#id = (this.#id + 1) & 0xffff;
-    const packet = { src: source, dst: destination, id: this.#id, tcp };
-    const out = this.#out;
-    if ((tcp.payload?.length ?? 0) + MAX_HEADERS + out.headerLength > BATCH_SLOT) {
-      this.#sendLarge(emitIpv4Tcp(packet, this.#large, out.headerLength), destination);
+  /**
+   * Queues `tcp` from `source` to `destination` (both of one family; `flowInfo` is the IPv6 traffic
+   * class and flow label); it leaves by the end of the task.
+   */
+  send(source: Address, destination: Address, tcp: TcpRepr, flowInfo = 0): void {
+    const segmentRoom = (tcp.payload?.length ?? 0) + MAX_HEADERS;
+    if (typeof source === "number") {
+      this.#id = (this.#id + 1) & 0xffff;
+      const packet = { src: source, dst: destination as number, id: this.#id, tcp };
+      const out = this.#out;
+      if (segmentRoom + out.headerLength > BATCH_SLOT) {
+        this.#sendLarge(out, emitIpv4Tcp(packet, this.#large, out.headerLength), destination as number);
+      } else {this.#queue(
+          out,
+          emitIpv4Tcp(packet, out.batch.nextSlot(), out.headerLength),
+          destination as number,
+        );}
       return;
     }
-    this.#queue(emitIpv4Tcp(packet, out.batch.nextSlot(), out.headerLength), destination);
+    const out6 = this.#out6;
+    if (out6 === undefined) throw new Error("IPv6 segment without an IPv6 target");
+    writeIpv6Address(source, this.#source6);
+    const packet = { src: this.#source6, dst: out6.address(destination as string), flowInfo, tcp };
+    if (segmentRoom > BATCH_SLOT) {
+      this.#sendLarge(out6, emitIpv6Tcp(packet, this.#large), destination as string);
+    } else this.#queue(out6, emitIpv6Tcp(packet, out6.batch.nextSlot()), destination as string);
   }
 
   /** Queues a UDP datagram from `source`:`srcPort` to `destination`:`dstPort`; it leaves by the end of the task. */
@@ -112,30 +159,35 @@ export class PacketSender {
     const datagram = { src: source, dst: destination, id: this.#id, srcPort, dstPort, payload };
     const out = this.#out;
     if (payload.length + UDP_HEADERS + out.headerLength > BATCH_SLOT) {
-      this.#sendLarge(emitIpv4Udp(datagram, this.#large, out.headerLength), destination);
+      this.#sendLarge(out, emitIpv4Udp(datagram, this.#large, out.headerLength), destination);
       return;
     }
-    this.#queue(emitIpv4Udp(datagram, out.batch.nextSlot(), out.headerLength), destination);
+    this.#queue(out, emitIpv4Udp(datagram, out.batch.nextSlot(), out.headerLength), destination);
   }
 
   /** Sends what is queued now. */
   flush(): void {
     this.#flushQueued = false;
-    const count = this.#out.batch.count;
+    this.#flushOutlet(this.#out);
+    if (this.#out6 !== undefined) this.#flushOutlet(this.#out6);
+  }
+
+  /** Sends what is queued and closes the sockets. */
+  close(): void {
+    this.flush();
+    this.#out.close();
+    this.#out6?.close();
+  }
+
+  #flushOutlet<D extends Address>(out: Outlet<D>): void {
+    const count = out.batch.count;
     if (count === 0) return;
-    const dropped = this.#out.sendBatch();
+    const dropped = out.sendBatch();
     this.sent += count - dropped;
     this.dropped += dropped;
   }
 
-  /** Sends what is queued and closes the socket. */
-  close(): void {
-    this.flush();
-    this.#out.close();
-  }
-
-  #queue(ipLength: number, destination: number): void {
-    const out = this.#out;
+  #queue<D extends Address>(out: Outlet<D>, ipLength: number, destination: D): void {
     out.queue(out.headerLength + ipLength, destination);
     if (out.batch.full) this.flush();
     else if (!this.#flushQueued) {
@@ -145,10 +197,10 @@ export class PacketSender {
   }
 
   /** Out of the batch, but not ahead of what is already queued. */
-  #sendLarge(ipLength: number, destination: number): void {
+  #sendLarge<D extends Address>(out: Outlet<D>, ipLength: number, destination: D): void {
     this.flush();
-    const length = this.#out.headerLength + ipLength;
-    if (this.#out.sendOne(this.#large.subarray(0, length), destination)) this.sent++;
+    const length = out.headerLength + ipLength;
+    if (out.sendOne(this.#large.subarray(0, length), destination)) this.sent++;
     else this.dropped++;
   }
 }

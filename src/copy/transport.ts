@@ -4,14 +4,14 @@
  */
 import type { CounterValues, Logger } from "../ops/mod.ts";
 import type { CopiedSession, SessionEndpoints, TableSink } from "../session/mod.ts";
-import { formatIpv4 } from "../wire/mod.ts";
+import { addressFamily, formatEndpoint } from "../wire/mod.ts";
 import { ConnectSession, ConnectTransport } from "../connect/mod.ts";
 import { ComparedSession, CompareRun } from "./comparing.ts";
 import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";
 import type { CopyRuntime } from "./runtime.ts";
 import type { TRANSPORT_COUNTERS } from "./counters.ts";
-import { PacketSender } from "./sender.ts";
+import type { PacketSender } from "./sender.ts";
 
 /** How copies reach the target: what the table's sink does, and what is opened, closed and counted. */
 /** The transport's counters: every transport gives each, 0 where it has none. */
@@ -61,6 +61,7 @@ export class PacketTransport implements Transport {
   /** @param sender the raw socket (or `--send-interface`), the runtime's: it closes it */
   constructor(options: CopyOptions, log: Logger, runtime: CopyRuntime, sender: PacketSender) {
     this.#runtime = runtime;
+    const ipv6Targets = options.mappings.some((mapping) => addressFamily(mapping.targetAddress) === 6);
     this.#sender = sender;
     this.#links = new InterceptLinks(
       options.intercepts,
@@ -70,11 +71,14 @@ export class PacketTransport implements Transport {
       log,
       options.lonely,
       options.secret,
+      ipv6Targets,
     );
     this.sink = {
-      segment: (endpoints, tcp) => this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp),
+      segment: (endpoints, tcp) =>
+        this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp, endpoints.flowInfo),
       clientOpened: (endpoints) => this.#links.clientOpened(endpoints),
       clientClosed: (endpoints) => this.#links.clientClosed(endpoints),
+      ipv6Replies: () => this.#links.ipv6Granted,
     };
   }
 
@@ -109,8 +113,8 @@ export class PacketTransport implements Transport {
   }
 
   describe(endpoints: SessionEndpoints): string {
-    return `as ${formatIpv4(endpoints.clientAddress)}:${endpoints.clientPort} to ` +
-      `${formatIpv4(endpoints.targetAddress)}:${endpoints.targetPort}`;
+    return `as ${formatEndpoint(endpoints.clientAddress, endpoints.clientPort)} to ` +
+      `${formatEndpoint(endpoints.targetAddress, endpoints.targetPort)}`;
   }
 }
 
@@ -134,7 +138,7 @@ export class ConnectionTransport implements Transport {
   constructor(options: CopyOptions, runtime: CopyRuntime) {
     const connect = options.connect!;
     this.#compare = connect.compare === undefined ? undefined : new CompareRun(connect.compare, runtime.log);
-    this.#target = options.mappings.map((m) => `${formatIpv4(m.targetAddress)}:${m.targetPort}`).join(",");
+    this.#target = options.mappings.map((m) => formatEndpoint(m.targetAddress, m.targetPort)).join(",");
     const compared = this.#compared;
     this.#connections = new ConnectTransport(
       connect.bind,
@@ -219,7 +223,7 @@ export class ConnectionTransport implements Transport {
   }
 
   describe(endpoints: SessionEndpoints, session: CopiedSession): string {
-    const target = `${formatIpv4(endpoints.targetAddress)}:${endpoints.targetPort}`;
+    const target = formatEndpoint(endpoints.targetAddress, endpoints.targetPort);
     if (!(session instanceof ConnectSession)) return `to ${target}`;
     const firstByte = session.firstByteAt === undefined || session.connectedAt === undefined
       ? "no answer"

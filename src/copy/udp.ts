@@ -43,10 +43,15 @@ export class UdpCopier {
   /** UDP frames that cannot be read whole: cut by the capture, malformed, or IP fragments. */
   malformed = 0;
 
+  /** The IPv4 `-c` ranges (UDP copies IPv4 only), and how many addresses they hold. */
+  readonly #clients: readonly { readonly first: number; readonly count: number }[];
   readonly #clientsTotal: number;
 
   constructor(readonly plan: UdpPlan, readonly sink: DatagramSink) {
-    this.#clientsTotal = plan.clients.reduce((sum, range) => sum + range.count, 0);
+    this.#clients = plan.clients.filter((range): range is AddressRange & { first: number } =>
+      typeof range.first === "number"
+    );
+    this.#clientsTotal = this.#clients.reduce((sum, range) => sum + range.count, 0);
   }
 
   /** One captured frame of link type `linkType`; frames that are not UDP over IPv4 are left alone. */
@@ -88,10 +93,11 @@ export class UdpCopier {
     }
     const client = this.#clientsTotal === 0
       ? source
-      : rangeAddress(this.plan.clients, this.#clientsTotal, source, 0);
+      : rangeAddress(this.#clients, this.#clientsTotal, source, 0);
     for (let index = 0; index < multiply; index++) {
       const port = copyPort(srcPort, portShift * multiply + index);
-      this.sink(client, mapping.targetAddress, port, mapping.targetPort, payload);
+      // udp: targets are IPv4 only (options refuse an IPv6 one).
+      this.sink(client, mapping.targetAddress as number, port, mapping.targetPort, payload);
       this.copied++;
     }
   }

@@ -15,7 +15,7 @@ export const INTERCEPT_COUNTERS = [
   counter("replies-hold-full", "Replies dropped: too many were waiting for their registration."),
   counter("replies-copy-too-slow", "Replies dropped: their copy connection was too far behind."),
   counter("replies-kernel-dropped", "Replies the kernel dropped before the captures read them."),
-  counter("packets-not-ipv4-tcp", "Captured packets that are no IPv4 TCP reply."),
+  counter("packets-not-tcp", "Captured packets that are no TCP reply over IPv4 or IPv6."),
   counter("packets-malformed", "Captured packets too broken to read."),
   gauge("copy-connections", "Copy connections now."),
   counter("copy-connections-accepted", "Copy connections accepted."),

@@ -44,7 +44,7 @@ import {
   shouldDetach,
 } from "../cli/mod.ts";
 import { UsageError } from "../errors.ts";
-import { formatIpv4, LinkType } from "../wire/mod.ts";
+import { formatIpv4, formatIpv6, LinkType, parseIpv6 } from "../wire/mod.ts";
 import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import { InterceptMonitor } from "./monitor.ts";
 import { AllowList } from "./access.ts";
@@ -82,7 +82,7 @@ Flags:
   -i, --interface <dev,..>  interfaces to capture on (default any)
       --capture-buffer <MB> kernel buffer of each capture (default ${DEFAULT_CAPTURE_BUFFER_MB}); raise it on kernel drops
   -p, --port <port>         port copy connects to (default ${DEFAULT_INTERCEPT_PORT})
-  -b, --bind <address>      address to listen on (default 0.0.0.0)
+  -b, --bind <address>      address to listen on, IPv4 or IPv6 (default 0.0.0.0; :: takes both)
   -D, --docker <ip1-ip2>    replies to ip1 (a client address as seen inside a container) go to the copy
                             that registered ip2, rewritten to ip2 (intercept 1.0's dockered_ip-orig_ip)
   -q, --quiet               log only problems, not copy connections coming and going
@@ -154,7 +154,7 @@ export const interceptCommand: Command = {
       devices: devices.length > 0 ? devices : ["any"],
       filter,
       captureBuffer: captureBufferValue(flags["capture-buffer"]),
-      bind: formatIpv4(ipv4Value("--bind", flags.bind ?? "0.0.0.0")),
+      bind: bindAddress(flags.bind ?? "0.0.0.0"),
       port: flags.port === undefined ? DEFAULT_INTERCEPT_PORT : portValue("--port", flags.port),
       rewriteDestination: flags.docker === undefined ? undefined : dockerValue(flags.docker),
       allow: flags.allow === undefined
@@ -230,6 +230,12 @@ export const interceptCommand: Command = {
     });
   },
 };
+
+/** `--bind`: an IPv4 or IPv6 address, in canonical form. */
+function bindAddress(text: string): string {
+  const bytes = parseIpv6(text);
+  return bytes === undefined ? formatIpv4(ipv4Value("--bind", text)) : formatIpv6(bytes);
+}
 
 /** `-D dockerIP-origIP`: replies to the first address count as replies to the second. */
 function dockerValue(text: string): { from: number; to: number } {

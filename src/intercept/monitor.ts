@@ -61,7 +61,7 @@ export class InterceptMonitor {
       "replies-hold-full": routes.holdOverflow,
       "replies-copy-too-slow": routes.peerOverflow,
       "replies-kernel-dropped": this.#view.kernelDropped(),
-      "packets-not-ipv4-tcp": totals.notIpv4Tcp,
+      "packets-not-tcp": totals.notTcp,
       "packets-malformed": totals.malformed,
       "copy-connections": peers.size,
       "copy-connections-accepted": totals.connections,

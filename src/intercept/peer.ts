@@ -2,7 +2,7 @@
  * One copy connection as intercept sees it: the decoder of what copy sends, the encoder of the replies
  * routed to it, and the loop that writes them.
  */
-import { RegistrationDecoder, ReplyFrameEncoder } from "../protocol/mod.ts";
+import { RegistrationDecoder, REPLY6_RECORD_LENGTH, ReplyFrameEncoder } from "../protocol/mod.ts";
 import type { ReplySink } from "./registry.ts";
 
 /** What one connected copy got so far. */
@@ -32,6 +32,8 @@ export class CopyPeer implements ReplySink, PeerCounters {
   challenge: Uint8Array | undefined;
   /** Registrations refused because another connection holds the client. */
   takeoversRefused = 0;
+  /** Whether it was granted IPv6 registrations and replies. */
+  ipv6 = false;
   #writing: Promise<void> | undefined;
   closed = false;
   /** Refused (auth): read no more, close once the refusal is written. */
@@ -41,8 +43,10 @@ export class CopyPeer implements ReplySink, PeerCounters {
 
   constructor(readonly connection: Deno.TcpConn, readonly name: string, readonly address: string) {}
 
+  /** Takes a 64-byte IPv4 reply record, or an 84-byte IPv6 one (routed here only if granted). */
   add(record: Uint8Array): boolean {
-    const taken = !this.closed && this.encoder.add(record);
+    const taken = !this.closed &&
+      (record.length === REPLY6_RECORD_LENGTH ? this.encoder.add6(record) : this.encoder.add(record));
     if (taken) this.forwarded++;
     else this.dropped++;
     return taken;

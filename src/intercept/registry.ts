@@ -6,17 +6,17 @@
  * A reply can beat its registration (copy sends the SYN, the target answers, and only then does the
  * registration arrive), so replies to an unregistered client are held for a short while and released on registration.
  */
-import type { Ipv4Address } from "../wire/mod.ts";
+import type { EndpointKey, Ipv4Address } from "../wire/mod.ts";
 
 /** Where a peer's records go: false when the peer refused one (it is too far behind). */
 export interface ReplySink {
   add(record: Uint8Array): boolean;
 }
 
-/** A client address and port as one number, the routing key. */
-export type ClientKey = number;
+/** A client address and port as one key: a number for IPv4, a string for IPv6 (`endpointKey`). */
+export type ClientKey = EndpointKey;
 
-/** The key of a client address and port (as the target sees the client: the reply's destination). */
+/** The key of an IPv4 client address and port (as the target sees the client: the reply's destination). */
 export function clientKey(clientAddress: Ipv4Address, clientPort: number): ClientKey {
   return clientAddress * 0x10000 + clientPort;
 }

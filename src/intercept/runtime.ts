@@ -6,26 +6,35 @@
 import { Capture } from "../../ffi/mod.ts";
 import type { Logger } from "../ops/mod.ts";
 import { errorMessage, FatalError } from "../errors.ts";
-import { decodeTcpPacket, Ipv4View, isWireError } from "../wire/mod.ts";
+import {
+  decodeTcpPacket,
+  type EndpointKey,
+  endpointKey,
+  formatEndpoint,
+  Ipv4View,
+  ipv6Address,
+  isWireError,
+} from "../wire/mod.ts";
 import {
   authMac,
   authNonce,
   authProofValid,
   Capability,
   decodeAuthResponse,
+  decodeRegistration6,
   encodeExtensionFrame,
   encodeReplyRecord,
+  encodeReplyRecord6,
   ExtensionFrameType,
   ExtensionRecordType,
   type Hello,
   type PeerRecord,
   PROTOCOL_VERSION,
   ProtocolError,
-  type Registration,
   RegistrationType,
+  REPLY6_RECORD_LENGTH,
   REPLY_RECORD_LENGTH,
 } from "../protocol/mod.ts";
-import { formatIpv4 } from "../wire/mod.ts";
 import { AllowList, RefusalLog } from "./access.ts";
 import { CopyPeer, type PeerCounters } from "./peer.ts";
 import { clientKey, ClientRegistry, type RegistryCounters } from "./registry.ts";
@@ -60,8 +69,13 @@ export interface InterceptOptions {
   rewriteDestination?: DestinationRewrite;
 }
 
-/** Link header + largest IPv4 header + largest TCP header fit with room to spare: payload is never sent. */
+/**
+ * Link header + largest IPv4 header + largest TCP header fit with room to spare, and an IPv6 header with a
+ * few extension headers before TCP's: payload is never sent.
+ */
 const SNAPLEN = 256;
+/** Where an IPv6 header holds its destination address. */
+const IPV6_DESTINATION = 24;
 /** Packets handled before the writes are started and the event loop gets a turn (registrations, accepts). */
 const BATCH = 1024;
 /** How long a capture loop sleeps without packets before it looks at the clock and the stop flag. */
@@ -100,7 +114,8 @@ const REFUSAL_WRITE_MS = 1000;
 /** Totals over a run, for the summary line, stats and metrics. */
 export interface InterceptTotals {
   captured: number;
-  notIpv4Tcp: number;
+  /** Captured packets that were not TCP over IPv4 or IPv6. */
+  notTcp: number;
   malformed: number;
   connections: number;
   garbageConnections: number;
@@ -138,7 +153,7 @@ export interface InterceptView {
 export class InterceptRuntime implements InterceptView {
   readonly totals: InterceptTotals = {
     captured: 0,
-    notIpv4Tcp: 0,
+    notTcp: 0,
     malformed: 0,
     connections: 0,
     garbageConnections: 0,
@@ -153,6 +168,7 @@ export class InterceptRuntime implements InterceptView {
   readonly #peers = new Set<CopyPeer>();
   readonly #refusals = new RefusalLog();
   readonly #record = new Uint8Array(REPLY_RECORD_LENGTH);
+  readonly #record6 = new Uint8Array(REPLY6_RECORD_LENGTH);
   /** False once stopping: from then on nothing is logged per connection, and the loops wind down. */
   #running = true;
   #kernelDropped = 0;
@@ -284,7 +300,7 @@ export class InterceptRuntime implements InterceptView {
       `${c.expired} expired unrouted`,
       `${c.holdOverflow} dropped (too many waiting)`,
       `${c.peerOverflow} dropped (copy too slow)`,
-      `${t.notIpv4Tcp} not IPv4 TCP`,
+      `${t.notTcp} not TCP`,
       `${t.malformed} malformed`,
       `${this.#kernelDropped} dropped by the kernel`,
       `${t.connections} copy connections`,
@@ -397,11 +413,16 @@ export class InterceptRuntime implements InterceptView {
         `copy ${peer.name} speaks protocol version ${hello.version}, this intercept ${PROTOCOL_VERSION}; carrying on`,
       );
     }
+    // IPv6 to a tcpshadow copy that asks; auth below when a secret is set.
+    peer.ipv6 = hello.extended && (hello.capabilities & Capability.IPV6) !== 0;
+    const ipv6 = peer.ipv6 ? Capability.IPV6 : 0;
     if (this.options.secret === undefined) {
       this.#ready(peer);
-      // A tcpshadow copy learns which extensions this intercept grants: none yet.
+      // A tcpshadow copy learns which extensions this intercept grants of those it asked for.
       if (hello.extended) {
-        peer.encoder.addExtension(encodeExtensionFrame(ExtensionFrameType.ACCEPTED, new Uint8Array(2)));
+        peer.encoder.addExtension(
+          encodeExtensionFrame(ExtensionFrameType.ACCEPTED, new Uint8Array([0, ipv6])),
+        );
       }
       return;
     }
@@ -417,7 +438,7 @@ export class InterceptRuntime implements InterceptView {
     peer.phase = "auth";
     peer.challenge = authNonce();
     peer.encoder.addExtension(
-      encodeExtensionFrame(ExtensionFrameType.ACCEPTED, new Uint8Array([0, Capability.AUTH])),
+      encodeExtensionFrame(ExtensionFrameType.ACCEPTED, new Uint8Array([0, Capability.AUTH | ipv6])),
     );
     peer.encoder.addExtension(encodeExtensionFrame(ExtensionFrameType.AUTH_CHALLENGE, peer.challenge));
   }
@@ -454,14 +475,30 @@ export class InterceptRuntime implements InterceptView {
   /** Takes one record from a greeted peer; returns what makes it garbage, if anything. */
   #onRecord(peer: CopyPeer, record: PeerRecord): string | undefined {
     if (peer.phase === "auth") return this.#authenticate(peer, record);
-    if (!("clientAddress" in record)) return `extension record ${record.type} not granted`;
-    if (record.type === RegistrationType.DELETE) {
-      this.registry.unregister(peer, clientKey(record.clientAddress, record.clientPort));
+    let registration: {
+      readonly type: 1 | 2;
+      readonly clientAddress: number | string;
+      readonly clientPort: number;
+    };
+    if ("clientAddress" in record) registration = record;
+    else {
+      // An IPv6 registration (ADD6/DELETE6), only from a copy granted IPv6.
+      const registration6 = peer.ipv6 ? decodeRegistration6(record) : undefined;
+      if (registration6 instanceof ProtocolError) return registration6.message;
+      if (registration6 === undefined) return `extension record ${record.type} not granted`;
+      registration = {
+        type: registration6.type,
+        clientAddress: ipv6Address(registration6.clientAddress),
+        clientPort: registration6.clientPort,
+      };
+    }
+    const key = endpointKey(registration.clientAddress, registration.clientPort);
+    if (registration.type === RegistrationType.DELETE) {
+      this.registry.unregister(peer, key);
       return undefined;
     }
-    const key = clientKey(record.clientAddress, record.clientPort);
     const outcome = this.registry.register(peer, key);
-    if (outcome === "taken") this.#onTakeover(peer, record, key);
+    if (outcome === "taken") this.#onTakeover(peer, registration, key);
     else if (outcome === "peer-full" || outcome === "full") {
       this.totals.closedAtRegistrationCap++;
       const cap = outcome === "full"
@@ -474,11 +511,17 @@ export class InterceptRuntime implements InterceptView {
   }
 
   /** Logs the first registration of another connection's client a connection makes; counts them all. */
-  #onTakeover(peer: CopyPeer, registration: Registration, key: number): void {
+  #onTakeover(
+    peer: CopyPeer,
+    registration: { readonly clientAddress: number | string; readonly clientPort: number },
+    key: EndpointKey,
+  ): void {
     if (peer.takeoversRefused++ > 0) return;
     const owner = this.registry.ownerOf(key);
     this.log.warn(
-      `copy ${peer.name} registered ${formatIpv4(registration.clientAddress)}:${registration.clientPort}, ` +
+      `copy ${peer.name} registered ${
+        formatEndpoint(registration.clientAddress, registration.clientPort)
+      }, ` +
         `which copy ${owner?.name} holds: refused, the first keeps it (two copies with overlapping ` +
         "client addresses? give each its own -c range); further ones from this connection only counted",
     );
@@ -529,13 +572,17 @@ export class InterceptRuntime implements InterceptView {
       for (; handled < BATCH && (packet = capture.next()); handled++) {
         totals.captured++;
         const decoded = decodeTcpPacket(capture.linkType, packet.data);
-        if (decoded === undefined) totals.notIpv4Tcp++;
+        if (decoded === undefined) totals.notTcp++;
         else if (isWireError(decoded)) totals.malformed++;
-        else if (!(decoded.ip instanceof Ipv4View)) totals.notIpv4Tcp++;
-        else {
+        else if (decoded.ip instanceof Ipv4View) {
           encodeReplyRecord(packet.data, decoded.ip.offset, record, 0);
           const destination = rewriteDestination(record, decoded.ip.dst, this.options.rewriteDestination);
           this.registry.deliver(clientKey(destination, decoded.tcp.dstPort), record, now);
+        } else {
+          const ipOffset = decoded.ip.offset;
+          encodeReplyRecord6(packet.data, ipOffset, decoded.tcp.offset, this.#record6, 0);
+          const client = ipv6Address(packet.data, ipOffset + IPV6_DESTINATION);
+          this.registry.deliver(endpointKey(client, decoded.tcp.dstPort), this.#record6, now);
         }
       }
       this.registry.expire(now);

@@ -10,7 +10,8 @@
  * Extensions: a tcpshadow copy marks its hello with `EXTENSION_MAGIC` in the target fields, which C intercept
  * ignores; a tcpshadow intercept then answers with an extension frame, whose count field holds
  * `EXTENSION_MAGIC_16` (never a valid count), and accepts extension records (types from 0x7400, which C never
- * sends). A C peer never sees either.
+ * sends). A C peer never sees either. IPv6 (`Capability.IPV6`) is one: ADD6/DELETE6 records
+ * (`encodeRegistration6`) and REPLY6 frames of 84-byte records (`encodeReplyRecord6`, `ReplyFrameEncoder.add6`).
  *
  * Both sides import this module; decoders are streaming (a record may arrive split over reads) and
  * report garbage as a `ProtocolError` value.
@@ -23,6 +24,7 @@ import {
   type Ipv4Address,
   ipv4FromBytes,
   Ipv4View,
+  Ipv6View,
   isWireError,
   TCP_MIN_HEADER_LENGTH,
   TcpView,
@@ -79,6 +81,8 @@ const TCP_DATA_OFFSET = 12;
 export const ExtensionFrameType = {
   /** The answer to an extended hello: a 2-byte bit set of the capabilities granted. */
   ACCEPTED: 1,
+  /** IPv6 replies (`Capability.IPV6`): 1..12 records of `REPLY6_RECORD_LENGTH` bytes back to back. */
+  REPLY6: 2,
   /** Auth: intercept's 16-byte nonce (`auth.ts`). */
   AUTH_CHALLENGE: 0x20,
   /** Auth: intercept's 32-byte proof, once copy's checked out (`auth.ts`). */
@@ -369,6 +373,9 @@ export class ReplyFrameEncoder {
   /** Where the open frame's count sits in the last filling chunk, or -1 when no frame is open. */
   #frameStart = -1;
   #frameRecords = 0;
+  /** Where the open REPLY6 extension frame starts in the last filling chunk, or -1. */
+  #frame6Start = -1;
+  #frame6Records = 0;
   /** Records dropped because the reader fell too far behind. */
   dropped = 0;
 
@@ -393,15 +400,33 @@ export class ReplyFrameEncoder {
   /** Adds an extension frame (`encodeExtensionFrame`) after the records added so far; false at the cap. */
   addExtension(frame: Uint8Array): boolean {
     this.#closeFrame();
-    let last = this.#filling.at(-1);
-    if (last === undefined || last.length + frame.length > this.#chunkLength) {
-      if (this.#chunksInUse >= this.#maxChunks || frame.length > this.#chunkLength) return false;
-      this.#chunksInUse++;
-      last = { buffer: this.#free.pop() ?? new Uint8Array(this.#chunkLength), length: 0 };
-      this.#filling.push(last);
-    }
+    const last = this.#room(frame.length);
+    if (last === undefined) return false;
     last.buffer.set(frame, last.length);
     last.length += frame.length;
+    return true;
+  }
+
+  /**
+   * Adds an 84-byte IPv6 reply record (see `encodeReplyRecord6`) to a REPLY6 extension frame, only for
+   * a copy granted `Capability.IPV6`; false when dropped for the cap.
+   */
+  add6(record: Uint8Array): boolean {
+    let chunk = this.#filling.at(-1);
+    if (this.#frame6Start < 0) {
+      this.#closeFrame();
+      chunk = this.#room(EXTENSION_FRAME_HEADER_LENGTH + MAX_REPLIES6_PER_FRAME * REPLY6_RECORD_LENGTH);
+      if (chunk === undefined) {
+        this.dropped++;
+        return false;
+      }
+      this.#frame6Start = chunk.length;
+      this.#frame6Records = 0;
+      chunk.length += EXTENSION_FRAME_HEADER_LENGTH;
+    }
+    chunk!.buffer.set(record.subarray(0, REPLY6_RECORD_LENGTH), chunk!.length);
+    chunk!.length += REPLY6_RECORD_LENGTH;
+    if (++this.#frame6Records === MAX_REPLIES6_PER_FRAME) this.#closeFrame();
     return true;
   }
 
@@ -440,24 +465,41 @@ export class ReplyFrameEncoder {
 
   /** The chunk holding the open frame, opening one (and a chunk) if needed; undefined at the cap. */
   #openFrame(): Chunk | undefined {
-    let last = this.#filling.at(-1);
-    if (this.#frameStart >= 0) return last;
-    if (last === undefined || last.length + MAX_REPLY_FRAME_LENGTH > this.#chunkLength) {
-      if (this.#chunksInUse >= this.#maxChunks) return undefined;
-      this.#chunksInUse++;
-      last = { buffer: this.#free.pop() ?? new Uint8Array(this.#chunkLength), length: 0 };
-      this.#filling.push(last);
-    }
+    if (this.#frameStart >= 0) return this.#filling.at(-1);
+    this.#closeFrame();
+    const last = this.#room(MAX_REPLY_FRAME_LENGTH);
+    if (last === undefined) return undefined;
     this.#frameStart = last.length;
     this.#frameRecords = 0;
     last.length += REPLY_FRAME_HEADER_LENGTH;
     return last;
   }
 
+  /** The last filling chunk if `length` more bytes fit it, else a new one; undefined at the cap. */
+  #room(length: number): Chunk | undefined {
+    let last = this.#filling.at(-1);
+    if (last === undefined || last.length + length > this.#chunkLength) {
+      if (this.#chunksInUse >= this.#maxChunks || length > this.#chunkLength) return undefined;
+      this.#chunksInUse++;
+      last = { buffer: this.#free.pop() ?? new Uint8Array(this.#chunkLength), length: 0 };
+      this.#filling.push(last);
+    }
+    return last;
+  }
+
+  /** Writes the head of whichever frame is open (a reply frame's count, or a REPLY6 frame's header). */
   #closeFrame(): void {
-    if (this.#frameStart < 0) return;
-    writeUint16(this.#filling.at(-1)!.buffer, this.#frameStart, this.#frameRecords);
-    this.#frameStart = -1;
+    if (this.#frameStart >= 0) {
+      writeUint16(this.#filling.at(-1)!.buffer, this.#frameStart, this.#frameRecords);
+      this.#frameStart = -1;
+    }
+    if (this.#frame6Start >= 0) {
+      const buffer = this.#filling.at(-1)!.buffer;
+      writeUint16(buffer, this.#frame6Start, EXTENSION_MAGIC_16);
+      buffer[this.#frame6Start + 2] = ExtensionFrameType.REPLY6;
+      writeUint16(buffer, this.#frame6Start + 3, this.#frame6Records * REPLY6_RECORD_LENGTH);
+      this.#frame6Start = -1;
+    }
   }
 }
 
@@ -560,4 +602,136 @@ function writeUint32(bytes: Uint8Array, offset: number, value: number): void {
   bytes[offset + 1] = (value >>> 16) & 0xff;
   bytes[offset + 2] = (value >>> 8) & 0xff;
   bytes[offset + 3] = value & 0xff;
+}
+
+// ---- IPv6 (Capability.IPV6): registrations as extension records, replies as extension frames ----
+
+/** Extension record types copy → intercept for IPv6 clients, once the intercept granted `Capability.IPV6`. */
+export const Ipv6RecordType = {
+  /** Route an IPv6 client's replies to this connection (`REGISTRATION6_BODY_LENGTH` bytes of body). */
+  ADD6: FIRST_EXTENSION_TYPE + 1,
+  /** Stop routing them. */
+  DELETE6: FIRST_EXTENSION_TYPE + 2,
+} as const;
+
+/** Body bytes of an ADD6 or DELETE6 record: client address 16, client port 2, target address 16, target port 2. */
+export const REGISTRATION6_BODY_LENGTH = 36;
+/** Bytes of a whole ADD6 or DELETE6 record, its 14-byte head included. */
+export const REGISTRATION6_LENGTH = REGISTRATION_LENGTH + REGISTRATION6_BODY_LENGTH;
+/**
+ * Bytes of one IPv6 reply record: the 40-byte IPv6 header (extension headers dropped, next header TCP),
+ * the 20-byte TCP header and up to 24 bytes of TCP options, zero-padded.
+ */
+export const REPLY6_RECORD_LENGTH = 84;
+/** Most IPv6 reply records in one REPLY6 frame (its body stays within `MAX_EXTENSION_BODY`). */
+export const MAX_REPLIES6_PER_FRAME = Math.floor(MAX_EXTENSION_BODY / REPLY6_RECORD_LENGTH);
+
+const REG6_CLIENT_ADDRESS = 0;
+const REG6_CLIENT_PORT = 16;
+const REG6_TARGET_ADDRESS = 18;
+const REG6_TARGET_PORT = 34;
+const IPV6_HEADER = 40;
+const IPV6_PAYLOAD_LENGTH = 4;
+const IPV6_NEXT_HEADER = 6;
+const IP_PROTOCOL_TCP = 6;
+
+/** An IPv6 registration: like `Registration`, with 16-byte addresses. */
+export interface Registration6 {
+  type: 1 | 2;
+  clientAddress: Uint8Array;
+  clientPort: number;
+  targetAddress: Uint8Array;
+  targetPort: number;
+}
+
+/**
+ * Writes an ADD6 or DELETE6 extension record at `into[offset]` (`REGISTRATION6_LENGTH` bytes). Only for
+ * an intercept that granted `Capability.IPV6`.
+ */
+export function encodeRegistration6(registration: Registration6, into: Uint8Array, offset: number): number {
+  into.fill(0, offset, offset + REGISTRATION_LENGTH);
+  writeUint16(into, offset + REG_CLIENT_PORT, REGISTRATION6_BODY_LENGTH);
+  writeUint16(
+    into,
+    offset + REG_TYPE,
+    registration.type === RegistrationType.ADD ? Ipv6RecordType.ADD6 : Ipv6RecordType.DELETE6,
+  );
+  const body = offset + REGISTRATION_LENGTH;
+  into.set(registration.clientAddress.subarray(0, 16), body + REG6_CLIENT_ADDRESS);
+  writeUint16(into, body + REG6_CLIENT_PORT, registration.clientPort);
+  into.set(registration.targetAddress.subarray(0, 16), body + REG6_TARGET_ADDRESS);
+  writeUint16(into, body + REG6_TARGET_PORT, registration.targetPort);
+  return REGISTRATION6_LENGTH;
+}
+
+/**
+ * The IPv6 registration an ADD6 or DELETE6 extension record carries; `undefined` for another extension
+ * type, a `ProtocolError` for a body of the wrong size. Addresses are views into the record's body.
+ */
+export function decodeRegistration6(record: ExtensionRecord): Registration6 | ProtocolError | undefined {
+  if (record.type !== Ipv6RecordType.ADD6 && record.type !== Ipv6RecordType.DELETE6) return undefined;
+  const body = record.body;
+  if (body.length !== REGISTRATION6_BODY_LENGTH) {
+    return new ProtocolError(`IPv6 registration of ${body.length} bytes, not ${REGISTRATION6_BODY_LENGTH}`);
+  }
+  return {
+    type: record.type === Ipv6RecordType.ADD6 ? RegistrationType.ADD : RegistrationType.DELETE,
+    clientAddress: body.subarray(REG6_CLIENT_ADDRESS, REG6_CLIENT_ADDRESS + 16),
+    clientPort: readUint16(body, REG6_CLIENT_PORT),
+    targetAddress: body.subarray(REG6_TARGET_ADDRESS, REG6_TARGET_ADDRESS + 16),
+    targetPort: readUint16(body, REG6_TARGET_PORT),
+  };
+}
+
+/**
+ * Writes the 84-byte IPv6 reply record of the TCP segment at `frame[tcpOffset]`, carried by the IPv6
+ * packet at `frame[ipOffset]`, into `into[offset]`. Extension headers are dropped: the record's next
+ * header becomes TCP and its payload length shrinks by their size, so the TCP payload length stays
+ * derivable. TCP options are kept up to 24 bytes, with the data offset as sent (see `encodeReplyRecord`).
+ */
+export function encodeReplyRecord6(
+  frame: Uint8Array,
+  ipOffset: number,
+  tcpOffset: number,
+  into: Uint8Array,
+  offset: number,
+): void {
+  const tcpOptionLength = Math.min(
+    Math.max((frame[tcpOffset + TCP_DATA_OFFSET] >> 4) * 4 - TCP_MIN_HEADER_LENGTH, 0),
+    MAX_RECORD_TCP_OPTIONS,
+    Math.max(frame.length - tcpOffset - TCP_MIN_HEADER_LENGTH, 0),
+  );
+  into.set(frame.subarray(ipOffset, ipOffset + IPV6_HEADER), offset);
+  into.set(
+    frame.subarray(tcpOffset, tcpOffset + TCP_MIN_HEADER_LENGTH + tcpOptionLength),
+    offset + IPV6_HEADER,
+  );
+  into.fill(0, offset + IPV6_HEADER + TCP_MIN_HEADER_LENGTH + tcpOptionLength, offset + REPLY6_RECORD_LENGTH);
+  const extensionLength = tcpOffset - ipOffset - IPV6_HEADER;
+  if (extensionLength !== 0) {
+    into[offset + IPV6_NEXT_HEADER] = IP_PROTOCOL_TCP;
+    writeUint16(
+      into,
+      offset + IPV6_PAYLOAD_LENGTH,
+      readUint16(into, offset + IPV6_PAYLOAD_LENGTH) - extensionLength,
+    );
+  }
+}
+
+/**
+ * Reads an IPv6 reply record (in place) as the IPv6 and TCP headers the target sent, TCP options cut to
+ * what the record holds as `parseReplyRecord` does. `undefined` for a record that is not IPv6+TCP.
+ */
+export function parseReplyRecord6(record: Uint8Array): { ip: Ipv6View; tcp: TcpView } | undefined {
+  const ip = Ipv6View.check(record, 0);
+  if (isWireError(ip) || ip.nextHeader !== IP_PROTOCOL_TCP) return undefined;
+  const dataOffset = IPV6_HEADER + TCP_DATA_OFFSET;
+  const sentHeaderLength = (record[dataOffset] >> 4) * 4;
+  const keptHeaderLength = Math.min(sentHeaderLength, TCP_MIN_HEADER_LENGTH + MAX_RECORD_TCP_OPTIONS);
+  if (keptHeaderLength !== sentHeaderLength) {
+    record[dataOffset] = (keptHeaderLength / 4) << 4 | (record[dataOffset] & 0x0f);
+  }
+  const segmentLength = ip.payloadLength - (sentHeaderLength - keptHeaderLength);
+  const tcp = TcpView.check(record.subarray(0, REPLY6_RECORD_LENGTH), IPV6_HEADER, segmentLength);
+  return isWireError(tcp) ? undefined : { ip, tcp };
 }

@@ -1,3 +1,5 @@
+import type { EndpointKey } from "../wire/mod.ts";
+
 /**
  * Copies whose client has not completed its handshake online (a SYN and nothing more yet), oldest
  * first. A flood of spoofed SYNs makes nothing but these; at the session cap the oldest goes to make
@@ -5,7 +7,7 @@
  */
 export class HalfOpenCopies<T> {
   /** By key, in the order they came (a `Map` keeps insertion order). */
-  readonly #copies = new Map<number, T>();
+  readonly #copies = new Map<EndpointKey, T>();
 
   /** Copies held. */
   get size(): number {
@@ -13,12 +15,12 @@ export class HalfOpenCopies<T> {
   }
 
   /** Adds a copy that just opened from a SYN. */
-  add(key: number, copy: T): void {
+  add(key: EndpointKey, copy: T): void {
     this.#copies.set(key, copy);
   }
 
   /** Forgets a copy: its client completed the handshake, or it is over. */
-  delete(key: number): void {
+  delete(key: EndpointKey): void {
     this.#copies.delete(key);
   }
 

@@ -9,7 +9,14 @@
  * Its `phase` says where it stands toward the target and is where its behaviour branches; when the next
  * request may go (`Turns`) and how much may be in flight (`NewReno`) are policies of their own it asks.
  */
-import { isWireError, TcpFlag, type TcpOptions, type TcpRepr, type WireError } from "../wire/mod.ts";
+import {
+  type Address,
+  isWireError,
+  TcpFlag,
+  type TcpOptions,
+  type TcpRepr,
+  type WireError,
+} from "../wire/mod.ts";
 import { type CongestionControl, NewReno } from "./congestion.ts";
 import { RtoEstimator } from "./rto.ts";
 import { seqOffset, wireSeq } from "./seq.ts";
@@ -121,10 +128,16 @@ export type SessionPhase =
 
 /** The addresses a copied session uses toward the target (as the target sees them). */
 export interface SessionEndpoints {
-  readonly clientAddress: number;
+  /** IPv4 as a number, IPv6 as a group string (`wire/address_key.ts`); the same family as the target's. */
+  readonly clientAddress: Address;
   readonly clientPort: number;
-  readonly targetAddress: number;
+  readonly targetAddress: Address;
   readonly targetPort: number;
+  /**
+   * IPv6 only: the client's traffic class and flow label (the low 28 bits of the header's first word),
+   * which the copy's packets keep.
+   */
+  readonly flowInfo?: number;
 }
 
 const TIMESTAMP_OPTION_LENGTH = 12;

@@ -5,7 +5,17 @@
  * client addresses and ports the copies hold, go out. It knows no command's wire protocol: `copy`
  * turns those events into registrations for intercept.
  */
-import { TcpFlag, type TcpRepr } from "../wire/mod.ts";
+import {
+  type Address,
+  addressFamily,
+  addressHash,
+  type EndpointKey,
+  endpointKey,
+  keyAddress,
+  keyPort,
+  TcpFlag,
+  type TcpRepr,
+} from "../wire/mod.ts";
 import { HalfOpenCopies } from "./half_open.ts";
 import { DeadlineHeap } from "./heap.ts";
 import {
@@ -21,18 +31,20 @@ import {
 
 /** One `-x` mapping: what the online server listens on, and where its copies go. */
 export interface TargetMapping {
-  /** The online server's address, or `undefined` for any. */
-  readonly onlineAddress?: number;
+  /** The online server's address, or `undefined` for any (of either family). */
+  readonly onlineAddress?: Address;
   readonly onlinePort: number;
-  readonly targetAddress: number;
+  readonly targetAddress: Address;
   readonly targetPort: number;
 }
 
-/** An IPv4 range copies may take their client address from. */
+/**
+ * A range copies may take their client address from: `count` addresses from `first`. IPv4: `first` is
+ * the first usable address (uint32). IPv6: `first` is an `Address` (group string) and the range runs
+ * through its low 32 bits only (`count` < 2**32, no carry past them).
+ */
 export interface AddressRange {
-  /** First usable address (uint32). */
-  readonly first: number;
-  /** How many addresses from `first`. */
+  readonly first: Address;
   readonly count: number;
 }
 
@@ -94,11 +106,17 @@ export interface TableSink {
    */
   clientClosed(endpoints: SessionEndpoints): void;
   /**
+   * Whether a copy toward an IPv6 target can get the target's replies now (for `copy`: an intercept
+   * granted IPv6); without this method, it can. New sessions toward IPv6 targets are refused and counted
+   * while it cannot.
+   */
+  ipv6Replies?(): boolean;
+  /**
    * A copy's session ended: the real client's address and port, what the target saw, and how it
    * ended. Optional: only a listener that logs each session (`--log-level debug`) needs it.
    */
   ended?(
-    clientAddress: number,
+    clientAddress: Address,
     clientPort: number,
     endpoints: SessionEndpoints,
     outcome: SessionOutcome,
@@ -123,6 +141,10 @@ export interface TableCounters {
   /** Copies whose client had not completed its handshake, ended at the cap to make room for a new one. */
   sessionsHalfOpenEvicted: number;
   sessionsWithoutAddress: number;
+  /** New sessions whose client family cannot reach the target's, with no `-c` range of the target's family. */
+  sessionsFamilyUnreachable: number;
+  /** New sessions toward an IPv6 target while no intercept granted IPv6 (a TCPCopy intercept). */
+  sessionsWithoutIpv6Intercept: number;
   repliesReceived: number;
   repliesUnmatched: number;
   retransmissions: number;
@@ -131,8 +153,8 @@ export interface TableCounters {
 
 interface Original {
   readonly mappingIndex: number;
-  /** Client address and port as one 48-bit number. */
-  readonly key: number;
+  /** Client address and port (`endpointKey`). */
+  readonly key: EndpointKey;
   readonly clientIsn: number;
   copies: Copy[];
   lastSeen: number;
@@ -142,7 +164,7 @@ interface Copy {
   /** The open session, then what lingers of it once it is over. */
   session: CopiedSession;
   readonly original: Original;
-  readonly replyKey: number;
+  readonly replyKey: EndpointKey;
   scheduledAt: number;
   counted: boolean;
 }
@@ -166,6 +188,8 @@ export class SessionTable {
     sessionsRefusedWhilePaused: 0,
     sessionsHalfOpenEvicted: 0,
     sessionsWithoutAddress: 0,
+    sessionsFamilyUnreachable: 0,
+    sessionsWithoutIpv6Intercept: 0,
     repliesReceived: 0,
     repliesUnmatched: 0,
     retransmissions: 0,
@@ -175,21 +199,25 @@ export class SessionTable {
     >,
   };
 
-  /** Originals by mapping index, then by client address and port (48 bits). */
-  readonly #originals: Map<number, Original>[];
+  /** Originals by mapping index, then by client address and port. */
+  readonly #originals: Map<EndpointKey, Original>[];
   /** Copies by the client address and port the target sees. */
-  readonly #byReply = new Map<number, Copy>();
+  readonly #byReply = new Map<EndpointKey, Copy>();
   /** Originals whose copies failed: their later packets are not taken over again. */
-  readonly #dead: Map<number, Original>[];
+  readonly #dead: Map<EndpointKey, Original>[];
   /**
    * Deadlines by the copy's key in `#byReply`, not the copy: a stale entry (rescheduled or removed)
    * must not keep a finished session reachable, or young sessions outlive two collections by the
    * thousand and V8 promotes them to the old generation, where they pile up as garbage.
    */
-  readonly #timers = new DeadlineHeap<number>();
+  readonly #timers = new DeadlineHeap<EndpointKey>();
   /** Copies whose client has sent its SYN and nothing else yet: the first to go at the cap. */
   readonly #halfOpen = new HalfOpenCopies<Copy>();
-  readonly #clientsTotal: number;
+  /** The `-c` ranges by family, and how many addresses each family's hold. */
+  readonly #clients4: readonly AddressRange[];
+  readonly #clients6: readonly AddressRange[];
+  readonly #clientsTotal4: number;
+  readonly #clientsTotal6: number;
   /** Copies in `#byReply` that are over and linger. */
   #lingering = 0;
   #nextSweep = 0;
@@ -201,7 +229,10 @@ export class SessionTable {
   constructor(readonly plan: CopyPlan, readonly out: TableSink) {
     this.#originals = plan.mappings.map(() => new Map());
     this.#dead = plan.mappings.map(() => new Map());
-    this.#clientsTotal = plan.clients.reduce((sum, range) => sum + range.count, 0);
+    this.#clients4 = plan.clients.filter((range) => addressFamily(range.first) === 4);
+    this.#clients6 = plan.clients.filter((range) => addressFamily(range.first) === 6);
+    this.#clientsTotal4 = this.#clients4.reduce((sum, range) => sum + range.count, 0);
+    this.#clientsTotal6 = this.#clients6.reduce((sum, range) => sum + range.count, 0);
     this.#sink = (endpoints, tcp) => out.segment(endpoints, tcp);
   }
 
@@ -234,19 +265,20 @@ export class SessionTable {
   }
 
   /**
-   * A packet a client sent to the online server, with the addresses from its IP header.
-   * `tcp` needs ports too, to find the session.
+   * A packet a client sent to the online server, with the addresses from its IP header (and, for IPv6,
+   * its traffic class and flow label, which the copies keep). `tcp` needs ports too, to find the session.
    */
   onCapture(
-    source: number,
-    destination: number,
+    source: Address,
+    destination: Address,
     tcp: SegmentIn & { readonly srcPort: number; readonly dstPort: number },
     now: number,
+    flowInfo = 0,
   ): void {
     this.counters.packetsCaptured++;
     const mappingIndex = this.#mappingFor(destination, tcp.dstPort);
     if (mappingIndex < 0) return;
-    const key = source * 65536 + tcp.srcPort;
+    const key = endpointKey(source, tcp.srcPort);
     if (!this.#sampled(source, tcp.srcPort)) {
       if (tcp.flags & TcpFlag.SYN && !(tcp.flags & TcpFlag.ACK)) this.counters.sessionsSkippedByRate++;
       return;
@@ -276,7 +308,7 @@ export class SessionTable {
     }
     dead.delete(key);
     if (!starts || (!isSyn && this.plan.onlyFromSyn)) return;
-    const opened = this.#open(mappingIndex, key, source, tcp, !isSyn, now);
+    const opened = this.#open(mappingIndex, key, source, tcp, !isSyn, now, flowInfo);
     if (opened !== undefined) originals.set(key, opened);
   }
 
@@ -285,22 +317,22 @@ export class SessionTable {
    * for the copies that compare answers. Only sessions seen from the client's side have copies.
    */
   onServerCapture(
-    source: number,
-    destination: number,
+    source: Address,
+    destination: Address,
     tcp: SegmentIn & { readonly srcPort: number; readonly dstPort: number },
     now: number,
   ): void {
     const mappingIndex = this.#mappingFor(source, tcp.srcPort);
     if (mappingIndex < 0) return;
-    const original = this.#originals[mappingIndex].get(destination * 65536 + tcp.dstPort);
+    const original = this.#originals[mappingIndex].get(endpointKey(destination, tcp.dstPort));
     if (original === undefined) return;
     for (const copy of original.copies) copy.session.onServer?.(tcp, now);
   }
 
   /** A reply header from intercept: the target talking to one of our client addresses. */
-  onReply(destination: number, tcp: SegmentIn & { readonly dstPort: number }, now: number): void {
+  onReply(destination: Address, tcp: SegmentIn & { readonly dstPort: number }, now: number): void {
     this.counters.repliesReceived++;
-    const copy = this.#byReply.get(destination * 65536 + tcp.dstPort);
+    const copy = this.#byReply.get(endpointKey(destination, tcp.dstPort));
     if (copy === undefined) {
       this.counters.repliesUnmatched++;
       return;
@@ -315,7 +347,7 @@ export class SessionTable {
    */
   changed(session: CopiedSession): void {
     const { clientAddress, clientPort } = session.endpoints;
-    const copy = this.#byReply.get(clientAddress * 65536 + clientPort);
+    const copy = this.#byReply.get(endpointKey(clientAddress, clientPort));
     if (copy?.session === session) this.#settle(copy);
   }
 
@@ -379,7 +411,7 @@ export class SessionTable {
     }
   }
 
-  #mappingFor(destination: number, port: number): number {
+  #mappingFor(destination: Address, port: number): number {
     const mappings = this.plan.mappings;
     for (let i = 0; i < mappings.length; i++) {
       const mapping = mappings[i];
@@ -393,17 +425,18 @@ export class SessionTable {
     return -1;
   }
 
-  #sampled(address: number, port: number): boolean {
+  #sampled(address: Address, port: number): boolean {
     return sampled(this.plan.rate, address, port);
   }
 
   #open(
     mappingIndex: number,
-    key: number,
-    source: number,
+    key: EndpointKey,
+    source: Address,
     tcp: SegmentIn & { readonly srcPort: number },
     takeOver: boolean,
     now: number,
+    flowInfo: number,
   ): Original | undefined {
     // A refused session's later packets come here again as take-overs: only its SYN counts.
     if (this.paused) {
@@ -416,6 +449,16 @@ export class SessionTable {
       return undefined;
     }
     const mapping = this.plan.mappings[mappingIndex];
+    const family = addressFamily(mapping.targetAddress);
+    const clientsTotal = family === 4 ? this.#clientsTotal4 : this.#clientsTotal6;
+    if (clientsTotal === 0 && addressFamily(source) !== family) {
+      if (!takeOver) this.counters.sessionsFamilyUnreachable++;
+      return undefined;
+    }
+    if (family === 6 && this.out.ipv6Replies?.() === false) {
+      if (!takeOver) this.counters.sessionsWithoutIpv6Intercept++;
+      return undefined;
+    }
     const original: Original = {
       mappingIndex,
       key,
@@ -424,17 +467,18 @@ export class SessionTable {
       lastSeen: now,
     };
     for (let index = 0; index < this.plan.multiply; index++) {
-      const endpoint = this.#pickEndpoint(source, tcp.srcPort, index);
+      const endpoint = this.#pickEndpoint(source, tcp.srcPort, index, family, clientsTotal);
       if (endpoint === undefined) {
         this.counters.sessionsWithoutAddress++;
         continue;
       }
-      const replyKey = endpoint.address * 65536 + endpoint.port;
+      const replyKey = endpointKey(endpoint.address, endpoint.port);
       const endpoints = {
         clientAddress: endpoint.address,
         clientPort: endpoint.port,
         targetAddress: mapping.targetAddress,
         targetPort: mapping.targetPort,
+        flowInfo,
       };
       this.out.clientOpened(endpoints);
       const session = this.out.open?.(endpoints, tcp, takeOver, now) ??
@@ -450,17 +494,23 @@ export class SessionTable {
   }
 
   /**
-   * The client address and port copy `index` of a session uses: stable for a given client, and
-   * probed onward when another copy already holds it.
+   * The client address (of the target's `family`) and port copy `index` of a session uses: stable for a
+   * given client, and probed onward when another copy already holds it.
    */
-  #pickEndpoint(address: number, port: number, index: number): { address: number; port: number } | undefined {
+  #pickEndpoint(
+    address: Address,
+    port: number,
+    index: number,
+    family: 4 | 6,
+    clientsTotal: number,
+  ): { address: Address; port: number } | undefined {
     const shift = this.plan.portShift * this.plan.multiply + index + (this.#pass * PASS_STRIDE) % 64512;
     for (let probe = 0; probe < PROBES; probe++) {
       const candidatePort = copyPort(port, shift + probe);
-      const candidateAddress = this.#clientsTotal === 0
+      const candidateAddress = clientsTotal === 0
         ? address
-        : rangeAddress(this.plan.clients, this.#clientsTotal, address, probe);
-      if (!this.#byReply.has(candidateAddress * 65536 + candidatePort)) {
+        : rangeAddress(family === 4 ? this.#clients4 : this.#clients6, clientsTotal, address, probe);
+      if (!this.#byReply.has(endpointKey(candidateAddress, candidatePort))) {
         return { address: candidateAddress, port: candidatePort };
       }
     }
@@ -477,8 +527,8 @@ export class SessionTable {
       this.counters.retransmissions += session.retransmissions;
       const original = copy.original;
       this.out.ended?.(
-        Math.floor(original.key / 65536),
-        original.key % 65536,
+        keyAddress(original.key),
+        keyPort(original.key),
         session.endpoints,
         session.outcome,
         session,
@@ -569,23 +619,29 @@ export function copyPort(port: number, shift: number): number {
  * The address a client at `address` takes from `ranges` (`total` addresses in all), stable for a given
  * client; `probe` moves on to the next one.
  */
-export function rangeAddress(
-  ranges: readonly AddressRange[],
+export function rangeAddress<A extends Address>(
+  ranges: readonly { readonly first: A; readonly count: number }[],
   total: number,
-  address: number,
+  address: Address,
   probe: number,
-): number {
-  let index = (mix32(address) + probe) % total;
+): A {
+  let index = (mix32(addressHash(address)) + probe) % total;
   for (const range of ranges) {
-    if (index < range.count) return (range.first + index) >>> 0;
+    if (index < range.count) {
+      const first: Address = range.first;
+      if (typeof first === "number") return ((first + index) >>> 0) as A;
+      // An IPv6 range runs through its low 32 bits (the last two 16-bit groups).
+      const low = ((first.charCodeAt(6) << 16 | first.charCodeAt(7)) + index) >>> 0;
+      return (first.slice(0, 6) + String.fromCharCode(low >>> 16, low & 0xffff)) as A;
+    }
     index -= range.count;
   }
   throw new Error("unreachable: index within the ranges' total");
 }
 
 /** Whether the client at `address`:`port` is among the `rate` percent copied: a stable choice. */
-export function sampled(rate: number, address: number, port: number): boolean {
-  return rate >= 100 || mix32(address ^ mix32(port + 0x9e3779b9)) % 100 < rate;
+export function sampled(rate: number, address: Address, port: number): boolean {
+  return rate >= 100 || mix32(addressHash(address) ^ mix32(port + 0x9e3779b9)) % 100 < rate;
 }
 
 /** A 32-bit integer hash (a murmur3-style finaliser): stable sampling and address choice. */

@@ -28,6 +28,8 @@ export interface Ipv6TcpRepr {
   dst: Uint8Array;
   /** Hop limit; default 64. */
   hopLimit?: number;
+  /** Traffic class and flow label, the low 28 bits of the header's first word; default 0. */
+  flowInfo?: number;
   tcp: TcpRepr;
 }
 
@@ -126,6 +128,7 @@ export function emitIpv6Tcp(repr: Ipv6TcpRepr, into: Uint8Array, offset = 0): nu
   into.fill(0, offset, offset + IPV6_HEADER_LENGTH);
   const ip = new Ipv6View(into, offset);
   ip.version = 6;
+  ip.flowInfo = repr.flowInfo ?? 0;
   ip.payloadLength = segmentLength;
   ip.nextHeader = IpProtocol.TCP;
   ip.hopLimit = repr.hopLimit ?? DEFAULT_TTL;

@@ -17,6 +17,7 @@ const HOP_BY_HOP = 0;
 const ROUTING = 43;
 const FRAGMENT = 44;
 const DESTINATION_OPTIONS = 60;
+const FRAGMENT_HEADER_LENGTH = 8;
 
 /** Where the upper-layer header sits after any extension headers. */
 export interface UpperLayer {
@@ -59,6 +60,20 @@ export class Ipv6View {
   set version(value: number) {
     const at = this.offset + VERSION_CLASS_FLOW;
     this.bytes[at] = (value << 4) | (this.bytes[at] & 0x0f);
+  }
+
+  /** Traffic class (DSCP and ECN) and flow label: the low 28 bits of the header's first word. */
+  get flowInfo(): number {
+    const at = this.offset + VERSION_CLASS_FLOW;
+    return ((this.bytes[at] & 0x0f) << 24 | this.bytes[at + 1] << 16 | this.bytes[at + 2] << 8 |
+      this.bytes[at + 3]) >>> 0;
+  }
+  set flowInfo(value: number) {
+    const at = this.offset + VERSION_CLASS_FLOW;
+    this.bytes[at] = (this.bytes[at] & 0xf0) | ((value >>> 24) & 0x0f);
+    this.bytes[at + 1] = (value >>> 16) & 0xff;
+    this.bytes[at + 2] = (value >>> 8) & 0xff;
+    this.bytes[at + 3] = value & 0xff;
   }
 
   /** Payload length: everything after the fixed header, extension headers included. */
@@ -130,24 +145,33 @@ export class Ipv6View {
   }
 
   /**
-   * Finds the upper-layer header by skipping hop-by-hop, routing and destination-options headers. A
-   * fragment header is `unsupported`; a chain running past the payload length is `malformed`, past the
-   * captured bytes `truncated`.
+   * Finds the upper-layer header by skipping hop-by-hop, routing and destination-options headers, and a
+   * fragment header of an atomic fragment (offset 0, no more fragments: RFC 8021's whole packet in one).
+   * A real fragment is `unsupported`, as IPv4 fragments are; a chain running past the payload length is
+   * `malformed`, past the captured bytes `truncated`.
    */
   upperLayer(): UpperLayer | WireError {
     const payloadEnd = this.payloadOffset + this.payloadLength;
     const capturedEnd = this.offset + this.capturedLength;
     let protocol = this.nextHeader;
     let at = this.payloadOffset;
-    while (protocol === HOP_BY_HOP || protocol === ROUTING || protocol === DESTINATION_OPTIONS) {
-      if (at + 2 > payloadEnd) return wireError("malformed", "IPv6 extension header past payload length");
-      if (at + 2 > capturedEnd) return wireError("truncated", "IPv6 extension header cut by capture");
-      const next = at + (this.bytes[at + 1] + 1) * 8;
+    for (;;) {
+      const fragment = protocol === FRAGMENT;
+      if (!fragment && protocol !== HOP_BY_HOP && protocol !== ROUTING && protocol !== DESTINATION_OPTIONS) {
+        return { protocol, offset: at, length: payloadEnd - at };
+      }
+      // The fields read before the header's length is known: a fragment header's 8 bytes, or 2 bytes.
+      const head = fragment ? FRAGMENT_HEADER_LENGTH : 2;
+      if (at + head > payloadEnd) return wireError("malformed", "IPv6 extension header past payload length");
+      if (at + head > capturedEnd) return wireError("truncated", "IPv6 extension header cut by capture");
+      // Fragment offset (13 bits) and the M flag: both zero only in an atomic fragment.
+      if (fragment && (read16(this.bytes, at + 2) & 0xfff9) !== 0) {
+        return wireError("unsupported", "IPv6 fragment");
+      }
+      const next = fragment ? at + FRAGMENT_HEADER_LENGTH : at + (this.bytes[at + 1] + 1) * 8;
       if (next > payloadEnd) return wireError("malformed", "IPv6 extension header past payload length");
       protocol = this.bytes[at];
       at = next;
     }
-    if (protocol === FRAGMENT) return wireError("unsupported", "IPv6 fragment");
-    return { protocol, offset: at, length: payloadEnd - at };
   }
 }

@@ -1,4 +1,5 @@
 /** Link-layer dispatch: from a captured frame of any supported link type to its IP and TCP (or UDP) views. */
+import { type Address, ipv6Address } from "./address_key.ts";
 import { EthernetView, EtherType } from "./ethernet.ts";
 import { isWireError, type WireError, wireError } from "./errors.ts";
 import { IpProtocol, Ipv4View } from "./ipv4.ts";
@@ -35,6 +36,19 @@ export interface TcpPacket {
   tcp: TcpView;
   /** True for packets the capturing host sent; known only for SLL and SLL2 frames, else false. */
   outgoing: boolean;
+}
+
+const IPV6_SOURCE = 8;
+const IPV6_DESTINATION = 24;
+
+/** The source address of a decoded packet as a map key (`Address`): no copy for IPv4. */
+export function sourceAddress(ip: Ipv4View | Ipv6View): Address {
+  return ip instanceof Ipv4View ? ip.src : ipv6Address(ip.bytes, ip.offset + IPV6_SOURCE);
+}
+
+/** The destination address of a decoded packet as a map key (`Address`). */
+export function destinationAddress(ip: Ipv4View | Ipv6View): Address {
+  return ip instanceof Ipv4View ? ip.dst : ipv6Address(ip.bytes, ip.offset + IPV6_DESTINATION);
 }
 
 /**

@@ -21,6 +21,7 @@
  * @module
  */
 export * from "./address.ts";
+export * from "./address_key.ts";
 export * from "./build.ts";
 export * from "./checksum.ts";
 export * from "./errors.ts";

@@ -22,7 +22,7 @@ Deno.test("intercept's counters, their kinds and their Prometheus names", () => 
     "counter replies-hold-full tcpshadow_intercept_replies_hold_full_total",
     "counter replies-copy-too-slow tcpshadow_intercept_replies_copy_too_slow_total",
     "counter replies-kernel-dropped tcpshadow_intercept_replies_kernel_dropped_total",
-    "counter packets-not-ipv4-tcp tcpshadow_intercept_packets_not_ipv4_tcp_total",
+    "counter packets-not-tcp tcpshadow_intercept_packets_not_tcp_total",
     "counter packets-malformed tcpshadow_intercept_packets_malformed_total",
     "gauge copy-connections tcpshadow_intercept_copy_connections",
     "counter copy-connections-accepted tcpshadow_intercept_copy_connections_accepted_total",

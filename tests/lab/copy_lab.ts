@@ -17,6 +17,15 @@ import { sleep } from "../../src/sleep.ts";
 
 /** Where the copies' client addresses come from. */
 export const FAKE_CLIENTS = "198.19.0.0/24";
+/** Where IPv6 copies' client addresses come from: a /64 of the lab's 2001:2::/48, beside the hosts' /64. */
+export const FAKE_CLIENTS6 = "2001:2:0:1::/64";
+/** The hosts' IPv6 addresses, when the lab has IPv6. */
+const ADDRESSES6 = {
+  client: "2001:2::10",
+  online: "2001:2::1",
+  target: "2001:2::2",
+  assistant: "2001:2::3",
+} as const;
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
 /** `deno task tcpshadow`'s command: "deno run", its runtime flags (permissions), "main.ts". */
@@ -49,6 +58,11 @@ export interface CopyLabOptions {
   /** Copies keep the real client's address (no `-c`); the target routes that address to the assistant. */
   readonly keepClientAddress?: boolean;
   /**
+   * Which families the copy serves: 4 (the default), 6 (IPv6 clients to an IPv6 target, copy talking to
+   * intercept over IPv6), or "both" (each family to the target's address of that family, at once).
+   */
+  readonly family?: 4 | 6 | "both";
+  /**
    * `connect`: copy replays over ordinary connections (`--connect`): no route is set up (intercept runs
    * but idles), and `copyCommand` has `--connect` instead of `-s` and `-c`. Default `packet`.
    */
@@ -68,6 +82,8 @@ export interface CopyLab {
   readonly assistant: Host;
   /** A folder for logs, removed with the lab. */
   readonly dir: string;
+  /** The address clients reach the online server at, as a URL host (IPv6 in brackets). */
+  readonly onlineUrlHost: string;
   readonly onlineLogPath: string;
   readonly targetLogPath: string;
   /** Starts the target's server (with `targetDown`, later on; or again after a test stopped it). */
@@ -75,10 +91,10 @@ export interface CopyLab {
   /** Starts `copy` on the online host with the usual -x/-s/-c plus `extra`; resolves once it captures. */
   startCopy(extra?: string[]): Promise<LabProcess>;
   /**
-   * The command line `startCopy` runs: copy from online:80 to target:8080 through the assistant (or
-   * with `--connect`), plus `extra`.
+   * The command line `startCopy` runs: copy from online:80 to target:8080 through the assistant (or the
+   * intercept at `intercept`, a `-s` value, or with `--connect`), plus `extra`.
    */
-  copyCommand(extra: string[]): string[];
+  copyCommand(extra: string[], intercept?: string): string[];
   /** Stops `copy` with SIGTERM and returns its summary counters. */
   stopCopy(copy: LabProcess): Promise<Summary>;
   /** Runs `copy` like `startCopy` until it exits by itself (a file replay), killing it after `timeoutMs`. */
@@ -106,13 +122,15 @@ export interface CopyRun {
 /** Builds the copy lab, runs `fn`, and tears everything down whatever happens. */
 export async function withCopyLab<T>(options: CopyLabOptions, fn: (lab: CopyLab) => Promise<T>): Promise<T> {
   const dir = await Deno.makeTempDir({ prefix: "tcpshadow-lab-" });
+  const v6 = (name: keyof typeof ADDRESSES6) =>
+    (options.family ?? 4) === 4 ? {} : { address6: `${ADDRESSES6[name]}/64` };
   try {
     return await withLab({
       hosts: [
-        { name: "client", address: "198.18.0.10/24" },
-        { name: "online", address: "198.18.0.1/24" },
-        { name: "target", address: "198.18.0.2/24" },
-        { name: "assistant", address: "198.18.0.3/24" },
+        { name: "client", address: "198.18.0.10/24", ...v6("client") },
+        { name: "online", address: "198.18.0.1/24", ...v6("online") },
+        { name: "target", address: "198.18.0.2/24", ...v6("target") },
+        { name: "assistant", address: "198.18.0.3/24", ...v6("assistant") },
         ...(options.extraHosts ?? []).map((name, i) => ({ name, address: `198.18.0.${20 + i}/24` })),
       ],
     }, async (lab) => {
@@ -132,12 +150,14 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
   const onlineLogPath = `${dir}/online.jsonl`;
   const targetLogPath = `${dir}/target.jsonl`;
   const server = options.server ?? "http";
+  const family = options.family ?? 4;
   const serverCommand = (port: number, log: string, extra: string[] = []) =>
     agentCommand(server === "http" ? "http_server" : "tcp_echo", [
       "--port",
       String(port),
       "--log",
       log,
+      ...(family !== 4 && server === "http" ? ["--hostname", "::"] : []),
       ...extra,
     ]);
 
@@ -145,8 +165,14 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
   if (!connect) {
     // The operator's setup on the target: replies to the fake clients (or, when copies keep the real
     // client address, to the real client) go to the assistant.
-    const routed = options.keepClientAddress ? `${client.address}/32` : FAKE_CLIENTS;
-    const route = await target.run(tcpshadow(["route", "--clients", routed, "--via", assistant.address]));
+    const routed4 = options.keepClientAddress ? `${client.address}/32` : FAKE_CLIENTS;
+    const routed6 = options.keepClientAddress ? `${client.address6}/128` : FAKE_CLIENTS6;
+    const [routed, via] = family === 4
+      ? [routed4, assistant.address]
+      : family === 6
+      ? [routed6, assistant.address6!]
+      : [`${routed4},${routed6}`, `${assistant.address},${assistant.address6}`];
+    const route = await target.run(tcpshadow(["route", "--clients", routed, "--via", via]));
     await target.run(["sh", "-c", route.stdout]);
     await assistant.run(["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
   }
@@ -174,6 +200,7 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
       assistant.device,
       "-F",
       "tcp and src port 8080",
+      ...(family === 6 ? ["-b", "::"] : []),
       ...(options.interceptFlags ?? []),
     ]),
     { stdout: "piped", stderr: "piped" },
@@ -184,11 +211,24 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     const text = await Deno.readTextFile(path).catch(() => "");
     return text.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line));
   };
-  const transportFlags = connect
-    ? ["--connect"]
-    : ["-s", assistant.address, ...(options.keepClientAddress ? [] : ["-c", FAKE_CLIENTS])];
-  const copyCommand = (extra: string[]) =>
-    tcpshadow(["copy", "-x", `80-${target.address}:8080`, ...transportFlags, ...extra]);
+  const mapping = family === 4
+    ? `80-${target.address}:8080`
+    : family === 6
+    ? `80-[${target.address6}]:8080`
+    : `${online.address}:80-${target.address}:8080,[${online.address6}]:80-[${target.address6}]:8080`;
+  const clients = family === 4
+    ? FAKE_CLIENTS
+    : family === 6
+    ? FAKE_CLIENTS6
+    : `${FAKE_CLIENTS},${FAKE_CLIENTS6}`;
+  const transportFlags = (intercept: string | undefined) =>
+    connect ? ["--connect"] : [
+      "-s",
+      intercept ?? (family === 6 ? `[${assistant.address6}]` : assistant.address),
+      ...(options.keepClientAddress ? [] : ["-c", clients]),
+    ];
+  const copyCommand = (extra: string[], intercept?: string) =>
+    tcpshadow(["copy", "-x", mapping, ...transportFlags(intercept), ...extra]);
   return {
     lab,
     intercept,
@@ -197,6 +237,7 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
     target,
     assistant,
     dir,
+    onlineUrlHost: family === 6 ? `[${online.address6}]` : online.address,
     onlineLogPath,
     targetLogPath,
     copyCommand,

@@ -190,13 +190,16 @@ Deno.test({
 });
 
 Deno.test({
-  name: "an IPv6 packet sent from a raw socket arrives with its header as built",
+  name: "an IPv6 packet sent from a raw socket arrives with its header as built, flow label and all",
   fn: () =>
     withNamespacePair(async (a, b) => {
-      const source = [0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
-      const destination = [...source.slice(0, 15), 2];
+      // From an address the sender does not have (a copy's fake client, 2001:2:0:1::7), as copy sends:
+      // IPPROTO_RAW on AF_INET6 is header-included on Linux, and the kernel keeps every field.
+      const source = [0x20, 0x01, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7];
+      const destination = [0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
       const udp = [0x9c, 0x41, 0, 9, 0, 12, 0, 0, 0x74, 0x73, 0x66, 0x69]; // checksum 0: never delivered
-      const packet = [0x60, 0, 0, 0, 0, udp.length, 17, 64, ...source, ...destination, ...udp];
+      // Traffic class 0xb8 (DSCP EF), flow label 0x12345.
+      const packet = [0x6b, 0x81, 0x23, 0x45, 0, udp.length, 17, 64, ...source, ...destination, ...udp];
       const { sent, received } = await exchange(
         a,
         b,

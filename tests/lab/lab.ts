@@ -17,15 +17,24 @@
  * ```
  */
 import { fileURLToPath } from "node:url";
-import { formatCidr, formatIpv4, ipv4FromBytes, parseCidr, parseIpv4 } from "../../src/wire/address.ts";
+import {
+  formatCidr,
+  formatIpv4,
+  ipv4FromBytes,
+  parseCidr,
+  parseIpv4,
+  parseIpv6,
+} from "../../src/wire/address.ts";
 import { sleep } from "../../src/sleep.ts";
 
 /** Prefix of every namespace a lab creates; `sweepStaleLabs` only ever touches names with it. */
 export const LAB_NETNS_PREFIX = "tsl";
 const NETNS_NAME = /^tsl(\d+)-([0-9a-z]+)-([a-z0-9_-]+)$/;
 const HOST_NAME = /^[a-z][a-z0-9_-]{0,15}$/;
-/** All lab addresses come from the benchmarking range, which no real network routes. */
+/** All lab addresses come from the benchmarking ranges, which no real network routes. */
 const LAB_RANGE = parseCidr("198.18.0.0/15")!;
+/** IPv6's benchmarking range (RFC 5180). */
+export const LAB_RANGE6 = parseCidr("2001:2::/48")!;
 const DEFAULT_SUBNET = "198.18.0.0/24";
 const BRIDGE_HOST = "br";
 const BRIDGE_DEVICE = "br0";
@@ -40,7 +49,7 @@ export interface HostSpec {
   readonly name: string;
   /** IPv4 address, with or without `/prefix`; default the next free address of the lab's subnet. */
   readonly address?: string;
-  /** IPv6 address with prefix (like `2001:db8::1/64`); without one the host has IPv6 switched off. */
+  /** IPv6 address with prefix inside 2001:2::/48 (like `2001:2::1/64`); without one IPv6 is off. */
   readonly address6?: string;
 }
 
@@ -406,6 +415,22 @@ interface HostPlan {
   readonly address6?: string;
 }
 
+/** Throws unless `text` is `address/prefix` with the address inside 2001:2::/48 and the prefix 48..128. */
+export function checkLabAddress6(text: string): void {
+  const [address, prefix, extra] = text.split("/");
+  const bytes = parseIpv6(address);
+  const inside = bytes !== undefined && extra === undefined && /^[0-9]+$/.test(prefix ?? "") &&
+    Number(prefix) >= LAB_RANGE6.prefix && Number(prefix) <= 128 &&
+    bytes.subarray(0, LAB_RANGE6.prefix / 8).every((byte, i) => byte === LAB_RANGE6.network[i]);
+  if (!inside) {
+    throw new Error(
+      `lab host IPv6 address "${text}" must be address/prefix inside ${
+        formatCidr(LAB_RANGE6)
+      } (prefix 48..128)`,
+    );
+  }
+}
+
 function planHosts(spec: LabSpec): HostPlan[] {
   const subnet = parseCidr(spec.subnet ?? DEFAULT_SUBNET);
   if (subnet === undefined || subnet.family !== 4 || !inLabRange(ipv4FromBytes(subnet.network))) {
@@ -420,6 +445,7 @@ function planHosts(spec: LabSpec): HostPlan[] {
       );
     }
     names.add(host.name);
+    if (host.address6 !== undefined) checkLabAddress6(host.address6);
     if (host.address === undefined) return undefined;
     const [text, prefix] = host.address.split("/");
     const address = parseIpv4(text);

@@ -244,3 +244,13 @@ Deno.test("createLab refuses addresses outside 198.18.0.0/15 and duplicate host 
   );
   await assert.rejects(createLab({ hosts: [{ name: "a" }, { name: "a" }] }), /must be unique/);
 });
+
+Deno.test("createLab refuses IPv6 addresses outside 2001:2::/48", async () => {
+  for (const address6 of ["2001:db8::1/64", "2001:3::1/64", "fe80::1/64", "2001:2::1", "2001:2::1/32"]) {
+    await assert.rejects(
+      createLab({ hosts: [{ name: "a", address6 }] }),
+      /inside 2001:2::\/48/,
+      address6,
+    );
+  }
+});

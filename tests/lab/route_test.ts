@@ -5,8 +5,8 @@ import { type Host, withLab } from "./lab.ts";
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 const LAB = {
   hosts: [
-    { name: "target", address6: "2001:db8::1/64" },
-    { name: "assistant", address6: "2001:db8::2/64" },
+    { name: "target", address6: "2001:2::1/64" },
+    { name: "assistant", address6: "2001:2::2/64" },
   ],
 };
 
@@ -48,19 +48,22 @@ Deno.test("the IPv6 form installs routes through the assistant's IPv6 address", 
     const [target, assistant] = [lab.host("target"), lab.host("assistant")];
     const args = [
       "--clients",
-      "2001:db8:1::/64,198.19.0.0/24",
+      "2001:2:0:1::/64,198.19.0.0/24",
       "--via",
       `${assistant.address6},${assistant.address}`,
     ];
     await routePipedToSh(target, args);
     assert.ok(
       (await routes(target, "-6", "route")).some((line) =>
-        line.startsWith(`2001:db8:1::/64 via ${assistant.address6} dev eth0`)
+        line.startsWith(`2001:2:0:1::/64 via ${assistant.address6} dev eth0`)
       ),
     );
+    // The kernel now sends replies to a fake IPv6 client through the assistant.
+    const chosen = await target.run(["ip", "-6", "route", "get", "2001:2:0:1::77"]);
+    assert.match(chosen.stdout, new RegExp(`via ${assistant.address6} dev eth0`));
     assert.ok((await routes(target, "-4", "route")).some((line) => line.startsWith("198.19.0.0/24 via")));
     await routePipedToSh(target, [...args, "--undo"]);
-    assert.ok(!(await routes(target, "-6", "route")).some((line) => line.startsWith("2001:db8:1::/64")));
+    assert.ok(!(await routes(target, "-6", "route")).some((line) => line.startsWith("2001:2:0:1::/64")));
     assert.ok(!(await routes(target, "-4", "route")).some((line) => line.startsWith("198.19.0.0/24")));
   });
 });

@@ -62,10 +62,33 @@ Deno.test("hop-by-hop, routing and destination-options headers are skipped to TC
   assert.deepEqual(upper(bytes), { protocol: 6, offset: 80, length: 20 });
 });
 
-Deno.test("a fragment header is unsupported", () => {
-  const result = upper(ipv6(44, 28, "0600 0001 0000 0001" + TCP_HEADER));
-  assert.ok(isWireError(result));
-  assert.equal(result.kind, "unsupported");
+Deno.test("a fragment header is unsupported, but an atomic fragment's is skipped to TCP", () => {
+  const first = upper(ipv6(44, 28, "0600 0001 0000 0001" + TCP_HEADER)); // offset 0, more fragments
+  assert.ok(isWireError(first));
+  assert.equal(first.kind, "unsupported");
+  const later = upper(ipv6(44, 28, "0600 0008 0000 0001" + TCP_HEADER)); // offset 8, the last one
+  assert.ok(isWireError(later));
+  assert.equal(later.kind, "unsupported");
+  assert.deepEqual(upper(ipv6(44, 28, "0600 0000 0000 0001" + TCP_HEADER)), {
+    protocol: 6,
+    offset: 48,
+    length: 20,
+  });
+  assert.deepEqual(upper(ipv6(0, 36, "2c00 0000 0000 0000 0600 0000 0000 0002" + TCP_HEADER)), {
+    protocol: 6,
+    offset: 56,
+    length: 20,
+  });
+});
+
+Deno.test("the traffic class and flow label read and write as one 28-bit word, the version kept", () => {
+  const bytes = ipv6(6, 20, TCP_HEADER);
+  bytes.set([0x6b, 0x8f, 0x12, 0x34], 0); // traffic class 0xb8 (EF, not ECN-capable), flow label 0xf1234
+  const ip = checked(bytes);
+  assert.equal(ip.flowInfo, 0xb8f1234);
+  ip.flowInfo = 0x0212345;
+  assert.deepEqual([...bytes.subarray(0, 4)], [0x60, 0x21, 0x23, 0x45]);
+  assert.equal(ip.version, 6);
 });
 
 Deno.test("an extension header longer than the payload is malformed, and one cut by the capture truncated", () => {

@@ -4,7 +4,7 @@
  */
 import { Capture, type CapturedPacket } from "../../../ffi/mod.ts";
 import { FatalError } from "../../errors.ts";
-import { captureFormat, decodeTcpPacket, Ipv4View, isWireError } from "../../wire/mod.ts";
+import { captureFormat, decodeTcpPacket, isWireError, sourceAddress } from "../../wire/mod.ts";
 import { filterForLink } from "../filter.ts";
 import type { ReplayOptions } from "../options.ts";
 import { type FileDamage, locateDamage } from "./damage.ts";
@@ -56,14 +56,16 @@ export function scanCaptureFile(
       packets++;
       lastMs = Math.max(lastMs, recordedMs(first, packet));
       const decoded = decodeTcpPacket(capture.linkType, packet.data);
-      if (decoded === undefined || isWireError(decoded) || !(decoded.ip instanceof Ipv4View)) continue;
+      if (decoded === undefined || isWireError(decoded)) continue;
       if (decoded.outgoing) {
         outgoing++;
         continue;
       }
       if (decoded.tcp.capturedPayloadLength < decoded.tcp.payloadLength) cutPackets++;
       // With --compare the file's server packets are read too; only the clients' start sessions.
-      if (fromClient(decoded.tcp.dstPort) && starts.observe(decoded.ip.src, decoded.tcp)) sessions++;
+      if (fromClient(decoded.tcp.dstPort) && starts.observe(sourceAddress(decoded.ip), decoded.tcp)) {
+        sessions++;
+      }
     }
   } finally {
     capture.close();

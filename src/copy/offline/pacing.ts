@@ -5,7 +5,7 @@
 import { setImmediate } from "node:timers";
 import type { CapturedPacket } from "../../../ffi/mod.ts";
 import { sleep } from "../../sleep.ts";
-import { decodeTcpPacket, Ipv4View, isWireError } from "../../wire/mod.ts";
+import { decodeTcpPacket, isWireError, sourceAddress } from "../../wire/mod.ts";
 import type { CopyRuntime } from "../runtime.ts";
 import { type CaptureFile, nextWhole, openCapture } from "./capture_file.ts";
 import { RoomGate } from "./room.ts";
@@ -40,7 +40,7 @@ export async function replayPass(
       first ??= { timeSeconds: packet.timeSeconds, timeNanos: packet.timeNanos };
       const decoded = decodeTcpPacket(capture.linkType, packet.data);
       const startsSession = decoded !== undefined && !isWireError(decoded) && !decoded.outgoing &&
-        decoded.ip instanceof Ipv4View && starts.observe(decoded.ip.src, decoded.tcp);
+        starts.observe(sourceAddress(decoded.ip), decoded.tcp);
       if (startsSession && speed === Infinity) await room.wait(signal);
       const due = startedAt + replayOffset(shift(recordedMs(first, packet)), speed);
       for (let now = performance.now(); now < due && !signal.aborted; now = performance.now()) {

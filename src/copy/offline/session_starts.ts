@@ -1,14 +1,15 @@
 /** Which packets of a file start a session, by the session table's rule, for a file read on its own. */
 import { sessionIsn, startsSession } from "../../session/mod.ts";
+import { type Address, type EndpointKey, endpointKey } from "../../wire/mod.ts";
 
 /** Tells which packets start a session, by the session table's rule, for a file read on its own. */
 export class SessionStarts {
-  /** ISNs by server port, then by client address and port (48 bits). */
-  readonly #isns = new Map<number, Map<number, number>>();
+  /** ISNs by server port, then by client address and port (`endpointKey`). */
+  readonly #isns = new Map<number, Map<EndpointKey, number>>();
 
   /** Whether this packet from `source` starts a session. */
   observe(
-    source: number,
+    source: Address,
     tcp: {
       readonly srcPort: number;
       readonly dstPort: number;
@@ -22,7 +23,7 @@ export class SessionStarts {
       isns = new Map();
       this.#isns.set(tcp.dstPort, isns);
     }
-    const key = source * 65536 + tcp.srcPort;
+    const key = endpointKey(source, tcp.srcPort);
     if (!startsSession(isns.get(key), tcp)) return false;
     isns.set(key, sessionIsn(tcp));
     return true;

@@ -34,6 +34,8 @@ const flags = parseArgs({
 }).values;
 if (flags.url === undefined) throw new Error("--url is required");
 const target = new URL(flags.url);
+/** The host to connect to: an IPv6 URL's host is in brackets. */
+const hostname = target.hostname.replace(/^\[(.*)\]$/, "$1");
 const requestCount = Number(flags.requests);
 const connectionCount = Math.min(Number(flags.connections), requestCount);
 const keepAlive = !flags.close;
@@ -116,7 +118,7 @@ async function runConnection(connection: number): Promise<void> {
     const record: Record<string, unknown> = { id, method, path, bodyLength: size, bodySha256 };
     try {
       reader ??= new ConnReader(
-        await Deno.connect({ hostname: target.hostname, port: Number(target.port || 80) }),
+        await Deno.connect({ hostname: hostname, port: Number(target.port || 80) }),
       );
       const result = await withTimeout(exchange(reader, head, body), hangUp);
       const expected = `ok ${method} ${path} ${size} ${bodySha256}`;

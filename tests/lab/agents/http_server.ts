@@ -14,14 +14,20 @@ import { JsonLog, sha256Hex } from "./_common.ts";
 
 const flags = parseArgs({
   args: Deno.args,
-  options: { port: { type: "string", default: "80" }, log: { type: "string" }, tag: { type: "string" } },
+  options: {
+    port: { type: "string", default: "80" },
+    // "::" takes IPv6 and IPv4 clients alike.
+    hostname: { type: "string", default: "0.0.0.0" },
+    log: { type: "string" },
+    tag: { type: "string" },
+  },
   strict: true,
 }).values;
 const log = new JsonLog(flags.log);
 
 Deno.serve({
   port: Number(flags.port),
-  hostname: "0.0.0.0",
+  hostname: flags.hostname,
   onListen: () => console.log("listening"),
 }, async (request, info) => {
   const body = new Uint8Array(await request.arrayBuffer());
