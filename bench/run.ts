@@ -450,7 +450,7 @@ async function runStep(
       peakRssMb: memory.peak,
       anonRssMb: memory.anon,
       fileRssMb: memory.file,
-      kernelDropped: copier === "tcpcopy" ? undefined : stats.at(-1)?.["kernel-dropped"] ?? 0,
+      kernelDropped: copier === "tcpcopy" ? undefined : stats.at(-1)?.["packets-kernel-dropped"] ?? 0,
       wrkErrors: errors,
       rssByMinuteMb: rssByMinute(stats),
     };
