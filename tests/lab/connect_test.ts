@@ -333,7 +333,7 @@ Deno.test("--connect --multiply 3: each session copied as three connections, eac
     const online = await lab.readLog(lab.onlineLogPath);
     const target = await lab.waitForTarget(1200, 30_000);
     const summary = await lab.stopCopy(copy);
-    assert.deepEqual(compareLogs(online, target, 3), []);
+    assert.deepEqual(compareLogs(online, target, 3), [], JSON.stringify(summary));
     assert.equal(summary["sessions-copied"], 906, JSON.stringify(summary));
     assert.equal(summary["sessions-failed"], 0, JSON.stringify(summary));
   });
