@@ -8,6 +8,7 @@ import { agentCommand } from "./lab.ts";
 import {
   compareLogs,
   type CopyLab,
+  httpClient,
   recordPort80,
   tcpshadow,
   waitForStderr,
@@ -16,13 +17,6 @@ import {
 import { sleep } from "../../src/sleep.ts";
 
 const NOBODY = 65534;
-
-/** Runs the HTTP client agent on the client host against the online server. */
-async function httpClient(lab: CopyLab, args: string[]): Promise<void> {
-  await lab.client.run(agentCommand("http_client", ["--url", `http://${lab.online.address}:80`, ...args]), {
-    timeoutMs: 120_000,
-  });
-}
 
 Deno.test("--connect, HTTP on a new connection per request: 2,000 requests reach the target identical", async () => {
   await withCopyLab({ transport: "connect" }, async (lab) => {

@@ -299,6 +299,13 @@ export async function recordPort80(host: Host, path: string): Promise<LabProcess
   return dump;
 }
 
+/** Runs the HTTP client agent on the client host against the online server (`host`, by default its address). */
+export async function httpClient(lab: CopyLab, args: string[], host = lab.onlineUrlHost): Promise<void> {
+  await lab.client.run(agentCommand("http_client", ["--url", `http://${host}:80`, ...args]), {
+    timeoutMs: 120_000,
+  });
+}
+
 /** Waits until a process's standard error has a line containing `text`. */
 export async function waitForStderr(process: LabProcess, text: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

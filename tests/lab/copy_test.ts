@@ -4,15 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { agentCommand, waitForLine } from "./lab.ts";
-import { compareLogs, type CopyLab, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import { compareLogs, type CopyLab, httpClient, waitForStderr, withCopyLab } from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
-
-/** Runs the HTTP client agent on the client host against the online server. */
-async function httpClient(lab: CopyLab, args: string[]): Promise<void> {
-  await lab.client.run(agentCommand("http_client", ["--url", `http://${lab.online.address}:80`, ...args]), {
-    timeoutMs: 120_000,
-  });
-}
 
 /** Runs the line client agent against the online server's echo service. */
 function tcpClient(lab: CopyLab, args: string[]) {

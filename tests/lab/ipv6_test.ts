@@ -4,21 +4,13 @@
  * and IPv6 clients at once. The target's request log is compared with the online server's, byte for byte.
  */
 import assert from "node:assert/strict";
-import { agentCommand } from "./lab.ts";
-import { compareLogs, type CopyLab, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import { compareLogs, httpClient, waitForStderr, withCopyLab } from "./copy_lab.ts";
 import { LinkType } from "../../src/wire/mod.ts";
 import { sleep } from "../../src/sleep.ts";
 
 /** C intercept, the IPv4-only peer (`../shared/peers/README.md`). */
 const C_INTERCEPT = "../shared/peers/bin/intercept";
 const C_INTERCEPT_PORT = 36525;
-
-/** Runs the HTTP client agent on the client host against the online server at `host` (a URL host). */
-async function httpClient(lab: CopyLab, args: string[], host = lab.onlineUrlHost): Promise<void> {
-  await lab.client.run(agentCommand("http_client", ["--url", `http://${host}:80`, ...args]), {
-    timeoutMs: 120_000,
-  });
-}
 
 /** Every remote address the target logged: each should be a fake IPv6 client. */
 function remotes(target: Array<Record<string, unknown>>): Set<string> {
