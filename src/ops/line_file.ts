@@ -5,7 +5,6 @@
  * command: copying matters more than its log.
  */
 import { errorMessage, FatalError } from "../errors.ts";
-import type { Logger } from "./log.ts";
 
 const openFiles = new Set<LineFile>();
 let droppedTotal = 0;
@@ -101,7 +100,7 @@ export class LineFile {
 }
 
 /** Reopens every open `LineFile` on SIGHUP, and logs it, until the returned function is called. */
-export function reopenOnHangup(log: Pick<Logger, "info" | "warn">): () => void {
+export function reopenOnHangup(log: { info(line: string): void; warn(line: string): void }): () => void {
   const reopenAll = () => {
     for (const file of openFiles) {
       const problem = file.reopen();

@@ -26,8 +26,12 @@ import {
   Ipv4View,
   Ipv6View,
   isWireError,
+  read16,
+  read32,
   TCP_MIN_HEADER_LENGTH,
   TcpView,
+  write16,
+  write32,
 } from "../wire/mod.ts";
 
 /** The TCP port intercept listens on unless told otherwise (TCPCopy's). */
@@ -144,11 +148,11 @@ export class ProtocolError {
 
 /** Writes `registration` as 14 bytes at `into[offset]`. */
 export function encodeRegistration(registration: Registration, into: Uint8Array, offset: number): void {
-  writeUint32(into, offset + REG_CLIENT_ADDRESS, registration.clientAddress);
-  writeUint16(into, offset + REG_CLIENT_PORT, registration.clientPort);
-  writeUint16(into, offset + REG_TYPE, registration.type);
-  writeUint32(into, offset + REG_TARGET_ADDRESS, registration.targetAddress);
-  writeUint16(into, offset + REG_TARGET_PORT, registration.targetPort);
+  write32(into, offset + REG_CLIENT_ADDRESS, registration.clientAddress);
+  write16(into, offset + REG_CLIENT_PORT, registration.clientPort);
+  write16(into, offset + REG_TYPE, registration.type);
+  write32(into, offset + REG_TARGET_ADDRESS, registration.targetAddress);
+  write16(into, offset + REG_TARGET_PORT, registration.targetPort);
 }
 
 /**
@@ -157,10 +161,10 @@ export function encodeRegistration(registration: Registration, into: Uint8Array,
  */
 export function encodeHello(into: Uint8Array, offset: number, capabilities?: number): void {
   into.fill(0, offset, offset + REGISTRATION_LENGTH);
-  writeUint16(into, offset + REG_TYPE, PROTOCOL_VERSION);
+  write16(into, offset + REG_TYPE, PROTOCOL_VERSION);
   if (capabilities === undefined) return;
-  writeUint32(into, offset + REG_TARGET_ADDRESS, EXTENSION_MAGIC);
-  writeUint16(into, offset + REG_TARGET_PORT, capabilities);
+  write32(into, offset + REG_TARGET_ADDRESS, EXTENSION_MAGIC);
+  write16(into, offset + REG_TARGET_PORT, capabilities);
 }
 
 /** Writes an extension record (copy → intercept) with `body`; returns the bytes written. */
@@ -171,8 +175,8 @@ export function encodeExtensionRecord(
   offset: number,
 ): number {
   into.fill(0, offset, offset + REGISTRATION_LENGTH);
-  writeUint16(into, offset + REG_CLIENT_PORT, body.length);
-  writeUint16(into, offset + REG_TYPE, type);
+  write16(into, offset + REG_CLIENT_PORT, body.length);
+  write16(into, offset + REG_TYPE, type);
   into.set(body, offset + REGISTRATION_LENGTH);
   return REGISTRATION_LENGTH + body.length;
 }
@@ -180,9 +184,9 @@ export function encodeExtensionRecord(
 /** An extension frame (intercept → copy) with `body`, as bytes. */
 export function encodeExtensionFrame(type: number, body: Uint8Array): Uint8Array {
   const frame = new Uint8Array(EXTENSION_FRAME_HEADER_LENGTH + body.length);
-  writeUint16(frame, 0, EXTENSION_MAGIC_16);
+  write16(frame, 0, EXTENSION_MAGIC_16);
   frame[2] = type;
-  writeUint16(frame, 3, body.length);
+  write16(frame, 3, body.length);
   frame.set(body, EXTENSION_FRAME_HEADER_LENGTH);
   return frame;
 }
@@ -237,12 +241,12 @@ export class RegistrationDecoder {
   /** Bytes of the record starting at `bytes[offset]`, once its header is there (`available` bytes). */
   #recordLength(bytes: Uint8Array, offset: number, available: number): number | undefined | ProtocolError {
     if (available < REGISTRATION_LENGTH) return undefined;
-    if (this.hello === undefined || readUint16(bytes, offset + REG_TYPE) < FIRST_EXTENSION_TYPE) {
+    if (this.hello === undefined || read16(bytes, offset + REG_TYPE) < FIRST_EXTENSION_TYPE) {
       return REGISTRATION_LENGTH;
     }
-    const bodyLength = readUint16(bytes, offset + REG_CLIENT_PORT);
+    const bodyLength = read16(bytes, offset + REG_CLIENT_PORT);
     if (!this.hello.extended || bodyLength > MAX_EXTENSION_BODY) {
-      return new ProtocolError(`unknown registration type ${readUint16(bytes, offset + REG_TYPE)}`);
+      return new ProtocolError(`unknown registration type ${read16(bytes, offset + REG_TYPE)}`);
     }
     return REGISTRATION_LENGTH + bodyLength;
   }
@@ -251,20 +255,20 @@ export class RegistrationDecoder {
   #decode(bytes: Uint8Array, offset: number, length: number): PeerRecord | undefined | ProtocolError {
     if (this.hello === undefined) {
       if (
-        readUint32(bytes, offset + REG_CLIENT_ADDRESS) !== 0 ||
-        readUint16(bytes, offset + REG_CLIENT_PORT) !== 0
+        read32(bytes, offset + REG_CLIENT_ADDRESS) !== 0 ||
+        read16(bytes, offset + REG_CLIENT_PORT) !== 0
       ) {
         return new ProtocolError("no version hello: not a copy, or TCPCopy older than 1.0");
       }
-      const extended = readUint32(bytes, offset + REG_TARGET_ADDRESS) === EXTENSION_MAGIC;
+      const extended = read32(bytes, offset + REG_TARGET_ADDRESS) === EXTENSION_MAGIC;
       this.hello = {
-        version: readUint16(bytes, offset + REG_TYPE),
+        version: read16(bytes, offset + REG_TYPE),
         extended,
-        capabilities: extended ? readUint16(bytes, offset + REG_TARGET_PORT) : 0,
+        capabilities: extended ? read16(bytes, offset + REG_TARGET_PORT) : 0,
       };
       return undefined;
     }
-    const type = readUint16(bytes, offset + REG_TYPE);
+    const type = read16(bytes, offset + REG_TYPE);
     if (type >= FIRST_EXTENSION_TYPE) {
       return { type, body: bytes.subarray(offset + REGISTRATION_LENGTH, offset + length) };
     }
@@ -274,9 +278,9 @@ export class RegistrationDecoder {
     return {
       type,
       clientAddress: ipv4FromBytes(bytes, offset + REG_CLIENT_ADDRESS),
-      clientPort: readUint16(bytes, offset + REG_CLIENT_PORT),
+      clientPort: read16(bytes, offset + REG_CLIENT_PORT),
       targetAddress: ipv4FromBytes(bytes, offset + REG_TARGET_ADDRESS),
-      targetPort: readUint16(bytes, offset + REG_TARGET_PORT),
+      targetPort: read16(bytes, offset + REG_TARGET_PORT),
     };
   }
 }
@@ -309,9 +313,9 @@ export function encodeReplyRecord(
   into.fill(0, offset + RECORD_TCP_OPTIONS + tcpOptionLength, offset + REPLY_RECORD_LENGTH);
   if (ipHeaderLength !== IPV4_MIN_HEADER_LENGTH) {
     into[offset] = (into[offset] & 0xf0) | (IPV4_MIN_HEADER_LENGTH / 4);
-    const totalLength = readUint16(into, offset + IPV4_TOTAL_LENGTH) -
+    const totalLength = read16(into, offset + IPV4_TOTAL_LENGTH) -
       (ipHeaderLength - IPV4_MIN_HEADER_LENGTH);
-    writeUint16(into, offset + IPV4_TOTAL_LENGTH, totalLength);
+    write16(into, offset + IPV4_TOTAL_LENGTH, totalLength);
   }
 }
 
@@ -490,14 +494,14 @@ export class ReplyFrameEncoder {
   /** Writes the head of whichever frame is open (a reply frame's count, or a REPLY6 frame's header). */
   #closeFrame(): void {
     if (this.#frameStart >= 0) {
-      writeUint16(this.#filling.at(-1)!.buffer, this.#frameStart, this.#frameRecords);
+      write16(this.#filling.at(-1)!.buffer, this.#frameStart, this.#frameRecords);
       this.#frameStart = -1;
     }
     if (this.#frame6Start >= 0) {
       const buffer = this.#filling.at(-1)!.buffer;
-      writeUint16(buffer, this.#frame6Start, EXTENSION_MAGIC_16);
+      write16(buffer, this.#frame6Start, EXTENSION_MAGIC_16);
       buffer[this.#frame6Start + 2] = ExtensionFrameType.REPLY6;
-      writeUint16(buffer, this.#frame6Start + 3, this.#frame6Records * REPLY6_RECORD_LENGTH);
+      write16(buffer, this.#frame6Start + 3, this.#frame6Records * REPLY6_RECORD_LENGTH);
       this.#frame6Start = -1;
     }
   }
@@ -539,7 +543,7 @@ export class ReplyFrameDecoder {
         this.#partialLength = 0;
         if (this.#extensionBody < 0) {
           this.#extensionType = this.#record[0];
-          this.#extensionBody = readUint16(this.#record, 1);
+          this.#extensionBody = read16(this.#record, 1);
           if (this.#extensionBody > MAX_EXTENSION_BODY) {
             return new ProtocolError(`extension frame of ${this.#extensionBody} bytes`);
           }
@@ -554,7 +558,7 @@ export class ReplyFrameDecoder {
         at += taken;
         if (this.#partialLength < REPLY_FRAME_HEADER_LENGTH) break;
         this.#partialLength = 0;
-        const count = readUint16(this.#record, 0);
+        const count = read16(this.#record, 0);
         if (count === EXTENSION_MAGIC_16) {
           this.#inExtension = true;
           this.#extensionBody = -1;
@@ -581,27 +585,6 @@ export class ReplyFrameDecoder {
     }
     return undefined;
   }
-}
-
-function readUint16(bytes: Uint8Array, offset: number): number {
-  return (bytes[offset] << 8) | bytes[offset + 1];
-}
-
-function writeUint16(bytes: Uint8Array, offset: number, value: number): void {
-  bytes[offset] = value >>> 8;
-  bytes[offset + 1] = value & 0xff;
-}
-
-function readUint32(bytes: Uint8Array, offset: number): number {
-  return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) |
-    bytes[offset + 3]) >>> 0;
-}
-
-function writeUint32(bytes: Uint8Array, offset: number, value: number): void {
-  bytes[offset] = value >>> 24;
-  bytes[offset + 1] = (value >>> 16) & 0xff;
-  bytes[offset + 2] = (value >>> 8) & 0xff;
-  bytes[offset + 3] = value & 0xff;
 }
 
 // ---- IPv6 (Capability.IPV6): registrations as extension records, replies as extension frames ----
@@ -650,17 +633,17 @@ export interface Registration6 {
  */
 export function encodeRegistration6(registration: Registration6, into: Uint8Array, offset: number): number {
   into.fill(0, offset, offset + REGISTRATION_LENGTH);
-  writeUint16(into, offset + REG_CLIENT_PORT, REGISTRATION6_BODY_LENGTH);
-  writeUint16(
+  write16(into, offset + REG_CLIENT_PORT, REGISTRATION6_BODY_LENGTH);
+  write16(
     into,
     offset + REG_TYPE,
     registration.type === RegistrationType.ADD ? Ipv6RecordType.ADD6 : Ipv6RecordType.DELETE6,
   );
   const body = offset + REGISTRATION_LENGTH;
   into.set(registration.clientAddress.subarray(0, 16), body + REG6_CLIENT_ADDRESS);
-  writeUint16(into, body + REG6_CLIENT_PORT, registration.clientPort);
+  write16(into, body + REG6_CLIENT_PORT, registration.clientPort);
   into.set(registration.targetAddress.subarray(0, 16), body + REG6_TARGET_ADDRESS);
-  writeUint16(into, body + REG6_TARGET_PORT, registration.targetPort);
+  write16(into, body + REG6_TARGET_PORT, registration.targetPort);
   return REGISTRATION6_LENGTH;
 }
 
@@ -677,9 +660,9 @@ export function decodeRegistration6(record: ExtensionRecord): Registration6 | Pr
   return {
     type: record.type === Ipv6RecordType.ADD6 ? RegistrationType.ADD : RegistrationType.DELETE,
     clientAddress: body.subarray(REG6_CLIENT_ADDRESS, REG6_CLIENT_ADDRESS + 16),
-    clientPort: readUint16(body, REG6_CLIENT_PORT),
+    clientPort: read16(body, REG6_CLIENT_PORT),
     targetAddress: body.subarray(REG6_TARGET_ADDRESS, REG6_TARGET_ADDRESS + 16),
-    targetPort: readUint16(body, REG6_TARGET_PORT),
+    targetPort: read16(body, REG6_TARGET_PORT),
   };
 }
 
@@ -710,10 +693,10 @@ export function encodeReplyRecord6(
   const extensionLength = tcpOffset - ipOffset - IPV6_HEADER;
   if (extensionLength !== 0) {
     into[offset + IPV6_NEXT_HEADER] = IP_PROTOCOL_TCP;
-    writeUint16(
+    write16(
       into,
       offset + IPV6_PAYLOAD_LENGTH,
-      readUint16(into, offset + IPV6_PAYLOAD_LENGTH) - extensionLength,
+      read16(into, offset + IPV6_PAYLOAD_LENGTH) - extensionLength,
     );
   }
 }

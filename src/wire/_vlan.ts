@@ -1,5 +1,5 @@
 /** 802.1Q / 802.1ad tag skipping shared by the Ethernet and Linux cooked views; internal to `src/wire`. */
-import { read16 } from "./_bytes.ts";
+import { read16 } from "./bytes.ts";
 import { type WireError, wireError } from "./errors.ts";
 
 /** Bytes one tag adds in front of the type field: the TCI and the inner type. */

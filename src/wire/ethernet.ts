@@ -1,5 +1,5 @@
 /** Zero-copy view of an Ethernet II header, with up to two 802.1Q / 802.1ad tags skipped. */
-import { read16 } from "./_bytes.ts";
+import { read16 } from "./bytes.ts";
 import { checkVlanTags, innerTypeFieldAt, vlanTagCount } from "./_vlan.ts";
 import { type WireError, wireError } from "./errors.ts";
 

@@ -1,6 +1,6 @@
 /** Zero-copy view of an IPv4 header (RFC 791). */
 import { type Ipv4Address, ipv4FromBytes } from "./address.ts";
-import { read16, write16, write32 } from "./_bytes.ts";
+import { read16, write16, write32 } from "./bytes.ts";
 import { adjustChecksum32, internetChecksum, onesComplementSum } from "./checksum.ts";
 import { type WireError, wireError } from "./errors.ts";
 

@@ -1,5 +1,5 @@
 /** Zero-copy view of an IPv6 header (RFC 8200) and its extension-header chain. */
-import { read16, write16 } from "./_bytes.ts";
+import { read16, write16 } from "./bytes.ts";
 import { onesComplementSum } from "./checksum.ts";
 import { type WireError, wireError } from "./errors.ts";
 

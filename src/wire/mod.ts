@@ -22,6 +22,7 @@
  */
 export * from "./address.ts";
 export * from "./address_key.ts";
+export * from "./bytes.ts";
 export * from "./build.ts";
 export * from "./checksum.ts";
 export * from "./errors.ts";

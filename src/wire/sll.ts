@@ -3,7 +3,7 @@
  * (DLT_LINUX_SLL, 16 bytes) and SLL2 (LINKTYPE_LINUX_SLL2, 20 bytes). Their packet type tells a host's
  * incoming packets from its outgoing ones.
  */
-import { read16, read32 } from "./_bytes.ts";
+import { read16, read32 } from "./bytes.ts";
 import { checkVlanTags, innerTypeFieldAt } from "./_vlan.ts";
 import { type WireError, wireError } from "./errors.ts";
 

@@ -3,7 +3,7 @@
  * (hot paths), and `TcpRepr`, a segment's meaning as a plain object, with `parseTcpRepr` and `emitTcpRepr`
  * (the session engine's segments, builders and tests). Also the options and the checksum over IPv4 and IPv6.
  */
-import { read16, read32, write16, write32 } from "./_bytes.ts";
+import { read16, read32, write16, write32 } from "./bytes.ts";
 import { finishChecksum, onesComplementSum } from "./checksum.ts";
 import { isWireError, type WireError, wireError } from "./errors.ts";
 import { IpProtocol, Ipv4View } from "./ipv4.ts";

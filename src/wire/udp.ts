@@ -1,5 +1,5 @@
 /** Zero-copy view of a UDP header (RFC 768). */
-import { read16, write16 } from "./_bytes.ts";
+import { read16, write16 } from "./bytes.ts";
 import { type WireError, wireError } from "./errors.ts";
 
 const SRC_PORT = 0;

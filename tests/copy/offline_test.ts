@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { main } from "../../main.ts";
 import { scanCaptureFile } from "../../src/copy/offline/mod.ts";
-import { recordedMs, replayOffset } from "../../src/copy/offline/pacing.ts";
+import { recordedMs } from "../../src/copy/offline/capture_file.ts";
+import { replayOffset } from "../../src/copy/offline/pacing.ts";
 import { formatDuration, remainingMs } from "../../src/copy/offline/progress.ts";
 import { SessionStarts } from "../../src/copy/offline/session_starts.ts";
 import { captureFilter } from "../../src/copy/filter.ts";

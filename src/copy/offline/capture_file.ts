@@ -9,8 +9,15 @@ import { filterForLink } from "../filter.ts";
 import type { ReplayOptions } from "../options.ts";
 import { type FileDamage, locateDamage } from "./damage.ts";
 import { cannotFilter, cannotRead, notACapture, unsupportedLinkType } from "./file_errors.ts";
-import { recordedMs, type RecordTime } from "./pacing.ts";
 import { SessionStarts } from "./session_starts.ts";
+
+/** When a packet was recorded, as libpcap gives it. */
+export type RecordTime = Pick<CapturedPacket, "timeSeconds" | "timeNanos">;
+
+/** Milliseconds from `first`'s timestamp to `packet`'s (negative for a packet stamped earlier). */
+export function recordedMs(first: RecordTime, packet: RecordTime): number {
+  return (packet.timeSeconds - first.timeSeconds) * 1000 + (packet.timeNanos - first.timeNanos) / 1e6;
+}
 
 /** A capture file checked and counted, ready to replay. */
 export interface CaptureFile {

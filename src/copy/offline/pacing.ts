@@ -3,20 +3,16 @@
  * scaled by `--speed`, or at once under `--speed max`), with room left for replies and timers.
  */
 import { setImmediate } from "node:timers";
-import type { CapturedPacket } from "../../../ffi/mod.ts";
 import { sleep } from "../../sleep.ts";
 import { decodeTcpPacket, isWireError, sourceAddress } from "../../wire/mod.ts";
 import type { CopyRuntime } from "../runtime.ts";
-import { type CaptureFile, nextWhole, openCapture } from "./capture_file.ts";
+import { type CaptureFile, nextWhole, openCapture, recordedMs, type RecordTime } from "./capture_file.ts";
 import { RoomGate } from "./room.ts";
 import { SessionStarts } from "./session_starts.ts";
 import { skipLongGaps } from "./max_gap.ts";
 
 /** The longest stretch the replay feeds packets without letting replies and timers in. */
 const BUSY_MS = 5;
-
-/** When a packet was recorded, as libpcap gives it. */
-export type RecordTime = Pick<CapturedPacket, "timeSeconds" | "timeNanos">;
 
 /** One pass over the file: each packet fed at its time (or at once), with room left for replies. */
 export async function replayPass(
@@ -63,9 +59,4 @@ export async function replayPass(
 /** When a packet recorded `recordedMs` after the pass's first is due, in ms after the pass began. */
 export function replayOffset(recordedMs: number, speed: number): number {
   return speed === Infinity ? 0 : Math.max(0, recordedMs / speed);
-}
-
-/** Milliseconds from `first`'s timestamp to `packet`'s (negative for a packet stamped earlier). */
-export function recordedMs(first: RecordTime, packet: RecordTime): number {
-  return (packet.timeSeconds - first.timeSeconds) * 1000 + (packet.timeNanos - first.timeNanos) / 1e6;
 }

@@ -1,4 +1,4 @@
-/** Big-endian field access shared by the views; internal to `src/wire`. */
+/** Big-endian field access: the views' fields, and the fixed-layout records of `src/protocol/`. */
 
 /** Reads a big-endian 16-bit field. */
 export function read16(bytes: Uint8Array, at: number): number {
