@@ -31,6 +31,7 @@ import {
   ReplyFrameDecoder,
 } from "../../src/protocol/mod.ts";
 import { formatIpv4, parseIpv4 } from "../../src/wire/address.ts";
+import { seededRandom } from "../wire/_fixtures.ts";
 
 const flags = parseArgs({
   args: Deno.args,
@@ -164,21 +165,9 @@ async function hold(count: number): Promise<void> {
   await Promise.all(readers);
 }
 
-/** xorshift32: the same SEED gives the same cases. */
-function random(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x100000000;
-  };
-}
-
 async function fuzz(seed: number, cases: number): Promise<void> {
-  const next = random(seed);
+  // The same SEED gives the same cases.
+  const next = seededRandom(seed);
   const valid = new Uint8Array([...hello(), ...registrations("198.19.0.1:1000-1010")]);
   for (let i = 0; i < cases; i++) {
     const bytes = next() < 0.5

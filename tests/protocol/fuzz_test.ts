@@ -17,22 +17,10 @@ import {
   ReplyFrameDecoder,
 } from "../../src/protocol/mod.ts";
 import { concatBytes } from "../../src/wire/mod.ts";
+import { seededRandom } from "../wire/_fixtures.ts";
 
 const SEED = 0x5eed;
 const CASES = 3000;
-
-/** xorshift32 in [0, 1). */
-function random(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 0x100000000;
-  };
-}
 
 /** What a copy sends: a hello (plain or extended), registrations and extension records. */
 function copyStream(next: () => number): Uint8Array {
@@ -104,7 +92,7 @@ function* pieces(bytes: Uint8Array, next: () => number): Generator<Uint8Array> {
 }
 
 Deno.test(`the registration decoder survives ${CASES} seeded random and mutated streams`, () => {
-  const next = random(SEED);
+  const next = seededRandom(SEED);
   let errors = 0, records = 0;
   for (let index = 0; index < CASES; index++) {
     const decoder = new RegistrationDecoder();
@@ -133,7 +121,7 @@ Deno.test(`the registration decoder survives ${CASES} seeded random and mutated 
 });
 
 Deno.test(`the reply frame decoder survives ${CASES} seeded random and mutated streams`, () => {
-  const next = random(SEED + 1);
+  const next = seededRandom(SEED + 1);
   let errors = 0, records = 0, extensions = 0;
   for (let index = 0; index < CASES; index++) {
     const decoder = new ReplyFrameDecoder((_type, body) => {

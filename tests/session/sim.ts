@@ -11,7 +11,7 @@ import {
 } from "../../src/session/mod.ts";
 import { DeadlineHeap } from "../../src/session/heap.ts";
 import { port80Plan } from "./_plan.ts";
-import { seededUint32 } from "../wire/_fixtures.ts";
+import { seededRandom } from "../wire/_fixtures.ts";
 import { TcpFlag, type TcpOptions, type TcpRepr } from "../../src/wire/mod.ts";
 
 /** Fault rates of one simulated run. */
@@ -122,8 +122,7 @@ export interface SimulationReport {
  * Returns what went wrong; an empty `violations` list and all sessions completed is a pass.
  */
 export function simulate(seed: number, count: number, faults: Faults): SimulationReport {
-  const next = seededUint32(seed);
-  const random = () => next() / 2 ** 32;
+  const random = seededRandom(seed);
   const int = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
   let now = 0;
   const events = new DeadlineHeap<() => void>();

@@ -23,6 +23,12 @@ export function seededUint32(seed: number): () => number {
   };
 }
 
+/** Seeded numbers in [0, 1) from `seededUint32`, for random choices and sizes that replay exactly. */
+export function seededRandom(seed: number): () => number {
+  const next = seededUint32(seed);
+  return () => next() / 2 ** 32;
+}
+
 /**
  * `tcpdump -i lo` (DLT_EN10MB), a client SYN:
  * 127.0.0.1.40812 > 127.0.0.1.5733: Flags [S], cksum 0xfe30 (incorrect -> 0x1abd), seq 438402434,
