@@ -1,18 +1,16 @@
 /**
  * intercept against strangers and abuse, in a lab: `--allow`, `--secret-file`, a stranger registering a
  * copy's clients, the registration and connection caps, the hello deadline, running out of file
- * descriptors, and a fuzzed listener. Host `target` answers on port 8080 and routes the fake clients'
- * range via `assistant`, which runs the real CLI; copies are played by `intercept_peer.ts`, or by the
- * real `copy` where a whole copy is the point.
+ * descriptors, and a fuzzed listener; in the intercept lab (`intercept_lab.ts`), or in the copy lab
+ * where a whole copy is the point.
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { TcpFlag } from "../../src/wire/mod.ts";
-import { agentCommand, type Host, type Lab, type LabProcess, waitForLine, withLab } from "./lab.ts";
-import { compareLogs, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import { agentCommand, waitForLine } from "./lab.ts";
+import { compareLogs, httpClient, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import { assertSynAck, peer, records, sendSyn, summaryOf, withIntercept } from "./intercept_lab.ts";
 import { sleep } from "../../src/sleep.ts";
 
-const PEER = fileURLToPath(new URL("./intercept_peer.ts", import.meta.url));
 /** The real C tcpcopy 1.3 and intercept 1.0 (see ../shared/peers/README.md). */
 const C_TCPCOPY = fileURLToPath(new URL("../../../shared/peers/bin/tcpcopy", import.meta.url));
 const C_INTERCEPT = fileURLToPath(new URL("../../../shared/peers/bin/intercept", import.meta.url));
@@ -20,48 +18,6 @@ const C_INTERCEPT = fileURLToPath(new URL("../../../shared/peers/bin/intercept",
 async function requirePeer(path: string): Promise<void> {
   const found = await Deno.stat(path).catch(() => undefined);
   if (found === undefined) throw new Error(`${path} is missing: see ../shared/peers/README.md`);
-}
-const url = (path: string) => new URL(`../../${path}`, import.meta.url).href;
-const FAKE_CLIENTS = "198.19.0.0/24";
-const TARGET_PORT = 8080;
-const SYN_SEQ = 1000;
-
-/** Listens on the target port without accepting: the kernel answers SYNs by itself. */
-const LISTENER = `
-const listener = Deno.listen({ port: ${TARGET_PORT} });
-console.log("listening");
-for await (const _connection of listener);
-`;
-
-/** Sends one SYN from CLIENT (address:port) to TARGET (address:port) through a raw socket. */
-const SYN_SENDER = `
-import { RawSocket } from "${url("ffi/mod.ts")}";
-import { buildIpv4Tcp, ipv4Bytes, parseIpv4, TcpFlag } from "${url("src/wire/mod.ts")}";
-const [clientAddress, clientPort] = Deno.env.get("CLIENT").split(":");
-const [targetAddress, targetPort] = Deno.env.get("TARGET").split(":");
-const packet = buildIpv4Tcp({
-  src: parseIpv4(clientAddress),
-  dst: parseIpv4(targetAddress),
-  tcp: {
-    srcPort: Number(clientPort), dstPort: Number(targetPort), seq: ${SYN_SEQ}, ack: 0, flags: TcpFlag.SYN,
-    window: 65535, options: { mss: 1460 },
-  },
-});
-const socket = RawSocket.open(4);
-if (!socket.send(packet, ipv4Bytes(parseIpv4(targetAddress)))) throw new Error("raw send refused");
-socket.close();
-`;
-
-interface ReplyRecord {
-  dstPort: number;
-  ack: number;
-  flags: number;
-}
-
-function records(process: LabProcess): ReplyRecord[] {
-  return process.stdoutText().split("\n").filter((line) => line.startsWith("{")).map((line) =>
-    JSON.parse(line)
-  );
 }
 
 /** Polls `check` every 100 ms until it holds (10 s at most). */
@@ -71,86 +27,6 @@ async function waitFor(check: () => Promise<boolean>): Promise<void> {
     await sleep(100);
   }
   throw new Error("timed out waiting");
-}
-
-/** Options of `withIntercept`. */
-interface InterceptSetup {
-  /** intercept's flags beyond -i and -F. */
-  readonly flags?: (lab: Lab) => string[];
-  /** Runs intercept under `prlimit --nofile=N`. */
-  readonly fileLimit?: number;
-}
-
-/**
- * Sets up target, assistant and a stranger host, starts intercept, runs `fn`; then stops intercept,
- * checks it exits 0, and returns its stderr.
- */
-async function withIntercept(
-  setup: InterceptSetup,
-  fn: (lab: Lab, intercept: LabProcess) => Promise<void>,
-): Promise<string> {
-  let stderr = "";
-  await withLab({ hosts: [{ name: "target" }, { name: "assistant" }, { name: "stranger" }] }, async (lab) => {
-    const target = lab.host("target"), assistant = lab.host("assistant");
-    const listener = target.spawn([Deno.execPath(), "eval", "--quiet", LISTENER]);
-    await waitForLine(listener, "listening");
-    await lab.addRoute(target, FAKE_CLIENTS, assistant.address);
-    const command = tcpshadow([
-      "intercept",
-      "-i",
-      assistant.device,
-      "-F",
-      `tcp and src port ${TARGET_PORT}`,
-      ...(setup.flags?.(lab) ?? []),
-    ]);
-    const limit = setup.fileLimit === undefined ? [] : ["prlimit", `--nofile=${setup.fileLimit}`];
-    const intercept = assistant.spawn([...limit, ...command]);
-    await waitForStderr(intercept, "listening on");
-    await fn(lab, intercept);
-    assert.ok(intercept.stderrText().includes("listening on"), "intercept still runs");
-    const status = await intercept.stop("SIGTERM");
-    stderr = intercept.stderrText();
-    assert.equal(status.code, 0, stderr);
-  });
-  return stderr;
-}
-
-/** Starts `intercept_peer.ts` on `host` against the assistant's intercept. */
-function peer(lab: Lab, host: Host, args: string[]): LabProcess {
-  return host.spawn([
-    Deno.execPath(),
-    "run",
-    "-A",
-    "--quiet",
-    PEER,
-    "--intercept",
-    `${lab.host("assistant").address}:36524`,
-    ...args,
-  ]);
-}
-
-/** Sends a SYN from `client` (address:port) to the target's port, from the assistant host. */
-async function sendSyn(lab: Lab, client: string): Promise<void> {
-  const sender = lab.host("assistant").spawn([Deno.execPath(), "eval", "--quiet", SYN_SENDER], {
-    env: { CLIENT: client, TARGET: `${lab.host("target").address}:${TARGET_PORT}` },
-  });
-  const status = await sender.exited;
-  assert.equal(status.code, 0, `SYN sender failed: ${sender.stderrText()}`);
-}
-
-/** Waits for the target's SYN-ACK to `port` to reach `process`. */
-async function assertSynAck(process: LabProcess, port: number): Promise<void> {
-  await waitForLine(process, `"dstPort":${port}`);
-  const record = records(process).find((r) => r.dstPort === port)!;
-  assert.equal(record.flags, TcpFlag.SYN | TcpFlag.ACK, JSON.stringify(record));
-  assert.equal(record.ack, SYN_SEQ + 1, JSON.stringify(record));
-}
-
-/** The `intercept: stopped; ...` line. */
-function summaryOf(stderr: string): string {
-  const line = stderr.split("\n").find((text) => text.startsWith("intercept: stopped;"));
-  assert.ok(line, stderr);
-  return line;
 }
 
 /** A secret file of mode 600 in a fresh folder, removed after `fn`. */
@@ -202,14 +78,7 @@ Deno.test("--secret-file: a wrong secret and a plain TCPCopy hello are refused, 
         refused.stderr,
         /^tcpshadow: intercept 198\.18\.0\.3:36524: refused this copy: wrong shared secret/m,
       );
-      const plain = lab.lab.host("stranger").spawn([
-        Deno.execPath(),
-        "run",
-        "-A",
-        "--quiet",
-        PEER,
-        "--intercept",
-        `${lab.assistant.address}:36524`,
+      const plain = peer(lab.lab, lab.lab.host("stranger"), [
         "--hello",
         "plain",
         "--register",
@@ -220,18 +89,7 @@ Deno.test("--secret-file: a wrong secret and a plain TCPCopy hello are refused, 
       await waitForStderr(lab.intercept, "sent TCPCopy's plain hello");
 
       const copy = await lab.startCopy(["--secret-file", right]);
-      await lab.client.run(
-        agentCommand("http_client", [
-          "--url",
-          `http://${lab.online.address}:80`,
-          "--requests",
-          "200",
-          "--connections",
-          "8",
-          "--close",
-        ]),
-        { timeoutMs: 60_000 },
-      );
+      await httpClient(lab, ["--requests", "200", "--connections", "8", "--close"]);
       const online = await lab.readLog(lab.onlineLogPath);
       const target = await lab.waitForTarget(200, 30_000);
       const summary = await lab.stopCopy(copy);
@@ -244,10 +102,7 @@ Deno.test("--secret-file: a wrong secret and a plain TCPCopy hello are refused, 
 });
 
 Deno.test("with --secret-file the real C tcpcopy is refused: it cannot prove a secret", async () => {
-  const found = await Deno.stat(C_TCPCOPY).catch(() => undefined);
-  if (found === undefined) {
-    throw new Error(`C tcpcopy is missing at ${C_TCPCOPY}: see ../shared/peers/README.md`);
-  }
+  await requirePeer(C_TCPCOPY);
   await withSecretFiles(async (right) => {
     await withCopyLab({ interceptFlags: ["--secret-file", right] }, async (lab) => {
       const tcpcopy = lab.online.spawn([
@@ -332,14 +187,7 @@ Deno.test("a stranger registering a copy's clients gets nothing, and the copy st
       await sleep(100);
     }
     // Every port of the client's address: the copy's ten among them.
-    const stranger = lab.lab.host("stranger").spawn([
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--quiet",
-      PEER,
-      "--intercept",
-      `${lab.assistant.address}:36524`,
+    const stranger = peer(lab.lab, lab.lab.host("stranger"), [
       "--register",
       `${lab.client.address}:1024-65535`,
     ]);

@@ -3,10 +3,14 @@
  * lab tests. Unlike the agents it speaks tcpshadow's protocol, so it imports `src/protocol/`.
  *
  * Usage: deno run -A intercept_peer.ts --intercept HOST:PORT [--hello plain|extended|none]
- *          [--secret-file FILE] [--register SPEC] [--connections N] [--fuzz SEED --cases N]
+ *          [--secret-file FILE] [--garbage TEXT | --partial] [--register SPEC] [--connections N]
+ *          [--fuzz SEED --cases N]
  *
  * - `--register A.B.C.D:P[-Q],...` sends ADD registrations for those clients (ports P..Q) after the hello
  *   (and after auth, with `--secret-file`), then prints "sent" and one JSON line per reply record.
+ * - `--garbage TEXT` sends TEXT after the hello (with `--hello none`, in its place), then goes on as
+ *   `--register`; `--partial` sends half a registration of zero bytes there instead, closes the
+ *   connection at once and prints "left".
  * - `--connections N` opens N connections that send nothing (or only their hello), prints "opened K" as
  *   they open, and "closed K" as intercept closes them; it ends on SIGTERM.
  * - `--fuzz SEED --cases N` opens N connections one after another, each sending seeded random bytes or a
@@ -40,6 +44,8 @@ const flags = parseArgs({
     hello: { type: "string", default: "extended" },
     "secret-file": { type: "string" },
     register: { type: "string" },
+    garbage: { type: "string" },
+    partial: { type: "boolean", default: false },
     connections: { type: "string" },
     fuzz: { type: "string" },
     cases: { type: "string", default: "200" },
@@ -120,6 +126,15 @@ async function register(spec: string | undefined): Promise<void> {
   });
   // intercept may close the connection while we write (a refused host): the read below then ends.
   if (flags.hello !== "none") await writeAll(connection, hello()).catch(() => {});
+  if (flags.partial) {
+    await writeAll(connection, new Uint8Array(REGISTRATION_LENGTH / 2));
+    connection.close();
+    console.log("left");
+    return;
+  }
+  if (flags.garbage !== undefined) {
+    await writeAll(connection, new TextEncoder().encode(flags.garbage)).catch(() => {});
+  }
   if (authenticated) await sendRegistrations().catch(() => {});
   const buffer = new Uint8Array(65536);
   for (;;) {
