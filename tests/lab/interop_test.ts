@@ -9,8 +9,8 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { agentCommand, type LabProcess } from "./lab.ts";
-import { compareLogs, type CopyLab, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import type { LabProcess } from "./lab.ts";
+import { compareLogs, type CopyLab, httpClient, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
 
 /** The reference peers, beside the repository as CI checks it out (`shared/` next to the clone). */
@@ -83,50 +83,29 @@ async function waitForListening(
   }
 }
 
-/** 1,000 requests, each on a connection of its own. */
-async function closeRequests(lab: CopyLab, prefix: string): Promise<void> {
-  await lab.client.run(
-    agentCommand("http_client", [
-      "--url",
-      `http://${lab.online.address}:80`,
-      "--requests",
-      "1000",
-      "--connections",
-      "16",
-      "--close",
-      "--id-prefix",
-      `${prefix}-close`,
-      "--body-sizes",
-      "0,1,100,1460,1461,5000,20000",
-    ]),
-    { timeoutMs: 120_000 },
-  );
-}
+/** The two kinds of traffic: a connection per request, or a few connections kept alive. */
+type Traffic = "close" | "keep-alive";
 
-/** 1,000 requests on 10 keep-alive connections. */
-async function keepAliveRequests(lab: CopyLab, prefix: string): Promise<void> {
-  await lab.client.run(
-    agentCommand("http_client", [
-      "--url",
-      `http://${lab.online.address}:80`,
-      "--requests",
-      "1000",
-      "--connections",
-      "10",
-      "--keep-alive",
-      "--id-prefix",
-      `${prefix}-ka`,
-      "--body-sizes",
-      "0,10,1000,2920,0,65536,7",
-    ]),
-    { timeoutMs: 120_000 },
-  );
+/**
+ * 1,000 requests, each on a connection of its own (`close`) or on 10 kept alive, with bodies from
+ * none to many segments; ids start with `prefix`.
+ */
+async function requests(lab: CopyLab, prefix: string, traffic: Traffic): Promise<void> {
+  await httpClient(lab, [
+    "--requests",
+    "1000",
+    ...(traffic === "close"
+      ? ["--connections", "16", "--close", "--body-sizes", "0,1,100,1460,1461,5000,20000"]
+      : ["--connections", "10", "--keep-alive", "--body-sizes", "0,10,1000,2920,0,65536,7"]),
+    "--id-prefix",
+    `${prefix}-${traffic}`,
+  ]);
 }
 
 /** 1,000 requests with a connection each, then 1,000 on 10 keep-alive connections. */
 async function sendRequests(lab: CopyLab, prefix: string): Promise<void> {
-  await closeRequests(lab, prefix);
-  await keepAliveRequests(lab, prefix);
+  await requests(lab, prefix, "close");
+  await requests(lab, prefix, "keep-alive");
 }
 
 /** Empties both servers' logs before the next direction. */
@@ -217,10 +196,10 @@ Deno.test("interop: our copy feeding C intercept and ours at once (-s a,b): 2,00
     ]);
     // The target's replies go through our intercept for the first 1,000 sessions, through C's for the
     // keep-alive ones: each half is copied whole only if copy heard the intercept it went through.
-    await closeRequests(lab, "both");
+    await requests(lab, "both", "close");
     assert.equal((await lab.waitForTarget(1000, 30_000)).length, 1000);
     await lab.target.run(["ip", "route", "replace", TO_BOTH, "via", cassist.address]);
-    await keepAliveRequests(lab, "both");
+    await requests(lab, "both", "keep-alive");
     await expectIdentical(lab, 2000);
     const summary = await lab.stopCopy(copy);
     assert.equal(summary["sessions-failed"], 0, JSON.stringify(summary));
@@ -246,10 +225,7 @@ Deno.test("interop: C tcpcopy-offline and our copy --input deliver the same reco
       "tcp and port 80",
     ]);
     await waitForStderr(dump, "listening on", 10_000);
-    const url = `http://${lab.online.address}:80`;
-    await lab.client.run(agentCommand("http_client", [
-      "--url",
-      url,
+    await httpClient(lab, [
       "--requests",
       "150",
       "--connections",
@@ -259,10 +235,8 @@ Deno.test("interop: C tcpcopy-offline and our copy --input deliver the same reco
       "rec-close",
       "--body-sizes",
       "0,10,1000,5000",
-    ]));
-    await lab.client.run(agentCommand("http_client", [
-      "--url",
-      url,
+    ]);
+    await httpClient(lab, [
       "--requests",
       "150",
       "--connections",
@@ -272,7 +246,7 @@ Deno.test("interop: C tcpcopy-offline and our copy --input deliver the same reco
       "rec-ka",
       "--body-sizes",
       "0,3000,20",
-    ]));
+    ]);
     await sleep(300); // the last FINs and ACKs
     await dump.stop("SIGINT", 5000);
     assert.match(dump.stderrText(), /^0 packets dropped by kernel$/m, dump.stderrText());
