@@ -5,14 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { agentCommand, waitForLine } from "./lab.ts";
-import {
-  compareLogs,
-  type CopyLab,
-  FAKE_CLIENTS,
-  tcpshadow,
-  waitForStderr,
-  withCopyLab,
-} from "./copy_lab.ts";
+import { compareLogs, FAKE_CLIENTS, httpClient, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
@@ -21,21 +14,6 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
     await sleep(100);
   }
-}
-
-function httpRequests(lab: CopyLab, count: number): Promise<unknown> {
-  return lab.client.run(
-    agentCommand("http_client", [
-      "--url",
-      `http://${lab.online.address}:80`,
-      "--requests",
-      String(count),
-      "--connections",
-      "4",
-      "--close",
-    ]),
-    { timeoutMs: 60_000 },
-  );
 }
 
 /** Runs `args` in the mount namespace of process `pid` (the root namespace's network stays untouched). */
@@ -82,14 +60,14 @@ Deno.test("a full disk under copy's log and stats files drops lines, not copies;
       await waitFor("copy captures", async () => (await log()).includes("copying on"));
       // Fill the disk to the last byte (head fails with ENOSPC, as meant).
       await inMounts(copy.pid, ["sh", "-c", `head -c 2M /dev/zero > ${disk}/filler`]);
-      await httpRequests(lab, 30);
+      await httpClient(lab, ["--requests", "30", "--connections", "4", "--close"]);
       await waitForStderr(copy, "cannot write log file");
       await waitForStderr(copy, "cannot write --stats-json file");
       const target = await lab.waitForTarget(30, 15_000);
       assert.deepEqual(compareLogs(await lab.readLog(lab.onlineLogPath), target), []);
 
       assert.equal((await inMounts(copy.pid, ["rm", `${disk}/filler`])).code, 0);
-      await httpRequests(lab, 10);
+      await httpClient(lab, ["--requests", "10", "--connections", "4", "--close"]);
       await waitForStderr(copy, `writing log file ${logFile} again`);
       await waitForStderr(copy, `writing --stats-json file ${statsFile} again`);
       assert.equal((await lab.waitForTarget(40, 15_000)).length, 40);
@@ -138,7 +116,7 @@ Deno.test("a flood of spoofed SYNs at the online port cannot keep real clients f
         const last = lines.at(-1) ? JSON.parse(lines.at(-1)!) : {};
         return (last["packets-captured"] ?? 0) > 10 * maxSessions;
       });
-      await httpRequests(lab, 40);
+      await httpClient(lab, ["--requests", "40", "--connections", "4", "--close"]);
       const target = await lab.waitForTarget(40, 20_000);
       problems = compareLogs(await lab.readLog(lab.onlineLogPath), target);
     } finally {

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { agentCommand, type Host, type LabProcess, waitForLine } from "./lab.ts";
-import { type CopyLab, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import { type CopyLab, httpClient, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
 import { COPY_METRICS_PREFIX, MEMORY_COUNTERS, RUNTIME_COUNTERS } from "../../src/copy/counters.ts";
 import { INTERCEPT_COUNTERS, INTERCEPT_METRICS_PREFIX } from "../../src/intercept/counters.ts";
@@ -58,21 +58,6 @@ function assertNonDecreasing(lines: JsonLine[], keys: string[]): void {
   }
 }
 
-function httpRequests(lab: CopyLab, count: number): Promise<unknown> {
-  return lab.client.run(
-    agentCommand("http_client", [
-      "--url",
-      `http://${lab.online.address}:80`,
-      "--requests",
-      String(count),
-      "--connections",
-      "4",
-      "--close",
-    ]),
-    { timeoutMs: 60_000 },
-  );
-}
-
 Deno.test("copy and intercept write stats JSON lines and serve Prometheus metrics; config values apply unless a flag overrides them", async () => {
   await withCopyLab({}, async (lab) => {
     const copyStats = `${lab.dir}/copy-stats.jsonl`;
@@ -107,7 +92,7 @@ Deno.test("copy and intercept write stats JSON lines and serve Prometheus metric
       "100",
     ]);
 
-    await httpRequests(lab, 60);
+    await httpClient(lab, ["--requests", "60", "--connections", "4", "--close"]);
     await lab.waitForTarget(60, 15_000);
     const copyLines = await waitForJson(copyStats, (last) => last["sessions-completed"] === 60);
     const last = copyLines.at(-1)!;
@@ -270,7 +255,7 @@ Deno.test("above --max-memory copy collects garbage, then takes no new sessions 
       "--stats-json",
       statsFile,
     ]);
-    await httpRequests(lab, 5);
+    await httpClient(lab, ["--requests", "5", "--connections", "4", "--close"]);
     const summary = await lab.stopCopy(copy);
     assert.equal(summary["sessions-copied"], 0, JSON.stringify(summary));
     assert.ok(summary["sessions-refused-while-paused"] >= 5, JSON.stringify(summary));
@@ -298,7 +283,7 @@ Deno.test("on SIGHUP copy reopens its log and stats files, so logrotate can move
       "a new log file",
       async () => (await Deno.readTextFile(logFile).catch(() => "")).includes(`SIGHUP: reopened ${logFile}`),
     );
-    await httpRequests(lab, 20);
+    await httpClient(lab, ["--requests", "20", "--connections", "4", "--close"]);
     await waitForJson(statsFile, (last) => (last["sessions-completed"] as number) === 20);
     const summary = await lab.stopCopy(copy);
     assert.equal(summary["sessions-completed"], 20);
