@@ -4,17 +4,8 @@
  * still be copied, and what cannot be copied must be said.
  */
 import assert from "node:assert/strict";
-import { agentCommand, waitForLine } from "./lab.ts";
+import { agentCommand, waitForLine, waitUntil } from "./lab.ts";
 import { compareLogs, FAKE_CLIENTS, httpClient, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
-import { sleep } from "../../src/sleep.ts";
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(100);
-  }
-}
 
 /** Runs `args` in the mount namespace of process `pid` (the root namespace's network stays untouched). */
 async function inMounts(pid: number, args: string[]): Promise<{ code: number; stdout: string }> {
@@ -57,7 +48,7 @@ Deno.test("a full disk under copy's log and stats files drops lines, not copies;
     ]);
     try {
       const log = async () => (await inMounts(copy.pid, ["cat", logFile])).stdout;
-      await waitFor("copy captures", async () => (await log()).includes("copying on"));
+      await waitUntil("copy captures", async () => (await log()).includes("copying on"));
       // Fill the disk to the last byte (head fails with ENOSPC, as meant).
       await inMounts(copy.pid, ["sh", "-c", `head -c 2M /dev/zero > ${disk}/filler`]);
       await httpClient(lab, ["--requests", "30", "--connections", "4", "--close"]);
@@ -71,7 +62,7 @@ Deno.test("a full disk under copy's log and stats files drops lines, not copies;
       await waitForStderr(copy, `writing log file ${logFile} again`);
       await waitForStderr(copy, `writing --stats-json file ${statsFile} again`);
       assert.equal((await lab.waitForTarget(40, 15_000)).length, 40);
-      await waitFor("session lines in the log again", async () => / completed$/m.test(await log()));
+      await waitUntil("session lines in the log again", async () => / completed$/m.test(await log()));
       const summary = await lab.stopCopy(copy);
       assert.equal(summary["sessions-completed"], 40, JSON.stringify(summary));
       assert.ok(summary["lines-dropped"] >= 2, JSON.stringify(summary));
@@ -111,7 +102,7 @@ Deno.test("a flood of spoofed SYNs at the online port cannot keep real clients f
     );
     let problems: string[];
     try {
-      await waitFor("copy has seen enough of the flood to fill its table ten times", async () => {
+      await waitUntil("copy has seen enough of the flood to fill its table ten times", async () => {
         const lines = (await Deno.readTextFile(statsFile).catch(() => "")).trim().split("\n");
         const last = lines.at(-1) ? JSON.parse(lines.at(-1)!) : {};
         return (last["packets-captured"] ?? 0) > 10 * maxSessions;
@@ -166,7 +157,7 @@ Deno.test("a copy that lost its intercept says so every few seconds while sessio
     try {
       await waitForLine(client, "connected");
       await waitForStderr(copy, "no intercept connected: 1 session(s) wait for the target's replies");
-      await waitFor("the stats say it", async () => {
+      await waitUntil("the stats say it", async () => {
         const lines = (await Deno.readTextFile(statsFile).catch(() => "")).trim().split("\n");
         const last = JSON.parse(lines.at(-1)!);
         return last["intercept-connected"] === 0 && last["sessions-active"] === 1;

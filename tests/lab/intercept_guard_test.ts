@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { agentCommand, waitForLine } from "./lab.ts";
+import { agentCommand, waitForLine, waitUntil } from "./lab.ts";
 import { compareLogs, httpClient, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
 import { assertSynAck, peer, records, sendSyn, summaryOf, withIntercept } from "./intercept_lab.ts";
 import { sleep } from "../../src/sleep.ts";
@@ -18,15 +18,6 @@ const C_INTERCEPT = fileURLToPath(new URL("../../../shared/peers/bin/intercept",
 async function requirePeer(path: string): Promise<void> {
   const found = await Deno.stat(path).catch(() => undefined);
   if (found === undefined) throw new Error(`${path} is missing: see ../shared/peers/README.md`);
-}
-
-/** Polls `check` every 100 ms until it holds (10 s at most). */
-async function waitFor(check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (await check()) return;
-    await sleep(100);
-  }
-  throw new Error("timed out waiting");
 }
 
 /** A secret file of mode 600 in a fresh folder, removed after `fn`. */
@@ -138,8 +129,9 @@ Deno.test("copy with --secret-file stops at the real C intercept with one line n
         "-l",
         `${lab.dir}/intercept.log`,
       ]);
-      await waitFor(async () =>
-        (await lab.assistant.run(["ss", "-tlnH", "( sport = :36600 )"])).stdout.includes("36600")
+      await waitUntil(
+        "C intercept listens on 36600",
+        async () => (await lab.assistant.run(["ss", "-tlnH", "( sport = :36600 )"])).stdout.includes("36600"),
       );
       const copy = lab.online.spawn(tcpshadow([
         "copy",

@@ -304,6 +304,19 @@ export function waitForLine(labProcess: LabProcess, text: string, timeoutMs = 15
   });
 }
 
+/** Polls `check` every 100 ms until it holds; rejects, saying `what` it waited for, after `timeoutMs`. */
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(100);
+  }
+}
+
 function netnsNames(): string[] {
   try {
     return [...Deno.readDirSync("/run/netns")].map((entry) => entry.name);

@@ -3,7 +3,7 @@
  * the lab, the config file and its precedence, the log file, the memory guard, SIGTERM, and SIGHUP.
  */
 import assert from "node:assert/strict";
-import { agentCommand, type Host, type LabProcess, waitForLine } from "./lab.ts";
+import { agentCommand, type Host, type LabProcess, waitForLine, waitUntil } from "./lab.ts";
 import { type CopyLab, httpClient, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
 import { COPY_METRICS_PREFIX, MEMORY_COUNTERS, RUNTIME_COUNTERS } from "../../src/copy/counters.ts";
@@ -191,21 +191,13 @@ async function establishedToTarget(lab: CopyLab): Promise<number> {
   return stdout.split("\n").filter((line) => line.trim() !== "").length;
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(100);
-  }
-}
-
 /**
  * Starts copy with `--log-file` by hand (the "copying" line `startCopy` waits for goes to the file) and
  * waits until it captures.
  */
 async function startCopyLogging(lab: CopyLab, logFile: string, extra: string[] = []): Promise<LabProcess> {
   const copy = lab.online.spawn(lab.copyCommand(["--interface", "eth0", "--log-file", logFile, ...extra]));
-  await waitFor(
+  await waitUntil(
     "copy captures",
     async () => (await Deno.readTextFile(logFile).catch(() => "")).includes("copying on"),
   );
@@ -220,14 +212,14 @@ Deno.test("on SIGTERM copy resets the sessions still open on the target, prints 
       agentCommand("tcp_client", ["--to", `${lab.online.address}:80`, "--lines", "3", "--hold-ms", "30000"]),
     );
     await waitForLine(client, "connected");
-    await waitFor(
+    await waitUntil(
       "the copy is established on the target",
       async () => (await establishedToTarget(lab)) === 1,
     );
     const summary = await lab.stopCopy(copy);
     assert.equal(summary["sessions-copied"], 1);
     assert.equal(summary["sessions-abandoned"], 1, JSON.stringify(summary));
-    await waitFor(
+    await waitUntil(
       "the target has no copied connection left",
       async () => (await establishedToTarget(lab)) === 0,
     );
@@ -279,7 +271,7 @@ Deno.test("on SIGHUP copy reopens its log and stats files, so logrotate can move
     await Deno.rename(logFile, `${logFile}.1`);
     await Deno.rename(statsFile, `${statsFile}.1`);
     Deno.kill(copy.pid, "SIGHUP");
-    await waitFor(
+    await waitUntil(
       "a new log file",
       async () => (await Deno.readTextFile(logFile).catch(() => "")).includes(`SIGHUP: reopened ${logFile}`),
     );
