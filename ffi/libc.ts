@@ -413,13 +413,20 @@ export class FdPoller {
   }
 }
 
-/** An IPv4 `sockaddr_in` for `address` (4 bytes) and `port`. */
-function sockaddrIn(address: Uint8Array, port: number): Uint8Array<ArrayBuffer> {
-  const sockaddr = new Uint8Array(SOCKADDR_IN_SIZE);
+/**
+ * The `sockaddr` of `address` and `port`: a `sockaddr_in` for 4 address bytes, a `sockaddr_in6` (flow
+ * info and scope id 0) for 16. Any other length is a `TypeError`.
+ */
+export function socketAddress(address: Uint8Array, port: number): Uint8Array<ArrayBuffer> {
+  if (address.length !== 4 && address.length !== 16) {
+    throw new TypeError(`an IP address is 4 or 16 bytes, not ${address.length}`);
+  }
+  const ipv4 = address.length === 4;
+  const sockaddr = new Uint8Array(ipv4 ? SOCKADDR_IN_SIZE : SOCKADDR_IN6_SIZE);
   const view = new DataView(sockaddr.buffer);
-  view.setUint16(0, AF_INET, true);
+  view.setUint16(0, ipv4 ? AF_INET : AF_INET6, true);
   view.setUint16(2, port);
-  sockaddr.set(address, SOCKADDR_IN_ADDRESS);
+  sockaddr.set(address, ipv4 ? SOCKADDR_IN_ADDRESS : SOCKADDR_IN6_ADDRESS);
   return sockaddr;
 }
 
@@ -429,7 +436,7 @@ export type IoResult = { readonly bytes: number } | { readonly errno: number };
 /**
  * An ordinary non-blocking TCP connection over libc, for `copy --connect`: connect, send and receive
  * without waiting (a `SocketPoller` says when to go on), half-close, and the abortive close (RST) that
- * `Deno.connect` does not offer. IPv4.
+ * `Deno.connect` does not offer. IPv4 or IPv6, by the target address's length.
  */
 export class StreamSocket {
   #fd: number;
@@ -439,22 +446,26 @@ export class StreamSocket {
   }
 
   /**
-   * Starts connecting to `address`:`port` (from `local`, 4 bytes, when given); the connection is open
-   * once the poller says the socket is writable and `connectError` is 0. Returns the errno if it failed
-   * at once.
+   * Starts connecting to `address`:`port` (4 bytes for IPv4, 16 for IPv6; from `local`, an address of the
+   * same family, when given); the connection is open once the poller says the socket is writable and
+   * `connectError` is 0. Returns the errno if it failed at once.
    */
   static connect(address: Uint8Array, port: number, local?: Uint8Array): StreamSocket | number {
-    const fd = libc().socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (local !== undefined && local.length !== address.length) {
+      throw new TypeError(`a ${local.length}-byte local address for a ${address.length}-byte target`);
+    }
+    const domain = address.length === 4 ? AF_INET : AF_INET6;
+    const to = socketAddress(address, port);
+    const fd = libc().socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return lastErrno();
     if (local !== undefined) {
-      const from = sockaddrIn(local, 0);
+      const from = socketAddress(local, 0);
       if (libc().bind(fd, from, from.length) < 0) {
         const errno = lastErrno();
         libc().close(fd);
         return errno;
       }
     }
-    const to = sockaddrIn(address, port);
     if (libc().connect(fd, to, to.length) < 0) {
       const errno = lastErrno();
       if (errno !== EINPROGRESS) {

@@ -33,6 +33,7 @@ export {
   POLL_WRITE,
   RawSocket,
   readKernelFile,
+  socketAddress,
   SocketPoller,
   StreamSocket,
 } from "./libc.ts";

@@ -12,11 +12,10 @@
 import { PacketBatch, RawSocket } from "../../ffi/mod.ts";
 import {
   type Address,
+  addressBytes,
   emitIpv4Tcp,
   emitIpv4Udp,
   emitIpv6Tcp,
-  ipv4Bytes,
-  ipv6AddressBytes,
   type TcpRepr,
   writeIpv6Address,
 } from "../wire/mod.ts";
@@ -82,7 +81,7 @@ class RawOutlet<D extends Address> implements Outlet<D> {
   address(destination: D): Uint8Array {
     let address = this.#destinations.get(destination);
     if (address === undefined) {
-      address = typeof destination === "number" ? ipv4Bytes(destination) : ipv6AddressBytes(destination);
+      address = addressBytes(destination);
       this.#destinations.set(destination, address);
     }
     return address;
