@@ -140,14 +140,11 @@ export class CopyRuntime {
       const client = localhost !== undefined && source >>> 24 === 127 ? localhost : source;
       this.table.onCapture(client, ip.dst, decoded.tcp, now);
     } else {
+      const source = sourceAddress(ip);
+      const destination = destinationAddress(ip);
+      if (this.#comparing) this.table.onServerCapture(source, destination, decoded.tcp, now);
       if (decoded.outgoing) return;
-      this.table.onCapture(
-        sourceAddress(ip),
-        destinationAddress(ip),
-        decoded.tcp,
-        now,
-        ip.flowInfo & FLOW_INFO_KEPT,
-      );
+      this.table.onCapture(source, destination, decoded.tcp, now, ip.flowInfo & FLOW_INFO_KEPT);
     }
     this.#armTimer(now);
   }

@@ -170,6 +170,7 @@ export class ConnectionTransport implements Transport {
       segment: () => {},
       clientOpened: () => {},
       clientClosed: () => {},
+      targetSeesClients: false,
       open: (endpoints, first, takeOver, now) => {
         const candidate = new ConnectSession(endpoints, config, this.#connections, first, takeOver, now);
         if (this.#compare === undefined) return candidate;
