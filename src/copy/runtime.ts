@@ -7,7 +7,6 @@ import { type CounterValues, linesDropped, type Logger } from "../ops/mod.ts";
 import { type CopiedSession, SessionTable } from "../session/mod.ts";
 import { parseReplyRecord, parseReplyRecord6, REPLY_RECORD_LENGTH } from "../protocol/mod.ts";
 import {
-  addressFamily,
   decodeTcpPacket,
   destinationAddress,
   formatEndpoint,
@@ -17,7 +16,7 @@ import {
 } from "../wire/mod.ts";
 import { announceRunning } from "../cli/mod.ts";
 import { gradualPlan } from "./gradual.ts";
-import type { CopyOptions } from "./options.ts";
+import { type CopyOptions, hasIpv6Target } from "./options.ts";
 import { ConnectionTransport, PacketTransport, type Transport } from "./transport.ts";
 import { LinkOutlet, type LinkPath, resolveLinkPath } from "./link_sender.ts";
 import { PacketSender } from "./sender.ts";
@@ -63,9 +62,11 @@ export class CopyRuntime {
   private constructor(readonly options: CopyOptions, readonly log: Logger, linkPath: LinkPath | undefined) {
     this.#comparing = options.connect?.compare !== undefined;
     // --connect alone needs no raw socket (no root to replay a file); packets and udp: targets do.
-    const ipv6Targets = options.mappings.some((mapping) => addressFamily(mapping.targetAddress) === 6);
     const sender = options.connect === undefined || options.udpMappings.length > 0
-      ? new PacketSender(linkPath === undefined ? undefined : new LinkOutlet(linkPath), ipv6Targets)
+      ? new PacketSender(
+        linkPath === undefined ? undefined : new LinkOutlet(linkPath),
+        options.connect === undefined && hasIpv6Target(options.mappings),
+      )
       : undefined;
     this.#sender = sender;
     this.#udp = options.udpMappings.length === 0 ? undefined : new UdpCopier(
