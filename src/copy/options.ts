@@ -172,7 +172,7 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
   -x, --target MAP         what to copy and where: [udp:][onlineIP:]port-targetIP:targetPort, comma list
                            (e.g. 80-198.18.0.3:8080); IPv6 in brackets (80-[2001:2::3]:8080); required.
                            udp: copies each UDP datagram to the port as it is (DNS and the like:
-                           udp:53-198.18.0.3:5353, IPv4 only), no intercept needed
+                           udp:53-198.18.0.3:5353), no intercept needed
   -s, --intercept HOSTS    intercept host[:port] to get the target's replies from (default port ${DEFAULT_INTERCEPT_PORT}),
                            IPv6 as [address]:port, comma list; required unless --connect, or every target
                            is udp:
@@ -343,7 +343,7 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
   // A connection of this host's own reaches a target of either family, whatever its client's.
   if (connect === undefined) checkFamilies(mappings.map((mapping) => mapping.mapping), clients);
   else checkBindFamilies(connect, tcpMappings);
-  if (values["send-interface"] !== undefined && hasIpv6Target(tcpMappings)) {
+  if (values["send-interface"] !== undefined && hasIpv6Target(mappings.map((mapping) => mapping.mapping))) {
     throw new UsageError("--send-interface (-o) sends IPv4 only for now: copy to an IPv6 target without it");
   }
   return {
@@ -539,7 +539,7 @@ function sendPath(
   return { sendInterface: device, targetMac };
 }
 
-/** `[udp:][onlineIP:]port-targetIP:targetPort`, IPv6 addresses in brackets (not for `udp:`). */
+/** `[udp:][onlineIP:]port-targetIP:targetPort`, IPv6 addresses in brackets. */
 function parseMapping(text: string): { udp: boolean; mapping: TargetMapping } {
   const address = String.raw`([0-9.]+|\[[0-9a-fA-F:.]+\])`;
   const match = new RegExp(`^(udp:)?(?:${address}:)?([0-9]+)-${address}:([0-9]+)$`).exec(text);
@@ -550,9 +550,6 @@ function parseMapping(text: string): { udp: boolean; mapping: TargetMapping } {
     );
   }
   const [, udp, online, onlinePort, target, targetPort] = match;
-  if (udp !== undefined && (online?.startsWith("[") || target.startsWith("["))) {
-    throw new UsageError(`--target: "${text}": udp: copies IPv4 only for now`);
-  }
   return {
     udp: udp !== undefined,
     mapping: {

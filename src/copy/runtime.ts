@@ -65,7 +65,8 @@ export class CopyRuntime {
     const sender = options.connect === undefined || options.udpMappings.length > 0
       ? new PacketSender(
         linkPath === undefined ? undefined : new LinkOutlet(linkPath),
-        options.connect === undefined && hasIpv6Target(options.mappings),
+        (options.connect === undefined && hasIpv6Target(options.mappings)) ||
+          hasIpv6Target(options.udpMappings),
       )
       : undefined;
     this.#sender = sender;
@@ -226,6 +227,7 @@ export class CopyRuntime {
       "datagrams-captured": this.#udp?.captured ?? 0,
       "datagrams-copied": this.#udp?.copied ?? 0,
       "datagrams-skipped-by-rate": this.#udp?.skippedByRate ?? 0,
+      "datagrams-family-unreachable": this.#udp?.familyUnreachable ?? 0,
     };
   }
 

@@ -1,6 +1,6 @@
 /**
  * Sends the engine's segments (and copied UDP datagrams) to the target. IPv4 packets leave through a raw
- * IPv4 socket or, with `--send-interface`, as Ethernet frames (`LinkOutlet`); IPv6 segments through a raw
+ * IPv4 socket or, with `--send-interface`, as Ethernet frames (`LinkOutlet`); IPv6 packets through a raw
  * IPv6 socket of their own, opened only when some target is IPv6. Packets are built straight into a batch
  * and leave together, one system call per batch, at the end of the JavaScript task that made them (or
  * sooner when the batch is full): a capture drain or a read from intercept makes many.
@@ -16,6 +16,7 @@ import {
   emitIpv4Tcp,
   emitIpv4Udp,
   emitIpv6Tcp,
+  emitIpv6Udp,
   type TcpRepr,
   writeIpv6Address,
 } from "../wire/mod.ts";
@@ -27,8 +28,8 @@ export const BATCH_PACKETS = 64;
 export const BATCH_SLOT = 2048;
 /** An IPv6 header (the larger of the two we emit, no options) and a TCP header with the most options. */
 const MAX_HEADERS = 40 + 60;
-/** An IPv4 header without options and a UDP header. */
-const UDP_HEADERS = 20 + 8;
+/** An IPv6 header (the larger of the two, no options or extensions) and a UDP header. */
+const UDP_HEADERS = 40 + 8;
 
 /**
  * Where built packets leave: each goes into `batch.nextSlot()` after `headerLength` bytes left for the
@@ -152,16 +153,46 @@ export class PacketSender {
     } else this.#queue(out6, emitIpv6Tcp(packet, out6.batch.nextSlot()), destination as string);
   }
 
-  /** Queues a UDP datagram from `source`:`srcPort` to `destination`:`dstPort`; it leaves by the end of the task. */
-  sendUdp(source: number, destination: number, srcPort: number, dstPort: number, payload: Uint8Array): void {
-    this.#id = (this.#id + 1) & 0xffff;
-    const datagram = { src: source, dst: destination, id: this.#id, srcPort, dstPort, payload };
-    const out = this.#out;
-    if (payload.length + UDP_HEADERS + out.headerLength > BATCH_SLOT) {
-      this.#sendLarge(out, emitIpv4Udp(datagram, this.#large, out.headerLength), destination);
+  /**
+   * Queues a UDP datagram from `source`:`srcPort` to `destination`:`dstPort` (both of one family); it
+   * leaves by the end of the task.
+   */
+  sendUdp(
+    source: Address,
+    destination: Address,
+    srcPort: number,
+    dstPort: number,
+    payload: Uint8Array,
+  ): void {
+    const datagramRoom = payload.length + UDP_HEADERS;
+    if (typeof source === "number") {
+      this.#id = (this.#id + 1) & 0xffff;
+      const datagram = { src: source, dst: destination as number, id: this.#id, srcPort, dstPort, payload };
+      const out = this.#out;
+      if (datagramRoom + out.headerLength > BATCH_SLOT) {
+        this.#sendLarge(out, emitIpv4Udp(datagram, this.#large, out.headerLength), destination as number);
+      } else {
+        this.#queue(
+          out,
+          emitIpv4Udp(datagram, out.batch.nextSlot(), out.headerLength),
+          destination as number,
+        );
+      }
       return;
     }
-    this.#queue(out, emitIpv4Udp(datagram, out.batch.nextSlot(), out.headerLength), destination);
+    const out6 = this.#out6;
+    if (out6 === undefined) throw new Error("IPv6 datagram without an IPv6 target");
+    writeIpv6Address(source, this.#source6);
+    const datagram = {
+      src: this.#source6,
+      dst: out6.address(destination as string),
+      srcPort,
+      dstPort,
+      payload,
+    };
+    if (datagramRoom > BATCH_SLOT) {
+      this.#sendLarge(out6, emitIpv6Udp(datagram, this.#large), destination as string);
+    } else this.#queue(out6, emitIpv6Udp(datagram, out6.batch.nextSlot()), destination as string);
   }
 
   /** Sends what is queued now. */
