@@ -33,6 +33,7 @@ export {
   POLL_WRITE,
   RawSocket,
   readKernelFile,
+  routeNetlinkDump,
   socketAddress,
   SocketPoller,
   StreamSocket,

@@ -343,9 +343,6 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
   // A connection of this host's own reaches a target of either family, whatever its client's.
   if (connect === undefined) checkFamilies(mappings.map((mapping) => mapping.mapping), clients);
   else checkBindFamilies(connect, tcpMappings);
-  if (values["send-interface"] !== undefined && hasIpv6Target(mappings.map((mapping) => mapping.mapping))) {
-    throw new UsageError("--send-interface (-o) sends IPv4 only for now: copy to an IPv6 target without it");
-  }
   return {
     mappings: tcpMappings,
     udpMappings: mappings.filter((mapping) => mapping.udp).map((mapping) => mapping.mapping),

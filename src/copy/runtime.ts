@@ -4,7 +4,7 @@
  * with `--connect`), and the counters they keep.
  */
 import { type CounterValues, linesDropped, type Logger } from "../ops/mod.ts";
-import { type CopiedSession, SessionTable } from "../session/mod.ts";
+import { type CopiedSession, SessionTable, type TargetMapping } from "../session/mod.ts";
 import { parseReplyRecord, parseReplyRecord6, REPLY_RECORD_LENGTH } from "../protocol/mod.ts";
 import {
   decodeTcpPacket,
@@ -30,6 +30,11 @@ const SETTLE_POLL_MS = 10;
  * own SYN does not negotiate ECN with the target, so its packets must not claim to be ECN-capable.
  */
 const FLOW_INFO_KEPT = 0x0fcfffff;
+
+/** The mappings whose copies leave as packets: the TCP ones unless `--connect`, and the `udp:` ones. */
+function packetMappings(options: CopyOptions): TargetMapping[] {
+  return [...(options.connect === undefined ? options.mappings : []), ...options.udpMappings];
+}
 
 /** The engine of a `copy` run and the I/O around it. */
 export class CopyRuntime {
@@ -65,8 +70,7 @@ export class CopyRuntime {
     const sender = options.connect === undefined || options.udpMappings.length > 0
       ? new PacketSender(
         linkPath === undefined ? undefined : new LinkOutlet(linkPath),
-        (options.connect === undefined && hasIpv6Target(options.mappings)) ||
-          hasIpv6Target(options.udpMappings),
+        hasIpv6Target(packetMappings(options)),
       )
       : undefined;
     this.#sender = sender;
@@ -97,9 +101,7 @@ export class CopyRuntime {
    * nothing yet with `--connect`).
    */
   static async start(options: CopyOptions, log: Logger): Promise<CopyRuntime> {
-    // --send-interface goes with IPv4 targets only (options refuse it with an IPv6 one).
-    const targets = [...options.mappings, ...options.udpMappings].map((mapping) => mapping.targetAddress)
-      .filter((address) => typeof address === "number");
+    const targets = packetMappings(options).map((mapping) => mapping.targetAddress);
     const linkPath = options.sendInterface === undefined
       ? undefined
       : await resolveLinkPath(options.sendInterface, targets, options.targetMac, log);

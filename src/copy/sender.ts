@@ -63,7 +63,7 @@ class RawOutlet<D extends Address> implements Outlet<D> {
   }
 
   queue(length: number, destination: D): void {
-    this.batch.push(length, this.address(destination));
+    this.batch.push(length, this.#address(destination));
   }
 
   sendBatch(): number {
@@ -71,7 +71,7 @@ class RawOutlet<D extends Address> implements Outlet<D> {
   }
 
   sendOne(packet: Uint8Array<ArrayBuffer>, destination: D): boolean {
-    return this.#socket.send(packet, this.address(destination));
+    return this.#socket.send(packet, this.#address(destination));
   }
 
   close(): void {
@@ -79,7 +79,7 @@ class RawOutlet<D extends Address> implements Outlet<D> {
   }
 
   /** `destination`'s bytes (4 or 16), kept for the next packet to it. */
-  address(destination: D): Uint8Array {
+  #address(destination: D): Uint8Array {
     let address = this.#destinations.get(destination);
     if (address === undefined) {
       address = addressBytes(destination);
@@ -101,24 +101,28 @@ export class PacketSender {
 
   /** Where IPv4 packets leave. */
   readonly #out: Outlet;
-  /** The raw IPv6 socket, when some target is IPv6. */
-  readonly #out6: RawOutlet<string> | undefined;
+  /** Where IPv6 packets leave, when some target is IPv6: a raw IPv6 socket, or the link outlet. */
+  readonly #out6: Outlet<string> | undefined;
   /** For the rare packet larger than a batch slot. */
   readonly #large = new Uint8Array(MAX_PACKET + 64);
-  /** The IPv6 source address of the packet being built. */
+  /** The IPv6 source and destination addresses of the packet being built. */
   readonly #source6 = new Uint8Array(16);
+  readonly #destination6 = new Uint8Array(16);
+  /** Whether IPv4 and IPv6 leave through the one link outlet. */
+  readonly #outletShared: boolean;
   readonly #flushSoon = () => this.flush();
   #flushQueued = false;
   #id = 0;
 
   /**
-   * Sends IPv4 through `outlet` (by default a raw IPv4 socket), and IPv6 through a raw IPv6 socket opened
-   * when `ipv6` (some target is IPv6).
+   * Sends through `linkOutlet` (`--send-interface`: frames of both families), or else IPv4 through a raw
+   * IPv4 socket and IPv6 through a raw IPv6 socket, opened when `ipv6` (some target is IPv6).
    */
-  constructor(outlet?: Outlet, ipv6 = false) {
-    this.#out = outlet ?? new RawOutlet<number>(4);
+  constructor(linkOutlet?: Outlet<Address>, ipv6 = false) {
+    this.#out = linkOutlet ?? new RawOutlet<number>(4);
+    this.#outletShared = linkOutlet !== undefined;
     try {
-      this.#out6 = ipv6 ? new RawOutlet<string>(6) : undefined;
+      this.#out6 = !ipv6 ? undefined : linkOutlet ?? new RawOutlet<string>(6);
     } catch (error) {
       this.#out.close();
       throw error;
@@ -144,13 +148,13 @@ export class PacketSender {
         );}
       return;
     }
-    const out6 = this.#out6;
-    if (out6 === undefined) throw new Error("IPv6 segment without an IPv6 target");
-    writeIpv6Address(source, this.#source6);
-    const packet = { src: this.#source6, dst: out6.address(destination as string), flowInfo, tcp };
-    if (segmentRoom > BATCH_SLOT) {
-      this.#sendLarge(out6, emitIpv6Tcp(packet, this.#large), destination as string);
-    } else this.#queue(out6, emitIpv6Tcp(packet, out6.batch.nextSlot()), destination as string);
+    const out6 = this.#ipv6Outlet(source, destination as string);
+    const packet = { src: this.#source6, dst: this.#destination6, flowInfo, tcp };
+    if (segmentRoom + out6.headerLength > BATCH_SLOT) {
+      this.#sendLarge(out6, emitIpv6Tcp(packet, this.#large, out6.headerLength), destination as string);
+    } else {
+      this.#queue(out6, emitIpv6Tcp(packet, out6.batch.nextSlot(), out6.headerLength), destination as string);
+    }
   }
 
   /**
@@ -180,33 +184,41 @@ export class PacketSender {
       }
       return;
     }
+    const out6 = this.#ipv6Outlet(source, destination as string);
+    const datagram = { src: this.#source6, dst: this.#destination6, srcPort, dstPort, payload };
+    if (datagramRoom + out6.headerLength > BATCH_SLOT) {
+      this.#sendLarge(out6, emitIpv6Udp(datagram, this.#large, out6.headerLength), destination as string);
+    } else {
+      this.#queue(
+        out6,
+        emitIpv6Udp(datagram, out6.batch.nextSlot(), out6.headerLength),
+        destination as string,
+      );
+    }
+  }
+
+  /** The IPv6 outlet, with `source` and `destination` written for the packet about to be built. */
+  #ipv6Outlet(source: string, destination: string): Outlet<string> {
     const out6 = this.#out6;
-    if (out6 === undefined) throw new Error("IPv6 datagram without an IPv6 target");
+    if (out6 === undefined) throw new Error("IPv6 packet without an IPv6 target");
     writeIpv6Address(source, this.#source6);
-    const datagram = {
-      src: this.#source6,
-      dst: out6.address(destination as string),
-      srcPort,
-      dstPort,
-      payload,
-    };
-    if (datagramRoom > BATCH_SLOT) {
-      this.#sendLarge(out6, emitIpv6Udp(datagram, this.#large), destination as string);
-    } else this.#queue(out6, emitIpv6Udp(datagram, out6.batch.nextSlot()), destination as string);
+    writeIpv6Address(destination, this.#destination6);
+    return out6;
   }
 
   /** Sends what is queued now. */
   flush(): void {
     this.#flushQueued = false;
     this.#flushOutlet(this.#out);
-    if (this.#out6 !== undefined) this.#flushOutlet(this.#out6);
+    // With --send-interface both families share the link outlet.
+    if (this.#out6 !== undefined && !this.#outletShared) this.#flushOutlet(this.#out6);
   }
 
   /** Sends what is queued and closes the sockets. */
   close(): void {
     this.flush();
     this.#out.close();
-    this.#out6?.close();
+    if (!this.#outletShared) this.#out6?.close();
   }
 
   #flushOutlet<D extends Address>(out: Outlet<D>): void {

@@ -4,6 +4,7 @@ import {
   POLL_READ,
   POLL_WRITE,
   readKernelFile,
+  routeNetlinkDump,
   socketAddress,
   SocketPoller,
   StreamSocket,
@@ -169,4 +170,15 @@ Deno.test("a StreamSocket connects over IPv6 from a bound local address", async 
     listener.close();
     poller.close();
   }
+});
+
+Deno.test("routeNetlinkDump reads a dump of the kernel's tables, unprivileged; a refusal is a FatalError", () => {
+  // RTM_GETROUTE (26) for IPv6 (struct rtmsg, family AF_INET6): every answer an RTM_NEWROUTE (24), at
+  // least ::1's.
+  const request = new Uint8Array(12);
+  request[0] = 10;
+  const routes = routeNetlinkDump(26, request);
+  assert.ok(routes.length > 0);
+  assert.ok(routes.every((message) => message.type === 24 && message.body.length >= 12));
+  assert.throws(() => routeNetlinkDump(9999, new Uint8Array(0)), /the kernel refused a netlink dump/);
 });
