@@ -1,7 +1,8 @@
 /**
  * The few libc calls tcpshadow needs: raw IP sockets to send rewritten packets (and `sendmmsg` on
  * libpcap's packet socket for link-layer batches), and `poll` run off the JS thread so a capture can
- * wait for packets without stalling the event loop.
+ * wait for packets without stalling the event loop; stream sockets for `copy --connect`; and a dump of
+ * the kernel's tables over rtnetlink (IPv6's neighbour table has no file under /proc).
  */
 import { FatalError } from "../src/errors.ts";
 import { cString, readCString, size } from "./_c.ts";
@@ -413,14 +414,78 @@ export class FdPoller {
   }
 }
 
-/** An IPv4 `sockaddr_in` for `address` (4 bytes) and `port`. */
-function sockaddrIn(address: Uint8Array, port: number): Uint8Array<ArrayBuffer> {
-  const sockaddr = new Uint8Array(SOCKADDR_IN_SIZE);
+/**
+ * The `sockaddr` of `address` and `port`: a `sockaddr_in` for 4 address bytes, a `sockaddr_in6` (flow
+ * info and scope id 0) for 16. Any other length is a `TypeError`.
+ */
+export function socketAddress(address: Uint8Array, port: number): Uint8Array<ArrayBuffer> {
+  if (address.length !== 4 && address.length !== 16) {
+    throw new TypeError(`an IP address is 4 or 16 bytes, not ${address.length}`);
+  }
+  const ipv4 = address.length === 4;
+  const sockaddr = new Uint8Array(ipv4 ? SOCKADDR_IN_SIZE : SOCKADDR_IN6_SIZE);
   const view = new DataView(sockaddr.buffer);
-  view.setUint16(0, AF_INET, true);
+  view.setUint16(0, ipv4 ? AF_INET : AF_INET6, true);
   view.setUint16(2, port);
-  sockaddr.set(address, SOCKADDR_IN_ADDRESS);
+  sockaddr.set(address, ipv4 ? SOCKADDR_IN_ADDRESS : SOCKADDR_IN6_ADDRESS);
   return sockaddr;
+}
+
+const AF_NETLINK = 16;
+const NETLINK_ROUTE = 0;
+// struct nlmsghdr: nlmsg_len u32, nlmsg_type u16, nlmsg_flags u16, nlmsg_seq u32, nlmsg_pid u32.
+const NLMSG_HEADER_SIZE = 16;
+const NLMSG_ERROR = 2;
+const NLMSG_DONE = 3;
+const NLM_F_REQUEST = 0x1;
+const NLM_F_DUMP = 0x300;
+const NETLINK_RECEIVE = 65536;
+
+/**
+ * Asks the kernel's routing netlink (rtnetlink) for a dump of `type` (RTM_GETNEIGH, ...) with `body` (the
+ * request's family header) and returns every answer message's body (after its `nlmsghdr`), with its type.
+ * Blocking, but the kernel answers a dump of its own tables at once; meant for start-up, not a hot path.
+ * A failure throws `FatalError`.
+ */
+export function routeNetlinkDump(type: number, body: Uint8Array): { type: number; body: Uint8Array }[] {
+  const fd = libc().socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) throw new FatalError(`cannot open a netlink socket: ${errnoMessage(lastErrno())}`);
+  try {
+    const request = new Uint8Array(NLMSG_HEADER_SIZE + body.length);
+    const header = new DataView(request.buffer);
+    header.setUint32(0, request.length, true);
+    header.setUint16(4, type, true);
+    header.setUint16(6, NLM_F_REQUEST | NLM_F_DUMP, true);
+    header.setUint32(8, 1, true);
+    request.set(body, NLMSG_HEADER_SIZE);
+    // Unbound and unconnected, a netlink socket sends to the kernel.
+    if (libc().send(fd, request, size(request.length), 0) < 0) {
+      throw new FatalError(`cannot ask the kernel over netlink: ${errnoMessage(lastErrno())}`);
+    }
+    const messages: { type: number; body: Uint8Array }[] = [];
+    const buffer = new Uint8Array(NETLINK_RECEIVE);
+    for (;;) {
+      const received = libc().recv(fd, buffer, size(buffer.length), 0);
+      if (received < 0) throw new FatalError(`cannot read netlink: ${errnoMessage(lastErrno())}`);
+      const view = new DataView(buffer.buffer, 0, received);
+      for (let at = 0; at + NLMSG_HEADER_SIZE <= received;) {
+        const length = view.getUint32(at, true);
+        const messageType = view.getUint16(at + 4, true);
+        if (length < NLMSG_HEADER_SIZE || at + length > received) {
+          throw new FatalError(`netlink message of ${length} bytes at ${at} of ${received}`);
+        }
+        if (messageType === NLMSG_DONE) return messages;
+        if (messageType === NLMSG_ERROR) {
+          const errno = -view.getInt32(at + NLMSG_HEADER_SIZE, true);
+          throw new FatalError(`the kernel refused a netlink dump: ${errnoMessage(errno)}`);
+        }
+        messages.push({ type: messageType, body: buffer.slice(at + NLMSG_HEADER_SIZE, at + length) });
+        at += (length + 3) & ~3;
+      }
+    }
+  } finally {
+    libc().close(fd);
+  }
 }
 
 /** What a non-blocking stream socket call did: bytes (or 0 at the end of the stream), or an errno. */
@@ -429,7 +494,7 @@ export type IoResult = { readonly bytes: number } | { readonly errno: number };
 /**
  * An ordinary non-blocking TCP connection over libc, for `copy --connect`: connect, send and receive
  * without waiting (a `SocketPoller` says when to go on), half-close, and the abortive close (RST) that
- * `Deno.connect` does not offer. IPv4.
+ * `Deno.connect` does not offer. IPv4 or IPv6, by the target address's length.
  */
 export class StreamSocket {
   #fd: number;
@@ -439,22 +504,26 @@ export class StreamSocket {
   }
 
   /**
-   * Starts connecting to `address`:`port` (from `local`, 4 bytes, when given); the connection is open
-   * once the poller says the socket is writable and `connectError` is 0. Returns the errno if it failed
-   * at once.
+   * Starts connecting to `address`:`port` (4 bytes for IPv4, 16 for IPv6; from `local`, an address of the
+   * same family, when given); the connection is open once the poller says the socket is writable and
+   * `connectError` is 0. Returns the errno if it failed at once.
    */
   static connect(address: Uint8Array, port: number, local?: Uint8Array): StreamSocket | number {
-    const fd = libc().socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (local !== undefined && local.length !== address.length) {
+      throw new TypeError(`a ${local.length}-byte local address for a ${address.length}-byte target`);
+    }
+    const domain = address.length === 4 ? AF_INET : AF_INET6;
+    const to = socketAddress(address, port);
+    const fd = libc().socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return lastErrno();
     if (local !== undefined) {
-      const from = sockaddrIn(local, 0);
+      const from = socketAddress(local, 0);
       if (libc().bind(fd, from, from.length) < 0) {
         const errno = lastErrno();
         libc().close(fd);
         return errno;
       }
     }
-    const to = sockaddrIn(address, port);
     if (libc().connect(fd, to, to.length) < 0) {
       const errno = lastErrno();
       if (errno !== EINPROGRESS) {

@@ -33,6 +33,8 @@ export {
   POLL_WRITE,
   RawSocket,
   readKernelFile,
+  routeNetlinkDump,
+  socketAddress,
   SocketPoller,
   StreamSocket,
 } from "./libc.ts";

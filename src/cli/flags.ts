@@ -3,7 +3,7 @@
  * checks that name the flag at fault.
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { type Cidr, parseCidr, parseIpv4 } from "../wire/mod.ts";
+import { type Address, type Cidr, ipv6Address, parseCidr, parseIpv4, parseIpv6 } from "../wire/mod.ts";
 import { errorMessage, UsageError } from "../errors.ts";
 import type { configArguments } from "./config.ts";
 
@@ -120,6 +120,18 @@ export function ipv4Value(flag: string, text: string): number {
   const address = parseIpv4(text);
   if (address === undefined) throw new UsageError(`${flag}: "${text}" is not an IPv4 address`);
   return address;
+}
+
+/**
+ * An IPv4 (dotted quad) or IPv6 address, the latter bare or in brackets, as an `Address` (IPv4 a number,
+ * IPv6 a group string), or a `UsageError` naming `flag`.
+ */
+export function addressValue(flag: string, text: string): Address {
+  const ipv4 = parseIpv4(text);
+  if (ipv4 !== undefined) return ipv4;
+  const ipv6 = parseIpv6(text.replace(/^\[(.*)\]$/, "$1"));
+  if (ipv6 === undefined) throw new UsageError(`${flag}: "${text}" is not an IPv4 or IPv6 address`);
+  return ipv6Address(ipv6);
 }
 
 /** A comma-separated list of ranges (`1.1.1.0/24`, `62.135.200.x`, `2001:db8::/64`). */

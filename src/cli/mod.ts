@@ -15,6 +15,7 @@
  * @module
  */
 export {
+  addressValue,
   captureBufferValue,
   cidrListValue,
   type Command,

@@ -10,7 +10,7 @@
  * with a RST. Here connect(2) and send(2) run when the session asks, on the JS thread.
  */
 import { POLL_ERROR, POLL_READ, POLL_WRITE, SocketPoller, StreamSocket } from "../../ffi/mod.ts";
-import { ipv4Bytes } from "../wire/mod.ts";
+import { type Address, addressBytes, addressFamily } from "../wire/mod.ts";
 import type { ConnectionSink, ConnectSession } from "./session.ts";
 import type { TurnEnd } from "./turns.ts";
 
@@ -56,24 +56,28 @@ export class ConnectTransport implements ConnectionSink {
   bindFailures = 0;
 
   readonly #connections = new Map<ConnectSession, Connection>();
-  readonly #bind: readonly Uint8Array[];
-  #nextBind = 0;
+  /** The `--bind` addresses of each family, taken in turn by the connections to targets of that family. */
+  readonly #bind: Readonly<Record<4 | 6, readonly Uint8Array[]>>;
+  readonly #nextBind = { 4: 0, 6: 0 };
   readonly #poller = new SocketPoller();
   readonly #buffer = new Uint8Array(65536);
   #closed = false;
   readonly #loop: Promise<void>;
 
   /**
-   * @param bind local IPv4 addresses (as numbers) to open connections from, in turn (empty: the kernel's)
+   * @param bind local addresses to open connections from, in turn, each connection from one of its
+   *   target's family (none of that family: the kernel's choice)
    * @param changed called after a session had news from its connection (the table settles it)
    * @param listener told of the target's bytes and of each turn's end
    */
   constructor(
-    bind: readonly number[],
+    bind: readonly Address[],
     readonly changed: (session: ConnectSession) => void,
     readonly listener: AnswerListener,
   ) {
-    this.#bind = bind.map(ipv4Bytes);
+    const bytesOf = (family: 4 | 6) =>
+      bind.filter((address) => addressFamily(address) === family).map(addressBytes);
+    this.#bind = { 4: bytesOf(4), 6: bytesOf(6) };
     this.#loop = this.#run();
   }
 
@@ -84,9 +88,11 @@ export class ConnectTransport implements ConnectionSink {
 
   connect(session: ConnectSession): void {
     const { targetAddress, targetPort } = session.endpoints;
-    const local = this.#bind.length === 0 ? undefined : this.#bind[this.#nextBind++ % this.#bind.length];
-    // IPv4 only for now: copy's options refuse --connect toward an IPv6 target.
-    const socket = StreamSocket.connect(ipv4Bytes(targetAddress as number), targetPort, local);
+    const socket = StreamSocket.connect(
+      addressBytes(targetAddress),
+      targetPort,
+      this.#localFor(targetAddress),
+    );
     if (typeof socket === "number") {
       // Failed at once (a refusal on this host, no free port): told once the session is set up.
       if (socket === EADDRNOTAVAIL || socket === EADDRINUSE) this.bindFailures++;
@@ -152,6 +158,13 @@ export class ConnectTransport implements ConnectionSink {
     this.#poller.wake();
     await this.#loop;
     this.#poller.close();
+  }
+
+  /** The next `--bind` address of `target`'s family, or `undefined` (the kernel chooses) if it has none. */
+  #localFor(target: Address): Uint8Array | undefined {
+    const family = addressFamily(target);
+    const addresses = this.#bind[family];
+    return addresses.length === 0 ? undefined : addresses[this.#nextBind[family]++ % addresses.length];
   }
 
   /** Sends what waits; once all of it went, the FIN if the client's came. */

@@ -15,14 +15,14 @@ import {
 } from "../compare/mod.ts";
 import type { ConnectSession } from "../connect/mod.ts";
 import { ClientStream, type CopiedSession, type SegmentIn, seqOffset } from "../session/mod.ts";
-import { TcpFlag } from "../wire/mod.ts";
+import { type Address, TcpFlag } from "../wire/mod.ts";
 import type { Logger } from "../ops/mod.ts";
 
 /** What `--compare` and the flags that go with it ask. */
 export interface CompareOptions {
   readonly mode: CompareMode;
   /** A second target that runs the production build, to learn noise from. */
-  readonly baseline: { readonly address: number; readonly port: number } | undefined;
+  readonly baseline: { readonly address: Address; readonly port: number } | undefined;
   readonly ignoreHeaders: readonly string[];
   readonly ignoreJsonPaths: readonly string[];
   /** Where each kept difference goes as a JSON line, as it is found. */

@@ -81,6 +81,10 @@ export const RUNTIME_COUNTERS = [
   counter("datagrams-captured", "UDP datagrams captured on the copied udp: ports."),
   counter("datagrams-copied", "UDP datagrams sent to the targets, each copy counted."),
   counter("datagrams-skipped-by-rate", "UDP datagrams not copied: --rate left their client out."),
+  counter(
+    "datagrams-family-unreachable",
+    "UDP datagrams not copied: their client's family is not the target's, and -c has no range of it.",
+  ),
 ] as const;
 
 /** The memory guard's (`--max-memory`) and the process's: `CopyMonitor.stats()` adds them. */

@@ -3,6 +3,7 @@
  * `CopyOptions` before anything is opened.
  */
 import {
+  addressValue,
   captureBufferValue,
   cidrListValue,
   DEFAULT_CAPTURE_BUFFER_MB,
@@ -108,8 +109,11 @@ export interface CopyOptions {
 
 /** How `copy --connect` opens its connections and reads the target's answers. */
 export interface ConnectOptions {
-  /** Local IPv4 addresses to open connections from, in turn; empty: the kernel chooses. */
-  readonly bind: number[];
+  /**
+   * Local addresses to open connections from, in turn, each connection from one of its target's family;
+   * empty: the kernel chooses. Every family of a target has at least one when any is given.
+   */
+  readonly bind: Address[];
   /** A target that said something in a turn and then nothing for this long has answered it. */
   readonly answerGapMs: number;
   /** With `--compare`: how each turn's answers are compared, and where the results go. */
@@ -168,22 +172,25 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
   -x, --target MAP         what to copy and where: [udp:][onlineIP:]port-targetIP:targetPort, comma list
                            (e.g. 80-198.18.0.3:8080); IPv6 in brackets (80-[2001:2::3]:8080); required.
                            udp: copies each UDP datagram to the port as it is (DNS and the like:
-                           udp:53-198.18.0.3:5353, IPv4 only), no intercept needed
+                           udp:53-198.18.0.3:5353), no intercept needed
   -s, --intercept HOSTS    intercept host[:port] to get the target's replies from (default port ${DEFAULT_INTERCEPT_PORT}),
                            IPv6 as [address]:port, comma list; required unless --connect, or every target
                            is udp:
       --connect            replay each session over an ordinary TCP connection from this host instead
                            of packets: no raw socket, intercept or route; works through NAT and load
                            balancers; the target sees this host's address; no root with --input
-      --bind ADDRS         with --connect: local addresses to open connections from, in turn, comma list
+      --bind ADDRS         with --connect: local addresses to open connections from, in turn, comma list;
+                           IPv4 and IPv6, each connection from one of its target's family (one needed
+                           for every target family)
       --answer-gap MS      with --connect: a target that said less than the online server and then
                            nothing for MS has answered its turn (default ${DEFAULT_ANSWER_GAP_MS})
       --compare MODE       with --connect: compare each turn's answer of the target with the online
                            server's: bytes (any protocol) or http (HTTP/1.x: status, headers but the
                            volatile ones, body decoded, JSON by meaning); live, this also captures the
                            online server's answers
-      --baseline HOST:PORT with --compare: a second target running the production build; differences it
-                           shows too are noise (timestamps, random ids), learnt per endpoint and field
+      --baseline IP:PORT   with --compare: a second target running the production build ([IPv6]:port);
+                           differences it shows too are noise (timestamps, random ids), learnt per
+                           endpoint and field
       --ignore-header H    with --compare http: more headers to leave out (Date, ETag, Set-Cookie values,
                            request ids... are by default), comma list
       --ignore-json-path P with --compare http: JSON fields to leave out ($.meta, $.items[*].id), comma list
@@ -333,14 +340,9 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
     ? DEFAULT_MTU - IP_TCP_HEADERS
     : intValue("--mss", values.mss, 64, 65495);
   const clients = clientText.length === 0 ? [] : clientRanges(clientText.join(","));
-  checkFamilies(mappings.map((mapping) => mapping.mapping), clients);
-  const ipv6Targets = tcpMappings.some((mapping) => addressFamily(mapping.targetAddress) === 6);
-  if (connect !== undefined && ipv6Targets) {
-    throw new UsageError("--connect reaches IPv4 targets only for now: copy to an IPv6 target without it");
-  }
-  if (values["send-interface"] !== undefined && ipv6Targets) {
-    throw new UsageError("--send-interface (-o) sends IPv4 only for now: copy to an IPv6 target without it");
-  }
+  // A connection of this host's own reaches a target of either family, whatever its client's.
+  if (connect === undefined) checkFamilies(mappings.map((mapping) => mapping.mapping), clients);
+  else checkBindFamilies(connect, tcpMappings);
   return {
     mappings: tcpMappings,
     udpMappings: mappings.filter((mapping) => mapping.udp).map((mapping) => mapping.mapping),
@@ -430,7 +432,7 @@ function connectOptions(
     }
   }
   return {
-    bind: listValue(values.bind).map((address) => ipv4Value("--bind", address)),
+    bind: listValue(values.bind).map((address) => addressValue("--bind", address)),
     answerGapMs: values["answer-gap"] === undefined
       ? DEFAULT_ANSWER_GAP_MS
       : intValue("--answer-gap", values["answer-gap"], 1, 3_600_000),
@@ -474,10 +476,12 @@ function compareOptions(values: CompareValues): CompareOptions | undefined {
   }
   let baseline: CompareOptions["baseline"];
   if (values.baseline !== undefined) {
-    const match = /^([0-9.]+):(\d+)$/.exec(values.baseline);
-    if (match === null) throw new UsageError(`--baseline: '${values.baseline}' is not IPv4:port`);
+    const match = /^([0-9.]+|\[[0-9a-fA-F:.]+\]):(\d+)$/.exec(values.baseline);
+    if (match === null) {
+      throw new UsageError(`--baseline: '${values.baseline}' is not IPv4:port or [IPv6]:port`);
+    }
     baseline = {
-      address: ipv4Value("--baseline", match[1]),
+      address: addressValue("--baseline", match[1]),
       port: intValue("--baseline port", match[2], 1, 65535),
     };
   }
@@ -532,7 +536,7 @@ function sendPath(
   return { sendInterface: device, targetMac };
 }
 
-/** `[udp:][onlineIP:]port-targetIP:targetPort`, IPv6 addresses in brackets (not for `udp:`). */
+/** `[udp:][onlineIP:]port-targetIP:targetPort`, IPv6 addresses in brackets. */
 function parseMapping(text: string): { udp: boolean; mapping: TargetMapping } {
   const address = String.raw`([0-9.]+|\[[0-9a-fA-F:.]+\])`;
   const match = new RegExp(`^(udp:)?(?:${address}:)?([0-9]+)-${address}:([0-9]+)$`).exec(text);
@@ -543,26 +547,15 @@ function parseMapping(text: string): { udp: boolean; mapping: TargetMapping } {
     );
   }
   const [, udp, online, onlinePort, target, targetPort] = match;
-  if (udp !== undefined && (online?.startsWith("[") || target.startsWith("["))) {
-    throw new UsageError(`--target: "${text}": udp: copies IPv4 only for now`);
-  }
   return {
     udp: udp !== undefined,
     mapping: {
-      onlineAddress: online === undefined ? undefined : mappingAddress(online),
+      onlineAddress: online === undefined ? undefined : addressValue("--target", online),
       onlinePort: portValue("--target", onlinePort),
-      targetAddress: mappingAddress(target),
+      targetAddress: addressValue("--target", target),
       targetPort: portValue("--target", targetPort),
     },
   };
-}
-
-/** A dotted quad, or IPv6 in brackets. */
-function mappingAddress(text: string): Address {
-  if (!text.startsWith("[")) return ipv4Value("--target", text);
-  const bytes = parseIpv6(text.slice(1, -1));
-  if (bytes === undefined) throw new UsageError(`--target: "${text}" is not an IPv6 address in brackets`);
-  return ipv6Address(bytes);
 }
 
 /** `host[:port]`; an IPv6 address as `[address]:port`, or bare without a port. */
@@ -625,6 +618,40 @@ function checkFamilies(mappings: TargetMapping[], clients: AddressRange[]): void
       );
     }
   }
+}
+
+/**
+ * With `--connect`, each connection opens from a `--bind` address of its target's family: when `--bind`
+ * names any, a target family without one is a mistake (an operator who pins the source addresses expects
+ * every connection from one of them, not some from the kernel's choice), as is an address of a family
+ * no target (or baseline) has.
+ */
+function checkBindFamilies(connect: ConnectOptions, mappings: readonly TargetMapping[]): void {
+  if (connect.bind.length === 0) return;
+  const targets = [
+    ...mappings.map((mapping) => mapping.targetAddress),
+    ...(connect.compare?.baseline === undefined ? [] : [connect.compare.baseline.address]),
+  ];
+  const targetFamilies = new Set(targets.map(addressFamily));
+  const bindFamilies = new Set(connect.bind.map(addressFamily));
+  for (const family of targetFamilies) {
+    if (!bindFamilies.has(family)) {
+      const target = formatAddress(targets.find((address) => addressFamily(address) === family)!);
+      throw new UsageError(
+        `--bind: no IPv${family} address for the IPv${family} target ${target}: add one, or leave --bind out`,
+      );
+    }
+  }
+  for (const family of bindFamilies) {
+    if (!targetFamilies.has(family)) {
+      throw new UsageError(`--bind: an IPv${family} address, but no --target is IPv${family}`);
+    }
+  }
+}
+
+/** Whether some of `mappings` goes to an IPv6 target. */
+export function hasIpv6Target(mappings: readonly TargetMapping[]): boolean {
+  return mappings.some((mapping) => addressFamily(mapping.targetAddress) === 6);
 }
 
 /** `--input`, `--speed` and `--loop`; the last two only mean something with the first. */

@@ -4,10 +4,9 @@
  * with `--connect`), and the counters they keep.
  */
 import { type CounterValues, linesDropped, type Logger } from "../ops/mod.ts";
-import { type CopiedSession, SessionTable } from "../session/mod.ts";
+import { type CopiedSession, SessionTable, type TargetMapping } from "../session/mod.ts";
 import { parseReplyRecord, parseReplyRecord6, REPLY_RECORD_LENGTH } from "../protocol/mod.ts";
 import {
-  addressFamily,
   decodeTcpPacket,
   destinationAddress,
   formatEndpoint,
@@ -17,7 +16,7 @@ import {
 } from "../wire/mod.ts";
 import { announceRunning } from "../cli/mod.ts";
 import { gradualPlan } from "./gradual.ts";
-import type { CopyOptions } from "./options.ts";
+import { type CopyOptions, hasIpv6Target } from "./options.ts";
 import { ConnectionTransport, PacketTransport, type Transport } from "./transport.ts";
 import { LinkOutlet, type LinkPath, resolveLinkPath } from "./link_sender.ts";
 import { PacketSender } from "./sender.ts";
@@ -31,6 +30,11 @@ const SETTLE_POLL_MS = 10;
  * own SYN does not negotiate ECN with the target, so its packets must not claim to be ECN-capable.
  */
 const FLOW_INFO_KEPT = 0x0fcfffff;
+
+/** The mappings whose copies leave as packets: the TCP ones unless `--connect`, and the `udp:` ones. */
+function packetMappings(options: CopyOptions): TargetMapping[] {
+  return [...(options.connect === undefined ? options.mappings : []), ...options.udpMappings];
+}
 
 /** The engine of a `copy` run and the I/O around it. */
 export class CopyRuntime {
@@ -63,9 +67,11 @@ export class CopyRuntime {
   private constructor(readonly options: CopyOptions, readonly log: Logger, linkPath: LinkPath | undefined) {
     this.#comparing = options.connect?.compare !== undefined;
     // --connect alone needs no raw socket (no root to replay a file); packets and udp: targets do.
-    const ipv6Targets = options.mappings.some((mapping) => addressFamily(mapping.targetAddress) === 6);
     const sender = options.connect === undefined || options.udpMappings.length > 0
-      ? new PacketSender(linkPath === undefined ? undefined : new LinkOutlet(linkPath), ipv6Targets)
+      ? new PacketSender(
+        linkPath === undefined ? undefined : new LinkOutlet(linkPath),
+        hasIpv6Target(packetMappings(options)),
+      )
       : undefined;
     this.#sender = sender;
     this.#udp = options.udpMappings.length === 0 ? undefined : new UdpCopier(
@@ -95,9 +101,7 @@ export class CopyRuntime {
    * nothing yet with `--connect`).
    */
   static async start(options: CopyOptions, log: Logger): Promise<CopyRuntime> {
-    // --send-interface goes with IPv4 targets only (options refuse it with an IPv6 one).
-    const targets = [...options.mappings, ...options.udpMappings].map((mapping) => mapping.targetAddress)
-      .filter((address) => typeof address === "number");
+    const targets = packetMappings(options).map((mapping) => mapping.targetAddress);
     const linkPath = options.sendInterface === undefined
       ? undefined
       : await resolveLinkPath(options.sendInterface, targets, options.targetMac, log);
@@ -140,14 +144,11 @@ export class CopyRuntime {
       const client = localhost !== undefined && source >>> 24 === 127 ? localhost : source;
       this.table.onCapture(client, ip.dst, decoded.tcp, now);
     } else {
+      const source = sourceAddress(ip);
+      const destination = destinationAddress(ip);
+      if (this.#comparing) this.table.onServerCapture(source, destination, decoded.tcp, now);
       if (decoded.outgoing) return;
-      this.table.onCapture(
-        sourceAddress(ip),
-        destinationAddress(ip),
-        decoded.tcp,
-        now,
-        ip.flowInfo & FLOW_INFO_KEPT,
-      );
+      this.table.onCapture(source, destination, decoded.tcp, now, ip.flowInfo & FLOW_INFO_KEPT);
     }
     this.#armTimer(now);
   }
@@ -228,6 +229,7 @@ export class CopyRuntime {
       "datagrams-captured": this.#udp?.captured ?? 0,
       "datagrams-copied": this.#udp?.copied ?? 0,
       "datagrams-skipped-by-rate": this.#udp?.skippedByRate ?? 0,
+      "datagrams-family-unreachable": this.#udp?.familyUnreachable ?? 0,
     };
   }
 

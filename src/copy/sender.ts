@@ -1,6 +1,6 @@
 /**
  * Sends the engine's segments (and copied UDP datagrams) to the target. IPv4 packets leave through a raw
- * IPv4 socket or, with `--send-interface`, as Ethernet frames (`LinkOutlet`); IPv6 segments through a raw
+ * IPv4 socket or, with `--send-interface`, as Ethernet frames (`LinkOutlet`); IPv6 packets through a raw
  * IPv6 socket of their own, opened only when some target is IPv6. Packets are built straight into a batch
  * and leave together, one system call per batch, at the end of the JavaScript task that made them (or
  * sooner when the batch is full): a capture drain or a read from intercept makes many.
@@ -12,11 +12,11 @@
 import { PacketBatch, RawSocket } from "../../ffi/mod.ts";
 import {
   type Address,
+  addressBytes,
   emitIpv4Tcp,
   emitIpv4Udp,
   emitIpv6Tcp,
-  ipv4Bytes,
-  ipv6AddressBytes,
+  emitIpv6Udp,
   type TcpRepr,
   writeIpv6Address,
 } from "../wire/mod.ts";
@@ -28,8 +28,8 @@ export const BATCH_PACKETS = 64;
 export const BATCH_SLOT = 2048;
 /** An IPv6 header (the larger of the two we emit, no options) and a TCP header with the most options. */
 const MAX_HEADERS = 40 + 60;
-/** An IPv4 header without options and a UDP header. */
-const UDP_HEADERS = 20 + 8;
+/** An IPv6 header (the larger of the two, no options or extensions) and a UDP header. */
+const UDP_HEADERS = 40 + 8;
 
 /**
  * Where built packets leave: each goes into `batch.nextSlot()` after `headerLength` bytes left for the
@@ -63,7 +63,7 @@ class RawOutlet<D extends Address> implements Outlet<D> {
   }
 
   queue(length: number, destination: D): void {
-    this.batch.push(length, this.address(destination));
+    this.batch.push(length, this.#address(destination));
   }
 
   sendBatch(): number {
@@ -71,7 +71,7 @@ class RawOutlet<D extends Address> implements Outlet<D> {
   }
 
   sendOne(packet: Uint8Array<ArrayBuffer>, destination: D): boolean {
-    return this.#socket.send(packet, this.address(destination));
+    return this.#socket.send(packet, this.#address(destination));
   }
 
   close(): void {
@@ -79,10 +79,10 @@ class RawOutlet<D extends Address> implements Outlet<D> {
   }
 
   /** `destination`'s bytes (4 or 16), kept for the next packet to it. */
-  address(destination: D): Uint8Array {
+  #address(destination: D): Uint8Array {
     let address = this.#destinations.get(destination);
     if (address === undefined) {
-      address = typeof destination === "number" ? ipv4Bytes(destination) : ipv6AddressBytes(destination);
+      address = addressBytes(destination);
       this.#destinations.set(destination, address);
     }
     return address;
@@ -101,24 +101,28 @@ export class PacketSender {
 
   /** Where IPv4 packets leave. */
   readonly #out: Outlet;
-  /** The raw IPv6 socket, when some target is IPv6. */
-  readonly #out6: RawOutlet<string> | undefined;
+  /** Where IPv6 packets leave, when some target is IPv6: a raw IPv6 socket, or the link outlet. */
+  readonly #out6: Outlet<string> | undefined;
   /** For the rare packet larger than a batch slot. */
   readonly #large = new Uint8Array(MAX_PACKET + 64);
-  /** The IPv6 source address of the packet being built. */
+  /** The IPv6 source and destination addresses of the packet being built. */
   readonly #source6 = new Uint8Array(16);
+  readonly #destination6 = new Uint8Array(16);
+  /** Whether IPv4 and IPv6 leave through the one link outlet. */
+  readonly #outletShared: boolean;
   readonly #flushSoon = () => this.flush();
   #flushQueued = false;
   #id = 0;
 
   /**
-   * Sends IPv4 through `outlet` (by default a raw IPv4 socket), and IPv6 through a raw IPv6 socket opened
-   * when `ipv6` (some target is IPv6).
+   * Sends through `linkOutlet` (`--send-interface`: frames of both families), or else IPv4 through a raw
+   * IPv4 socket and IPv6 through a raw IPv6 socket, opened when `ipv6` (some target is IPv6).
    */
-  constructor(outlet?: Outlet, ipv6 = false) {
-    this.#out = outlet ?? new RawOutlet<number>(4);
+  constructor(linkOutlet?: Outlet<Address>, ipv6 = false) {
+    this.#out = linkOutlet ?? new RawOutlet<number>(4);
+    this.#outletShared = linkOutlet !== undefined;
     try {
-      this.#out6 = ipv6 ? new RawOutlet<string>(6) : undefined;
+      this.#out6 = !ipv6 ? undefined : linkOutlet ?? new RawOutlet<string>(6);
     } catch (error) {
       this.#out.close();
       throw error;
@@ -144,39 +148,77 @@ export class PacketSender {
         );}
       return;
     }
-    const out6 = this.#out6;
-    if (out6 === undefined) throw new Error("IPv6 segment without an IPv6 target");
-    writeIpv6Address(source, this.#source6);
-    const packet = { src: this.#source6, dst: out6.address(destination as string), flowInfo, tcp };
-    if (segmentRoom > BATCH_SLOT) {
-      this.#sendLarge(out6, emitIpv6Tcp(packet, this.#large), destination as string);
-    } else this.#queue(out6, emitIpv6Tcp(packet, out6.batch.nextSlot()), destination as string);
+    const out6 = this.#ipv6Outlet(source, destination as string);
+    const packet = { src: this.#source6, dst: this.#destination6, flowInfo, tcp };
+    if (segmentRoom + out6.headerLength > BATCH_SLOT) {
+      this.#sendLarge(out6, emitIpv6Tcp(packet, this.#large, out6.headerLength), destination as string);
+    } else {
+      this.#queue(out6, emitIpv6Tcp(packet, out6.batch.nextSlot(), out6.headerLength), destination as string);
+    }
   }
 
-  /** Queues a UDP datagram from `source`:`srcPort` to `destination`:`dstPort`; it leaves by the end of the task. */
-  sendUdp(source: number, destination: number, srcPort: number, dstPort: number, payload: Uint8Array): void {
-    this.#id = (this.#id + 1) & 0xffff;
-    const datagram = { src: source, dst: destination, id: this.#id, srcPort, dstPort, payload };
-    const out = this.#out;
-    if (payload.length + UDP_HEADERS + out.headerLength > BATCH_SLOT) {
-      this.#sendLarge(out, emitIpv4Udp(datagram, this.#large, out.headerLength), destination);
+  /**
+   * Queues a UDP datagram from `source`:`srcPort` to `destination`:`dstPort` (both of one family); it
+   * leaves by the end of the task.
+   */
+  sendUdp(
+    source: Address,
+    destination: Address,
+    srcPort: number,
+    dstPort: number,
+    payload: Uint8Array,
+  ): void {
+    const datagramRoom = payload.length + UDP_HEADERS;
+    if (typeof source === "number") {
+      this.#id = (this.#id + 1) & 0xffff;
+      const datagram = { src: source, dst: destination as number, id: this.#id, srcPort, dstPort, payload };
+      const out = this.#out;
+      if (datagramRoom + out.headerLength > BATCH_SLOT) {
+        this.#sendLarge(out, emitIpv4Udp(datagram, this.#large, out.headerLength), destination as number);
+      } else {
+        this.#queue(
+          out,
+          emitIpv4Udp(datagram, out.batch.nextSlot(), out.headerLength),
+          destination as number,
+        );
+      }
       return;
     }
-    this.#queue(out, emitIpv4Udp(datagram, out.batch.nextSlot(), out.headerLength), destination);
+    const out6 = this.#ipv6Outlet(source, destination as string);
+    const datagram = { src: this.#source6, dst: this.#destination6, srcPort, dstPort, payload };
+    if (datagramRoom + out6.headerLength > BATCH_SLOT) {
+      this.#sendLarge(out6, emitIpv6Udp(datagram, this.#large, out6.headerLength), destination as string);
+    } else {
+      this.#queue(
+        out6,
+        emitIpv6Udp(datagram, out6.batch.nextSlot(), out6.headerLength),
+        destination as string,
+      );
+    }
+  }
+
+  /** The IPv6 outlet, with `source` and `destination` written for the packet about to be built. */
+  #ipv6Outlet(source: string, destination: string): Outlet<string> {
+    const out6 = this.#out6;
+    if (out6 === undefined) throw new Error("IPv6 packet without an IPv6 target");
+    writeIpv6Address(source, this.#source6);
+    writeIpv6Address(destination, this.#destination6);
+    return out6;
   }
 
   /** Sends what is queued now. */
   flush(): void {
     this.#flushQueued = false;
     this.#flushOutlet(this.#out);
-    if (this.#out6 !== undefined) this.#flushOutlet(this.#out6);
+    // With --send-interface both families share the link outlet.
+    if (this.#out6 !== undefined && !this.#outletShared) this.#flushOutlet(this.#out6);
   }
 
   /** Sends what is queued and closes the sockets. */
   close(): void {
     this.flush();
     this.#out.close();
-    this.#out6?.close();
+    if (!this.#outletShared) this.#out6?.close();
   }
 
   #flushOutlet<D extends Address>(out: Outlet<D>): void {

@@ -4,11 +4,11 @@
  */
 import type { CounterValues, Logger } from "../ops/mod.ts";
 import type { CopiedSession, SessionEndpoints, TableSink } from "../session/mod.ts";
-import { addressFamily, formatEndpoint } from "../wire/mod.ts";
+import { formatEndpoint } from "../wire/mod.ts";
 import { ConnectSession, ConnectTransport } from "../connect/mod.ts";
 import { ComparedSession, CompareRun } from "./comparing.ts";
 import { InterceptLinks } from "./intercept_link.ts";
-import type { CopyOptions } from "./options.ts";
+import { type CopyOptions, hasIpv6Target } from "./options.ts";
 import type { CopyRuntime } from "./runtime.ts";
 import type { TRANSPORT_COUNTERS } from "./counters.ts";
 import type { PacketSender } from "./sender.ts";
@@ -61,7 +61,6 @@ export class PacketTransport implements Transport {
   /** @param sender the raw socket (or `--send-interface`), the runtime's: it closes it */
   constructor(options: CopyOptions, log: Logger, runtime: CopyRuntime, sender: PacketSender) {
     this.#runtime = runtime;
-    const ipv6Targets = options.mappings.some((mapping) => addressFamily(mapping.targetAddress) === 6);
     this.#sender = sender;
     this.#links = new InterceptLinks(
       options.intercepts,
@@ -71,7 +70,7 @@ export class PacketTransport implements Transport {
       log,
       options.lonely,
       options.secret,
-      ipv6Targets,
+      hasIpv6Target(options.mappings),
     );
     this.sink = {
       segment: (endpoints, tcp) =>
@@ -170,6 +169,7 @@ export class ConnectionTransport implements Transport {
       segment: () => {},
       clientOpened: () => {},
       clientClosed: () => {},
+      targetSeesClients: false,
       open: (endpoints, first, takeOver, now) => {
         const candidate = new ConnectSession(endpoints, config, this.#connections, first, takeOver, now);
         if (this.#compare === undefined) return candidate;

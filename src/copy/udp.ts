@@ -2,12 +2,20 @@
  * UDP copy (`-x udp:53-198.18.0.3:5353`, TCPCopy's `--udp` build): each datagram a client sends to a
  * copied port goes to the target as it came, with no session, handshake or intercept. `--rate` picks
  * clients (address and port) by the sessions' stable hash, `--multiply` sends each datagram N times
- * from N client ports, and `--clients` rewrites the client address as for TCP sessions; the target's
- * answers go where the route sends them (the assistant drops them). Pure: frames in, datagrams out.
+ * from N client ports, and `--clients` rewrites the client address as for TCP sessions (an address of the
+ * target's family); the target's answers go where the route sends them (the assistant drops them). IPv4
+ * and IPv6 alike. Pure: frames in, datagrams out.
  */
 import { copyPort, rangeAddress, sampled, type TargetMapping } from "../session/mod.ts";
 import type { AddressRange } from "../session/mod.ts";
-import { decodeUdpPacket, isWireError } from "../wire/mod.ts";
+import {
+  type Address,
+  addressFamily,
+  decodeUdpPacket,
+  destinationAddress,
+  isWireError,
+  sourceAddress,
+} from "../wire/mod.ts";
 
 /** What to copy over UDP and how. */
 export interface UdpPlan {
@@ -25,8 +33,8 @@ export interface UdpPlan {
 
 /** Where copied datagrams go: one datagram from `source`:`srcPort` to `destination`:`dstPort`. */
 export type DatagramSink = (
-  source: number,
-  destination: number,
+  source: Address,
+  destination: Address,
   srcPort: number,
   dstPort: number,
   payload: Uint8Array,
@@ -42,19 +50,24 @@ export class UdpCopier {
   skippedByRate = 0;
   /** UDP frames that cannot be read whole: cut by the capture, malformed, or IP fragments. */
   malformed = 0;
+  /**
+   * Datagrams of a client whose family is not its target's, with no `-c` range of the target's family to
+   * give it an address of that family.
+   */
+  familyUnreachable = 0;
 
-  /** The IPv4 `-c` ranges (UDP copies IPv4 only), and how many addresses they hold. */
-  readonly #clients: readonly { readonly first: number; readonly count: number }[];
-  readonly #clientsTotal: number;
+  /** The `-c` ranges of each family, and how many addresses they hold. */
+  readonly #clients: Readonly<Record<4 | 6, readonly AddressRange[]>>;
+  readonly #clientsTotal: Readonly<Record<4 | 6, number>>;
 
   constructor(readonly plan: UdpPlan, readonly sink: DatagramSink) {
-    this.#clients = plan.clients.filter((range): range is AddressRange & { first: number } =>
-      typeof range.first === "number"
-    );
-    this.#clientsTotal = this.#clients.reduce((sum, range) => sum + range.count, 0);
+    const ranges = (family: 4 | 6) => plan.clients.filter((range) => addressFamily(range.first) === family);
+    this.#clients = { 4: ranges(4), 6: ranges(6) };
+    const total = (family: 4 | 6) => this.#clients[family].reduce((sum, range) => sum + range.count, 0);
+    this.#clientsTotal = { 4: total(4), 6: total(6) };
   }
 
-  /** One captured frame of link type `linkType`; frames that are not UDP over IPv4 are left alone. */
+  /** One captured frame of link type `linkType`; frames that are not UDP are left alone. */
   onFrame(linkType: number, frame: Uint8Array): void {
     const decoded = decodeUdpPacket(linkType, frame);
     if (decoded === undefined) return;
@@ -69,13 +82,13 @@ export class UdpCopier {
       this.malformed++;
       return;
     }
-    this.onDatagram(ip.src, ip.dst, udp.srcPort, udp.dstPort, payload);
+    this.onDatagram(sourceAddress(ip), destinationAddress(ip), udp.srcPort, udp.dstPort, payload);
   }
 
   /** One datagram a client sent to this host. */
   onDatagram(
-    source: number,
-    destination: number,
+    source: Address,
+    destination: Address,
     srcPort: number,
     dstPort: number,
     payload: Uint8Array,
@@ -91,13 +104,16 @@ export class UdpCopier {
       this.skippedByRate++;
       return;
     }
-    const client = this.#clientsTotal === 0
-      ? source
-      : rangeAddress(this.#clients, this.#clientsTotal, source, 0);
+    const family = addressFamily(mapping.targetAddress);
+    const clientsTotal = this.#clientsTotal[family];
+    if (clientsTotal === 0 && addressFamily(source) !== family) {
+      this.familyUnreachable++;
+      return;
+    }
+    const client = clientsTotal === 0 ? source : rangeAddress(this.#clients[family], clientsTotal, source, 0);
     for (let index = 0; index < multiply; index++) {
       const port = copyPort(srcPort, portShift * multiply + index);
-      // udp: targets are IPv4 only (options refuse an IPv6 one).
-      this.sink(client, mapping.targetAddress as number, port, mapping.targetPort, payload);
+      this.sink(client, mapping.targetAddress, port, mapping.targetPort, payload);
       this.copied++;
     }
   }

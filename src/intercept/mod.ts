@@ -17,6 +17,7 @@
  */
 import { compileFilter } from "../../ffi/mod.ts";
 import {
+  addressValue,
   captureBufferValue,
   cidrListValue,
   type Command,
@@ -44,7 +45,7 @@ import {
   shouldDetach,
 } from "../cli/mod.ts";
 import { UsageError } from "../errors.ts";
-import { formatIpv4, formatIpv6, LinkType, parseIpv6 } from "../wire/mod.ts";
+import { formatAddress, LinkType } from "../wire/mod.ts";
 import { DEFAULT_INTERCEPT_PORT } from "../protocol/mod.ts";
 import { InterceptMonitor } from "./monitor.ts";
 import { AllowList } from "./access.ts";
@@ -233,8 +234,7 @@ export const interceptCommand: Command = {
 
 /** `--bind`: an IPv4 or IPv6 address, in canonical form. */
 function bindAddress(text: string): string {
-  const bytes = parseIpv6(text);
-  return bytes === undefined ? formatIpv4(ipv4Value("--bind", text)) : formatIpv6(bytes);
+  return formatAddress(addressValue("--bind", text));
 }
 
 /** `-D dockerIP-origIP`: replies to the first address count as replies to the second. */

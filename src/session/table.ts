@@ -112,6 +112,12 @@ export interface TableSink {
    */
   ipv6Replies?(): boolean;
   /**
+   * Whether the target sees each copy's client address, so that it must be of the target's family (or come
+   * from a `-c` range of it). Without it, it does; a transport whose copies are connections of this host's
+   * own (`copy --connect`) says `false`: a client of either family then reaches a target of either.
+   */
+  readonly targetSeesClients?: boolean;
+  /**
    * A copy's session ended: the real client's address and port, what the target saw, and how it
    * ended. Optional: only a listener that logs each session (`--log-level debug`) needs it.
    */
@@ -451,7 +457,7 @@ export class SessionTable {
     const mapping = this.plan.mappings[mappingIndex];
     const family = addressFamily(mapping.targetAddress);
     const clientsTotal = family === 4 ? this.#clientsTotal4 : this.#clientsTotal6;
-    if (clientsTotal === 0 && addressFamily(source) !== family) {
+    if (clientsTotal === 0 && addressFamily(source) !== family && this.out.targetSeesClients !== false) {
       if (!takeOver) this.counters.sessionsFamilyUnreachable++;
       return undefined;
     }

@@ -6,7 +6,7 @@
  * formatting, interned by V8 like any short string), and its key with a port one more character: maps
  * take both kinds side by side, and `typeof` tells the family.
  */
-import { formatIpv4, formatIpv6 } from "./address.ts";
+import { formatIpv4, formatIpv6, ipv4Bytes } from "./address.ts";
 
 /** An address as the session table holds it: IPv4 as a number, IPv6 as an 8-character group string. */
 export type Address = number | string;
@@ -47,6 +47,11 @@ export function ipv6AddressBytes(address: string): Uint8Array {
   const bytes = new Uint8Array(16);
   writeIpv6Address(address, bytes);
   return bytes;
+}
+
+/** The 4 bytes of an IPv4 `Address`, or the 16 of an IPv6 one. */
+export function addressBytes(address: Address): Uint8Array {
+  return typeof address === "number" ? ipv4Bytes(address) : ipv6AddressBytes(address);
 }
 
 /** The key of `address` and `port`. */

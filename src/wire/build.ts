@@ -1,5 +1,5 @@
 /**
- * Whole IPv4/IPv6 TCP packets and IPv4 UDP datagrams from plain descriptions (`Repr`s), for the session
+ * Whole IPv4/IPv6 TCP packets and UDP datagrams from plain descriptions (`Repr`s), for the session
  * engine's own segments, copied datagrams and tests. The hot rewrite path uses the views instead.
  */
 import { finishChecksum, onesComplementSum } from "./checksum.ts";
@@ -94,20 +94,60 @@ export function emitIpv4Udp(repr: Ipv4UdpRepr, into: Uint8Array, offset = 0): nu
   ip.src = repr.src;
   ip.dst = repr.dst;
   ip.fillChecksum();
-  const udp = new UdpView(into, ip.payloadOffset);
+  emitUdp(repr, into, ip.payloadOffset, ip.pseudoHeaderSum(IpProtocol.UDP, udpLength));
+  return total;
+}
+
+/** An IPv6 packet carrying a UDP datagram (no extension headers). */
+export interface Ipv6UdpRepr {
+  /** 16-byte source address. */
+  src: Uint8Array;
+  /** 16-byte destination address. */
+  dst: Uint8Array;
+  /** Hop limit; default 64. */
+  hopLimit?: number;
+  srcPort: number;
+  dstPort: number;
+  payload: Uint8Array;
+}
+
+/**
+ * Writes the IPv6 UDP datagram `repr` at `into[offset..]` with its checksum filled and returns its length.
+ * Throws `RangeError` if `into` is too small or the payload would exceed 65535 bytes.
+ */
+export function emitIpv6Udp(repr: Ipv6UdpRepr, into: Uint8Array, offset = 0): number {
+  const udpLength = UDP_HEADER_LENGTH + repr.payload.length;
+  const total = IPV6_HEADER_LENGTH + udpLength;
+  ensureRoom(into, offset, total, udpLength);
+  into.fill(0, offset, offset + IPV6_HEADER_LENGTH + UDP_HEADER_LENGTH);
+  const ip = new Ipv6View(into, offset);
+  ip.version = 6;
+  ip.payloadLength = udpLength;
+  ip.nextHeader = IpProtocol.UDP;
+  ip.hopLimit = repr.hopLimit ?? DEFAULT_TTL;
+  ip.src = repr.src;
+  ip.dst = repr.dst;
+  emitUdp(repr, into, ip.payloadOffset, ip.pseudoHeaderSum(IpProtocol.UDP, udpLength));
+  return total;
+}
+
+/** The UDP header and payload of `repr` at `into[offset..]` (zeroed header), its checksum over `pseudoSum`. */
+function emitUdp(
+  repr: { readonly srcPort: number; readonly dstPort: number; readonly payload: Uint8Array },
+  into: Uint8Array,
+  offset: number,
+  pseudoSum: number,
+): void {
+  const udpLength = UDP_HEADER_LENGTH + repr.payload.length;
+  const udp = new UdpView(into, offset);
   udp.srcPort = repr.srcPort;
   udp.dstPort = repr.dstPort;
   udp.length = udpLength;
   into.set(repr.payload, udp.payloadOffset);
-  const sum = onesComplementSum(
-    into,
-    udp.offset,
-    udp.offset + udpLength,
-    ip.pseudoHeaderSum(IpProtocol.UDP, udpLength),
-  );
-  // 0 means "no checksum" over IPv4: a computed 0 is sent as its other form, 0xffff (RFC 768).
+  const sum = onesComplementSum(into, offset, offset + udpLength, pseudoSum);
+  // 0 means "no checksum" over IPv4 and is not allowed over IPv6: a computed 0 is sent as its other form,
+  // 0xffff (RFC 768, RFC 8200 8.1).
   udp.checksum = finishChecksum(sum) || 0xffff;
-  return total;
 }
 
 /** The IPv4 packet `repr` in a new array of exactly its length. */

@@ -64,23 +64,23 @@ export function decodeTcpPacket(linkType: number, frame: Uint8Array): TcpPacket 
     : decodeIpv6(frame, found.offset, found.outgoing);
 }
 
-/** A captured UDP datagram over IPv4: views over the frame, and whether the capturing host sent it. */
+/** A captured UDP datagram: views over the frame, and whether the capturing host sent it. */
 export interface UdpPacket {
-  ip: Ipv4View;
+  ip: Ipv4View | Ipv6View;
   udp: UdpView;
   /** True for packets the capturing host sent; known only for SLL and SLL2 frames, else false. */
   outgoing: boolean;
 }
 
 /**
- * Finds the IPv4 and UDP headers in one captured frame, as `decodeTcpPacket` does for TCP: `undefined`
- * for a well-formed frame that is not UDP over IPv4, a `WireError` for one that cannot be read or an IP
- * fragment (the UDP header is in the first fragment only).
+ * Finds the IP (IPv4 or IPv6, after any extension headers) and UDP headers in one captured frame, as
+ * `decodeTcpPacket` does for TCP: `undefined` for a well-formed frame that is not UDP, a `WireError` for
+ * one that cannot be read or an IP fragment (the UDP header is in the first fragment only).
  */
 export function decodeUdpPacket(linkType: number, frame: Uint8Array): UdpPacket | WireError | undefined {
   const found = locateIp(linkType, frame);
   if (found === undefined || isWireError(found)) return found;
-  if (found.version !== 4) return undefined; // UDP over IPv6 is not copied yet
+  if (found.version === 6) return decodeIpv6Udp(frame, found.offset, found.outgoing);
   const ip = Ipv4View.check(frame, found.offset);
   if (isWireError(ip)) return ip;
   if (ip.protocol !== IpProtocol.UDP) return undefined;
@@ -91,6 +91,24 @@ export function decodeUdpPacket(linkType: number, frame: Uint8Array): UdpPacket 
     return wireError("malformed", `UDP length ${udp.length} beyond the IP payload's ${ip.payloadLength}`);
   }
   return { ip, udp, outgoing: found.outgoing };
+}
+
+function decodeIpv6Udp(
+  frame: Uint8Array,
+  ipOffset: number,
+  outgoing: boolean,
+): UdpPacket | WireError | undefined {
+  const ip = Ipv6View.check(frame, ipOffset);
+  if (isWireError(ip)) return ip;
+  const upper = ip.upperLayer();
+  if (isWireError(upper)) return upper;
+  if (upper.protocol !== IpProtocol.UDP) return undefined;
+  const udp = UdpView.check(frame.subarray(0, upper.offset + upper.length), upper.offset);
+  if (isWireError(udp)) return udp;
+  if (udp.length > upper.length) {
+    return wireError("malformed", `UDP length ${udp.length} beyond the IPv6 payload's ${upper.length}`);
+  }
+  return { ip, udp, outgoing };
 }
 
 /** Where a frame's IP header starts, its version, and whether the capturing host sent it. */

@@ -70,6 +70,7 @@ Deno.test("copy's counters, their kinds and their Prometheus names", () => {
       "counter datagrams-captured tcpshadow_datagrams_captured_total",
       "counter datagrams-copied tcpshadow_datagrams_copied_total",
       "counter datagrams-skipped-by-rate tcpshadow_datagrams_skipped_by_rate_total",
+      "counter datagrams-family-unreachable tcpshadow_datagrams_family_unreachable_total",
       "gauge resident-memory-bytes tcpshadow_resident_memory_bytes",
       "gauge memory-paused tcpshadow_memory_paused",
       "counter memory-pauses tcpshadow_memory_pauses_total",

@@ -3,14 +3,16 @@ import {
   formatMac,
   neighbourMac,
   nextHop,
+  parseIpv6Routes,
   parseMac,
+  parseNeighbourDump,
   parseNeighbours,
   parseRoutes,
 } from "../../src/copy/neighbours.ts";
 import { parseCopyOptions } from "../../src/copy/options.ts";
 import { main } from "../../main.ts";
 import { UsageError } from "../../src/errors.ts";
-import { formatIpv4, parseIpv4 } from "../../src/wire/mod.ts";
+import { formatAddress, formatIpv4, ipv6Address, parseIpv4, parseIpv6 } from "../../src/wire/mod.ts";
 
 // As a little-endian host prints them: a default route via 198.18.0.254 on eth0, 198.18.0.0/24 on eth0,
 // 198.18.5.0/24 via 198.18.0.5 on eth0, 198.19.0.0/16 on eth1, and a route that is down.
@@ -92,4 +94,85 @@ Deno.test("copy refuses a send interface that does not exist or is not Ethernet,
   const udp = ["copy", "-x", "udp:53-198.18.0.3:53", "-q", "--stats", "0"];
   assert.equal(await main([...udp, "-o", "nosuch0"]), 2);
   assert.equal(await main([...udp, "-o", "lo"]), 2);
+});
+
+// As Linux prints them: 2001:2::/64 on eth0, a default route via fe80::1 on eth0 (metric 0x400), 2001:2:5::/48
+// via 2001:2::5 on eth0, 2001:2:9::/64 on eth1, the local route to this host's own 2001:2::1, and a route that
+// is down.
+const ROUTES6 = [
+  "20010002000000000000000000000000 40 00000000000000000000000000000000 00 " +
+  "00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0",
+  "00000000000000000000000000000000 00 00000000000000000000000000000000 00 " +
+  "fe800000000000000000000000000001 00000400 00000003 00000000 00000003     eth0",
+  "20010002000500000000000000000000 30 00000000000000000000000000000000 00 " +
+  "20010002000000000000000000000005 00000100 00000001 00000000 00000003     eth0",
+  "20010002000900000000000000000000 40 00000000000000000000000000000000 00 " +
+  "00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth1",
+  "20010002000000000000000000000001 80 00000000000000000000000000000000 00 " +
+  "00000000000000000000000000000000 00000000 00000003 00000000 80200001     eth0",
+  "20010002000700000000000000000000 40 00000000000000000000000000000000 00 " +
+  "00000000000000000000000000000000 00000100 00000001 00000000 00000000     eth0",
+].join("\n") + "\n";
+
+const v6 = (text: string) => ipv6Address(parseIpv6(text)!);
+const hop6 = (device: string, target: string) => {
+  const routes = [...parseRoutes(ROUTES), ...parseIpv6Routes(ROUTES6)];
+  const found = nextHop(routes, device, v6(target));
+  return found === undefined ? undefined : formatAddress(found);
+};
+
+Deno.test("IPv6: the next hop is the target on the link, else the longest matching route's gateway", () => {
+  assert.equal(hop6("eth0", "2001:2::2"), "2001:2::2");
+  assert.equal(hop6("eth0", "2001:2:5:1::9"), "2001:2::5");
+  assert.equal(hop6("eth0", "2001:db8::1"), "fe80::1");
+  assert.equal(hop6("eth1", "2001:2:9::3"), "2001:2:9::3");
+  assert.equal(hop6("eth1", "2001:2::2"), undefined); // no route through eth1 covers it
+  assert.equal(hop6("eth0", "2001:2:7::1"), "fe80::1"); // the down route is ignored
+  assert.equal(hop6("eth0", "2001:2::1"), "2001:2::1"); // the local /128 is left out; the /64 has it
+  // IPv4 targets never match IPv6 routes, nor the other way round.
+  assert.equal(
+    formatIpv4(nextHop(parseIpv6Routes(ROUTES6).concat(parseRoutes(ROUTES)), "eth0", ip("198.18.0.2"))!),
+    "198.18.0.2",
+  );
+  assert.equal(nextHop(parseIpv6Routes(ROUTES6), "eth0", ip("198.18.0.2")), undefined);
+});
+
+/** An RTM_NEWNEIGH message body: ndmsg (family, ifindex, state), then NDA_DST and NDA_LLADDR if given. */
+function neighbourMessage(ifindex: number, state: number, address?: string, mac?: number[]) {
+  const attributes: number[] = [];
+  const attribute = (type: number, value: Uint8Array) => {
+    const length = 4 + value.length;
+    attributes.push(length & 0xff, length >> 8, type, 0, ...value);
+    while (attributes.length % 4 !== 0) attributes.push(0);
+  };
+  if (address !== undefined) attribute(1, parseIpv6(address)!);
+  if (mac !== undefined) attribute(2, new Uint8Array(mac));
+  const body = new Uint8Array(12 + attributes.length);
+  const view = new DataView(body.buffer);
+  body[0] = 10;
+  view.setInt32(4, ifindex, true);
+  view.setUint16(8, state, true);
+  body.set(attributes, 12);
+  return { type: 28, body };
+}
+
+Deno.test("IPv6 neighbours from an rtnetlink dump: usable states with a MAC address, on the device asked", () => {
+  const mac = [2, 0xaa, 0xbb, 0xcc, 0xdd, 2];
+  const neighbours = parseNeighbourDump([
+    neighbourMessage(3, 0x02, "2001:2::2", mac), // REACHABLE
+    neighbourMessage(3, 0x04, "fe80::1", [2, 0, 0, 0, 0, 1]), // STALE: the kernel still uses it
+    neighbourMessage(3, 0x01, "2001:2::7"), // INCOMPLETE: no address yet
+    neighbourMessage(3, 0x20, "2001:2::8", [2, 0, 0, 0, 0, 8]), // FAILED
+    neighbourMessage(4, 0x02, "2001:2::9", [2, 0, 0, 0, 0, 9]), // another device
+    { type: 3, body: new Uint8Array(4) }, // not a neighbour message
+  ], new Map([[3, "eth0"]]));
+  assert.deepEqual(
+    neighbours.map((entry) => [formatAddress(entry.address), formatMac(entry.mac), entry.device]),
+    [
+      ["2001:2::2", "02:aa:bb:cc:dd:02", "eth0"],
+      ["fe80::1", "02:00:00:00:00:01", "eth0"],
+    ],
+  );
+  assert.equal(formatMac(neighbourMac(neighbours, "eth0", v6("2001:2::2"))!), "02:aa:bb:cc:dd:02");
+  assert.equal(neighbourMac(neighbours, "eth0", v6("2001:2::7")), undefined);
 });

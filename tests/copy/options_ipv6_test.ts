@@ -62,14 +62,9 @@ Deno.test("-s takes IPv6 intercepts, bracketed with a port or bare", () => {
   assert.throws(() => parse("-x", "80-198.18.0.2:8080", "-s", "[2001:2::zz]:1"), UsageError);
 });
 
-Deno.test("udp: targets and --send-interface stay IPv4: an IPv6 one is a usage error", () => {
-  assert.throws(() => parse("-x", "udp:53-[2001:2::2]:5353"), /udp: copies IPv4 only/);
-  assert.throws(() => parse("-x", "udp:[2001:2::1]:53-198.18.0.2:5353"), /udp: copies IPv4 only/);
-  assert.throws(
-    () => parse("-x", "80-[2001:2::2]:8080", "-o", "eth0"),
-    /--send-interface \(-o\) sends IPv4 only/,
-  );
-  // IPv4 udp: beside an IPv6 TCP target is fine, and so is -o with IPv4 targets only.
+Deno.test("--send-interface takes targets of both families; udp: ones beside TCP ones of the other", () => {
+  assert.equal(parse("-x", "80-[2001:2::2]:8080,81-198.18.0.2:8080", "-o", "eth0").sendInterface, "eth0");
+  assert.equal(parse("-x", "udp:53-[2001:2::2]:5353", "-o", "eth0").sendInterface, "eth0");
   const mixed = parse("-x", "80-[2001:2::2]:8080,udp:53-198.18.0.2:5353");
   assert.equal(mixed.mappings.length, 1);
   assert.equal(mixed.udpMappings.length, 1);

@@ -3,15 +3,26 @@ import { captureFilter } from "../../src/copy/filter.ts";
 import { parseCopyOptions } from "../../src/copy/options.ts";
 import { UdpCopier, type UdpPlan } from "../../src/copy/udp.ts";
 import { UsageError } from "../../src/errors.ts";
-import { buildIpv4Tcp, emitIpv4Udp, LinkType, parseIpv4, TcpFlag } from "../../src/wire/mod.ts";
+import {
+  type Address,
+  buildIpv4Tcp,
+  emitIpv4Udp,
+  emitIpv6Udp,
+  formatAddress,
+  ipv6Address,
+  LinkType,
+  parseIpv4,
+  parseIpv6,
+  TcpFlag,
+} from "../../src/wire/mod.ts";
 
 const SERVER = parseIpv4("198.18.0.1")!;
 const TARGET = parseIpv4("198.18.0.3")!;
 const QUERY = new TextEncoder().encode("a DNS query");
 
 interface Sent {
-  source: number;
-  destination: number;
+  source: Address;
+  destination: Address;
   srcPort: number;
   dstPort: number;
   payload: Uint8Array;
@@ -93,7 +104,8 @@ Deno.test("--clients gives each client one address from the range, stable across
     udp.onDatagram(parseIpv4("10.0.0.0")! + client, SERVER, 40000, 53, QUERY);
   }
   for (let i = 0; i < sent.length; i += 2) {
-    assert.ok(sent[i].source >= first && sent[i].source < first + 254);
+    const source = sent[i].source as number;
+    assert.ok(source >= first && source < first + 254);
     assert.equal(sent[i + 1].source, sent[i].source);
   }
   assert.ok(new Set(sent.map((datagram) => datagram.source)).size > 100);
@@ -153,4 +165,53 @@ Deno.test("the capture filter selects TCP and UDP ports each by their own protoc
     filter(["-x", "80-198.18.0.3:8080,udp:53-198.18.0.3:53", "-s", "h", "-F", "net 10.0.0.0/8"]),
     "((tcp and (dst port 80)) or (udp and (dst port 53))) and (net 10.0.0.0/8)",
   );
+});
+
+const v6 = (text: string) => ipv6Address(parseIpv6(text)!);
+
+function rawDatagram6(source: string, srcPort: number, payload = QUERY): Uint8Array {
+  const packet = new Uint8Array(48 + payload.length);
+  emitIpv6Udp(
+    { src: parseIpv6(source)!, dst: parseIpv6("2001:2::1")!, srcPort, dstPort: 53, payload },
+    packet,
+  );
+  return packet;
+}
+
+Deno.test("IPv6 datagrams go to an IPv6 target, -c giving each client an address of the target's family", () => {
+  const target6 = v6("2001:2::3");
+  const mappings = [{ onlinePort: 53, targetAddress: target6, targetPort: 5353 }];
+  const { copier: plain, sent } = copier({ mappings });
+  plain.onFrame(LinkType.RAW, rawDatagram6("2001:2::10", 40000));
+  assert.deepEqual(
+    sent.map((
+      datagram,
+    ) => [formatAddress(datagram.source), formatAddress(datagram.destination), datagram.srcPort]),
+    [["2001:2::10", "2001:2::3", 40000]],
+  );
+  assert.deepEqual(sent[0].payload, QUERY);
+
+  // An IPv4 client reaches the IPv6 target only through an IPv6 -c range; without one it is counted.
+  plain.onFrame(LinkType.RAW, rawDatagram(parseIpv4("198.18.0.10")!, 40001));
+  assert.equal(sent.length, 1);
+  assert.deepEqual([plain.captured, plain.copied, plain.familyUnreachable], [2, 1, 1]);
+  const ranged = copier({
+    mappings,
+    clients: [{ first: 0xc6130001, count: 254 }, { first: v6("2001:2:0:1::1"), count: 2 ** 32 - 1 }],
+  });
+  ranged.copier.onFrame(LinkType.RAW, rawDatagram(parseIpv4("198.18.0.10")!, 40001));
+  ranged.copier.onFrame(LinkType.RAW, rawDatagram6("2001:2::10", 40000));
+  assert.equal(ranged.sent.length, 2);
+  for (const datagram of ranged.sent) {
+    assert.match(formatAddress(datagram.source), /^2001:2:0:1::[0-9a-f:]+$/);
+  }
+  assert.equal(ranged.copier.familyUnreachable, 0);
+});
+
+Deno.test("copy -x udp: takes IPv6 targets", () => {
+  const options = parseCopyOptions(["-x", "udp:53-[2001:2::3]:5353,udp:[2001:2::1]:54-[2001:2::3]:5354"]);
+  assert.deepEqual(options.udpMappings.map((mapping) => formatAddress(mapping.targetAddress)), [
+    "2001:2::3",
+    "2001:2::3",
+  ]);
 });

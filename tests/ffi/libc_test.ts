@@ -4,6 +4,8 @@ import {
   POLL_READ,
   POLL_WRITE,
   readKernelFile,
+  routeNetlinkDump,
+  socketAddress,
   SocketPoller,
   StreamSocket,
 } from "../../ffi/mod.ts";
@@ -124,4 +126,59 @@ Deno.test("a StreamSocket to a closed port fails as refused; a wait is woken ear
   } finally {
     poller.close();
   }
+});
+
+Deno.test("socketAddress lays out sockaddr_in and sockaddr_in6, the port in network order", () => {
+  assert.deepEqual(
+    [...socketAddress(new Uint8Array([198, 18, 0, 2]), 8080)],
+    [2, 0, 0x1f, 0x90, 198, 18, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0],
+  );
+  const v6 = new Uint8Array(16);
+  v6.set([0x20, 0x01, 0x00, 0x02], 0);
+  v6[15] = 2;
+  // sa_family AF_INET6 (10, host order), port, flow info 0, the 16 address bytes, scope id 0.
+  assert.deepEqual(
+    [...socketAddress(v6, 443)],
+    [10, 0, 0x01, 0xbb, 0, 0, 0, 0, ...v6, 0, 0, 0, 0],
+  );
+  assert.throws(() => socketAddress(new Uint8Array(6), 80), TypeError);
+});
+
+Deno.test("a StreamSocket connects over IPv6 from a bound local address", async () => {
+  const listener = Deno.listen({ hostname: "::1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const poller = new SocketPoller();
+  const loopback6 = new Uint8Array(16);
+  loopback6[15] = 1;
+  try {
+    const accepted = listener.accept();
+    const socket = StreamSocket.connect(loopback6, port, loopback6);
+    assert.ok(socket instanceof StreamSocket, `errno ${socket}`);
+    const ready: number[] = [];
+    await poller.wait([socket.fd], [true], ready, 2000);
+    assert.equal(socket.connectError(), 0);
+    const server = await accepted;
+    assert.equal((server.remoteAddr as Deno.NetAddr).hostname, "::1");
+    assert.deepEqual(socket.send(new TextEncoder().encode("six")), { bytes: 3 });
+    const got = new Uint8Array(8);
+    assert.equal(await server.read(got), 3);
+    socket.close();
+    server.close();
+    // A local address of the other family is the caller's mistake, not an errno.
+    assert.throws(() => StreamSocket.connect(loopback6, port, new Uint8Array([127, 0, 0, 1])), TypeError);
+  } finally {
+    listener.close();
+    poller.close();
+  }
+});
+
+Deno.test("routeNetlinkDump reads a dump of the kernel's tables, unprivileged; a refusal is a FatalError", () => {
+  // RTM_GETROUTE (26) for IPv6 (struct rtmsg, family AF_INET6): every answer an RTM_NEWROUTE (24), at
+  // least ::1's.
+  const request = new Uint8Array(12);
+  request[0] = 10;
+  const routes = routeNetlinkDump(26, request);
+  assert.ok(routes.length > 0);
+  assert.ok(routes.every((message) => message.type === 24 && message.body.length >= 12));
+  assert.throws(() => routeNetlinkDump(9999, new Uint8Array(0)), /the kernel refused a netlink dump/);
 });

@@ -16,13 +16,17 @@ import {
 } from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
 
-/** Drops every packet the online host itself sends to the target's port 8080 (output hook). */
-async function dropOwnCopies(lab: CopyLab): Promise<void> {
+/**
+ * Drops every packet the online host itself sends to the target's port 8080 (output hook), to its IPv4
+ * address or (`family` 6) its IPv6 one.
+ */
+async function dropOwnCopies(lab: CopyLab, family: 4 | 6 = 4): Promise<void> {
+  const daddr = family === 4 ? `ip daddr ${lab.target.address}` : `ip6 daddr ${lab.target.address6}`;
   const script = [
     "table inet rawdrop {",
     "  chain out {",
     "    type filter hook output priority 0;",
-    `    ip daddr ${lab.target.address} tcp dport 8080 counter drop`,
+    `    ${daddr} tcp dport 8080 counter drop`,
     "  }",
     "}",
   ].join("\n");
@@ -39,7 +43,7 @@ async function httpClient(lab: CopyLab, prefix: string, requests: number): Promi
   await lab.client.run(
     agentCommand("http_client", [
       "--url",
-      `http://${lab.online.address}:80`,
+      `http://${lab.onlineUrlHost}:80`,
       "--requests",
       String(requests),
       "--connections",
@@ -54,9 +58,19 @@ async function httpClient(lab: CopyLab, prefix: string, requests: number): Promi
   );
 }
 
-Deno.test("--send-interface: with the raw socket's copies dropped by the online host's firewall, frames still get 100% through", async () => {
-  await withCopyLab({}, async (lab) => {
-    await dropOwnCopies(lab);
+for (const family of [4, 6] as const) {
+  Deno.test(`--send-interface over IPv${family}: with the raw socket's copies dropped by the online host's firewall, frames still get 100% through`, async () => {
+    await framesPassTheFirewall(family);
+  });
+}
+
+/**
+ * Copies through the raw socket meet the online host's firewall; frames do not. Over IPv6 the target's MAC
+ * address comes from the IPv6 neighbour table (NDP, through rtnetlink), asked for since it was flushed.
+ */
+async function framesPassTheFirewall(family: 4 | 6): Promise<void> {
+  await withCopyLab({ family }, async (lab) => {
+    await dropOwnCopies(lab, family);
 
     const raw = await lab.startCopy();
     await httpClient(lab, "raw", 100);
@@ -68,7 +82,7 @@ Deno.test("--send-interface: with the raw socket's copies dropped by the online 
     assert.ok(await droppedByRule(lab) >= 100, "the rule saw the raw socket's copies");
 
     // No neighbour entry for the target yet: copy has to ask for it.
-    await lab.online.run(["ip", "neigh", "flush", "dev", lab.online.device]);
+    await lab.online.run(["ip", `-${family}`, "neigh", "flush", "dev", lab.online.device]);
     const dropsBefore = await droppedByRule(lab);
     const link = await lab.startCopy(["--send-interface", lab.online.device]);
     await httpClient(lab, "link", 1000);
@@ -87,9 +101,14 @@ Deno.test("--send-interface: with the raw socket's copies dropped by the online 
     );
     assert.equal(summary["packets-send-dropped"], 0);
     assert.equal(await droppedByRule(lab), dropsBefore, "frames went through the firewall");
-    assert.match(link.stderrText(), new RegExp(`to ${lab.target.mac}`));
+    const targetAddress = family === 4 ? lab.target.address : lab.target.address6;
+    assert.match(link.stderrText(), new RegExp(`asking for ${targetAddress}'s MAC address`));
+    assert.match(
+      link.stderrText(),
+      new RegExp(`sending to ${targetAddress} as frames on eth0 to ${lab.target.mac}`),
+    );
   });
-});
+}
 
 Deno.test("--send-interface with --target-mac sends to that MAC without asking the neighbour table", async () => {
   await withCopyLab({}, async (lab) => {

@@ -5,16 +5,31 @@
  */
 import assert from "node:assert/strict";
 import { Capture } from "../../ffi/mod.ts";
-import { decodeUdpPacket, formatIpv4, ipv4FromBytes, isWireError, parseCidr } from "../../src/wire/mod.ts";
+import {
+  type Address,
+  decodeUdpPacket,
+  formatAddress,
+  ipv4FromBytes,
+  isWireError,
+  parseCidr,
+  sourceAddress,
+} from "../../src/wire/mod.ts";
 import { agentCommand, type Host, type LabProcess, waitForLine } from "./lab.ts";
-import { type CopyLab, FAKE_CLIENTS, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import {
+  type CopyLab,
+  FAKE_CLIENTS,
+  FAKE_CLIENTS6,
+  tcpshadow,
+  waitForStderr,
+  withCopyLab,
+} from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
 
 const QUERIES = 300;
 const ZONE = "lab.test";
 
-/** dnsmasq answering A queries for *.lab.test itself, logging each query to `log`. */
-async function startDnsmasq(host: Host, port: number, log: string): Promise<LabProcess> {
+/** dnsmasq on `host`'s address (`family` 6: its IPv6 one) answering A queries for *.lab.test itself, logging each query to `log`. */
+async function startDnsmasq(host: Host, port: number, log: string, family: 4 | 6 = 4): Promise<LabProcess> {
   const server = host.spawn([
     "dnsmasq",
     "--keep-in-foreground",
@@ -22,7 +37,7 @@ async function startDnsmasq(host: Host, port: number, log: string): Promise<LabP
     "--no-resolv",
     "--no-hosts",
     "--bind-interfaces",
-    `--listen-address=${host.address}`,
+    `--listen-address=${family === 4 ? host.address : host.address6}`,
     `--port=${port}`,
     `--address=/${ZONE}/198.18.0.99`,
     "--log-queries",
@@ -65,7 +80,7 @@ async function sentQueries(path: string): Promise<string[]> {
 }
 
 /** The UDP datagrams in a capture file: source address and port, and the payload in hex. */
-function capturedDatagrams(path: string): Array<{ source: number; port: number; hex: string }> {
+function capturedDatagrams(path: string): Array<{ source: Address; port: number; hex: string }> {
   const capture = Capture.openOffline(path);
   const datagrams = [];
   try {
@@ -73,7 +88,7 @@ function capturedDatagrams(path: string): Array<{ source: number; port: number; 
       const decoded = decodeUdpPacket(capture.linkType, packet.data);
       if (decoded === undefined || isWireError(decoded)) continue;
       const hex = [...decoded.udp.payload()].map((b) => b.toString(16).padStart(2, "0")).join("");
-      datagrams.push({ source: decoded.ip.src, port: decoded.udp.srcPort, hex });
+      datagrams.push({ source: sourceAddress(decoded.ip), port: decoded.udp.srcPort, hex });
     }
   } finally {
     capture.close();
@@ -107,19 +122,21 @@ function times(sent: string[], n: number): Map<string, number> {
   return new Map([...tally(sent)].map(([key, count]) => [key, count * n]));
 }
 
-function inFakeClients(address: number): boolean {
+/** Whether `address` is one of the copies' client addresses: FAKE_CLIENTS, or FAKE_CLIENTS6 (a /64). */
+function inFakeClients(address: Address): boolean {
+  if (typeof address === "string") return formatAddress(address).startsWith("2001:2:0:1:");
   const cidr = parseCidr(FAKE_CLIENTS)!;
   const shift = 32 - cidr.prefix;
   return address >>> shift === ipv4FromBytes(cidr.network) >>> shift;
 }
 
 /** The DNS servers, a capture of what reaches the target's port 5353, and the paths of their logs. */
-async function dnsLab(lab: CopyLab) {
+async function dnsLab(lab: CopyLab, family: 4 | 6 = 4) {
   const onlineLog = `${lab.dir}/online-dns.log`;
   const targetLog = `${lab.dir}/target-dns.log`;
   const targetPcap = `${lab.dir}/target.pcap`;
-  await startDnsmasq(lab.online, 53, onlineLog);
-  await startDnsmasq(lab.target, 5353, targetLog);
+  await startDnsmasq(lab.online, 53, onlineLog, family);
+  await startDnsmasq(lab.target, 5353, targetLog, family);
   const capture = lab.target.spawn(agentCommand("capture", [
     "--device",
     lab.target.device,
@@ -138,7 +155,7 @@ async function askOnline(lab: CopyLab, log: string): Promise<void> {
   await lab.client.run(
     agentCommand("dns_client", [
       "--to",
-      `${lab.online.address}:53`,
+      `${lab.onlineUrlHost}:53`,
       "--queries",
       String(QUERIES),
       "--zone",
@@ -150,8 +167,12 @@ async function askOnline(lab: CopyLab, log: string): Promise<void> {
   );
 }
 
-function udpCopy(lab: CopyLab, extra: string[]): string[] {
-  return tcpshadow(["copy", "-x", `udp:53-${lab.target.address}:5353`, "-c", FAKE_CLIENTS, ...extra]);
+/** copy of the online host's UDP port 53 to the target's 5353, clients from the fake range of `family`. */
+function udpCopy(lab: CopyLab, extra: string[], family: 4 | 6 = 4): string[] {
+  const [target, clients] = family === 4
+    ? [lab.target.address, FAKE_CLIENTS]
+    : [`[${lab.target.address6}]`, FAKE_CLIENTS6];
+  return tcpshadow(["copy", "-x", `udp:53-${target}:5353`, "-c", clients, ...extra]);
 }
 
 async function stopCopy(copy: LabProcess): Promise<Record<string, number>> {
@@ -167,10 +188,19 @@ async function stopCopy(copy: LabProcess): Promise<Record<string, number>> {
   );
 }
 
-Deno.test("udp: 300 DNS queries reach the target's dnsmasq, counted on both sides and identical byte for byte, with no intercept", async () => {
-  await withCopyLab({}, async (lab) => {
-    const dns = await dnsLab(lab);
-    const copy = lab.online.spawn(udpCopy(lab, ["--stats", "1"]), { stdout: "piped", stderr: "piped" });
+for (const family of [4, 6] as const) {
+  Deno.test(`udp over IPv${family}: 300 DNS queries reach the target's dnsmasq, counted on both sides and identical byte for byte, with no intercept`, async () => {
+    await dnsQueriesReachTarget(family);
+  });
+}
+
+async function dnsQueriesReachTarget(family: 4 | 6): Promise<void> {
+  await withCopyLab({ family }, async (lab) => {
+    const dns = await dnsLab(lab, family);
+    const copy = lab.online.spawn(udpCopy(lab, ["--stats", "1"], family), {
+      stdout: "piped",
+      stderr: "piped",
+    });
     await waitForStderr(copy, "copying", 15_000);
     const clientLog = `${lab.dir}/client.jsonl`;
     await askOnline(lab, clientLog);
@@ -196,9 +226,13 @@ Deno.test("udp: 300 DNS queries reach the target's dnsmasq, counted on both side
 
     const datagrams = capturedDatagrams(dns.targetPcap);
     assert.deepEqual(tally(datagrams.map((datagram) => datagram.hex)), tally(sent));
-    for (const { source } of datagrams) assert.ok(inFakeClients(source), formatIpv4(source));
+    for (const { source } of datagrams) assert.ok(inFakeClients(source), formatAddress(source));
+    assert.ok(
+      datagrams.length > 0 &&
+        datagrams.every(({ source }) => typeof source === (family === 4 ? "number" : "string")),
+    );
   });
-});
+}
 
 Deno.test("udp: --multiply 3 sends each DNS query three times from three client ports", async () => {
   await withCopyLab({}, async (lab) => {

@@ -119,6 +119,24 @@ Deno.test("a client whose family cannot reach the target's is counted, unless -c
   assert.match(second, /^2001:2:0:1::[0-9a-f:]+$/);
 });
 
+Deno.test("a transport whose target never sees the client address copies clients of either family", () => {
+  // copy --connect: the target sees this host's connection, so the client's family does not matter.
+  const out = recording();
+  const sink = { ...out.sink, targetSeesClients: false };
+  const toIpv6 = new SessionTable(port80Plan(TARGET6), sink);
+  toIpv6.onCapture(CLIENT4, 0xc6120001, segment(40_000, 1000, 0, TcpFlag.SYN), 0);
+  const toIpv4 = new SessionTable(port80Plan(TARGET4), sink);
+  toIpv4.onCapture(CLIENT6, ONLINE6, segment(40_000, 1000, 0, TcpFlag.SYN), 0);
+  for (const table of [toIpv6, toIpv4]) {
+    assert.equal(table.counters.sessionsFamilyUnreachable, 0);
+    assert.equal(table.counters.sessionsCopied, 1);
+  }
+  assert.deepEqual(
+    out.registrations.map((r) => [formatAddress(r.clientAddress), formatAddress(r.targetAddress)]),
+    [["198.18.10.10", "2001:2::2"], ["2001:2::10", "198.18.0.2"]],
+  );
+});
+
 Deno.test("sessions toward an IPv6 target are refused and counted while no intercept takes IPv6", () => {
   const out = recording();
   let granted = false;

@@ -2,7 +2,7 @@
  * Lab agent: a DNS client. Sends `--queries` A queries for `q<i>.<zone>` (ids 1..N) over UDP to
  * `--to HOST:PORT`, a few at a time, and waits for each answer (one retry after a second).
  *
- * Usage: deno run -A dns_client.ts --to HOST:PORT [--queries N] [--zone lab.test] [--log FILE]
+ * Usage: deno run -A dns_client.ts --to HOST:PORT (IPv6: [HOST]:PORT) [--queries N] [--zone lab.test] [--log FILE]
  *
  * One JSON line per query sent goes to FILE: { id, name, query (hex of the datagram), answered }.
  * Prints "done <answered>/<N>" and exits 1 if any query went unanswered.
@@ -21,8 +21,11 @@ const flags = parseArgs({
   },
   strict: true,
 }).values;
-const [host, port] = (flags.to ?? "").split(":");
-if (!host || !port) throw new Error("--to HOST:PORT is required");
+const to = flags.to ?? "";
+const colon = to.lastIndexOf(":");
+const host = to.slice(0, Math.max(colon, 0)).replace(/^\[(.*)\]$/, "$1");
+const port = to.slice(colon + 1);
+if (!host || colon < 0 || !port) throw new Error("--to HOST:PORT is required");
 const count = Number(flags.queries);
 const log = new JsonLog(flags.log);
 const IN_FLIGHT = 8;
@@ -34,7 +37,7 @@ function query(id: number, name: string): Uint8Array {
   return new Uint8Array([id >> 8, id & 0xff, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, ...labels, 0, 0, 1, 0, 1]);
 }
 
-const socket = createSocket("udp4");
+const socket = createSocket(host.includes(":") ? "udp6" : "udp4");
 const waiting = new Map<number, () => void>();
 socket.on("message", (message: Uint8Array) => {
   const id = (message[0] << 8) | message[1];

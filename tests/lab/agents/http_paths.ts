@@ -2,7 +2,7 @@
  * Lab agent: GETs a list of paths from an HTTP server, on one keep-alive connection, a connection each, or
  * all pipelined in one write on one connection.
  *
- * Usage: deno run -A http_paths.ts --to HOST:PORT --paths P,P,.. [--mode keepalive|close|pipeline]
+ * Usage: deno run -A http_paths.ts --to HOST:PORT (IPv6: [HOST]:PORT) --paths P,P,.. [--mode keepalive|close|pipeline]
  *
  * Prints "done N" with the number of answers read.
  */
@@ -19,7 +19,9 @@ const flags = parseArgs({
   strict: true,
 }).values;
 if (flags.to === undefined || flags.paths === undefined) throw new Error("--to and --paths are required");
-const [host, port] = flags.to.split(":");
+const colon = flags.to.lastIndexOf(":");
+const host = flags.to.slice(0, colon).replace(/^\[(.*)\]$/, "$1");
+const port = flags.to.slice(colon + 1);
 const paths = flags.paths.split(",");
 
 let answers = 0;
