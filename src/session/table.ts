@@ -474,7 +474,8 @@ export class SessionTable {
     for (let index = 0; index < this.plan.multiply; index++) {
       const endpoint = this.#pickEndpoint(source, tcp.srcPort, index, family, clientsTotal);
       if (endpoint === undefined) {
-        this.counters.sessionsWithoutAddress++;
+        // Its later packets come here again as take-overs, as a refused session's do: only its SYN counts.
+        if (!takeOver) this.counters.sessionsWithoutAddress++;
         continue;
       }
       const replyKey = endpointKey(endpoint.address, endpoint.port);

@@ -191,6 +191,22 @@ Deno.test("a client port reused 40 times while the earlier copies still run: eac
   assert.equal(table.counters.sessionsWithoutAddress, 0);
 });
 
+Deno.test("a connection left without a client address and port is counted once, not once per packet", () => {
+  const table = new SessionTable(port80Plan(TARGET), { segment() {}, clientOpened() {}, clientClosed() {} });
+  const request = new TextEncoder().encode("POST / HTTP/1.1\r\n\r\n");
+  // 65 connections from one client port, all still copied when the last comes: 64 addresses and ports.
+  for (let connection = 0; connection < 65; connection++) {
+    const isn = 1000 + connection * 100_000;
+    table.onCapture(CLIENT, ONLINE, segment(40_000, 80, isn, 0, TcpFlag.SYN, { mss: 1460 }), connection);
+    for (let piece = 0; piece < 3; piece++) {
+      const seq = isn + 1 + piece * request.length;
+      table.onCapture(CLIENT, ONLINE, segment(40_000, 80, seq, 7001, TcpFlag.ACK, {}, request), connection);
+    }
+  }
+  assert.equal(table.counters.sessionsCopied, 64);
+  assert.equal(table.counters.sessionsWithoutAddress, 1);
+});
+
 Deno.test("a session refused at the cap or by the memory guard is counted once, not once per packet", () => {
   const table = new SessionTable(port80Plan(TARGET, { maxSessions: 1 }), {
     segment() {},
