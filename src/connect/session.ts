@@ -296,7 +296,8 @@ export class ConnectSession implements CopiedSession {
     if (this.#resetOffset === Infinity) return Infinity;
     if (this.#resetOffset <= 1 || this.#targetClosed) return -Infinity;
     const stream = this.#stream;
-    const sent = stream.finOffset === undefined ? stream.end : stream.finOffset;
+    // The client's FIN takes a sequence number: a RST after it starts just past it.
+    const sent = stream.finOffset === undefined ? stream.end : stream.finOffset + 1;
     // Bytes from before the reset still missing: captured late, or lost by the capture (then wait no more).
     if (sent < this.#resetOffset) return this.#resetAt + this.config.responseWaitMs;
     if (stream.nextRequestStart !== undefined) return Infinity;

@@ -175,7 +175,12 @@ interface Copy {
   counted: boolean;
 }
 
-const PROBES = 16;
+/**
+ * Client addresses and ports a new copy tries. Each copy of one client port still open or lingering holds
+ * one: a client that reconnects from the same port (a narrow ephemeral range) faster than a slow target
+ * takes the copies holds many at once, and 16 ran out in the lab under load.
+ */
+const PROBES = 64;
 const DEAD_SWEEP_MS = 1000;
 /** Stale timer entries tolerated beyond twice the live sessions before the timers are rebuilt. */
 const STALE_TIMERS = 1024;
@@ -475,7 +480,8 @@ export class SessionTable {
     for (let index = 0; index < this.plan.multiply; index++) {
       const endpoint = this.#pickEndpoint(source, tcp.srcPort, index, family, clientsTotal);
       if (endpoint === undefined) {
-        this.counters.sessionsWithoutAddress++;
+        // Its later packets come here again as take-overs, as a refused session's do: only its SYN counts.
+        if (!takeOver) this.counters.sessionsWithoutAddress++;
         continue;
       }
       const replyKey = endpointKey(endpoint.address, endpoint.port);

@@ -183,6 +183,22 @@ Deno.test("the client's RST becomes an abortive close after what it sent before,
   assert.deepEqual(log, ["connect", "write a\n", "reset"]);
 });
 
+Deno.test("a RST after the client's FIN waits for the answer: the FIN's sequence number is no missing byte", () => {
+  const { session, log } = open();
+  session.onConnected(2);
+  session.onClient(segment({ seq: 1, ack: 1, data: "a\n" }), 3);
+  // The online server answered 3 bytes and closed; the client closed too, then reset (seq: after its FIN).
+  session.onClient(segment({ seq: 3, ack: 5, flags: TcpFlag.ACK | TcpFlag.FIN }), 4);
+  session.onClient(segment({ seq: 4, ack: 5, flags: TcpFlag.RST | TcpFlag.ACK }), 5);
+  // A slow target: nothing yet, long after the response wait.
+  session.onTick(5 + 2 * CONFIG.responseWaitMs);
+  assert.deepEqual(log, ["connect", "write a\n"], "neither the FIN nor the RST before the answer");
+  // As many bytes as the online server's answer and FIN: the FIN goes, then the RST.
+  session.onAnswer(4, 6100);
+  assert.equal(session.outcome, "reset-by-client");
+  assert.deepEqual(log, ["connect", "write a\n", "shutdown", "reset"]);
+});
+
 Deno.test("a refused connection, a connection that never opens, a reset under the session: each counted as such", () => {
   const refused = open();
   refused.session.onConnectFailed(true, 2);

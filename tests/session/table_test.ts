@@ -169,6 +169,44 @@ Deno.test("a client that reuses its port leaves the old copy to finish: the new 
   assert.equal(table.counters.outcomes.abandoned, 0);
 });
 
+Deno.test("a client port reused 40 times while the earlier copies still run: each new connection is copied", () => {
+  // A client with one ephemeral port (or two) reconnects faster than a slow target takes the copies: the
+  // copies of one client port, open or lingering, each need their own client address and port.
+  const table = new SessionTable(port80Plan(TARGET, { clients: [{ first: FAKE_CLIENTS, count: 254 }] }), {
+    segment() {},
+    clientOpened() {},
+    clientClosed() {},
+  });
+  const request = new TextEncoder().encode("POST / HTTP/1.1\r\n\r\n");
+  for (let connection = 0; connection < 40; connection++) {
+    const isn = 1000 + connection * 100_000;
+    table.onCapture(CLIENT, ONLINE, segment(40_000, 80, isn, 0, TcpFlag.SYN, { mss: 1460 }), connection);
+    const data = segment(40_000, 80, isn + 1, 7001, TcpFlag.ACK | TcpFlag.PSH, {}, request);
+    table.onCapture(CLIENT, ONLINE, data, connection);
+  }
+  const endpoints = [...table.openClients()];
+  assert.equal(endpoints.length, 40);
+  assert.equal(new Set(endpoints.map((e) => `${e.clientAddress}:${e.clientPort}`)).size, 40);
+  assert.equal(table.counters.sessionsCopied, 40);
+  assert.equal(table.counters.sessionsWithoutAddress, 0);
+});
+
+Deno.test("a connection left without a client address and port is counted once, not once per packet", () => {
+  const table = new SessionTable(port80Plan(TARGET), { segment() {}, clientOpened() {}, clientClosed() {} });
+  const request = new TextEncoder().encode("POST / HTTP/1.1\r\n\r\n");
+  // 65 connections from one client port, all still copied when the last comes: 64 addresses and ports.
+  for (let connection = 0; connection < 65; connection++) {
+    const isn = 1000 + connection * 100_000;
+    table.onCapture(CLIENT, ONLINE, segment(40_000, 80, isn, 0, TcpFlag.SYN, { mss: 1460 }), connection);
+    for (let piece = 0; piece < 3; piece++) {
+      const seq = isn + 1 + piece * request.length;
+      table.onCapture(CLIENT, ONLINE, segment(40_000, 80, seq, 7001, TcpFlag.ACK, {}, request), connection);
+    }
+  }
+  assert.equal(table.counters.sessionsCopied, 64);
+  assert.equal(table.counters.sessionsWithoutAddress, 1);
+});
+
 Deno.test("a session refused at the cap or by the memory guard is counted once, not once per packet", () => {
   const table = new SessionTable(port80Plan(TARGET, { maxSessions: 1 }), {
     segment() {},
