@@ -12,5 +12,13 @@ export {
   type ConnectPhase,
   ConnectSession,
 } from "./session.ts";
+export {
+  type GateOutput,
+  HTTP2_PREFACE,
+  type Http2Counts,
+  Http2Gate,
+  Http2Sink,
+  noHttp2Counts,
+} from "./http2.ts";
 export { type AnswerListener, ConnectTransport } from "./transport.ts";
 export { AnswerTurns, type TurnEnd, type TurnTimings } from "./turns.ts";
