@@ -20,6 +20,16 @@ import type { TurnEnd } from "./turns.ts";
 /** The client's connection preface (RFC 9113 §3.4), which h2c with prior knowledge begins with. */
 export const HTTP2_PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
+/**
+ * Whether `bytes` begin with the whole HTTP/2 preface: how the packet transport, which sees only the
+ * client's side, tells HTTP/2 sessions (a preface cut across two segments is missed).
+ */
+export function beginsWithHttp2Preface(bytes: Uint8Array): boolean {
+  if (bytes.length < HTTP2_PREFACE.length || bytes[0] !== HTTP2_PREFACE[0]) return false;
+  for (let i = 1; i < HTTP2_PREFACE.length; i++) if (bytes[i] !== HTTP2_PREFACE[i]) return false;
+  return true;
+}
+
 /** Frame header layout (RFC 9113 §4.1): length (24 bits), type, flags, stream id (31 bits). */
 const FRAME_HEADER = 9;
 const TYPE = 3;

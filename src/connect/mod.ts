@@ -13,6 +13,7 @@ export {
   ConnectSession,
 } from "./session.ts";
 export {
+  beginsWithHttp2Preface,
   type GateOutput,
   HTTP2_PREFACE,
   type Http2Counts,

@@ -24,7 +24,7 @@ export const TRANSPORT_COUNTERS = [
   counter("turns-short", "Turns over after the target went quiet, its answer shorter (--connect)."),
   counter("turns-lagged", "Turns over because the next request was --max-lag behind (--connect)."),
   counter("bind-failures", "Connections not opened from a --bind address (--connect)."),
-  counter("h2-sessions", "Copied sessions that began with the HTTP/2 preface (--connect: h2c)."),
+  counter("h2-sessions", "Copied sessions that began with the HTTP/2 preface (h2c)."),
   counter("h2-streams-opened", "HTTP/2 streams opened on the target (--connect)."),
   counter(
     "h2-streams-held",

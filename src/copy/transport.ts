@@ -5,7 +5,7 @@
 import type { CounterValues, Logger } from "../ops/mod.ts";
 import type { CopiedSession, SessionEndpoints, TableSink } from "../session/mod.ts";
 import { addressFamily, formatEndpoint } from "../wire/mod.ts";
-import { ConnectSession, ConnectTransport, Http2Sink } from "../connect/mod.ts";
+import { beginsWithHttp2Preface, ConnectSession, ConnectTransport, Http2Sink } from "../connect/mod.ts";
 import { ComparedSession, CompareRun } from "./comparing.ts";
 import { InterceptLinks } from "./intercept_link.ts";
 import type { CopyOptions } from "./options.ts";
@@ -62,6 +62,12 @@ export class PacketTransport implements Transport {
   readonly #sender: PacketSender;
   readonly #links: InterceptLinks;
   readonly #runtime: CopyRuntime;
+  /**
+   * Sessions whose client began with the HTTP/2 preface (by their endpoints, which a session keeps for
+   * its life): a retransmitted preface counts once. The target's frames never come this way.
+   */
+  readonly #http2Sessions = new WeakSet<SessionEndpoints>();
+  #http2SessionCount = 0;
 
   /** @param sender the raw socket (or `--send-interface`), the runtime's: it closes it */
   constructor(options: CopyOptions, log: Logger, runtime: CopyRuntime, sender: PacketSender) {
@@ -79,12 +85,20 @@ export class PacketTransport implements Transport {
       ipv6Targets,
     );
     this.sink = {
-      segment: (endpoints, tcp) =>
-        this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp, endpoints.flowInfo),
+      segment: (endpoints, tcp) => {
+        if (tcp.payload !== undefined && beginsWithHttp2Preface(tcp.payload)) this.#sawHttp2(endpoints);
+        this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp, endpoints.flowInfo);
+      },
       clientOpened: (endpoints) => this.#links.clientOpened(endpoints),
       clientClosed: (endpoints) => this.#links.clientClosed(endpoints),
       ipv6Replies: () => this.#links.ipv6Granted,
     };
+  }
+
+  #sawHttp2(endpoints: SessionEndpoints): void {
+    if (this.#http2Sessions.has(endpoints)) return;
+    this.#http2Sessions.add(endpoints);
+    this.#http2SessionCount++;
   }
 
   async start(): Promise<void> {
@@ -114,6 +128,7 @@ export class PacketTransport implements Transport {
       "replies-received": counters.repliesReceived,
       "replies-unmatched": counters.repliesUnmatched,
       "registrations-lost": this.#links.registrationsLost,
+      "h2-sessions": this.#http2SessionCount,
     };
   }
 

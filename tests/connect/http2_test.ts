@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  beginsWithHttp2Preface,
   type ConnectionSink,
   type ConnectSession,
   HTTP2_PREFACE,
@@ -372,4 +373,14 @@ Deno.test("the sink gates only connections that begin with the preface", () => {
     streamsRefused: 0,
     streamsReset: 0,
   });
+});
+
+Deno.test("a payload begins with the HTTP/2 preface only when all of it is there", () => {
+  const text = new TextEncoder();
+  assert.ok(beginsWithHttp2Preface(concatBytes([HTTP2_PREFACE, clientSettings()])));
+  assert.ok(beginsWithHttp2Preface(HTTP2_PREFACE));
+  assert.ok(!beginsWithHttp2Preface(HTTP2_PREFACE.subarray(0, 23)));
+  assert.ok(!beginsWithHttp2Preface(text.encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\r")));
+  assert.ok(!beginsWithHttp2Preface(text.encode("POST / HTTP/1.1\r\nHost: x\r\n\r\n")));
+  assert.ok(!beginsWithHttp2Preface(new Uint8Array()));
 });

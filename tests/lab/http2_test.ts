@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { agentCommand, type Host, type LabProcess, waitForLine } from "./lab.ts";
-import { type CopyLab, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import { type CopyLab, FAKE_CLIENTS, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
 
 /** Ports of this test's servers, beside copy_lab's own on 80 and 8080. */
@@ -141,5 +141,38 @@ Deno.test("--connect, HTTP/2: the streams a target refuses (RST_STREAM REFUSED_S
     assert.equal(summary["h2-streams-reset"], 0, facts);
     assert.equal(summary["h2-streams-opened"], 400, facts);
     assert.equal(summary["h2-sessions"], 2, facts);
+  });
+});
+
+Deno.test("packets, HTTP/2: copy tells h2c sessions by their preface; the target's frames it cannot see", async () => {
+  // The target's nginx on 8080, where copy_lab routes replies to the assistant and intercept listens.
+  await withCopyLab({ targetDown: true }, async (lab) => {
+    await startNginx(lab.online, `${lab.dir}/online-nginx`, ONLINE_PORT, 128);
+    const targetDir = `${lab.dir}/target-nginx`;
+    await startNginx(lab.target, targetDir, 8080, 128);
+    const copy = lab.online.spawn(
+      tcpshadow([
+        "copy",
+        "-x",
+        `${ONLINE_PORT}-${lab.target.address}:8080`,
+        "-s",
+        lab.assistant.address,
+        "-c",
+        FAKE_CLIENTS,
+      ]),
+      { stdout: "piped", stderr: "piped" },
+    );
+    await waitForStderr(copy, "copying");
+    const report = await h2load(lab, ["-c", "3", "-m", "4", "-n", "300"]);
+    assert.match(report, /300 succeeded, 0 failed/, report);
+    const online = await lines(`${lab.dir}/online-nginx/access.log`);
+    const target = await waitForLines(`${targetDir}/access.log`, 300, 30_000);
+    const summary = await lab.stopCopy(copy);
+    const facts = JSON.stringify(summary);
+    assert.deepEqual(target.sort(), online.sort(), facts);
+    assert.equal(summary["h2-sessions"], 3, facts);
+    // Intercept returns the target's headers only: no stream is seen, none held, none refused.
+    assert.equal(summary["h2-streams-opened"], 0, facts);
+    assert.equal(summary["h2-streams-refused"], 0, facts);
   });
 });
