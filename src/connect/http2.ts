@@ -14,6 +14,7 @@
  * other's flow control. Frames that pass are written as the client's bytes came, in one piece per stretch;
  * held ones are kept as views of those bytes (the sink never changes bytes it was given).
  */
+import { Queue } from "../session/mod.ts";
 import type { ConnectionSink, ConnectSession } from "./session.ts";
 import type { TurnEnd } from "./turns.ts";
 
@@ -90,6 +91,8 @@ interface HeldFrame {
   /** Whether it is the HEADERS frame that opens its stream. */
   readonly opens: boolean;
   readonly pieces: Uint8Array[];
+  /** Its bytes that came. */
+  bytes: number;
   /** Whether all of its bytes came. */
   complete: boolean;
 }
@@ -148,8 +151,9 @@ export class Http2Gate {
   #prefaceSeen = 0;
   /** The lowest last-stream-id of the target's GOAWAYs. */
   #goawayLast = Infinity;
-  readonly #held: HeldFrame[] = [];
-  #heldHead = 0;
+  readonly #held = new Queue<HeldFrame>();
+  /** Bytes of the held frames. */
+  #heldBytes = 0;
   #shutdownPending = false;
 
   // The client's side: the frame being read, and whether it goes now or is held.
@@ -169,11 +173,16 @@ export class Http2Gate {
   readonly #scratch = new Uint8Array(8);
   #scratchFilled = 0;
 
-  constructor(readonly output: GateOutput, readonly counts: Http2Counts) {}
+  /**
+   * @param output where the connection's bytes go
+   * @param counts the run's counts, which this gate adds to
+   * @param maxHeldBytes client bytes held at most; past them held frames go whatever the target's limit
+   */
+  constructor(readonly output: GateOutput, readonly counts: Http2Counts, readonly maxHeldBytes: number) {}
 
   /** Whether client frames wait for the target. */
   get holding(): boolean {
-    return this.#heldHead < this.#held.length;
+    return this.#held.length > 0;
   }
 
   /** Streams open on the target now. */
@@ -196,7 +205,11 @@ export class Http2Gate {
       if (this.#clientRemaining > 0) {
         const n = Math.min(this.#clientRemaining, bytes.length - at);
         const held = this.#clientHeldFrame;
-        if (held !== undefined) held.pieces.push(bytes.subarray(at, at + n));
+        if (held !== undefined) {
+          held.pieces.push(bytes.subarray(at, at + n));
+          held.bytes += n;
+          this.#heldBytes += n;
+        }
         at += n;
         this.#clientRemaining -= n;
         if (held !== undefined) passFrom = at;
@@ -227,8 +240,9 @@ export class Http2Gate {
       } else {
         this.#flush(bytes, passFrom, headerStart);
         const first = begun > 0 ? header.bytes.slice() : bytes.subarray(headerStart, at);
-        this.#clientHeldFrame = { streamId, type, flags, opens, pieces: [first], complete: false };
+        this.#clientHeldFrame = { streamId, type, flags, opens, pieces: [first], bytes: 9, complete: false };
         this.#held.push(this.#clientHeldFrame);
+        this.#heldBytes += FRAME_HEADER;
         passFrom = at;
       }
       if (this.#clientRemaining === 0) passFrom = this.#clientFrameEnd(bytes, passFrom, at);
@@ -308,6 +322,9 @@ export class Http2Gate {
   /** Whether a new stream may open on the target now. */
   #mayOpen(): boolean {
     if (this.#goawayLast !== Infinity) return true; // refused whatever: holding it would gain nothing
+    // A target that never sends SETTINGS, or never closes a stream, must not grow copy's memory without
+    // bound: past the limit the oldest frames go, and the target's refusals, if any, are counted.
+    if (this.#heldBytes > this.maxHeldBytes) return true;
     return this.#settingsKnown && this.#open.size < this.maxConcurrentStreams;
   }
 
@@ -347,6 +364,7 @@ export class Http2Gate {
     if (this.#clientHeldFrame !== undefined) {
       this.#clientHeldFrame.complete = true;
       this.#clientHeldFrame = undefined;
+      if (this.#heldBytes > this.maxHeldBytes) this.#release(); // every byte before it went: in order
       return at;
     }
     this.#midFrame = false;
@@ -358,15 +376,16 @@ export class Http2Gate {
 
   /** Whether the head of the held frames may go now. */
   #mayRelease(): boolean {
-    return !this.#held[this.#heldHead].opens || this.#mayOpen();
+    return !this.#held.at(0)!.opens || this.#mayOpen();
   }
 
   /** Sends held frames in order while they may go. */
   #release(): void {
     if (this.#midFrame) return;
     const held = this.#held;
-    while (this.#heldHead < held.length && this.#mayRelease()) {
-      const frame = held[this.#heldHead++];
+    while (held.length > 0 && this.#mayRelease()) {
+      const frame = held.shift()!;
+      this.#heldBytes -= frame.bytes;
       this.#writePieces(frame.pieces);
       this.#wrote(frame.type, frame.flags, frame.streamId, frame.opens);
       if (!frame.complete) {
@@ -376,9 +395,7 @@ export class Http2Gate {
         break;
       }
     }
-    if (this.#heldHead === held.length) {
-      held.length = 0;
-      this.#heldHead = 0;
+    if (held.length === 0) {
       if (this.#shutdownPending) {
         this.#shutdownPending = false;
         this.output.shutdown();
@@ -489,7 +506,8 @@ export class Http2Sink implements ConnectionSink {
   /** Each connection's gate once its first bytes came; `null` when they were not the preface. */
   readonly #gates = new Map<ConnectSession, Http2Gate | null>();
 
-  constructor(readonly inner: ConnectionSink) {}
+  /** @param maxHeldBytes client bytes each connection's gate holds at most (`Http2Gate`) */
+  constructor(readonly inner: ConnectionSink, readonly maxHeldBytes: number) {}
 
   connect(session: ConnectSession): void {
     this.inner.connect(session);
@@ -537,9 +555,13 @@ export class Http2Sink implements ConnectionSink {
 
   #gate(session: ConnectSession): Http2Gate {
     const inner = this.inner;
-    return new Http2Gate({
-      write: (bytes) => inner.write(session, bytes),
-      shutdown: () => inner.shutdown(session),
-    }, this.counts);
+    return new Http2Gate(
+      {
+        write: (bytes) => inner.write(session, bytes),
+        shutdown: () => inner.shutdown(session),
+      },
+      this.counts,
+      this.maxHeldBytes,
+    );
   }
 }

@@ -187,7 +187,7 @@ export class ConnectionTransport implements Transport {
         turnEnded: (session, turn, expected) => compared.get(session)?.turnEnded(session, turn, expected),
       },
     );
-    this.#http2 = new Http2Sink(this.#connections);
+    this.#http2 = new Http2Sink(this.#connections, options.session.maxBuffered);
     const config = { ...options.session, answerGapMs: connect.answerGapMs };
     const baseline = connect.compare?.baseline;
     this.sink = {

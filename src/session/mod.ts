@@ -28,6 +28,7 @@
  * @module
  */
 export { ClientStream } from "./stream.ts";
+export { Queue } from "./queue.ts";
 export { seqOffset } from "./seq.ts";
 export {
   defaultSessionConfig,

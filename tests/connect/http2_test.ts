@@ -78,13 +78,14 @@ function targetSettings(maxConcurrentStreams?: number): Uint8Array {
 const clientSettings = () => frame(SETTINGS, 0, 0, new Uint8Array([0, 2, 0, 0, 0, 0]));
 
 /** A gate writing into a log: the writes as they were, and the frames they make, as short names. */
-function gate() {
+function gate(maxHeldBytes = 1 << 20) {
   const writes: Uint8Array[] = [];
   const log: string[] = [];
   const counts = noHttp2Counts();
   const http2 = new Http2Gate(
     { write: (bytes) => writes.push(bytes), shutdown: () => log.push("shutdown") },
     counts,
+    maxHeldBytes,
   );
   /** The frames written so far (after the preface), as "TYPE stream". */
   const frames = () => {
@@ -354,7 +355,7 @@ Deno.test("the sink gates only connections that begin with the preface", () => {
     reset: () => {},
     close: () => {},
   };
-  const sink = new Http2Sink(inner);
+  const sink = new Http2Sink(inner, 1 << 20);
   const plain = { name: "plain" } as unknown as ConnectSession;
   const h2 = { name: "h2" } as unknown as ConnectSession;
   const get = new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n");
@@ -383,4 +384,21 @@ Deno.test("a payload begins with the HTTP/2 preface only when all of it is there
   assert.ok(!beginsWithHttp2Preface(text.encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\r")));
   assert.ok(!beginsWithHttp2Preface(text.encode("POST / HTTP/1.1\r\nHost: x\r\n\r\n")));
   assert.ok(!beginsWithHttp2Preface(new Uint8Array()));
+});
+
+Deno.test("past the bytes a gate may hold, the oldest held frames go, whatever the target's limit", () => {
+  const { http2, frames } = gate(200);
+  // A target that never sends its SETTINGS: nothing would ever open.
+  http2.fromClient(
+    concatBytes([HTTP2_PREFACE, clientSettings(), request(1, true, 91), request(3, true, 91)]),
+  );
+  assert.deepEqual(frames(), ["SETTINGS 0"], "200 bytes held: not past the limit");
+  http2.fromClient(concatBytes([frame(PING, 0, 0, 8), request(5, true, 1)]));
+  // 210 bytes held: the oldest frame goes, and 110 bytes stay held.
+  assert.deepEqual(frames(), ["SETTINGS 0", "PING 0", "HEADERS 1"]);
+  assert.equal(http2.holding, true);
+  http2.fromTarget(targetSettings(1));
+  assert.deepEqual(frames().slice(3), [], "stream 1 is open, the limit 1");
+  http2.fromTarget(answer(1));
+  assert.deepEqual(frames().slice(3), ["HEADERS 3"]);
 });
