@@ -127,6 +127,34 @@ class FrameHeaderReader {
   }
 }
 
+/**
+ * Pieces of the client's bytes written in order, those that lay side by side joined into one write: held
+ * frames released together go as one piece when nothing passed between them.
+ */
+class WriteRun {
+  #run: Uint8Array | undefined;
+
+  constructor(readonly output: GateOutput) {}
+
+  add(piece: Uint8Array): void {
+    const run = this.#run;
+    if (run === undefined) {
+      this.#run = piece;
+    } else if (piece.buffer === run.buffer && run.byteOffset + run.length === piece.byteOffset) {
+      this.#run = new Uint8Array(run.buffer, run.byteOffset, run.length + piece.length);
+    } else {
+      this.output.write(run);
+      this.#run = piece;
+    }
+  }
+
+  flush(): void {
+    if (this.#run === undefined) return;
+    this.output.write(this.#run);
+    this.#run = undefined;
+  }
+}
+
 /** Where the gate is in the client's byte stream. */
 type ClientPhase = "preface" | "frames" | "plain";
 
@@ -172,13 +200,17 @@ export class Http2Gate {
   #targetRead = 0;
   readonly #scratch = new Uint8Array(8);
   #scratchFilled = 0;
+  /** Held frames on their way out, joined where they lay side by side in the client's bytes. */
+  readonly #run: WriteRun;
 
   /**
    * @param output where the connection's bytes go
    * @param counts the run's counts, which this gate adds to
    * @param maxHeldBytes client bytes held at most; past them held frames go whatever the target's limit
    */
-  constructor(readonly output: GateOutput, readonly counts: Http2Counts, readonly maxHeldBytes: number) {}
+  constructor(readonly output: GateOutput, readonly counts: Http2Counts, readonly maxHeldBytes: number) {
+    this.#run = new WriteRun(output);
+  }
 
   /** Whether client frames wait for the target. */
   get holding(): boolean {
@@ -279,6 +311,9 @@ export class Http2Gate {
       this.#targetFrameBegins();
       if (this.#targetRemaining === 0) this.#targetFrameEnd();
     }
+    // Once per piece of the target's bytes, not per frame: streams that closed together let their
+    // successors go in one write.
+    if (this.holding) this.#release();
   }
 
   /**
@@ -383,10 +418,11 @@ export class Http2Gate {
   #release(): void {
     if (this.#midFrame) return;
     const held = this.#held;
+    const run = this.#run;
     while (held.length > 0 && this.#mayRelease()) {
       const frame = held.shift()!;
       this.#heldBytes -= frame.bytes;
-      this.#writePieces(frame.pieces);
+      for (const piece of frame.pieces) run.add(piece);
       this.#wrote(frame.type, frame.flags, frame.streamId, frame.opens);
       if (!frame.complete) {
         // The frame the client is still sending: the rest of it passes as it comes.
@@ -395,27 +431,13 @@ export class Http2Gate {
         break;
       }
     }
+    run.flush();
     if (held.length === 0) {
       if (this.#shutdownPending) {
         this.#shutdownPending = false;
         this.output.shutdown();
       }
     }
-  }
-
-  /** Writes pieces, those that lay side by side in the client's bytes as one. */
-  #writePieces(pieces: Uint8Array[]): void {
-    let run = pieces[0];
-    for (let i = 1; i < pieces.length; i++) {
-      const piece = pieces[i];
-      if (piece.buffer === run.buffer && run.byteOffset + run.length === piece.byteOffset) {
-        run = new Uint8Array(run.buffer, run.byteOffset, run.length + piece.length);
-      } else {
-        this.output.write(run);
-        run = piece;
-      }
-    }
-    this.output.write(run);
   }
 
   /** Writes the client's bytes from `from` to `to`, if any. */
@@ -492,7 +514,6 @@ export class Http2Gate {
       // target with a lower one than production's would refuse the excess. So nothing opened until now.
       this.#settingsKnown = true;
     }
-    if (this.holding) this.#release();
   }
 }
 

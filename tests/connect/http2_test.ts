@@ -259,17 +259,17 @@ Deno.test("bytes cut anywhere, both ways: the same frames in the same order as w
     frame(SETTINGS, ACK, 0),
     request(9),
   ]);
-  const target = concatBytes([
-    targetSettings(2),
-    frame(SETTINGS, ACK, 0),
-    frame(PING, ACK, 0, 8),
-    answer(3),
-    frame(DATA, 0, 1, 200),
-    frame(DATA, END_STREAM, 1, 7),
-    answer(5),
-    answer(7),
+  // The target's bytes in rounds: it answers only streams it has been sent.
+  const target = [
+    concatBytes([targetSettings(2), frame(SETTINGS, ACK, 0), frame(PING, ACK, 0, 8)]),
+    concatBytes([
+      answer(3),
+      frame(DATA, 0, 1, 200),
+      frame(DATA, END_STREAM, 1, 7),
+    ]),
+    concatBytes([answer(5), answer(7)]),
     answer(9),
-  ]);
+  ];
   // All the client's bytes come first: only its connection frames go before the target's SETTINGS.
   const expected = [
     "SETTINGS 0",
@@ -286,7 +286,9 @@ Deno.test("bytes cut anywhere, both ways: the same frames in the same order as w
   for (const cut of [1, 2, 5, 8, 9, 10, 13, 64, 1000]) {
     const { http2, frames, counts, writes } = gate();
     for (let at = 0; at < client.length; at += cut) http2.fromClient(client.subarray(at, at + cut));
-    for (let at = 0; at < target.length; at += cut) http2.fromTarget(target.subarray(at, at + cut));
+    for (const round of target) {
+      for (let at = 0; at < round.length; at += cut) http2.fromTarget(round.subarray(at, at + cut));
+    }
     assert.deepEqual(frames(), expected, `pieces of ${cut}`);
     assert.equal(counts.streamsOpened, 5, `pieces of ${cut}`);
     assert.equal(http2.openStreams, 0, `pieces of ${cut}`);
@@ -343,6 +345,15 @@ Deno.test("frames that pass go in one write per stretch of the client's bytes, w
   assert.equal(limited.writes.length, 3);
   limited.http2.fromTarget(answer(1));
   assert.equal(limited.writes.length, 4);
+  // Streams that close in one piece of the target's bytes let held frames that lay side by side go as one.
+  const together = gate();
+  together.http2.fromClient(concatBytes([HTTP2_PREFACE, clientSettings()]));
+  together.http2.fromTarget(targetSettings(2));
+  together.http2.fromClient(concatBytes([request(1), request(3), request(5), request(7), request(9)]));
+  assert.equal(together.writes.length, 2);
+  together.http2.fromTarget(concatBytes([answer(1), answer(3)]));
+  assert.deepEqual(together.frames().slice(3), ["HEADERS 5", "HEADERS 7"]);
+  assert.equal(together.writes.length, 3);
 });
 
 Deno.test("the sink gates only connections that begin with the preface", () => {
