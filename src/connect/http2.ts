@@ -113,7 +113,7 @@ class FrameHeaderReader {
   /** Takes header bytes from `chunk` at `at`; returns how many. The header is whole once `filled` is 9. */
   take(chunk: Uint8Array, at: number): number {
     const n = Math.min(FRAME_HEADER - this.filled, chunk.length - at);
-    this.bytes.set(chunk.subarray(at, at + n), this.filled);
+    for (let i = 0; i < n; i++) this.bytes[this.filled + i] = chunk[at + i]; // no view made per frame
     this.filled += n;
     if (this.filled === FRAME_HEADER) {
       const b = this.bytes;
@@ -230,7 +230,7 @@ export class Http2Gate {
       this.output.write(bytes); // all of it, or all of it the preface so far: it passes
       return;
     }
-    /** Where the bytes that pass begin (the preface's too): they go in one write per stretch. */
+    // Where the bytes that pass begin (the preface's too): they go in one write per stretch.
     let passFrom = 0;
     const header = this.#client;
     while (at < bytes.length) {
@@ -271,10 +271,26 @@ export class Http2Gate {
         this.#midFrame = true;
       } else {
         this.#flush(bytes, passFrom, headerStart);
-        const first = begun > 0 ? header.bytes.slice() : bytes.subarray(headerStart, at);
-        this.#clientHeldFrame = { streamId, type, flags, opens, pieces: [first], bytes: 9, complete: false };
+        // A frame wholly in these bytes is kept as one view of them; else its pieces gather as they come.
+        const whole = begun === 0 && at + header.length <= bytes.length;
+        const first = begun > 0
+          ? header.bytes.slice()
+          : bytes.subarray(headerStart, whole ? at + header.length : at);
+        this.#clientHeldFrame = {
+          streamId,
+          type,
+          flags,
+          opens,
+          pieces: [first],
+          bytes: first.length,
+          complete: false,
+        };
         this.#held.push(this.#clientHeldFrame);
-        this.#heldBytes += FRAME_HEADER;
+        this.#heldBytes += first.length;
+        if (whole) {
+          at += header.length;
+          this.#clientRemaining = 0;
+        }
         passFrom = at;
       }
       if (this.#clientRemaining === 0) passFrom = this.#clientFrameEnd(bytes, passFrom, at);
@@ -296,7 +312,7 @@ export class Http2Gate {
     while (at < bytes.length) {
       if (this.#targetRemaining > 0) {
         const n = Math.min(this.#targetRemaining, bytes.length - at);
-        this.#targetPayload(bytes.subarray(at, at + n));
+        this.#targetPayload(bytes, at, at + n);
         at += n;
         this.#targetRemaining -= n;
         if (this.#targetRemaining === 0) this.#targetFrameEnd();
@@ -451,8 +467,11 @@ export class Http2Gate {
     if ((type === DATA || type === HEADERS) && flags & END_STREAM) this.#ended(streamId, TARGET_ENDED);
   }
 
-  /** Part of a target frame's payload: SETTINGS, RST_STREAM and GOAWAY are read, the rest skipped. */
-  #targetPayload(part: Uint8Array): void {
+  /**
+   * Part of a target frame's payload, `bytes` from `from` to `to`: SETTINGS, RST_STREAM and GOAWAY are
+   * read, the rest skipped.
+   */
+  #targetPayload(bytes: Uint8Array, from: number, to: number): void {
     const { type, flags } = this.#target;
     const wanted = type === SETTINGS && !(flags & ACK)
       ? SETTING_SIZE
@@ -462,11 +481,11 @@ export class Http2Gate {
       ? 8
       : 0;
     if (wanted === 0) return;
-    let at = 0;
-    while (at < part.length) {
+    let at = from;
+    while (at < to) {
       if (type !== SETTINGS && this.#targetRead >= wanted) return;
-      const n = Math.min(wanted - this.#scratchFilled, part.length - at);
-      this.#scratch.set(part.subarray(at, at + n), this.#scratchFilled);
+      const n = Math.min(wanted - this.#scratchFilled, to - at);
+      for (let i = 0; i < n; i++) this.#scratch[this.#scratchFilled + i] = bytes[at + i];
       this.#scratchFilled += n;
       this.#targetRead += n;
       at += n;
@@ -506,7 +525,7 @@ export class Http2Gate {
     }
   }
 
-  /** A target frame is whole: its news may let held frames go. */
+  /** A target frame is whole (held frames may go once the piece of bytes it came in is read). */
   #targetFrameEnd(): void {
     const { type, flags } = this.#target;
     if (type === SETTINGS && !(flags & ACK) && !this.#settingsKnown) {
