@@ -374,10 +374,11 @@ Deno.test("the sink gates only connections that begin with the preface", () => {
   sink.write(h2, concatBytes([HTTP2_PREFACE, clientSettings(), request(1)]));
   sink.shutdown(h2);
   sink.answer(plain, targetSettings(1));
-  assert.deepEqual(written.map(([name]) => name), ["plain", "h2"]);
+  sink.shutdown(plain);
+  assert.deepEqual(written.map(([name]) => name), ["plain", "h2", "plain shutdown"]);
   assert.equal(written[0][1], get);
   sink.answer(h2, targetSettings(1));
-  assert.deepEqual(written.map(([name]) => name), ["plain", "h2", "h2", "h2 shutdown"]);
+  assert.deepEqual(written.map(([name]) => name), ["plain", "h2", "plain shutdown", "h2", "h2 shutdown"]);
   assert.deepEqual(sink.counts, {
     sessions: 1,
     streamsOpened: 1,
