@@ -1,6 +1,7 @@
 /**
  * `copy --connect`: copied sessions replayed over ordinary TCP connections from this host to the
- * target, in the conversation's turns, with the target's answers read and counted. No raw socket, no
+ * target, in the conversation's turns, with the target's answers read and counted; HTTP/2 (h2c)
+ * connections kept within the target's concurrent-stream limit, its refusals counted. No raw socket, no
  * intercept, no route; no root for a file replay.
  *
  * @module
