@@ -14,7 +14,6 @@
  * other's flow control. Frames that pass are written as the client's bytes came, in one piece per stretch;
  * held ones are kept as views of those bytes (the sink never changes bytes it was given).
  */
-import { Queue } from "../session/mod.ts";
 import type { ConnectionSink, ConnectSession } from "./session.ts";
 import type { TurnEnd } from "./turns.ts";
 
@@ -155,6 +154,11 @@ class WriteRun {
   }
 }
 
+/** Whether frames of `type` carry a header block, whose order HPACK's state depends on. */
+function isHeaderBlock(type: number): boolean {
+  return type === HEADERS || type === CONTINUATION || type === PUSH_PROMISE;
+}
+
 /** Where the gate is in the client's byte stream. */
 type ClientPhase = "preface" | "frames" | "plain";
 
@@ -179,9 +183,18 @@ export class Http2Gate {
   #prefaceSeen = 0;
   /** The lowest last-stream-id of the target's GOAWAYs. */
   #goawayLast = Infinity;
-  readonly #held = new Queue<HeldFrame>();
+  /** Held client frames, in the client's order. */
+  readonly #held: HeldFrame[] = [];
   /** Bytes of the held frames. */
   #heldBytes = 0;
+  /** Held frames per stream: no frame passes a held one of its own stream. */
+  readonly #heldByStream = new Map<number, number>();
+  /** Held frames that are not part of a header block. */
+  #heldOthers = 0;
+  /** Streams with a frame kept back during a release (emptied after each). */
+  readonly #kept = new Set<number>();
+  /** Whether a stream closed (or the limit moved) since the last release: held frames may go. */
+  #releaseWanted = false;
   #shutdownPending = false;
 
   // The client's side: the frame being read, and whether it goes now or is held.
@@ -285,7 +298,7 @@ export class Http2Gate {
           bytes: first.length,
           complete: false,
         };
-        this.#held.push(this.#clientHeldFrame);
+        this.#hold(this.#clientHeldFrame);
         this.#heldBytes += first.length;
         if (whole) {
           at += header.length;
@@ -306,7 +319,8 @@ export class Http2Gate {
 
   /** The target's bytes, in order (read during the call only). */
   fromTarget(bytes: Uint8Array): void {
-    if (this.phase !== "frames") return;
+    // A server may send its SETTINGS before it has the client's preface: they are read meanwhile.
+    if (this.phase === "plain") return;
     const header = this.#target;
     let at = 0;
     while (at < bytes.length) {
@@ -329,7 +343,7 @@ export class Http2Gate {
     }
     // Once per piece of the target's bytes, not per frame: streams that closed together let their
     // successors go in one write.
-    if (this.holding) this.#release();
+    if (this.holding && this.#releaseWanted) this.#release();
   }
 
   /**
@@ -354,20 +368,29 @@ export class Http2Gate {
     return at;
   }
 
-  /** Whether a client frame goes now; a frame that must wait is held by the caller. */
+  /**
+   * Whether a client frame goes now; a frame that must wait is held by the caller. Header blocks keep
+   * their order (HPACK), and a stream's frames theirs; any other frame goes, those of open streams too.
+   */
   #clientPasses(type: number, streamId: number, opens: boolean): boolean {
     if (streamId === 0) return true;
-    if (this.holding) {
+    if (this.#heldByStream.has(streamId)) {
       if (opens) this.counts.streamsHeld++;
-      // Behind held frames: a header block (HPACK's order) or a frame of a stream not yet open waits too.
-      const headerBlock = type === HEADERS || type === CONTINUATION || type === PUSH_PROMISE;
-      return !headerBlock && streamId <= this.#highestOpened;
+      return false;
     }
-    if (opens && !this.#mayOpen()) {
-      this.counts.streamsHeld++;
+    if (!isHeaderBlock(type)) return true;
+    if (this.#held.length > this.#heldOthers || (opens && !this.#mayOpen())) {
+      if (opens) this.counts.streamsHeld++;
       return false;
     }
     return true;
+  }
+
+  #hold(frame: HeldFrame): void {
+    if (this.#held.length === 0) this.#releaseWanted = false; // it was held as things are now
+    this.#held.push(frame);
+    this.#heldByStream.set(frame.streamId, (this.#heldByStream.get(frame.streamId) ?? 0) + 1);
+    if (!isHeaderBlock(frame.type)) this.#heldOthers++;
   }
 
   /** Whether a new stream may open on the target now. */
@@ -393,7 +416,7 @@ export class Http2Gate {
       return;
     }
     if (type === RST_STREAM) {
-      this.#open.delete(streamId);
+      if (this.#open.delete(streamId)) this.#releaseWanted = true;
       return;
     }
     if ((type === DATA || type === HEADERS) && flags & END_STREAM) this.#ended(streamId, CLIENT_ENDED);
@@ -403,8 +426,12 @@ export class Http2Gate {
   #ended(streamId: number, half: number): void {
     const halves = this.#open.get(streamId);
     if (halves === undefined) return;
-    if ((halves | half) === (CLIENT_ENDED | TARGET_ENDED)) this.#open.delete(streamId);
-    else this.#open.set(streamId, halves | half);
+    if ((halves | half) === (CLIENT_ENDED | TARGET_ENDED)) {
+      this.#open.delete(streamId);
+      this.#releaseWanted = true;
+    } else {
+      this.#open.set(streamId, halves | half);
+    }
   }
 
   /**
@@ -415,45 +442,78 @@ export class Http2Gate {
     if (this.#clientHeldFrame !== undefined) {
       this.#clientHeldFrame.complete = true;
       this.#clientHeldFrame = undefined;
-      if (this.#heldBytes > this.maxHeldBytes) this.#release(); // every byte before it went: in order
+      if (this.#heldBytes > this.maxHeldBytes) {
+        this.#releaseWanted = true;
+        this.#release(); // between whole frames: in order
+      }
       return at;
     }
     this.#midFrame = false;
-    if (!this.holding || !this.#mayRelease()) return passFrom;
+    if (!this.holding || !this.#releaseWanted) return passFrom;
     this.#flush(bytes, passFrom, at);
     this.#release();
     return at;
   }
 
-  /** Whether the head of the held frames may go now. */
-  #mayRelease(): boolean {
-    return !this.#held.at(0)!.opens || this.#mayOpen();
+  /**
+   * Sends the held frames that may go now, in the client's order, and keeps the others in theirs: a
+   * header block goes once the ones before it went (and, opening a stream, once the target has room),
+   * any other frame once the frames of its stream before it went. So the bodies of streams that opened
+   * go on while a request waits for room, or the target and the copy could wait on each other.
+   */
+  #release(): void {
+    // A frame that goes may close a stream (the client's RST_STREAM): then frames passed over may go.
+    while (this.#releaseWanted && this.holding && !this.#midFrame) this.#releaseOnce();
+    this.#run.flush();
+    if (this.#held.length === 0 && this.#shutdownPending) {
+      this.#shutdownPending = false;
+      this.output.shutdown();
+    }
   }
 
-  /** Sends held frames in order while they may go. */
-  #release(): void {
-    if (this.#midFrame) return;
+  /** One pass over the held frames. */
+  #releaseOnce(): void {
+    this.#releaseWanted = false;
     const held = this.#held;
+    const kept = this.#kept;
     const run = this.#run;
-    while (held.length > 0 && this.#mayRelease()) {
-      const frame = held.shift()!;
+    const others = this.#heldOthers;
+    let keep = 0;
+    let headerBlocksWait = false;
+    let othersSeen = 0;
+    let at = 0;
+    for (; at < held.length; at++) {
+      // Past this point only header blocks, and they wait: nothing more can go.
+      if (headerBlocksWait && othersSeen === others) break;
+      const frame = held[at];
+      const headerBlock = isHeaderBlock(frame.type);
+      if (!headerBlock) othersSeen++;
+      let goes = !kept.has(frame.streamId);
+      if (goes && headerBlock) goes = !headerBlocksWait && (!frame.opens || this.#mayOpen());
+      if (!goes) {
+        if (headerBlock) headerBlocksWait = true;
+        kept.add(frame.streamId);
+        held[keep++] = frame;
+        continue;
+      }
       this.#heldBytes -= frame.bytes;
+      if (!headerBlock) this.#heldOthers--;
+      const count = this.#heldByStream.get(frame.streamId)!;
+      if (count === 1) this.#heldByStream.delete(frame.streamId);
+      else this.#heldByStream.set(frame.streamId, count - 1);
       for (const piece of frame.pieces) run.add(piece);
       this.#wrote(frame.type, frame.flags, frame.streamId, frame.opens);
       if (!frame.complete) {
-        // The frame the client is still sending: the rest of it passes as it comes.
+        // The frame the client is still sending (the last held): the rest of it passes as it comes.
         this.#clientHeldFrame = undefined;
         this.#midFrame = true;
-        break;
       }
     }
-    run.flush();
-    if (held.length === 0) {
-      if (this.#shutdownPending) {
-        this.#shutdownPending = false;
-        this.output.shutdown();
-      }
+    if (keep < at) {
+      held.copyWithin(keep, at);
+      held.length = keep + held.length - at;
     }
+    kept.clear();
   }
 
   /** Writes the client's bytes from `from` to `to`, if any. */
@@ -502,6 +562,7 @@ export class Http2Gate {
     const s = this.#scratch;
     if (((s[0] << 8) | s[1]) !== SETTINGS_MAX_CONCURRENT_STREAMS) return;
     this.maxConcurrentStreams = ((s[2] << 24) | (s[3] << 16) | (s[4] << 8) | s[5]) >>> 0;
+    this.#releaseWanted = true;
   }
 
   #targetReset(): void {
@@ -509,6 +570,7 @@ export class Http2Gate {
     const code = ((s[0] << 24) | (s[1] << 16) | (s[2] << 8) | s[3]) >>> 0;
     const streamId = this.#target.streamId;
     if (!this.#open.delete(streamId)) return;
+    this.#releaseWanted = true;
     if (code === REFUSED_STREAM) this.counts.streamsRefused++;
     else if (code !== NO_ERROR) this.counts.streamsReset++;
   }
@@ -518,6 +580,7 @@ export class Http2Gate {
     const last = ((s[0] & 0x7f) << 24 | s[1] << 16 | s[2] << 8 | s[3]) >>> 0;
     if (last >= this.#goawayLast) return;
     this.#goawayLast = last;
+    this.#releaseWanted = true;
     for (const streamId of this.#open.keys()) {
       if (streamId <= last) continue;
       this.#open.delete(streamId);
@@ -532,6 +595,7 @@ export class Http2Gate {
       // Before its first SETTINGS a server's limit is unknown: RFC 9113 lets a client assume none, but a
       // target with a lower one than production's would refuse the excess. So nothing opened until now.
       this.#settingsKnown = true;
+      this.#releaseWanted = true;
     }
   }
 }
@@ -590,7 +654,14 @@ export class Http2Sink implements ConnectionSink {
 
   /** The target's bytes on `session`'s connection (read during the call only). */
   answer(session: ConnectSession, bytes: Uint8Array): void {
-    this.#gates.get(session)?.fromTarget(bytes);
+    let gate = this.#gates.get(session);
+    if (gate === undefined) {
+      // The target spoke before the client's first bytes said whether this is HTTP/2: a server may
+      // send its SETTINGS at once, and they must not be missed.
+      gate = this.#gate(session);
+      this.#gates.set(session, gate);
+    }
+    gate?.fromTarget(bytes);
   }
 
   #gate(session: ConnectSession): Http2Gate {

@@ -28,7 +28,6 @@
  * @module
  */
 export { ClientStream } from "./stream.ts";
-export { Queue } from "./queue.ts";
 export { seqOffset } from "./seq.ts";
 export {
   defaultSessionConfig,

@@ -13,6 +13,7 @@ import {
   noHttp2Counts,
 } from "../../src/connect/mod.ts";
 import { concatBytes } from "../../src/wire/mod.ts";
+import { seededUint32 } from "../wire/_fixtures.ts";
 
 const DATA = 0x0;
 const HEADERS = 0x1;
@@ -139,6 +140,15 @@ Deno.test("no stream opens before the target's SETTINGS; then as many as its lim
   http2.fromClient(request(9, false));
   http2.fromTarget(answer(9));
   assert.equal(http2.openStreams, 2);
+});
+
+Deno.test("the target's SETTINGS before the client's preface are not missed", () => {
+  const { http2, frames } = gate();
+  http2.fromTarget(targetSettings(1));
+  http2.fromClient(HTTP2_PREFACE.subarray(0, 10));
+  http2.fromTarget(frame(PING, 0, 0, 8));
+  http2.fromClient(concatBytes([HTTP2_PREFACE.subarray(10), clientSettings(), request(1), request(3)]));
+  assert.deepEqual(frames(), ["SETTINGS 0", "HEADERS 1"]);
 });
 
 Deno.test("a target without a limit in its SETTINGS lets every stream open", () => {
@@ -379,6 +389,12 @@ Deno.test("the sink gates only connections that begin with the preface", () => {
   assert.equal(written[0][1], get);
   sink.answer(h2, targetSettings(1));
   assert.deepEqual(written.map(([name]) => name), ["plain", "h2", "plain shutdown", "h2", "h2 shutdown"]);
+  // A server that speaks first (a banner): its bytes come before the client's, which then pass as they are.
+  const banner = { name: "banner" } as unknown as ConnectSession;
+  sink.answer(banner, new TextEncoder().encode("220 ready\r\n"));
+  const helo = new TextEncoder().encode("HELO x\r\n");
+  sink.write(banner, helo);
+  assert.equal(written.at(-1)![1], helo);
   assert.deepEqual(sink.counts, {
     sessions: 1,
     streamsOpened: 1,
@@ -414,3 +430,148 @@ Deno.test("past the bytes a gate may hold, the oldest held frames go, whatever t
   http2.fromTarget(answer(1));
   assert.deepEqual(frames().slice(3), ["HEADERS 3"]);
 });
+
+/**
+ * Seeded runs against a simulated target: random GETs and POSTs (bodies in DATA frames interleaved across
+ * streams, header blocks split into CONTINUATION frames, client resets, PINGs), the client's bytes and the
+ * target's cut at random, the target answering a random closable stream now and then. After every write
+ * the target's side checks: whole frames only, each sent once, header blocks and each stream's frames in
+ * the client's order, never more streams open on the target than its limit; at the end, every frame went.
+ */
+Deno.test("seeded runs against a simulated target: limits kept, order kept, every frame delivered", () => {
+  for (let seed = 1; seed <= 1000; seed++) simulate(seed);
+});
+
+function simulate(seed: number): void {
+  const random = seededUint32(seed);
+  const below = (n: number) => random() % n;
+  const limit = 1 + below(4);
+  // The client's frames, each tagged in its payload's first 4 bytes with its index.
+  const client: Array<{ type: number; flags: number; streamId: number; bytes: Uint8Array }> = [];
+  const add = (type: number, flags: number, streamId: number, size: number) => {
+    const payload = new Uint8Array(4 + size);
+    new DataView(payload.buffer).setUint32(0, client.length);
+    client.push({ type, flags, streamId, bytes: frame(type, flags, streamId, payload) });
+  };
+  add(SETTINGS, 0, 0, 2);
+  const bodies: number[] = []; // streams whose body is still to come
+  for (let stream = 1; stream < 2 * (8 + below(24)); stream += 2) {
+    const post = below(3) === 0;
+    const continuations = below(4) === 0 ? 1 + below(2) : 0;
+    add(HEADERS, (post ? 0 : END_STREAM) | (continuations === 0 ? END_HEADERS : 0), stream, below(30));
+    for (let c = 1; c <= continuations; c++) {
+      add(CONTINUATION, c === continuations ? END_HEADERS : 0, stream, 10);
+    }
+    if (post) bodies.push(stream);
+    // Bodies of earlier streams go on between requests; some end, some are reset by the client.
+    for (let i = 0; i < bodies.length; i++) {
+      if (below(2) === 0) continue;
+      const ends = below(3) === 0;
+      if (below(12) === 0) add(RST_STREAM, 0, bodies[i], 0);
+      else if (ends) add(DATA, END_STREAM, bodies[i], below(200));
+      else {
+        add(DATA, 0, bodies[i], below(200));
+        continue;
+      }
+      bodies.splice(i--, 1);
+    }
+    if (below(5) === 0) add(below(2) ? PING : WINDOW_UPDATE, 0, 0, 4);
+  }
+  for (const stream of bodies) add(DATA, END_STREAM, stream, 5);
+  const clientBytes = concatBytes([HTTP2_PREFACE, ...client.map((f) => f.bytes)]);
+
+  // The target: reads what the gate wrote, frame by frame, as the checks above.
+  let received: Uint8Array = new Uint8Array(0);
+  let read = HTTP2_PREFACE.length;
+  const seen: number[] = [];
+  /** Streams open on the target: whether the client has ended its half. */
+  const open = new Map<number, boolean>();
+  const failure = (what: string) => new Error(`seed ${seed}, limit ${limit}: ${what}`);
+  const take = (bytes: Uint8Array) => {
+    received = concatBytes([received, bytes]);
+    while (received.length - read >= 9) {
+      const length = (received[read] << 16) | (received[read + 1] << 8) | received[read + 2];
+      if (received.length - read < 9 + length) break;
+      const index = new DataView(received.buffer, received.byteOffset).getUint32(read + 9);
+      const sent = client[index];
+      if (sent === undefined || sent.bytes.length !== 9 + length) throw failure(`a broken frame at ${read}`);
+      if (seen.includes(index)) throw failure(`frame ${index} twice`);
+      const before = seen.filter((i) => client[i].streamId === sent.streamId && i > index);
+      if (sent.streamId !== 0 && before.length > 0) {
+        throw failure(
+          `frame ${index} after ${before}: ${
+            client.map((f, i) => `${i}:${NAMES[f.type]}/${f.streamId}/${f.flags}`).join(" ")
+          } seen ${seen}`,
+        );
+      }
+      if (sent.type === HEADERS || sent.type === CONTINUATION) {
+        const later = seen.filter((i) =>
+          (client[i].type === HEADERS || client[i].type === CONTINUATION) && i > index
+        );
+        if (later.length > 0) throw failure(`header block ${index} after ${later}`);
+      }
+      if (
+        sent.type === HEADERS && !open.has(sent.streamId) &&
+        !seen.some((i) => client[i].streamId === sent.streamId)
+      ) {
+        if (open.size >= limit) throw failure(`stream ${sent.streamId} opened with ${open.size} open`);
+        open.set(sent.streamId, (sent.flags & END_STREAM) !== 0);
+      } else if (sent.type === DATA && sent.flags & END_STREAM && open.has(sent.streamId)) {
+        open.set(sent.streamId, true);
+      } else if (sent.type === RST_STREAM) {
+        open.delete(sent.streamId);
+      }
+      seen.push(index);
+      read += 9 + length;
+    }
+  };
+  const { http2, counts } = (() => {
+    const counts = noHttp2Counts();
+    return { counts, http2: new Http2Gate({ write: take, shutdown: () => {} }, counts, 1 << 20) };
+  })();
+
+  let fed = 0;
+  let settingsSent = false;
+  for (let step = 0; step < 100_000; step++) {
+    const answerable = [...open].filter(([, clientEnded]) => clientEnded).map(([stream]) => stream);
+    if (fed === clientBytes.length && answerable.length === 0 && settingsSent) break;
+    const choice = below(3);
+    if (choice === 0 && fed < clientBytes.length) {
+      const cut = Math.min(clientBytes.length, fed + 1 + below(120));
+      http2.fromClient(clientBytes.subarray(fed, cut));
+      fed = cut;
+    } else if (choice === 1 && !settingsSent && fed > 0) {
+      settingsSent = true;
+      const settings = targetSettings(limit);
+      const cut = below(settings.length);
+      http2.fromTarget(settings.subarray(0, cut));
+      http2.fromTarget(settings.subarray(cut));
+    } else if (choice === 2 && answerable.length > 0) {
+      // One or two streams answered in one piece of the target's bytes, cut once at random.
+      const answers = answerable.slice(0, 1 + below(2)).map((stream) => {
+        open.delete(stream);
+        return answer(stream);
+      });
+      const bytes = concatBytes(answers);
+      const cut = below(bytes.length);
+      http2.fromTarget(bytes.subarray(0, cut));
+      http2.fromTarget(bytes.subarray(cut));
+    }
+  }
+  if (seen.length !== client.length) {
+    throw failure(
+      `${seen.length} of ${client.length} frames went: ${
+        client.map((f, i) => `${i}:${NAMES[f.type]}/${f.streamId}/${f.flags}`).join(" ")
+      } seen ${seen}`,
+    );
+  }
+  if (http2.holding || http2.openStreams !== 0) {
+    throw failure(
+      `frames held (${http2.holding}) or streams open at the end (${http2.openStreams}, target ${[
+        ...open.keys(),
+      ]})`,
+    );
+  }
+  const streams = client.filter((f) => f.type === HEADERS).length;
+  if (counts.streamsOpened !== streams) throw failure(`${counts.streamsOpened} of ${streams} streams opened`);
+}
