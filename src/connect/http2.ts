@@ -9,9 +9,10 @@
  * (h2c with prior knowledge) goes through an `Http2Gate`: it splits the client's bytes into frames and reads
  * the target's, and a frame that would open a stream beyond the target's limit is held until one of the
  * open streams closes. HPACK's state depends on header blocks arriving in order, so HEADERS and
- * CONTINUATION frames never pass one another; frames of the connection (stream 0: SETTINGS, PING,
- * WINDOW_UPDATE, GOAWAY) and of streams already open pass held ones, or target and copy could wait on each
- * other's flow control. Frames that pass are written as the client's bytes came, in one piece per stretch;
+ * CONTINUATION frames never pass one another, and a stream's frames keep their order; frames of the
+ * connection (stream 0: SETTINGS, PING, WINDOW_UPDATE, GOAWAY) and of streams already open pass other
+ * streams' held frames, or target and copy could wait on each other (a request body, flow control).
+ * The target's SETTINGS are read even when they come before the client's preface. Frames that pass are written as the client's bytes came, in one piece per stretch;
  * held ones are kept as views of those bytes (the sink never changes bytes it was given).
  */
 import type { ConnectionSink, ConnectSession } from "./session.ts";
