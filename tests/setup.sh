@@ -18,6 +18,9 @@ command -v setsid >/dev/null 2>&1 || missing="$missing util-linux"
 # The comparison report is tested as a page in a real browser.
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing="$missing dnsmasq-base"
+# The HTTP/2 lab test: nginx serves h2c online and on the target, h2load is the client.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$missing nginx"
+command -v h2load >/dev/null 2>&1 || missing="$missing nghttp2-client"
 if [ -n "$missing" ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

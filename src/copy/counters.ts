@@ -24,6 +24,20 @@ export const TRANSPORT_COUNTERS = [
   counter("turns-short", "Turns over after the target went quiet, its answer shorter (--connect)."),
   counter("turns-lagged", "Turns over because the next request was --max-lag behind (--connect)."),
   counter("bind-failures", "Connections not opened from a --bind address (--connect)."),
+  counter("h2-sessions", "Copied sessions that began with the HTTP/2 preface (h2c)."),
+  counter("h2-streams-opened", "HTTP/2 streams opened on the target (--connect)."),
+  counter(
+    "h2-streams-held",
+    "HTTP/2 streams that waited to open: the target's concurrent-stream limit, or its SETTINGS (--connect).",
+  ),
+  counter(
+    "h2-streams-refused",
+    "HTTP/2 requests the target refused: RST_STREAM REFUSED_STREAM, or past a GOAWAY (--connect).",
+  ),
+  counter(
+    "h2-streams-reset",
+    "HTTP/2 requests the target reset with an error other than refusal (--connect).",
+  ),
   counter("turns-compared", "Turns whose answers --compare judged."),
   counter("turns-same", "Compared turns the target answered as the online server did."),
   counter("turns-different", "Compared turns the target answered differently: regressions to look at."),

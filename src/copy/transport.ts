@@ -5,7 +5,7 @@
 import type { CounterValues, Logger } from "../ops/mod.ts";
 import type { CopiedSession, SessionEndpoints, TableSink } from "../session/mod.ts";
 import { formatEndpoint } from "../wire/mod.ts";
-import { ConnectSession, ConnectTransport } from "../connect/mod.ts";
+import { beginsWithHttp2Preface, ConnectSession, ConnectTransport, Http2Sink } from "../connect/mod.ts";
 import { ComparedSession, CompareRun } from "./comparing.ts";
 import { InterceptLinks } from "./intercept_link.ts";
 import { type CopyOptions, hasIpv6Target } from "./options.ts";
@@ -42,6 +42,11 @@ const NO_TRANSPORT_COUNTS: TransportStats = {
   "turns-short": 0,
   "turns-lagged": 0,
   "bind-failures": 0,
+  "h2-sessions": 0,
+  "h2-streams-opened": 0,
+  "h2-streams-held": 0,
+  "h2-streams-refused": 0,
+  "h2-streams-reset": 0,
   "turns-compared": 0,
   "turns-same": 0,
   "turns-different": 0,
@@ -57,6 +62,12 @@ export class PacketTransport implements Transport {
   readonly #sender: PacketSender;
   readonly #links: InterceptLinks;
   readonly #runtime: CopyRuntime;
+  /**
+   * Sessions whose client began with the HTTP/2 preface (by their endpoints, which a session keeps for
+   * its life): a retransmitted preface counts once. The target's frames never come this way.
+   */
+  readonly #http2Sessions = new WeakSet<SessionEndpoints>();
+  #http2SessionCount = 0;
 
   /** @param sender the raw socket (or `--send-interface`), the runtime's: it closes it */
   constructor(options: CopyOptions, log: Logger, runtime: CopyRuntime, sender: PacketSender) {
@@ -73,12 +84,20 @@ export class PacketTransport implements Transport {
       hasIpv6Target(options.mappings),
     );
     this.sink = {
-      segment: (endpoints, tcp) =>
-        this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp, endpoints.flowInfo),
+      segment: (endpoints, tcp) => {
+        if (tcp.payload !== undefined && beginsWithHttp2Preface(tcp.payload)) this.#sawHttp2(endpoints);
+        this.#sender.send(endpoints.clientAddress, endpoints.targetAddress, tcp, endpoints.flowInfo);
+      },
       clientOpened: (endpoints) => this.#links.clientOpened(endpoints),
       clientClosed: (endpoints) => this.#links.clientClosed(endpoints),
       ipv6Replies: () => this.#links.ipv6Granted,
     };
+  }
+
+  #sawHttp2(endpoints: SessionEndpoints): void {
+    if (this.#http2Sessions.has(endpoints)) return;
+    this.#http2Sessions.add(endpoints);
+    this.#http2SessionCount++;
   }
 
   async start(): Promise<void> {
@@ -108,6 +127,7 @@ export class PacketTransport implements Transport {
       "replies-received": counters.repliesReceived,
       "replies-unmatched": counters.repliesUnmatched,
       "registrations-lost": this.#links.registrationsLost,
+      "h2-sessions": this.#http2SessionCount,
     };
   }
 
@@ -124,6 +144,8 @@ export class PacketTransport implements Transport {
 export class ConnectionTransport implements Transport {
   readonly sink: TableSink;
   readonly #connections: ConnectTransport;
+  /** The connections seen through HTTP/2 gates: h2c sessions keep within the target's stream limit. */
+  readonly #http2: Http2Sink;
   /** The target's bytes, and turns over by how (`turnOver`'s `end`). */
   #answerBytes = 0;
   #turnsAnswered = 0;
@@ -148,6 +170,7 @@ export class ConnectionTransport implements Transport {
       },
       {
         answer: (session, turn, bytes) => {
+          this.#http2.answer(session, bytes);
           const pair = compared.get(session);
           if (pair === undefined || session === pair.candidate) this.#answerBytes += bytes.length;
           pair?.answer(session, turn, bytes);
@@ -163,6 +186,7 @@ export class ConnectionTransport implements Transport {
         turnEnded: (session, turn, expected) => compared.get(session)?.turnEnded(session, turn, expected),
       },
     );
+    this.#http2 = new Http2Sink(this.#connections, options.session.maxBuffered);
     const config = { ...options.session, answerGapMs: connect.answerGapMs };
     const baseline = connect.compare?.baseline;
     this.sink = {
@@ -171,12 +195,12 @@ export class ConnectionTransport implements Transport {
       clientClosed: () => {},
       targetSeesClients: false,
       open: (endpoints, first, takeOver, now) => {
-        const candidate = new ConnectSession(endpoints, config, this.#connections, first, takeOver, now);
+        const candidate = new ConnectSession(endpoints, config, this.#http2, first, takeOver, now);
         if (this.#compare === undefined) return candidate;
         const toBaseline = baseline === undefined ? undefined : new ConnectSession(
           { ...endpoints, targetAddress: baseline.address, targetPort: baseline.port },
           config,
-          this.#connections,
+          this.#http2,
           first,
           takeOver,
           now,
@@ -208,6 +232,7 @@ export class ConnectionTransport implements Transport {
   readonly interceptsConnected = undefined;
 
   stats(): TransportStats {
+    const h2 = this.#http2.counts;
     return {
       ...NO_TRANSPORT_COUNTS,
       "packets-sent": this.#connections.writes,
@@ -218,6 +243,11 @@ export class ConnectionTransport implements Transport {
       "turns-short": this.#turnsShort,
       "turns-lagged": this.#turnsLagged,
       "bind-failures": this.#connections.bindFailures,
+      "h2-sessions": h2.sessions,
+      "h2-streams-opened": h2.streamsOpened,
+      "h2-streams-held": h2.streamsHeld,
+      "h2-streams-refused": h2.streamsRefused,
+      "h2-streams-reset": h2.streamsReset,
       ...this.#compare?.stats(),
     };
   }
