@@ -20,7 +20,7 @@
  *        [--without-copy]  (what the lab serves by itself: the same steps with no copy running)
  *        [--copy-flags="-m 192"]  (more flags for copy, to measure them)
  *        [--target-no-timestamps]  (diagnosis: the target refuses no copied SYN by PAWS)
- *        [--connect]  (copy --connect: ordinary connections to the target instead of packets)
+ *        [--connect]  (each step also with copy --connect, ordinary connections to the target, beside packets)
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -225,8 +225,8 @@ async function settle(read: () => Promise<number>, timeoutMs: number): Promise<n
   }
 }
 
-/** Which program copies in a step: tcpshadow, or C TCPCopy as the anchor. */
-type Copier = "tcpshadow" | "tcpcopy";
+/** Which program copies in a step: tcpshadow (packets, or `--connect`), or C TCPCopy as the anchor. */
+type Copier = "tcpshadow" | "tcpshadow --connect" | "tcpcopy";
 
 /** The port C intercept listens on, beside ours on 36524. */
 const ANCHOR_INTERCEPT_PORT = 36525;
@@ -286,7 +286,7 @@ interface RunOptions {
   readonly withoutCopy: boolean;
   /** More `copy` flags, e.g. `-m 192`. */
   readonly copyFlags: string[];
-  /** `copy --connect` rather than packets through intercept. */
+  /** Each step also with `copy --connect`, right after the packet transport's. */
   readonly connect: boolean;
   /** The folder of C `tcpcopy` and `intercept` to run beside tcpshadow, if any. */
   readonly anchor: string | undefined;
@@ -305,9 +305,9 @@ async function runScenario(
   intercepts: Intercepts,
   run: RunOptions,
 ): Promise<StepResult[]> {
-  const copiers: Copier[] = run.anchor === undefined || scenario.family === 6
-    ? ["tcpshadow"]
-    : ["tcpshadow", "tcpcopy"];
+  const copiers: Copier[] = ["tcpshadow"];
+  if (run.connect) copiers.push("tcpshadow --connect");
+  if (run.anchor !== undefined && scenario.family === 4) copiers.push("tcpcopy"); // C TCPCopy has no IPv6
   const steps: StepResult[] = [];
   for (const rate of scenario.rates) {
     for (const copier of copiers) {
@@ -361,7 +361,7 @@ async function startCopier(
     "copy",
     "-x",
     family === 4 ? `80-${target.address}:8080` : `80-[${target.address6}]:8080`,
-    ...(run.connect
+    ...(copier === "tcpshadow --connect"
       ? ["--connect"]
       : ["-s", assistant.address, "-c", family === 4 ? FAKE_CLIENTS : FAKE_CLIENTS6]),
     "--interface",
@@ -399,7 +399,7 @@ async function runStep(
 ): Promise<StepResult> {
   const { durationSeconds } = run;
   const { client, online } = hosts;
-  const name = `${scenario.name}-${rate}-${copier}`;
+  const name = `${scenario.name}-${rate}-${copier.replace(/\W+/g, "-")}`;
   const statsPath = `${dir}/${name}-copy-stats.jsonl`;
   const copy = run.withoutCopy
     ? undefined
@@ -459,7 +459,7 @@ async function runStep(
       // C tcpcopy ends on SIGINT; ours prints its summary on SIGTERM.
       const status = await copy.stop(copier === "tcpcopy" ? "SIGINT" : "SIGTERM", 15_000);
       const summary = copy.stderrText().split("\n").find((line) => line.includes(" summary "));
-      if (copier === "tcpshadow") {
+      if (copier !== "tcpcopy") {
         console.error(`  copy exited ${status.code}: ${summary?.slice(summary.indexOf(" summary ") + 1)}`);
       }
     }
@@ -649,7 +649,6 @@ async function main(): Promise<void> {
         console.error(`running ${scenario.title}, ${scenario.rates.length} steps of ${duration} s`);
         const withoutCopy = flags["without-copy"] === true;
         if (withoutCopy) console.log("(without copy: what the lab serves by itself)\n");
-        if (flags.connect) console.log("(copy --connect: ordinary connections to the target)\n");
         const steps = await runScenario(scenario, hosts, dir, {
           tcpshadow: intercept.pid,
           tcpcopy: anchorIntercept?.pid,
