@@ -59,6 +59,12 @@ export class AnswerTurns {
   #pipelined = false;
   #startedAt: number;
   #lastAnswerAt = -Infinity;
+  /**
+   * Whether the target said something since the current turn began. Not a comparison of times: a turn
+   * often begins at the very moment the bytes that completed the previous answer came (same clock
+   * reading), and those bytes are not this turn's.
+   */
+  #spoke = false;
 
   constructor(readonly timings: TurnTimings, now: number) {
     this.#startedAt = now;
@@ -68,6 +74,7 @@ export class AnswerTurns {
   answer(length: number, now: number): void {
     this.#total += length;
     this.#lastAnswerAt = now;
+    this.#spoke = true;
   }
 
   /**
@@ -84,7 +91,7 @@ export class AnswerTurns {
     }
     if (this.#answered(expected)) return -Infinity;
     const lag = close ? Infinity : capturedAt + this.timings.maxLagMs;
-    const quiet = this.#lastAnswerAt >= this.#startedAt
+    const quiet = this.#spoke
       ? this.#lastAnswerAt + this.#gapMs()
       : this.#startedAt + this.timings.responseWaitMs * (close ? CLOSE_PATIENCE : 1);
     return Math.min(lag, quiet);
@@ -101,7 +108,7 @@ export class AnswerTurns {
   /** Why the turn is over at `now`, for the request with `expected` that `readyAt` let go. */
   endOf(expected: number, now: number): TurnEnd {
     if (this.#answered(expected)) return "answered";
-    if (this.#lastAnswerAt >= this.#startedAt && now >= this.#lastAnswerAt + this.#gapMs()) {
+    if (this.#spoke && now >= this.#lastAnswerAt + this.#gapMs()) {
       return "quiet";
     }
     if (now >= this.#startedAt + this.timings.responseWaitMs) return "no-answer";
@@ -125,6 +132,7 @@ export class AnswerTurns {
     this.#expectedBefore = Math.max(this.#expectedBefore, expected);
     this.turn++;
     this.#startedAt = now;
+    this.#spoke = false;
     return counted;
   }
 
