@@ -65,6 +65,13 @@ export class AnswerTurns {
    * reading), and those bytes are not this turn's.
    */
   #spoke = false;
+  /**
+   * Set by whoever reads the target's bytes (comparing HTTP): what it said this turn stops inside a
+   * message. A pause is then a slow target, not an answer shorter than the online server's, and as many
+   * bytes as the online server's are not the end of a longer answer: the turn goes on until the message
+   * is whole or the target is silent for the response wait.
+   */
+  unfinished = false;
 
   constructor(readonly timings: TurnTimings, now: number) {
     this.#startedAt = now;
@@ -89,7 +96,7 @@ export class AnswerTurns {
       return Math.max(this.#lastAnswerAt, this.#startedAt) +
         (this.#answered(expected) ? this.timings.answerGapMs : this.timings.responseWaitMs);
     }
-    if (this.#answered(expected)) return -Infinity;
+    if (this.#answered(expected) && !this.unfinished) return -Infinity;
     const lag = close ? Infinity : capturedAt + this.timings.maxLagMs;
     const quiet = this.#spoke
       ? this.#lastAnswerAt + this.#gapMs()
@@ -99,15 +106,18 @@ export class AnswerTurns {
 
   /**
    * How long a pause ends a short answer. While requests are pipelined, what the target says may be an
-   * earlier turn's answer and a pause may be it working on the next: only a long silence ends the turn.
+   * earlier turn's answer and a pause may be it working on the next, and an answer known `unfinished` is
+   * a slow target's: only a long silence ends the turn.
    */
   #gapMs(): number {
-    return this.#answered(this.#owedAtLag) ? this.timings.answerGapMs : this.timings.responseWaitMs;
+    return this.#answered(this.#owedAtLag) && !this.unfinished
+      ? this.timings.answerGapMs
+      : this.timings.responseWaitMs;
   }
 
   /** Why the turn is over at `now`, for the request with `expected` that `readyAt` let go. */
   endOf(expected: number, now: number): TurnEnd {
-    if (this.#answered(expected)) return "answered";
+    if (this.#answered(expected) && !this.unfinished) return "answered";
     if (this.#spoke && now >= this.#lastAnswerAt + this.#gapMs()) {
       return "quiet";
     }
@@ -133,6 +143,7 @@ export class AnswerTurns {
     this.turn++;
     this.#startedAt = now;
     this.#spoke = false;
+    this.unfinished = false;
     return counted;
   }
 
