@@ -97,6 +97,18 @@ export function parseResponses(bytes: Uint8Array, methods: readonly string[], cl
   return messages;
 }
 
+/**
+ * Whether `answer`, a server's bytes so far in a turn whose client said `request`, stops inside the
+ * responses to its HTTP requests: fewer whole final responses than requests (a body without a length
+ * counts as unfinished, since only the server's close ends it). False when `request` holds no request.
+ */
+export function responsesUnfinished(request: Uint8Array, answer: Uint8Array): boolean {
+  const requests = parseRequests(request);
+  if (requests.length === 0) return false;
+  const responses = parseResponses(answer, requests.map((message) => message.method ?? "GET"), false);
+  return responses.length < requests.length || responses.some((message) => !message.complete);
+}
+
 /** The value of the first header `name` (lower case), if any. */
 export function header(headers: HttpMessage["headers"], name: string): string | undefined {
   return headers.find(([key]) => key === name)?.[1];

@@ -210,6 +210,14 @@ export class ConnectSession implements CopiedSession {
     this.#advance(now);
   }
 
+  /**
+   * Whoever reads the target's bytes says whether what it said this turn stops inside a message (an HTTP
+   * response cut short): then a pause does not end the turn, only the response wait does.
+   */
+  answerUnfinished(unfinished: boolean): void {
+    this.#turns.unfinished = unfinished;
+  }
+
   /** The target closed its side (FIN). */
   onTargetClosed(now: number): void {
     if (this.outcome !== undefined) return;

@@ -59,6 +59,19 @@ export class AnswerTurns {
   #pipelined = false;
   #startedAt: number;
   #lastAnswerAt = -Infinity;
+  /**
+   * Whether the target said something since the current turn began. Not a comparison of times: a turn
+   * often begins at the very moment the bytes that completed the previous answer came (same clock
+   * reading), and those bytes are not this turn's.
+   */
+  #spoke = false;
+  /**
+   * Set by whoever reads the target's bytes (comparing HTTP): what it said this turn stops inside a
+   * message. A pause is then a slow target, not an answer shorter than the online server's, and as many
+   * bytes as the online server's are not the end of a longer answer: the turn goes on until the message
+   * is whole or the target is silent for the response wait.
+   */
+  unfinished = false;
 
   constructor(readonly timings: TurnTimings, now: number) {
     this.#startedAt = now;
@@ -68,6 +81,7 @@ export class AnswerTurns {
   answer(length: number, now: number): void {
     this.#total += length;
     this.#lastAnswerAt = now;
+    this.#spoke = true;
   }
 
   /**
@@ -82,9 +96,9 @@ export class AnswerTurns {
       return Math.max(this.#lastAnswerAt, this.#startedAt) +
         (this.#answered(expected) ? this.timings.answerGapMs : this.timings.responseWaitMs);
     }
-    if (this.#answered(expected)) return -Infinity;
+    if (this.#answered(expected) && !this.unfinished) return -Infinity;
     const lag = close ? Infinity : capturedAt + this.timings.maxLagMs;
-    const quiet = this.#lastAnswerAt >= this.#startedAt
+    const quiet = this.#spoke
       ? this.#lastAnswerAt + this.#gapMs()
       : this.#startedAt + this.timings.responseWaitMs * (close ? CLOSE_PATIENCE : 1);
     return Math.min(lag, quiet);
@@ -92,16 +106,19 @@ export class AnswerTurns {
 
   /**
    * How long a pause ends a short answer. While requests are pipelined, what the target says may be an
-   * earlier turn's answer and a pause may be it working on the next: only a long silence ends the turn.
+   * earlier turn's answer and a pause may be it working on the next, and an answer known `unfinished` is
+   * a slow target's: only a long silence ends the turn.
    */
   #gapMs(): number {
-    return this.#answered(this.#owedAtLag) ? this.timings.answerGapMs : this.timings.responseWaitMs;
+    return this.#answered(this.#owedAtLag) && !this.unfinished
+      ? this.timings.answerGapMs
+      : this.timings.responseWaitMs;
   }
 
   /** Why the turn is over at `now`, for the request with `expected` that `readyAt` let go. */
   endOf(expected: number, now: number): TurnEnd {
-    if (this.#answered(expected)) return "answered";
-    if (this.#lastAnswerAt >= this.#startedAt && now >= this.#lastAnswerAt + this.#gapMs()) {
+    if (this.#answered(expected) && !this.unfinished) return "answered";
+    if (this.#spoke && now >= this.#lastAnswerAt + this.#gapMs()) {
       return "quiet";
     }
     if (now >= this.#startedAt + this.timings.responseWaitMs) return "no-answer";
@@ -125,6 +142,8 @@ export class AnswerTurns {
     this.#expectedBefore = Math.max(this.#expectedBefore, expected);
     this.turn++;
     this.#startedAt = now;
+    this.#spoke = false;
+    this.unfinished = false;
     return counted;
   }
 

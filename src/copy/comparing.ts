@@ -11,6 +11,7 @@ import {
   Comparison,
   type ComparisonCounters,
   renderReport,
+  responsesUnfinished,
   type Sample,
 } from "../compare/mod.ts";
 import type { ConnectSession } from "../connect/mod.ts";
@@ -123,6 +124,8 @@ interface TurnState {
   readonly request: Answer;
   readonly target: Answer;
   readonly baseline: Answer | undefined;
+  /** The client's bytes of the turn as they went to the baseline, which may be a turn ahead of the target. */
+  readonly baselineRequest: Answer | undefined;
   /** The online server's bytes up to the end of the turn, once the candidate's turn ended. */
   expected: number | undefined;
   baselineEnded: boolean;
@@ -232,14 +235,27 @@ export class ComparedSession implements CopiedSession {
 
   /** `bytes` of the client went to `session`'s target in `turn`. */
   wrote(session: ConnectSession, turn: number, bytes: Uint8Array): void {
-    if (session === this.candidate) this.#turn(turn).request.push(bytes);
+    const state = this.#turn(turn);
+    if (session === this.candidate) state.request.push(bytes);
+    else state.baselineRequest?.push(bytes);
   }
 
-  /** `session`'s target sent `bytes` in `turn`. */
+  /**
+   * `session`'s target sent `bytes` in `turn` (before the session counts them). Comparing HTTP, the turn
+   * must not end inside a response: a slow target's pause, or as many bytes as the online server's in a
+   * longer answer, would put the rest of it in the next turn, judged against the next request's answer.
+   */
   answer(session: ConnectSession, turn: number, bytes: Uint8Array): void {
     const state = this.#turn(turn);
-    if (session === this.candidate) state.target.push(bytes);
-    else state.baseline?.push(bytes);
+    const [request, answer] = session === this.candidate
+      ? [state.request, state.target]
+      : [state.baselineRequest, state.baseline];
+    if (request === undefined || answer === undefined) return;
+    answer.push(bytes);
+    // Past what is kept the answer cannot be read: its length and pauses decide, as without comparing.
+    if (this.run.options.mode === "http") {
+      session.answerUnfinished(answer.whole && responsesUnfinished(request.bytes, answer.bytes));
+    }
   }
 
   /** `session`'s turn `turn` is over, the online server having said `expected` bytes by then. */
@@ -257,6 +273,7 @@ export class ComparedSession implements CopiedSession {
         request: new Answer(),
         target: new Answer(),
         baseline: this.baseline === undefined ? undefined : new Answer(),
+        baselineRequest: this.baseline === undefined ? undefined : new Answer(),
         expected: undefined,
         baselineEnded: false,
       };

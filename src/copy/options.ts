@@ -217,7 +217,7 @@ Usage: tcpshadow copy -x PORT-TARGET:PORT -s ASSISTANT [flags]
       --max-lag MS         a request waits for the target's answer to the previous one, as online, but
                            goes anyway (pipelined) once it was captured this long ago, so the copy never
                            falls further behind (default ${defaultSessionConfig.maxLagMs}; with --speed max or
-                           --compare: no limit)
+                           --compare: no limit, and --compare refuses it)
   -p, --intercept-port P   intercept's port where -s names none (default ${DEFAULT_INTERCEPT_PORT})
   -C, --connections N      connections to each intercept, 1-16 (default 2)
   -L, --lonely             keep running while no intercept can be reached, also at start (retrying),
@@ -331,6 +331,14 @@ export function parseCopyOptions(argv: string[]): CopyOptions {
   }
   if (values["no-wait"] && values["max-lag"] !== undefined) {
     throw new UsageError("--no-wait is --max-lag 0: give one of them");
+  }
+  if (values.compare !== undefined && (values["no-wait"] || values["max-lag"] !== undefined)) {
+    // A request that goes before its answer came puts that answer in a later turn: a false difference.
+    throw new UsageError(
+      `--${
+        values["no-wait"] ? "no-wait" : "max-lag"
+      } does not go with --compare: every request waits for its own answer`,
+    );
   }
   const interceptPort = values["intercept-port"] === undefined
     ? DEFAULT_INTERCEPT_PORT

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { brotliCompressSync, deflateSync } from "node:zlib";
-import { parseRequests, parseResponses } from "../../src/compare/http.ts";
+import { parseRequests, parseResponses, responsesUnfinished } from "../../src/compare/http.ts";
 import { bytes, chunked, concat, gzip, response } from "./_http.ts";
 
 const text = (body: Uint8Array) => new TextDecoder().decode(body);
@@ -65,4 +65,21 @@ Deno.test("a body cut short is marked incomplete; one without a length runs to t
   assert.equal(cut.complete, false);
   const [toClose] = parseResponses(bytes("HTTP/1.0 200 OK\r\n\r\nall of it"), ["GET"], true);
   assert.equal(text(toClose.body), "all of it");
+});
+
+Deno.test("an answer is unfinished while it stops inside the responses to the turn's requests", () => {
+  const two = bytes("GET /a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /b HTTP/1.1\r\nHost: x\r\n\r\n");
+  const first = response(200, {}, "one");
+  const head = response(200, {}, "");
+  const unfinished = (request: Uint8Array, answer: Uint8Array) => responsesUnfinished(request, answer);
+  assert.equal(unfinished(two, first.subarray(0, 10)), true, "inside the head");
+  assert.equal(unfinished(two, first.subarray(0, first.length - 1)), true, "inside the body");
+  assert.equal(unfinished(two, first), true, "one response of two");
+  assert.equal(unfinished(two, concat([first, head])), false, "both, the HEAD's without a body");
+  const stream = response(200, { "transfer-encoding": "chunked" }, chunked(bytes("abcdef"), 2));
+  const one = bytes("GET /c HTTP/1.1\r\n\r\n");
+  assert.equal(unfinished(one, stream.subarray(0, stream.length - 5)), true, "before the last chunk");
+  assert.equal(unfinished(one, stream), false);
+  assert.equal(unfinished(one, bytes("HTTP/1.0 200 OK\r\n\r\nno length")), true, "only a close ends it");
+  assert.equal(unfinished(bytes("PING\r\n"), bytes("+P")), false, "not HTTP: nothing to tell");
 });

@@ -110,3 +110,16 @@ Deno.test("--baseline takes [IPv6]:port, and the compare capture leaves both fam
     /--baseline: '2001:2::3:8081' is not IPv4:port or \[IPv6\]:port/,
   );
 });
+
+Deno.test("--compare pairs each request with its own answer: --max-lag and --no-wait do not go with it", () => {
+  const compare = [...TARGET, "--connect", "--compare", "bytes"];
+  assert.equal(parseCopyOptions(compare).session.maxLagMs, Infinity);
+  assert.equal(parseCopyOptions(compare).session.responseWaitMs, 10_000);
+  for (const flag of [["--max-lag", "200"], ["-W"]]) {
+    assert.throws(
+      () => parseCopyOptions([...compare, ...flag]),
+      (error: Error) =>
+        error instanceof UsageError && /does not go with --compare: every request waits/.test(error.message),
+    );
+  }
+});

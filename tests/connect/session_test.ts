@@ -236,3 +236,23 @@ Deno.test("answers longer than the online server's do not add up: each request s
   }
   assert.equal(session.turnsAnswered, 5);
 });
+
+Deno.test("a turn that begins as the previous answer completes waits the response wait for its first byte, not the gap", () => {
+  // The client's next requests were captured before the target answered (a replay, or a slow target): each
+  // turn begins at the very clock reading of the bytes that completed the one before. Those bytes are not
+  // the new turn's; a target slower than the answer gap to begin its answer is not "quiet", and its answer
+  // must count in its own turn (comparing, it would count in the next one: "no answer", then "different").
+  const { session, log, turns } = open();
+  session.onConnected(2);
+  session.onClient(segment({ seq: 1, ack: 1, data: "a\n" }), 3);
+  session.onClient(segment({ seq: 3, ack: 11, data: "b\n" }), 4);
+  session.onClient(segment({ seq: 5, ack: 21, data: "c\n" }), 5);
+  session.onAnswer(10, 50);
+  assert.deepEqual(log.slice(-1), ["write b\n"]);
+  assert.equal(session.nextDeadline, 50 + CONFIG.responseWaitMs);
+  session.onTick(50 + CONFIG.answerGapMs + 1);
+  assert.deepEqual(log.slice(-1), ["write b\n"], "the target has not begun its answer to b: c waits");
+  session.onAnswer(10, 50 + 5 * CONFIG.answerGapMs);
+  assert.deepEqual(log.slice(-1), ["write c\n"]);
+  assert.deepEqual(turns, [[1, "answered"], [2, "answered"]]);
+});
