@@ -16,7 +16,9 @@ import {
   emitIpv4Udp,
   emitIpv6Tcp,
   ipv4Bytes,
+  type Ipv4TcpRepr,
   ipv6AddressBytes,
+  type Ipv6TcpRepr,
   type TcpRepr,
   writeIpv6Address,
 } from "../wire/mod.ts";
@@ -30,6 +32,9 @@ export const BATCH_SLOT = 2048;
 const MAX_HEADERS = 40 + 60;
 /** An IPv4 header without options and a UDP header. */
 const UDP_HEADERS = 20 + 8;
+/** What the reused packet descriptions hold before their first packet. */
+const EMPTY_SEGMENT: TcpRepr = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0 };
+const EMPTY_ADDRESS6 = new Uint8Array(16);
 
 /**
  * Where built packets leave: each goes into `batch.nextSlot()` after `headerLength` bytes left for the
@@ -105,8 +110,14 @@ export class PacketSender {
   readonly #out6: RawOutlet<string> | undefined;
   /** For the rare packet larger than a batch slot. */
   readonly #large = new Uint8Array(MAX_PACKET + 64);
-  /** The IPv6 source address of the packet being built. */
-  readonly #source6 = new Uint8Array(16);
+  /** The packet being built, one object for all: `send` allocates nothing. */
+  readonly #packet4: Ipv4TcpRepr = { src: 0, dst: 0, id: 0, tcp: EMPTY_SEGMENT };
+  readonly #packet6: Ipv6TcpRepr = {
+    src: new Uint8Array(16),
+    dst: EMPTY_ADDRESS6,
+    flowInfo: 0,
+    tcp: EMPTY_SEGMENT,
+  };
   readonly #flushSoon = () => this.flush();
   #flushQueued = false;
   #id = 0;
@@ -133,7 +144,11 @@ export class PacketSender {
     const segmentRoom = (tcp.payload?.length ?? 0) + MAX_HEADERS;
     if (typeof source === "number") {
       this.#id = (this.#id + 1) & 0xffff;
-      const packet = { src: source, dst: destination as number, id: this.#id, tcp };
+      const packet = this.#packet4;
+      packet.src = source;
+      packet.dst = destination as number;
+      packet.id = this.#id;
+      packet.tcp = tcp;
       const out = this.#out;
       if (segmentRoom + out.headerLength > BATCH_SLOT) {
         this.#sendLarge(out, emitIpv4Tcp(packet, this.#large, out.headerLength), destination as number);
@@ -146,8 +161,11 @@ export class PacketSender {
     }
     const out6 = this.#out6;
     if (out6 === undefined) throw new Error("IPv6 segment without an IPv6 target");
-    writeIpv6Address(source, this.#source6);
-    const packet = { src: this.#source6, dst: out6.address(destination as string), flowInfo, tcp };
+    const packet = this.#packet6;
+    writeIpv6Address(source, packet.src);
+    packet.dst = out6.address(destination as string);
+    packet.flowInfo = flowInfo;
+    packet.tcp = tcp;
     if (segmentRoom > BATCH_SLOT) {
       this.#sendLarge(out6, emitIpv6Tcp(packet, this.#large), destination as string);
     } else this.#queue(out6, emitIpv6Tcp(packet, out6.batch.nextSlot()), destination as string);

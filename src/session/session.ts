@@ -15,6 +15,7 @@ import {
   TcpFlag,
   type TcpOptions,
   type TcpRepr,
+  TcpView,
   type WireError,
 } from "../wire/mod.ts";
 import { type CongestionControl, NewReno } from "./congestion.ts";
@@ -34,7 +35,10 @@ export interface SegmentIn {
   options(): TcpOptions | WireError;
 }
 
-/** Where a session's segments go: the shell turns them into packets for the target. */
+/**
+ * Where a session's segments go: the shell turns them into packets for the target. The segment is the
+ * sink's only during the call (sessions reuse one object for the next): a sink that keeps it copies it.
+ */
 export interface SegmentSink {
   (endpoints: SessionEndpoints, tcp: TcpRepr): void;
 }
@@ -139,6 +143,33 @@ export interface SessionEndpoints {
    */
   readonly flowInfo?: number;
 }
+
+/** A segment `Session` fills, and the options it carries when the session uses timestamps. */
+interface SegmentBuffer {
+  readonly repr: TcpRepr;
+  readonly options: { readonly timestamp: { value: number; echo: number } };
+}
+
+/** A segment with every field `#segment` sets (one shape for all of them). */
+function newSegment(): SegmentBuffer {
+  const repr = {
+    srcPort: 0,
+    dstPort: 0,
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    options: undefined,
+    payload: undefined,
+  };
+  return { repr, options: { timestamp: { value: 0, echo: 0 } } };
+}
+
+/**
+ * The segment every session's data and ACKs are made in, one after another: the sink is done with it
+ * when it returns (`SegmentSink`), so a segment sent costs no allocation.
+ */
+const emitted = newSegment();
 
 const TIMESTAMP_OPTION_LENGTH = 12;
 const DELAYED_ACK_MS = 40;
@@ -425,8 +456,11 @@ export class Session {
 
   #readTimestamp(segment: SegmentIn): void {
     if (!this.#useTimestamps) return;
-    const timestamp = optionsOf(segment).timestamp;
-    if (timestamp) this.#tsRecent = timestamp.value;
+    // A captured header (`TcpView`) is read in place: every reply has this option, and parsing them all allocates.
+    const value = segment instanceof TcpView
+      ? segment.timestampValue()
+      : optionsOf(segment).timestamp?.value ?? -1;
+    if (value >= 0) this.#tsRecent = value;
   }
 
   #onAck(segment: SegmentIn, now: number): void {
@@ -625,7 +659,7 @@ export class Session {
     this.#rtoDeadline = Infinity;
     this.#ackDeadline = Infinity;
     const finalAck = closed
-      ? this.#segment(wireSeq(this.#clientIsn, this.#sndNxt), TcpFlag.ACK, undefined)
+      ? this.#segment(newSegment(), wireSeq(this.#clientIsn, this.#sndNxt), TcpFlag.ACK, undefined)
       : undefined;
     this.remains = new LingeringSession(this, finalAck, now + this.config.lingerMs);
   }
@@ -674,23 +708,27 @@ export class Session {
   #emit(seq: number, flags: number, payload: Uint8Array | undefined): void {
     this.#ackedRcv = this.#rcvNxt;
     this.#ackDeadline = Infinity;
-    this.sink(this.endpoints, this.#segment(seq, flags, payload));
+    this.sink(this.endpoints, this.#segment(emitted, seq, flags, payload));
   }
 
-  /** A segment acknowledging everything the target sent. */
-  #segment(seq: number, flags: number, payload: Uint8Array | undefined): TcpRepr {
-    return {
-      srcPort: this.endpoints.clientPort,
-      dstPort: this.endpoints.targetPort,
-      seq,
-      ack: wireSeq(this.#targetIsn, this.#rcvNxt),
-      flags,
-      window: this.#clientWindow,
-      options: this.#useTimestamps
-        ? { timestamp: { value: this.#tsValue(), echo: this.#tsRecent } }
-        : undefined,
-      payload,
-    };
+  /** `into`, made a segment acknowledging everything the target sent. */
+  #segment(into: SegmentBuffer, seq: number, flags: number, payload: Uint8Array | undefined): TcpRepr {
+    const repr = into.repr;
+    repr.srcPort = this.endpoints.clientPort;
+    repr.dstPort = this.endpoints.targetPort;
+    repr.seq = seq;
+    repr.ack = wireSeq(this.#targetIsn, this.#rcvNxt);
+    repr.flags = flags;
+    repr.window = this.#clientWindow;
+    if (this.#useTimestamps) {
+      into.options.timestamp.value = this.#tsValue();
+      into.options.timestamp.echo = this.#tsRecent;
+      repr.options = into.options;
+    } else {
+      repr.options = undefined;
+    }
+    repr.payload = payload;
+    return repr;
   }
 
   #tsValue(): number {
