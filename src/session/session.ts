@@ -21,7 +21,7 @@ import {
 import { type CongestionControl, NewReno } from "./congestion.ts";
 import { RtoEstimator } from "./rto.ts";
 import { seqOffset, wireSeq } from "./seq.ts";
-import { ClientStream } from "./stream.ts";
+import { ClientStream, StreamPool } from "./stream.ts";
 import { Turns } from "./turns.ts";
 
 /** The TCP header fields the session reads; `TcpView` has them all. */
@@ -37,7 +37,8 @@ export interface SegmentIn {
 
 /**
  * Where a session's segments go: the shell turns them into packets for the target. The segment is the
- * sink's only during the call (sessions reuse one object for the next): a sink that keeps it copies it.
+ * sink's only during the call (sessions reuse one object for the next, and the payload's bytes go back to
+ * a pool once the target has them): a sink that keeps it copies it, payload bytes included.
  */
 export interface SegmentSink {
   (endpoints: SessionEndpoints, tcp: TcpRepr): void;
@@ -171,6 +172,14 @@ function newSegment(): SegmentBuffer {
  */
 const emitted = newSegment();
 
+/** Idle bytes the sessions' shared `StreamPool` keeps for the next requests: a burst's worth, not more. */
+const STREAM_POOL_IDLE_BYTES = 2 << 20;
+/**
+ * Every session's stream takes its pieces from this pool and gives them back: a session reads its
+ * stream only to build a segment, which the sink is done with when it returns (`SegmentSink`).
+ */
+const streamPool = new StreamPool(STREAM_POOL_IDLE_BYTES);
+
 const TIMESTAMP_OPTION_LENGTH = 12;
 const DELAYED_ACK_MS = 40;
 const DEFAULT_MSS = 536;
@@ -245,7 +254,7 @@ export class Session {
     takeOver: boolean,
     now: number,
   ) {
-    this.#stream = new ClientStream(config.maxBuffered);
+    this.#stream = new ClientStream(config.maxBuffered, undefined, streamPool);
     this.#turns = new Turns(config);
     const captured = optionsOf(first);
     this.#clientIsn = sessionIsn(first);
@@ -331,14 +340,17 @@ export class Session {
     if (ack !== undefined) this.#clientAcked = true;
     const length = segment.payloadLength;
     if (length > 0) {
-      const payload = segment.payload();
-      if (payload.length < length) {
+      // A captured header (`TcpView`) hands its frame over in place: no view per packet.
+      const captured = segment instanceof TcpView;
+      const payload = captured ? segment.bytes : segment.payload();
+      const payloadStart = captured ? segment.payloadOffset : 0;
+      if ((captured ? segment.capturedPayloadLength : payload.length) < length) {
         // The capture kept less than the packet carried (snaplen): the stream has a hole for good.
         this.#sendReset();
         this.#end("capture-cut", now, false);
         return;
       }
-      const refused = this.#stream.add(start, payload, ack, now);
+      const refused = this.#stream.add(start, payload, ack, now, payloadStart, length);
       if (refused !== undefined) {
         this.#sendReset();
         this.#end(refused, now, false);
@@ -656,6 +668,7 @@ export class Session {
   #end(outcome: SessionOutcome, now: number, closed: boolean): void {
     this.#phase = "ended";
     this.outcome = outcome;
+    this.#stream.dispose(); // nothing reads it any more: its pieces serve the next sessions
     this.#rtoDeadline = Infinity;
     this.#ackDeadline = Infinity;
     const finalAck = closed
