@@ -523,9 +523,8 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
       table.tick(now);
       continue;
     }
-    const event = events.pop();
-    now = Math.max(now, event.at);
-    event.item();
+    now = Math.max(now, events.nextAt);
+    events.pop()();
   }
 
   let undelivered = 0;
