@@ -34,12 +34,14 @@ import {
   encodeRegistration6,
   encodeReplyRecord,
   encodeReplyRecord6,
+  parseReplyRecord,
   parseReplyRecord6,
   type Registration,
   REGISTRATION6_LENGTH,
   RegistrationType,
   REPLY6_RECORD_LENGTH,
   REPLY_RECORD_LENGTH,
+  ReplyHeaders,
 } from "../src/protocol/mod.ts";
 import { type SessionEndpoints, SessionTable } from "../src/session/mod.ts";
 import { port80Plan } from "../tests/session/_plan.ts";
@@ -47,20 +49,22 @@ import {
   type Address,
   buildIpv4Tcp,
   buildIpv6Tcp,
-  decodeTcpPacket,
   destinationAddress,
   emitIpv4Tcp,
   emitIpv6Tcp,
+  type Ipv4TcpRepr,
   Ipv4View,
   ipv6Address,
   ipv6AddressBytes,
+  type Ipv6TcpRepr,
+  Ipv6View,
   isWireError,
   LinkType,
   parseIpv6,
   sourceAddress,
   TcpFlag,
+  TcpPacketDecoder,
   type TcpRepr,
-  TcpView,
   writeIpv6Address,
 } from "../src/wire/mod.ts";
 
@@ -282,7 +286,17 @@ function runOnce(steps: Step[], sender: PacketSender | undefined, family: Family
   const client6 = new Uint8Array(16);
   const target6 = ipv6AddressBytes(TARGET6);
   let sent = 0;
-  let id = 0;
+  const decoder = new TcpPacketDecoder();
+  const reply4 = new ReplyHeaders(new Ipv4View(buffer, 0));
+  const reply6 = new ReplyHeaders(new Ipv6View(buffer, 0));
+  // As copy's sender builds its packets: into one description, reused.
+  const packet4: Ipv4TcpRepr = {
+    src: 0,
+    dst: TARGET,
+    id: 0,
+    tcp: { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0 },
+  };
+  const packet6: Ipv6TcpRepr = { src: source6, dst: target6, flowInfo: 0, tcp: packet4.tcp };
   const target: Address = family === 4 ? TARGET : TARGET6;
   const first: Address = family === 4 ? FAKE_CLIENT_NET : FAKE_CLIENT6;
   // As copy's intercept links encode the table's client events.
@@ -305,11 +319,15 @@ function runOnce(steps: Step[], sender: PacketSender | undefined, family: Family
       if (sender !== undefined) return sender.send(endpoints.clientAddress, target, tcp, endpoints.flowInfo);
       const client = endpoints.clientAddress;
       if (typeof client === "number") {
-        id = (id + 1) & 0xffff;
-        emitIpv4Tcp({ src: client, dst: TARGET, id, tcp }, buffer);
+        packet4.id = (packet4.id! + 1) & 0xffff;
+        packet4.src = client;
+        packet4.tcp = tcp;
+        emitIpv4Tcp(packet4, buffer);
       } else {
         writeIpv6Address(client, source6);
-        emitIpv6Tcp({ src: source6, dst: target6, flowInfo: endpoints.flowInfo, tcp }, buffer);
+        packet6.flowInfo = endpoints.flowInfo ?? 0;
+        packet6.tcp = tcp;
+        emitIpv6Tcp(packet6, buffer);
       }
     },
     clientOpened(endpoints) {
@@ -328,7 +346,7 @@ function runOnce(steps: Step[], sender: PacketSender | undefined, family: Family
     now += 0.05;
     if (step.kind === "capture") {
       captured++;
-      const decoded = decodeTcpPacket(LinkType.ETHERNET, step.frame);
+      const decoded = decoder.decode(LinkType.ETHERNET, step.frame);
       if (decoded === undefined || isWireError(decoded)) continue;
       const ip = decoded.ip;
       if (ip instanceof Ipv4View) table.onCapture(ip.src, ip.dst, decoded.tcp, now);
@@ -336,17 +354,15 @@ function runOnce(steps: Step[], sender: PacketSender | undefined, family: Family
     } else {
       replies++;
       if (family === 6) {
-        const reply = parseReplyRecord6(step.record);
+        const reply = parseReplyRecord6(step.record, reply6);
         if (reply === undefined) continue;
         table.onReply(destinationAddress(reply.ip), reply.tcp, now);
         if ((i & 63) === 0) table.tick(now);
         continue;
       }
-      const ip = Ipv4View.check(step.record, 0);
-      if (isWireError(ip)) continue;
-      const tcp = TcpView.check(step.record, ip.payloadOffset, ip.payloadLength);
-      if (isWireError(tcp)) continue;
-      table.onReply(ip.dst, tcp, now);
+      const reply = parseReplyRecord(step.record, reply4);
+      if (reply === undefined) continue;
+      table.onReply(reply.ip.dst, reply.tcp, now);
     }
     if ((i & 63) === 0) table.tick(now);
   }

@@ -86,7 +86,8 @@ const SYMBOLS = {
   open: { parameters: ["buffer", "i32"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
   strerror: { parameters: ["i32"], result: "pointer" },
-  memcpy: { parameters: ["buffer", "pointer", "usize"], result: "pointer" },
+  // The source as an address (a number), the result unread: no pointer object either way, per frame.
+  memcpy: { parameters: ["buffer", "usize", "usize"], result: "void" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -143,12 +144,10 @@ export function readKernelFile(path: string): string | undefined {
   }
 }
 
-/**
- * Copies `destination.length` bytes from C memory at `source` into `destination`; cheaper per call than
- * `Deno.UnsafePointerView.copyInto`, which matters once per captured packet.
- */
-export function copyFromPointer(destination: Uint8Array<ArrayBuffer>, source: Deno.PointerObject): void {
-  libc().memcpy(destination, source, size(destination.length));
+/** Copies `destination.length` bytes from the C memory at `address` (a pointer read as a number) into `destination`. */
+export function copyFromAddress(destination: Uint8Array<ArrayBuffer>, address: number): void {
+  // Deno takes a safe-integer number for a 64-bit parameter too, though its types say bigint (a BigInt a call).
+  libc().memcpy(destination, address as unknown as bigint, size(destination.length));
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { FatalError } from "../src/errors.ts";
 import { cString, readCString, size, textBefore } from "./_c.ts";
-import { copyFromPointer, errnoMessage, FdPoller, lastErrno, type PacketBatch, sendBatchOn } from "./libc.ts";
+import { copyFromAddress, errnoMessage, FdPoller, lastErrno, type PacketBatch, sendBatchOn } from "./libc.ts";
 import {
   BPF_PROGRAM_SIZE,
   pcap,
@@ -29,6 +29,11 @@ import {
 } from "./_pcap.ts";
 
 const DEFAULT_SNAPLEN = 65535;
+/**
+ * Frames up to this long get a view kept per length (an Ethernet MTU's frames and a VLAN tag's more); longer
+ * ones (merged by GRO, of any length) a view each.
+ */
+const VIEWS_KEPT_UP_TO = 2048;
 /**
  * Without immediate mode the kernel hands packets over in blocks (TPACKET_V3, packed, so a buffer holds
  * many more packets than with immediate mode's fixed snaplen-sized frames); a block is handed over when
@@ -109,11 +114,14 @@ export class Capture {
   /** pcap_next_ex's two out-parameters, and views over them to read the pointers back. */
   readonly #headerOut = new Uint8Array(new ArrayBuffer(8));
   readonly #dataOut = new Uint8Array(new ArrayBuffer(8));
-  readonly #headerOutView = new Deno.UnsafePointerView(Deno.UnsafePointer.of(this.#headerOut)!);
-  readonly #dataOutView = new Deno.UnsafePointerView(Deno.UnsafePointer.of(this.#dataOut)!);
+  /** The pointers pcap_next_ex leaves there, read as numbers: a pointer object per frame would be garbage. */
+  readonly #headerOutView = new DataView(this.#headerOut.buffer);
+  readonly #dataOutView = new DataView(this.#dataOut.buffer);
   readonly #header = new Uint8Array(new ArrayBuffer(PKTHDR_SIZE));
   readonly #headerView = new DataView(this.#header.buffer);
   #buffer: Uint8Array<ArrayBuffer>;
+  /** Views of `#buffer` by length, each made once: a frame of a length seen before costs no new view. */
+  readonly #views: (Uint8Array<ArrayBuffer> | undefined)[] = new Array(VIEWS_KEPT_UP_TO + 1);
   readonly #packet: CapturedPacket;
 
   private constructor(handle: Deno.PointerObject, kind: CaptureKind, source: string, warning?: string) {
@@ -229,12 +237,15 @@ export class Capture {
         `${verb} ${this.#source}${this.#kind === "live" ? " failed" : ""}: ${lastError(handle)}`,
       );
     }
-    copyFromPointer(this.#header, this.#headerOutView.getPointer()!);
+    copyFromAddress(this.#header, readAddress(this.#headerOutView));
     const header = this.#headerView;
     const capturedLength = header.getUint32(PKTHDR_CAPTURED_LENGTH, true);
-    if (capturedLength > this.#buffer.length) this.#buffer = new Uint8Array(capturedLength);
-    const data = this.#buffer.subarray(0, capturedLength);
-    copyFromPointer(data, this.#dataOutView.getPointer()!);
+    if (capturedLength > this.#buffer.length) {
+      this.#buffer = new Uint8Array(capturedLength);
+      this.#views.fill(undefined);
+    }
+    const data = this.#viewOf(capturedLength);
+    copyFromAddress(data, readAddress(this.#dataOutView));
     const packet = this.#packet;
     packet.timeSeconds = readLong(header, PKTHDR_SECONDS);
     packet.timeNanos = readLong(header, PKTHDR_FRACTION) * this.#nanosPerTick;
@@ -242,6 +253,12 @@ export class Capture {
     packet.originalLength = header.getUint32(PKTHDR_ORIGINAL_LENGTH, true);
     packet.data = data;
     return packet;
+  }
+
+  /** `#buffer`'s first `length` bytes: one view per length up to `VIEWS_KEPT_UP_TO`, made once. */
+  #viewOf(length: number): Uint8Array<ArrayBuffer> {
+    if (length > VIEWS_KEPT_UP_TO) return this.#buffer.subarray(0, length);
+    return this.#views[length] ??= this.#buffer.subarray(0, length);
   }
 
   /**
@@ -451,6 +468,11 @@ function withoutPrefix(reason: string, path: string): string {
 }
 
 /** A C `long` (64-bit little-endian) read as a number, exact below 2^53. */
+/** A pointer libpcap stored in `view` (64-bit, little-endian), as a number: user addresses fit in 53 bits. */
+function readAddress(view: DataView): number {
+  return view.getUint32(0, true) + view.getUint32(4, true) * 2 ** 32;
+}
+
 function readLong(view: DataView, offset: number): number {
   return view.getUint32(offset, true) + view.getInt32(offset + 4, true) * 2 ** 32;
 }

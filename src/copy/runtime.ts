@@ -5,14 +5,15 @@
  */
 import { type CounterValues, linesDropped, type Logger } from "../ops/mod.ts";
 import { type CopiedSession, SessionTable, type TargetMapping } from "../session/mod.ts";
-import { parseReplyRecord, parseReplyRecord6, REPLY_RECORD_LENGTH } from "../protocol/mod.ts";
+import { parseReplyRecord, parseReplyRecord6, REPLY_RECORD_LENGTH, ReplyHeaders } from "../protocol/mod.ts";
 import {
-  decodeTcpPacket,
   destinationAddress,
   formatEndpoint,
   Ipv4View,
+  Ipv6View,
   isWireError,
   sourceAddress,
+  TcpPacketDecoder,
 } from "../wire/mod.ts";
 import { announceRunning } from "../cli/mod.ts";
 import { gradualPlan } from "./gradual.ts";
@@ -46,6 +47,10 @@ export class CopyRuntime {
   packetsKernelDropped = 0;
 
   readonly table: SessionTable;
+  /** Frames and reply records are read through these, reused: no allocation per packet. */
+  readonly #decoder = new TcpPacketDecoder();
+  readonly #reply = new ReplyHeaders(new Ipv4View(new Uint8Array(0), 0));
+  readonly #reply6 = new ReplyHeaders(new Ipv6View(new Uint8Array(0), 0));
   readonly #transport: Transport;
   /** Whether answers are compared (`--compare`): the online server's packets then matter too. */
   readonly #comparing: boolean;
@@ -125,7 +130,7 @@ export class CopyRuntime {
    * the online server too (told apart by the copied ports).
    */
   onFrame(linkType: number, frame: Uint8Array, now: number): void {
-    const decoded = decodeTcpPacket(linkType, frame);
+    const decoded = this.#decoder.decode(linkType, frame);
     if (decoded === undefined) {
       this.#udp?.onFrame(linkType, frame);
       return;
@@ -237,14 +242,14 @@ export class CopyRuntime {
   onReplyRecord(record: Uint8Array): void {
     const now = performance.now();
     if (record.length === REPLY_RECORD_LENGTH) {
-      const reply = parseReplyRecord(record);
+      const reply = parseReplyRecord(record, this.#reply);
       if (reply === undefined) {
         this.repliesMalformed++;
         return;
       }
       this.table.onReply(reply.ip.dst, reply.tcp, now);
     } else {
-      const reply = parseReplyRecord6(record);
+      const reply = parseReplyRecord6(record, this.#reply6);
       if (reply === undefined) {
         this.repliesMalformed++;
         return;

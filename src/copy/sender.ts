@@ -17,6 +17,8 @@ import {
   emitIpv4Udp,
   emitIpv6Tcp,
   emitIpv6Udp,
+  type Ipv4TcpRepr,
+  type Ipv6TcpRepr,
   type TcpRepr,
   writeIpv6Address,
 } from "../wire/mod.ts";
@@ -30,6 +32,8 @@ export const BATCH_SLOT = 2048;
 const MAX_HEADERS = 40 + 60;
 /** An IPv6 header (the larger of the two, no options or extensions) and a UDP header. */
 const UDP_HEADERS = 40 + 8;
+/** What the reused packet descriptions hold before their first packet. */
+const EMPTY_SEGMENT: TcpRepr = { srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0 };
 
 /**
  * Where built packets leave: each goes into `batch.nextSlot()` after `headerLength` bytes left for the
@@ -110,6 +114,14 @@ export class PacketSender {
   readonly #destination6 = new Uint8Array(16);
   /** Whether IPv4 and IPv6 leave through the one link outlet. */
   readonly #outletShared: boolean;
+  /** The packet being built, one object for all: `send` allocates nothing. */
+  readonly #packet4: Ipv4TcpRepr = { src: 0, dst: 0, id: 0, tcp: EMPTY_SEGMENT };
+  readonly #packet6: Ipv6TcpRepr = {
+    src: this.#source6,
+    dst: this.#destination6,
+    flowInfo: 0,
+    tcp: EMPTY_SEGMENT,
+  };
   readonly #flushSoon = () => this.flush();
   #flushQueued = false;
   #id = 0;
@@ -137,7 +149,11 @@ export class PacketSender {
     const segmentRoom = (tcp.payload?.length ?? 0) + MAX_HEADERS;
     if (typeof source === "number") {
       this.#id = (this.#id + 1) & 0xffff;
-      const packet = { src: source, dst: destination as number, id: this.#id, tcp };
+      const packet = this.#packet4;
+      packet.src = source;
+      packet.dst = destination as number;
+      packet.id = this.#id;
+      packet.tcp = tcp;
       const out = this.#out;
       if (segmentRoom + out.headerLength > BATCH_SLOT) {
         this.#sendLarge(out, emitIpv4Tcp(packet, this.#large, out.headerLength), destination as number);
@@ -149,7 +165,9 @@ export class PacketSender {
       return;
     }
     const out6 = this.#ipv6Outlet(source, destination as string);
-    const packet = { src: this.#source6, dst: this.#destination6, flowInfo, tcp };
+    const packet = this.#packet6;
+    packet.flowInfo = flowInfo;
+    packet.tcp = tcp;
     if (segmentRoom + out6.headerLength > BATCH_SLOT) {
       this.#sendLarge(out6, emitIpv6Tcp(packet, this.#large, out6.headerLength), destination as string);
     } else {

@@ -7,13 +7,13 @@ import { Capture } from "../../ffi/mod.ts";
 import type { Logger } from "../ops/mod.ts";
 import { errorMessage, FatalError } from "../errors.ts";
 import {
-  decodeTcpPacket,
   type EndpointKey,
   endpointKey,
   formatEndpoint,
   Ipv4View,
   ipv6Address,
   isWireError,
+  TcpPacketDecoder,
 } from "../wire/mod.ts";
 import {
   authMac,
@@ -565,13 +565,14 @@ export class InterceptRuntime implements InterceptView {
   async #captureLoop(capture: Capture): Promise<void> {
     const record = this.#record;
     const totals = this.totals;
+    const decoder = new TcpPacketDecoder(); // its views, re-pointed at each frame: none made per packet
     for (;;) {
       const now = performance.now();
       let packet;
       let handled = 0;
       for (; handled < BATCH && (packet = capture.next()); handled++) {
         totals.captured++;
-        const decoded = decodeTcpPacket(capture.linkType, packet.data);
+        const decoded = decoder.decode(capture.linkType, packet.data);
         if (decoded === undefined) totals.notTcp++;
         else if (isWireError(decoded)) totals.malformed++;
         else if (decoded.ip instanceof Ipv4View) {

@@ -324,9 +324,13 @@ export function encodeReplyRecord(
  * the record holds (timestamps plus SACK blocks pass 24 option bytes) is shortened to what is there: its
  * data offset is lowered and the segment length with it, so the payload length stays right and the
  * fixed fields (seq, ack, flags, window) are never lost. `undefined` for a record that is not IPv4+TCP.
+ * The views are new, or `into`'s, pointed at this record (copy reads record after record through one).
  */
-export function parseReplyRecord(record: Uint8Array): { ip: Ipv4View; tcp: TcpView } | undefined {
-  const ip = Ipv4View.check(record, 0);
+export function parseReplyRecord(
+  record: Uint8Array,
+  into: ReplyHeaders<Ipv4View> = new ReplyHeaders(new Ipv4View(record, 0)),
+): ReplyHeaders<Ipv4View> | undefined {
+  const ip = into.ip.checkAt(record, 0);
   if (isWireError(ip) || ip.headerLength !== IPV4_MIN_HEADER_LENGTH) return undefined;
   const sentHeaderLength = (record[RECORD_TCP + TCP_DATA_OFFSET] >> 4) * 4;
   const keptHeaderLength = Math.min(sentHeaderLength, TCP_MIN_HEADER_LENGTH + MAX_RECORD_TCP_OPTIONS);
@@ -335,8 +339,14 @@ export function parseReplyRecord(record: Uint8Array): { ip: Ipv4View; tcp: TcpVi
       (record[RECORD_TCP + TCP_DATA_OFFSET] & 0x0f);
   }
   const segmentLength = ip.payloadLength - (sentHeaderLength - keptHeaderLength);
-  const tcp = TcpView.check(record, RECORD_TCP, segmentLength);
-  return isWireError(tcp) ? undefined : { ip, tcp };
+  const tcp = into.tcp.checkAt(record, RECORD_TCP, segmentLength);
+  return isWireError(tcp) ? undefined : into;
+}
+
+/** The IP and TCP headers of a reply record, as views `parseReplyRecord(6)` points at it. */
+export class ReplyHeaders<Ip extends Ipv4View | Ipv6View> {
+  readonly tcp = new TcpView(new Uint8Array(0), 0, 0);
+  constructor(readonly ip: Ip) {}
 }
 
 /** Tuning of a `ReplyFrameEncoder`. */
@@ -704,9 +714,13 @@ export function encodeReplyRecord6(
 /**
  * Reads an IPv6 reply record (in place) as the IPv6 and TCP headers the target sent, TCP options cut to
  * what the record holds as `parseReplyRecord` does. `undefined` for a record that is not IPv6+TCP.
+ * The views are new, or `into`'s, pointed at this record.
  */
-export function parseReplyRecord6(record: Uint8Array): { ip: Ipv6View; tcp: TcpView } | undefined {
-  const ip = Ipv6View.check(record, 0);
+export function parseReplyRecord6(
+  record: Uint8Array,
+  into: ReplyHeaders<Ipv6View> = new ReplyHeaders(new Ipv6View(record, 0)),
+): ReplyHeaders<Ipv6View> | undefined {
+  const ip = into.ip.checkAt(record, 0);
   if (isWireError(ip) || ip.nextHeader !== IP_PROTOCOL_TCP) return undefined;
   const dataOffset = IPV6_HEADER + TCP_DATA_OFFSET;
   const sentHeaderLength = (record[dataOffset] >> 4) * 4;
@@ -715,6 +729,7 @@ export function parseReplyRecord6(record: Uint8Array): { ip: Ipv6View; tcp: TcpV
     record[dataOffset] = (keptHeaderLength / 4) << 4 | (record[dataOffset] & 0x0f);
   }
   const segmentLength = ip.payloadLength - (sentHeaderLength - keptHeaderLength);
-  const tcp = TcpView.check(record.subarray(0, REPLY6_RECORD_LENGTH), IPV6_HEADER, segmentLength);
-  return isWireError(tcp) ? undefined : { ip, tcp };
+  const held = record.length === REPLY6_RECORD_LENGTH ? record : record.subarray(0, REPLY6_RECORD_LENGTH);
+  const tcp = into.tcp.checkAt(held, IPV6_HEADER, segmentLength);
+  return isWireError(tcp) ? undefined : into;
 }

@@ -30,9 +30,8 @@ export class DeadlineHeap<T> {
     this.#items.length = 0;
   }
 
-  /** Removes and returns the earliest entry; the heap must not be empty. */
-  pop(): { at: number; item: T } {
-    const at = this.#at[0];
+  /** Removes and returns the earliest entry's item (its deadline is `nextAt` before); the heap must not be empty. */
+  pop(): T {
     const item = this.#items[0];
     const last = this.#items.length - 1;
     this.#move(last, 0);
@@ -40,7 +39,7 @@ export class DeadlineHeap<T> {
     this.#order.pop();
     this.#items.pop();
     if (this.#items.length > 0) this.#down(0);
-    return { at, item };
+    return item;
   }
 
   #before(a: number, b: number): boolean {

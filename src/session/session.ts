@@ -15,12 +15,13 @@ import {
   TcpFlag,
   type TcpOptions,
   type TcpRepr,
+  TcpView,
   type WireError,
 } from "../wire/mod.ts";
 import { type CongestionControl, NewReno } from "./congestion.ts";
 import { RtoEstimator } from "./rto.ts";
 import { seqOffset, wireSeq } from "./seq.ts";
-import { ClientStream } from "./stream.ts";
+import { ClientStream, StreamPool } from "./stream.ts";
 import { Turns } from "./turns.ts";
 
 /** The TCP header fields the session reads; `TcpView` has them all. */
@@ -34,7 +35,11 @@ export interface SegmentIn {
   options(): TcpOptions | WireError;
 }
 
-/** Where a session's segments go: the shell turns them into packets for the target. */
+/**
+ * Where a session's segments go: the shell turns them into packets for the target. The segment is the
+ * sink's only during the call (sessions reuse one object for the next, and the payload's bytes go back to
+ * a pool once the target has them): a sink that keeps it copies it, payload bytes included.
+ */
 export interface SegmentSink {
   (endpoints: SessionEndpoints, tcp: TcpRepr): void;
 }
@@ -140,6 +145,41 @@ export interface SessionEndpoints {
   readonly flowInfo?: number;
 }
 
+/** A segment `Session` fills, and the options it carries when the session uses timestamps. */
+interface SegmentBuffer {
+  readonly repr: TcpRepr;
+  readonly options: { readonly timestamp: { value: number; echo: number } };
+}
+
+/** A segment with every field `#segment` sets (one shape for all of them). */
+function newSegment(): SegmentBuffer {
+  const repr = {
+    srcPort: 0,
+    dstPort: 0,
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    options: undefined,
+    payload: undefined,
+  };
+  return { repr, options: { timestamp: { value: 0, echo: 0 } } };
+}
+
+/**
+ * The segment every session's data and ACKs are made in, one after another: the sink is done with it
+ * when it returns (`SegmentSink`), so a segment sent costs no allocation.
+ */
+const emitted = newSegment();
+
+/** Idle bytes the sessions' shared `StreamPool` keeps for the next requests: a burst's worth, not more. */
+const STREAM_POOL_IDLE_BYTES = 2 << 20;
+/**
+ * Every session's stream takes its pieces from this pool and gives them back: a session reads its
+ * stream only to build a segment, which the sink is done with when it returns (`SegmentSink`).
+ */
+const streamPool = new StreamPool(STREAM_POOL_IDLE_BYTES);
+
 const TIMESTAMP_OPTION_LENGTH = 12;
 const DELAYED_ACK_MS = 40;
 const DEFAULT_MSS = 536;
@@ -214,7 +254,7 @@ export class Session {
     takeOver: boolean,
     now: number,
   ) {
-    this.#stream = new ClientStream(config.maxBuffered);
+    this.#stream = new ClientStream(config.maxBuffered, undefined, streamPool);
     this.#turns = new Turns(config);
     const captured = optionsOf(first);
     this.#clientIsn = sessionIsn(first);
@@ -300,14 +340,17 @@ export class Session {
     if (ack !== undefined) this.#clientAcked = true;
     const length = segment.payloadLength;
     if (length > 0) {
-      const payload = segment.payload();
-      if (payload.length < length) {
+      // A captured header (`TcpView`) hands its frame over in place: no view per packet.
+      const captured = segment instanceof TcpView;
+      const payload = captured ? segment.bytes : segment.payload();
+      const payloadStart = captured ? segment.payloadOffset : 0;
+      if ((captured ? segment.capturedPayloadLength : payload.length) < length) {
         // The capture kept less than the packet carried (snaplen): the stream has a hole for good.
         this.#sendReset();
         this.#end("capture-cut", now, false);
         return;
       }
-      const refused = this.#stream.add(start, payload, ack, now);
+      const refused = this.#stream.add(start, payload, ack, now, payloadStart, length);
       if (refused !== undefined) {
         this.#sendReset();
         this.#end(refused, now, false);
@@ -425,8 +468,11 @@ export class Session {
 
   #readTimestamp(segment: SegmentIn): void {
     if (!this.#useTimestamps) return;
-    const timestamp = optionsOf(segment).timestamp;
-    if (timestamp) this.#tsRecent = timestamp.value;
+    // A captured header (`TcpView`) is read in place: every reply has this option, and parsing them all allocates.
+    const value = segment instanceof TcpView
+      ? segment.timestampValue()
+      : optionsOf(segment).timestamp?.value ?? -1;
+    if (value >= 0) this.#tsRecent = value;
   }
 
   #onAck(segment: SegmentIn, now: number): void {
@@ -622,10 +668,11 @@ export class Session {
   #end(outcome: SessionOutcome, now: number, closed: boolean): void {
     this.#phase = "ended";
     this.outcome = outcome;
+    this.#stream.dispose(); // nothing reads it any more: its pieces serve the next sessions
     this.#rtoDeadline = Infinity;
     this.#ackDeadline = Infinity;
     const finalAck = closed
-      ? this.#segment(wireSeq(this.#clientIsn, this.#sndNxt), TcpFlag.ACK, undefined)
+      ? this.#segment(newSegment(), wireSeq(this.#clientIsn, this.#sndNxt), TcpFlag.ACK, undefined)
       : undefined;
     this.remains = new LingeringSession(this, finalAck, now + this.config.lingerMs);
   }
@@ -674,23 +721,27 @@ export class Session {
   #emit(seq: number, flags: number, payload: Uint8Array | undefined): void {
     this.#ackedRcv = this.#rcvNxt;
     this.#ackDeadline = Infinity;
-    this.sink(this.endpoints, this.#segment(seq, flags, payload));
+    this.sink(this.endpoints, this.#segment(emitted, seq, flags, payload));
   }
 
-  /** A segment acknowledging everything the target sent. */
-  #segment(seq: number, flags: number, payload: Uint8Array | undefined): TcpRepr {
-    return {
-      srcPort: this.endpoints.clientPort,
-      dstPort: this.endpoints.targetPort,
-      seq,
-      ack: wireSeq(this.#targetIsn, this.#rcvNxt),
-      flags,
-      window: this.#clientWindow,
-      options: this.#useTimestamps
-        ? { timestamp: { value: this.#tsValue(), echo: this.#tsRecent } }
-        : undefined,
-      payload,
-    };
+  /** `into`, made a segment acknowledging everything the target sent. */
+  #segment(into: SegmentBuffer, seq: number, flags: number, payload: Uint8Array | undefined): TcpRepr {
+    const repr = into.repr;
+    repr.srcPort = this.endpoints.clientPort;
+    repr.dstPort = this.endpoints.targetPort;
+    repr.seq = seq;
+    repr.ack = wireSeq(this.#targetIsn, this.#rcvNxt);
+    repr.flags = flags;
+    repr.window = this.#clientWindow;
+    if (this.#useTimestamps) {
+      into.options.timestamp.value = this.#tsValue();
+      into.options.timestamp.echo = this.#tsRecent;
+      repr.options = into.options;
+    } else {
+      repr.options = undefined;
+    }
+    repr.payload = payload;
+    return repr;
   }
 
   #tsValue(): number {

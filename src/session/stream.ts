@@ -25,6 +25,107 @@ interface Piece {
   cost: number;
 }
 
+/** A request not yet taken: where it starts, when it was captured, the client's ack on its first packet. */
+interface RequestRecord {
+  start: number;
+  capturedAt: number;
+  ack: number | undefined;
+}
+
+/** Buffers below this many bytes come from the smallest size class. */
+const SMALLEST_POOLED = 64;
+/** Size classes (powers of two from `SMALLEST_POOLED`): up to 64 KiB, a GRO-merged capture's largest. */
+const SIZE_CLASSES = 11;
+/** Piece objects and request records kept for reuse, at most, each. */
+const KEPT_RECORDS = 4096;
+
+/**
+ * What streams hold, recycled from one stream to the next: piece objects, the buffers their bytes are
+ * copied into (by power-of-two size, up to `maxIdleBytes` of them kept idle) and request records. One
+ * pool serves every session of a `copy` process, so in steady state a request captured costs no new
+ * object. Only for streams whose reader is done with what `read` returned before the bytes are released
+ * (the packet engine's sink builds its packet at once): a recycled buffer is written again.
+ */
+export class StreamPool {
+  readonly #buffers: Uint8Array[][] = Array.from({ length: SIZE_CLASSES }, () => []);
+  readonly #pieces: Piece[] = [];
+  readonly #requests: RequestRecord[] = [];
+  #idleBytes = 0;
+
+  /** @param maxIdleBytes bytes of buffers kept for reuse; 0 keeps nothing (buffers are then exact sizes) */
+  constructor(readonly maxIdleBytes: number) {}
+
+  /** Bytes of buffers kept idle for reuse now. */
+  get idleBytes(): number {
+    return this.#idleBytes;
+  }
+
+  /** A buffer of at least `size` bytes, whose contents are garbage. */
+  buffer(size: number): Uint8Array {
+    if (this.maxIdleBytes === 0) return new Uint8Array(size);
+    const sizeClass = sizeClassOf(size);
+    if (sizeClass >= SIZE_CLASSES) return new Uint8Array(size);
+    const kept = this.#buffers[sizeClass].pop();
+    if (kept === undefined) return new Uint8Array(SMALLEST_POOLED << sizeClass);
+    this.#idleBytes -= kept.length;
+    return kept;
+  }
+
+  /** Takes back a buffer `buffer` made, if there is room for it. */
+  recycleBuffer(buffer: Uint8Array): void {
+    const length = buffer.length;
+    const sizeClass = sizeClassOf(length);
+    // Only a whole buffer of a class's size: not a view into another, nor an exact-size one.
+    if (
+      sizeClass >= SIZE_CLASSES || SMALLEST_POOLED << sizeClass !== length || buffer.byteOffset !== 0 ||
+      buffer.buffer.byteLength !== length || this.#idleBytes + length > this.maxIdleBytes
+    ) return;
+    this.#buffers[sizeClass].push(buffer);
+    this.#idleBytes += length;
+  }
+
+  piece(start: number, buffer: Uint8Array, length: number, ack: number | undefined, cost: number): Piece {
+    const piece = this.#pieces.pop();
+    if (piece === undefined) return { start, buffer, length, ack, cost };
+    piece.start = start;
+    piece.buffer = buffer;
+    piece.length = length;
+    piece.ack = ack;
+    piece.cost = cost;
+    return piece;
+  }
+
+  /** Takes back a piece and its buffer: the stream is done with both. */
+  recycle(piece: Piece): void {
+    this.recycleBuffer(piece.buffer);
+    piece.buffer = EMPTY;
+    if (this.maxIdleBytes > 0 && this.#pieces.length < KEPT_RECORDS) this.#pieces.push(piece);
+  }
+
+  request(start: number, capturedAt: number, ack: number | undefined): RequestRecord {
+    const request = this.#requests.pop();
+    if (request === undefined) return { start, capturedAt, ack };
+    request.start = start;
+    request.capturedAt = capturedAt;
+    request.ack = ack;
+    return request;
+  }
+
+  recycleRequest(request: RequestRecord): void {
+    if (this.maxIdleBytes > 0 && this.#requests.length < KEPT_RECORDS) this.#requests.push(request);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The size class holding `size` bytes: 0 for up to `SMALLEST_POOLED`, one more per doubling. */
+function sizeClassOf(size: number): number {
+  return size <= SMALLEST_POOLED ? 0 : 32 - Math.clz32(size - 1) - 6;
+}
+
+/** What a stream without a pool of its own uses: it keeps nothing, so every piece is new, as it was. */
+const UNPOOLED = new StreamPool(0);
+
 /** Why the stream refused bytes: too many bytes held, or too many pieces out of order. */
 export type StreamError = "buffer-full" | "too-fragmented";
 
@@ -60,14 +161,20 @@ export class ClientStream {
   /** In-order pieces visited by `read` (a measure of its work, for tests). */
   #readVisits = 0;
   /** Requests not yet taken by the session: where each starts, and when it was captured. */
-  readonly #requests = new Queue<{ start: number; capturedAt: number; ack: number | undefined }>();
+  readonly #requests = new Queue<RequestRecord>();
 
   /**
    * @param maxBuffered bytes this stream may hold (in order and out of order, with `PIECE_OVERHEAD` per
    *   piece) before it refuses more
    * @param maxOutOfOrderPieces pieces it may hold past a hole before it refuses more
+   * @param pool where its pieces come from and go back to; by default none is kept (see `StreamPool`
+   *   for what sharing one asks of the reader)
    */
-  constructor(readonly maxBuffered: number, readonly maxOutOfOrderPieces = MAX_OUT_OF_ORDER_PIECES) {}
+  constructor(
+    readonly maxBuffered: number,
+    readonly maxOutOfOrderPieces = MAX_OUT_OF_ORDER_PIECES,
+    readonly pool: StreamPool = UNPOOLED,
+  ) {}
 
   /** Memory held for (re)transmission: bytes, and `PIECE_OVERHEAD` per piece. */
   get buffered(): number {
@@ -104,7 +211,8 @@ export class ClientStream {
 
   /** Hands the next request to the session: its bytes may go to the target now. */
   takeRequest(): void {
-    this.#requests.shift();
+    const request = this.#requests.shift();
+    if (request !== undefined) this.pool.recycleRequest(request);
   }
 
   /**
@@ -116,20 +224,28 @@ export class ClientStream {
   }
 
   /**
-   * Adds bytes captured at `now` starting at `start` (copied: the capture buffer is reused). Bytes
-   * already held are dropped (the first capture of a byte wins); bytes that close a hole go on in order
-   * with whatever waited behind it.
+   * Adds bytes captured at `now` starting at `start`: `payload`, or `payloadLength` bytes of it from
+   * `payloadStart` (a captured frame's, with no view made of them). They are copied: the capture buffer is
+   * reused. Bytes already held are dropped (the first capture of a byte wins); bytes that close a hole go
+   * on in order with whatever waited behind it.
    */
-  add(start: number, payload: Uint8Array, ack: number | undefined, now: number): StreamError | undefined {
+  add(
+    start: number,
+    payload: Uint8Array,
+    ack: number | undefined,
+    now: number,
+    payloadStart = 0,
+    payloadLength = payload.length - payloadStart,
+  ): StreamError | undefined {
     let from = start;
-    let to = start + payload.length;
+    let to = start + payloadLength;
     if (from < this.end) from = this.end;
     if (this.finOffset !== undefined) to = Math.min(to, this.finOffset);
     if (from >= to) return undefined;
-    const bytes = payload.subarray(from - start, to - start);
-    if (from > this.end) return this.#addOutOfOrder(from, bytes, ack);
+    const at = payloadStart + from - start;
+    if (from > this.end) return this.#addOutOfOrder(from, payload.subarray(at, at + to - from), ack);
     // What waits out of order and this covers is dropped as the drain reaches it.
-    return this.#append(from, bytes, ack, undefined, now) ?? this.#drainOutOfOrder(now);
+    return this.#append(from, payload, at, to - from, ack, undefined, now) ?? this.#drainOutOfOrder(now);
   }
 
   /** Marks the client's FIN, captured at `now`, at `offset` (the offset just past its data). */
@@ -169,7 +285,23 @@ export class ClientStream {
       if (piece.start + piece.length > offset) break;
       this.#held -= piece.cost;
       this.#pieces.shift();
+      this.pool.recycle(piece);
     }
+  }
+
+  /** Gives everything held back to the pool: the stream is over and is read no more. */
+  dispose(): void {
+    for (let piece = this.#pieces.shift(); piece !== undefined; piece = this.#pieces.shift()) {
+      this.pool.recycle(piece);
+    }
+    for (let first = this.#outOfOrder.first(); first !== undefined; first = this.#outOfOrder.first()) {
+      this.#outOfOrder.delete(first.key);
+      this.pool.recycle(first.value);
+    }
+    for (let request = this.#requests.shift(); request !== undefined; request = this.#requests.shift()) {
+      this.pool.recycleRequest(request);
+    }
+    this.#held = 0;
   }
 
   /** The index in `#pieces` of the piece holding `offset` (binary search: pieces are in order). */
@@ -211,71 +343,102 @@ export class ClientStream {
       }
       this.#outOfOrder.delete(piece.start);
       this.#held -= piece.cost;
+      this.pool.recycle(piece);
       next = this.#outOfOrder.ceiling(start);
     }
     if (start >= end) return undefined;
     const part = bytes.subarray(start - from, end - from);
     // Appended to the piece before only with the same ack: the ack decides where requests start.
-    if (before !== undefined && before.ack === ack && this.#appendsTo(before, start, part)) {
-      return this.#grow(before, part);
+    if (before !== undefined && before.ack === ack && this.#appendsTo(before, start, part.length)) {
+      return this.#grow(before, part, 0, part.length);
     }
     if (this.#outOfOrder.size >= this.maxOutOfOrderPieces) return "too-fragmented";
     const cost = part.length + PIECE_OVERHEAD;
     const error = this.#charge(cost);
     if (error !== undefined) return error;
-    this.#outOfOrder.set(start, { start, buffer: part.slice(), length: part.length, ack, cost });
+    this.#outOfOrder.set(start, this.#newPiece(start, part, 0, part.length, ack, cost));
     return undefined;
   }
 
-  /**
-   * Whether `bytes` from `start` may be copied onto the end of `piece`: adjacent, and both small (a
-   * full-size piece is never copied into a larger buffer for a few bytes more).
-   */
-  #appendsTo(piece: Piece, start: number, bytes: Uint8Array): boolean {
-    return piece.start + piece.length === start && bytes.length < SMALL_SEGMENT &&
-      piece.length < SMALL_SEGMENT;
+  /** A piece holding a copy of `length` bytes of `source` from `from`. */
+  #newPiece(
+    start: number,
+    source: Uint8Array,
+    from: number,
+    length: number,
+    ack: number | undefined,
+    cost: number,
+  ): Piece {
+    const buffer = this.pool.buffer(length);
+    copyBytes(source, from, length, buffer, 0);
+    return this.pool.piece(start, buffer, length, ack, cost);
   }
 
-  /** Copies `bytes` onto the end of `piece`, doubling its buffer when it has no room left. */
-  #grow(piece: Piece, bytes: Uint8Array): StreamError | undefined {
-    const needed = piece.length + bytes.length;
-    if (needed > piece.buffer.length) {
-      const capacity = Math.min(COALESCED_PIECE, Math.max(needed, 2 * piece.buffer.length, 64));
-      const error = this.#charge(capacity - piece.buffer.length);
+  /**
+   * Whether `length` bytes from `start` may be copied onto the end of `piece`: adjacent, and both small (a
+   * full-size piece is never copied into a larger buffer for a few bytes more).
+   */
+  #appendsTo(piece: Piece, start: number, length: number): boolean {
+    return piece.start + piece.length === start && length < SMALL_SEGMENT && piece.length < SMALL_SEGMENT;
+  }
+
+  /**
+   * Copies `length` bytes of `source` from `from` onto the end of `piece`, doubling what it is charged
+   * for when that is full, and moving it to a larger buffer when its own has no room left.
+   */
+  #grow(piece: Piece, source: Uint8Array, from: number, length: number): StreamError | undefined {
+    const needed = piece.length + length;
+    const charged = piece.cost - PIECE_OVERHEAD;
+    if (needed > charged) {
+      const capacity = Math.min(COALESCED_PIECE, Math.max(needed, 2 * charged, 64));
+      const error = this.#charge(capacity - charged);
       if (error !== undefined) return error;
-      piece.cost += capacity - piece.buffer.length;
-      const buffer = new Uint8Array(capacity);
-      buffer.set(piece.buffer.subarray(0, piece.length));
+      piece.cost += capacity - charged;
+    }
+    if (needed > piece.buffer.length) {
+      const buffer = this.pool.buffer(Math.max(needed, piece.cost - PIECE_OVERHEAD));
+      copyBytes(piece.buffer, 0, piece.length, buffer, 0);
+      this.pool.recycleBuffer(piece.buffer);
       piece.buffer = buffer;
     }
-    piece.buffer.set(bytes, piece.length);
+    copyBytes(source, from, length, piece.buffer, piece.length);
     piece.length = needed;
     return undefined;
   }
 
   /**
-   * Puts bytes starting at `end` in order: copied onto the last piece when both are small, else as a
-   * piece of their own (`owned`, when they come from the out-of-order tree, else a copy).
+   * Puts `length` bytes of `source` from `from`, starting at `end`, in order: copied onto the last piece
+   * when both are small, else as a piece of their own (`owned`, when they come from the out-of-order
+   * tree, where `source` is its buffer, else a copy).
    */
   #append(
     start: number,
-    bytes: Uint8Array,
+    source: Uint8Array,
+    from: number,
+    length: number,
     ack: number | undefined,
     owned: Piece | undefined,
     now: number,
   ): StreamError | undefined {
     const last = this.#pieces.at(this.#pieces.length - 1);
-    if (last !== undefined && this.#appendsTo(last, start, bytes)) {
-      const error = this.#grow(last, bytes);
+    if (last !== undefined && this.#appendsTo(last, start, length)) {
+      const error = this.#grow(last, source, from, length);
       if (error !== undefined) return error;
-      if (owned !== undefined) this.#held -= owned.cost;
+      if (owned !== undefined) {
+        this.#held -= owned.cost;
+        this.pool.recycle(owned);
+      }
     } else if (owned !== undefined) {
-      this.#pieces.push({ start, buffer: bytes, length: bytes.length, ack, cost: owned.cost });
+      // Its bytes move to the front of its own buffer (no one has read them yet): a piece starts at 0.
+      if (from > 0) owned.buffer.copyWithin(0, from, from + length);
+      owned.start = start;
+      owned.length = length;
+      this.#pieces.push(owned);
     } else {
-      const cost = bytes.length + PIECE_OVERHEAD;
+      const cost = length + PIECE_OVERHEAD;
       const error = this.#charge(cost);
       if (error !== undefined) return error;
-      this.#pieces.push({ start, buffer: bytes.slice(), length: bytes.length, ack, cost });
+      this.#pieces.push(this.#newPiece(start, source, from, length, ack, cost));
     }
     let startsRequest = start === 1;
     if (ack !== undefined) {
@@ -286,12 +449,12 @@ export class ClientStream {
       this.#lastAck = ack;
     }
     if (startsRequest) this.#queueRequest(start, now, ack);
-    this.end = start + bytes.length;
+    this.end = start + length;
     return undefined;
   }
 
   #queueRequest(start: number, now: number, ack: number | undefined): void {
-    this.#requests.push({ start, capturedAt: now, ack });
+    this.#requests.push(this.pool.request(start, now, ack));
   }
 
   /** Moves what the hole's filling made in order from the tree to the in-order pieces. */
@@ -303,9 +466,10 @@ export class ClientStream {
       const skip = this.end - piece.start;
       if (skip >= piece.length) {
         this.#held -= piece.cost;
+        this.pool.recycle(piece);
         continue;
       }
-      const error = this.#append(this.end, piece.buffer.subarray(skip, piece.length), piece.ack, piece, now);
+      const error = this.#append(this.end, piece.buffer, skip, piece.length - skip, piece.ack, piece, now);
       if (error !== undefined) return error;
     }
     this.#settleFin(now);
@@ -325,5 +489,14 @@ export class ClientStream {
     }
     this.finOffset = this.end;
     this.#pendingFin = undefined;
+  }
+}
+
+/** Copies `length` bytes of `source` from `from` to `into` at `at`; short runs by hand, so no view is made. */
+function copyBytes(source: Uint8Array, from: number, length: number, into: Uint8Array, at: number): void {
+  if (length < SMALL_SEGMENT) {
+    for (let i = 0; i < length; i++) into[at + i] = source[from + i];
+  } else {
+    into.set(source.subarray(from, from + length), at);
   }
 }

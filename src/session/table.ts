@@ -375,7 +375,8 @@ export class SessionTable {
   /** Runs the timers due at `now`. */
   tick(now: number): void {
     while (this.#timers.nextAt <= now) {
-      const { at, item: replyKey } = this.#timers.pop();
+      const at = this.#timers.nextAt;
+      const replyKey = this.#timers.pop();
       const copy = this.#byReply.get(replyKey);
       if (copy === undefined || copy.scheduledAt !== at) continue;
       copy.scheduledAt = Infinity;

@@ -6,7 +6,14 @@ import { finishChecksum, onesComplementSum } from "./checksum.ts";
 import { type Ipv4Address } from "./address.ts";
 import { IpProtocol, IPV4_MIN_HEADER_LENGTH, Ipv4View } from "./ipv4.ts";
 import { IPV6_HEADER_LENGTH, Ipv6View } from "./ipv6.ts";
-import { emitTcpRepr, fillTcpChecksumIpv4, fillTcpChecksumIpv6, type TcpRepr, tcpReprLength } from "./tcp.ts";
+import {
+  emitTcpRepr,
+  fillTcpChecksumIpv4,
+  fillTcpChecksumIpv6,
+  type TcpRepr,
+  tcpReprLength,
+  TcpView,
+} from "./tcp.ts";
 import { UDP_HEADER_LENGTH, UdpView } from "./udp.ts";
 
 /** An IPv4 packet carrying a TCP segment. */
@@ -34,6 +41,11 @@ export interface Ipv6TcpRepr {
 }
 
 const DEFAULT_TTL = 64;
+const EMPTY = new Uint8Array(0);
+/** The views the emitters write through, pointed at each packet in turn: no new view per packet. */
+const ipv4Scratch = new Ipv4View(EMPTY, 0);
+const ipv6Scratch = new Ipv6View(EMPTY, 0);
+const tcpScratch = new TcpView(EMPTY, 0, 0);
 const IPV4_FLAG_DONT_FRAGMENT = 0b010;
 const MAX_IP_LENGTH = 0xffff;
 
@@ -46,7 +58,7 @@ export function emitIpv4Tcp(repr: Ipv4TcpRepr, into: Uint8Array, offset = 0): nu
   const total = IPV4_MIN_HEADER_LENGTH + segmentLength;
   ensureRoom(into, offset, total, total);
   into.fill(0, offset, offset + IPV4_MIN_HEADER_LENGTH);
-  const ip = new Ipv4View(into, offset);
+  const ip = ipv4Scratch.pointAt(into, offset);
   ip.version = 4;
   ip.headerLength = IPV4_MIN_HEADER_LENGTH;
   ip.totalLength = total;
@@ -57,7 +69,7 @@ export function emitIpv4Tcp(repr: Ipv4TcpRepr, into: Uint8Array, offset = 0): nu
   ip.src = repr.src;
   ip.dst = repr.dst;
   ip.fillChecksum();
-  fillTcpChecksumIpv4(ip, emitTcpRepr(repr.tcp, into, ip.payloadOffset, segmentLength));
+  fillTcpChecksumIpv4(ip, emitTcpRepr(repr.tcp, into, ip.payloadOffset, segmentLength, tcpScratch));
   return total;
 }
 
@@ -166,7 +178,7 @@ export function emitIpv6Tcp(repr: Ipv6TcpRepr, into: Uint8Array, offset = 0): nu
   const total = IPV6_HEADER_LENGTH + segmentLength;
   ensureRoom(into, offset, total, segmentLength);
   into.fill(0, offset, offset + IPV6_HEADER_LENGTH);
-  const ip = new Ipv6View(into, offset);
+  const ip = ipv6Scratch.pointAt(into, offset);
   ip.version = 6;
   ip.flowInfo = repr.flowInfo ?? 0;
   ip.payloadLength = segmentLength;
@@ -174,7 +186,7 @@ export function emitIpv6Tcp(repr: Ipv6TcpRepr, into: Uint8Array, offset = 0): nu
   ip.hopLimit = repr.hopLimit ?? DEFAULT_TTL;
   ip.src = repr.src;
   ip.dst = repr.dst;
-  fillTcpChecksumIpv6(ip, emitTcpRepr(repr.tcp, into, ip.payloadOffset, segmentLength));
+  fillTcpChecksumIpv6(ip, emitTcpRepr(repr.tcp, into, ip.payloadOffset, segmentLength, tcpScratch));
   return total;
 }
 

@@ -15,15 +15,23 @@ export const EtherType = { IPV4: 0x0800, ARP: 0x0806, VLAN: 0x8100, QINQ: 0x88a8
 
 /** An Ethernet header at `bytes[offset..]`; `check` guarantees it and any tags are whole. */
 export class EthernetView {
-  constructor(readonly bytes: Uint8Array, readonly offset = 0) {}
+  /** `bytes` and `offset` move with `checkAt`: one view serves frame after frame. */
+  constructor(public bytes: Uint8Array, public offset = 0) {}
 
   /** Checks that the header and at most two VLAN tags are in `bytes`. */
   static check(bytes: Uint8Array, offset = 0): EthernetView | WireError {
+    return new EthernetView(bytes, offset).checkAt(bytes, offset);
+  }
+
+  /** Points this view at `bytes[offset..]` and checks it as `check` does: no new view per frame. */
+  checkAt(bytes: Uint8Array, offset = 0): EthernetView | WireError {
     const available = bytes.length - offset;
     if (available < ETHERNET_HEADER_LENGTH) {
       return wireError("truncated", `Ethernet header needs 14 bytes, have ${available}`);
     }
-    return checkVlanTags(bytes, offset + TYPE, "Ethernet") ?? new EthernetView(bytes, offset);
+    this.bytes = bytes;
+    this.offset = offset;
+    return checkVlanTags(bytes, offset + TYPE, "Ethernet") ?? this;
   }
 
   /** Destination MAC address, a 6-byte subarray. */

@@ -28,7 +28,8 @@ export const IpProtocol = { TCP: 6, UDP: 17 } as const;
  * be cut short by the capture (`truncated`), and may be followed by link padding, which `totalLength` excludes.
  */
 export class Ipv4View {
-  constructor(readonly bytes: Uint8Array, readonly offset: number) {}
+  /** `bytes` and `offset` move with `checkAt` (and `pointAt`): one view serves packet after packet. */
+  constructor(public bytes: Uint8Array, public offset: number) {}
 
   /**
    * Checks that `bytes[offset..]` starts with a whole IPv4 header whose lengths agree: version 4, IHL >= 5,
@@ -36,11 +37,16 @@ export class Ipv4View {
    * snaplen (`truncated` is then true); the upper-layer parser decides whether enough was captured.
    */
   static check(bytes: Uint8Array, offset = 0): Ipv4View | WireError {
+    return new Ipv4View(bytes, offset).checkAt(bytes, offset);
+  }
+
+  /** Points this view at `bytes[offset..]` and checks it as `check` does: no new view per packet. */
+  checkAt(bytes: Uint8Array, offset = 0): Ipv4View | WireError {
     const available = bytes.length - offset;
     if (available < IPV4_MIN_HEADER_LENGTH) {
       return wireError("truncated", `IPv4 header needs 20 bytes, have ${available}`);
     }
-    const view = new Ipv4View(bytes, offset);
+    const view = this.pointAt(bytes, offset);
     if (view.version !== 4) return wireError("malformed", `IP version ${view.version}, expected 4`);
     const headerLength = view.headerLength;
     if (headerLength < IPV4_MIN_HEADER_LENGTH) {
@@ -56,6 +62,13 @@ export class Ipv4View {
       );
     }
     return view;
+  }
+
+  /** Points this view at `bytes[offset..]` without a check, to write a header there. */
+  pointAt(bytes: Uint8Array, offset: number): this {
+    this.bytes = bytes;
+    this.offset = offset;
+    return this;
   }
 
   /** IP version nibble (4 for a checked view). */

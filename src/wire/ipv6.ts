@@ -34,23 +34,36 @@ export interface UpperLayer {
  * `bytes`; the payload may be cut short by the capture (`truncated`).
  */
 export class Ipv6View {
-  constructor(readonly bytes: Uint8Array, readonly offset: number) {}
+  /** `bytes` and `offset` move with `checkAt` (and `pointAt`): one view serves packet after packet. */
+  constructor(public bytes: Uint8Array, public offset: number) {}
 
   /**
    * Checks that `bytes[offset..]` holds a whole IPv6 header with version 6. A payload running past the end
    * of `bytes` is accepted as a capture cut by snaplen; a zero payload length (a jumbogram) is unsupported.
    */
   static check(bytes: Uint8Array, offset = 0): Ipv6View | WireError {
+    return new Ipv6View(bytes, offset).checkAt(bytes, offset);
+  }
+
+  /** Points this view at `bytes[offset..]` and checks it as `check` does: no new view per packet. */
+  checkAt(bytes: Uint8Array, offset = 0): Ipv6View | WireError {
     const available = bytes.length - offset;
     if (available < IPV6_HEADER_LENGTH) {
       return wireError("truncated", `IPv6 header needs 40 bytes, have ${available}`);
     }
-    const view = new Ipv6View(bytes, offset);
+    const view = this.pointAt(bytes, offset);
     if (view.version !== 6) return wireError("malformed", `IP version ${view.version}, expected 6`);
     if (view.payloadLength === 0 && view.nextHeader === HOP_BY_HOP) {
       return wireError("unsupported", "IPv6 jumbogram");
     }
     return view;
+  }
+
+  /** Points this view at `bytes[offset..]` without a check, to write a header there. */
+  pointAt(bytes: Uint8Array, offset: number): this {
+    this.bytes = bytes;
+    this.offset = offset;
+    return this;
   }
 
   /** IP version nibble (6 for a checked view). */

@@ -54,14 +54,75 @@ export function destinationAddress(ip: Ipv4View | Ipv6View): Address {
 /**
  * Finds the IP and TCP headers in one captured frame. Returns `undefined` for a well-formed frame that is
  * not TCP over IP (ARP, UDP, ...), and a `WireError` for a frame that cannot be read, an IP fragment, or an
- * unknown link type. The views point into `frame`; nothing is copied.
+ * unknown link type. The views point into `frame`; nothing is copied. The packet and its views are new: a
+ * capture loop decodes with one `TcpPacketDecoder` instead, which makes none.
  */
 export function decodeTcpPacket(linkType: number, frame: Uint8Array): TcpPacket | WireError | undefined {
-  const found = locateIp(linkType, frame);
-  if (found === undefined || isWireError(found)) return found;
-  return found.version === 4
-    ? decodeIpv4(frame, found.offset, found.outgoing)
-    : decodeIpv6(frame, found.offset, found.outgoing);
+  return new TcpPacketDecoder().decode(linkType, frame);
+}
+
+/** The views one frame is read through: a decoder's own, reused. */
+class LinkViews {
+  readonly ethernet = new EthernetView(EMPTY, 0);
+  readonly sll = new SllView(EMPTY, 0);
+  readonly sll2 = new Sll2View(EMPTY, 0);
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * `decodeTcpPacket` for a capture loop: the packet it returns, and its views, are the same objects for
+ * every frame, pointed at the frame just decoded, so decoding allocates nothing. What it returned is
+ * good until the next `decode`; a caller that keeps a packet longer uses `decodeTcpPacket`.
+ */
+export class TcpPacketDecoder {
+  readonly #link = new LinkViews();
+  readonly #ipv4 = new Ipv4View(EMPTY, 0);
+  readonly #ipv6 = new Ipv6View(EMPTY, 0);
+  readonly #tcp = new TcpView(EMPTY, 0, 0);
+  readonly #packet: TcpPacket = { ip: this.#ipv4, tcp: this.#tcp, outgoing: false };
+
+  /** As `decodeTcpPacket`, into this decoder's packet and views. */
+  decode(linkType: number, frame: Uint8Array): TcpPacket | WireError | undefined {
+    const found = locateIp(this.#link, linkType, frame);
+    if (found === undefined || isWireError(found)) return found;
+    return found.version === 4
+      ? this.#decodeIpv4(frame, found.offset, found.outgoing)
+      : this.#decodeIpv6(frame, found.offset, found.outgoing);
+  }
+
+  #decodeIpv4(frame: Uint8Array, ipOffset: number, outgoing: boolean): TcpPacket | WireError | undefined {
+    const ip = this.#ipv4.checkAt(frame, ipOffset);
+    if (isWireError(ip)) return ip;
+    if (ip.protocol !== IpProtocol.TCP) return undefined;
+    if (ip.isFragment) return wireError("unsupported", "IPv4 fragment");
+    const tcp = this.#tcp.checkAt(frame, ip.payloadOffset, ip.payloadLength);
+    if (isWireError(tcp)) return tcp;
+    return this.#decoded(ip, outgoing);
+  }
+
+  #decodeIpv6(frame: Uint8Array, ipOffset: number, outgoing: boolean): TcpPacket | WireError | undefined {
+    const ip = this.#ipv6.checkAt(frame, ipOffset);
+    if (isWireError(ip)) return ip;
+    let tcp: TcpView | WireError;
+    if (ip.nextHeader === IpProtocol.TCP) {
+      tcp = this.#tcp.checkAt(frame, ip.payloadOffset, ip.payloadLength);
+    } else {
+      const upper = ip.upperLayer();
+      if (isWireError(upper)) return upper;
+      if (upper.protocol !== IpProtocol.TCP) return undefined;
+      tcp = this.#tcp.checkAt(frame, upper.offset, upper.length);
+    }
+    if (isWireError(tcp)) return tcp;
+    return this.#decoded(ip, outgoing);
+  }
+
+  #decoded(ip: Ipv4View | Ipv6View, outgoing: boolean): TcpPacket {
+    const packet = this.#packet;
+    packet.ip = ip;
+    packet.outgoing = outgoing;
+    return packet;
+  }
 }
 
 /** A captured UDP datagram: views over the frame, and whether the capturing host sent it. */
@@ -78,7 +139,7 @@ export interface UdpPacket {
  * one that cannot be read or an IP fragment (the UDP header is in the first fragment only).
  */
 export function decodeUdpPacket(linkType: number, frame: Uint8Array): UdpPacket | WireError | undefined {
-  const found = locateIp(linkType, frame);
+  const found = locateIp(new LinkViews(), linkType, frame);
   if (found === undefined || isWireError(found)) return found;
   if (found.version === 6) return decodeIpv6Udp(frame, found.offset, found.outgoing);
   const ip = Ipv4View.check(frame, found.offset);
@@ -128,20 +189,20 @@ function located(offset: number, version: 4 | 6, outgoing: boolean): IpLocation 
   return location;
 }
 
-function locateIp(linkType: number, frame: Uint8Array): IpLocation | WireError | undefined {
+function locateIp(views: LinkViews, linkType: number, frame: Uint8Array): IpLocation | WireError | undefined {
   switch (linkType) {
     case LinkType.ETHERNET: {
-      const ethernet = EthernetView.check(frame);
+      const ethernet = views.ethernet.checkAt(frame);
       if (isWireError(ethernet)) return ethernet;
       return locateEtherType(ethernet.etherType, ethernet.payloadOffset, false);
     }
     case LinkType.LINUX_SLL: {
-      const sll = SllView.check(frame);
+      const sll = views.sll.checkAt(frame);
       if (isWireError(sll)) return sll;
       return locateEtherType(sll.protocol, sll.payloadOffset, sll.outgoing);
     }
     case LinkType.LINUX_SLL2: {
-      const sll2 = Sll2View.check(frame);
+      const sll2 = views.sll2.checkAt(frame);
       if (isWireError(sll2)) return sll2;
       return locateEtherType(sll2.protocol, sll2.payloadOffset, sll2.outgoing);
     }
@@ -178,38 +239,4 @@ function locateEtherType(etherType: number, ipOffset: number, outgoing: boolean)
   if (etherType === EtherType.IPV4) return located(ipOffset, 4, outgoing);
   if (etherType === EtherType.IPV6) return located(ipOffset, 6, outgoing);
   return undefined;
-}
-
-function decodeIpv4(
-  frame: Uint8Array,
-  ipOffset: number,
-  outgoing: boolean,
-): TcpPacket | WireError | undefined {
-  const ip = Ipv4View.check(frame, ipOffset);
-  if (isWireError(ip)) return ip;
-  if (ip.protocol !== IpProtocol.TCP) return undefined;
-  if (ip.isFragment) return wireError("unsupported", "IPv4 fragment");
-  const tcp = TcpView.check(frame, ip.payloadOffset, ip.payloadLength);
-  if (isWireError(tcp)) return tcp;
-  return { ip, tcp, outgoing };
-}
-
-function decodeIpv6(
-  frame: Uint8Array,
-  ipOffset: number,
-  outgoing: boolean,
-): TcpPacket | WireError | undefined {
-  const ip = Ipv6View.check(frame, ipOffset);
-  if (isWireError(ip)) return ip;
-  let tcp: TcpView | WireError;
-  if (ip.nextHeader === IpProtocol.TCP) {
-    tcp = TcpView.check(frame, ip.payloadOffset, ip.payloadLength);
-  } else {
-    const upper = ip.upperLayer();
-    if (isWireError(upper)) return upper;
-    if (upper.protocol !== IpProtocol.TCP) return undefined;
-    tcp = TcpView.check(frame, upper.offset, upper.length);
-  }
-  if (isWireError(tcp)) return tcp;
-  return { ip, tcp, outgoing };
 }

@@ -3,8 +3,9 @@
  * incremental updates, packet builders, and the layout of pcap files.
  *
  * Views are checked once (`XView.check` returns the view or a `WireError` value, never throws) and then
- * read and write fields in place. `decodeTcpPacket` is the one call a capture loop makes per frame. Beside
- * each view, a `Repr` says what a packet means as a plain object (`TcpRepr` in tcp.ts, with
+ * read and write fields in place; `checkAt` points an existing view at the next packet instead, so a hot
+ * path allocates none. `TcpPacketDecoder.decode` is the one call a capture loop makes per frame (with its
+ * own views, reused); `decodeTcpPacket` is the same with new ones, for packets kept longer. Beside each view, a `Repr` says what a packet means as a plain object (`TcpRepr` in tcp.ts, with
  * `parseTcpRepr` and `emitTcpRepr`; `Ipv4TcpRepr` and `Ipv6TcpRepr` in build.ts): the session engine's
  * own segments, the builders and the tests use those.
  *

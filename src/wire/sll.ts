@@ -34,15 +34,23 @@ export const PacketType = { HOST: 0, BROADCAST: 1, MULTICAST: 2, OTHERHOST: 3, O
  * field, so `protocol` and `payloadOffset` look past up to two tags, as for Ethernet.
  */
 export class SllView {
-  constructor(readonly bytes: Uint8Array, readonly offset = 0) {}
+  /** `bytes` and `offset` move with `checkAt`: one view serves frame after frame. */
+  constructor(public bytes: Uint8Array, public offset = 0) {}
 
   /** Checks that the 16-byte header and any VLAN tags are in `bytes`. */
   static check(bytes: Uint8Array, offset = 0): SllView | WireError {
+    return new SllView(bytes, offset).checkAt(bytes, offset);
+  }
+
+  /** Points this view at `bytes[offset..]` and checks it as `check` does: no new view per frame. */
+  checkAt(bytes: Uint8Array, offset = 0): SllView | WireError {
     const available = bytes.length - offset;
     if (available < SLL_HEADER_LENGTH) {
       return wireError("truncated", `SLL header needs 16 bytes, have ${available}`);
     }
-    return checkVlanTags(bytes, offset + SLL_PROTOCOL, "SLL") ?? new SllView(bytes, offset);
+    this.bytes = bytes;
+    this.offset = offset;
+    return checkVlanTags(bytes, offset + SLL_PROTOCOL, "SLL") ?? this;
   }
 
   /** Packet type, one of `PacketType`. */
@@ -84,15 +92,23 @@ export class SllView {
 
 /** An SLL2 header at `bytes[offset..]`. */
 export class Sll2View {
-  constructor(readonly bytes: Uint8Array, readonly offset = 0) {}
+  /** `bytes` and `offset` move with `checkAt`: one view serves frame after frame. */
+  constructor(public bytes: Uint8Array, public offset = 0) {}
 
   /** Checks that the 20-byte header is in `bytes`. */
   static check(bytes: Uint8Array, offset = 0): Sll2View | WireError {
+    return new Sll2View(bytes, offset).checkAt(bytes, offset);
+  }
+
+  /** Points this view at `bytes[offset..]` and checks it as `check` does: no new view per frame. */
+  checkAt(bytes: Uint8Array, offset = 0): Sll2View | WireError {
     const available = bytes.length - offset;
     if (available < SLL2_HEADER_LENGTH) {
       return wireError("truncated", `SLL2 header needs 20 bytes, have ${available}`);
     }
-    return new Sll2View(bytes, offset);
+    this.bytes = bytes;
+    this.offset = offset;
+    return this;
   }
 
   /** Protocol (an EtherType for most interfaces) of the payload. */

@@ -56,10 +56,16 @@ export interface TcpOptions {
  * cut short by the capture (`capturedPayloadLength`).
  */
 export class TcpView {
-  constructor(readonly bytes: Uint8Array, readonly offset: number, readonly segmentLength: number) {}
+  /** `bytes`, `offset` and `segmentLength` move with `checkAt` (and `pointAt`): one view, many segments. */
+  constructor(public bytes: Uint8Array, public offset: number, public segmentLength: number) {}
 
   /** Checks that a segment of `segmentLength` bytes at `bytes[offset..]` has a whole, consistent header. */
   static check(bytes: Uint8Array, offset: number, segmentLength: number): TcpView | WireError {
+    return new TcpView(bytes, offset, segmentLength).checkAt(bytes, offset, segmentLength);
+  }
+
+  /** Points this view at the segment and checks it as `check` does: no new view per segment. */
+  checkAt(bytes: Uint8Array, offset: number, segmentLength: number): TcpView | WireError {
     if (segmentLength < TCP_MIN_HEADER_LENGTH) {
       return wireError("malformed", `TCP segment length ${segmentLength} below 20`);
     }
@@ -67,7 +73,7 @@ export class TcpView {
     if (available < TCP_MIN_HEADER_LENGTH) {
       return wireError("truncated", `TCP header needs 20 bytes, have ${available}`);
     }
-    const view = new TcpView(bytes, offset, segmentLength);
+    const view = this.pointAt(bytes, offset, segmentLength);
     const headerLength = view.headerLength;
     if (headerLength < TCP_MIN_HEADER_LENGTH) {
       return wireError("malformed", `TCP header length ${headerLength} below 20`);
@@ -79,6 +85,14 @@ export class TcpView {
       return wireError("truncated", `TCP header length ${headerLength}, have ${available} bytes`);
     }
     return view;
+  }
+
+  /** Points this view at a segment without a check, to write one there. */
+  pointAt(bytes: Uint8Array, offset: number, segmentLength: number): this {
+    this.bytes = bytes;
+    this.offset = offset;
+    this.segmentLength = segmentLength;
+    return this;
   }
 
   /** Source port. */
@@ -184,6 +198,14 @@ export class TcpView {
   options(): TcpOptions | WireError {
     return parseTcpOptions(this.optionBytes());
   }
+
+  /**
+   * The timestamp option's TSval, or -1 without one (or with options `options()` finds malformed): what
+   * the session reads of every reply, without a parse that allocates.
+   */
+  timestampValue(): number {
+    return timestampValueIn(this.bytes, this.offset + TCP_MIN_HEADER_LENGTH, this.offset + this.headerLength);
+  }
 }
 
 /**
@@ -206,23 +228,18 @@ export function parseTcpOptions(bytes: Uint8Array): TcpOptions | WireError {
     if (at + length > bytes.length) {
       return wireError("malformed", `TCP option ${kind} of length ${length} runs past the header`);
     }
+    if (!optionLengthFits(kind, length)) return badOptionLength(kind, length);
     switch (kind) {
       case OPTION_MSS:
-        if (length !== MSS_LENGTH) return badOptionLength(kind, length);
         options.mss = read16(bytes, at + 2);
         break;
       case OPTION_WINDOW_SCALE:
-        if (length !== WINDOW_SCALE_LENGTH) return badOptionLength(kind, length);
         options.windowScale = bytes[at + 2];
         break;
       case OPTION_SACK_PERMITTED:
-        if (length !== SACK_PERMITTED_LENGTH) return badOptionLength(kind, length);
         options.sackPermitted = true;
         break;
       case OPTION_SACK: {
-        if (length < 2 + SACK_BLOCK_LENGTH || (length - 2) % SACK_BLOCK_LENGTH !== 0) {
-          return badOptionLength(kind, length);
-        }
         const blocks: Array<[number, number]> = [];
         for (let block = at + 2; block < at + length; block += SACK_BLOCK_LENGTH) {
           blocks.push([read32(bytes, block), read32(bytes, block + 4)]);
@@ -231,13 +248,53 @@ export function parseTcpOptions(bytes: Uint8Array): TcpOptions | WireError {
         break;
       }
       case OPTION_TIMESTAMP:
-        if (length !== TIMESTAMP_LENGTH) return badOptionLength(kind, length);
         options.timestamp = { value: read32(bytes, at + 2), echo: read32(bytes, at + 6) };
         break;
     }
     at += length;
   }
   return options;
+}
+
+/**
+ * The TSval of the timestamp option in `bytes[start..end]`, or -1 when there is none or the options are
+ * malformed as `parseTcpOptions` finds them: its `timestamp?.value`, without building the options.
+ */
+function timestampValueIn(bytes: Uint8Array, start: number, end: number): number {
+  let value = -1;
+  let at = start;
+  while (at < end) {
+    const kind = bytes[at];
+    if (kind === OPTION_EOL) break;
+    if (kind === OPTION_NOP) {
+      at++;
+      continue;
+    }
+    if (at + 1 >= end) return -1;
+    const length = bytes[at + 1];
+    if (length < 2 || at + length > end || !optionLengthFits(kind, length)) return -1;
+    if (kind === OPTION_TIMESTAMP) value = read32(bytes, at + 2);
+    at += length;
+  }
+  return value;
+}
+
+/** Whether an option of a kind we read has the length its kind has (unknown kinds: any). */
+function optionLengthFits(kind: number, length: number): boolean {
+  switch (kind) {
+    case OPTION_MSS:
+      return length === MSS_LENGTH;
+    case OPTION_WINDOW_SCALE:
+      return length === WINDOW_SCALE_LENGTH;
+    case OPTION_SACK_PERMITTED:
+      return length === SACK_PERMITTED_LENGTH;
+    case OPTION_SACK:
+      return length >= 2 + SACK_BLOCK_LENGTH && (length - 2) % SACK_BLOCK_LENGTH === 0;
+    case OPTION_TIMESTAMP:
+      return length === TIMESTAMP_LENGTH;
+    default:
+      return true;
+  }
 }
 
 function badOptionLength(kind: number, length: number): WireError {
@@ -380,11 +437,20 @@ export function tcpReprLength(repr: TcpRepr): number {
 
 /**
  * Writes the segment `repr` at `into[at..]`, `segmentLength` (`tcpReprLength(repr)`) bytes, and returns its
- * view. The checksum stays zero: it covers the IP pseudo-header, which the caller fills.
+ * view: a new one, or `view` pointed there. The checksum stays zero: it covers the IP pseudo-header, which
+ * the caller fills.
  */
-export function emitTcpRepr(repr: TcpRepr, into: Uint8Array, at: number, segmentLength: number): TcpView {
+export function emitTcpRepr(
+  repr: TcpRepr,
+  into: Uint8Array,
+  at: number,
+  segmentLength: number,
+  view?: TcpView,
+): TcpView {
   into.fill(0, at, at + TCP_MIN_HEADER_LENGTH);
-  const tcp = new TcpView(into, at, segmentLength);
+  const tcp = view === undefined
+    ? new TcpView(into, at, segmentLength)
+    : view.pointAt(into, at, segmentLength);
   tcp.srcPort = repr.srcPort;
   tcp.dstPort = repr.dstPort;
   tcp.seq = repr.seq;

@@ -332,3 +332,31 @@ Deno.test("capturing without privileges says how to get them", async () => {
     "cannot capture on lo: permission denied (run as root or grant CAP_NET_RAW)",
   );
 });
+
+Deno.test("next() reads each frame whole into one view per length, kept from frame to frame", async () => {
+  await withTempDir((dir) => {
+    const path = `${dir}/lengths.pcap`;
+    const frames = [FRAMES[0], FRAMES[2], FRAMES[0], FRAMES[1], FRAMES[2]].map((frame, i) => ({
+      ...frame,
+      data: frame.data.map((byte, at) => at < 14 ? byte : (byte + i) & 0xff),
+    }));
+    writePcap(path, frames);
+    const capture = Capture.openOffline(path);
+    try {
+      const views: Uint8Array[] = [];
+      for (const frame of frames) {
+        const packet = capture.next();
+        assert.ok(packet);
+        assert.deepEqual(packet.data, frame.data);
+        assert.equal(packet.capturedLength, frame.data.length);
+        views.push(packet.data);
+      }
+      assert.equal(capture.next(), undefined);
+      assert.equal(views[2], views[0], "a frame of a length seen before comes in the same view");
+      assert.equal(views[4], views[1]);
+      assert.notEqual(views[1], views[0]);
+    } finally {
+      capture.close();
+    }
+  });
+});

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { defaultSessionConfig, type SegmentIn, Session, type SessionConfig } from "../../src/session/mod.ts";
 import { TcpFlag, type TcpOptions, type TcpRepr } from "../../src/wire/mod.ts";
+import { keptSegment } from "./_segment.ts";
 
 const ENDPOINTS = {
   clientAddress: 0xc6130005,
@@ -38,7 +39,7 @@ function open(
   const session = new Session(
     ENDPOINTS,
     { ...defaultSessionConfig, ...config },
-    (_session, tcp) => sent.push(tcp),
+    (_session, tcp) => sent.push(keptSegment(tcp)),
     segment({ seq: CLIENT_ISN, flags: TcpFlag.SYN, window: 29200 }, synOptions),
     false,
     0,

@@ -11,6 +11,7 @@ import {
 } from "../../src/session/mod.ts";
 import { DeadlineHeap } from "../../src/session/heap.ts";
 import { port80Plan } from "./_plan.ts";
+import { keptSegment } from "./_segment.ts";
 import { seededRandom } from "../wire/_fixtures.ts";
 import { TcpFlag, type TcpOptions, type TcpRepr } from "../../src/wire/mod.ts";
 
@@ -138,7 +139,8 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
   const table = new SessionTable(plan, {
     segment: (endpoints: SessionEndpoints, tcp: TcpRepr) => {
       if (endpoints.targetAddress !== TARGET) violations.push("segment to the wrong address");
-      const copy = { ...tcp, payload: tcp.payload?.slice() };
+      // Delivered later: a copy of its own, payload bytes too (they go when the target acknowledges them).
+      const copy = { ...keptSegment(tcp), payload: tcp.payload?.slice() };
       network(() => targetReceive(copy));
     },
     clientOpened: () => {},
@@ -520,9 +522,8 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
       table.tick(now);
       continue;
     }
-    const event = events.pop();
-    now = Math.max(now, event.at);
-    event.item();
+    now = Math.max(now, events.nextAt);
+    events.pop()();
   }
 
   let undelivered = 0;

@@ -4,7 +4,12 @@
  * logarithmic whatever the order, so no session can stall copy's event loop.
  */
 import assert from "node:assert/strict";
-import { ClientStream, MAX_OUT_OF_ORDER_PIECES, PIECE_OVERHEAD } from "../../src/session/stream.ts";
+import {
+  ClientStream,
+  MAX_OUT_OF_ORDER_PIECES,
+  PIECE_OVERHEAD,
+  StreamPool,
+} from "../../src/session/stream.ts";
 
 const ACK = 1000;
 const LARGE = 1 << 30;
@@ -169,4 +174,59 @@ Deno.test("a request boundary inside out-of-order data survives: pieces with ano
   assert.equal(stream.nextRequestStart, 1);
   stream.takeRequest();
   assert.equal(stream.nextRequestStart, 4);
+});
+
+Deno.test("streams sharing a pool reassemble byte for byte while their buffers go round", () => {
+  const pool = new StreamPool(1 << 20);
+  const random = generator(23);
+  let reused = 0;
+  for (let round = 0; round < 20; round++) {
+    const length = 3000;
+    const stream = new ClientStream(LARGE, length, pool);
+    // Segments of 1..700 bytes, some out of order, some repeated with overlaps, some from a larger frame.
+    const segments: [number, number][] = [];
+    for (let offset = 1; offset <= length;) {
+      const size = Math.min(1 + random(700), length + 1 - offset);
+      segments.push([offset, size]);
+      if (random(4) === 0) segments.push([Math.max(1, offset - random(50)), size]);
+      offset += size;
+    }
+    for (let i = segments.length - 1; i > 0; i -= 3) {
+      [segments[i], segments[i - 1]] = [segments[i - 1], segments[i]];
+    }
+    const idleBefore = pool.idleBytes;
+    for (const [offset, size] of segments) {
+      const frame = new Uint8Array(size + 40);
+      frame.set(bytesAt(offset, size), 40);
+      assert.equal(stream.add(offset, frame, ACK + offset, 0, 40, size), undefined);
+    }
+    if (pool.idleBytes < idleBefore) reused++;
+    assertStreamHolds(stream, length);
+    // Half is released (the target has it); what is read of the rest is still right.
+    stream.release(1 + length / 2);
+    assert.deepEqual(stream.read(1 + length / 2, 100), bytesAt(1 + length / 2, 100));
+    stream.dispose();
+    assert.equal(stream.buffered, 0);
+    assert.equal(stream.pieces, 0);
+  }
+  assert.ok(reused >= 19, `later streams took their buffers from the pool (${reused} of 19)`);
+  assert.ok(pool.idleBytes <= 1 << 20);
+});
+
+Deno.test("a pool keeps only whole buffers of its size classes, up to its idle bytes", () => {
+  const pool = new StreamPool(1000);
+  const small = pool.buffer(100);
+  assert.equal(small.length, 128, "rounded up to its class");
+  assert.equal(pool.buffer(64).length, 64);
+  assert.equal(pool.buffer(65).length, 128);
+  pool.recycleBuffer(small);
+  assert.equal(pool.idleBytes, 128);
+  assert.equal(pool.buffer(120), small, "the same buffer again");
+  assert.equal(pool.idleBytes, 0);
+  pool.recycleBuffer(new Uint8Array(100)); // not a class size
+  pool.recycleBuffer(new Uint8Array(256).subarray(0, 128)); // a view into a larger one
+  pool.recycleBuffer(new Uint8Array(1024)); // past the idle bytes
+  assert.equal(pool.idleBytes, 0);
+  const unpooled = new StreamPool(0);
+  assert.equal(unpooled.buffer(100).length, 100, "without a pool, exact sizes as before");
 });

@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { type SegmentIn, type SessionEndpoints, SessionTable } from "../../src/session/mod.ts";
 import { port80Plan } from "./_plan.ts";
+import { keptSegment } from "./_segment.ts";
 import { RegistrationType } from "../../src/protocol/mod.ts";
 import { formatAddress, ipv6Address, parseIpv6, TcpFlag, type TcpRepr } from "../../src/wire/mod.ts";
 
@@ -42,7 +43,8 @@ function recording() {
     segments,
     registrations,
     sink: {
-      segment: (endpoints: SessionEndpoints, tcp: TcpRepr) => segments.push({ endpoints, tcp }),
+      segment: (endpoints: SessionEndpoints, tcp: TcpRepr) =>
+        segments.push({ endpoints, tcp: keptSegment(tcp) }),
       clientOpened: (endpoints: SessionEndpoints) =>
         registrations.push({ type: RegistrationType.ADD, ...endpoints }),
       clientClosed: (endpoints: SessionEndpoints) =>

@@ -17,6 +17,7 @@ import {
   SllView,
   TcpFlag,
   type TcpPacket,
+  TcpPacketDecoder,
   UdpView,
   type WireError,
 } from "../../src/wire/mod.ts";
@@ -204,4 +205,46 @@ Deno.test("Ethernet padding after a short segment is not read as payload", () =>
   assert.equal(frame.length, 60);
   const { tcp } = decoded(LinkType.ETHERNET, frame);
   assert.deepEqual([tcp.payloadLength, tcp.payload().length], [0, 0]);
+});
+
+Deno.test("a TcpPacketDecoder decodes into one packet and its views, frame after frame", () => {
+  const decoder = new TcpPacketDecoder();
+  const first = decoder.decode(LinkType.ETHERNET, LO_ETHERNET_DATA);
+  assert.ok(first !== undefined && !isWireError(first));
+  assert.equal(new TextDecoder().decode(first.tcp.payload()), "hello");
+  const tcp = first.tcp;
+  const second = decoder.decode(LinkType.LINUX_SLL2, VETH_SLL2_SYN_OUT);
+  assert.equal(second, first, "the same packet object");
+  assert.ok(second !== undefined && !isWireError(second));
+  assert.equal(second.tcp, tcp, "the same TCP view, pointed at the new frame");
+  assert.equal(second.tcp.bytes, VETH_SLL2_SYN_OUT);
+  assert.equal(second.outgoing, true);
+  // It decodes as decodeTcpPacket does, IPv6 and errors included.
+  for (
+    const [linkType, frame] of [[LinkType.ETHERNET, LO_ETHERNET_SYN], [
+      LinkType.LINUX_SLL,
+      ANY_SLL_SYN,
+    ]] as const
+  ) {
+    const reused = decoder.decode(linkType, frame);
+    const fresh = decoded(linkType, frame);
+    assert.ok(reused !== undefined && !isWireError(reused));
+    assert.deepEqual([reused.tcp.srcPort, reused.tcp.seq, reused.outgoing], [
+      fresh.tcp.srcPort,
+      fresh.tcp.seq,
+      fresh.outgoing,
+    ]);
+  }
+  const v6 = buildIpv6Tcp({
+    src: parseIpv6("2001:2::10")!,
+    dst: parseIpv6("2001:2::1")!,
+    tcp: { srcPort: 40000, dstPort: 80, seq: 7, ack: 0, flags: TcpFlag.SYN, window: 1000 },
+  });
+  const six = decoder.decode(LinkType.RAW, v6);
+  assert.ok(six !== undefined && !isWireError(six));
+  assert.ok(six.ip instanceof Ipv6View);
+  assert.equal(six.tcp.seq, 7);
+  const cut = decoder.decode(LinkType.ETHERNET, LO_ETHERNET_SYN.subarray(0, 30));
+  assert.ok(isWireError(cut));
+  assert.equal(cut.kind, "truncated");
 });

@@ -258,3 +258,51 @@ Deno.test("truncated options and bad lengths are malformed", () => {
     assert.equal(failure(parseTcpOptions(hex(bytes))), "malformed", bytes);
   }
 });
+
+Deno.test("timestampValue reads the TSval as options() does, malformed options meaning none", () => {
+  const withOptions = (options: string) => {
+    const bytes = hex(options);
+    const padded = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
+    padded.set(bytes);
+    const header = new Uint8Array(20 + padded.length);
+    header[12] = (header.length / 4) << 4;
+    header.set(padded, 20);
+    const tcp = TcpView.check(header, 0, header.length);
+    assert.ok(!isWireError(tcp));
+    return tcp;
+  };
+  for (
+    const options of [
+      "0101 080a b3e9 5ee3 34be 8701", // NOP NOP timestamp
+      "0204 05b4 0402 080a ffff fffe 0000 0001 0103 0307", // SYN: MSS, SACK-permitted, timestamp, window scale
+      "0204 05b4", // no timestamp
+      "080a 0000 0001 0000 0002 00 080a 0000 0003", // EOL ends the list before a second one
+      "080a 0000 0001 0000 0002 0203 05", // a bad MSS after it: malformed, none
+      "080b 0000 0000 0000 0000 00", // timestamp with length 11
+      "1e06 0000 0000 080a 0000 0007 0000 0000", // an unknown kind skipped
+    ]
+  ) {
+    const tcp = withOptions(options);
+    const parsed = tcp.options();
+    const expected = isWireError(parsed) ? -1 : parsed.timestamp?.value ?? -1;
+    assert.equal(tcp.timestampValue(), expected, options);
+  }
+  assert.equal(withOptions("0101 080a ffff fffe 0000 0001").timestampValue(), 0xfffffffe);
+  assert.equal(withOptions("").timestampValue(), -1);
+});
+
+Deno.test("checkAt points one view at segment after segment, and checks each", () => {
+  const first = LO_ETHERNET_DATA.slice();
+  const second = VETH_SLL2_SYN_OUT.slice();
+  const view = new TcpView(new Uint8Array(0), 0, 0);
+  const ip = Ipv4View.check(first, 14);
+  assert.ok(!isWireError(ip));
+  assert.equal(view.checkAt(first, ip.payloadOffset, ip.payloadLength), view);
+  assert.equal(new TextDecoder().decode(view.payload()), "hello");
+  const ip2 = Ipv4View.check(second, 20);
+  assert.ok(!isWireError(ip2));
+  assert.equal(view.checkAt(second, ip2.payloadOffset, ip2.payloadLength), view);
+  assert.equal(view.seq, 2474456701);
+  assert.equal(view.bytes, second);
+  assert.equal(failure(view.checkAt(second, ip2.payloadOffset, 19)), "malformed");
+});

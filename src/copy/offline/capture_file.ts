@@ -4,7 +4,13 @@
  */
 import { Capture, type CapturedPacket } from "../../../ffi/mod.ts";
 import { FatalError } from "../../errors.ts";
-import { captureFormat, decodeTcpPacket, isWireError, sourceAddress } from "../../wire/mod.ts";
+import {
+  captureFormat,
+  decodeTcpPacket,
+  isWireError,
+  sourceAddress,
+  TcpPacketDecoder,
+} from "../../wire/mod.ts";
 import { filterForLink } from "../filter.ts";
 import type { ReplayOptions } from "../options.ts";
 import { type FileDamage, locateDamage } from "./damage.ts";
@@ -52,6 +58,7 @@ export function scanCaptureFile(
   const format = captureFormat(readMagic(path));
   const capture = openCapture(path, filter);
   const starts = new SessionStarts();
+  const decoder = new TcpPacketDecoder(); // what it decoded is done with before the next frame
   let packets = 0, sessions = 0, cutPackets = 0, outgoing = 0, lastMs = 0;
   let first: RecordTime | undefined;
   let damage: FileDamage | undefined;
@@ -62,7 +69,7 @@ export function scanCaptureFile(
       first ??= { timeSeconds: packet.timeSeconds, timeNanos: packet.timeNanos };
       packets++;
       lastMs = Math.max(lastMs, recordedMs(first, packet));
-      const decoded = decodeTcpPacket(capture.linkType, packet.data);
+      const decoded = decoder.decode(capture.linkType, packet.data);
       if (decoded === undefined || isWireError(decoded)) continue;
       if (decoded.outgoing) {
         outgoing++;

@@ -4,7 +4,7 @@
  */
 import { setImmediate } from "node:timers";
 import { sleep } from "../../sleep.ts";
-import { decodeTcpPacket, isWireError, sourceAddress } from "../../wire/mod.ts";
+import { isWireError, sourceAddress, TcpPacketDecoder } from "../../wire/mod.ts";
 import type { CopyRuntime } from "../runtime.ts";
 import { type CaptureFile, nextWhole, openCapture, recordedMs, type RecordTime } from "./capture_file.ts";
 import { RoomGate } from "./room.ts";
@@ -24,6 +24,7 @@ export async function replayPass(
   const { speed } = file.replay;
   const capture = openCapture(file.replay.input, file.filter);
   const starts = new SessionStarts();
+  const decoder = new TcpPacketDecoder(); // what it decoded is done with before the next frame
   const room = new RoomGate(runtime);
   const startedAt = performance.now();
   const shift = skipLongGaps(file.replay.maxGapMs ?? Infinity);
@@ -34,7 +35,7 @@ export async function replayPass(
       const packet = nextWhole(capture, () => {}); // the scan has reported the damage
       if (packet === undefined) return;
       first ??= { timeSeconds: packet.timeSeconds, timeNanos: packet.timeNanos };
-      const decoded = decodeTcpPacket(capture.linkType, packet.data);
+      const decoded = decoder.decode(capture.linkType, packet.data);
       const startsSession = decoded !== undefined && !isWireError(decoded) && !decoded.outgoing &&
         starts.observe(sourceAddress(decoded.ip), decoded.tcp);
       if (startsSession && speed === Infinity) await room.wait(signal);
