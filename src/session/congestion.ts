@@ -33,9 +33,11 @@ const INITIAL_WINDOW_SEGMENTS = 10;
 const DUPLICATE_ACK_THRESHOLD = 3;
 
 /**
- * NewReno: slow start up to `ssthresh`, then about one segment more per window; three duplicate acks
- * halve the window and start a recovery that lasts until everything sent before it is acknowledged,
- * each partial ack in it sending the next hole again; a timeout shrinks the window to one segment.
+ * NewReno: slow start up to `ssthresh`, then about one segment more per window, both counting the
+ * bytes each ack acknowledges; three duplicate acks halve the window and start a recovery that lasts
+ * until everything sent before it is acknowledged, each partial ack in it sending the next hole again;
+ * a timeout shrinks the window to one segment, and is undone when the first ack after it shows that
+ * the original transmission got through.
  *
  * @example
  * ```ts
@@ -51,6 +53,10 @@ export class NewReno implements CongestionControl {
   /** The furthest offset sent when the last recovery began: acks below it are partial. */
   #recover = 0;
   #duplicateAcks = 0;
+  /** After a timeout, until the next ack: where the go-back began, and the window state before it. */
+  #timedOutAt: { unacked: number; before: [number, number, number] } | undefined;
+  /** Recovering from a timeout (until `recover` is acknowledged): partial acks ask for nothing. */
+  #afterTimeout = false;
 
   get window(): number {
     return this.#cwnd;
@@ -63,9 +69,26 @@ export class NewReno implements CongestionControl {
 
   onAck(acked: number, newlyAcked: number): boolean {
     this.#duplicateAcks = 0;
-    if (acked < this.#recover) return true;
-    if (this.#cwnd < this.#ssthresh) this.#cwnd += Math.min(newlyAcked, this.#mss);
-    else this.#cwnd += Math.max(1, Math.floor(this.#mss * this.#mss / this.#cwnd));
+    if (this.#timedOutAt !== undefined) {
+      // The go-back after a timeout resent one segment; an ack beyond it acknowledges the original
+      // transmission, which got through: the timeout was spurious (late acks, not a loss), and the
+      // window and threshold it cut are put back (RFC 4015's response).
+      const spurious = acked > this.#timedOutAt.unacked + this.#mss;
+      if (spurious) [this.#cwnd, this.#ssthresh, this.#recover] = this.#timedOutAt.before;
+      this.#timedOutAt = undefined;
+      if (spurious) {
+        this.#afterTimeout = false;
+        return false;
+      }
+    }
+    // After a timeout the go-back resends in order, in slow start: only fast recovery's partial acks
+    // ask for the next hole again.
+    if (acked < this.#recover && !this.#afterTimeout) return true;
+    if (acked >= this.#recover) this.#afterTimeout = false;
+    // Byte counting (RFC 3465, as Linux): a stretch ack (GRO on the target acks tens of segments at
+    // once) opens the window by all it acknowledges, not by one segment.
+    if (this.#cwnd < this.#ssthresh) this.#cwnd = Math.min(this.#cwnd + newlyAcked, this.#ssthresh);
+    else this.#cwnd += Math.max(1, Math.floor(this.#mss * newlyAcked / this.#cwnd));
     return false;
   }
 
@@ -78,6 +101,10 @@ export class NewReno implements CongestionControl {
   }
 
   onTimeout(unacked: number, sent: number): void {
+    // Consecutive timeouts keep what was there before the first: that is what a spurious one restores.
+    const before = this.#timedOutAt?.before ?? [this.#cwnd, this.#ssthresh, this.#recover];
+    this.#timedOutAt = { unacked, before };
+    this.#afterTimeout = true;
     this.#halve(unacked, sent);
     this.#cwnd = this.#mss;
     this.#duplicateAcks = 0;

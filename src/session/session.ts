@@ -444,7 +444,9 @@ export class Session {
       this.#turns.delivered(acked);
       const fin = this.#stream.finOffset;
       if (fin !== undefined && acked > fin) this.#closed("client");
-      if (this.#sndNxt < acked) this.#sndNxt = acked;
+      // An ack beyond what went again since a timeout's go-back: the originals got through, so the
+      // go-back resumes where sending had reached rather than resending what the target has.
+      if (this.#sndNxt < acked) this.#sndNxt = this.#maxSent;
       this.#stream.release(Math.min(acked, this.#stream.end));
       if (this.#congestion.onAck(acked, newlyAcked)) this.#retransmitFirst(now);
       this.#rtoDeadline = Infinity;
