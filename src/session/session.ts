@@ -448,7 +448,10 @@ export class Session {
       // go-back resumes where sending had reached rather than resending what the target has.
       if (this.#sndNxt < acked) this.#sndNxt = this.#maxSent;
       this.#stream.release(Math.min(acked, this.#stream.end));
-      if (this.#congestion.onAck(acked, newlyAcked)) this.#retransmitFirst(now);
+      const echo = this.#useTimestamps ? optionsOf(segment).timestamp?.echo : undefined;
+      const verdict = this.#congestion.onAck(acked, newlyAcked, echo);
+      if (verdict === "retransmit") this.#retransmitFirst(now);
+      else if (verdict === "resume") this.#sndNxt = this.#maxSent;
       this.#rtoDeadline = Infinity;
     } else if (
       // A duplicate as RFC 5681 counts them: nothing new, no data, no FIN, the same window, data outstanding.
@@ -497,7 +500,11 @@ export class Session {
       return;
     }
     if (this.#sndUna < this.#sndNxt) {
-      this.#congestion.onTimeout(this.#sndUna, this.#maxSent);
+      this.#congestion.onTimeout(
+        this.#sndUna,
+        this.#maxSent,
+        this.#useTimestamps ? this.#tsValue() : undefined,
+      );
       this.#sndNxt = this.#sndUna; // go back: resend from the first unacknowledged byte
       this.retransmissions++;
       this.#transmit(now, true);

@@ -58,14 +58,18 @@ function upload(
   let delayedAckAt = Infinity;
   let alreadyHad = 0;
   let doneAt = Infinity;
+  let tsRecent = 0;
   const ackToSession = () => {
     unackedSegments = 0;
     delayedAckAt = Infinity;
     const ack = CLIENT_ISN + received;
+    const echo = tsRecent;
     const arrives = Math.max(now + delayMs, now >= stallFrom && now < stallTo ? stallTo : 0);
     schedule(arrives, () =>
       session.onTarget(
-        segment({ seq: TARGET_ISN + 1, ack, flags: TcpFlag.ACK, window: WINDOW }),
+        segment({ seq: TARGET_ISN + 1, ack, flags: TcpFlag.ACK, window: WINDOW }, {
+          timestamp: { value: 1, echo: echo },
+        }),
         now,
       ));
   };
@@ -80,6 +84,7 @@ function upload(
       ackToSession(); // a duplicate ack: a hole
     } else {
       received = start + length;
+      tsRecent = tcp.options?.timestamp?.value ?? 0;
       if (received === bytes + 1) doneAt = Math.min(doneAt, now);
       if (++unackedSegments >= ackEvery) ackToSession();
       else if (delayedAckAt === Infinity) {
@@ -100,6 +105,7 @@ function upload(
       mss: 1460,
       windowScale: WINDOW_SCALE,
       sackPermitted: true,
+      timestamp: { value: 1, echo: 0 },
     }),
     false,
     0,
@@ -109,6 +115,7 @@ function upload(
       segment({ seq: TARGET_ISN, ack: CLIENT_ISN + 1, flags: TcpFlag.SYN | TcpFlag.ACK, window: 65535 }, {
         mss: 1460,
         windowScale: WINDOW_SCALE,
+        timestamp: { value: 1, echo: 1 },
       }),
       now,
     ));
@@ -139,6 +146,14 @@ function upload(
 }
 
 const EIGHT_MIB = 8 << 20;
+
+Deno.test("a late ack of just the segment a timeout resent is known by its timestamp echo", () => {
+  // The target acks every segment: the first late ack acknowledges exactly what the timeout resent,
+  // which by bytes could be the retransmission's own ack; its echo says it is the original's.
+  const run = upload(EIGHT_MIB, { ackEvery: 1, delayMs: 5, stallFrom: 30, stallTo: 430 });
+  assert.ok(run.alreadyHad <= 1, `${run.alreadyHad} segments sent again that the target had`);
+  assert.ok(run.doneAt < 1000, `8 MiB took ${run.doneAt} ms`);
+});
 
 Deno.test("stretch acks (one per 20 segments) open the window by what they acknowledge", () => {
   // 5 ms each way to intercept and back; a 1 MiB window would carry 8 MiB in well under a second.
