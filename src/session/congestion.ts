@@ -14,18 +14,26 @@ export interface CongestionControl {
   /** The handshake is done: segments carry up to `mss` bytes from now on. */
   onEstablished(mss: number): void;
   /**
-   * Data was newly acknowledged, up to offset `acked` (`newlyAcked` bytes of it). Returns whether the
-   * segment at `acked` is lost too and is to be sent again now (a partial ack during recovery).
+   * Data was newly acknowledged, up to offset `acked` (`newlyAcked` bytes of it); `echo` is the ack's
+   * timestamp echo, when the session uses timestamps. Returns `retransmit` when the segment at `acked`
+   * is lost too and is to be sent again now (a partial ack during recovery), `resume` when the ack
+   * shows the last timeout spurious: sending resumes where it had reached, nothing goes back.
    */
-  onAck(acked: number, newlyAcked: number): boolean;
+  onAck(acked: number, newlyAcked: number, echo?: number): AckVerdict;
   /**
    * A duplicate ack came while data was unacknowledged from `unacked` up to `sent` (the furthest sent).
    * Returns whether the segment at `unacked` is to be sent again now (fast retransmit).
    */
   onDuplicateAck(unacked: number, sent: number): boolean;
-  /** The retransmission timer fired while data was unacknowledged from `unacked` up to `sent`. */
-  onTimeout(unacked: number, sent: number): void;
+  /**
+   * The retransmission timer fired while data was unacknowledged from `unacked` up to `sent`; `stamp`
+   * is the timestamp value the retransmission carries, when the session uses timestamps.
+   */
+  onTimeout(unacked: number, sent: number, stamp?: number): void;
 }
+
+/** What an ack asks of the session beyond sending what the window allows. */
+export type AckVerdict = "retransmit" | "resume" | undefined;
 
 /** Segments in the first window (RFC 6928, as Linux). */
 const INITIAL_WINDOW_SEGMENTS = 10;
@@ -33,9 +41,11 @@ const INITIAL_WINDOW_SEGMENTS = 10;
 const DUPLICATE_ACK_THRESHOLD = 3;
 
 /**
- * NewReno: slow start up to `ssthresh`, then about one segment more per window; three duplicate acks
- * halve the window and start a recovery that lasts until everything sent before it is acknowledged,
- * each partial ack in it sending the next hole again; a timeout shrinks the window to one segment.
+ * NewReno: slow start up to `ssthresh`, then about one segment more per window, both counting the
+ * bytes each ack acknowledges; three duplicate acks halve the window and start a recovery that lasts
+ * until everything sent before it is acknowledged, each partial ack in it sending the next hole again;
+ * a timeout shrinks the window to one segment, and is undone when the first ack after it shows that
+ * the original transmission got through.
  *
  * @example
  * ```ts
@@ -51,6 +61,10 @@ export class NewReno implements CongestionControl {
   /** The furthest offset sent when the last recovery began: acks below it are partial. */
   #recover = 0;
   #duplicateAcks = 0;
+  /** After a timeout, until the next ack: where the go-back began, and the window state before it. */
+  #timedOutAt: { unacked: number; before: [number, number, number]; stamp?: number } | undefined;
+  /** Recovering from a timeout (until `recover` is acknowledged): partial acks ask for nothing. */
+  #afterTimeout = false;
 
   get window(): number {
     return this.#cwnd;
@@ -61,12 +75,33 @@ export class NewReno implements CongestionControl {
     this.#cwnd = INITIAL_WINDOW_SEGMENTS * mss;
   }
 
-  onAck(acked: number, newlyAcked: number): boolean {
+  onAck(acked: number, newlyAcked: number, echo?: number): AckVerdict {
     this.#duplicateAcks = 0;
-    if (acked < this.#recover) return true;
-    if (this.#cwnd < this.#ssthresh) this.#cwnd += Math.min(newlyAcked, this.#mss);
-    else this.#cwnd += Math.max(1, Math.floor(this.#mss * this.#mss / this.#cwnd));
-    return false;
+    const timedOut = this.#timedOutAt;
+    if (timedOut !== undefined) {
+      this.#timedOutAt = undefined;
+      // The first ack after a timeout acknowledges the original transmission, which got through (late
+      // acks through intercept, not a loss), when it echoes a timestamp older than the retransmission's
+      // (Eifel, RFC 3522), or, without timestamps, acknowledges more than the one segment resent. Then
+      // the window and threshold the timeout cut are put back (RFC 4015's response).
+      const spurious = echo !== undefined && timedOut.stamp !== undefined
+        ? ((echo - timedOut.stamp) | 0) < 0
+        : acked > timedOut.unacked + this.#mss;
+      if (spurious) {
+        [this.#cwnd, this.#ssthresh, this.#recover] = timedOut.before;
+        this.#afterTimeout = false;
+        return "resume";
+      }
+    }
+    // After a timeout the go-back resends in order, in slow start: only fast recovery's partial acks
+    // ask for the next hole again.
+    if (acked < this.#recover && !this.#afterTimeout) return "retransmit";
+    if (acked >= this.#recover) this.#afterTimeout = false;
+    // Byte counting (RFC 3465, as Linux): a stretch ack (GRO on the target acks tens of segments at
+    // once) opens the window by all it acknowledges, not by one segment.
+    if (this.#cwnd < this.#ssthresh) this.#cwnd = Math.min(this.#cwnd + newlyAcked, this.#ssthresh);
+    else this.#cwnd += Math.max(1, Math.floor(this.#mss * newlyAcked / this.#cwnd));
+    return undefined;
   }
 
   onDuplicateAck(unacked: number, sent: number): boolean {
@@ -77,7 +112,12 @@ export class NewReno implements CongestionControl {
     return true;
   }
 
-  onTimeout(unacked: number, sent: number): void {
+  onTimeout(unacked: number, sent: number, stamp?: number): void {
+    // Consecutive timeouts keep what was there before the first: that is what a spurious one restores;
+    // the first retransmission's stamp, the oldest, decides.
+    const before = this.#timedOutAt?.before ?? [this.#cwnd, this.#ssthresh, this.#recover];
+    this.#timedOutAt = { unacked, before, stamp: this.#timedOutAt?.stamp ?? stamp };
+    this.#afterTimeout = true;
     this.#halve(unacked, sent);
     this.#cwnd = this.#mss;
     this.#duplicateAcks = 0;

@@ -490,9 +490,14 @@ export class Session {
       this.#turns.delivered(acked);
       const fin = this.#stream.finOffset;
       if (fin !== undefined && acked > fin) this.#closed("client");
-      if (this.#sndNxt < acked) this.#sndNxt = acked;
+      // An ack beyond what went again since a timeout's go-back: the originals got through, so the
+      // go-back resumes where sending had reached rather than resending what the target has.
+      if (this.#sndNxt < acked) this.#sndNxt = this.#maxSent;
       this.#stream.release(Math.min(acked, this.#stream.end));
-      if (this.#congestion.onAck(acked, newlyAcked)) this.#retransmitFirst(now);
+      const echo = this.#useTimestamps ? optionsOf(segment).timestamp?.echo : undefined;
+      const verdict = this.#congestion.onAck(acked, newlyAcked, echo);
+      if (verdict === "retransmit") this.#retransmitFirst(now);
+      else if (verdict === "resume") this.#sndNxt = this.#maxSent;
       this.#rtoDeadline = Infinity;
     } else if (
       // A duplicate as RFC 5681 counts them: nothing new, no data, no FIN, the same window, data outstanding.
@@ -541,7 +546,11 @@ export class Session {
       return;
     }
     if (this.#sndUna < this.#sndNxt) {
-      this.#congestion.onTimeout(this.#sndUna, this.#maxSent);
+      this.#congestion.onTimeout(
+        this.#sndUna,
+        this.#maxSent,
+        this.#useTimestamps ? this.#tsValue() : undefined,
+      );
       this.#sndNxt = this.#sndUna; // go back: resend from the first unacknowledged byte
       this.retransmissions++;
       this.#transmit(now, true);
