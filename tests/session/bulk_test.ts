@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { defaultSessionConfig, type SegmentIn, Session } from "../../src/session/mod.ts";
 import { TcpFlag, type TcpOptions, type TcpRepr } from "../../src/wire/mod.ts";
+import { keptSegment } from "./_segment.ts";
 
 const CLIENT_ISN = 1_000_000;
 const TARGET_ISN = 5000;
@@ -100,7 +101,10 @@ function upload(
   const session = new Session(
     { clientAddress: 0xc6130005, clientPort: 40000, targetAddress: 0xc6120002, targetPort: 8080 },
     defaultSessionConfig,
-    (_endpoints, tcp) => schedule(now + 0.1, () => onTargetData(tcp)),
+    (_endpoints, tcp) => {
+      const kept = keptSegment(tcp); // the engine makes its next segment in the same object
+      schedule(now + 0.1, () => onTargetData(kept));
+    },
     segment({ seq: CLIENT_ISN, ack: 0, flags: TcpFlag.SYN, window: 502 }, {
       mss: 1460,
       windowScale: WINDOW_SCALE,
