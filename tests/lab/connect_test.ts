@@ -6,9 +6,12 @@
 import assert from "node:assert/strict";
 import { agentCommand, type LabProcess } from "./lab.ts";
 import {
+  CLOSE_REQUESTS,
   compareLogs,
   type CopyLab,
+  expectEveryRequestCopied,
   httpClient,
+  KEEP_ALIVE_REQUESTS,
   recordPort80,
   type Summary,
   tcpshadow,
@@ -22,20 +25,7 @@ const NOBODY = 65534;
 Deno.test("--connect, HTTP on a new connection per request: 2,000 requests reach the target identical", async () => {
   await withCopyLab({ transport: "connect" }, async (lab) => {
     const copy = await lab.startCopy();
-    await httpClient(lab, [
-      "--requests",
-      "2000",
-      "--connections",
-      "16",
-      "--close",
-      "--body-sizes",
-      "0,0,1,100,1000,1460,1461,2920,5000,20000",
-    ]);
-    const online = await lab.readLog(lab.onlineLogPath);
-    assert.equal(online.length, 2000);
-    const target = await lab.waitForTarget(2000, 30_000);
-    const summary = await lab.stopCopy(copy);
-    assert.deepEqual(compareLogs(online, target), []);
+    const { summary } = await expectEveryRequestCopied(lab, copy, CLOSE_REQUESTS, 2000, 30_000);
     assert.equal(summary["sessions-copied"], 2000);
     // Linux ends a connection with a RST now and then (bytes unread at close); the copy passes it on.
     assert.equal(
@@ -53,20 +43,7 @@ Deno.test("--connect, HTTP on a new connection per request: 2,000 requests reach
 Deno.test("--connect, HTTP keep-alive: 2,000 requests on 10 connections, POST bodies up to 1 MiB, reach the target identical", async () => {
   await withCopyLab({ transport: "connect" }, async (lab) => {
     const copy = await lab.startCopy();
-    await httpClient(lab, [
-      "--requests",
-      "2000",
-      "--connections",
-      "10",
-      "--keep-alive",
-      "--body-sizes",
-      "0,10,1000,1460,3000,0,65536,7,1048576,100,0,200,3333,1,0,14600,20,0,1,2",
-    ]);
-    const online = await lab.readLog(lab.onlineLogPath);
-    assert.equal(online.length, 2000);
-    const target = await lab.waitForTarget(2000, 60_000);
-    const summary = await lab.stopCopy(copy);
-    assert.deepEqual(compareLogs(online, target).slice(0, 5), [], JSON.stringify(summary));
+    const { summary } = await expectEveryRequestCopied(lab, copy, KEEP_ALIVE_REQUESTS, 2000, 60_000);
     assert.equal(summary["sessions-copied"], 10);
     assert.equal(summary["sessions-completed"], 10, JSON.stringify(summary));
     // Live, a turn goes without waiting once its request was captured --max-lag ago (a 1 MiB body takes a

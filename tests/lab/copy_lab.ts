@@ -10,6 +10,7 @@
  *
  * The target gets its route from `tcpshadow route ... | sh`, as an operator would do it.
  */
+import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { agentCommand, type Host, type Lab, type LabProcess, waitForLine, withLab } from "./lab.ts";
 import type { CopyCounterName } from "../../src/copy/counters.ts";
@@ -304,6 +305,49 @@ export async function httpClient(lab: CopyLab, args: string[], host = lab.online
   await lab.client.run(agentCommand("http_client", ["--url", `http://${host}:80`, ...args]), {
     timeoutMs: 120_000,
   });
+}
+
+/** The copy tests' new-connection workload: 2,000 requests, each on a connection of its own. */
+export const CLOSE_REQUESTS = [
+  "--requests",
+  "2000",
+  "--connections",
+  "16",
+  "--close",
+  "--body-sizes",
+  "0,0,1,100,1000,1460,1461,2920,5000,20000",
+];
+
+/** The copy tests' keep-alive workload: 2,000 requests on 10 connections, POST bodies up to 1 MiB. */
+export const KEEP_ALIVE_REQUESTS = [
+  "--requests",
+  "2000",
+  "--connections",
+  "10",
+  "--keep-alive",
+  "--body-sizes",
+  "0,10,1000,1460,3000,0,65536,7,1048576,100,0,200,3333,1,0,14600,20,0,1,2",
+];
+
+/**
+ * Runs the HTTP client with `clientArgs` (all `count` of its requests) against the online server while
+ * `copy` runs, then stops `copy` once the target has logged as many (or `timeoutMs` passed) and checks that
+ * the target got every request, identical. Returns copy's summary and the target's log.
+ */
+export async function expectEveryRequestCopied(
+  lab: CopyLab,
+  copy: LabProcess,
+  clientArgs: string[],
+  count: number,
+  timeoutMs: number,
+): Promise<{ summary: Summary; target: Array<Record<string, unknown>> }> {
+  await httpClient(lab, clientArgs);
+  const online = await lab.readLog(lab.onlineLogPath);
+  assert.equal(online.length, count);
+  const target = await lab.waitForTarget(count, timeoutMs);
+  const summary = await lab.stopCopy(copy);
+  assert.deepEqual(compareLogs(online, target).slice(0, 5), [], JSON.stringify(summary));
+  return { summary, target };
 }
 
 /** Waits until a process's standard error has a line containing `text`. */

@@ -4,7 +4,16 @@
  */
 import assert from "node:assert/strict";
 import { agentCommand, waitForLine } from "./lab.ts";
-import { compareLogs, type CopyLab, httpClient, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import {
+  CLOSE_REQUESTS,
+  compareLogs,
+  type CopyLab,
+  expectEveryRequestCopied,
+  httpClient,
+  KEEP_ALIVE_REQUESTS,
+  waitForStderr,
+  withCopyLab,
+} from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
 
 /** Runs the line client agent against the online server's echo service. */
@@ -18,20 +27,7 @@ function tcpClient(lab: CopyLab, args: string[]) {
 Deno.test("HTTP on a new connection per request: 2,000 requests reach the target identical", async () => {
   await withCopyLab({}, async (lab) => {
     const copy = await lab.startCopy();
-    await httpClient(lab, [
-      "--requests",
-      "2000",
-      "--connections",
-      "16",
-      "--close",
-      "--body-sizes",
-      "0,0,1,100,1000,1460,1461,2920,5000,20000",
-    ]);
-    const online = await lab.readLog(lab.onlineLogPath);
-    assert.equal(online.length, 2000);
-    const target = await lab.waitForTarget(2000, 30_000);
-    const summary = await lab.stopCopy(copy);
-    assert.deepEqual(compareLogs(online, target), []);
+    const { summary } = await expectEveryRequestCopied(lab, copy, CLOSE_REQUESTS, 2000, 30_000);
     assert.equal(summary["sessions-copied"], 2000);
     // Now and then the client ends a connection with a RST instead of a FIN (Linux does when bytes are
     // unread at close: 1 of 2,000 in one run); the copy passes that on, and every request still arrived.
@@ -48,20 +44,7 @@ Deno.test("HTTP on a new connection per request: 2,000 requests reach the target
 Deno.test("HTTP keep-alive: 2,000 requests on 10 connections, POST bodies up to 1 MiB, reach the target identical", async () => {
   await withCopyLab({}, async (lab) => {
     const copy = await lab.startCopy();
-    await httpClient(lab, [
-      "--requests",
-      "2000",
-      "--connections",
-      "10",
-      "--keep-alive",
-      "--body-sizes",
-      "0,10,1000,1460,3000,0,65536,7,1048576,100,0,200,3333,1,0,14600,20,0,1,2",
-    ]);
-    const online = await lab.readLog(lab.onlineLogPath);
-    assert.equal(online.length, 2000);
-    const target = await lab.waitForTarget(2000, 60_000);
-    const summary = await lab.stopCopy(copy);
-    assert.deepEqual(compareLogs(online, target).slice(0, 5), [], JSON.stringify(summary));
+    const { summary } = await expectEveryRequestCopied(lab, copy, KEEP_ALIVE_REQUESTS, 2000, 60_000);
     assert.equal(summary["sessions-copied"], 10);
     assert.equal(summary["sessions-completed"], 10, JSON.stringify(summary));
   });

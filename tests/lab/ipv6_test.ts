@@ -4,7 +4,14 @@
  * and IPv6 clients at once. The target's request log is compared with the online server's, byte for byte.
  */
 import assert from "node:assert/strict";
-import { compareLogs, httpClient, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import {
+  CLOSE_REQUESTS,
+  compareLogs,
+  expectEveryRequestCopied,
+  httpClient,
+  waitForStderr,
+  withCopyLab,
+} from "./copy_lab.ts";
 import { LinkType } from "../../src/wire/mod.ts";
 import { sleep } from "../../src/sleep.ts";
 
@@ -20,20 +27,7 @@ function remotes(target: Array<Record<string, unknown>>): Set<string> {
 Deno.test("IPv6, a new connection per request: 2,000 requests reach the target identical", async () => {
   await withCopyLab({ family: 6 }, async (lab) => {
     const copy = await lab.startCopy();
-    await httpClient(lab, [
-      "--requests",
-      "2000",
-      "--connections",
-      "16",
-      "--close",
-      "--body-sizes",
-      "0,0,1,100,1000,1460,1461,2920,5000,20000",
-    ]);
-    const online = await lab.readLog(lab.onlineLogPath);
-    assert.equal(online.length, 2000);
-    const target = await lab.waitForTarget(2000, 30_000);
-    const summary = await lab.stopCopy(copy);
-    assert.deepEqual(compareLogs(online, target).slice(0, 5), [], JSON.stringify(summary));
+    const { summary, target } = await expectEveryRequestCopied(lab, copy, CLOSE_REQUESTS, 2000, 30_000);
     assert.equal(summary["sessions-copied"], 2000);
     assert.equal(
       summary["sessions-completed"] + summary["sessions-reset-by-client"],
