@@ -57,18 +57,7 @@ export function emitIpv4Tcp(repr: Ipv4TcpRepr, into: Uint8Array, offset = 0): nu
   const segmentLength = tcpReprLength(repr.tcp);
   const total = IPV4_MIN_HEADER_LENGTH + segmentLength;
   ensureRoom(into, offset, total, total);
-  into.fill(0, offset, offset + IPV4_MIN_HEADER_LENGTH);
-  const ip = ipv4Scratch.pointAt(into, offset);
-  ip.version = 4;
-  ip.headerLength = IPV4_MIN_HEADER_LENGTH;
-  ip.totalLength = total;
-  ip.id = repr.id ?? 0;
-  ip.flags = IPV4_FLAG_DONT_FRAGMENT;
-  ip.ttl = repr.ttl ?? DEFAULT_TTL;
-  ip.protocol = IpProtocol.TCP;
-  ip.src = repr.src;
-  ip.dst = repr.dst;
-  ip.fillChecksum();
+  const ip = emitIpv4Header(repr, IpProtocol.TCP, IPV4_FLAG_DONT_FRAGMENT, total, into, offset);
   fillTcpChecksumIpv4(ip, emitTcpRepr(repr.tcp, into, ip.payloadOffset, segmentLength, tcpScratch));
   return total;
 }
@@ -95,17 +84,7 @@ export function emitIpv4Udp(repr: Ipv4UdpRepr, into: Uint8Array, offset = 0): nu
   const udpLength = UDP_HEADER_LENGTH + repr.payload.length;
   const total = IPV4_MIN_HEADER_LENGTH + udpLength;
   ensureRoom(into, offset, total, total);
-  into.fill(0, offset, offset + IPV4_MIN_HEADER_LENGTH + UDP_HEADER_LENGTH);
-  const ip = new Ipv4View(into, offset);
-  ip.version = 4;
-  ip.headerLength = IPV4_MIN_HEADER_LENGTH;
-  ip.totalLength = total;
-  ip.id = repr.id ?? 0;
-  ip.ttl = repr.ttl ?? DEFAULT_TTL;
-  ip.protocol = IpProtocol.UDP;
-  ip.src = repr.src;
-  ip.dst = repr.dst;
-  ip.fillChecksum();
+  const ip = emitIpv4Header(repr, IpProtocol.UDP, 0, total, into, offset);
   emitUdp(repr, into, ip.payloadOffset, ip.pseudoHeaderSum(IpProtocol.UDP, udpLength));
   return total;
 }
@@ -131,19 +110,12 @@ export function emitIpv6Udp(repr: Ipv6UdpRepr, into: Uint8Array, offset = 0): nu
   const udpLength = UDP_HEADER_LENGTH + repr.payload.length;
   const total = IPV6_HEADER_LENGTH + udpLength;
   ensureRoom(into, offset, total, udpLength);
-  into.fill(0, offset, offset + IPV6_HEADER_LENGTH + UDP_HEADER_LENGTH);
-  const ip = new Ipv6View(into, offset);
-  ip.version = 6;
-  ip.payloadLength = udpLength;
-  ip.nextHeader = IpProtocol.UDP;
-  ip.hopLimit = repr.hopLimit ?? DEFAULT_TTL;
-  ip.src = repr.src;
-  ip.dst = repr.dst;
+  const ip = emitIpv6Header(repr, IpProtocol.UDP, udpLength, into, offset);
   emitUdp(repr, into, ip.payloadOffset, ip.pseudoHeaderSum(IpProtocol.UDP, udpLength));
   return total;
 }
 
-/** The UDP header and payload of `repr` at `into[offset..]` (zeroed header), its checksum over `pseudoSum`. */
+/** The UDP header and payload of `repr` at `into[offset..]`, its checksum over `pseudoSum`. */
 function emitUdp(
   repr: { readonly srcPort: number; readonly dstPort: number; readonly payload: Uint8Array },
   into: Uint8Array,
@@ -151,6 +123,7 @@ function emitUdp(
   pseudoSum: number,
 ): void {
   const udpLength = UDP_HEADER_LENGTH + repr.payload.length;
+  into.fill(0, offset, offset + UDP_HEADER_LENGTH); // the checksum field counts as 0 in the sum
   const udp = new UdpView(into, offset);
   udp.srcPort = repr.srcPort;
   udp.dstPort = repr.dstPort;
@@ -177,15 +150,7 @@ export function emitIpv6Tcp(repr: Ipv6TcpRepr, into: Uint8Array, offset = 0): nu
   const segmentLength = tcpReprLength(repr.tcp);
   const total = IPV6_HEADER_LENGTH + segmentLength;
   ensureRoom(into, offset, total, segmentLength);
-  into.fill(0, offset, offset + IPV6_HEADER_LENGTH);
-  const ip = ipv6Scratch.pointAt(into, offset);
-  ip.version = 6;
-  ip.flowInfo = repr.flowInfo ?? 0;
-  ip.payloadLength = segmentLength;
-  ip.nextHeader = IpProtocol.TCP;
-  ip.hopLimit = repr.hopLimit ?? DEFAULT_TTL;
-  ip.src = repr.src;
-  ip.dst = repr.dst;
+  const ip = emitIpv6Header(repr, IpProtocol.TCP, segmentLength, into, offset);
   fillTcpChecksumIpv6(ip, emitTcpRepr(repr.tcp, into, ip.payloadOffset, segmentLength, tcpScratch));
   return total;
 }
@@ -195,6 +160,58 @@ export function buildIpv6Tcp(repr: Ipv6TcpRepr): Uint8Array {
   const packet = new Uint8Array(IPV6_HEADER_LENGTH + tcpReprLength(repr.tcp));
   emitIpv6Tcp(repr, packet);
   return packet;
+}
+
+/**
+ * A 20-byte IPv4 header at `into[offset..]` for a packet of `total` bytes carrying `protocol`, its checksum
+ * filled; returns the emitters' shared view of it.
+ */
+function emitIpv4Header(
+  repr: { readonly src: Ipv4Address; readonly dst: Ipv4Address; readonly ttl?: number; readonly id?: number },
+  protocol: number,
+  flags: number,
+  total: number,
+  into: Uint8Array,
+  offset: number,
+): Ipv4View {
+  into.fill(0, offset, offset + IPV4_MIN_HEADER_LENGTH);
+  const ip = ipv4Scratch.pointAt(into, offset);
+  ip.version = 4;
+  ip.headerLength = IPV4_MIN_HEADER_LENGTH;
+  ip.totalLength = total;
+  ip.id = repr.id ?? 0;
+  ip.flags = flags;
+  ip.ttl = repr.ttl ?? DEFAULT_TTL;
+  ip.protocol = protocol;
+  ip.src = repr.src;
+  ip.dst = repr.dst;
+  ip.fillChecksum();
+  return ip;
+}
+
+/** A 40-byte IPv6 header at `into[offset..]` before `payloadLength` bytes of `nextHeader`; returns the emitters' view. */
+function emitIpv6Header(
+  repr: {
+    readonly src: Uint8Array;
+    readonly dst: Uint8Array;
+    readonly hopLimit?: number;
+    readonly flowInfo?: number;
+  },
+  nextHeader: number,
+  payloadLength: number,
+  into: Uint8Array,
+  offset: number,
+): Ipv6View {
+  into.fill(0, offset, offset + IPV6_HEADER_LENGTH);
+  const ip = ipv6Scratch.pointAt(into, offset);
+  ip.version = 6;
+  ip.flowInfo = repr.flowInfo ?? 0;
+  ip.payloadLength = payloadLength;
+  ip.nextHeader = nextHeader;
+  ip.hopLimit = repr.hopLimit ?? DEFAULT_TTL;
+  ip.src = repr.src;
+  ip.dst = repr.dst;
+  return ip;
 }
 
 function ensureRoom(into: Uint8Array, offset: number, total: number, ipLengthField: number): void {
