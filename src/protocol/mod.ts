@@ -286,6 +286,18 @@ export class RegistrationDecoder {
 }
 
 /**
+ * How many bytes of the TCP options at `frame[tcpOffset..]` a reply record carries: those the header
+ * announces, at most the record's room, and no more than the frame holds.
+ */
+function recordOptionLength(frame: Uint8Array, tcpOffset: number): number {
+  return Math.min(
+    Math.max((frame[tcpOffset + TCP_DATA_OFFSET] >> 4) * 4 - TCP_MIN_HEADER_LENGTH, 0),
+    MAX_RECORD_TCP_OPTIONS,
+    Math.max(frame.length - tcpOffset - TCP_MIN_HEADER_LENGTH, 0),
+  );
+}
+
+/**
  * Writes the 64-byte reply record of the IPv4 TCP packet at `frame[ipOffset]` into `into[offset]`. The
  * packet must already be checked (whole IPv4 and TCP headers present). IP options are dropped, so the
  * record's header length becomes 20 and its total length shrinks by the options' size: the TCP payload
@@ -300,11 +312,7 @@ export function encodeReplyRecord(
 ): void {
   const ipHeaderLength = (frame[ipOffset] & 0x0f) * 4;
   const tcpOffset = ipOffset + ipHeaderLength;
-  const tcpOptionLength = Math.min(
-    Math.max((frame[tcpOffset + TCP_DATA_OFFSET] >> 4) * 4 - TCP_MIN_HEADER_LENGTH, 0),
-    MAX_RECORD_TCP_OPTIONS,
-    Math.max(frame.length - tcpOffset - TCP_MIN_HEADER_LENGTH, 0),
-  );
+  const tcpOptionLength = recordOptionLength(frame, tcpOffset);
   into.set(frame.subarray(ipOffset, ipOffset + IPV4_MIN_HEADER_LENGTH), offset);
   into.set(
     frame.subarray(tcpOffset, tcpOffset + TCP_MIN_HEADER_LENGTH + tcpOptionLength),
@@ -689,11 +697,7 @@ export function encodeReplyRecord6(
   into: Uint8Array,
   offset: number,
 ): void {
-  const tcpOptionLength = Math.min(
-    Math.max((frame[tcpOffset + TCP_DATA_OFFSET] >> 4) * 4 - TCP_MIN_HEADER_LENGTH, 0),
-    MAX_RECORD_TCP_OPTIONS,
-    Math.max(frame.length - tcpOffset - TCP_MIN_HEADER_LENGTH, 0),
-  );
+  const tcpOptionLength = recordOptionLength(frame, tcpOffset);
   into.set(frame.subarray(ipOffset, ipOffset + IPV6_HEADER), offset);
   into.set(
     frame.subarray(tcpOffset, tcpOffset + TCP_MIN_HEADER_LENGTH + tcpOptionLength),
