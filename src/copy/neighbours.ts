@@ -6,7 +6,7 @@
  * network namespace.
  */
 import { readKernelFile, routeNetlinkDump } from "../../ffi/mod.ts";
-import { type Address, ipv6Address, parseIpv4 } from "../wire/mod.ts";
+import { type Address, addressBytes, cidrContains, ipv6Address, parseIpv4 } from "../wire/mod.ts";
 
 /** One route of the kernel's tables, IPv4 or IPv6. */
 export interface Route {
@@ -111,7 +111,12 @@ export function nextHop<A extends Address>(
 ): A | undefined {
   let best: Route | undefined;
   for (const route of routes) {
-    if (route.device !== device || !inPrefix(target, route.destination, route.prefix)) continue;
+    if (
+      route.device !== device || !cidrContains(
+        { network: addressBytes(route.destination), prefix: route.prefix },
+        addressBytes(target),
+      )
+    ) continue;
     if (
       best === undefined || route.prefix > best.prefix ||
       (route.prefix === best.prefix && route.metric < best.metric)
@@ -121,22 +126,6 @@ export function nextHop<A extends Address>(
   }
   if (best === undefined) return undefined;
   return (best.gateway ?? target) as A;
-}
-
-/** Whether `address` is inside `network`/`prefix` (of the same family). */
-function inPrefix(address: Address, network: Address, prefix: number): boolean {
-  if (typeof address === "number") {
-    if (typeof network !== "number") return false;
-    const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-    return ((address & mask) >>> 0) === ((network & mask) >>> 0);
-  }
-  if (typeof network !== "string") return false;
-  // IPv6 addresses are 8 characters, one per 16-bit group.
-  for (let group = 0, bits = prefix; bits > 0; group++, bits -= 16) {
-    const mask = bits >= 16 ? 0xffff : (0xffff << (16 - bits)) & 0xffff;
-    if ((address.charCodeAt(group) & mask) !== (network.charCodeAt(group) & mask)) return false;
-  }
-  return true;
 }
 
 /** The complete entries of `/proc/net/arp`'s text. */

@@ -1,7 +1,7 @@
 /**
  * Who may connect to intercept (`--allow`), and the rate limit on the log lines about those refused.
  */
-import { type Cidr, ipv4Bytes, parseIpv4, parseIpv6 } from "../wire/address.ts";
+import { type Cidr, cidrContains, ipv4Bytes, parseIpv4, parseIpv6 } from "../wire/address.ts";
 
 /** The hosts `--allow` lets in. */
 export class AllowList {
@@ -11,7 +11,7 @@ export class AllowList {
   allows(hostname: string): boolean {
     const bytes = addressBytes(hostname);
     if (bytes === undefined) return false;
-    return this.cidrs.some((cidr) => cidr.network.length === bytes.length && inRange(cidr, bytes));
+    return this.cidrs.some((cidr) => cidrContains(cidr, bytes));
   }
 }
 
@@ -23,15 +23,6 @@ function addressBytes(hostname: string): Uint8Array | undefined {
   if (v6 === undefined) return undefined;
   const mapped = v6.subarray(0, 10).every((byte) => byte === 0) && v6[10] === 0xff && v6[11] === 0xff;
   return mapped ? v6.slice(12) : v6;
-}
-
-function inRange(cidr: Cidr, bytes: Uint8Array): boolean {
-  for (let bit = 0; bit < cidr.prefix; bit += 8) {
-    const bits = Math.min(8, cidr.prefix - bit);
-    const mask = (0xff << (8 - bits)) & 0xff;
-    if ((bytes[bit >> 3] & mask) !== cidr.network[bit >> 3]) return false;
-  }
-  return true;
 }
 
 /** How long a refusal of one address (for one reason) stays quiet after it was logged. */

@@ -125,6 +125,16 @@ export function parseCidr(text: string): Cidr | undefined {
   return { family: v4 !== undefined ? 4 : 6, network, prefix };
 }
 
+/** Whether `address` (4 or 16 bytes) is inside `cidr`; an address of the other family never is. */
+export function cidrContains(cidr: Pick<Cidr, "network" | "prefix">, address: Uint8Array): boolean {
+  if (cidr.network.length !== address.length) return false;
+  for (let bit = 0; bit < cidr.prefix; bit += 8) {
+    const mask = (0xff << (8 - Math.min(8, cidr.prefix - bit))) & 0xff;
+    if ((address[bit >> 3] & mask) !== (cidr.network[bit >> 3] & mask)) return false;
+  }
+  return true;
+}
+
 /** Formats a range as `network/prefix`. */
 export function formatCidr(cidr: Cidr): string {
   const address = cidr.family === 4 ? formatIpv4(ipv4FromBytes(cidr.network)) : formatIpv6(cidr.network);
