@@ -3,13 +3,12 @@
  * from intercept, or ordinary connections (`--connect`).
  */
 import type { CounterValues, Logger } from "../ops/mod.ts";
-import type { CopiedSession, SessionEndpoints, TableSink } from "../session/mod.ts";
+import type { CopiedSession, SessionEndpoints, SessionTable, TableSink } from "../session/mod.ts";
 import { formatEndpoint } from "../wire/mod.ts";
 import { beginsWithHttp2Preface, ConnectSession, ConnectTransport, Http2Sink } from "../connect/mod.ts";
 import { ComparedSession, CompareRun } from "./comparing.ts";
 import { InterceptLinks } from "./intercept_link.ts";
 import { type CopyOptions, hasIpv6Target } from "./options.ts";
-import type { CopyRuntime } from "./runtime.ts";
 import type { TRANSPORT_COUNTERS } from "./counters.ts";
 import type { PacketSender } from "./sender.ts";
 
@@ -56,12 +55,25 @@ const NO_TRANSPORT_COUNTS: TransportStats = {
   "turns-uncompared": 0,
 };
 
+/**
+ * What a transport needs of the copy that runs it (`CopyRuntime`): its table and log, and where the
+ * news it receives goes. An interface, so the runtime's module and the transports' do not import each other.
+ */
+export interface TransportHost {
+  readonly table: SessionTable;
+  readonly log: Logger;
+  /** A reply record from intercept (64 bytes IPv4, 84 IPv6), a view valid during the call only. */
+  onReplyRecord(record: Uint8Array): void;
+  /** `session` changed outside the table's own calls (its connection had news). */
+  onSessionChanged(session: CopiedSession): void;
+}
+
 /** The packet transport: segments through a raw socket, the target's reply headers from intercept. */
 export class PacketTransport implements Transport {
   readonly sink: TableSink;
   readonly #sender: PacketSender;
   readonly #links: InterceptLinks;
-  readonly #runtime: CopyRuntime;
+  readonly #runtime: TransportHost;
   /**
    * Sessions whose client began with the HTTP/2 preface (by their endpoints, which a session keeps for
    * its life): a retransmitted preface counts once. The target's frames never come this way.
@@ -70,7 +82,7 @@ export class PacketTransport implements Transport {
   #http2SessionCount = 0;
 
   /** @param sender the raw socket (or `--send-interface`), the runtime's: it closes it */
-  constructor(options: CopyOptions, log: Logger, runtime: CopyRuntime, sender: PacketSender) {
+  constructor(options: CopyOptions, log: Logger, runtime: TransportHost, sender: PacketSender) {
     this.#runtime = runtime;
     this.#sender = sender;
     this.#links = new InterceptLinks(
@@ -156,7 +168,7 @@ export class ConnectionTransport implements Transport {
   readonly #compared = new Map<ConnectSession, ComparedSession>();
   readonly #target: string;
 
-  constructor(options: CopyOptions, runtime: CopyRuntime) {
+  constructor(options: CopyOptions, runtime: TransportHost) {
     const connect = options.connect!;
     this.#compare = connect.compare === undefined ? undefined : new CompareRun(connect.compare, runtime.log);
     this.#target = options.mappings.map((m) => formatEndpoint(m.targetAddress, m.targetPort)).join(",");
