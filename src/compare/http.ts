@@ -39,7 +39,7 @@ export function parseRequests(bytes: Uint8Array): HttpMessage[] {
     const [method, target, version] = head.startLine.split(" ");
     if (method === undefined || target === undefined || !version?.startsWith("HTTP/1.")) break;
     const length = Number(header(head.headers, "content-length") ?? "0");
-    const body = readBody(bytes, head.end, head.headers, Number.isFinite(length) ? length : 0, false);
+    const body = readBody(bytes, head.end, head.headers, Number.isFinite(length) ? length : 0, false, true);
     messages.push({
       method,
       target,
@@ -63,36 +63,12 @@ export function parseRequests(bytes: Uint8Array): HttpMessage[] {
 export function parseResponses(bytes: Uint8Array, methods: readonly string[], closed = true): HttpMessage[] {
   const messages: HttpMessage[] = [];
   let at = 0;
-  /** Where the interim responses before the next final one began, if there were any. */
-  let interimFrom: number | undefined;
   while (at < bytes.length) {
-    const head = readHead(bytes, at);
-    if (head === undefined) break;
-    const match = /^HTTP\/1\.\d (\d{3})/.exec(head.startLine);
-    if (match === null) break;
-    const status = Number(match[1]);
-    if (status < 200 && status !== 101) {
-      at = head.end;
-      interimFrom ??= head.start;
-      continue;
-    }
-    const method = methods[messages.length] ?? "GET";
-    const bodyless = method === "HEAD" || status === 204 || status === 304 || status === 101;
-    const length = header(head.headers, "content-length");
-    const body = bodyless
-      ? { body: new Uint8Array(0), complete: true, end: head.end }
-      : readBody(bytes, head.end, head.headers, length === undefined ? undefined : Number(length), closed);
-    messages.push({
-      status,
-      headers: head.headers,
-      body: body.body,
-      complete: body.complete,
-      start: interimFrom ?? head.start,
-      end: body.end,
-    });
-    interimFrom = undefined;
-    if (!body.complete) break;
-    at = body.end;
+    const message = readResponse(bytes, at, methods[messages.length] ?? "GET", closed, true);
+    if (message === undefined) break;
+    messages.push(message);
+    if (!message.complete) break;
+    at = message.end;
   }
   return messages;
 }
@@ -103,10 +79,90 @@ export function parseResponses(bytes: Uint8Array, methods: readonly string[], cl
  * counts as unfinished, since only the server's close ends it). False when `request` holds no request.
  */
 export function responsesUnfinished(request: Uint8Array, answer: Uint8Array): boolean {
-  const requests = parseRequests(request);
-  if (requests.length === 0) return false;
-  const responses = parseResponses(answer, requests.map((message) => message.method ?? "GET"), false);
-  return responses.length < requests.length || responses.some((message) => !message.complete);
+  return new ResponseFraming().unfinished(request, answer);
+}
+
+/**
+ * `responsesUnfinished` for an answer that grows as it arrives, asked after every read: the responses
+ * already whole are not read again, and no body is decoded, so a turn's answer costs its length once,
+ * not once per read.
+ */
+export class ResponseFraming {
+  /** Where the answer's whole final responses end, and how many there are. */
+  #end = 0;
+  #whole = 0;
+  /**
+   * The request's methods, read again only when it grew. A method learnt late can change where a response
+   * ends (a HEAD's has no body), so then the answer is read again from its start.
+   */
+  #methods: string[] = [];
+  #requestLength = -1;
+
+  /** `responsesUnfinished(request, answer)`; each call's bytes begin with the previous call's. */
+  unfinished(request: Uint8Array, answer: Uint8Array): boolean {
+    if (request.length !== this.#requestLength) {
+      this.#methods = parseRequests(request).map((message) => message.method ?? "GET");
+      this.#requestLength = request.length;
+      this.#end = 0;
+      this.#whole = 0;
+    }
+    if (this.#methods.length === 0) return false;
+    while (this.#end < answer.length) {
+      const message = readResponse(answer, this.#end, this.#methods[this.#whole] ?? "GET", false, false);
+      if (message === undefined) break;
+      if (!message.complete) return true;
+      this.#end = message.end;
+      this.#whole++;
+    }
+    return this.#whole < this.#methods.length;
+  }
+}
+
+/**
+ * The final response to `method` in `bytes` from `at`, interim 1xx ones before it skipped, its body
+ * decoded when `decode`; undefined without a whole HTTP head there. `closed`: the server closed after
+ * these bytes, so a body without a length runs to the end.
+ */
+function readResponse(
+  bytes: Uint8Array,
+  at: number,
+  method: string,
+  closed: boolean,
+  decode: boolean,
+): HttpMessage | undefined {
+  /** Where the interim responses before the final one began, if there were any. */
+  let interimFrom: number | undefined;
+  while (at < bytes.length) {
+    const head = readHead(bytes, at);
+    if (head === undefined) return undefined;
+    const match = /^HTTP\/1\.\d (\d{3})/.exec(head.startLine);
+    if (match === null) return undefined;
+    const status = Number(match[1]);
+    if (status < 200 && status !== 101) {
+      at = head.end;
+      interimFrom ??= head.start;
+      continue;
+    }
+    const bodyless = method === "HEAD" || status === 204 || status === 304 || status === 101;
+    const length = header(head.headers, "content-length");
+    const body = bodyless ? { body: new Uint8Array(0), complete: true, end: head.end } : readBody(
+      bytes,
+      head.end,
+      head.headers,
+      length === undefined ? undefined : Number(length),
+      closed,
+      decode,
+    );
+    return {
+      status,
+      headers: head.headers,
+      body: body.body,
+      complete: body.complete,
+      start: interimFrom ?? head.start,
+      end: body.end,
+    };
+  }
+  return undefined;
 }
 
 /** The value of the first header `name` (lower case), if any. */
@@ -141,6 +197,7 @@ function readBody(
   headers: Head["headers"],
   length: number | undefined,
   toEnd: boolean,
+  decode: boolean,
 ): { body: Uint8Array; complete: boolean; end: number } {
   let raw: Uint8Array;
   let complete: boolean;
@@ -156,7 +213,11 @@ function readBody(
     raw = bytes.subarray(from);
     complete = toEnd;
   }
-  return { body: complete ? decodeContent(raw, header(headers, "content-encoding")) : raw, complete, end };
+  return {
+    body: complete && decode ? decodeContent(raw, header(headers, "content-encoding")) : raw,
+    complete,
+    end,
+  };
 }
 
 function readChunked(bytes: Uint8Array, from: number): { body: Uint8Array; complete: boolean; end: number } {

@@ -24,5 +24,5 @@ export {
 } from "./comparison.ts";
 export { type CompareMode, type Difference, VOLATILE_HEADERS } from "./differ.ts";
 export { collapsePath, endpointOf } from "./endpoint.ts";
-export { responsesUnfinished } from "./http.ts";
+export { ResponseFraming } from "./http.ts";
 export { renderReport, type ReportInput } from "./report.ts";

@@ -11,7 +11,7 @@ import {
   Comparison,
   type ComparisonCounters,
   renderReport,
-  responsesUnfinished,
+  ResponseFraming,
   type Sample,
 } from "../compare/mod.ts";
 import type { ConnectSession } from "../connect/mod.ts";
@@ -126,6 +126,9 @@ interface TurnState {
   readonly baseline: Answer | undefined;
   /** The client's bytes of the turn as they went to the baseline, which may be a turn ahead of the target. */
   readonly baselineRequest: Answer | undefined;
+  /** Where the target's and the baseline's answers stand in their HTTP responses (`--compare http`). */
+  readonly targetFraming: ResponseFraming;
+  readonly baselineFraming: ResponseFraming | undefined;
   /** The online server's bytes up to the end of the turn, once the candidate's turn ended. */
   expected: number | undefined;
   baselineEnded: boolean;
@@ -247,14 +250,14 @@ export class ComparedSession implements CopiedSession {
    */
   answer(session: ConnectSession, turn: number, bytes: Uint8Array): void {
     const state = this.#turn(turn);
-    const [request, answer] = session === this.candidate
-      ? [state.request, state.target]
-      : [state.baselineRequest, state.baseline];
-    if (request === undefined || answer === undefined) return;
+    const [request, answer, framing] = session === this.candidate
+      ? [state.request, state.target, state.targetFraming]
+      : [state.baselineRequest, state.baseline, state.baselineFraming];
+    if (request === undefined || answer === undefined || framing === undefined) return;
     answer.push(bytes);
     // Past what is kept the answer cannot be read: its length and pauses decide, as without comparing.
     if (this.run.options.mode === "http") {
-      session.answerUnfinished(answer.whole && responsesUnfinished(request.bytes, answer.bytes));
+      session.answerUnfinished(answer.whole && framing.unfinished(request.bytes, answer.bytes));
     }
   }
 
@@ -274,6 +277,8 @@ export class ComparedSession implements CopiedSession {
         target: new Answer(),
         baseline: this.baseline === undefined ? undefined : new Answer(),
         baselineRequest: this.baseline === undefined ? undefined : new Answer(),
+        targetFraming: new ResponseFraming(),
+        baselineFraming: this.baseline === undefined ? undefined : new ResponseFraming(),
         expected: undefined,
         baselineEnded: false,
       };

@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { brotliCompressSync, deflateSync } from "node:zlib";
-import { parseRequests, parseResponses, responsesUnfinished } from "../../src/compare/http.ts";
+import {
+  parseRequests,
+  parseResponses,
+  ResponseFraming,
+  responsesUnfinished,
+} from "../../src/compare/http.ts";
+import { seededRandom } from "../wire/_fixtures.ts";
 import { bytes, chunked, concat, gzip, response } from "./_http.ts";
 
 const text = (body: Uint8Array) => new TextDecoder().decode(body);
@@ -82,4 +88,36 @@ Deno.test("an answer is unfinished while it stops inside the responses to the tu
   assert.equal(unfinished(one, stream), false);
   assert.equal(unfinished(one, bytes("HTTP/1.0 200 OK\r\n\r\nno length")), true, "only a close ends it");
   assert.equal(unfinished(bytes("PING\r\n"), bytes("+P")), false, "not HTTP: nothing to tell");
+});
+
+Deno.test("an answer read in pieces is judged as if read whole after every piece", () => {
+  const request = bytes(
+    "GET /a HTTP/1.1\r\n\r\nHEAD /b HTTP/1.1\r\n\r\nGET /c HTTP/1.1\r\n\r\nGET /d HTTP/1.1\r\n\r\n",
+  );
+  const answer = concat([
+    bytes("HTTP/1.1 100 Continue\r\n\r\n"),
+    response(200, { "content-encoding": "gzip" }, gzip("one")),
+    // A HEAD's response tells the length of the body it does not send.
+    response(200, { "content-length": "14" }, ""),
+    response(200, { "transfer-encoding": "chunked" }, chunked(bytes("a chunked body"), 3)),
+    response(204, {}, ""),
+  ]);
+  const random = seededRandom(18);
+  for (let round = 0; round < 200; round++) {
+    const framing = new ResponseFraming();
+    // The request grows too, as a pipelining client's does while the answers come.
+    const requestCut = 1 + Math.floor(random() * request.length);
+    let at = 0;
+    while (at < answer.length) {
+      at = Math.min(answer.length, at + 1 + Math.floor(random() * 40));
+      const sent = request.subarray(0, at < answer.length * 0.8 ? requestCut : request.length);
+      const seen = answer.subarray(0, at);
+      assert.equal(
+        framing.unfinished(sent, seen),
+        responsesUnfinished(sent, seen),
+        `round ${round} at ${at}`,
+      );
+    }
+    assert.equal(framing.unfinished(request, answer), false, "all four answered");
+  }
 });
