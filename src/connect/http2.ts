@@ -69,11 +69,20 @@ export interface Http2Counts {
   streamsRefused: number;
   /** Streams the target reset with another error code. */
   streamsReset: number;
+  /** Streams still held when their connection ended (the target closed or reset it): never sent. */
+  streamsUnsent: number;
 }
 
 /** Every count at 0. */
 export function noHttp2Counts(): Http2Counts {
-  return { sessions: 0, streamsOpened: 0, streamsHeld: 0, streamsRefused: 0, streamsReset: 0 };
+  return {
+    sessions: 0,
+    streamsOpened: 0,
+    streamsHeld: 0,
+    streamsRefused: 0,
+    streamsReset: 0,
+    streamsUnsent: 0,
+  };
 }
 
 /** Where a gate's bytes go: the connection's writing side. */
@@ -310,6 +319,11 @@ export class Http2Gate {
       if (this.#clientRemaining === 0) passFrom = this.#clientFrameEnd(bytes, passFrom, at);
     }
     this.#flush(bytes, passFrom, at);
+  }
+
+  /** The connection ended: the streams whose opening frames are still held never reach the target. */
+  abandon(): void {
+    for (const frame of this.#held) if (frame.opens) this.counts.streamsUnsent++;
   }
 
   /** The client closed: its FIN goes once nothing is held. */
@@ -636,12 +650,12 @@ export class Http2Sink implements ConnectionSink {
   }
 
   reset(session: ConnectSession): void {
-    this.#gates.delete(session);
+    this.#forget(session);
     this.inner.reset(session);
   }
 
   close(session: ConnectSession): void {
-    this.#gates.delete(session);
+    this.#forget(session);
     this.inner.close(session);
   }
 
@@ -663,6 +677,11 @@ export class Http2Sink implements ConnectionSink {
       this.#gates.set(session, gate);
     }
     gate?.fromTarget(bytes);
+  }
+
+  #forget(session: ConnectSession): void {
+    this.#gates.get(session)?.abandon();
+    this.#gates.delete(session);
   }
 
   #gate(session: ConnectSession): Http2Gate {

@@ -38,6 +38,10 @@ export const TRANSPORT_COUNTERS = [
     "h2-streams-reset",
     "HTTP/2 requests the target reset with an error other than refusal (--connect).",
   ),
+  counter(
+    "h2-streams-unsent",
+    "HTTP/2 requests still waiting to open when the target closed or reset the connection (--connect).",
+  ),
   counter("turns-compared", "Turns whose answers --compare judged."),
   counter("turns-same", "Compared turns the target answered as the online server did."),
   counter("turns-different", "Compared turns the target answered differently: regressions to look at."),

@@ -46,6 +46,7 @@ const NO_TRANSPORT_COUNTS: TransportStats = {
   "h2-streams-held": 0,
   "h2-streams-refused": 0,
   "h2-streams-reset": 0,
+  "h2-streams-unsent": 0,
   "turns-compared": 0,
   "turns-same": 0,
   "turns-different": 0,
@@ -158,6 +159,11 @@ export class ConnectionTransport implements Transport {
   readonly #connections: ConnectTransport;
   /** The connections seen through HTTP/2 gates: h2c sessions keep within the target's stream limit. */
   readonly #http2: Http2Sink;
+  /**
+   * The baseline's connections (`--compare` with `--baseline`) keep within its own limits; its streams are
+   * not counted, so that the h2 counters tell of the target alone.
+   */
+  readonly #baselineHttp2: Http2Sink;
   /** The target's bytes, and turns over by how (`turnOver`'s `end`). */
   #answerBytes = 0;
   #turnsAnswered = 0;
@@ -182,9 +188,10 @@ export class ConnectionTransport implements Transport {
       },
       {
         answer: (session, turn, bytes) => {
-          this.#http2.answer(session, bytes);
           const pair = compared.get(session);
-          if (pair === undefined || session === pair.candidate) this.#answerBytes += bytes.length;
+          const toBaseline = pair !== undefined && session !== pair.candidate;
+          (toBaseline ? this.#baselineHttp2 : this.#http2).answer(session, bytes);
+          if (!toBaseline) this.#answerBytes += bytes.length;
           pair?.answer(session, turn, bytes);
         },
         turnOver: (session, _turn, end) => {
@@ -199,6 +206,7 @@ export class ConnectionTransport implements Transport {
       },
     );
     this.#http2 = new Http2Sink(this.#connections, options.session.maxBuffered);
+    this.#baselineHttp2 = new Http2Sink(this.#connections, options.session.maxBuffered);
     const config = { ...options.session, answerGapMs: connect.answerGapMs };
     const baseline = connect.compare?.baseline;
     this.sink = {
@@ -212,7 +220,7 @@ export class ConnectionTransport implements Transport {
         const toBaseline = baseline === undefined ? undefined : new ConnectSession(
           { ...endpoints, targetAddress: baseline.address, targetPort: baseline.port },
           config,
-          this.#http2,
+          this.#baselineHttp2,
           first,
           takeOver,
           now,
@@ -260,6 +268,7 @@ export class ConnectionTransport implements Transport {
       "h2-streams-held": h2.streamsHeld,
       "h2-streams-refused": h2.streamsRefused,
       "h2-streams-reset": h2.streamsReset,
+      "h2-streams-unsent": h2.streamsUnsent,
       ...this.#compare?.stats(),
     };
   }

@@ -135,6 +135,7 @@ Deno.test("no stream opens before the target's SETTINGS; then as many as its lim
     streamsHeld: 4,
     streamsRefused: 0,
     streamsReset: 0,
+    streamsUnsent: 0,
   });
   // A stream the client has not ended stays open, whatever the target said.
   http2.fromClient(request(9, false));
@@ -401,7 +402,37 @@ Deno.test("the sink gates only connections that begin with the preface", () => {
     streamsHeld: 1,
     streamsRefused: 0,
     streamsReset: 0,
+    streamsUnsent: 0,
   });
+});
+
+Deno.test("streams still held when the target closes or resets the connection are counted unsent", () => {
+  const inner: ConnectionSink = {
+    connect: () => {},
+    write: () => {},
+    shutdown: () => {},
+    reset: () => {},
+    close: () => {},
+  };
+  const sink = new Http2Sink(inner, 1 << 20);
+  const closed = {} as ConnectSession;
+  const reset = {} as ConnectSession;
+  for (const session of [closed, reset]) {
+    sink.write(session, concatBytes([HTTP2_PREFACE, clientSettings()]));
+    sink.answer(session, targetSettings(1));
+    // Stream 1 opens; 3 and 5 wait for it, and 5's body waits behind its HEADERS.
+    sink.write(
+      session,
+      concatBytes([request(1), request(3), request(5, false), frame(DATA, END_STREAM, 5, 10)]),
+    );
+  }
+  assert.equal(sink.counts.streamsOpened, 2);
+  sink.close(closed);
+  assert.equal(sink.counts.streamsUnsent, 2, "3 and 5, each once");
+  sink.reset(reset);
+  assert.equal(sink.counts.streamsUnsent, 4);
+  sink.close(closed);
+  assert.equal(sink.counts.streamsUnsent, 4, "a connection is counted once");
 });
 
 Deno.test("a payload begins with the HTTP/2 preface only when all of it is there", () => {

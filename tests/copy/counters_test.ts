@@ -63,6 +63,7 @@ Deno.test("copy's counters, their kinds and their Prometheus names", () => {
       "counter h2-streams-held tcpshadow_h2_streams_held_total",
       "counter h2-streams-refused tcpshadow_h2_streams_refused_total",
       "counter h2-streams-reset tcpshadow_h2_streams_reset_total",
+      "counter h2-streams-unsent tcpshadow_h2_streams_unsent_total",
       "counter turns-compared tcpshadow_turns_compared_total",
       "counter turns-same tcpshadow_turns_same_total",
       "counter turns-different tcpshadow_turns_different_total",
