@@ -475,6 +475,13 @@ export class Session {
     if (value >= 0) this.#tsRecent = value;
   }
 
+  /** The ack's timestamp echo, if it has one; a captured header (`TcpView`) is read in place. */
+  #timestampEcho(segment: SegmentIn): number | undefined {
+    if (!(segment instanceof TcpView)) return optionsOf(segment).timestamp?.echo;
+    const echo = segment.timestampEcho();
+    return echo >= 0 ? echo : undefined;
+  }
+
   #onAck(segment: SegmentIn, now: number): void {
     const acked = seqOffset(this.#clientIsn, segment.ack, this.#sndUna);
     if (acked > this.#maxSent || acked < this.#sndUna) return; // acks what was never sent, or old news
@@ -494,7 +501,7 @@ export class Session {
       // go-back resumes where sending had reached rather than resending what the target has.
       if (this.#sndNxt < acked) this.#sndNxt = this.#maxSent;
       this.#stream.release(Math.min(acked, this.#stream.end));
-      const echo = this.#useTimestamps ? optionsOf(segment).timestamp?.echo : undefined;
+      const echo = this.#useTimestamps ? this.#timestampEcho(segment) : undefined;
       const verdict = this.#congestion.onAck(acked, newlyAcked, echo);
       if (verdict === "retransmit") this.#retransmitFirst(now);
       else if (verdict === "resume") this.#sndNxt = this.#maxSent;

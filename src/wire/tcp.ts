@@ -204,7 +204,17 @@ export class TcpView {
    * the session reads of every reply, without a parse that allocates.
    */
   timestampValue(): number {
-    return timestampValueIn(this.bytes, this.offset + TCP_MIN_HEADER_LENGTH, this.offset + this.headerLength);
+    return this.#timestampField(0);
+  }
+
+  /** The timestamp option's TSecr, or -1 as `timestampValue`: read of every ack, without a parse. */
+  timestampEcho(): number {
+    return this.#timestampField(4);
+  }
+
+  #timestampField(at: number): number {
+    const start = this.offset + TCP_MIN_HEADER_LENGTH;
+    return timestampFieldIn(this.bytes, start, this.offset + this.headerLength, at);
   }
 }
 
@@ -257,10 +267,11 @@ export function parseTcpOptions(bytes: Uint8Array): TcpOptions | WireError {
 }
 
 /**
- * The TSval of the timestamp option in `bytes[start..end]`, or -1 when there is none or the options are
- * malformed as `parseTcpOptions` finds them: its `timestamp?.value`, without building the options.
+ * A field of the timestamp option in `bytes[start..end]` (`field` 0: TSval, 4: TSecr), or -1 when there is
+ * none or the options are malformed as `parseTcpOptions` finds them: its `timestamp?.value` or `.echo`,
+ * without building the options.
  */
-function timestampValueIn(bytes: Uint8Array, start: number, end: number): number {
+function timestampFieldIn(bytes: Uint8Array, start: number, end: number, field: number): number {
   let value = -1;
   let at = start;
   while (at < end) {
@@ -273,7 +284,7 @@ function timestampValueIn(bytes: Uint8Array, start: number, end: number): number
     if (at + 1 >= end) return -1;
     const length = bytes[at + 1];
     if (length < 2 || at + length > end || !optionLengthFits(kind, length)) return -1;
-    if (kind === OPTION_TIMESTAMP) value = read32(bytes, at + 2);
+    if (kind === OPTION_TIMESTAMP) value = read32(bytes, at + 2 + field);
     at += length;
   }
   return value;

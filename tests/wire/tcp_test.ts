@@ -259,7 +259,7 @@ Deno.test("truncated options and bad lengths are malformed", () => {
   }
 });
 
-Deno.test("timestampValue reads the TSval as options() does, malformed options meaning none", () => {
+Deno.test("timestampValue and timestampEcho read TSval and TSecr as options() does, malformed meaning none", () => {
   const withOptions = (options: string) => {
     const bytes = hex(options);
     const padded = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
@@ -286,8 +286,11 @@ Deno.test("timestampValue reads the TSval as options() does, malformed options m
     const parsed = tcp.options();
     const expected = isWireError(parsed) ? -1 : parsed.timestamp?.value ?? -1;
     assert.equal(tcp.timestampValue(), expected, options);
+    const expectedEcho = isWireError(parsed) ? -1 : parsed.timestamp?.echo ?? -1;
+    assert.equal(tcp.timestampEcho(), expectedEcho, options);
   }
   assert.equal(withOptions("0101 080a ffff fffe 0000 0001").timestampValue(), 0xfffffffe);
+  assert.equal(withOptions("0101 080a 0000 0001 ffff fffd").timestampEcho(), 0xfffffffd);
   assert.equal(withOptions("").timestampValue(), -1);
 });
 
