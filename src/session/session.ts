@@ -172,6 +172,38 @@ function newSegment(): SegmentBuffer {
  */
 const emitted = newSegment();
 
+/**
+ * `emitted`, made the segment of `endpoints`' client with these fields; `tsValue` -1 for a session
+ * without timestamps.
+ */
+function fillSegment(
+  endpoints: SessionEndpoints,
+  seq: number,
+  ack: number,
+  flags: number,
+  window: number,
+  tsValue: number,
+  tsEcho: number,
+  payload: Uint8Array | undefined,
+): TcpRepr {
+  const repr = emitted.repr;
+  repr.srcPort = endpoints.clientPort;
+  repr.dstPort = endpoints.targetPort;
+  repr.seq = seq;
+  repr.ack = ack;
+  repr.flags = flags;
+  repr.window = window;
+  if (tsValue >= 0) {
+    emitted.options.timestamp.value = tsValue;
+    emitted.options.timestamp.echo = tsEcho;
+    repr.options = emitted.options;
+  } else {
+    repr.options = undefined;
+  }
+  repr.payload = payload;
+  return repr;
+}
+
 /** Idle bytes the sessions' shared `StreamPool` keeps for the next requests: a burst's worth, not more. */
 const STREAM_POOL_IDLE_BYTES = 2 << 20;
 /**
@@ -687,8 +719,14 @@ export class Session {
     this.#stream.dispose(); // nothing reads it any more: its pieces serve the next sessions
     this.#rtoDeadline = Infinity;
     this.#ackDeadline = Infinity;
-    const finalAck = closed
-      ? this.#segment(newSegment(), wireSeq(this.#clientIsn, this.#sndNxt), TcpFlag.ACK, undefined)
+    const finalAck: FinalAck | undefined = closed
+      ? {
+        seq: wireSeq(this.#clientIsn, this.#sndNxt),
+        ack: wireSeq(this.#targetIsn, this.#rcvNxt),
+        window: this.#clientWindow,
+        tsValue: this.#useTimestamps ? this.#tsValue() : -1,
+        tsEcho: this.#tsRecent,
+      }
       : undefined;
     this.remains = new LingeringSession(this, finalAck, now + this.config.lingerMs);
   }
@@ -737,27 +775,14 @@ export class Session {
   #emit(seq: number, flags: number, payload: Uint8Array | undefined): void {
     this.#ackedRcv = this.#rcvNxt;
     this.#ackDeadline = Infinity;
-    this.sink(this.endpoints, this.#segment(emitted, seq, flags, payload));
+    this.sink(this.endpoints, this.#segment(seq, flags, payload));
   }
 
-  /** `into`, made a segment acknowledging everything the target sent. */
-  #segment(into: SegmentBuffer, seq: number, flags: number, payload: Uint8Array | undefined): TcpRepr {
-    const repr = into.repr;
-    repr.srcPort = this.endpoints.clientPort;
-    repr.dstPort = this.endpoints.targetPort;
-    repr.seq = seq;
-    repr.ack = wireSeq(this.#targetIsn, this.#rcvNxt);
-    repr.flags = flags;
-    repr.window = this.#clientWindow;
-    if (this.#useTimestamps) {
-      into.options.timestamp.value = this.#tsValue();
-      into.options.timestamp.echo = this.#tsRecent;
-      repr.options = into.options;
-    } else {
-      repr.options = undefined;
-    }
-    repr.payload = payload;
-    return repr;
+  /** `emitted`, made a segment acknowledging everything the target sent. */
+  #segment(seq: number, flags: number, payload: Uint8Array | undefined): TcpRepr {
+    const ack = wireSeq(this.#targetIsn, this.#rcvNxt);
+    const tsValue = this.#useTimestamps ? this.#tsValue() : -1;
+    return fillSegment(this.endpoints, seq, ack, flags, this.#clientWindow, tsValue, this.#tsRecent, payload);
   }
 
   #tsValue(): number {
@@ -788,6 +813,19 @@ export function startsSession(
 }
 
 /**
+ * The last ACK of a session closed with FINs, as numbers (a segment is made of them when the target
+ * repeats its FIN): one object, where a segment of its own took four.
+ */
+interface FinalAck {
+  readonly seq: number;
+  readonly ack: number;
+  readonly window: number;
+  /** -1: the session did not use timestamps. */
+  readonly tsValue: number;
+  readonly tsEcho: number;
+}
+
+/**
  * What stays of a session that is over, for `lingerMs`, as TCP's TIME-WAIT: its address and port, so
  * that no late packet of it meets a new copy there, and, when it closed with FINs, its last ACK, to send
  * again when the target repeats its FIN because ours was lost. Not the session itself: with a new
@@ -801,10 +839,10 @@ export class LingeringSession {
   readonly endpoints: SessionEndpoints;
   readonly retransmissions: number;
   readonly #sink: SegmentSink;
-  readonly #finalAck: TcpRepr | undefined;
+  readonly #finalAck: FinalAck | undefined;
   #until: number;
 
-  constructor(session: Session, finalAck: TcpRepr | undefined, until: number) {
+  constructor(session: Session, finalAck: FinalAck | undefined, until: number) {
     this.outcome = session.outcome!;
     this.endpoints = session.endpoints;
     this.retransmissions = session.retransmissions;
@@ -825,8 +863,13 @@ export class LingeringSession {
   onClient(): void {}
 
   onTarget(segment: SegmentIn): void {
-    if (this.#finalAck !== undefined && !this.finished && segment.flags & TcpFlag.FIN) {
-      this.#sink(this.endpoints, this.#finalAck);
+    const last = this.#finalAck;
+    if (last !== undefined && !this.finished && segment.flags & TcpFlag.FIN) {
+      const { seq, ack, window, tsValue, tsEcho } = last;
+      this.#sink(
+        this.endpoints,
+        fillSegment(this.endpoints, seq, ack, TcpFlag.ACK, window, tsValue, tsEcho, undefined),
+      );
     }
   }
 

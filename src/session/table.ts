@@ -549,7 +549,8 @@ export class SessionTable {
       // A half-open session's client may yet complete its handshake: its data is taken over then.
       const failed = session.outcome !== "completed" && session.outcome !== "reset-by-client" &&
         session.outcome !== "half-open";
-      const allOver = original.copies.every((other) => other.session.outcome !== undefined);
+      let allOver = true;
+      for (const other of original.copies) allOver &&= other.session.outcome !== undefined;
       if (failed && allOver && this.#originals[original.mappingIndex].get(original.key) === original) {
         this.#originals[original.mappingIndex].delete(original.key);
         this.#dead[original.mappingIndex].set(original.key, original);
@@ -599,7 +600,12 @@ export class SessionTable {
     this.#halfOpen.delete(copy.replyKey);
     if (copy.counted) this.#lingering--;
     const original = copy.original;
-    original.copies = original.copies.filter((other) => other !== copy);
+    // A new array, not a splice: `onCapture` may be looping over the old one. Except for the last copy
+    // (the only one without -n): emptied in place, which ends such a loop as it should, and spares a new
+    // array per session ended, garbage by the thousand with a new connection per request.
+    const copies = original.copies;
+    if (copies.length === 1 && copies[0] === copy) copies.length = 0;
+    else original.copies = copies.filter((other) => other !== copy);
     this.out.clientClosed(copy.session.endpoints);
     const originals = this.#originals[original.mappingIndex];
     if (original.copies.length === 0 && originals.get(original.key) === original) {
