@@ -218,76 +218,137 @@ const DEFAULT_MSS = 536;
 /** How long a session whose target closed waits for the client's FIN (Linux's tcp_fin_timeout is 60 s). */
 const HALF_CLOSED_TIMEOUT_MS = 10_000;
 
+/**
+ * Sessions over that the table forgot, kept to be opened again as new ones (`Session.open`): with a new
+ * connection per request, sessions come and go by the thousand per second, and a session made anew (its
+ * stream with its queues and tree, its turns, congestion and RTO state) was kilobytes of garbage each.
+ */
+const recycledSessions: Session[] = [];
+/** Sessions kept for reuse, at most: a burst's worth of ends. */
+const KEPT_SESSIONS = 1024;
+
 /** A copied session's state machine. */
 export class Session {
   /** Set once the session is over (`ended`). */
   outcome: SessionOutcome | undefined;
   /** Segments sent again after a loss. */
-  retransmissions = 0;
+  retransmissions!: number;
   /** Once the session is over: what lingers of it for `lingerMs` (its address and port, its last ACK). */
   remains: LingeringSession | undefined;
+  /** Addresses and ports toward the target. */
+  endpoints!: SessionEndpoints;
+  config!: SessionConfig;
+  sink!: SegmentSink;
 
-  #phase: SessionPhase = "syn-sent";
-  readonly #stream: ClientStream;
-  readonly #clientIsn: number;
-  readonly #synOptions: TcpOptions;
-  readonly #timestamps: boolean;
-  #clientWindow: number;
+  // Made once per Session object, and started again with it (`#start`).
+  readonly #stream = new ClientStream(0, undefined, streamPool);
+  /** When each of the client's requests may go. */
+  readonly #turns = new Turns(defaultSessionConfig);
+  readonly #congestion: CongestionControl = new NewReno();
+  readonly #rto = new RtoEstimator();
+
+  #phase!: SessionPhase;
+  #clientIsn!: number;
+  #synOptions!: TcpOptions;
+  #timestamps!: boolean;
+  #clientWindow!: number;
   /** Whether the client's own window values mean to the target what they meant to the online server. */
-  #mirrorWindow: boolean;
+  #mirrorWindow!: boolean;
   /** The latest clock value seen: timestamps must never go back. */
-  #now: number;
+  #now!: number;
 
   // Toward the target, in client offsets.
-  #sndUna = 0;
-  #sndNxt = 0;
-  #maxSent = 0;
-  #sndWnd = 0;
-  readonly #congestion: CongestionControl = new NewReno();
-  #mss = DEFAULT_MSS;
-  #targetWindowShift = 0;
-  readonly #rto = new RtoEstimator();
-  #rtoDeadline = Infinity;
-  #timedEnd = -1;
-  #timedAt = 0;
+  #sndUna!: number;
+  #sndNxt!: number;
+  #maxSent!: number;
+  #sndWnd!: number;
+  #mss!: number;
+  #targetWindowShift!: number;
+  #rtoDeadline!: number;
+  #timedEnd!: number;
+  #timedAt!: number;
 
   // From the target, in target offsets (its ISN is known once `established`).
-  #targetIsn = 0;
-  #rcvNxt = 0;
-  #ackedRcv = 0;
-  #ackDeadline = Infinity;
-  #useTimestamps = false;
-  #tsRecent = 0;
+  #targetIsn!: number;
+  #rcvNxt!: number;
+  #ackedRcv!: number;
+  #ackDeadline!: number;
+  #useTimestamps!: boolean;
+  #tsRecent!: number;
 
-  /** When each of the client's requests may go. */
-  readonly #turns: Turns;
-
-  #lastActivity: number;
+  #lastActivity!: number;
   /**
    * Where in the client's stream its reset came, once it reset, and when it was captured. The online
    * server had everything the client sent before and answered it, so the target gets that first (the
    * capture may even hand over the last of it after the reset), and the reset takes the turn a FIN would.
    */
-  #clientResetOffset = Infinity;
-  #clientResetAt = 0;
+  #clientResetOffset!: number;
+  #clientResetAt!: number;
   /** Whether the client acknowledged anything yet (the online server's SYN-ACK, or data taken over). */
-  #clientAcked = false;
+  #clientAcked!: boolean;
 
   /**
    * @param endpoints addresses and ports toward the target
-   * @param syn the client's SYN as captured, or `undefined` to take over a session already open
-   *   (then `first` is its first captured data segment)
+   * @param first the client's SYN as captured, or with `takeOver` the first captured data segment of a
+   *   session already open
    */
   constructor(
-    readonly endpoints: SessionEndpoints,
-    readonly config: SessionConfig,
-    readonly sink: SegmentSink,
+    endpoints: SessionEndpoints,
+    config: SessionConfig,
+    sink: SegmentSink,
     first: SegmentIn,
     takeOver: boolean,
     now: number,
   ) {
-    this.#stream = new ClientStream(config.maxBuffered, undefined, streamPool);
-    this.#turns = new Turns(config);
+    this.#start(endpoints, config, sink, first, takeOver, now);
+  }
+
+  /** A new session, as `new Session` makes, in a session `recycle`d if there is one. */
+  static open(
+    endpoints: SessionEndpoints,
+    config: SessionConfig,
+    sink: SegmentSink,
+    first: SegmentIn,
+    takeOver: boolean,
+    now: number,
+  ): Session {
+    const session = recycledSessions.pop();
+    if (session === undefined) return new Session(endpoints, config, sink, first, takeOver, now);
+    session.#start(endpoints, config, sink, first, takeOver, now);
+    return session;
+  }
+
+  /**
+   * Gives a session that is over to `open` to start again as another: only once nothing refers to it any
+   * more (the table, which replaced it with what `remains` of it; a session ends with its stream given
+   * back already). A session not over is left alone.
+   */
+  recycle(): void {
+    if (this.#phase !== "ended" || recycledSessions.length >= KEPT_SESSIONS) return;
+    this.remains = undefined;
+    recycledSessions.push(this);
+  }
+
+  /** Every field as a new session has it, then its SYN goes (and for a take-over its first data). */
+  #start(
+    endpoints: SessionEndpoints,
+    config: SessionConfig,
+    sink: SegmentSink,
+    first: SegmentIn,
+    takeOver: boolean,
+    now: number,
+  ): void {
+    this.outcome = undefined;
+    this.retransmissions = 0;
+    this.remains = undefined;
+    this.endpoints = endpoints;
+    this.config = config;
+    this.sink = sink;
+    this.#stream.restart(config.maxBuffered);
+    this.#turns.restart(config);
+    this.#congestion.restart();
+    this.#rto.restart();
+    this.#phase = "syn-sent";
     const captured = optionsOf(first);
     this.#clientIsn = sessionIsn(first);
     this.#timestamps = captured.timestamp !== undefined;
@@ -307,7 +368,25 @@ export class Session {
     this.#mirrorWindow = !takeOver;
     this.#clientWindow = takeOver ? 0xffff : first.window;
     this.#now = now;
+    this.#sndUna = 0;
+    this.#sndNxt = 0;
+    this.#maxSent = 0;
+    this.#sndWnd = 0;
+    this.#mss = DEFAULT_MSS;
+    this.#targetWindowShift = 0;
+    this.#rtoDeadline = Infinity;
+    this.#timedEnd = -1;
+    this.#timedAt = 0;
+    this.#targetIsn = 0;
+    this.#rcvNxt = 0;
+    this.#ackedRcv = 0;
+    this.#ackDeadline = Infinity;
+    this.#useTimestamps = false;
+    this.#tsRecent = 0;
     this.#lastActivity = now;
+    this.#clientResetOffset = Infinity;
+    this.#clientResetAt = 0;
+    this.#clientAcked = false;
     this.#sendSyn(now);
     if (takeOver) this.onClient(first, now);
   }
@@ -831,7 +910,7 @@ interface FinalAck {
  * again when the target repeats its FIN because ours was lost. Not the session itself: with a new
  * connection per request the sessions over in the last `lingerMs` outnumber the open ones many times
  * over, and a session holds its stream, queues and timer state (about 2 KB of heap, against about 200
- * bytes here).
+ * bytes here), which serve the next session at once (`Session.recycle`).
  */
 export class LingeringSession {
   readonly outcome: SessionOutcome;

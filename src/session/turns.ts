@@ -57,21 +57,36 @@ const PIPELINED_CLOSE_PAUSE_MS = 200;
  * ```
  */
 export class Turns {
+  config!: TurnsConfig;
   /** The target has the client's bytes before this offset. */
-  #delivered = 0;
+  #delivered!: number;
   /** When the furthest of the client's bytes went out. */
-  #sentAt = 0;
+  #sentAt!: number;
   /** Whether the target said anything since then. */
-  #answered = false;
+  #answered!: boolean;
   /** When the target last said something. */
-  #answeredAt = 0;
+  #answeredAt!: number;
   /** Whether a request went before the target answered the one before it. */
-  #pipelined = false;
-  #pipelinedAt = 0;
+  #pipelined!: boolean;
+  #pipelinedAt!: number;
   /** The longest the target was silent between two answers since the conversation pipelined. */
-  #longestAnswerGap = 0;
+  #longestAnswerGap!: number;
 
-  constructor(readonly config: TurnsConfig) {}
+  constructor(config: TurnsConfig) {
+    this.restart(config);
+  }
+
+  /** Makes these the turns of a new conversation, timed by `config`. */
+  restart(config: TurnsConfig): void {
+    this.config = config;
+    this.#delivered = 0;
+    this.#sentAt = 0;
+    this.#answered = false;
+    this.#answeredAt = 0;
+    this.#pipelined = false;
+    this.#pipelinedAt = 0;
+    this.#longestAnswerGap = 0;
+  }
 
   /** The target has (acknowledged) the client's bytes before `offset`. */
   delivered(offset: number): void {
