@@ -249,7 +249,15 @@ export class Session {
 
   #phase!: SessionPhase;
   #clientIsn!: number;
-  #synOptions!: TcpOptions;
+  /** The options of our SYN: made once per Session object, filled again by `#start`. */
+  readonly #synOptions: TcpOptions = {
+    mss: 0,
+    windowScale: undefined,
+    sackPermitted: false,
+    timestamp: undefined,
+  };
+  /** Its timestamp, when the client's SYN had one: the value is set as each SYN goes. */
+  readonly #synTimestamp = { value: 0, echo: 0 };
   #timestamps!: boolean;
   #clientWindow!: number;
   /** Whether the client's own window values mean to the target what they meant to the online server. */
@@ -352,18 +360,11 @@ export class Session {
     const captured = optionsOf(first);
     this.#clientIsn = sessionIsn(first);
     this.#timestamps = captured.timestamp !== undefined;
-    this.#synOptions = takeOver
-      ? {
-        mss: config.maxSegment,
-        sackPermitted: true,
-        timestamp: captured.timestamp && { value: 0, echo: 0 },
-      }
-      : {
-        mss: Math.min(captured.mss ?? DEFAULT_MSS, config.maxSegment),
-        windowScale: captured.windowScale,
-        sackPermitted: captured.sackPermitted,
-        timestamp: captured.timestamp && { value: 0, echo: 0 },
-      };
+    const syn = this.#synOptions;
+    syn.mss = takeOver ? config.maxSegment : Math.min(captured.mss ?? DEFAULT_MSS, config.maxSegment);
+    syn.windowScale = takeOver ? undefined : captured.windowScale;
+    syn.sackPermitted = takeOver || captured.sackPermitted === true;
+    syn.timestamp = captured.timestamp && this.#synTimestamp;
     // Without the client's window scale the window it advertises means nothing: offer the largest.
     this.#mirrorWindow = !takeOver;
     this.#clientWindow = takeOver ? 0xffff : first.window;
@@ -811,18 +812,11 @@ export class Session {
   }
 
   #sendSyn(now: number): void {
-    const options = this.#synOptions.timestamp
-      ? { ...this.#synOptions, timestamp: { value: this.#tsValue(), echo: 0 } }
-      : this.#synOptions;
-    this.sink(this.endpoints, {
-      srcPort: this.endpoints.clientPort,
-      dstPort: this.endpoints.targetPort,
-      seq: this.#clientIsn,
-      ack: 0,
-      flags: TcpFlag.SYN,
-      window: Math.min(this.#clientWindow, 0xffff),
-      options,
-    });
+    this.#synTimestamp.value = this.#tsValue();
+    const window = Math.min(this.#clientWindow, 0xffff);
+    const syn = fillSegment(this.endpoints, this.#clientIsn, 0, TcpFlag.SYN, window, -1, 0, undefined);
+    syn.options = this.#synOptions;
+    this.sink(this.endpoints, syn);
     this.#sndNxt = Math.max(this.#sndNxt, 1);
     this.#maxSent = Math.max(this.#maxSent, 1);
     this.#timedAt = now;
@@ -959,8 +953,16 @@ export class LingeringSession {
   abandon(): void {}
 }
 
-/** A segment's options; unreadable ones count as none (the segment itself is still good). */
+/**
+ * A segment's options, the caller's until the next call; unreadable ones count as none (the segment itself
+ * is still good).
+ */
 function optionsOf(segment: SegmentIn): TcpOptions {
-  const options = segment.options();
-  return isWireError(options) ? {} : options;
+  // A captured header (`TcpView`) is parsed into one object, reused: callers are done with it at once.
+  const options = segment instanceof TcpView ? segment.optionsInto(parsedOptions) : segment.options();
+  return isWireError(options) ? NO_OPTIONS : options;
 }
+
+/** What `optionsOf` parses a captured header's options into. */
+const parsedOptions: TcpOptions = {};
+const NO_OPTIONS: TcpOptions = Object.freeze({});

@@ -200,6 +200,20 @@ export class TcpView {
   }
 
   /**
+   * The parsed options, as `options()`, written into `into` (every field set again): no view and no
+   * options object made, for a reader done with them before the next parse (the session, at a handshake).
+   */
+  optionsInto(into: TcpOptions): TcpOptions | WireError {
+    into.mss = undefined;
+    into.windowScale = undefined;
+    into.sackPermitted = undefined;
+    into.sack = undefined;
+    into.timestamp = undefined;
+    const start = this.offset + TCP_MIN_HEADER_LENGTH;
+    return parseTcpOptionsIn(this.bytes, start, this.offset + this.headerLength, into);
+  }
+
+  /**
    * The timestamp option's TSval, or -1 without one (or with options `options()` finds malformed): what
    * the session reads of every reply, without a parse that allocates.
    */
@@ -223,19 +237,28 @@ export class TcpView {
  * a known kind with the wrong length, a length below 2 or an option running past the end is `malformed`.
  */
 export function parseTcpOptions(bytes: Uint8Array): TcpOptions | WireError {
-  const options: TcpOptions = {};
-  let at = 0;
-  while (at < bytes.length) {
+  return parseTcpOptionsIn(bytes, 0, bytes.length, {});
+}
+
+/** `parseTcpOptions` of `bytes[at..end]`, into `options` (which comes in empty). */
+function parseTcpOptionsIn(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  options: TcpOptions,
+): TcpOptions | WireError {
+  let at = start;
+  while (at < end) {
     const kind = bytes[at];
     if (kind === OPTION_EOL) break;
     if (kind === OPTION_NOP) {
       at++;
       continue;
     }
-    if (at + 1 >= bytes.length) return wireError("malformed", `TCP option ${kind} has no length byte`);
+    if (at + 1 >= end) return wireError("malformed", `TCP option ${kind} has no length byte`);
     const length = bytes[at + 1];
     if (length < 2) return badOptionLength(kind, length);
-    if (at + length > bytes.length) {
+    if (at + length > end) {
       return wireError("malformed", `TCP option ${kind} of length ${length} runs past the header`);
     }
     if (!optionLengthFits(kind, length)) return badOptionLength(kind, length);
