@@ -57,16 +57,17 @@ const DUPLICATE_ACK_THRESHOLD = 3;
  * ```
  */
 export class NewReno implements CongestionControl {
-  #mss!: number;
-  #cwnd!: number;
-  #ssthresh!: number;
+  // Set again by `restart`; numbers from the start, so that V8 keeps them in place (see Session).
+  #mss = 0;
+  #cwnd = 0;
+  #ssthresh = Number.MAX_SAFE_INTEGER;
   /** The furthest offset sent when the last recovery began: acks below it are partial. */
-  #recover!: number;
-  #duplicateAcks!: number;
+  #recover = 0;
+  #duplicateAcks = 0;
   /** After a timeout, until the next ack: where the go-back began, and the window state before it. */
   #timedOutAt: { unacked: number; before: [number, number, number]; stamp?: number } | undefined;
   /** Recovering from a timeout (until `recover` is acknowledged): partial acks ask for nothing. */
-  #afterTimeout!: boolean;
+  #afterTimeout = false;
 
   constructor() {
     this.restart();

@@ -10,9 +10,10 @@ const MAX_RTO_MS = 60_000;
 /** Smoothed round-trip time and the timeout derived from it. */
 export class RtoEstimator {
   #srtt: number | undefined;
-  #rttvar!: number;
-  #rto!: number;
-  #backoff!: number;
+  // Set again by `restart`; numbers from the start, so that V8 keeps them in place (see Session).
+  #rttvar = 0;
+  #rto = INITIAL_RTO_MS;
+  #backoff = 0;
 
   constructor() {
     this.restart();

@@ -232,7 +232,7 @@ export class Session {
   /** Set once the session is over (`ended`). */
   outcome: SessionOutcome | undefined;
   /** Segments sent again after a loss. */
-  retransmissions!: number;
+  retransmissions = 0;
   /** Once the session is over: what lingers of it for `lingerMs` (its address and port, its last ACK). */
   remains: LingeringSession | undefined;
   /** Addresses and ports toward the target. */
@@ -247,8 +247,11 @@ export class Session {
   readonly #congestion: CongestionControl = new NewReno();
   readonly #rto = new RtoEstimator();
 
-  #phase!: SessionPhase;
-  #clientIsn!: number;
+  // Every field below is set again by `#start`; the initial values give V8 the field's kind. A number
+  // field that starts `undefined` holds each new fractional value (the clock, deadlines) in a new heap
+  // number: bytes per packet on the keep-alive path.
+  #phase: SessionPhase = "syn-sent";
+  #clientIsn = 0;
   /** The options of our SYN: made once per Session object, filled again by `#start`. */
   readonly #synOptions: TcpOptions = {
     mss: 0,
@@ -258,42 +261,42 @@ export class Session {
   };
   /** Its timestamp, when the client's SYN had one: the value is set as each SYN goes. */
   readonly #synTimestamp = { value: 0, echo: 0 };
-  #timestamps!: boolean;
-  #clientWindow!: number;
+  #timestamps = false;
+  #clientWindow = 0;
   /** Whether the client's own window values mean to the target what they meant to the online server. */
-  #mirrorWindow!: boolean;
+  #mirrorWindow = false;
   /** The latest clock value seen: timestamps must never go back. */
-  #now!: number;
+  #now = 0;
 
   // Toward the target, in client offsets.
-  #sndUna!: number;
-  #sndNxt!: number;
-  #maxSent!: number;
-  #sndWnd!: number;
-  #mss!: number;
-  #targetWindowShift!: number;
-  #rtoDeadline!: number;
-  #timedEnd!: number;
-  #timedAt!: number;
+  #sndUna = 0;
+  #sndNxt = 0;
+  #maxSent = 0;
+  #sndWnd = 0;
+  #mss = DEFAULT_MSS;
+  #targetWindowShift = 0;
+  #rtoDeadline = Infinity;
+  #timedEnd = -1;
+  #timedAt = 0;
 
   // From the target, in target offsets (its ISN is known once `established`).
-  #targetIsn!: number;
-  #rcvNxt!: number;
-  #ackedRcv!: number;
-  #ackDeadline!: number;
-  #useTimestamps!: boolean;
-  #tsRecent!: number;
+  #targetIsn = 0;
+  #rcvNxt = 0;
+  #ackedRcv = 0;
+  #ackDeadline = Infinity;
+  #useTimestamps = false;
+  #tsRecent = 0;
 
-  #lastActivity!: number;
+  #lastActivity = 0;
   /**
    * Where in the client's stream its reset came, once it reset, and when it was captured. The online
    * server had everything the client sent before and answered it, so the target gets that first (the
    * capture may even hand over the last of it after the reset), and the reset takes the turn a FIN would.
    */
-  #clientResetOffset!: number;
-  #clientResetAt!: number;
+  #clientResetOffset = Infinity;
+  #clientResetAt = 0;
   /** Whether the client acknowledged anything yet (the online server's SYN-ACK, or data taken over). */
-  #clientAcked!: boolean;
+  #clientAcked = false;
 
   /**
    * @param endpoints addresses and ports toward the target

@@ -143,12 +143,13 @@ const COALESCED_PIECE = 2 * SMALL_SEGMENT;
 
 /** In-order client bytes in offsets (the first data byte is offset 1), with request boundaries. */
 export class ClientStream {
+  // Set again by `restart`; numbers from the start, so that V8 keeps them in place (see Session).
   /** Offset just past the last byte received in order. */
-  end!: number;
+  end = 1;
   /** Offset of the client's FIN once it is in order, else `undefined`. */
   finOffset: number | undefined;
   /** Whether the first request waits for the target to speak first (the online server did). */
-  firstRequestWaits!: boolean;
+  firstRequestWaits = false;
 
   readonly #pieces = new Queue<Piece>();
   /** Pieces past a hole, by start: they never overlap. */
@@ -157,10 +158,10 @@ export class ClientStream {
   #finAck: number | undefined;
   #lastAck: number | undefined;
   /** Bytes of buffers held plus `PIECE_OVERHEAD` per piece. */
-  #held!: number;
+  #held = 0;
   /** In-order pieces visited by `read` (a measure of its work, for tests). */
   #readVisits = 0;
-  #maxBuffered!: number;
+  #maxBuffered = 0;
   /** Requests not yet taken by the session: where each starts, and when it was captured. */
   readonly #requests = new Queue<RequestRecord>();
 

@@ -58,19 +58,20 @@ const PIPELINED_CLOSE_PAUSE_MS = 200;
  */
 export class Turns {
   config!: TurnsConfig;
+  // Set again by `restart`; numbers from the start, so that V8 keeps the times in place (see Session).
   /** The target has the client's bytes before this offset. */
-  #delivered!: number;
+  #delivered = 0;
   /** When the furthest of the client's bytes went out. */
-  #sentAt!: number;
+  #sentAt = 0;
   /** Whether the target said anything since then. */
-  #answered!: boolean;
+  #answered = false;
   /** When the target last said something. */
-  #answeredAt!: number;
+  #answeredAt = 0;
   /** Whether a request went before the target answered the one before it. */
-  #pipelined!: boolean;
-  #pipelinedAt!: number;
+  #pipelined = false;
+  #pipelinedAt = 0;
   /** The longest the target was silent between two answers since the conversation pipelined. */
-  #longestAnswerGap!: number;
+  #longestAnswerGap = 0;
 
   constructor(config: TurnsConfig) {
     this.restart(config);
