@@ -569,7 +569,8 @@ async function main(): Promise<void> {
       );
       console.log(
         `- V8 heap allocated: ${allocated.bytesPerPacket} bytes per packet in steady state, ` +
-          `${allocated.bytesPerSession} bytes per session besides\n`,
+          `${allocated.bytesPerSession} bytes per session besides; ` +
+          `${allocated.bytesPerOneRequestSession} bytes per one-request session, its packets included\n`,
       );
 
       for (const host of Object.values(hosts)) {

@@ -22,6 +22,8 @@ import {
   encodeRegistration6,
   ExtensionFrameType,
   ExtensionRecordType,
+  type Registration,
+  type Registration6,
   REGISTRATION6_LENGTH,
   REGISTRATION_LENGTH,
   RegistrationType,
@@ -68,11 +70,6 @@ interface Link {
   closeReason: string | undefined;
   /** Why the last connection was lost, so a lasting problem is logged once, not on every retry. */
   lastProblem: string | undefined;
-}
-
-/** A registration of either family: what `enqueue` encodes as TCPCopy's record or as ADD6/DELETE6. */
-interface AnyRegistration extends SessionEndpoints {
-  readonly type: 1 | 2;
 }
 
 /** One connection's auth: settles when the intercept proved the secret, or failed to. */
@@ -198,22 +195,22 @@ export class InterceptLinks {
 
   /** A copy took a client address and port: every intercept is to route the target's replies to us. */
   clientOpened(endpoints: SessionEndpoints): void {
-    this.#register({ type: RegistrationType.ADD, ...endpoints });
+    this.#register(RegistrationType.ADD, endpoints);
   }
 
   /** A copy let go of a client address and port: no intercept needs to route its replies any more. */
   clientClosed(endpoints: SessionEndpoints): void {
-    this.#register({ type: RegistrationType.DELETE, ...endpoints });
+    this.#register(RegistrationType.DELETE, endpoints);
   }
 
   /**
    * Sends one registration to every intercept, on the connection that owns its client. An IPv6 one
    * goes only to connections that granted IPv6: a C intercept never sees one.
    */
-  #register(registration: AnyRegistration): void {
-    const ipv6 = typeof registration.clientAddress !== "number";
+  #register(type: 1 | 2, endpoints: SessionEndpoints): void {
+    const ipv6 = typeof endpoints.clientAddress !== "number";
     for (const links of this.#links) {
-      const link = ownerOf(links, registration);
+      const link = ownerOf(links, endpoints);
       if (ipv6 && !(link.capabilities & Capability.IPV6)) {
         if (links.some((other) => other.capabilities & Capability.IPV6)) this.registrationsLost++;
         continue;
@@ -222,7 +219,7 @@ export class InterceptLinks {
         this.registrationsLost++;
         continue;
       }
-      enqueue(link, registration);
+      enqueue(link, type, endpoints);
       if (!link.writing) {
         // Written at the end of this task, with every other registration it makes: one write, not one each.
         link.writing = true;
@@ -431,7 +428,7 @@ export class InterceptLinks {
     const links = this.#links.find((group) => group.includes(link))!;
     for (const endpoints of this.openClients()) {
       if (typeof endpoints.clientAddress !== "number" && ownerOf(links, endpoints) === link) {
-        enqueue(link, { type: RegistrationType.ADD, ...endpoints });
+        enqueue(link, RegistrationType.ADD, endpoints);
       }
     }
     if (link.pendingLength > 0 && !link.writing) {
@@ -464,7 +461,7 @@ export class InterceptLinks {
         // IPv4 clients at once; IPv6 ones once the intercept grants IPv6 again (`#replayIpv6`).
         for (const endpoints of this.openClients()) {
           if (typeof endpoints.clientAddress === "number" && ownerOf(links, endpoints) === link) {
-            enqueue(link, { type: RegistrationType.ADD, ...endpoints });
+            enqueue(link, RegistrationType.ADD, endpoints);
           }
         }
         if (!link.writing) this.#flush(link);
@@ -481,33 +478,49 @@ function ownerOf(links: Link[], client: SessionEndpoints): Link {
   return links[((addressHash(client.clientAddress) ^ client.clientPort) >>> 0) % links.length];
 }
 
-/** Scratch addresses for IPv6 registrations. */
-const client6 = new Uint8Array(16);
-const target6 = new Uint8Array(16);
+/**
+ * What `enqueue` encodes, filled for each registration: with a new connection per request copy makes
+ * two registrations per session, thousands a second, and objects for them were garbage by the megabyte.
+ */
+const registration4: Registration = {
+  type: 1,
+  clientAddress: 0,
+  clientPort: 0,
+  targetAddress: 0,
+  targetPort: 0,
+};
+const registration6: Registration6 = {
+  type: 1,
+  clientAddress: new Uint8Array(16),
+  clientPort: 0,
+  targetAddress: new Uint8Array(16),
+  targetPort: 0,
+};
 
-function enqueue(link: Link, registration: AnyRegistration): void {
-  const { type, clientAddress, clientPort, targetAddress, targetPort } = registration;
+/** Adds the registration of `type` (ADD or DELETE) of `endpoints`' client, as TCPCopy's record or ADD6/DELETE6. */
+function enqueue(link: Link, type: 1 | 2, endpoints: SessionEndpoints): void {
+  const { clientAddress, clientPort, targetAddress, targetPort } = endpoints;
   if (link.pendingLength + REGISTRATION6_LENGTH > link.pending.length) {
     const grown = new Uint8Array(link.pending.length * 2);
     grown.set(link.pending.subarray(0, link.pendingLength));
     link.pending = grown;
   }
   if (typeof clientAddress === "number") {
-    encodeRegistration(
-      { type, clientAddress, clientPort, targetAddress: targetAddress as number, targetPort },
-      link.pending,
-      link.pendingLength,
-    );
+    registration4.type = type;
+    registration4.clientAddress = clientAddress;
+    registration4.clientPort = clientPort;
+    registration4.targetAddress = targetAddress as number;
+    registration4.targetPort = targetPort;
+    encodeRegistration(registration4, link.pending, link.pendingLength);
     link.pendingLength += REGISTRATION_LENGTH;
     return;
   }
-  writeIpv6Address(clientAddress, client6);
-  writeIpv6Address(targetAddress as string, target6);
-  link.pendingLength += encodeRegistration6(
-    { type, clientAddress: client6, clientPort, targetAddress: target6, targetPort },
-    link.pending,
-    link.pendingLength,
-  );
+  registration6.type = type;
+  writeIpv6Address(clientAddress, registration6.clientAddress);
+  registration6.clientPort = clientPort;
+  writeIpv6Address(targetAddress as string, registration6.targetAddress);
+  registration6.targetPort = targetPort;
+  link.pendingLength += encodeRegistration6(registration6, link.pending, link.pendingLength);
 }
 
 /** Makes room for `length` more bytes in the link's pending buffer. */

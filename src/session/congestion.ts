@@ -11,6 +11,8 @@
 export interface CongestionControl {
   /** Bytes that may be unacknowledged at once (the session also keeps to the target's window). */
   readonly window: number;
+  /** Forgets everything: the control of a new session, not yet established. */
+  restart(): void;
   /** The handshake is done: segments carry up to `mss` bytes from now on. */
   onEstablished(mss: number): void;
   /**
@@ -55,6 +57,7 @@ const DUPLICATE_ACK_THRESHOLD = 3;
  * ```
  */
 export class NewReno implements CongestionControl {
+  // Set again by `restart`; numbers from the start, so that V8 keeps them in place (see Session).
   #mss = 0;
   #cwnd = 0;
   #ssthresh = Number.MAX_SAFE_INTEGER;
@@ -65,6 +68,20 @@ export class NewReno implements CongestionControl {
   #timedOutAt: { unacked: number; before: [number, number, number]; stamp?: number } | undefined;
   /** Recovering from a timeout (until `recover` is acknowledged): partial acks ask for nothing. */
   #afterTimeout = false;
+
+  constructor() {
+    this.restart();
+  }
+
+  restart(): void {
+    this.#mss = 0;
+    this.#cwnd = 0;
+    this.#ssthresh = Number.MAX_SAFE_INTEGER;
+    this.#recover = 0;
+    this.#duplicateAcks = 0;
+    this.#timedOutAt = undefined;
+    this.#afterTimeout = false;
+  }
 
   get window(): number {
     return this.#cwnd;

@@ -10,9 +10,22 @@ const MAX_RTO_MS = 60_000;
 /** Smoothed round-trip time and the timeout derived from it. */
 export class RtoEstimator {
   #srtt: number | undefined;
+  // Set again by `restart`; numbers from the start, so that V8 keeps them in place (see Session).
   #rttvar = 0;
   #rto = INITIAL_RTO_MS;
   #backoff = 0;
+
+  constructor() {
+    this.restart();
+  }
+
+  /** Forgets every sample and backoff: a new session's estimator. */
+  restart(): void {
+    this.#srtt = undefined;
+    this.#rttvar = 0;
+    this.#rto = INITIAL_RTO_MS;
+    this.#backoff = 0;
+  }
 
   /** The current timeout in milliseconds, backoff included. */
   get timeout(): number {

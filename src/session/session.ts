@@ -172,6 +172,38 @@ function newSegment(): SegmentBuffer {
  */
 const emitted = newSegment();
 
+/**
+ * `emitted`, made the segment of `endpoints`' client with these fields; `tsValue` -1 for a session
+ * without timestamps.
+ */
+function fillSegment(
+  endpoints: SessionEndpoints,
+  seq: number,
+  ack: number,
+  flags: number,
+  window: number,
+  tsValue: number,
+  tsEcho: number,
+  payload: Uint8Array | undefined,
+): TcpRepr {
+  const repr = emitted.repr;
+  repr.srcPort = endpoints.clientPort;
+  repr.dstPort = endpoints.targetPort;
+  repr.seq = seq;
+  repr.ack = ack;
+  repr.flags = flags;
+  repr.window = window;
+  if (tsValue >= 0) {
+    emitted.options.timestamp.value = tsValue;
+    emitted.options.timestamp.echo = tsEcho;
+    repr.options = emitted.options;
+  } else {
+    repr.options = undefined;
+  }
+  repr.payload = payload;
+  return repr;
+}
+
 /** Idle bytes the sessions' shared `StreamPool` keeps for the next requests: a burst's worth, not more. */
 const STREAM_POOL_IDLE_BYTES = 2 << 20;
 /**
@@ -186,6 +218,15 @@ const DEFAULT_MSS = 536;
 /** How long a session whose target closed waits for the client's FIN (Linux's tcp_fin_timeout is 60 s). */
 const HALF_CLOSED_TIMEOUT_MS = 10_000;
 
+/**
+ * Sessions over that the table forgot, kept to be opened again as new ones (`Session.open`): with a new
+ * connection per request, sessions come and go by the thousand per second, and a session made anew (its
+ * stream with its queues and tree, its turns, congestion and RTO state) was kilobytes of garbage each.
+ */
+const recycledSessions: Session[] = [];
+/** Sessions kept for reuse, at most: a burst's worth of ends. */
+const KEPT_SESSIONS = 1024;
+
 /** A copied session's state machine. */
 export class Session {
   /** Set once the session is over (`ended`). */
@@ -194,27 +235,46 @@ export class Session {
   retransmissions = 0;
   /** Once the session is over: what lingers of it for `lingerMs` (its address and port, its last ACK). */
   remains: LingeringSession | undefined;
+  /** Addresses and ports toward the target. */
+  endpoints!: SessionEndpoints;
+  config!: SessionConfig;
+  sink!: SegmentSink;
 
+  // Made once per Session object, and started again with it (`#start`).
+  readonly #stream = new ClientStream(0, undefined, streamPool);
+  /** When each of the client's requests may go. */
+  readonly #turns = new Turns(defaultSessionConfig);
+  readonly #congestion: CongestionControl = new NewReno();
+  readonly #rto = new RtoEstimator();
+
+  // Every field below is set again by `#start`; the initial values give V8 the field's kind. A number
+  // field that starts `undefined` holds each new fractional value (the clock, deadlines) in a new heap
+  // number: bytes per packet on the keep-alive path.
   #phase: SessionPhase = "syn-sent";
-  readonly #stream: ClientStream;
-  readonly #clientIsn: number;
-  readonly #synOptions: TcpOptions;
-  readonly #timestamps: boolean;
-  #clientWindow: number;
+  #clientIsn = 0;
+  /** The options of our SYN: made once per Session object, filled again by `#start`. */
+  readonly #synOptions: TcpOptions = {
+    mss: 0,
+    windowScale: undefined,
+    sackPermitted: false,
+    timestamp: undefined,
+  };
+  /** Its timestamp, when the client's SYN had one: the value is set as each SYN goes. */
+  readonly #synTimestamp = { value: 0, echo: 0 };
+  #timestamps = false;
+  #clientWindow = 0;
   /** Whether the client's own window values mean to the target what they meant to the online server. */
-  #mirrorWindow: boolean;
+  #mirrorWindow = false;
   /** The latest clock value seen: timestamps must never go back. */
-  #now: number;
+  #now = 0;
 
   // Toward the target, in client offsets.
   #sndUna = 0;
   #sndNxt = 0;
   #maxSent = 0;
   #sndWnd = 0;
-  readonly #congestion: CongestionControl = new NewReno();
   #mss = DEFAULT_MSS;
   #targetWindowShift = 0;
-  readonly #rto = new RtoEstimator();
   #rtoDeadline = Infinity;
   #timedEnd = -1;
   #timedAt = 0;
@@ -227,10 +287,7 @@ export class Session {
   #useTimestamps = false;
   #tsRecent = 0;
 
-  /** When each of the client's requests may go. */
-  readonly #turns: Turns;
-
-  #lastActivity: number;
+  #lastActivity = 0;
   /**
    * Where in the client's stream its reset came, once it reset, and when it was captured. The online
    * server had everything the client sent before and answered it, so the target gets that first (the
@@ -243,39 +300,97 @@ export class Session {
 
   /**
    * @param endpoints addresses and ports toward the target
-   * @param syn the client's SYN as captured, or `undefined` to take over a session already open
-   *   (then `first` is its first captured data segment)
+   * @param first the client's SYN as captured, or with `takeOver` the first captured data segment of a
+   *   session already open
    */
   constructor(
-    readonly endpoints: SessionEndpoints,
-    readonly config: SessionConfig,
-    readonly sink: SegmentSink,
+    endpoints: SessionEndpoints,
+    config: SessionConfig,
+    sink: SegmentSink,
     first: SegmentIn,
     takeOver: boolean,
     now: number,
   ) {
-    this.#stream = new ClientStream(config.maxBuffered, undefined, streamPool);
-    this.#turns = new Turns(config);
+    this.#start(endpoints, config, sink, first, takeOver, now);
+  }
+
+  /** A new session, as `new Session` makes, in a session `recycle`d if there is one. */
+  static open(
+    endpoints: SessionEndpoints,
+    config: SessionConfig,
+    sink: SegmentSink,
+    first: SegmentIn,
+    takeOver: boolean,
+    now: number,
+  ): Session {
+    const session = recycledSessions.pop();
+    if (session === undefined) return new Session(endpoints, config, sink, first, takeOver, now);
+    session.#start(endpoints, config, sink, first, takeOver, now);
+    return session;
+  }
+
+  /**
+   * Gives a session that is over to `open` to start again as another: only once nothing refers to it any
+   * more (the table, which replaced it with what `remains` of it; a session ends with its stream given
+   * back already). A session not over is left alone.
+   */
+  recycle(): void {
+    if (this.#phase !== "ended" || recycledSessions.length >= KEPT_SESSIONS) return;
+    this.remains = undefined;
+    recycledSessions.push(this);
+  }
+
+  /** Every field as a new session has it, then its SYN goes (and for a take-over its first data). */
+  #start(
+    endpoints: SessionEndpoints,
+    config: SessionConfig,
+    sink: SegmentSink,
+    first: SegmentIn,
+    takeOver: boolean,
+    now: number,
+  ): void {
+    this.outcome = undefined;
+    this.retransmissions = 0;
+    this.remains = undefined;
+    this.endpoints = endpoints;
+    this.config = config;
+    this.sink = sink;
+    this.#stream.restart(config.maxBuffered);
+    this.#turns.restart(config);
+    this.#congestion.restart();
+    this.#rto.restart();
+    this.#phase = "syn-sent";
     const captured = optionsOf(first);
     this.#clientIsn = sessionIsn(first);
     this.#timestamps = captured.timestamp !== undefined;
-    this.#synOptions = takeOver
-      ? {
-        mss: config.maxSegment,
-        sackPermitted: true,
-        timestamp: captured.timestamp && { value: 0, echo: 0 },
-      }
-      : {
-        mss: Math.min(captured.mss ?? DEFAULT_MSS, config.maxSegment),
-        windowScale: captured.windowScale,
-        sackPermitted: captured.sackPermitted,
-        timestamp: captured.timestamp && { value: 0, echo: 0 },
-      };
+    const syn = this.#synOptions;
+    syn.mss = takeOver ? config.maxSegment : Math.min(captured.mss ?? DEFAULT_MSS, config.maxSegment);
+    syn.windowScale = takeOver ? undefined : captured.windowScale;
+    syn.sackPermitted = takeOver || captured.sackPermitted === true;
+    syn.timestamp = captured.timestamp && this.#synTimestamp;
     // Without the client's window scale the window it advertises means nothing: offer the largest.
     this.#mirrorWindow = !takeOver;
     this.#clientWindow = takeOver ? 0xffff : first.window;
     this.#now = now;
+    this.#sndUna = 0;
+    this.#sndNxt = 0;
+    this.#maxSent = 0;
+    this.#sndWnd = 0;
+    this.#mss = DEFAULT_MSS;
+    this.#targetWindowShift = 0;
+    this.#rtoDeadline = Infinity;
+    this.#timedEnd = -1;
+    this.#timedAt = 0;
+    this.#targetIsn = 0;
+    this.#rcvNxt = 0;
+    this.#ackedRcv = 0;
+    this.#ackDeadline = Infinity;
+    this.#useTimestamps = false;
+    this.#tsRecent = 0;
     this.#lastActivity = now;
+    this.#clientResetOffset = Infinity;
+    this.#clientResetAt = 0;
+    this.#clientAcked = false;
     this.#sendSyn(now);
     if (takeOver) this.onClient(first, now);
   }
@@ -475,6 +590,13 @@ export class Session {
     if (value >= 0) this.#tsRecent = value;
   }
 
+  /** The ack's timestamp echo, if it has one; a captured header (`TcpView`) is read in place. */
+  #timestampEcho(segment: SegmentIn): number | undefined {
+    if (!(segment instanceof TcpView)) return optionsOf(segment).timestamp?.echo;
+    const echo = segment.timestampEcho();
+    return echo >= 0 ? echo : undefined;
+  }
+
   #onAck(segment: SegmentIn, now: number): void {
     const acked = seqOffset(this.#clientIsn, segment.ack, this.#sndUna);
     if (acked > this.#maxSent || acked < this.#sndUna) return; // acks what was never sent, or old news
@@ -494,7 +616,7 @@ export class Session {
       // go-back resumes where sending had reached rather than resending what the target has.
       if (this.#sndNxt < acked) this.#sndNxt = this.#maxSent;
       this.#stream.release(Math.min(acked, this.#stream.end));
-      const echo = this.#useTimestamps ? optionsOf(segment).timestamp?.echo : undefined;
+      const echo = this.#useTimestamps ? this.#timestampEcho(segment) : undefined;
       const verdict = this.#congestion.onAck(acked, newlyAcked, echo);
       if (verdict === "retransmit") this.#retransmitFirst(now);
       else if (verdict === "resume") this.#sndNxt = this.#maxSent;
@@ -680,25 +802,24 @@ export class Session {
     this.#stream.dispose(); // nothing reads it any more: its pieces serve the next sessions
     this.#rtoDeadline = Infinity;
     this.#ackDeadline = Infinity;
-    const finalAck = closed
-      ? this.#segment(newSegment(), wireSeq(this.#clientIsn, this.#sndNxt), TcpFlag.ACK, undefined)
+    const finalAck: FinalAck | undefined = closed
+      ? {
+        seq: wireSeq(this.#clientIsn, this.#sndNxt),
+        ack: wireSeq(this.#targetIsn, this.#rcvNxt),
+        window: this.#clientWindow,
+        tsValue: this.#useTimestamps ? this.#tsValue() : -1,
+        tsEcho: this.#tsRecent,
+      }
       : undefined;
     this.remains = new LingeringSession(this, finalAck, now + this.config.lingerMs);
   }
 
   #sendSyn(now: number): void {
-    const options = this.#synOptions.timestamp
-      ? { ...this.#synOptions, timestamp: { value: this.#tsValue(), echo: 0 } }
-      : this.#synOptions;
-    this.sink(this.endpoints, {
-      srcPort: this.endpoints.clientPort,
-      dstPort: this.endpoints.targetPort,
-      seq: this.#clientIsn,
-      ack: 0,
-      flags: TcpFlag.SYN,
-      window: Math.min(this.#clientWindow, 0xffff),
-      options,
-    });
+    this.#synTimestamp.value = this.#tsValue();
+    const window = Math.min(this.#clientWindow, 0xffff);
+    const syn = fillSegment(this.endpoints, this.#clientIsn, 0, TcpFlag.SYN, window, -1, 0, undefined);
+    syn.options = this.#synOptions;
+    this.sink(this.endpoints, syn);
     this.#sndNxt = Math.max(this.#sndNxt, 1);
     this.#maxSent = Math.max(this.#maxSent, 1);
     this.#timedAt = now;
@@ -730,27 +851,14 @@ export class Session {
   #emit(seq: number, flags: number, payload: Uint8Array | undefined): void {
     this.#ackedRcv = this.#rcvNxt;
     this.#ackDeadline = Infinity;
-    this.sink(this.endpoints, this.#segment(emitted, seq, flags, payload));
+    this.sink(this.endpoints, this.#segment(seq, flags, payload));
   }
 
-  /** `into`, made a segment acknowledging everything the target sent. */
-  #segment(into: SegmentBuffer, seq: number, flags: number, payload: Uint8Array | undefined): TcpRepr {
-    const repr = into.repr;
-    repr.srcPort = this.endpoints.clientPort;
-    repr.dstPort = this.endpoints.targetPort;
-    repr.seq = seq;
-    repr.ack = wireSeq(this.#targetIsn, this.#rcvNxt);
-    repr.flags = flags;
-    repr.window = this.#clientWindow;
-    if (this.#useTimestamps) {
-      into.options.timestamp.value = this.#tsValue();
-      into.options.timestamp.echo = this.#tsRecent;
-      repr.options = into.options;
-    } else {
-      repr.options = undefined;
-    }
-    repr.payload = payload;
-    return repr;
+  /** `emitted`, made a segment acknowledging everything the target sent. */
+  #segment(seq: number, flags: number, payload: Uint8Array | undefined): TcpRepr {
+    const ack = wireSeq(this.#targetIsn, this.#rcvNxt);
+    const tsValue = this.#useTimestamps ? this.#tsValue() : -1;
+    return fillSegment(this.endpoints, seq, ack, flags, this.#clientWindow, tsValue, this.#tsRecent, payload);
   }
 
   #tsValue(): number {
@@ -781,12 +889,25 @@ export function startsSession(
 }
 
 /**
+ * The last ACK of a session closed with FINs, as numbers (a segment is made of them when the target
+ * repeats its FIN): one object, where a segment of its own took four.
+ */
+interface FinalAck {
+  readonly seq: number;
+  readonly ack: number;
+  readonly window: number;
+  /** -1: the session did not use timestamps. */
+  readonly tsValue: number;
+  readonly tsEcho: number;
+}
+
+/**
  * What stays of a session that is over, for `lingerMs`, as TCP's TIME-WAIT: its address and port, so
  * that no late packet of it meets a new copy there, and, when it closed with FINs, its last ACK, to send
  * again when the target repeats its FIN because ours was lost. Not the session itself: with a new
  * connection per request the sessions over in the last `lingerMs` outnumber the open ones many times
  * over, and a session holds its stream, queues and timer state (about 2 KB of heap, against about 200
- * bytes here).
+ * bytes here), which serve the next session at once (`Session.recycle`).
  */
 export class LingeringSession {
   readonly outcome: SessionOutcome;
@@ -794,10 +915,10 @@ export class LingeringSession {
   readonly endpoints: SessionEndpoints;
   readonly retransmissions: number;
   readonly #sink: SegmentSink;
-  readonly #finalAck: TcpRepr | undefined;
+  readonly #finalAck: FinalAck | undefined;
   #until: number;
 
-  constructor(session: Session, finalAck: TcpRepr | undefined, until: number) {
+  constructor(session: Session, finalAck: FinalAck | undefined, until: number) {
     this.outcome = session.outcome!;
     this.endpoints = session.endpoints;
     this.retransmissions = session.retransmissions;
@@ -818,8 +939,13 @@ export class LingeringSession {
   onClient(): void {}
 
   onTarget(segment: SegmentIn): void {
-    if (this.#finalAck !== undefined && !this.finished && segment.flags & TcpFlag.FIN) {
-      this.#sink(this.endpoints, this.#finalAck);
+    const last = this.#finalAck;
+    if (last !== undefined && !this.finished && segment.flags & TcpFlag.FIN) {
+      const { seq, ack, window, tsValue, tsEcho } = last;
+      this.#sink(
+        this.endpoints,
+        fillSegment(this.endpoints, seq, ack, TcpFlag.ACK, window, tsValue, tsEcho, undefined),
+      );
     }
   }
 
@@ -830,8 +956,16 @@ export class LingeringSession {
   abandon(): void {}
 }
 
-/** A segment's options; unreadable ones count as none (the segment itself is still good). */
+/**
+ * A segment's options, the caller's until the next call; unreadable ones count as none (the segment itself
+ * is still good).
+ */
 function optionsOf(segment: SegmentIn): TcpOptions {
-  const options = segment.options();
-  return isWireError(options) ? {} : options;
+  // A captured header (`TcpView`) is parsed into one object, reused: callers are done with it at once.
+  const options = segment instanceof TcpView ? segment.optionsInto(parsedOptions) : segment.options();
+  return isWireError(options) ? NO_OPTIONS : options;
 }
+
+/** What `optionsOf` parses a captured header's options into. */
+const parsedOptions: TcpOptions = {};
+const NO_OPTIONS: TcpOptions = Object.freeze({});

@@ -143,6 +143,7 @@ const COALESCED_PIECE = 2 * SMALL_SEGMENT;
 
 /** In-order client bytes in offsets (the first data byte is offset 1), with request boundaries. */
 export class ClientStream {
+  // Set again by `restart`; numbers from the start, so that V8 keeps them in place (see Session).
   /** Offset just past the last byte received in order. */
   end = 1;
   /** Offset of the client's FIN once it is in order, else `undefined`. */
@@ -160,6 +161,7 @@ export class ClientStream {
   #held = 0;
   /** In-order pieces visited by `read` (a measure of its work, for tests). */
   #readVisits = 0;
+  #maxBuffered = 0;
   /** Requests not yet taken by the session: where each starts, and when it was captured. */
   readonly #requests = new Queue<RequestRecord>();
 
@@ -171,10 +173,32 @@ export class ClientStream {
    *   for what sharing one asks of the reader)
    */
   constructor(
-    readonly maxBuffered: number,
+    maxBuffered: number,
     readonly maxOutOfOrderPieces = MAX_OUT_OF_ORDER_PIECES,
     readonly pool: StreamPool = UNPOOLED,
-  ) {}
+  ) {
+    this.restart(maxBuffered);
+  }
+
+  /** Bytes this stream may hold before it refuses more. */
+  get maxBuffered(): number {
+    return this.#maxBuffered;
+  }
+
+  /**
+   * Makes it a new, empty stream of another session's, which may hold `maxBuffered` bytes: what it held
+   * goes back to the pool, its queues and tree stay for the new one.
+   */
+  restart(maxBuffered: number): void {
+    this.dispose();
+    this.#maxBuffered = maxBuffered;
+    this.end = 1;
+    this.finOffset = undefined;
+    this.firstRequestWaits = false;
+    this.#pendingFin = undefined;
+    this.#finAck = undefined;
+    this.#lastAck = undefined;
+  }
 
   /** Memory held for (re)transmission: bytes, and `PIECE_OVERHEAD` per piece. */
   get buffered(): number {
@@ -319,7 +343,7 @@ export class ClientStream {
 
   /** Counts `cost` more against the limit, or says that it does not fit. */
   #charge(cost: number): StreamError | undefined {
-    if (this.#held + cost > this.maxBuffered) return "buffer-full";
+    if (this.#held + cost > this.#maxBuffered) return "buffer-full";
     this.#held += cost;
     return undefined;
   }

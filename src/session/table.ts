@@ -89,6 +89,11 @@ export interface CopiedSession {
   onTick(now: number): void;
   /** Ends it on the target now: copy stops (`abandoned`), or its place goes to a new session (`half-open`). */
   abandon(now: number, outcome?: "abandoned" | "half-open"): void;
+  /**
+   * The table forgot it: it is over and what `remains` of it goes on alone, so its parts may serve a new
+   * session (the packet engine's `Session`: see `Session.recycle`).
+   */
+  recycle?(): void;
 }
 
 /** Where the table's output goes. */
@@ -119,7 +124,8 @@ export interface TableSink {
   readonly targetSeesClients?: boolean;
   /**
    * A copy's session ended: the real client's address and port, what the target saw, and how it
-   * ended. Optional: only a listener that logs each session (`--log-level debug`) needs it.
+   * ended. Optional: only a listener that logs each session (`--log-level debug`) needs it. The session
+   * is the listener's only during the call: the packet engine's serves a new copy afterwards.
    */
   ended?(
     clientAddress: Address,
@@ -495,7 +501,7 @@ export class SessionTable {
       };
       this.out.clientOpened(endpoints);
       const session = this.out.open?.(endpoints, tcp, takeOver, now) ??
-        new Session(endpoints, this.plan.session, this.#sink, tcp, takeOver, now);
+        Session.open(endpoints, this.plan.session, this.#sink, tcp, takeOver, now);
       const copy: Copy = { session, original, replyKey, scheduledAt: Infinity, counted: false };
       this.#byReply.set(replyKey, copy);
       original.copies.push(copy);
@@ -549,14 +555,19 @@ export class SessionTable {
       // A half-open session's client may yet complete its handshake: its data is taken over then.
       const failed = session.outcome !== "completed" && session.outcome !== "reset-by-client" &&
         session.outcome !== "half-open";
-      const allOver = original.copies.every((other) => other.session.outcome !== undefined);
+      let allOver = true;
+      for (const other of original.copies) allOver &&= other.session.outcome !== undefined;
       if (failed && allOver && this.#originals[original.mappingIndex].get(original.key) === original) {
         this.#originals[original.mappingIndex].delete(original.key);
         this.#dead[original.mappingIndex].set(original.key, original);
       }
     }
     if (!session.halfOpen) this.#halfOpen.delete(copy.replyKey);
-    if (session.remains !== undefined) copy.session = session = session.remains;
+    if (session.remains !== undefined) {
+      copy.session = session.remains;
+      session.recycle?.();
+      session = copy.session;
+    }
     // A half-open copy does not linger: under a SYN flood its place is wanted at once.
     if (session.finished || session.outcome === "half-open") {
       this.#remove(copy);
@@ -599,7 +610,12 @@ export class SessionTable {
     this.#halfOpen.delete(copy.replyKey);
     if (copy.counted) this.#lingering--;
     const original = copy.original;
-    original.copies = original.copies.filter((other) => other !== copy);
+    // A new array, not a splice: `onCapture` may be looping over the old one. Except for the last copy
+    // (the only one without -n): emptied in place, which ends such a loop as it should, and spares a new
+    // array per session ended, garbage by the thousand with a new connection per request.
+    const copies = original.copies;
+    if (copies.length === 1 && copies[0] === copy) copies.length = 0;
+    else original.copies = copies.filter((other) => other !== copy);
     this.out.clientClosed(copy.session.endpoints);
     const originals = this.#originals[original.mappingIndex];
     if (original.copies.length === 0 && originals.get(original.key) === original) {

@@ -57,6 +57,8 @@ const PIPELINED_CLOSE_PAUSE_MS = 200;
  * ```
  */
 export class Turns {
+  config!: TurnsConfig;
+  // Set again by `restart`; numbers from the start, so that V8 keeps the times in place (see Session).
   /** The target has the client's bytes before this offset. */
   #delivered = 0;
   /** When the furthest of the client's bytes went out. */
@@ -71,7 +73,21 @@ export class Turns {
   /** The longest the target was silent between two answers since the conversation pipelined. */
   #longestAnswerGap = 0;
 
-  constructor(readonly config: TurnsConfig) {}
+  constructor(config: TurnsConfig) {
+    this.restart(config);
+  }
+
+  /** Makes these the turns of a new conversation, timed by `config`. */
+  restart(config: TurnsConfig): void {
+    this.config = config;
+    this.#delivered = 0;
+    this.#sentAt = 0;
+    this.#answered = false;
+    this.#answeredAt = 0;
+    this.#pipelined = false;
+    this.#pipelinedAt = 0;
+    this.#longestAnswerGap = 0;
+  }
 
   /** The target has (acknowledged) the client's bytes before `offset`. */
   delivered(offset: number): void {

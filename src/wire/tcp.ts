@@ -200,11 +200,35 @@ export class TcpView {
   }
 
   /**
+   * The parsed options, as `options()`, written into `into` (every field set again): no view and no
+   * options object made, for a reader done with them before the next parse (the session, at a handshake).
+   */
+  optionsInto(into: TcpOptions): TcpOptions | WireError {
+    into.mss = undefined;
+    into.windowScale = undefined;
+    into.sackPermitted = undefined;
+    into.sack = undefined;
+    into.timestamp = undefined;
+    const start = this.offset + TCP_MIN_HEADER_LENGTH;
+    return parseTcpOptionsIn(this.bytes, start, this.offset + this.headerLength, into);
+  }
+
+  /**
    * The timestamp option's TSval, or -1 without one (or with options `options()` finds malformed): what
    * the session reads of every reply, without a parse that allocates.
    */
   timestampValue(): number {
-    return timestampValueIn(this.bytes, this.offset + TCP_MIN_HEADER_LENGTH, this.offset + this.headerLength);
+    return this.#timestampField(0);
+  }
+
+  /** The timestamp option's TSecr, or -1 as `timestampValue`: read of every ack, without a parse. */
+  timestampEcho(): number {
+    return this.#timestampField(4);
+  }
+
+  #timestampField(at: number): number {
+    const start = this.offset + TCP_MIN_HEADER_LENGTH;
+    return timestampFieldIn(this.bytes, start, this.offset + this.headerLength, at);
   }
 }
 
@@ -213,19 +237,28 @@ export class TcpView {
  * a known kind with the wrong length, a length below 2 or an option running past the end is `malformed`.
  */
 export function parseTcpOptions(bytes: Uint8Array): TcpOptions | WireError {
-  const options: TcpOptions = {};
-  let at = 0;
-  while (at < bytes.length) {
+  return parseTcpOptionsIn(bytes, 0, bytes.length, {});
+}
+
+/** `parseTcpOptions` of `bytes[at..end]`, into `options` (which comes in empty). */
+function parseTcpOptionsIn(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  options: TcpOptions,
+): TcpOptions | WireError {
+  let at = start;
+  while (at < end) {
     const kind = bytes[at];
     if (kind === OPTION_EOL) break;
     if (kind === OPTION_NOP) {
       at++;
       continue;
     }
-    if (at + 1 >= bytes.length) return wireError("malformed", `TCP option ${kind} has no length byte`);
+    if (at + 1 >= end) return wireError("malformed", `TCP option ${kind} has no length byte`);
     const length = bytes[at + 1];
     if (length < 2) return badOptionLength(kind, length);
-    if (at + length > bytes.length) {
+    if (at + length > end) {
       return wireError("malformed", `TCP option ${kind} of length ${length} runs past the header`);
     }
     if (!optionLengthFits(kind, length)) return badOptionLength(kind, length);
@@ -257,10 +290,11 @@ export function parseTcpOptions(bytes: Uint8Array): TcpOptions | WireError {
 }
 
 /**
- * The TSval of the timestamp option in `bytes[start..end]`, or -1 when there is none or the options are
- * malformed as `parseTcpOptions` finds them: its `timestamp?.value`, without building the options.
+ * A field of the timestamp option in `bytes[start..end]` (`field` 0: TSval, 4: TSecr), or -1 when there is
+ * none or the options are malformed as `parseTcpOptions` finds them: its `timestamp?.value` or `.echo`,
+ * without building the options.
  */
-function timestampValueIn(bytes: Uint8Array, start: number, end: number): number {
+function timestampFieldIn(bytes: Uint8Array, start: number, end: number, field: number): number {
   let value = -1;
   let at = start;
   while (at < end) {
@@ -273,7 +307,7 @@ function timestampValueIn(bytes: Uint8Array, start: number, end: number): number
     if (at + 1 >= end) return -1;
     const length = bytes[at + 1];
     if (length < 2 || at + length > end || !optionLengthFits(kind, length)) return -1;
-    if (kind === OPTION_TIMESTAMP) value = read32(bytes, at + 2);
+    if (kind === OPTION_TIMESTAMP) value = read32(bytes, at + 2 + field);
     at += length;
   }
   return value;

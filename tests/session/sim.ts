@@ -3,6 +3,7 @@
  * a simulated target TCP that serves request/response traffic. A seed replays a run exactly.
  */
 import {
+  type CopiedSession,
   defaultSessionConfig,
   type SegmentIn,
   type SessionEndpoints,
@@ -112,6 +113,11 @@ interface TargetConnection {
 /** What a run found, per conversation and overall. */
 export interface SimulationReport {
   sessions: number;
+  /**
+   * Session objects the table used: fewer than `sessions` when ended sessions were recycled into new
+   * ones (`Session.recycle`), whose bytes are checked like every other's.
+   */
+  sessionObjects: number;
   outcomes: Partial<Record<SessionOutcome, number>>;
   violations: string[];
   undelivered: number;
@@ -145,7 +151,9 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
     },
     clientOpened: () => {},
     clientClosed: () => {},
+    ended: (_address, _port, _endpoints, _outcome, session) => void sessionObjects.add(session),
   });
+  const sessionObjects = new Set<CopiedSession>();
 
   const network = (deliver: () => void) => {
     if (random() < faults.loss) return;
@@ -549,5 +557,12 @@ export function simulate(seed: number, count: number, faults: Faults): Simulatio
   for (const [name, value] of Object.entries(table.counters.outcomes)) {
     if (value > 0) outcomes[name as SessionOutcome] = value;
   }
-  return { sessions: count, outcomes, violations, undelivered, simulatedMs: now };
+  return {
+    sessions: count,
+    sessionObjects: sessionObjects.size,
+    outcomes,
+    violations,
+    undelivered,
+    simulatedMs: now,
+  };
 }

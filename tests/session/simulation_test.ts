@@ -20,6 +20,8 @@ for (
       assert.deepEqual(others, {});
       assert.equal(completed + reset, report.sessions);
       assert.ok(reset > 0.1 * report.sessions && reset < 0.2 * report.sessions, `${reset} resets`);
+      // Most sessions ran in a Session object an earlier one ended in (recycled), and delivered exactly.
+      assert.ok(report.sessionObjects < report.sessions / 2, `${report.sessionObjects} session objects`);
     });
   }
 }

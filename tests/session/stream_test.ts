@@ -230,3 +230,40 @@ Deno.test("a pool keeps only whole buffers of its size classes, up to its idle b
   const unpooled = new StreamPool(0);
   assert.equal(unpooled.buffer(100).length, 100, "without a pool, exact sizes as before");
 });
+
+Deno.test("a restarted stream is a new one: nothing held, no FIN, no request, its pieces back in the pool", () => {
+  const pool = new StreamPool(1 << 20);
+  const stream = new ClientStream(LARGE, undefined, pool);
+  stream.noteHandshakeAck(ACK);
+  assert.equal(stream.add(1, new Uint8Array(100).fill(1), ACK + 50, 0), undefined);
+  assert.equal(stream.firstRequestWaits, true, "the server spoke first");
+  assert.equal(stream.add(301, new Uint8Array(100).fill(3), ACK + 50, 1), undefined); // past a hole
+  stream.addFin(401, ACK + 50, 2);
+  assert.equal(stream.pieces, 2);
+  assert.equal(stream.add(101, new Uint8Array(200).fill(2), ACK + 50, 3), undefined); // the hole closes
+  assert.equal(stream.finOffset, 401);
+  stream.restart(4000);
+  assert.deepEqual(
+    [stream.end, stream.finOffset, stream.firstRequestWaits, stream.buffered, stream.pieces],
+    [1, undefined, false, 0, 0],
+  );
+  assert.equal(stream.nextRequestStart, undefined);
+  assert.ok(pool.idleBytes >= 200, `${pool.idleBytes} idle bytes: both pieces' buffers came back`);
+  // The next session's bytes, as a new stream takes them: its own limit, its own requests.
+  const fresh = new ClientStream(4000, undefined, new StreamPool(1 << 20));
+  const requests = (each: ClientStream) => {
+    const starts = [];
+    for (; each.nextRequestStart !== undefined; each.takeRequest()) starts.push(each.nextRequestStart);
+    return starts;
+  };
+  for (const each of [stream, fresh]) {
+    assert.equal(each.add(1, new Uint8Array(100).fill(7), ACK, 10), undefined);
+    assert.equal(each.add(101, new Uint8Array(50).fill(8), ACK + 9, 11), undefined);
+    assert.equal(each.add(151, new Uint8Array(4000).fill(9), ACK + 9, 12), "buffer-full");
+  }
+  assert.deepEqual(stream.read(1, 150), fresh.read(1, 150));
+  assert.deepEqual(
+    [stream.end, stream.firstRequestWaits, stream.buffered, requests(stream)],
+    [fresh.end, fresh.firstRequestWaits, fresh.buffered, requests(fresh)],
+  );
+});

@@ -126,6 +126,29 @@ Deno.test("after pipelining a close waits for the target to pause: 200 ms, or tw
   assert.deepEqual(requests.taken, [1, 101, 201]);
 });
 
+Deno.test("restarted turns forget a conversation that pipelined: its close goes as a new one's", () => {
+  const pipelined = queue([[1, 0], [101, 10], [201, 20]], 201);
+  const turns = afterFirstRequest(pipelined);
+  turns.release(pipelined, 210); // pipelined
+  turns.sent(210);
+  turns.delivered(201);
+  turns.answered(300);
+  turns.answered(450);
+  turns.restart({ ...CONFIG, responseWaitMs: 1000 });
+  // As in "a close keeps its turn": no pipelining in the new conversation, a response wait of 1000.
+  const requests = queue([[1, 0], [101, 10]], 101);
+  turns.delivered(1);
+  turns.sent(0);
+  assert.equal(turns.nextRelease(requests), -Infinity);
+  turns.release(requests, 0);
+  turns.sent(0);
+  assert.equal(turns.nextRelease(requests), Infinity, "the FIN waits for the target to have the request");
+  turns.delivered(101);
+  assert.equal(turns.nextRelease(requests), 1000, "then for its answer, up to the new response wait");
+  turns.answered(40);
+  assert.equal(turns.nextRelease(requests), -Infinity, "not pipelined: the first answer is its turn");
+});
+
 Deno.test("a close after pipelining still goes after the response wait when the target falls silent", () => {
   const requests = queue([[1, 0], [101, 10], [201, 20]], 201);
   const turns = afterFirstRequest(requests, 0, { responseWaitMs: 300, maxLagMs: 200 });

@@ -259,7 +259,8 @@ Deno.test("truncated options and bad lengths are malformed", () => {
   }
 });
 
-Deno.test("timestampValue reads the TSval as options() does, malformed options meaning none", () => {
+Deno.test("timestampValue, timestampEcho and optionsInto read as options() does, malformed meaning none", () => {
+  const reused: TcpOptions = {};
   const withOptions = (options: string) => {
     const bytes = hex(options);
     const padded = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
@@ -286,8 +287,15 @@ Deno.test("timestampValue reads the TSval as options() does, malformed options m
     const parsed = tcp.options();
     const expected = isWireError(parsed) ? -1 : parsed.timestamp?.value ?? -1;
     assert.equal(tcp.timestampValue(), expected, options);
+    const expectedEcho = isWireError(parsed) ? -1 : parsed.timestamp?.echo ?? -1;
+    assert.equal(tcp.timestampEcho(), expectedEcho, options);
+    // Into one object from option list to option list: nothing of the one before stays.
+    const into = tcp.optionsInto(reused);
+    if (isWireError(parsed)) assert.ok(isWireError(into), options);
+    else assert.deepEqual(JSON.parse(JSON.stringify(into)), parsed, options);
   }
   assert.equal(withOptions("0101 080a ffff fffe 0000 0001").timestampValue(), 0xfffffffe);
+  assert.equal(withOptions("0101 080a 0000 0001 ffff fffd").timestampEcho(), 0xfffffffd);
   assert.equal(withOptions("").timestampValue(), -1);
 });
 
