@@ -29,6 +29,8 @@ export function addressFamily(address: Address): 4 | 6 {
 const UNSPECIFIED6 = "\0".repeat(8);
 /** Fibonacci hashing's multiplier (2**32 / golden ratio): a slot index from a 32-bit value's top bits. */
 const GOLDEN32 = 0x9e3779b9;
+/** An odd 32-bit constant (murmur3's first) that spreads a port's 16 bits over a whole word. */
+const PORT_SPREAD = 0x85ebca6b;
 
 /** log2 of the slots of the decoded-address cache: 1,024 addresses, about 50 KB. */
 const ADDRESS_SLOT_BITS = 10;
@@ -99,7 +101,10 @@ const ipv6Keys: string[] = new Array(1 << KEY_SLOT_BITS).fill(UNSPECIFIED6 + "\0
 /** The key of `address` and `port`. */
 export function endpointKey(address: Address, port: number): EndpointKey {
   if (typeof address === "number") return address * 65536 + port;
-  const slot = Math.imul(addressHash(address) ^ port, GOLDEN32) >>> (32 - KEY_SLOT_BITS);
+  // The port is spread over all 32 bits before it meets the address: xored in as it comes, a client range's
+  // addresses and ports that rise together (address n on port p + n) would cancel out into one slot.
+  const slot = Math.imul(addressHash(address) + Math.imul(port, PORT_SPREAD), GOLDEN32) >>>
+    (32 - KEY_SLOT_BITS);
   if (keyPorts[slot] === port && keyAddresses[slot] === address) return ipv6Keys[slot];
   const key = address + String.fromCharCode(port);
   keyAddresses[slot] = address;
