@@ -9,8 +9,8 @@
  * So that the IPv6 hot path does not build two new strings per packet either (and have each hashed anew
  * by the map it looks up), the strings decoded from packets and the keys made from them are remembered
  * in two small direct-mapped caches of fixed size (issue #15): a packet of a session seen a moment ago
- * gets the very same strings, their hashes already computed. A miss only costs the string it always
- * did, and the caches never grow, whatever addresses arrive: they hold values, never state.
+ * gets the very same strings, their hashes already computed. A miss costs the string it always did and
+ * a few stores, and the caches never grow, whatever addresses arrive: they hold values, never state.
  */
 import { formatIpv4, formatIpv6, ipv4Bytes } from "./address.ts";
 
