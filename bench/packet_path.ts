@@ -20,7 +20,7 @@
  * per packet; what remains, per session, is a session's cost from its SYN to its end.
  *
  * Run: deno run -A bench/packet_path.ts [--send | --send-interface DEV [--inject-each] | --allocations]
- * [--ipv6] (sending needs root: run it inside a lab host, as `deno task bench` does, where the target
+ * [--ipv6] (`--allocations --ipv6`: the IPv6 workload's allocations; sending needs root: run it inside a lab host, as `deno task bench` does, where the target
  * address leads nowhere)
  */
 import { parseArgs } from "node:util";
@@ -439,12 +439,20 @@ export interface AllocationResult {
 /** The young generation, in MB, for `--allocations`: the runs allocate less than this, so nothing is collected. */
 const ALLOCATION_SEMI_SPACE_MB = 256;
 
-/** Runs `--allocations` in a child with the V8 flags it needs. */
-export async function measureAllocations(): Promise<AllocationResult> {
+/** Runs `--allocations` (of the `family` workload) in a child with the V8 flags it needs. */
+export async function measureAllocations(family: Family = 4): Promise<AllocationResult> {
   const flags =
     `--expose-gc,--min-semi-space-size=${ALLOCATION_SEMI_SPACE_MB},--max-semi-space-size=${ALLOCATION_SEMI_SPACE_MB}`;
+  const args = [
+    "run",
+    "-A",
+    "--quiet",
+    `--v8-flags=${flags}`,
+    fileURLToPath(import.meta.url),
+    "--allocations",
+  ];
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", `--v8-flags=${flags}`, fileURLToPath(import.meta.url), "--allocations"],
+    args: family === 6 ? [...args, "--ipv6"] : args,
     stderr: "inherit",
   }).output();
   if (!output.success) throw new Error("the allocation measurement failed");
@@ -462,24 +470,24 @@ async function allocatedBy(run: () => void): Promise<number> {
   return getHeapStatistics().used_heap_size - before;
 }
 
-async function allocations(): Promise<AllocationResult> {
+async function allocations(family: Family): Promise<AllocationResult> {
   const sessions = 2000;
-  const shorter = workload(sessions, 10);
-  const longer = workload(sessions, 20);
-  const oneRequest = workload(sessions, 1);
+  const shorter = workload(sessions, 10, family);
+  const longer = workload(sessions, 20, family);
+  const oneRequest = workload(sessions, 1, family);
   // Warm the JIT up on all, so compiled code is not counted.
   for (let i = 0; i < 3; i++) {
-    runOnce(shorter, undefined);
-    runOnce(longer, undefined);
-    runOnce(oneRequest, undefined);
+    runOnce(shorter, undefined, family);
+    runOnce(longer, undefined, family);
+    runOnce(oneRequest, undefined, family);
   }
   let a = Infinity;
   let b = Infinity;
   let c = Infinity;
   for (let i = 0; i < 3; i++) {
-    a = Math.min(a, await allocatedBy(() => runOnce(shorter, undefined)));
-    b = Math.min(b, await allocatedBy(() => runOnce(longer, undefined)));
-    c = Math.min(c, await allocatedBy(() => runOnce(oneRequest, undefined)));
+    a = Math.min(a, await allocatedBy(() => runOnce(shorter, undefined, family)));
+    b = Math.min(b, await allocatedBy(() => runOnce(longer, undefined, family)));
+    c = Math.min(c, await allocatedBy(() => runOnce(oneRequest, undefined, family)));
   }
   const perPacket = (b - a) / (longer.length - shorter.length);
   return {
@@ -505,10 +513,11 @@ if (import.meta.main) {
     ? { kind: flags["inject-each"] ? "inject-each" : "link", device }
     : { kind: flags.send ? "raw" : "none" };
   const inChild = (globalThis as { gc?: unknown }).gc !== undefined;
+  const family = flags.ipv6 ? 6 : 4;
   const result = !flags.allocations
-    ? measurePacketPath(2000, 10, 5, send, flags.ipv6 ? 6 : 4)
+    ? measurePacketPath(2000, 10, 5, send, family)
     : inChild
-    ? await allocations()
-    : await measureAllocations();
+    ? await allocations(family)
+    : await measureAllocations(family);
   console.log(JSON.stringify(result));
 }

@@ -109,9 +109,11 @@ export class PacketSender {
   readonly #out6: Outlet<string> | undefined;
   /** For the rare packet larger than a batch slot. */
   readonly #large = new Uint8Array(MAX_PACKET + 64);
-  /** The IPv6 source and destination addresses of the packet being built. */
+  /** The IPv6 source and destination addresses of the packet being built, and the `Address`es they hold. */
   readonly #source6 = new Uint8Array(16);
   readonly #destination6 = new Uint8Array(16);
+  #source6Held = "";
+  #destination6Held = "";
   /** Whether IPv4 and IPv6 leave through the one link outlet. */
   readonly #outletShared: boolean;
   /** The packet being built, one object for all: `send` allocates nothing. */
@@ -219,8 +221,15 @@ export class PacketSender {
   #ipv6Outlet(source: string, destination: string): Outlet<string> {
     const out6 = this.#out6;
     if (out6 === undefined) throw new Error("IPv6 packet without an IPv6 target");
-    writeIpv6Address(source, this.#source6);
-    writeIpv6Address(destination, this.#destination6);
+    // The target is nearly always the last packet's, and often the fake client too.
+    if (source !== this.#source6Held) {
+      writeIpv6Address(source, this.#source6);
+      this.#source6Held = source;
+    }
+    if (destination !== this.#destination6Held) {
+      writeIpv6Address(destination, this.#destination6);
+      this.#destination6Held = destination;
+    }
     return out6;
   }
 

@@ -3,8 +3,14 @@
  *
  * An IPv4 address stays an unsigned 32-bit number, and its key with a port a 48-bit number, so the IPv4
  * hot path builds no strings. An IPv6 address is an 8-character string of its 16-bit groups (no text
- * formatting, interned by V8 like any short string), and its key with a port one more character: maps
- * take both kinds side by side, and `typeof` tells the family.
+ * formatting), and its key with a port one more character: maps take both kinds side by side, and
+ * `typeof` tells the family.
+ *
+ * So that the IPv6 hot path does not build two new strings per packet either (and have each hashed anew
+ * by the map it looks up), the strings decoded from packets and the keys made from them are remembered
+ * in two small direct-mapped caches of fixed size (issue #15): a packet of a session seen a moment ago
+ * gets the very same strings, their hashes already computed. A miss costs the string it always did and
+ * a few stores, and the caches never grow, whatever addresses arrive: they hold values, never state.
  */
 import { formatIpv4, formatIpv6, ipv4Bytes } from "./address.ts";
 
@@ -19,18 +25,50 @@ export function addressFamily(address: Address): 4 | 6 {
   return typeof address === "number" ? 4 : 6;
 }
 
-/** The IPv6 address at `bytes[offset..offset + 16]` as an `Address`. */
+/** `::`, the address every cache slot starts with (its words all zero), so a slot is never empty. */
+const UNSPECIFIED6 = "\0".repeat(8);
+/** Fibonacci hashing's multiplier (2**32 / golden ratio): a slot index from a 32-bit value's top bits. */
+const GOLDEN32 = 0x9e3779b9;
+/** An odd 32-bit constant (murmur3's first) that spreads a port's 16 bits over a whole word. */
+const PORT_SPREAD = 0x85ebca6b;
+
+/** log2 of the slots of the decoded-address cache: 1,024 addresses, about 50 KB. */
+const ADDRESS_SLOT_BITS = 10;
+/** Each slot's address as four 32-bit words, the way it is compared with a packet's. */
+const addressWords = new Int32Array(4 << ADDRESS_SLOT_BITS);
+const addressStrings: string[] = new Array(1 << ADDRESS_SLOT_BITS).fill(UNSPECIFIED6);
+
+/** The IPv6 address at `bytes[offset..offset + 16]` as an `Address` (the cached string when it is there). */
 export function ipv6Address(bytes: Uint8Array, offset = 0): string {
-  return String.fromCharCode(
-    bytes[offset] << 8 | bytes[offset + 1],
-    bytes[offset + 2] << 8 | bytes[offset + 3],
-    bytes[offset + 4] << 8 | bytes[offset + 5],
-    bytes[offset + 6] << 8 | bytes[offset + 7],
-    bytes[offset + 8] << 8 | bytes[offset + 9],
-    bytes[offset + 10] << 8 | bytes[offset + 11],
-    bytes[offset + 12] << 8 | bytes[offset + 13],
-    bytes[offset + 14] << 8 | bytes[offset + 15],
+  const w0 = bytes[offset] << 24 | bytes[offset + 1] << 16 | bytes[offset + 2] << 8 | bytes[offset + 3];
+  const w1 = bytes[offset + 4] << 24 | bytes[offset + 5] << 16 | bytes[offset + 6] << 8 | bytes[offset + 7];
+  const w2 = bytes[offset + 8] << 24 | bytes[offset + 9] << 16 | bytes[offset + 10] << 8 | bytes[offset + 11];
+  const w3 = bytes[offset + 12] << 24 | bytes[offset + 13] << 16 | bytes[offset + 14] << 8 |
+    bytes[offset + 15];
+  const slot = Math.imul(w0 ^ w1 ^ Math.imul(w2, GOLDEN32) ^ w3, GOLDEN32) >>> (32 - ADDRESS_SLOT_BITS);
+  const at = slot << 2;
+  if (
+    addressWords[at] === w0 && addressWords[at + 1] === w1 && addressWords[at + 2] === w2 &&
+    addressWords[at + 3] === w3
+  ) {
+    return addressStrings[slot];
+  }
+  const address = String.fromCharCode(
+    w0 >>> 16,
+    w0 & 0xffff,
+    w1 >>> 16,
+    w1 & 0xffff,
+    w2 >>> 16,
+    w2 & 0xffff,
+    w3 >>> 16,
+    w3 & 0xffff,
   );
+  addressWords[at] = w0;
+  addressWords[at + 1] = w1;
+  addressWords[at + 2] = w2;
+  addressWords[at + 3] = w3;
+  addressStrings[slot] = address;
+  return address;
 }
 
 /** Writes the 16 bytes of an IPv6 `Address` at `into[offset..]`. */
@@ -54,9 +92,25 @@ export function addressBytes(address: Address): Uint8Array {
   return typeof address === "number" ? ipv4Bytes(address) : ipv6AddressBytes(address);
 }
 
+/** log2 of the slots of the IPv6 endpoint-key cache: 4,096 keys (sessions have two), at most ~300 KB. */
+const KEY_SLOT_BITS = 12;
+const keyAddresses: string[] = new Array(1 << KEY_SLOT_BITS).fill(UNSPECIFIED6);
+const keyPorts = new Uint16Array(1 << KEY_SLOT_BITS);
+const ipv6Keys: string[] = new Array(1 << KEY_SLOT_BITS).fill(UNSPECIFIED6 + "\0");
+
 /** The key of `address` and `port`. */
 export function endpointKey(address: Address, port: number): EndpointKey {
-  return typeof address === "number" ? address * 65536 + port : address + String.fromCharCode(port);
+  if (typeof address === "number") return address * 65536 + port;
+  // The port is spread over all 32 bits before it meets the address: xored in as it comes, a client range's
+  // addresses and ports that rise together (address n on port p + n) would cancel out into one slot.
+  const slot = Math.imul(addressHash(address) + Math.imul(port, PORT_SPREAD), GOLDEN32) >>>
+    (32 - KEY_SLOT_BITS);
+  if (keyPorts[slot] === port && keyAddresses[slot] === address) return ipv6Keys[slot];
+  const key = address + String.fromCharCode(port);
+  keyAddresses[slot] = address;
+  keyPorts[slot] = port;
+  ipv6Keys[slot] = key;
+  return key;
 }
 
 /** The address of a key made by `endpointKey`. */

@@ -118,7 +118,7 @@ export class Ipv6View {
     return this.bytes.subarray(this.offset + SRC, this.offset + SRC + ADDRESS_LENGTH);
   }
   set src(address: Uint8Array) {
-    this.bytes.set(address.subarray(0, ADDRESS_LENGTH), this.offset + SRC);
+    copyAddress(address, this.bytes, this.offset + SRC);
   }
 
   /** Destination address: a 16-byte subarray of `bytes` (writes through). Setting it copies 16 bytes in. */
@@ -126,7 +126,7 @@ export class Ipv6View {
     return this.bytes.subarray(this.offset + DST, this.offset + DST + ADDRESS_LENGTH);
   }
   set dst(address: Uint8Array) {
-    this.bytes.set(address.subarray(0, ADDRESS_LENGTH), this.offset + DST);
+    copyAddress(address, this.bytes, this.offset + DST);
   }
 
   /**
@@ -187,4 +187,16 @@ export class Ipv6View {
       at = next;
     }
   }
+}
+
+/**
+ * The first 16 bytes of `address` at `into[at..]`, byte by byte: for 16 bytes a loop the JIT compiles
+ * inline is several times cheaper than `TypedArray.set` over a new subarray (issue #15, ~40 ns per
+ * address on the send path). A shorter `address` is a `RangeError`, not a partly written header.
+ */
+function copyAddress(address: Uint8Array, into: Uint8Array, at: number): void {
+  if (address.length < ADDRESS_LENGTH) {
+    throw new RangeError(`IPv6 address needs 16 bytes, have ${address.length}`);
+  }
+  for (let i = 0; i < ADDRESS_LENGTH; i++) into[at + i] = address[i];
 }

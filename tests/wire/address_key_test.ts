@@ -26,3 +26,90 @@ Deno.test("an IPv4 key stays the 48-bit number, an IPv6 key a string, and both g
   assert.equal(formatEndpoint(address, 80), "[2001:2:0:1::ffff:d800]:80");
   assert.equal(formatEndpoint(0xc6130001, 80), "198.19.0.1:80");
 });
+
+/** An `Address` made the plain way, without the cache, to check the cached answers against. */
+function groupString(bytes: Uint8Array): string {
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(bytes[i] << 8 | bytes[i + 1]);
+  return String.fromCharCode(...groups);
+}
+
+/** `count` pseudo-random IPv6 addresses (a fixed seed), each at offset 3 of its own frame-like array. */
+function randomAddresses(count: number, seed: number): Uint8Array[] {
+  let x = seed;
+  const next = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24;
+  return Array.from({ length: count }, () => {
+    const frame = new Uint8Array(3 + 16 + 5).fill(0xee);
+    for (let i = 0; i < 16; i++) frame[3 + i] = next();
+    return frame;
+  });
+}
+
+Deno.test("decoded IPv6 addresses are right whatever the cache holds: first, again, after evictions", () => {
+  // The unspecified address first: every slot starts out holding it.
+  assert.equal(ipv6Address(new Uint8Array(16)), "\0".repeat(8));
+  // Far more addresses than the cache has slots, so slots are shared and overwritten.
+  const frames = randomAddresses(20_000, 7);
+  for (let pass = 0; pass < 2; pass++) {
+    for (const frame of frames) {
+      const expected = groupString(frame.subarray(3, 19));
+      assert.equal(ipv6Address(frame, 3), expected);
+      assert.equal(ipv6Address(frame, 3), expected); // the cached string, now
+    }
+  }
+  // Addresses one bit apart, one right after the other: where two of them share a slot, only a
+  // comparison of every byte tells them apart.
+  for (const frame of frames.slice(0, 1_000)) {
+    const expected = groupString(frame.subarray(3, 19));
+    for (let bit = 0; bit < 128; bit++) {
+      const twin = frame.slice();
+      twin[3 + (bit >> 3)] ^= 1 << (bit & 7);
+      assert.equal(ipv6Address(frame, 3), expected);
+      assert.equal(ipv6Address(twin, 3), groupString(twin.subarray(3, 19)));
+      assert.equal(ipv6Address(frame, 3), expected);
+    }
+  }
+  // The same address at another offset of another array.
+  const moved = new Uint8Array(40);
+  moved.set(frames[0].subarray(3, 19), 24);
+  assert.equal(ipv6Address(moved, 24), groupString(frames[0].subarray(3, 19)));
+});
+
+Deno.test("IPv6 endpoint keys are right whatever the cache holds, and tell addresses and ports apart", () => {
+  const zero = "\0".repeat(8);
+  // The unspecified address and port 0 first: every slot starts out holding their key.
+  assert.equal(endpointKey(zero, 0), zero + "\0");
+  assert.equal(endpointKey(zero, 1), zero + "\x01");
+  const frames = randomAddresses(3_000, 11);
+  const addresses = frames.map((frame) => ipv6Address(frame, 3));
+  assert.equal(new Set(addresses).size, addresses.length);
+  const check = (address: string, port: number) => {
+    const key = endpointKey(address, port) as string;
+    assert.equal(key, address + String.fromCharCode(port));
+    assert.equal(keyAddress(key), address);
+    assert.equal(keyPort(key), port);
+  };
+  for (let pass = 0; pass < 2; pass++) {
+    for (const [index, address] of addresses.entries()) {
+      for (const port of [1000 + index, 80, 80 + 0x8000, 65535]) check(address, port);
+    }
+  }
+  // Ports one bit apart, and addresses one bit apart, one right after the other (as for decoding).
+  for (const [index, frame] of frames.slice(0, 200).entries()) {
+    const address = addresses[index];
+    for (let bit = 0; bit < 16; bit++) {
+      for (let port = index; port < 65536; port += 997) {
+        check(address, port);
+        check(address, port ^ (1 << bit));
+        check(address, port);
+      }
+    }
+    for (let bit = 0; bit < 128; bit++) {
+      const twin = frame.slice();
+      twin[3 + (bit >> 3)] ^= 1 << (bit & 7);
+      check(address, 443);
+      check(ipv6Address(twin, 3), 443);
+      check(address, 443);
+    }
+  }
+});

@@ -52,6 +52,14 @@ Deno.test("address setters copy 16 bytes into the header", () => {
   assert.equal(formatIpv6(ip.src), "fd00::1");
   assert.equal(bytes[7], 9);
   assert.equal(ip.payloadLength, 20);
+  // Only the first 16 bytes of a longer array; the TCP header after the addresses is left alone.
+  const tcpBefore = bytes.slice(40);
+  ip.src = new Uint8Array(20).fill(0xab);
+  assert.deepEqual(ip.src, new Uint8Array(16).fill(0xab));
+  assert.equal(formatIpv6(ip.dst), "fd00::beef");
+  assert.deepEqual(bytes.slice(40), tcpBefore);
+  assert.throws(() => ip.dst = new Uint8Array(4), RangeError);
+  assert.equal(formatIpv6(ip.dst), "fd00::beef");
 });
 
 Deno.test("hop-by-hop, routing and destination-options headers are skipped to TCP", () => {
