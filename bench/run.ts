@@ -594,6 +594,19 @@ async function main(): Promise<void> {
       );
       await hosts.target.run(["sh", "-c", route.stdout]);
       await hosts.assistant.run(["sysctl", "-qw", "net.ipv4.ip_forward=0"]);
+      // The assistant captures the replies and has nothing else to do with them: without this drop (after
+      // the capture, which comes first) its kernel answers each with an ICMP error, and IPv6's path for
+      // that (a route lookup per reply) ran inside copy's send on these veths, charged to copy.
+      await hosts.assistant.run(["nft", "-f", "-"], {
+        stdin: `table inet replies {
+  chain prerouting {
+    type filter hook prerouting priority raw; policy accept;
+    ip daddr ${FAKE_CLIENTS} drop
+    ip6 daddr ${FAKE_CLIENTS6} drop
+  }
+}
+`,
+      });
       if (flags["target-no-timestamps"]) {
         // Diagnosis only: without timestamps the target's TIME-WAIT cannot refuse a copy's SYN by PAWS.
         console.log("(target with net.ipv4.tcp_timestamps=0)\n");
