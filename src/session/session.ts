@@ -240,19 +240,19 @@ export class Session {
   config!: SessionConfig;
   sink!: SegmentSink;
 
-  // Made once per Session object, and started again with it (`#start`).
+  // Made once per Session object, and started again with it (`open`).
   readonly #stream = new ClientStream(0, undefined, streamPool);
   /** When each of the client's requests may go. */
   readonly #turns = new Turns(defaultSessionConfig);
   readonly #congestion: CongestionControl = new NewReno();
   readonly #rto = new RtoEstimator();
 
-  // Every field below is set again by `#start`; the initial values give V8 the field's kind. A number
+  // Every field below is set again by `open`; the initial values give V8 the field's kind. A number
   // field that starts `undefined` holds each new fractional value (the clock, deadlines) in a new heap
   // number: bytes per packet on the keep-alive path.
   #phase: SessionPhase = "syn-sent";
   #clientIsn = 0;
-  /** The options of our SYN: made once per Session object, filled again by `#start`. */
+  /** The options of our SYN: made once per Session object, filled again by `open`. */
   readonly #synOptions: TcpOptions = {
     mss: 0,
     windowScale: undefined,
@@ -298,23 +298,15 @@ export class Session {
   /** Whether the client acknowledged anything yet (the online server's SYN-ACK, or data taken over). */
   #clientAcked = false;
 
+  /** Sessions are made by `open`, which gives them their endpoints and first segment. */
+  private constructor() {}
+
   /**
+   * A new session, in a session `recycle`d if there is one (every field set again).
    * @param endpoints addresses and ports toward the target
    * @param first the client's SYN as captured, or with `takeOver` the first captured data segment of a
    *   session already open
    */
-  constructor(
-    endpoints: SessionEndpoints,
-    config: SessionConfig,
-    sink: SegmentSink,
-    first: SegmentIn,
-    takeOver: boolean,
-    now: number,
-  ) {
-    this.#start(endpoints, config, sink, first, takeOver, now);
-  }
-
-  /** A new session, as `new Session` makes, in a session `recycle`d if there is one. */
   static open(
     endpoints: SessionEndpoints,
     config: SessionConfig,
@@ -323,9 +315,52 @@ export class Session {
     takeOver: boolean,
     now: number,
   ): Session {
-    const session = recycledSessions.pop();
-    if (session === undefined) return new Session(endpoints, config, sink, first, takeOver, now);
-    session.#start(endpoints, config, sink, first, takeOver, now);
+    const session = recycledSessions.pop() ?? new Session();
+    // Every field as a new session has it, then its SYN goes (and for a take-over its first data).
+    session.outcome = undefined;
+    session.retransmissions = 0;
+    session.remains = undefined;
+    session.endpoints = endpoints;
+    session.config = config;
+    session.sink = sink;
+    session.#stream.restart(config.maxBuffered);
+    session.#turns.restart(config);
+    session.#congestion.restart();
+    session.#rto.restart();
+    session.#phase = "syn-sent";
+    const captured = optionsOf(first);
+    session.#clientIsn = sessionIsn(first);
+    session.#timestamps = captured.timestamp !== undefined;
+    const syn = session.#synOptions;
+    syn.mss = takeOver ? config.maxSegment : Math.min(captured.mss ?? DEFAULT_MSS, config.maxSegment);
+    syn.windowScale = takeOver ? undefined : captured.windowScale;
+    syn.sackPermitted = takeOver || captured.sackPermitted === true;
+    syn.timestamp = captured.timestamp && session.#synTimestamp;
+    // Without the client's window scale the window it advertises means nothing: offer the largest.
+    session.#mirrorWindow = !takeOver;
+    session.#clientWindow = takeOver ? 0xffff : first.window;
+    session.#now = now;
+    session.#sndUna = 0;
+    session.#sndNxt = 0;
+    session.#maxSent = 0;
+    session.#sndWnd = 0;
+    session.#mss = DEFAULT_MSS;
+    session.#targetWindowShift = 0;
+    session.#rtoDeadline = Infinity;
+    session.#timedEnd = -1;
+    session.#timedAt = 0;
+    session.#targetIsn = 0;
+    session.#rcvNxt = 0;
+    session.#ackedRcv = 0;
+    session.#ackDeadline = Infinity;
+    session.#useTimestamps = false;
+    session.#tsRecent = 0;
+    session.#lastActivity = now;
+    session.#clientResetOffset = Infinity;
+    session.#clientResetAt = 0;
+    session.#clientAcked = false;
+    session.#sendSyn(now);
+    if (takeOver) session.onClient(first, now);
     return session;
   }
 
@@ -338,61 +373,6 @@ export class Session {
     if (this.#phase !== "ended" || recycledSessions.length >= KEPT_SESSIONS) return;
     this.remains = undefined;
     recycledSessions.push(this);
-  }
-
-  /** Every field as a new session has it, then its SYN goes (and for a take-over its first data). */
-  #start(
-    endpoints: SessionEndpoints,
-    config: SessionConfig,
-    sink: SegmentSink,
-    first: SegmentIn,
-    takeOver: boolean,
-    now: number,
-  ): void {
-    this.outcome = undefined;
-    this.retransmissions = 0;
-    this.remains = undefined;
-    this.endpoints = endpoints;
-    this.config = config;
-    this.sink = sink;
-    this.#stream.restart(config.maxBuffered);
-    this.#turns.restart(config);
-    this.#congestion.restart();
-    this.#rto.restart();
-    this.#phase = "syn-sent";
-    const captured = optionsOf(first);
-    this.#clientIsn = sessionIsn(first);
-    this.#timestamps = captured.timestamp !== undefined;
-    const syn = this.#synOptions;
-    syn.mss = takeOver ? config.maxSegment : Math.min(captured.mss ?? DEFAULT_MSS, config.maxSegment);
-    syn.windowScale = takeOver ? undefined : captured.windowScale;
-    syn.sackPermitted = takeOver || captured.sackPermitted === true;
-    syn.timestamp = captured.timestamp && this.#synTimestamp;
-    // Without the client's window scale the window it advertises means nothing: offer the largest.
-    this.#mirrorWindow = !takeOver;
-    this.#clientWindow = takeOver ? 0xffff : first.window;
-    this.#now = now;
-    this.#sndUna = 0;
-    this.#sndNxt = 0;
-    this.#maxSent = 0;
-    this.#sndWnd = 0;
-    this.#mss = DEFAULT_MSS;
-    this.#targetWindowShift = 0;
-    this.#rtoDeadline = Infinity;
-    this.#timedEnd = -1;
-    this.#timedAt = 0;
-    this.#targetIsn = 0;
-    this.#rcvNxt = 0;
-    this.#ackedRcv = 0;
-    this.#ackDeadline = Infinity;
-    this.#useTimestamps = false;
-    this.#tsRecent = 0;
-    this.#lastActivity = now;
-    this.#clientResetOffset = Infinity;
-    this.#clientResetAt = 0;
-    this.#clientAcked = false;
-    this.#sendSyn(now);
-    if (takeOver) this.onClient(first, now);
   }
 
   /** Where the session stands toward the target. */

@@ -98,7 +98,7 @@ function upload(
     }
   };
 
-  const session = new Session(
+  const session = Session.open(
     { clientAddress: 0xc6130005, clientPort: 40000, targetAddress: 0xc6120002, targetPort: 8080 },
     defaultSessionConfig,
     (_endpoints, tcp) => {

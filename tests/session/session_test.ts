@@ -36,7 +36,7 @@ function open(
   synOptions: TcpOptions = { mss: 1460, sackPermitted: true },
 ) {
   const sent: TcpRepr[] = [];
-  const session = new Session(
+  const session = Session.open(
     ENDPOINTS,
     { ...defaultSessionConfig, ...config },
     (_session, tcp) => sent.push(keptSegment(tcp)),
