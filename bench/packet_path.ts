@@ -29,21 +29,19 @@ import { Capture, PacketBatch, readKernelFile } from "../ffi/mod.ts";
 import { LinkOutlet } from "../src/copy/link_sender.ts";
 import { parseMac } from "../src/copy/neighbours.ts";
 import { BATCH_PACKETS, BATCH_SLOT, type Outlet, PacketSender } from "../src/copy/sender.ts";
+import { encodeClientEvent } from "../src/copy/intercept_link.ts";
 import {
-  encodeRegistration,
-  encodeRegistration6,
   encodeReplyRecord,
   encodeReplyRecord6,
   parseReplyRecord,
   parseReplyRecord6,
-  type Registration,
   REGISTRATION6_LENGTH,
   RegistrationType,
   REPLY6_RECORD_LENGTH,
   REPLY_RECORD_LENGTH,
   ReplyHeaders,
 } from "../src/protocol/mod.ts";
-import { type SessionEndpoints, SessionTable } from "../src/session/mod.ts";
+import { SessionTable } from "../src/session/mod.ts";
 import { port80Plan } from "../tests/session/_plan.ts";
 import {
   type Address,
@@ -283,7 +281,6 @@ function runOnce(steps: Step[], sender: PacketSender | undefined, family: Family
   const buffer = new Uint8Array(65535);
   const registration = new Uint8Array(REGISTRATION6_LENGTH);
   const source6 = new Uint8Array(16);
-  const client6 = new Uint8Array(16);
   const target6 = ipv6AddressBytes(TARGET6);
   let sent = 0;
   const decoder = new TcpPacketDecoder();
@@ -299,38 +296,6 @@ function runOnce(steps: Step[], sender: PacketSender | undefined, family: Family
   const packet6: Ipv6TcpRepr = { src: source6, dst: target6, flowInfo: 0, tcp: packet4.tcp };
   const target: Address = family === 4 ? TARGET : TARGET6;
   const first: Address = family === 4 ? FAKE_CLIENT_NET : FAKE_CLIENT6;
-  // As copy's intercept links encode the table's client events: into registrations they refill.
-  const registration4: Registration = {
-    type: 1,
-    clientAddress: 0,
-    clientPort: 0,
-    targetAddress: 0,
-    targetPort: 0,
-  };
-  const registration6 = {
-    type: 1 as 1 | 2,
-    clientAddress: client6,
-    clientPort: 0,
-    targetAddress: target6,
-    targetPort: 0,
-  };
-  const encode = (type: 1 | 2, endpoints: SessionEndpoints) => {
-    const { clientAddress, clientPort, targetPort } = endpoints;
-    if (typeof clientAddress === "number") {
-      registration4.type = type;
-      registration4.clientAddress = clientAddress;
-      registration4.clientPort = clientPort;
-      registration4.targetAddress = endpoints.targetAddress as number;
-      registration4.targetPort = targetPort;
-      encodeRegistration(registration4, registration, 0);
-    } else {
-      writeIpv6Address(clientAddress, client6);
-      registration6.type = type;
-      registration6.clientPort = clientPort;
-      registration6.targetPort = targetPort;
-      encodeRegistration6(registration6, registration, 0);
-    }
-  };
   const table = new SessionTable(port80Plan(target, { clients: [{ first, count: 1 }] }), {
     segment(endpoints, tcp) {
       sent++;
@@ -349,10 +314,10 @@ function runOnce(steps: Step[], sender: PacketSender | undefined, family: Family
       }
     },
     clientOpened(endpoints) {
-      encode(RegistrationType.ADD, endpoints);
+      encodeClientEvent(RegistrationType.ADD, endpoints, registration, 0);
     },
     clientClosed(endpoints) {
-      encode(RegistrationType.DELETE, endpoints);
+      encodeClientEvent(RegistrationType.DELETE, endpoints, registration, 0);
     },
   });
   let now = 0;

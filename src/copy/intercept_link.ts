@@ -499,28 +499,36 @@ const registration6: Registration6 = {
 
 /** Adds the registration of `type` (ADD or DELETE) of `endpoints`' client, as TCPCopy's record or ADD6/DELETE6. */
 function enqueue(link: Link, type: 1 | 2, endpoints: SessionEndpoints): void {
+  reserve(link, REGISTRATION6_LENGTH);
+  link.pendingLength += encodeClientEvent(type, endpoints, link.pending, link.pendingLength);
+}
+
+/**
+ * Writes the registration of `type` (ADD or DELETE) of `endpoints`' client at `into[offset..]`, TCPCopy's
+ * record for IPv4 and ADD6/DELETE6 for IPv6, without an object made; returns its length.
+ */
+export function encodeClientEvent(
+  type: 1 | 2,
+  endpoints: SessionEndpoints,
+  into: Uint8Array,
+  offset: number,
+): number {
   const { clientAddress, clientPort, targetAddress, targetPort } = endpoints;
-  if (link.pendingLength + REGISTRATION6_LENGTH > link.pending.length) {
-    const grown = new Uint8Array(link.pending.length * 2);
-    grown.set(link.pending.subarray(0, link.pendingLength));
-    link.pending = grown;
-  }
   if (typeof clientAddress === "number") {
     registration4.type = type;
     registration4.clientAddress = clientAddress;
     registration4.clientPort = clientPort;
     registration4.targetAddress = targetAddress as number;
     registration4.targetPort = targetPort;
-    encodeRegistration(registration4, link.pending, link.pendingLength);
-    link.pendingLength += REGISTRATION_LENGTH;
-    return;
+    encodeRegistration(registration4, into, offset);
+    return REGISTRATION_LENGTH;
   }
   registration6.type = type;
   writeIpv6Address(clientAddress, registration6.clientAddress);
   registration6.clientPort = clientPort;
   writeIpv6Address(targetAddress as string, registration6.targetAddress);
   registration6.targetPort = targetPort;
-  link.pendingLength += encodeRegistration6(registration6, link.pending, link.pendingLength);
+  return encodeRegistration6(registration6, into, offset);
 }
 
 /** Makes room for `length` more bytes in the link's pending buffer. */
