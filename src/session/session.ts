@@ -550,7 +550,7 @@ export class Session {
     if (this.#rto.backoffs === 0) this.#rto.sample(now - this.#timedAt);
     this.#rto.resetBackoff();
     this.#sndUna = 1;
-    this.#turns.delivered(1);
+    this.#turns.delivered(1, now);
     this.#sndNxt = Math.max(this.#sndNxt, 1);
     this.#maxSent = Math.max(this.#maxSent, 1);
     this.#rtoDeadline = Infinity;
@@ -589,7 +589,7 @@ export class Session {
       }
       this.#rto.resetBackoff();
       this.#sndUna = acked;
-      this.#turns.delivered(acked);
+      this.#turns.delivered(acked, now);
       const fin = this.#stream.finOffset;
       if (fin !== undefined && acked > fin) this.#closed("client");
       // An ack beyond what went again since a timeout's go-back: the originals got through, so the

@@ -51,7 +51,7 @@ const PIPELINED_CLOSE_PAUSE_MS = 200;
  * const turns = new Turns({ responseWaitMs: 3000, maxLagMs: 200 });
  * turns.sent(now); // the handshake is done: what the target says from now on answers the client
  * turns.release(stream, now); // the first request goes (the client spoke first)
- * // ... its bytes go out: turns.sent(now); the target acknowledges them: turns.delivered(offset);
+ * // ... its bytes go out: turns.sent(now); the target acknowledges them: turns.delivered(offset, now);
  * turns.answered(now); // the target answered: the next request may go
  * const wakeAt = turns.nextRelease(stream); // or at the latest then
  * ```
@@ -61,6 +61,11 @@ export class Turns {
   // Set again by `restart`; numbers from the start, so that V8 keeps the times in place (see Session).
   /** The target has the client's bytes before this offset. */
   #delivered = 0;
+  /**
+   * When the target acknowledged more than before: a target silent since it had the request, not since
+   * the request first went, is one that does not answer (a lossy way may deliver it seconds later).
+   */
+  #deliveredAt = 0;
   /** When the furthest of the client's bytes went out. */
   #sentAt = 0;
   /** Whether the target said anything since then. */
@@ -81,6 +86,7 @@ export class Turns {
   restart(config: TurnsConfig): void {
     this.config = config;
     this.#delivered = 0;
+    this.#deliveredAt = 0;
     this.#sentAt = 0;
     this.#answered = false;
     this.#answeredAt = 0;
@@ -89,8 +95,9 @@ export class Turns {
     this.#longestAnswerGap = 0;
   }
 
-  /** The target has (acknowledged) the client's bytes before `offset`. */
-  delivered(offset: number): void {
+  /** The target has (acknowledged) the client's bytes before `offset`, at `now`. */
+  delivered(offset: number, now: number): void {
+    if (offset > this.#delivered) this.#deliveredAt = now;
     this.#delivered = offset;
   }
 
@@ -146,7 +153,10 @@ export class Turns {
    */
   #turnTime(start: number, lagLimit: number, close: boolean): number {
     if (this.#delivered < start) return lagLimit;
-    const silenceLimit = Math.min(lagLimit, this.#sentAt + this.config.responseWaitMs);
+    const silenceLimit = Math.min(
+      lagLimit,
+      Math.max(this.#sentAt, this.#deliveredAt) + this.config.responseWaitMs,
+    );
     if (!this.#answered) return silenceLimit;
     // After pipelined requests the first answer need not be the last: a close waits for a pause.
     return close && this.#pipelined

@@ -131,11 +131,12 @@ Deno.test("a target that stays silent gets the next request after the response w
   const { sent, session } = establish({ responseWaitMs: 1000, maxLagMs: 60_000 });
   session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);
   session.onClient(segment({ seq: (CLIENT_ISN + 11) >>> 0, ack: 900, data: bytes(10, 9) }), 25);
+  // Silent from when it had the request (its ack at 26), not from when the request went (20).
   session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0 }), 26);
-  assert.ok(session.nextDeadline <= 20 + 1000);
-  session.onTick(1019);
+  assert.ok(session.nextDeadline <= 26 + 1000);
+  session.onTick(1025);
   assert.equal(sent.filter((tcp) => tcp.payload?.[0] === 9).length, 0);
-  session.onTick(1021);
+  session.onTick(1026);
   assert.equal(sent.filter((tcp) => tcp.payload?.[0] === 9).length, 1);
 });
 
@@ -298,10 +299,10 @@ Deno.test("a client's RST goes after the response wait when the target does not 
   session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);
   session.onClient(segment({ seq: (CLIENT_ISN + 11) >>> 0, flags: TcpFlag.RST }), 30);
   session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0 }), 31);
-  assert.equal(session.nextDeadline, 20 + 1000);
-  session.onTick(1019);
+  assert.equal(session.nextDeadline, 31 + 1000, "the wait counts from when the target had the request");
+  session.onTick(1030);
   assert.equal(sent.filter((tcp) => tcp.flags & TcpFlag.RST).length, 0);
-  session.onTick(1020);
+  session.onTick(1031);
   assert.equal(sent.at(-1)!.flags & TcpFlag.RST, TcpFlag.RST);
   assert.equal(session.outcome, "reset-by-client");
 });

@@ -27,7 +27,7 @@ function queue(requests: [number, number][], finOffset?: number, firstRequestWai
 /** A conversation whose handshake is done at 0 and whose first request (100 bytes) went out at `now`. */
 function afterFirstRequest(requests: RequestQueue, now = 0, config = CONFIG) {
   const turns = new Turns(config);
-  turns.delivered(1);
+  turns.delivered(1, 0);
   turns.sent(0);
   turns.release(requests, now);
   turns.sent(now);
@@ -36,7 +36,7 @@ function afterFirstRequest(requests: RequestQueue, now = 0, config = CONFIG) {
 
 Deno.test("the client's first request goes at once, unless the server spoke first online", () => {
   const turns = new Turns(CONFIG);
-  turns.delivered(1);
+  turns.delivered(1, 0);
   turns.sent(0);
   assert.equal(turns.nextRelease(queue([[1, 0]])), -Infinity);
   const greeted = queue([[1, 0]], undefined, true);
@@ -55,7 +55,7 @@ Deno.test("the next request waits until the target has the previous one and answ
   const turns = afterFirstRequest(requests);
   assert.deepEqual(requests.taken, [1]);
   assert.equal(turns.nextRelease(requests), 10 + 200, "not delivered yet: the lag limit");
-  turns.delivered(101);
+  turns.delivered(101, 0);
   assert.equal(turns.nextRelease(requests), 10 + 200, "delivered, not answered: still the lag limit");
   turns.answered(50);
   assert.equal(turns.nextRelease(requests), -Infinity);
@@ -66,19 +66,19 @@ Deno.test("the next request waits until the target has the previous one and answ
 Deno.test("an answer counts only if it came after the request went out", () => {
   const requests = queue([[1, 0], [101, 10]]);
   const turns = new Turns({ ...CONFIG, maxLagMs: 60_000 });
-  turns.delivered(1);
+  turns.delivered(1, 0);
   turns.sent(0);
   turns.release(requests, 0);
   turns.answered(3); // before the first request's bytes went
   turns.sent(4);
-  turns.delivered(101);
+  turns.delivered(101, 0);
   assert.equal(turns.nextRelease(requests), 4 + 3000, "the answer was older: wait for a new one");
 });
 
 Deno.test("a target that stays silent gets the next request after the response wait", () => {
   const requests = queue([[1, 0], [101, 10]]);
   const turns = afterFirstRequest(requests, 0, { ...CONFIG, maxLagMs: 60_000 });
-  turns.delivered(101);
+  turns.delivered(101, 0);
   assert.equal(turns.nextRelease(requests), 3000);
   turns.release(requests, 2999);
   assert.deepEqual(requests.taken, [1]);
@@ -98,11 +98,21 @@ Deno.test("a close keeps its turn however far behind the conversation is", () =>
   const requests = queue([[1, 0], [101, 10]], 101);
   const turns = afterFirstRequest(requests);
   assert.equal(turns.nextRelease(requests), Infinity, "the FIN waits for the target to have the request");
-  turns.delivered(101);
+  turns.delivered(101, 0);
   assert.equal(turns.nextRelease(requests), 3000, "then for its answer, up to the response wait");
   turns.answered(40);
   assert.equal(turns.nextRelease(requests), -Infinity, "no pipelining: the first answer is its turn");
   assert.equal(turns.closeDueAt(101), -Infinity, "a reset at the same place: the same turn");
+});
+
+Deno.test("a close waits for an answer from when the target had the request, not from when it first went", () => {
+  const requests = queue([[1, 0], [101, 10]], 101);
+  const turns = afterFirstRequest(requests);
+  // The request's last segment was lost and went again: the target acknowledged it only at 2,900.
+  turns.delivered(101, 2900);
+  assert.equal(turns.nextRelease(requests), 2900 + 3000, "a server drops a request it works on at a close");
+  turns.answered(2950);
+  assert.equal(turns.nextRelease(requests), -Infinity);
 });
 
 Deno.test("after pipelining a close waits for the target to pause: 200 ms, or twice its longest gap", () => {
@@ -111,7 +121,7 @@ Deno.test("after pipelining a close waits for the target to pause: 200 ms, or tw
   turns.release(requests, 210);
   assert.deepEqual(requests.taken, [1, 101], "the second request pipelined at 210");
   turns.sent(210);
-  turns.delivered(201);
+  turns.delivered(201, 0);
   turns.answered(300);
   assert.equal(
     turns.nextRelease(requests),
@@ -131,19 +141,19 @@ Deno.test("restarted turns forget a conversation that pipelined: its close goes 
   const turns = afterFirstRequest(pipelined);
   turns.release(pipelined, 210); // pipelined
   turns.sent(210);
-  turns.delivered(201);
+  turns.delivered(201, 0);
   turns.answered(300);
   turns.answered(450);
   turns.restart({ ...CONFIG, responseWaitMs: 1000 });
   // As in "a close keeps its turn": no pipelining in the new conversation, a response wait of 1000.
   const requests = queue([[1, 0], [101, 10]], 101);
-  turns.delivered(1);
+  turns.delivered(1, 0);
   turns.sent(0);
   assert.equal(turns.nextRelease(requests), -Infinity);
   turns.release(requests, 0);
   turns.sent(0);
   assert.equal(turns.nextRelease(requests), Infinity, "the FIN waits for the target to have the request");
-  turns.delivered(101);
+  turns.delivered(101, 0);
   assert.equal(turns.nextRelease(requests), 1000, "then for its answer, up to the new response wait");
   turns.answered(40);
   assert.equal(turns.nextRelease(requests), -Infinity, "not pipelined: the first answer is its turn");
@@ -154,7 +164,7 @@ Deno.test("a close after pipelining still goes after the response wait when the 
   const turns = afterFirstRequest(requests, 0, { responseWaitMs: 300, maxLagMs: 200 });
   turns.release(requests, 210);
   turns.sent(210);
-  turns.delivered(201);
+  turns.delivered(201, 0);
   turns.answered(220);
   turns.answered(480); // a gap of 260 ms: the pause would be 520 ms
   assert.equal(turns.nextRelease(requests), 210 + 300);
@@ -163,7 +173,7 @@ Deno.test("a close after pipelining still goes after the response wait when the 
 Deno.test("silences before the conversation pipelined do not count toward the close's pause", () => {
   const requests = queue([[1, 0], [101, 800], [201, 950], [301, 960]], 301);
   const turns = afterFirstRequest(requests);
-  turns.delivered(101);
+  turns.delivered(101, 0);
   turns.answered(900); // 900 ms after the first request: the turns were kept
   turns.release(requests, 900);
   assert.deepEqual(requests.taken, [1, 101]);
@@ -171,7 +181,7 @@ Deno.test("silences before the conversation pipelined do not count toward the cl
   turns.release(requests, 1150); // silent for the request at 201 until its lag limit: it pipelines
   assert.deepEqual(requests.taken, [1, 101, 201]);
   turns.sent(1150);
-  turns.delivered(301);
+  turns.delivered(301, 0);
   turns.answered(1200);
   assert.equal(turns.nextRelease(requests), 1200 + 200, "only the 50 ms since pipelining count");
 });
