@@ -3,7 +3,7 @@
  * each response's status, headers (volatile ones left out) and body, a JSON body by meaning.
  */
 import type { Answer } from "./answer.ts";
-import { header, type HttpMessage, parseRequests, parseResponses } from "./http.ts";
+import { header, type HttpMessage, parseResponses, requestMethods } from "./http.ts";
 import { diffJson, ignoredPaths } from "./json_diff.ts";
 
 /** What `--compare` compares. */
@@ -71,7 +71,7 @@ export class Differ {
   /** How `target` differs from `online` as answers to `request`; empty when they are the same. */
   diff(request: Uint8Array, online: Answer, target: Answer): Difference[] {
     if (this.options.mode === "http") {
-      const methods = parseRequests(request).map((message) => message.method ?? "GET");
+      const methods = requestMethods(request);
       const onlineResponses = parseResponses(online.bytes, methods, online.whole);
       const targetResponses = parseResponses(target.bytes, methods, target.whole);
       if (onlineResponses.length > 0 || targetResponses.length > 0) {

@@ -28,9 +28,21 @@ export interface HttpMessage {
 const MAX_DECODED_BODY = 8 * 1024 * 1024;
 const decoder = new TextDecoder("latin1");
 const CRLF_CRLF = [13, 10, 13, 10];
+/** The body of a message read for its framing only. */
+const NO_BODY = new Uint8Array(0);
 
 /** The requests in `bytes` (a client's turn), as far as they are whole. */
 export function parseRequests(bytes: Uint8Array): HttpMessage[] {
+  return readRequests(bytes, true);
+}
+
+/** The methods of the requests in `bytes`, to match responses to (no body is read for them). */
+export function requestMethods(bytes: Uint8Array): string[] {
+  return readRequests(bytes, false).map((message) => message.method ?? "GET");
+}
+
+/** `parseRequests`, with the bodies decoded when `decode` and left out (empty) when not. */
+function readRequests(bytes: Uint8Array, decode: boolean): HttpMessage[] {
   const messages: HttpMessage[] = [];
   let at = 0;
   while (at < bytes.length) {
@@ -39,7 +51,7 @@ export function parseRequests(bytes: Uint8Array): HttpMessage[] {
     const [method, target, version] = head.startLine.split(" ");
     if (method === undefined || target === undefined || !version?.startsWith("HTTP/1.")) break;
     const length = Number(header(head.headers, "content-length") ?? "0");
-    const body = readBody(bytes, head.end, head.headers, Number.isFinite(length) ? length : 0, false, true);
+    const body = readBody(bytes, head.end, head.headers, Number.isFinite(length) ? length : 0, false, decode);
     messages.push({
       method,
       target,
@@ -101,7 +113,7 @@ export class ResponseFraming {
   /** `responsesUnfinished(request, answer)`; each call's bytes begin with the previous call's. */
   unfinished(request: Uint8Array, answer: Uint8Array): boolean {
     if (request.length !== this.#requestLength) {
-      this.#methods = parseRequests(request).map((message) => message.method ?? "GET");
+      this.#methods = requestMethods(request);
       this.#requestLength = request.length;
       this.#end = 0;
       this.#whole = 0;
@@ -120,7 +132,7 @@ export class ResponseFraming {
 
 /**
  * The final response to `method` in `bytes` from `at`, interim 1xx ones before it skipped, its body
- * decoded when `decode`; undefined without a whole HTTP head there. `closed`: the server closed after
+ * decoded when `decode` (else left out, empty); undefined without a whole HTTP head there. `closed`: the server closed after
  * these bytes, so a body without a length runs to the end.
  */
 function readResponse(
@@ -203,7 +215,7 @@ function readBody(
   let complete: boolean;
   let end: number;
   if (/chunked/i.test(header(headers, "transfer-encoding") ?? "")) {
-    ({ body: raw, complete, end } = readChunked(bytes, from));
+    ({ body: raw, complete, end } = readChunked(bytes, from, decode));
   } else if (length !== undefined && Number.isFinite(length)) {
     end = Math.min(from + length, bytes.length);
     raw = bytes.subarray(from, end);
@@ -213,14 +225,16 @@ function readBody(
     raw = bytes.subarray(from);
     complete = toEnd;
   }
-  return {
-    body: complete && decode ? decodeContent(raw, header(headers, "content-encoding")) : raw,
-    complete,
-    end,
-  };
+  if (!decode) return { body: NO_BODY, complete, end };
+  return { body: complete ? decodeContent(raw, header(headers, "content-encoding")) : raw, complete, end };
 }
 
-function readChunked(bytes: Uint8Array, from: number): { body: Uint8Array; complete: boolean; end: number } {
+/** A chunked body from `from`: where it ends, and its chunks joined when `keep` (else none are kept). */
+function readChunked(
+  bytes: Uint8Array,
+  from: number,
+  keep: boolean,
+): { body: Uint8Array; complete: boolean; end: number } {
   const parts: Uint8Array[] = [];
   let at = from;
   for (;;) {
@@ -237,7 +251,7 @@ function readChunked(bytes: Uint8Array, from: number): { body: Uint8Array; compl
       return { body: concatBytes(parts), complete: true, end };
     }
     if (at + size + 2 > bytes.length) break;
-    parts.push(bytes.subarray(at, at + size));
+    if (keep) parts.push(bytes.subarray(at, at + size));
     at += size + 2;
   }
   return { body: concatBytes(parts), complete: false, end: bytes.length };
