@@ -19,6 +19,8 @@
  *        [--profile DIR] [--anchor DIR]
  *        [--without-copy]  (what the lab serves by itself: the same steps with no copy running)
  *        [--copy-flags="-m 192"]  (more flags for copy, to measure them)
+ *        [--copy-v8-flags="--trace-gc"]  (V8 flags for copy alone, to measure them)
+ *        [--copy-stdout DIR]  (keep each step's copy stdout there, e.g. what --trace-gc prints)
  *        [--target-no-timestamps]  (diagnosis: the target refuses no copied SYN by PAWS)
  *        [--connect]  (each step also with copy --connect, ordinary connections to the target, beside packets)
  */
@@ -213,6 +215,15 @@ function rssByMinute(records: Record<string, number>[]): number[] {
   return minutes;
 }
 
+/** The stats sample with the most V8 heap: that heap and what objects took of it, MB. */
+function heapPeakMb(records: Record<string, number>[]): { total: number; used: number } {
+  const peak = records.reduce(
+    (most, record) => (record["heap-bytes"] ?? 0) > (most["heap-bytes"] ?? 0) ? record : most,
+    {} as Record<string, number>,
+  );
+  return { total: (peak["heap-bytes"] ?? 0) / 2 ** 20, used: (peak["heap-used-bytes"] ?? 0) / 2 ** 20 };
+}
+
 /** Waits until `read` stops changing (the copies have drained), at most `timeoutMs`. */
 async function settle(read: () => Promise<number>, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
@@ -243,6 +254,8 @@ interface StepResult {
   peakRssMb: number;
   anonRssMb: number;
   fileRssMb: number;
+  /** The most V8 heap copy held in the step, and what objects took of it then, MB; `undefined` for C. */
+  heapMb: { total: number; used: number } | undefined;
   /** Packets the kernel dropped before copy read them; `undefined` where copy does not say (C). */
   kernelDropped: number | undefined;
   wrkErrors: string;
@@ -252,7 +265,8 @@ interface StepResult {
 
 function formatTable(scenario: Scenario, steps: StepResult[]): string {
   const header = "| copier | offered req/s | served online req/s | target received / online | " +
-    "copy CPU-s per 10k req (of it user) | intercept CPU-s per 10k | copy peak RSS | copy RssAnon | kernel drops |";
+    "copy CPU-s per 10k req (of it user) | intercept CPU-s per 10k | copy peak RSS | copy RssAnon | " +
+    "copy V8 heap, most (used) | kernel drops |";
   const rows = steps.map((step) => {
     const share = (100 * step.received / Math.max(step.onlineRequests, 1)).toFixed(1);
     return [
@@ -264,6 +278,9 @@ function formatTable(scenario: Scenario, steps: StepResult[]): string {
       step.interceptCpuPer10k.toFixed(3),
       `${step.peakRssMb.toFixed(0)} MB`,
       `${step.anonRssMb.toFixed(0)} MB`,
+      step.heapMb === undefined
+        ? "n/a"
+        : `${step.heapMb.total.toFixed(0)} (${step.heapMb.used.toFixed(0)}) MB`,
       step.kernelDropped === undefined ? "n/a" : String(step.kernelDropped),
     ].reduce((line, cell) => `${line} ${cell} |`, "|");
   });
@@ -272,7 +289,13 @@ function formatTable(scenario: Scenario, steps: StepResult[]): string {
       step.rssByMinuteMb.join(" ")
     }`
   );
-  const lines = [`${scenario.title}:`, "", header, "|:--|---:|---:|---:|---:|---:|---:|---:|---:|", ...rows];
+  const lines = [
+    `${scenario.title}:`,
+    "",
+    header,
+    "|:--|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...rows,
+  ];
   if (trends.length > 0) lines.push("", ...trends);
   return lines.join("\n");
 }
@@ -286,6 +309,10 @@ interface RunOptions {
   readonly withoutCopy: boolean;
   /** More `copy` flags, e.g. `-m 192`. */
   readonly copyFlags: string[];
+  /** V8 flags for `copy` alone, e.g. `--trace-gc` or a heap size. */
+  readonly copyV8Flags: string | undefined;
+  /** Where each step's copy stdout is kept (V8 prints `--trace-gc` there), if anywhere. */
+  readonly copyStdoutDir: string | undefined;
   /** Each step also with `copy --connect`, right after the packet transport's. */
   readonly connect: boolean;
   /** The folder of C `tcpcopy` and `intercept` to run beside tcpshadow, if any. */
@@ -371,7 +398,10 @@ async function startCopier(
     "--stats-json",
     statsPath,
     ...run.copyFlags,
-  ], profileFlags(run.profileDir)));
+  ], [
+    ...profileFlags(run.profileDir),
+    ...(run.copyV8Flags === undefined ? [] : [`--v8-flags=${run.copyV8Flags}`]),
+  ]));
   await waitForStderr(copy, "copying on");
   return copy;
 }
@@ -450,6 +480,7 @@ async function runStep(
       peakRssMb: memory.peak,
       anonRssMb: memory.anon,
       fileRssMb: memory.file,
+      heapMb: copier === "tcpcopy" ? undefined : heapPeakMb(stats),
       kernelDropped: copier === "tcpcopy" ? undefined : stats.at(-1)?.["packets-kernel-dropped"] ?? 0,
       wrkErrors: errors,
       rssByMinuteMb: rssByMinute(stats),
@@ -461,6 +492,10 @@ async function runStep(
       const summary = copy.stderrText().split("\n").find((line) => line.includes(" summary "));
       if (copier !== "tcpcopy") {
         console.error(`  copy exited ${status.code}: ${summary?.slice(summary.indexOf(" summary ") + 1)}`);
+      }
+      if (run.copyStdoutDir !== undefined) {
+        await Deno.writeTextFile(`${run.copyStdoutDir}/${name}.txt`, copy.stdoutText());
+        await Deno.copyFile(statsPath, `${run.copyStdoutDir}/${name}-stats.jsonl`).catch(() => {});
       }
     }
   }
@@ -479,6 +514,8 @@ function parseFlags() {
         "target-no-timestamps": { type: "boolean" },
         "without-copy": { type: "boolean" },
         "copy-flags": { type: "string" },
+        "copy-v8-flags": { type: "string" },
+        "copy-stdout": { type: "string" },
         connect: { type: "boolean" },
         anchor: { type: "string" },
       },
@@ -671,6 +708,8 @@ async function main(): Promise<void> {
           profileDir: flags.profile,
           withoutCopy,
           copyFlags: flags["copy-flags"]?.split(/\s+/).filter(Boolean) ?? [],
+          copyV8Flags: flags["copy-v8-flags"],
+          copyStdoutDir: flags["copy-stdout"],
           connect: flags.connect === true,
           anchor,
         });

@@ -108,6 +108,9 @@ export const RUNTIME_COUNTERS = [
 /** The memory guard's (`--max-memory`) and the process's: `CopyMonitor.stats()` adds them. */
 export const MEMORY_COUNTERS = [
   gauge("resident-memory-bytes", "Resident memory of the copy process."),
+  gauge("heap-bytes", "V8's heap as the process holds it now, a part of its resident memory."),
+  gauge("heap-used-bytes", "Of V8's heap, what objects take now, live or not yet collected."),
+  gauge("external-bytes", "Memory outside V8's heap held by JavaScript objects: packet buffers."),
   gauge("memory-paused", "1 while --max-memory keeps new sessions out."),
   counter("memory-pauses", "Times --max-memory started keeping new sessions out."),
   counter("memory-collections", "Full garbage collections --max-memory asked for before refusing."),

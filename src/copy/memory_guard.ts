@@ -32,7 +32,7 @@ export interface GuardedTable {
 }
 
 /** This process's resident bytes. */
-export function residentBytes(): number {
+function residentBytes(): number {
   return Deno.memoryUsage().rss;
 }
 

@@ -14,7 +14,7 @@ import {
   type RUNTIME_COUNTERS,
 } from "./counters.ts";
 import type { CopyRuntime } from "./runtime.ts";
-import { type MemoryGuard, residentBytes } from "./memory_guard.ts";
+import type { MemoryGuard } from "./memory_guard.ts";
 import { BlindAlarm } from "./blind.ts";
 
 /** The side jobs of one `copy` run; `stop` ends them all. */
@@ -33,6 +33,8 @@ export class CopyMonitor {
   readonly #capHits: GrowthAlarm;
   readonly #blind: BlindAlarm;
   #rss = 0;
+  /** V8's heap and what lies outside it, read with the resident size: they tell garbage from the rest. */
+  #heap: Deno.MemoryUsage = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0 };
 
   /**
    * Starts watching `runtime`, with `guard` for `--max-memory`. A metrics address that cannot be bound or
@@ -64,6 +66,9 @@ export class CopyMonitor {
     return {
       ...this.#runtime.stats(),
       "resident-memory-bytes": this.#rss,
+      "heap-bytes": this.#heap.heapTotal,
+      "heap-used-bytes": this.#heap.heapUsed,
+      "external-bytes": this.#heap.external,
       "memory-paused": this.#runtime.table.paused ? 1 : 0,
       "memory-pauses": this.#guard?.pauses ?? 0,
       "memory-collections": this.#guard?.collections ?? 0,
@@ -73,7 +78,8 @@ export class CopyMonitor {
   /** One round of checks (the timer's; exposed for tests). */
   check(now = performance.now()): void {
     const runtime = this.#runtime;
-    this.#rss = residentBytes();
+    this.#heap = Deno.memoryUsage();
+    this.#rss = this.#heap.rss;
     this.#kernelDrops.check(runtime.packetsKernelDropped, now, this.#log);
     this.#sendDrops.check(runtime.stats()["packets-send-dropped"], now, this.#log);
     this.#capHits.check(runtime.table.counters.sessionsRefusedAtCap, now, this.#log);
