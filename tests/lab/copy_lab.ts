@@ -35,11 +35,18 @@ const TASK = (JSON.parse(Deno.readTextFileSync(new URL("../../deno.json", import
 
 /**
  * The command line that runs tcpshadow from source as `deno task tcpshadow` does (its runtime flags),
- * with `denoFlags` for Deno itself (e.g. a CPU profile).
+ * with `denoFlags` for Deno itself (e.g. a CPU profile). V8 flags among them come after the task's, so
+ * they win where both set one.
  */
 export function tcpshadow(args: string[], denoFlags: string[] = []): string[] {
-  const flags = TASK.slice(2, -1);
-  return [Deno.execPath(), "run", "--quiet", ...denoFlags, ...flags, MAIN, ...args];
+  const v8 = (flag: string) => flag.startsWith("--v8-flags=");
+  const v8Flags = [...TASK, ...denoFlags].filter(v8).map((flag) => flag.slice("--v8-flags=".length));
+  const flags = [
+    ...denoFlags.filter((flag) => !v8(flag)),
+    ...TASK.slice(2, -1).filter((flag) => !v8(flag)),
+    ...(v8Flags.length === 0 ? [] : [`--v8-flags=${v8Flags.join(",")}`]),
+  ];
+  return [Deno.execPath(), "run", "--quiet", ...flags, MAIN, ...args];
 }
 
 /** What the servers of one lab run. */
