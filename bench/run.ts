@@ -15,8 +15,15 @@
  * runs twice, tcpshadow then C TCPCopy, each with its own copy process started for the step, so the
  * tables set both side by side under the same load and the same hour.
  *
- * Run: deno task bench [--duration S] [--scenario keepalive|close|all] [--quick | --rates R,R,..|max]
+ * The online host's port on the lab's bridge receives what the host sends in a NAPI thread of its own, as a
+ * NIC's interrupt would on a separate target host (see `receiveInNapiThread`): a copier's CPU is then its
+ * own work, not the bridge's and the target's receive paths run inside its send calls.
+ *
+ * Run: deno task bench [--duration S] [--scenario NAME[,NAME..]|all] [--quick | --rates R,R,..|max]
  *        [--profile DIR] [--anchor DIR]
+ *        (NAME: keepalive, keepalive6, close, close6; run in the order given)
+ *        [--receive-in-sender]  (the lab before 2026-11-29's ninth round: the bridge and the target
+ *          receive inside the sender's system calls, charged to copy)
  *        [--without-copy]  (what the lab serves by itself: the same steps with no copy running)
  *        [--copy-flags="-m 192"]  (more flags for copy, to measure them)
  *        [--target-no-timestamps]  (diagnosis: the target refuses no copied SYN by PAWS)
@@ -24,7 +31,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type Host, type LabProcess, withLab } from "../tests/lab/lab.ts";
+import { type Host, type Lab, type LabProcess, withLab } from "../tests/lab/lab.ts";
 import { FAKE_CLIENTS, FAKE_CLIENTS6, tcpshadow, waitForStderr } from "../tests/lab/copy_lab.ts";
 import { measureAllocations, measurePacketPath, TARGET_MAC } from "./packet_path.ts";
 import { selfTimes } from "./profile_summary.ts";
@@ -146,6 +153,40 @@ http {
   }
 }
 `;
+}
+
+/**
+ * Has the bridge's port of `host` receive the host's packets in a NAPI kernel thread (GRO on, which gives
+ * a veth its NAPI, and threaded NAPI), and returns the port's name. Without it a veth hands each packet
+ * sent to the receiving side's backlog, which the kernel runs at once inside the sender's system call: the
+ * bridge, the target's whole TCP receive (and its SYN-ACK or ACK on to the assistant) were charged to
+ * copy's system time (this kernel has no IRQ time accounting), 23-25% of copy's CPU samples with a new
+ * connection per request (bench/RESULTS.md, ninth round). On a separate target host that work is not
+ * copy's. GRO merges nothing that matters here: a segment with PSH, SYN or FIN, or no payload, is passed
+ * on at once.
+ */
+async function receiveInNapiThread(lab: Lab, host: Host): Promise<string> {
+  const inBridge = async (args: string[]) => {
+    const output = await new Deno.Command("ip", { args: ["netns", "exec", lab.bridgeNetns, ...args] })
+      .output();
+    const text = new TextDecoder().decode(output.stdout);
+    if (!output.success) {
+      throw new Error(`${args.join(" ")}: ${new TextDecoder().decode(output.stderr).trim()}`);
+    }
+    return text;
+  };
+  // The host's veth names its peer by interface index, in the bridge's namespace.
+  const peer = JSON.parse((await host.run(["ip", "-j", "link", "show", host.device])).stdout)[0].link_index;
+  const ports: { ifindex: number; ifname: string }[] = JSON.parse(
+    await inBridge(["ip", "-j", "link", "show"]),
+  );
+  const port = ports.find((link) => link.ifindex === peer)?.ifname;
+  if (port === undefined) throw new Error(`no bridge port with index ${peer} for ${host.name}`);
+  await inBridge(["ethtool", "-K", port, "gro", "on"]);
+  await inBridge(["sh", "-c", `echo 1 > /sys/class/net/${port}/threaded`]);
+  const threaded = (await inBridge(["cat", `/sys/class/net/${port}/threaded`])).trim();
+  if (threaded !== "1") throw new Error(`${port}: threaded NAPI did not take (${threaded})`);
+  return port;
 }
 
 async function ensureTools(): Promise<void> {
@@ -466,6 +507,19 @@ async function runStep(
   }
 }
 
+/** The scenarios `names` lists (comma-separated, in that order), or all of them for `all`. */
+function scenariosNamed(names: string): Scenario[] {
+  if (names === "all") return [...SCENARIOS];
+  return names.split(",").map((name) => {
+    const scenario = SCENARIOS.find((known) => known.name === name);
+    if (scenario === undefined) {
+      console.error(`bench: no scenario "${name}" (${SCENARIOS.map((known) => known.name).join(", ")})`);
+      Deno.exit(2);
+    }
+    return scenario;
+  });
+}
+
 function parseFlags() {
   try {
     return parseArgs({
@@ -481,6 +535,7 @@ function parseFlags() {
         "copy-flags": { type: "string" },
         connect: { type: "boolean" },
         anchor: { type: "string" },
+        "receive-in-sender": { type: "boolean" },
       },
     }).values;
   } catch (error) {
@@ -492,6 +547,7 @@ function parseFlags() {
 async function main(): Promise<void> {
   const flags = parseFlags();
   const duration = Number(flags.duration);
+  const chosenScenarios = scenariosNamed(flags.scenario);
   await ensureTools();
   const cpu = /model name\s*:\s*(.*)/.exec(await Deno.readTextFile("/proc/cpuinfo"))?.[1] ?? "unknown";
   console.log(
@@ -583,6 +639,12 @@ async function main(): Promise<void> {
           ]
         ) await host.run(["sysctl", "-qw", setting]);
       }
+      if (flags["receive-in-sender"]) {
+        console.log("(receive in the sender: the bridge and the target's receive run in copy's sends)\n");
+      } else {
+        const port = await receiveInNapiThread(lab, hosts.online);
+        console.log(`(the online host's packets are received on the bridge by the NAPI thread of ${port})\n`);
+      }
       const route = await hosts.target.run(
         tcpshadow([
           "route",
@@ -647,17 +709,14 @@ async function main(): Promise<void> {
         console.log(`(anchor: C tcpcopy and intercept from ${anchor}, each step run by both)\n`);
       }
 
-      const scenarios = SCENARIOS.filter((scenario) =>
-        flags.scenario === "all" || flags.scenario === scenario.name
-      )
-        .map((scenario) => ({
-          ...scenario,
-          rates: flags.rates !== undefined
-            ? flags.rates.split(",").map((rate) => rate === "max" ? 0 : Number(rate))
-            : flags.quick
-            ? scenario.rates.slice(-2)
-            : scenario.rates,
-        }));
+      const scenarios = chosenScenarios.map((scenario) => ({
+        ...scenario,
+        rates: flags.rates !== undefined
+          ? flags.rates.split(",").map((rate) => rate === "max" ? 0 : Number(rate))
+          : flags.quick
+          ? scenario.rates.slice(-2)
+          : scenario.rates,
+      }));
       const tables: string[] = [];
       for (const scenario of scenarios) {
         console.error(`running ${scenario.title}, ${scenario.rates.length} steps of ${duration} s`);
