@@ -20,6 +20,7 @@
  */
 export * from "./auth.ts";
 import {
+  copyIpv6Address,
   IPV4_MIN_HEADER_LENGTH,
   type Ipv4Address,
   ipv4FromBytes,
@@ -658,9 +659,9 @@ export function encodeRegistration6(registration: Registration6, into: Uint8Arra
     registration.type === RegistrationType.ADD ? Ipv6RecordType.ADD6 : Ipv6RecordType.DELETE6,
   );
   const body = offset + REGISTRATION_LENGTH;
-  into.set(registration.clientAddress.subarray(0, 16), body + REG6_CLIENT_ADDRESS);
+  copyIpv6Address(registration.clientAddress, into, body + REG6_CLIENT_ADDRESS);
   write16(into, body + REG6_CLIENT_PORT, registration.clientPort);
-  into.set(registration.targetAddress.subarray(0, 16), body + REG6_TARGET_ADDRESS);
+  copyIpv6Address(registration.targetAddress, into, body + REG6_TARGET_ADDRESS);
   write16(into, body + REG6_TARGET_PORT, registration.targetPort);
   return REGISTRATION6_LENGTH;
 }
