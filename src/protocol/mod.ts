@@ -553,6 +553,16 @@ export class ReplyFrameDecoder {
     let at = 0;
     while (at < chunk.length) {
       if (this.#inExtension) {
+        if (
+          this.#extensionBody >= 0 && this.#partialLength === 0 && at + this.#extensionBody <= chunk.length
+        ) {
+          // A body whole in the chunk goes out as a view of it: REPLY6 frames, most of what an IPv6 copy
+          // reads, are not copied once more (as whole IPv4 records are not, below).
+          this.#inExtension = false;
+          this.onExtension(this.#extensionType, chunk.subarray(at, at + this.#extensionBody));
+          at += this.#extensionBody;
+          continue;
+        }
         const wanted = this.#extensionBody < 0 ? EXTENSION_FRAME_HEADER_LENGTH - 2 : this.#extensionBody;
         const taken = Math.min(wanted - this.#partialLength, chunk.length - at);
         this.#record.set(chunk.subarray(at, at + taken), this.#partialLength);
