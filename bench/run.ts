@@ -155,17 +155,24 @@ http {
 `;
 }
 
+/** The NAPI thread that receives for a bridge port. */
+interface ReceiveThread {
+  readonly port: string;
+  readonly pid: number;
+}
+
 /**
  * Has the bridge's port of `host` receive the host's packets in a NAPI kernel thread (GRO on, which gives
- * a veth its NAPI, and threaded NAPI), and returns the port's name. Without it a veth hands each packet
- * sent to the receiving side's backlog, which the kernel runs at once inside the sender's system call: the
- * bridge, the target's whole TCP receive (and its SYN-ACK or ACK on to the assistant) were charged to
- * copy's system time (this kernel has no IRQ time accounting), 23-25% of copy's CPU samples with a new
- * connection per request (bench/RESULTS.md, ninth round). On a separate target host that work is not
- * copy's. GRO merges nothing that matters here: a segment with PSH, SYN or FIN, or no payload, is passed
- * on at once.
+ * a veth its NAPI, and threaded NAPI), run at an interrupt thread's priority (SCHED_FIFO 50). Without it a
+ * veth hands each packet sent to the receiving side's backlog, which the kernel runs at once inside the
+ * sender's system call: the bridge, the target's whole TCP receive (and its SYN-ACK or ACK on to the
+ * assistant) were charged to copy's system time (this kernel has no IRQ time accounting), 23-25% of
+ * copy's CPU samples with a new connection per request (bench/RESULTS.md, ninth round). On a separate
+ * target host that work is not copy's. The priority keeps the lab's timing: the work preempts the hosts'
+ * processes as the softirq it was did, rather than wait its turn behind them on a busy machine (the
+ * online server's answers to the client pass the port too).
  */
-async function receiveInNapiThread(lab: Lab, host: Host): Promise<string> {
+async function receiveInNapiThread(lab: Lab, host: Host): Promise<ReceiveThread> {
   const inBridge = async (args: string[]) => {
     const output = await new Deno.Command("ip", { args: ["netns", "exec", lab.bridgeNetns, ...args] })
       .output();
@@ -183,10 +190,33 @@ async function receiveInNapiThread(lab: Lab, host: Host): Promise<string> {
   const port = ports.find((link) => link.ifindex === peer)?.ifname;
   if (port === undefined) throw new Error(`no bridge port with index ${peer} for ${host.name}`);
   await inBridge(["ethtool", "-K", port, "gro", "on"]);
+  // The thread is named for the port and the NAPI's id, which nothing shows: the one that appears is ours.
+  const before = napiThreads(port);
   await inBridge(["sh", "-c", `echo 1 > /sys/class/net/${port}/threaded`]);
-  const threaded = (await inBridge(["cat", `/sys/class/net/${port}/threaded`])).trim();
-  if (threaded !== "1") throw new Error(`${port}: threaded NAPI did not take (${threaded})`);
-  return port;
+  const started = [...napiThreads(port)].filter((pid) => !before.has(pid));
+  if (started.length !== 1) throw new Error(`${port}: ${started.length} NAPI threads started, not 1`);
+  const pid = started[0];
+  await inBridge(["chrt", "-f", "-p", "50", String(pid)]);
+  return { port, pid };
+}
+
+/** The kernel's NAPI threads of network devices called `port` (in any namespace). */
+function napiThreads(port: string): Set<number> {
+  const found = new Set<number>();
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const comm = readIfThere(`/proc/${entry.name}/comm`);
+    if (comm?.startsWith(`napi/${port}-`)) found.add(Number(entry.name));
+  }
+  return found;
+}
+
+function readIfThere(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return undefined; // the process ended meanwhile
+  }
 }
 
 async function ensureTools(): Promise<void> {
@@ -281,6 +311,8 @@ interface StepResult {
   copyCpuPer10k: number;
   copyUserPer10k: number;
   interceptCpuPer10k: number;
+  /** The NAPI thread's CPU seconds per 10k requests: the receiving that no longer runs in copy's sends. */
+  receiveThreadCpuPer10k: number | undefined;
   peakRssMb: number;
   anonRssMb: number;
   fileRssMb: number;
@@ -331,6 +363,8 @@ interface RunOptions {
   readonly connect: boolean;
   /** The folder of C `tcpcopy` and `intercept` to run beside tcpshadow, if any. */
   readonly anchor: string | undefined;
+  /** The NAPI thread receiving the online host's packets (`receiveInNapiThread`), if there is one. */
+  readonly receiveThreadPid: number | undefined;
 }
 
 /** The intercept each copier talks to. */
@@ -454,6 +488,9 @@ async function runStep(
     const targetBefore = await lineCount(`${dir}/target-access.log`);
     const copyCpuBefore = await copyCpu();
     const interceptCpuBefore = await cpuSeconds(interceptPid);
+    const receiveCpu = () =>
+      run.receiveThreadPid === undefined ? undefined : cpuSeconds(run.receiveThreadPid);
+    const receiveCpuBefore = await receiveCpu();
     const wrk = await client.run([
       "wrk",
       `-t${threads}`,
@@ -475,6 +512,7 @@ async function runStep(
     const copyUser = copyCpuAfter.user - copyCpuBefore.user;
     const copyTotal = copyUser + copyCpuAfter.system - copyCpuBefore.system;
     const interceptCpuAfter = await cpuSeconds(interceptPid);
+    const receiveCpuAfter = await receiveCpu();
     const interceptCpu = interceptCpuAfter.user + interceptCpuAfter.system - interceptCpuBefore.user -
       interceptCpuBefore.system;
     const stats = await statsRecords(statsPath);
@@ -488,6 +526,10 @@ async function runStep(
       copyCpuPer10k: copyTotal / Math.max(onlineRequests, 1) * 10_000,
       copyUserPer10k: copyUser / Math.max(onlineRequests, 1) * 10_000,
       interceptCpuPer10k: interceptCpu / Math.max(onlineRequests, 1) * 10_000,
+      receiveThreadCpuPer10k: receiveCpuAfter === undefined || receiveCpuBefore === undefined
+        ? undefined
+        : (receiveCpuAfter.user + receiveCpuAfter.system - receiveCpuBefore.user - receiveCpuBefore.system) /
+          Math.max(onlineRequests, 1) * 10_000,
       peakRssMb: memory.peak,
       anonRssMb: memory.anon,
       fileRssMb: memory.file,
@@ -639,11 +681,14 @@ async function main(): Promise<void> {
           ]
         ) await host.run(["sysctl", "-qw", setting]);
       }
+      let receiveThread: ReceiveThread | undefined;
       if (flags["receive-in-sender"]) {
         console.log("(receive in the sender: the bridge and the target's receive run in copy's sends)\n");
       } else {
-        const port = await receiveInNapiThread(lab, hosts.online);
-        console.log(`(the online host's packets are received on the bridge by the NAPI thread of ${port})\n`);
+        receiveThread = await receiveInNapiThread(lab, hosts.online);
+        console.log(
+          `(the online host's packets are received on the bridge by ${receiveThread.port}'s NAPI thread)\n`,
+        );
       }
       const route = await hosts.target.run(
         tcpshadow([
@@ -732,6 +777,7 @@ async function main(): Promise<void> {
           copyFlags: flags["copy-flags"]?.split(/\s+/).filter(Boolean) ?? [],
           connect: flags.connect === true,
           anchor,
+          receiveThreadPid: receiveThread?.pid,
         });
         tables.push(formatTable(scenario, steps));
       }
