@@ -168,9 +168,10 @@ interface ReceiveThread {
  * sender's system call: the bridge, the target's whole TCP receive (and its SYN-ACK or ACK on to the
  * assistant) were charged to copy's system time (this kernel has no IRQ time accounting), 23-25% of
  * copy's CPU samples with a new connection per request (bench/RESULTS.md, ninth round). On a separate
- * target host that work is not copy's. The priority keeps the lab's timing: the work preempts the hosts'
- * processes as the softirq it was did, rather than wait its turn behind them on a busy machine (the
- * online server's answers to the client pass the port too).
+ * target host that work is not copy's. The priority lets the work preempt the hosts' processes as the
+ * softirq it was did, rather than wait its turn behind them on a busy machine (the online server's answers
+ * to the client pass the port too); on a loaded machine the steps still served about a fifth fewer
+ * requests than with the old lab (RESULTS.md, ninth round).
  */
 async function receiveInNapiThread(lab: Lab, host: Host): Promise<ReceiveThread> {
   const inBridge = async (args: string[]) => {
