@@ -170,8 +170,8 @@ interface ReceiveThread {
  * copy's CPU samples with a new connection per request (bench/RESULTS.md, ninth round). On a separate
  * target host that work is not copy's. The priority lets the work preempt the hosts' processes as the
  * softirq it was did, rather than wait its turn behind them on a busy machine (the online server's answers
- * to the client pass the port too); on a loaded machine the steps still served about a fifth fewer
- * requests than with the old lab (RESULTS.md, ninth round).
+ * to the client pass the port too). On a loaded machine the steps served a fifth fewer requests than
+ * with the old lab in two rounds, more in a third (RESULTS.md, ninth round).
  */
 async function receiveInNapiThread(lab: Lab, host: Host): Promise<ReceiveThread> {
   const inBridge = async (args: string[]) => {

@@ -163,7 +163,7 @@ Deno.test("a REPLY6 body whole in what was read is handed over as a view of it, 
   assert.equal(bodies.length, 1);
   assert.equal(bodies[0].buffer, chunk.buffer);
   assert.equal(bodies[0].byteOffset, rest.byteOffset);
-  // And in one read with what follows it.
+  // And the whole frame, header and body, in one read.
   const again = new ReplyFrameDecoder((_type, body) => bodies.push(body));
   assert.equal(again.push(chunk, () => assert.fail("no IPv4 record")), undefined);
   assert.equal(bodies[1].buffer, chunk.buffer);
