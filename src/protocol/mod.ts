@@ -20,6 +20,7 @@
  */
 export * from "./auth.ts";
 import {
+  copyIpv6Address,
   IPV4_MIN_HEADER_LENGTH,
   type Ipv4Address,
   ipv4FromBytes,
@@ -552,6 +553,16 @@ export class ReplyFrameDecoder {
     let at = 0;
     while (at < chunk.length) {
       if (this.#inExtension) {
+        if (
+          this.#extensionBody >= 0 && this.#partialLength === 0 && at + this.#extensionBody <= chunk.length
+        ) {
+          // A body whole in the chunk goes out as a view of it: REPLY6 frames, most of what an IPv6 copy
+          // reads, are not copied once more (as whole IPv4 records are not, below).
+          this.#inExtension = false;
+          this.onExtension(this.#extensionType, chunk.subarray(at, at + this.#extensionBody));
+          at += this.#extensionBody;
+          continue;
+        }
         const wanted = this.#extensionBody < 0 ? EXTENSION_FRAME_HEADER_LENGTH - 2 : this.#extensionBody;
         const taken = Math.min(wanted - this.#partialLength, chunk.length - at);
         this.#record.set(chunk.subarray(at, at + taken), this.#partialLength);
@@ -658,9 +669,9 @@ export function encodeRegistration6(registration: Registration6, into: Uint8Arra
     registration.type === RegistrationType.ADD ? Ipv6RecordType.ADD6 : Ipv6RecordType.DELETE6,
   );
   const body = offset + REGISTRATION_LENGTH;
-  into.set(registration.clientAddress.subarray(0, 16), body + REG6_CLIENT_ADDRESS);
+  copyIpv6Address(registration.clientAddress, into, body + REG6_CLIENT_ADDRESS);
   write16(into, body + REG6_CLIENT_PORT, registration.clientPort);
-  into.set(registration.targetAddress.subarray(0, 16), body + REG6_TARGET_ADDRESS);
+  copyIpv6Address(registration.targetAddress, into, body + REG6_TARGET_ADDRESS);
   write16(into, body + REG6_TARGET_PORT, registration.targetPort);
   return REGISTRATION6_LENGTH;
 }

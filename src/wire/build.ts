@@ -189,7 +189,10 @@ function emitIpv4Header(
   return ip;
 }
 
-/** A 40-byte IPv6 header at `into[offset..]` before `payloadLength` bytes of `nextHeader`; returns the emitters' view. */
+/**
+ * A 40-byte IPv6 header at `into[offset..]` before `payloadLength` bytes of `nextHeader`; returns the
+ * emitters' view. Every byte of it is a field written here, so unlike IPv4's it needs no zeroing first.
+ */
 function emitIpv6Header(
   repr: {
     readonly src: Uint8Array;
@@ -202,10 +205,8 @@ function emitIpv6Header(
   into: Uint8Array,
   offset: number,
 ): Ipv6View {
-  into.fill(0, offset, offset + IPV6_HEADER_LENGTH);
   const ip = ipv6Scratch.pointAt(into, offset);
-  ip.version = 6;
-  ip.flowInfo = repr.flowInfo ?? 0;
+  ip.setVersionAndFlowInfo(repr.flowInfo ?? 0);
   ip.payloadLength = payloadLength;
   ip.nextHeader = nextHeader;
   ip.hopLimit = repr.hopLimit ?? DEFAULT_TTL;

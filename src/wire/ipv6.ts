@@ -1,5 +1,5 @@
 /** Zero-copy view of an IPv6 header (RFC 8200) and its extension-header chain. */
-import { read16, write16 } from "./bytes.ts";
+import { read16, write16, write32 } from "./bytes.ts";
 import { onesComplementSum } from "./checksum.ts";
 import { type WireError, wireError } from "./errors.ts";
 
@@ -70,10 +70,6 @@ export class Ipv6View {
   get version(): number {
     return this.bytes[this.offset + VERSION_CLASS_FLOW] >> 4;
   }
-  set version(value: number) {
-    const at = this.offset + VERSION_CLASS_FLOW;
-    this.bytes[at] = (value << 4) | (this.bytes[at] & 0x0f);
-  }
 
   /** Traffic class (DSCP and ECN) and flow label: the low 28 bits of the header's first word. */
   get flowInfo(): number {
@@ -81,12 +77,13 @@ export class Ipv6View {
     return ((this.bytes[at] & 0x0f) << 24 | this.bytes[at + 1] << 16 | this.bytes[at + 2] << 8 |
       this.bytes[at + 3]) >>> 0;
   }
-  set flowInfo(value: number) {
-    const at = this.offset + VERSION_CLASS_FLOW;
-    this.bytes[at] = (this.bytes[at] & 0xf0) | ((value >>> 24) & 0x0f);
-    this.bytes[at + 1] = (value >>> 16) & 0xff;
-    this.bytes[at + 2] = (value >>> 8) & 0xff;
-    this.bytes[at + 3] = value & 0xff;
+
+  /**
+   * Writes the header's whole first word at once: version 6 and `flowInfo` (its low 28 bits), the one
+   * write a header being built needs there.
+   */
+  setVersionAndFlowInfo(flowInfo: number): void {
+    write32(this.bytes, this.offset + VERSION_CLASS_FLOW, 6 << 28 | (flowInfo & 0x0fffffff));
   }
 
   /** Payload length: everything after the fixed header, extension headers included. */
@@ -118,7 +115,7 @@ export class Ipv6View {
     return this.bytes.subarray(this.offset + SRC, this.offset + SRC + ADDRESS_LENGTH);
   }
   set src(address: Uint8Array) {
-    copyAddress(address, this.bytes, this.offset + SRC);
+    copyIpv6Address(address, this.bytes, this.offset + SRC);
   }
 
   /** Destination address: a 16-byte subarray of `bytes` (writes through). Setting it copies 16 bytes in. */
@@ -126,7 +123,7 @@ export class Ipv6View {
     return this.bytes.subarray(this.offset + DST, this.offset + DST + ADDRESS_LENGTH);
   }
   set dst(address: Uint8Array) {
-    copyAddress(address, this.bytes, this.offset + DST);
+    copyIpv6Address(address, this.bytes, this.offset + DST);
   }
 
   /**
@@ -190,11 +187,11 @@ export class Ipv6View {
 }
 
 /**
- * The first 16 bytes of `address` at `into[at..]`, byte by byte: for 16 bytes a loop the JIT compiles
- * inline is several times cheaper than `TypedArray.set` over a new subarray (issue #15, ~40 ns per
- * address on the send path). A shorter `address` is a `RangeError`, not a partly written header.
+ * The first 16 bytes of the IPv6 address `address` at `into[at..]`, byte by byte: for 16 bytes a loop the
+ * JIT compiles inline is several times cheaper than `TypedArray.set` over a new subarray (issue #15, ~40 ns
+ * per address on the send path). A shorter `address` is a `RangeError`, not a partly written header.
  */
-function copyAddress(address: Uint8Array, into: Uint8Array, at: number): void {
+export function copyIpv6Address(address: Uint8Array, into: Uint8Array, at: number): void {
   if (address.length < ADDRESS_LENGTH) {
     throw new RangeError(`IPv6 address needs 16 bytes, have ${address.length}`);
   }

@@ -138,3 +138,35 @@ Deno.test("IPv6 records travel in REPLY6 frames beside IPv4 reply frames, in ord
   expected.push("ext1");
   assert.deepEqual(seen, expected);
 });
+
+Deno.test("a REPLY6 body whole in what was read is handed over as a view of it, not copied", () => {
+  const encoder = new ReplyFrameEncoder({ chunkLength: 4096 });
+  const record = new Uint8Array(REPLY6_RECORD_LENGTH);
+  for (let i = 0; i < 3; i++) {
+    record[0] = i;
+    assert.ok(encoder.add6(record));
+  }
+  const chunk = encoder.take()!;
+  const bodies: Uint8Array[] = [];
+  const seen: number[] = [];
+  const decoder = new ReplyFrameDecoder((type, body) => {
+    assert.equal(type, ExtensionFrameType.REPLY6);
+    bodies.push(body);
+    for (let at = 0; at < body.length; at += REPLY6_RECORD_LENGTH) seen.push(body[at]);
+  });
+  // The frame's header in one read, its body whole in the next: the body is still not copied.
+  const headerEnd = chunk.length - 3 * REPLY6_RECORD_LENGTH;
+  assert.equal(decoder.push(chunk.subarray(0, headerEnd), () => assert.fail("no IPv4 record")), undefined);
+  const rest = chunk.subarray(headerEnd);
+  assert.equal(decoder.push(rest, () => assert.fail("no IPv4 record")), undefined);
+  assert.deepEqual(seen, [0, 1, 2]);
+  assert.equal(bodies.length, 1);
+  assert.equal(bodies[0].buffer, chunk.buffer);
+  assert.equal(bodies[0].byteOffset, rest.byteOffset);
+  // And the whole frame, header and body, in one read.
+  const again = new ReplyFrameDecoder((_type, body) => bodies.push(body));
+  assert.equal(again.push(chunk, () => assert.fail("no IPv4 record")), undefined);
+  assert.equal(bodies[1].buffer, chunk.buffer);
+  assert.equal(bodies[1].length, 3 * REPLY6_RECORD_LENGTH);
+  encoder.release(chunk);
+});

@@ -8,6 +8,7 @@ import {
   type Ipv4TcpRepr,
   Ipv4View,
   type Ipv6TcpRepr,
+  Ipv6View,
   isWireError,
   LinkType,
   parseIpv4,
@@ -122,11 +123,17 @@ Deno.test("emitting at an offset over stale bytes writes the same packet as a fr
   const v6: Ipv6TcpRepr = {
     src: new Uint8Array(16).fill(1),
     dst: new Uint8Array(16).fill(2),
+    flowInfo: 0xb8f1234,
     tcp: CAPTURED_SYN.tcp,
   };
+  // The IPv6 header is written field by field over the stale bytes, none zeroed first.
+  into.fill(0xff, 0, 30);
   const freshV6 = buildIpv6Tcp(v6);
   assert.equal(emitIpv6Tcp(v6, into, 1), freshV6.length);
   assert.deepEqual(into.subarray(1, 1 + freshV6.length), freshV6);
+  const header = Ipv6View.check(into, 1);
+  assert.ok(!isWireError(header));
+  assert.deepEqual([header.version, header.flowInfo], [6, 0xb8f1234]);
 });
 
 Deno.test("emitting into too small a buffer, or past 65535 bytes, is a RangeError", () => {

@@ -89,14 +89,18 @@ Deno.test("a fragment header is unsupported, but an atomic fragment's is skipped
   });
 });
 
-Deno.test("the traffic class and flow label read and write as one 28-bit word, the version kept", () => {
+Deno.test("the traffic class and flow label read as one 28-bit word, and are written with the version", () => {
   const bytes = ipv6(6, 20, TCP_HEADER);
   bytes.set([0x6b, 0x8f, 0x12, 0x34], 0); // traffic class 0xb8 (EF, not ECN-capable), flow label 0xf1234
   const ip = checked(bytes);
   assert.equal(ip.flowInfo, 0xb8f1234);
-  ip.flowInfo = 0x0212345;
+  ip.setVersionAndFlowInfo(0x0212345);
   assert.deepEqual([...bytes.subarray(0, 4)], [0x60, 0x21, 0x23, 0x45]);
+  bytes.fill(0xff, 0, 4);
+  ip.setVersionAndFlowInfo(0xfb8f1234); // bits above the 28 are not the flow info's: the version stays 6
+  assert.deepEqual([...bytes.subarray(0, 4)], [0x6b, 0x8f, 0x12, 0x34]);
   assert.equal(ip.version, 6);
+  assert.equal(ip.flowInfo, 0xb8f1234);
 });
 
 Deno.test("an extension header longer than the payload is malformed, and one cut by the capture truncated", () => {
