@@ -26,6 +26,8 @@ const SO_LINGER = 13;
 const SHUT_WR = 1;
 /** send(2) on a connection the peer reset must fail with EPIPE, not kill the process with SIGPIPE. */
 const MSG_NOSIGNAL = 0x4000;
+/** recv(2) on a TCP socket takes the bytes and drops them, copying nothing out (tcp(7)). */
+const MSG_TRUNC = 0x20;
 const EFD_NONBLOCK = 0o4000;
 const EFD_CLOEXEC = 0o2000000;
 const POLLOUT = 4;
@@ -66,6 +68,8 @@ const POLLFD_SIZE = 8;
 const POLLFD_EVENTS = 4;
 const POLLFD_REVENTS = 6;
 const POLLIN = 1;
+/** The peer shut its writing side (its FIN came): poll(2) says so even while bytes before it wait. */
+const POLLRDHUP = 0x2000;
 
 const SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -487,9 +491,6 @@ export function routeNetlinkDump(type: number, body: Uint8Array): { type: number
   }
 }
 
-/** What a non-blocking stream socket call did: bytes (or 0 at the end of the stream), or an errno. */
-export type IoResult = { readonly bytes: number } | { readonly errno: number };
-
 /**
  * An ordinary non-blocking TCP connection over libc, for `copy --connect`: connect, send and receive
  * without waiting (a `SocketPoller` says when to go on), half-close, and the abortive close (RST) that
@@ -547,22 +548,26 @@ export class StreamSocket {
     return new DataView(value.buffer).getInt32(0, true);
   }
 
-  /** Sends what the kernel takes now of `bytes`: how many (EAGAIN: 0), or the errno. */
-  send(bytes: Uint8Array<ArrayBuffer>): IoResult {
-    const chunk = bytes.length > MAX_IO ? bytes.subarray(0, MAX_IO) : bytes;
-    const sent = libc().send(this.#fd, chunk, size(chunk.length), MSG_NOSIGNAL);
-    if (sent >= 0) return { bytes: sent };
+  /**
+   * Sends what the kernel takes now of the first `length` bytes of `bytes` (at most 64 KiB at once): how
+   * many (0: no room, EAGAIN), or the errno negated. A number, not an object: one call per request.
+   */
+  send(bytes: Uint8Array<ArrayBuffer>, length = bytes.length): number {
+    const sent = libc().send(this.#fd, bytes, size(Math.min(length, bytes.length, MAX_IO)), MSG_NOSIGNAL);
+    if (sent >= 0) return sent;
     const errno = lastErrno();
-    return errno === EAGAIN ? { bytes: 0 } : { errno };
+    return errno === EAGAIN ? 0 : -errno;
   }
 
-  /** Receives into `buffer`: the bytes, 0 at the end of the stream, `undefined` when none wait (EAGAIN). */
-  receive(buffer: Uint8Array<ArrayBuffer>): IoResult | undefined {
+  /**
+   * Receives into `buffer` (at most 64 KiB at once): how many bytes, 0 at the end of the stream, or the
+   * errno negated (`-EAGAIN`: none wait). With `discard` the kernel drops the bytes it takes without
+   * copying them out (MSG_TRUNC), for a caller that only counts them; `buffer` is then left as it was.
+   */
+  receive(buffer: Uint8Array<ArrayBuffer>, discard = false): number {
     const length = Math.min(buffer.length, MAX_IO);
-    const received = libc().recv(this.#fd, buffer, size(length), 0);
-    if (received >= 0) return { bytes: received };
-    const errno = lastErrno();
-    return errno === EAGAIN ? undefined : { errno };
+    const received = libc().recv(this.#fd, buffer, size(length), discard ? MSG_TRUNC : 0);
+    return received >= 0 ? received : -lastErrno();
   }
 
   /** Shuts the writing side: a FIN after what was sent. */
@@ -605,7 +610,8 @@ export class SocketPoller {
 
   /**
    * Waits up to `timeoutMs` for any of `fds` (with `writable[i]`: also for room to write) and fills
-   * `ready[i]` with what happened: `POLL_READ`, `POLL_WRITE`, `POLL_ERROR` bits.
+   * `ready[i]` with what happened: `POLL_READ`, `POLL_WRITE`, `POLL_END` (the peer's FIN came: what is
+   * left to read ends with it), `POLL_ERROR` bits.
    */
   async wait(fds: readonly number[], writable: readonly boolean[], ready: number[], timeoutMs: number) {
     const count = fds.length + 1;
@@ -613,7 +619,7 @@ export class SocketPoller {
     const view = new DataView(pollfds.buffer);
     for (let i = 0; i < fds.length; i++) {
       view.setInt32(i * POLLFD_SIZE, fds[i], true);
-      view.setInt16(i * POLLFD_SIZE + POLLFD_EVENTS, POLLIN | (writable[i] ? POLLOUT : 0), true);
+      view.setInt16(i * POLLFD_SIZE + POLLFD_EVENTS, POLLIN | POLLRDHUP | (writable[i] ? POLLOUT : 0), true);
     }
     view.setInt32(fds.length * POLLFD_SIZE, this.#wakeFd, true);
     view.setInt16(fds.length * POLLFD_SIZE + POLLFD_EVENTS, POLLIN, true);
@@ -628,7 +634,7 @@ export class SocketPoller {
     for (let i = 0; i < fds.length; i++) {
       const revents = view.getInt16(i * POLLFD_SIZE + POLLFD_REVENTS, true);
       ready[i] = (revents & POLLIN ? POLL_READ : 0) | (revents & POLLOUT ? POLL_WRITE : 0) |
-        (revents & ~(POLLIN | POLLOUT) ? POLL_ERROR : 0);
+        (revents & POLLRDHUP ? POLL_END : 0) | (revents & ~(POLLIN | POLLOUT | POLLRDHUP) ? POLL_ERROR : 0);
     }
     if (view.getInt16(fds.length * POLLFD_SIZE + POLLFD_REVENTS, true) !== 0) {
       libc().read(this.#wakeFd, this.#wakeBytes, size(8));
@@ -652,3 +658,4 @@ export class SocketPoller {
 export const POLL_READ = 1;
 export const POLL_WRITE = 2;
 export const POLL_ERROR = 4;
+export const POLL_END = 8;

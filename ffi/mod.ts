@@ -25,9 +25,9 @@ export {
 export {
   errnoMessage,
   FdPoller,
-  type IoResult,
   lastErrno,
   PacketBatch,
+  POLL_END,
   POLL_ERROR,
   POLL_READ,
   POLL_WRITE,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   errnoMessage,
+  POLL_END,
   POLL_READ,
   POLL_WRITE,
   readKernelFile,
@@ -83,15 +84,23 @@ Deno.test("a StreamSocket connects without blocking, sends, receives, half-close
     assert.ok(ready[0] & POLL_WRITE);
     assert.equal(socket.connectError(), 0);
     const server = await accepted;
-    assert.deepEqual(socket.send(new TextEncoder().encode("hello")), { bytes: 5 });
+    assert.equal(socket.send(new TextEncoder().encode("hello!"), 5), 5, "the first 5 bytes");
     const got = new Uint8Array(16);
     assert.equal(await server.read(got), 5);
     await server.write(new TextEncoder().encode("hi"));
     await poller.wait([socket.fd], [false], ready, 2000);
     assert.ok(ready[0] & POLL_READ);
     const buffer = new Uint8Array(16);
-    assert.deepEqual(socket.receive(buffer), { bytes: 2 });
-    assert.equal(socket.receive(buffer), undefined, "nothing more waits");
+    assert.equal(socket.receive(buffer), 2);
+    assert.deepEqual([...buffer.subarray(0, 2)], [...new TextEncoder().encode("hi")]);
+    assert.equal(socket.receive(buffer), -11, "nothing more waits: EAGAIN");
+    // Bytes only counted: the kernel takes them without copying them out.
+    await server.write(new TextEncoder().encode("dropped"));
+    await poller.wait([socket.fd], [false], ready, 2000);
+    buffer.fill(0);
+    assert.equal(socket.receive(buffer, true), 7);
+    assert.deepEqual([...buffer], new Array(16).fill(0), "nothing copied");
+    assert.equal(socket.receive(buffer), -11, "taken all the same");
     socket.shutdownWrite();
     assert.equal(await server.read(got), null, "the FIN");
     socket.abort();
@@ -101,6 +110,38 @@ Deno.test("a StreamSocket connects without blocking, sends, receives, half-close
       (error) => error instanceof Deno.errors.BrokenPipe || error instanceof Deno.errors.ConnectionReset,
     );
     server.close();
+  } finally {
+    listener.close();
+    poller.close();
+  }
+});
+
+Deno.test("SocketPoller says when the peer's FIN came, bytes before it still to read", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const poller = new SocketPoller();
+  try {
+    const accepted = listener.accept();
+    const socket = StreamSocket.connect(new Uint8Array([127, 0, 0, 1]), port);
+    assert.ok(socket instanceof StreamSocket);
+    const ready: number[] = [];
+    await poller.wait([socket.fd], [true], ready, 2000);
+    const server = await accepted;
+    await server.write(new TextEncoder().encode("more"));
+    await poller.wait([socket.fd], [false], ready, 2000);
+    assert.equal(ready[0], POLL_READ, "bytes, no FIN yet");
+    const buffer = new Uint8Array(16);
+    assert.equal(socket.receive(buffer), 4);
+    await server.write(new TextEncoder().encode("bye"));
+    server.close();
+    for (let waited = 0; ready[0] !== (POLL_READ | POLL_END) && waited < 2000; waited += 10) {
+      await poller.wait([socket.fd], [false], ready, 2000);
+      if (ready[0] !== (POLL_READ | POLL_END)) await sleep(10); // the FIN may trail the bytes
+    }
+    assert.equal(ready[0], POLL_READ | POLL_END);
+    assert.equal(socket.receive(buffer), 3, "the bytes first");
+    assert.equal(socket.receive(buffer), 0, "then the end");
+    socket.close();
   } finally {
     listener.close();
     poller.close();
@@ -159,7 +200,7 @@ Deno.test("a StreamSocket connects over IPv6 from a bound local address", async 
     assert.equal(socket.connectError(), 0);
     const server = await accepted;
     assert.equal((server.remoteAddr as Deno.NetAddr).hostname, "::1");
-    assert.deepEqual(socket.send(new TextEncoder().encode("six")), { bytes: 3 });
+    assert.equal(socket.send(new TextEncoder().encode("six")), 3);
     const got = new Uint8Array(8);
     assert.equal(await server.read(got), 3);
     socket.close();
