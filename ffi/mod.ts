@@ -34,6 +34,7 @@ export {
   RawSocket,
   readKernelFile,
   routeNetlinkDump,
+  SendRing,
   socketAddress,
   SocketPoller,
   StreamSocket,

@@ -7,10 +7,19 @@
  * of events (`SocketPoller`). `Deno.connect` and `node:net` were measured first (bench/RESULTS.md):
  * under a live capture's load their connects waited in the event loop for seconds (no SYN left while
  * the capture kept it busy), and `Deno.connect` can neither bind a local address (`--bind`) nor close
- * with a RST. Here connect(2) runs when the session asks, on the JS thread, and send(2) once that turn of
- * the event loop is over, with all the connection's writes of the turn.
+ * with a RST. Here connect(2) runs when the session asks, on the JS thread, and the sends once that turn
+ * of the event loop is over, each with all its connection's writes of the turn, and all of them in one
+ * system call (`SendRing`, io_uring) where the kernel offers it.
  */
-import { POLL_END, POLL_ERROR, POLL_READ, POLL_WRITE, SocketPoller, StreamSocket } from "../../ffi/mod.ts";
+import {
+  POLL_END,
+  POLL_ERROR,
+  POLL_READ,
+  POLL_WRITE,
+  SendRing,
+  SocketPoller,
+  StreamSocket,
+} from "../../ffi/mod.ts";
 import { type Address, addressBytes, addressFamily } from "../wire/mod.ts";
 import type { ConnectionSink, ConnectSession } from "./session.ts";
 import type { TurnEnd } from "./turns.ts";
@@ -43,6 +52,9 @@ const EADDRINUSE = 98;
 const POLL_MS = 1000;
 /** The most one send(2) or recv(2) passes (`StreamSocket`'s limit too). */
 const IO_BYTES = 65536;
+/** Sends of one io_uring batch at most, and the bytes they carry: more go in a second batch. */
+const RING_SENDS = 64;
+const RING_BYTES = 256 * 1024;
 
 interface Connection {
   readonly session: ConnectSession;
@@ -52,6 +64,8 @@ interface Connection {
   readonly unsent: Uint8Array<ArrayBuffer>[];
   /** Shut the writing side once `unsent` is sent. */
   shutdownPending: boolean;
+  /** In `#written` now: once only, or the ring would send its bytes twice in one batch. */
+  written: boolean;
   /** The target closed its side: nothing more to read. */
   ended: boolean;
 }
@@ -75,6 +89,12 @@ export class ConnectTransport implements ConnectionSink {
   readonly #gathered = new Uint8Array(IO_BYTES);
   /** Connections written to in this turn of the event loop, sent at its end. */
   readonly #written: Connection[] = [];
+  /**
+   * The sends of such a turn, all in one system call where the kernel offers io_uring (`undefined`: one
+   * send(2) each); with the connections of the batch in flight, in the order queued.
+   */
+  readonly #ring = SendRing.open(RING_SENDS, RING_BYTES);
+  readonly #inRing: Connection[] = [];
   #closed = false;
   readonly #loop: Promise<void>;
 
@@ -122,6 +142,7 @@ export class ConnectTransport implements ConnectionSink {
       connected: false,
       unsent: [],
       shutdownPending: false,
+      written: false,
       ended: false,
     });
     this.#poller.wake();
@@ -136,7 +157,8 @@ export class ConnectTransport implements ConnectionSink {
     // capture batch often holds several requests of a session that fell behind and pipelines, and each
     // send(2) is a system call and a trip through the kernel's TCP. (More than one waiting otherwise: the
     // kernel had no room, and the poller says when it has.)
-    if (connection.connected && connection.unsent.length === 1) {
+    if (connection.connected && connection.unsent.length === 1 && !connection.written) {
+      connection.written = true;
       if (this.#written.length === 0) queueMicrotask(this.#flushWritten);
       this.#written.push(connection);
     }
@@ -144,11 +166,42 @@ export class ConnectTransport implements ConnectionSink {
 
   /** Sends what the connections written to in this turn of the event loop wait to send. */
   readonly #flushWritten = (): void => {
+    const ring = this.#ring;
+    // A lone send costs less by send(2) than through the ring (bench/RESULTS.md, ninth round).
+    const batched = ring !== undefined && this.#written.length > 1;
+    let staged = 0;
     for (const connection of this.#written) {
-      if (this.#connections.get(connection.session) === connection) this.#flush(connection);
+      connection.written = false;
+      if (this.#connections.get(connection.session) !== connection) continue;
+      if (!batched || connection.unsent.length === 0) {
+        this.#flush(connection);
+        continue;
+      }
+      const next = Math.min(connection.unsent[0].length, IO_BYTES);
+      if (ring.count === ring.capacity || (staged > 0 && staged + next > ring.staging.length)) {
+        this.#submitRing();
+        staged = 0;
+      }
+      const length = gather(connection.unsent, ring.staging, staged);
+      ring.queue(connection.socket.fd, staged, length);
+      this.#inRing.push(connection);
+      staged += length;
     }
+    if (batched) this.#submitRing();
     this.#written.length = 0;
   };
+
+  /** Makes the ring's sends, then does for each connection what a send(2)'s result would have it do. */
+  #submitRing(): void {
+    const ring = this.#ring!;
+    ring.submit();
+    for (let i = 0; i < this.#inRing.length; i++) {
+      const connection = this.#inRing[i];
+      // Everything offered was sent: the rest, if any (more than one send takes), goes by send(2).
+      if (this.#sent(connection, ring.result(i), ring.length(i))) this.#flush(connection);
+    }
+    this.#inRing.length = 0;
+  }
 
   shutdown(session: ConnectSession): void {
     const connection = this.#connections.get(session);
@@ -189,6 +242,7 @@ export class ConnectTransport implements ConnectionSink {
     this.#poller.wake();
     await this.#loop;
     this.#poller.close();
+    this.#ring?.close();
   }
 
   /** The next `--bind` address of `target`'s family, or `undefined` (the kernel chooses) if it has none. */
@@ -202,26 +256,10 @@ export class ConnectTransport implements ConnectionSink {
   #flush(connection: Connection): void {
     const { unsent, socket } = connection;
     while (unsent.length > 0) {
-      const gathered = unsent.length > 1 ? this.#gather(unsent) : 0;
+      const gathered = unsent.length > 1 ? gather(unsent, this.#gathered, 0) : 0;
       const offered = gathered > 0 ? gathered : Math.min(unsent[0].length, IO_BYTES);
       const sent = gathered > 0 ? socket.send(this.#gathered, gathered) : socket.send(unsent[0]);
-      if (sent < 0) return; // the connection broke: the poller reports it
-      if (sent === 0) {
-        this.#poller.wake(); // watch for room to write
-        return;
-      }
-      this.writes++;
-      for (let left = sent; left > 0;) {
-        if (left >= unsent[0].length) left -= unsent.shift()!.length;
-        else {
-          unsent[0] = unsent[0].subarray(left);
-          left = 0;
-        }
-      }
-      if (sent < offered) {
-        this.#poller.wake(); // the kernel took what it had room for: watch for room for the rest
-        return;
-      }
+      if (!this.#sent(connection, sent, offered)) return;
     }
     if (connection.shutdownPending) {
       connection.shutdownPending = false;
@@ -229,16 +267,31 @@ export class ConnectTransport implements ConnectionSink {
     }
   }
 
-  /** Copies the first of `unsent`'s writes that fit into `#gathered`; returns their length (0: none fit). */
-  #gather(unsent: readonly Uint8Array[]): number {
-    const into = this.#gathered;
-    let length = 0;
-    for (const bytes of unsent) {
-      if (length + bytes.length > into.length) break;
-      into.set(bytes, length);
-      length += bytes.length;
+  /**
+   * Takes what a send of `offered` bytes of `connection`'s sent (`sent`: bytes, or the errno negated) off
+   * its unsent writes; whether all of them went (if not, the poller watches for room, or reports the
+   * broken connection).
+   */
+  #sent(connection: Connection, sent: number, offered: number): boolean {
+    const { unsent } = connection;
+    if (sent < 0) return false; // the connection broke: the poller reports it
+    if (sent === 0) {
+      this.#poller.wake(); // watch for room to write
+      return false;
     }
-    return length;
+    this.writes++;
+    for (let left = sent; left > 0;) {
+      if (left >= unsent[0].length) left -= unsent.shift()!.length;
+      else {
+        unsent[0] = unsent[0].subarray(left);
+        left = 0;
+      }
+    }
+    if (sent < offered) {
+      this.#poller.wake(); // the kernel took what it had room for: watch for room for the rest
+      return false;
+    }
+    return true;
   }
 
   async #run(): Promise<void> {
@@ -315,4 +368,25 @@ export class ConnectTransport implements ConnectionSink {
       if (!(ready & POLL_END) || this.#connections.get(session) !== connection) return;
     }
   }
+}
+
+/**
+ * Copies `unsent`'s first writes into `into` from `offset`, as many whole as fit (at most 64 KiB, one send's
+ * worth), or, if the first does not fit, as much of it as does; returns how many bytes it copied.
+ */
+function gather(unsent: readonly Uint8Array[], into: Uint8Array, offset: number): number {
+  const room = Math.min(into.length - offset, IO_BYTES);
+  let length = 0;
+  for (const bytes of unsent) {
+    if (length + bytes.length > room) {
+      if (length === 0) {
+        into.set(bytes.subarray(0, room), offset);
+        length = room;
+      }
+      break;
+    }
+    into.set(bytes, offset + length);
+    length += bytes.length;
+  }
+  return length;
 }

@@ -111,6 +111,39 @@ Deno.test("a connection's writes in one turn of the event loop leave in one send
   });
 });
 
+Deno.test("the writes of several connections in one turn leave together, each whole", async () => {
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const transport = new ConnectTransport([], () => {}, new RecordingListener(true));
+  const targetPort = (server.addr as Deno.NetAddr).port;
+  const sessions = Array.from(
+    { length: 5 },
+    () => new ListeningSession({ targetAddress: parseIpv4("127.0.0.1")!, targetPort }),
+  );
+  const conns: Deno.Conn[] = [];
+  try {
+    for (const session of sessions) {
+      const accepted = server.accept();
+      transport.connect(session as unknown as ConnectSession);
+      conns.push(await accepted);
+      await until(() => session.news.includes("connected"), "connected");
+    }
+    // Each connection's writes of one turn, and one of 100 KB (more than one send takes) among them.
+    sessions.forEach((session, i) => {
+      const as = session as unknown as ConnectSession;
+      transport.write(as, encoder.encode(`request ${i}, `));
+      transport.write(as, i === 2 ? new Uint8Array(100_000).fill(120) : encoder.encode("and more"));
+    });
+    for (let i = 0; i < sessions.length; i++) {
+      const expected = `request ${i}, ` + (i === 2 ? "x".repeat(100_000) : "and more");
+      assert.equal(new TextDecoder().decode(await readBytes(conns[i], expected.length)), expected);
+    }
+  } finally {
+    for (const conn of conns) conn.close();
+    await transport.closeAll();
+    server.close();
+  }
+});
+
 Deno.test("writes the kernel has no room for wait, whole and in order, then the FIN", async () => {
   await withTransport(async (transport, session, conn) => {
     // 4 MB in pieces of odd sizes, some gathered, some larger than one send: far more than the socket

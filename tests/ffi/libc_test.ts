@@ -6,6 +6,7 @@ import {
   POLL_WRITE,
   readKernelFile,
   routeNetlinkDump,
+  SendRing,
   socketAddress,
   SocketPoller,
   StreamSocket,
@@ -165,6 +166,70 @@ Deno.test("a StreamSocket to a closed port fails as refused; a wait is woken ear
     await waiting;
     assert.ok(performance.now() - started < 2000);
   } finally {
+    poller.close();
+  }
+});
+
+Deno.test("a SendRing makes the sends of several sockets in one batch, each with its result", async () => {
+  const ring = SendRing.open(4, 1024);
+  assert.ok(ring, "io_uring on this kernel");
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const poller = new SocketPoller();
+  try {
+    const sockets: StreamSocket[] = [];
+    const servers: Deno.Conn[] = [];
+    for (let i = 0; i < 3; i++) {
+      const accepted = listener.accept();
+      const socket = StreamSocket.connect(new Uint8Array([127, 0, 0, 1]), port);
+      assert.ok(socket instanceof StreamSocket);
+      await poller.wait([socket.fd], [true], [], 2000);
+      sockets.push(socket);
+      servers.push(await accepted);
+    }
+    servers[2].close(); // the third peer is gone: its send fails
+    await sleep(20);
+    sockets[2].send(new Uint8Array(1)); // the peer's RST answers this byte
+    await sleep(20);
+    const texts = ["one", "second", "third"];
+    let offset = 0;
+    const indexes = texts.map((text, i) => {
+      const bytes = new TextEncoder().encode(text);
+      ring.staging.set(bytes, offset);
+      const index = ring.queue(sockets[i].fd, offset, bytes.length);
+      offset += bytes.length;
+      return index;
+    });
+    assert.deepEqual(indexes, [0, 1, 2]);
+    assert.equal(ring.count, 3);
+    ring.submit();
+    assert.equal(ring.count, 0);
+    assert.deepEqual([ring.result(0), ring.result(1)], [3, 6]);
+    assert.deepEqual([ring.length(0), ring.length(1), ring.length(2)], [3, 6, 5]);
+    assert.ok(ring.result(2) < 0, `a send to a reset connection fails (${ring.result(2)})`);
+    const got = new Uint8Array(16);
+    assert.equal(new TextDecoder().decode(got.subarray(0, (await servers[0].read(got))!)), "one");
+    assert.equal(new TextDecoder().decode(got.subarray(0, (await servers[1].read(got))!)), "second");
+    // A full socket answers 0, as send(2)'s EAGAIN: the peer does not read.
+    const big = ring.staging.length;
+    let sent = 0;
+    for (let round = 0; round < 10_000; round++) {
+      ring.queue(sockets[0].fd, 0, big);
+      ring.submit();
+      if (ring.result(0) === 0) break;
+      sent += ring.result(0);
+    }
+    assert.equal(ring.result(0), 0, `the socket filled after ${sent} bytes`);
+    for (const socket of sockets) socket.close();
+    for (const server of servers.slice(0, 2)) server.close();
+    // No more sends in a batch than its capacity.
+    for (let i = 0; i < ring.capacity; i++) ring.queue(-1, 0, 0);
+    assert.throws(() => ring.queue(-1, 0, 0), RangeError);
+    ring.submit();
+    assert.equal(ring.result(0), -9, "EBADF, from the kernel");
+  } finally {
+    ring.close();
+    listener.close();
     poller.close();
   }
 });
