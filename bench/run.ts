@@ -30,6 +30,8 @@
  *        [--copy-stdout DIR]  (keep each step's copy stdout there, e.g. what --trace-gc prints)
  *        [--target-no-timestamps]  (diagnosis: the target refuses no copied SYN by PAWS)
  *        [--connect]  (each step also with copy --connect, ordinary connections to the target, beside packets)
+ *        [--connect-only]  (each step with copy --connect alone; no packet-path micro-benchmarks either)
+ *        [--syscalls]  (perf stat counts copy's system calls during each step: per request, by call)
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -335,6 +337,8 @@ interface StepResult {
   wrkErrors: string;
   /** copy's highest RSS in each minute of the step, MB; empty for steps shorter than two minutes. */
   rssByMinuteMb: number[];
+  /** With `--syscalls`: copy's system calls per request served online, all and by call (the most first). */
+  syscallsPerRequest?: { all: number; byCall: Record<string, number> };
 }
 
 function formatTable(scenario: Scenario, steps: StepResult[]): string {
@@ -389,6 +393,10 @@ interface RunOptions {
   readonly copyStdoutDir: string | undefined;
   /** Each step also with `copy --connect`, right after the packet transport's. */
   readonly connect: boolean;
+  /** Each step with `copy --connect` only. */
+  readonly connectOnly: boolean;
+  /** Count copy's system calls during each step (`perf stat`). */
+  readonly syscalls: boolean;
   /** The folder of C `tcpcopy` and `intercept` to run beside tcpshadow, if any. */
   readonly anchor: string | undefined;
   /** The NAPI thread receiving the online host's packets (`receiveInNapiThread`), if there is one. */
@@ -408,9 +416,9 @@ async function runScenario(
   intercepts: Intercepts,
   run: RunOptions,
 ): Promise<StepResult[]> {
-  const copiers: Copier[] = ["tcpshadow"];
-  if (run.connect) copiers.push("tcpshadow --connect");
-  if (run.anchor !== undefined && scenario.family === 4) copiers.push("tcpcopy"); // C TCPCopy has no IPv6
+  const copiers: Copier[] = run.connectOnly ? [] : ["tcpshadow"];
+  if (run.connect || run.connectOnly) copiers.push("tcpshadow --connect");
+  if (run.anchor !== undefined && scenario.family === 4 && !run.connectOnly) copiers.push("tcpcopy"); // C TCPCopy has no IPv6
   const steps: StepResult[] = [];
   for (const rate of scenario.rates) {
     for (const copier of copiers) {
@@ -522,6 +530,7 @@ async function runStep(
     const receiveCpu = () =>
       run.receiveThreadPid === undefined ? undefined : cpuSeconds(run.receiveThreadPid);
     const receiveCpuBefore = await receiveCpu();
+    const syscallCount = run.syscalls && copy !== undefined ? countSyscalls(copy.pid) : undefined;
     const wrk = await client.run([
       "wrk",
       `-t${threads}`,
@@ -538,6 +547,7 @@ async function runStep(
     const errors = /Socket errors:.*|Non-2xx.*/.exec(wrk.stdout)?.[0] ?? "";
     const onlineRequests = await settle(() => lineCount(`${dir}/online-access.log`), 3000) - onlineBefore;
     const received = await settle(() => lineCount(`${dir}/target-access.log`), 10_000) - targetBefore;
+    const syscalls = await syscallCount?.stop();
     await sleep(1200); // one more stats line, with this step's kernel drops
     const copyCpuAfter = await copyCpu();
     const copyUser = copyCpuAfter.user - copyCpuBefore.user;
@@ -568,6 +578,7 @@ async function runStep(
       kernelDropped: copier === "tcpcopy" ? undefined : stats.at(-1)?.["packets-kernel-dropped"] ?? 0,
       wrkErrors: errors,
       rssByMinuteMb: rssByMinute(stats),
+      ...(syscalls === undefined ? {} : { syscallsPerRequest: perRequest(syscalls, onlineRequests) }),
     };
   } finally {
     if (copy !== undefined) {
@@ -598,6 +609,42 @@ function scenariosNamed(names: string): Scenario[] {
   });
 }
 
+/**
+ * Counts the system calls of process `pid` (all its threads) with `perf stat` until `stop`, by call. The
+ * counts are exact, where CPU time on a shared machine is not.
+ */
+function countSyscalls(pid: number): { stop(): Promise<Record<string, number>> } {
+  const perf = new Deno.Command("perf", {
+    args: ["stat", "-x", ",", "-e", "syscalls:sys_enter_*", "-p", String(pid)],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  return {
+    async stop() {
+      perf.kill("SIGINT");
+      const { stderr } = await perf.output();
+      const counts: Record<string, number> = {};
+      // CSV lines: count,unit,event,...
+      for (const line of new TextDecoder().decode(stderr).split("\n")) {
+        const [count, , event] = line.split(",");
+        const call = event?.replace("syscalls:sys_enter_", "");
+        if (call !== undefined && call !== event && Number(count) > 0) counts[call] = Number(count);
+      }
+      return counts;
+    },
+  };
+}
+
+/** `counts` per request, the calls of more than 0.01 a request by name, the most first. */
+function perRequest(counts: Record<string, number>, requests: number) {
+  const per = (count: number) => Math.round(count / Math.max(requests, 1) * 1000) / 1000;
+  const byCall = Object.fromEntries(
+    Object.entries(counts).sort(([, a], [, b]) => b - a).map(([call, count]) => [call, per(count)])
+      .filter(([, count]) => (count as number) >= 0.01),
+  );
+  return { all: per(Object.values(counts).reduce((sum, count) => sum + count, 0)), byCall };
+}
+
 function parseFlags() {
   try {
     return parseArgs({
@@ -614,6 +661,8 @@ function parseFlags() {
         "copy-v8-flags": { type: "string" },
         "copy-stdout": { type: "string" },
         connect: { type: "boolean" },
+        "connect-only": { type: "boolean" },
+        syscalls: { type: "boolean" },
         anchor: { type: "string" },
         "receive-in-sender": { type: "boolean" },
       },
@@ -622,6 +671,66 @@ function parseFlags() {
     console.error(`bench: ${errorMessage(error).split("\n")[0]} (usage: bench/run.ts's first comment)`);
     Deno.exit(2);
   }
+}
+
+/** The per-packet path's micro-benchmarks, in the process and inside lab host `client` (with the send). */
+async function printPacketPath(client: Host): Promise<void> {
+  const micro = measurePacketPath();
+  const micro6 = measurePacketPath(2000, 10, 5, { kind: "none" }, 6);
+  const allocated = await measureAllocations();
+  // The per-packet path again with the raw socket's sends, and as frames on the host's interface
+  // (copy --send-interface), inside a lab host: they go nowhere.
+  await client.run([
+    "ip",
+    "neigh",
+    "replace",
+    "198.18.0.250",
+    "lladdr",
+    TARGET_MAC,
+    "dev",
+    "eth0",
+  ]);
+  await client.run([
+    "ip",
+    "-6",
+    "neigh",
+    "replace",
+    "2001:2::fa",
+    "lladdr",
+    TARGET_MAC,
+    "dev",
+    "eth0",
+  ]);
+  const packetPath = async (...args: string[]) =>
+    JSON.parse(
+      (await client.run([Deno.execPath(), "run", "-A", "--quiet", PACKET_PATH, ...args])).stdout,
+    );
+  const withSend = await packetPath("--send");
+  const withSend6 = await packetPath("--send", "--ipv6");
+  const withFrames = await packetPath("--send-interface", client.device);
+  const withEachFrame = await packetPath("--send-interface", client.device, "--inject-each");
+  console.log(
+    "Per-packet path (decode, session lookup and engine, rewrite, checksums; best of 5 runs of",
+  );
+  console.log(
+    "2,000 keep-alive sessions x 10 requests = 72,000 packets with timestamps, captured and replies):\n",
+  );
+  console.log(
+    `- without the send: ${micro.nsPerPacket} ns/packet (IPv6: ${micro6.nsPerPacket} ns/packet)`,
+  );
+  console.log(
+    `- with the raw-socket send (${withSend.sent} sends): ${withSend.nsPerPacket} ns/packet ` +
+      `(IPv6, AF_INET6 IPPROTO_RAW: ${withSend6.nsPerPacket} ns/packet)`,
+  );
+  console.log(
+    `- with the link-layer send (--send-interface, sendmmsg on libpcap's socket): ` +
+      `${withFrames.nsPerPacket} ns/packet; one pcap_inject per frame instead: ${withEachFrame.nsPerPacket}`,
+  );
+  console.log(
+    `- V8 heap allocated: ${allocated.bytesPerPacket} bytes per packet in steady state, ` +
+      `${allocated.bytesPerSession} bytes per session besides; ` +
+      `${allocated.bytesPerOneRequestSession} bytes per one-request session, its packets included\n`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -636,9 +745,6 @@ async function main(): Promise<void> {
     }, ${navigator.hardwareConcurrency} CPUs (${cpu}), Deno ${Deno.version.deno}\n`,
   );
 
-  const micro = measurePacketPath();
-  const micro6 = measurePacketPath(2000, 10, 5, { kind: "none" }, 6);
-  const allocated = await measureAllocations();
   const dir = await Deno.makeTempDir({ prefix: "tcpshadow-bench-" });
   try {
     await withLab({
@@ -655,59 +761,7 @@ async function main(): Promise<void> {
         target: lab.host("target"),
         assistant: lab.host("assistant"),
       };
-      // The per-packet path again with the raw socket's sends, and as frames on the host's interface
-      // (copy --send-interface), inside a lab host: they go nowhere.
-      await hosts.client.run([
-        "ip",
-        "neigh",
-        "replace",
-        "198.18.0.250",
-        "lladdr",
-        TARGET_MAC,
-        "dev",
-        "eth0",
-      ]);
-      await hosts.client.run([
-        "ip",
-        "-6",
-        "neigh",
-        "replace",
-        "2001:2::fa",
-        "lladdr",
-        TARGET_MAC,
-        "dev",
-        "eth0",
-      ]);
-      const packetPath = async (...args: string[]) =>
-        JSON.parse(
-          (await hosts.client.run([Deno.execPath(), "run", "-A", "--quiet", PACKET_PATH, ...args])).stdout,
-        );
-      const withSend = await packetPath("--send");
-      const withSend6 = await packetPath("--send", "--ipv6");
-      const withFrames = await packetPath("--send-interface", hosts.client.device);
-      const withEachFrame = await packetPath("--send-interface", hosts.client.device, "--inject-each");
-      console.log(
-        "Per-packet path (decode, session lookup and engine, rewrite, checksums; best of 5 runs of",
-      );
-      console.log(
-        "2,000 keep-alive sessions x 10 requests = 72,000 packets with timestamps, captured and replies):\n",
-      );
-      console.log(
-        `- without the send: ${micro.nsPerPacket} ns/packet (IPv6: ${micro6.nsPerPacket} ns/packet)`,
-      );
-      console.log(
-        `- with the raw-socket send (${withSend.sent} sends): ${withSend.nsPerPacket} ns/packet ` +
-          `(IPv6, AF_INET6 IPPROTO_RAW: ${withSend6.nsPerPacket} ns/packet)`,
-      );
-      console.log(
-        `- with the link-layer send (--send-interface, sendmmsg on libpcap's socket): ` +
-          `${withFrames.nsPerPacket} ns/packet; one pcap_inject per frame instead: ${withEachFrame.nsPerPacket}`,
-      );
-      console.log(
-        `- V8 heap allocated: ${allocated.bytesPerPacket} bytes per packet in steady state, ` +
-          `${allocated.bytesPerSession} bytes per session besides; ` +
-          `${allocated.bytesPerOneRequestSession} bytes per one-request session, its packets included\n`,
-      );
+      if (!flags["connect-only"]) await printPacketPath(hosts.client);
 
       for (const host of Object.values(hosts)) {
         for (
@@ -816,6 +870,8 @@ async function main(): Promise<void> {
           copyV8Flags: flags["copy-v8-flags"],
           copyStdoutDir: flags["copy-stdout"],
           connect: flags.connect === true,
+          connectOnly: flags["connect-only"] === true,
+          syscalls: flags.syscalls === true,
           anchor,
           receiveThreadPid: receiveThread?.pid,
         });

@@ -1,8 +1,9 @@
 /**
  * The few libc calls tcpshadow needs: raw IP sockets to send rewritten packets (and `sendmmsg` on
  * libpcap's packet socket for link-layer batches), and `poll` run off the JS thread so a capture can
- * wait for packets without stalling the event loop; stream sockets for `copy --connect`; and a dump of
- * the kernel's tables over rtnetlink (IPv6's neighbour table has no file under /proc).
+ * wait for packets without stalling the event loop; stream sockets for `copy --connect`, and io_uring to
+ * make many of their sends in one system call; and a dump of the kernel's tables over rtnetlink (IPv6's
+ * neighbour table has no file under /proc).
  */
 import { FatalError } from "../src/errors.ts";
 import { cString, readCString, size } from "./_c.ts";
@@ -26,6 +27,8 @@ const SO_LINGER = 13;
 const SHUT_WR = 1;
 /** send(2) on a connection the peer reset must fail with EPIPE, not kill the process with SIGPIPE. */
 const MSG_NOSIGNAL = 0x4000;
+/** recv(2) on a TCP socket takes the bytes and drops them, copying nothing out (tcp(7)). */
+const MSG_TRUNC = 0x20;
 const EFD_NONBLOCK = 0o4000;
 const EFD_CLOEXEC = 0o2000000;
 const POLLOUT = 4;
@@ -66,6 +69,8 @@ const POLLFD_SIZE = 8;
 const POLLFD_EVENTS = 4;
 const POLLFD_REVENTS = 6;
 const POLLIN = 1;
+/** The peer shut its writing side (its FIN came): poll(2) says so even while bytes before it wait. */
+const POLLRDHUP = 0x2000;
 
 const SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -85,6 +90,15 @@ const SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  // io_uring has no libc wrappers: syscall(2) with io_uring_setup's and io_uring_enter's numbers.
+  io_uring_setup: { name: "syscall", parameters: ["i64", "u32", "buffer"], result: "i32" },
+  io_uring_enter: {
+    name: "syscall",
+    parameters: ["i64", "i32", "u32", "u32", "u32", "pointer", "usize"],
+    result: "i32",
+  },
+  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
   strerror: { parameters: ["i32"], result: "pointer" },
   // The source as an address (a number), the result unread: no pointer object either way, per frame.
   memcpy: { parameters: ["buffer", "usize", "usize"], result: "void" },
@@ -487,9 +501,6 @@ export function routeNetlinkDump(type: number, body: Uint8Array): { type: number
   }
 }
 
-/** What a non-blocking stream socket call did: bytes (or 0 at the end of the stream), or an errno. */
-export type IoResult = { readonly bytes: number } | { readonly errno: number };
-
 /**
  * An ordinary non-blocking TCP connection over libc, for `copy --connect`: connect, send and receive
  * without waiting (a `SocketPoller` says when to go on), half-close, and the abortive close (RST) that
@@ -547,22 +558,26 @@ export class StreamSocket {
     return new DataView(value.buffer).getInt32(0, true);
   }
 
-  /** Sends what the kernel takes now of `bytes`: how many (EAGAIN: 0), or the errno. */
-  send(bytes: Uint8Array<ArrayBuffer>): IoResult {
-    const chunk = bytes.length > MAX_IO ? bytes.subarray(0, MAX_IO) : bytes;
-    const sent = libc().send(this.#fd, chunk, size(chunk.length), MSG_NOSIGNAL);
-    if (sent >= 0) return { bytes: sent };
+  /**
+   * Sends what the kernel takes now of the first `length` bytes of `bytes` (at most 64 KiB at once): how
+   * many (0: no room, EAGAIN), or the errno negated. A number, not an object: one call per request.
+   */
+  send(bytes: Uint8Array<ArrayBuffer>, length = bytes.length): number {
+    const sent = libc().send(this.#fd, bytes, size(Math.min(length, bytes.length, MAX_IO)), MSG_NOSIGNAL);
+    if (sent >= 0) return sent;
     const errno = lastErrno();
-    return errno === EAGAIN ? { bytes: 0 } : { errno };
+    return errno === EAGAIN ? 0 : -errno;
   }
 
-  /** Receives into `buffer`: the bytes, 0 at the end of the stream, `undefined` when none wait (EAGAIN). */
-  receive(buffer: Uint8Array<ArrayBuffer>): IoResult | undefined {
+  /**
+   * Receives into `buffer` (at most 64 KiB at once): how many bytes, 0 at the end of the stream, or the
+   * errno negated (`-EAGAIN`: none wait). With `discard` the kernel drops the bytes it takes without
+   * copying them out (MSG_TRUNC), for a caller that only counts them; `buffer` is then left as it was.
+   */
+  receive(buffer: Uint8Array<ArrayBuffer>, discard = false): number {
     const length = Math.min(buffer.length, MAX_IO);
-    const received = libc().recv(this.#fd, buffer, size(length), 0);
-    if (received >= 0) return { bytes: received };
-    const errno = lastErrno();
-    return errno === EAGAIN ? undefined : { errno };
+    const received = libc().recv(this.#fd, buffer, size(length), discard ? MSG_TRUNC : 0);
+    return received >= 0 ? received : -lastErrno();
   }
 
   /** Shuts the writing side: a FIN after what was sent. */
@@ -605,7 +620,8 @@ export class SocketPoller {
 
   /**
    * Waits up to `timeoutMs` for any of `fds` (with `writable[i]`: also for room to write) and fills
-   * `ready[i]` with what happened: `POLL_READ`, `POLL_WRITE`, `POLL_ERROR` bits.
+   * `ready[i]` with what happened: `POLL_READ`, `POLL_WRITE`, `POLL_END` (the peer's FIN came: what is
+   * left to read ends with it), `POLL_ERROR` bits.
    */
   async wait(fds: readonly number[], writable: readonly boolean[], ready: number[], timeoutMs: number) {
     const count = fds.length + 1;
@@ -613,7 +629,7 @@ export class SocketPoller {
     const view = new DataView(pollfds.buffer);
     for (let i = 0; i < fds.length; i++) {
       view.setInt32(i * POLLFD_SIZE, fds[i], true);
-      view.setInt16(i * POLLFD_SIZE + POLLFD_EVENTS, POLLIN | (writable[i] ? POLLOUT : 0), true);
+      view.setInt16(i * POLLFD_SIZE + POLLFD_EVENTS, POLLIN | POLLRDHUP | (writable[i] ? POLLOUT : 0), true);
     }
     view.setInt32(fds.length * POLLFD_SIZE, this.#wakeFd, true);
     view.setInt16(fds.length * POLLFD_SIZE + POLLFD_EVENTS, POLLIN, true);
@@ -628,7 +644,7 @@ export class SocketPoller {
     for (let i = 0; i < fds.length; i++) {
       const revents = view.getInt16(i * POLLFD_SIZE + POLLFD_REVENTS, true);
       ready[i] = (revents & POLLIN ? POLL_READ : 0) | (revents & POLLOUT ? POLL_WRITE : 0) |
-        (revents & ~(POLLIN | POLLOUT) ? POLL_ERROR : 0);
+        (revents & POLLRDHUP ? POLL_END : 0) | (revents & ~(POLLIN | POLLOUT | POLLRDHUP) ? POLL_ERROR : 0);
     }
     if (view.getInt16(fds.length * POLLFD_SIZE + POLLFD_REVENTS, true) !== 0) {
       libc().read(this.#wakeFd, this.#wakeBytes, size(8));
@@ -652,3 +668,220 @@ export class SocketPoller {
 export const POLL_READ = 1;
 export const POLL_WRITE = 2;
 export const POLL_ERROR = 4;
+export const POLL_END = 8;
+
+// io_uring (x86-64 system call numbers; struct io_uring_params and its ring offsets, io_uring_sqe and
+// io_uring_cqe as in <linux/io_uring.h>).
+const SYS_IO_URING_SETUP = 425n;
+const SYS_IO_URING_ENTER = 426n;
+const IORING_ENTER_GETEVENTS = 1;
+const IORING_FEAT_SINGLE_MMAP = 1;
+const IORING_OFF_SQES = 0x10000000n;
+const IORING_OP_SEND = 26;
+const IO_URING_PARAMS_SIZE = 120;
+const PARAMS_SQ_ENTRIES = 0;
+const PARAMS_CQ_ENTRIES = 4;
+const PARAMS_FEATURES = 20;
+const PARAMS_SQ_OFF = 40;
+const PARAMS_CQ_OFF = 80;
+const SQ_OFF_HEAD = 0;
+const SQ_OFF_TAIL = 4;
+const SQ_OFF_RING_MASK = 8;
+const SQ_OFF_ARRAY = 24;
+const CQ_OFF_HEAD = 0;
+const CQ_OFF_TAIL = 4;
+const CQ_OFF_RING_MASK = 8;
+const CQ_OFF_CQES = 20;
+const SQE_SIZE = 64;
+const SQE_OPCODE = 0;
+const SQE_FD = 4;
+const SQE_ADDR = 16;
+const SQE_LEN = 24;
+const SQE_MSG_FLAGS = 28;
+const SQE_USER_DATA = 32;
+const CQE_SIZE = 16;
+const CQE_USER_DATA = 0;
+const CQE_RES = 8;
+const PROT_READ_WRITE = 3;
+const MAP_SHARED_POPULATE = 0x1 | 0x8000;
+/** mmap's (void *) -1. */
+const MAP_FAILED = 2n ** 64n - 1n;
+/** Never wait inside the kernel for room: a full socket answers EAGAIN, as a non-blocking send(2) does. */
+const MSG_DONTWAIT = 0x40;
+const EINTR = 4;
+
+/**
+ * Sends on many stream sockets with one system call: the sends of a batch are written as `IORING_OP_SEND`
+ * entries into io_uring's submission ring, which this process shares with the kernel, and one
+ * `io_uring_enter` makes them all and waits for their results: from four sends a batch, about half the CPU
+ * per send of one send(2) each (bench/RESULTS.md, ninth round), the calls' entries and exits saved.
+ * The bytes go through a staging buffer of the ring's own (`staging`), whose address the entries name.
+ */
+export class SendRing {
+  /** Where the caller puts the bytes of the sends it queues (`queue` names a range of it). */
+  readonly staging: Uint8Array<ArrayBuffer>;
+  #count = 0;
+
+  readonly #fd: number;
+  readonly #ring: Deno.PointerObject;
+  readonly #ringSize: number;
+  readonly #sqes: Deno.PointerObject;
+  readonly #sqesSize: number;
+  readonly #u32: Uint32Array;
+  readonly #entries: DataView;
+  readonly #completions: DataView;
+  readonly #sqHead: number;
+  readonly #sqTail: number;
+  readonly #sqMask: number;
+  readonly #cqHead: number;
+  readonly #cqTail: number;
+  readonly #cqMask: number;
+  readonly #capacity: number;
+  readonly #stagingAt: bigint;
+  readonly #results: Int32Array;
+  readonly #lengths: Int32Array;
+
+  private constructor(fd: number, params: DataView, capacity: number, stagingBytes: number) {
+    this.#fd = fd;
+    const sqEntries = params.getUint32(PARAMS_SQ_ENTRIES, true);
+    const cqEntries = params.getUint32(PARAMS_CQ_ENTRIES, true);
+    const sq = (offset: number) => params.getUint32(PARAMS_SQ_OFF + offset, true);
+    const cq = (offset: number) => params.getUint32(PARAMS_CQ_OFF + offset, true);
+    // One mapping holds both rings (IORING_FEAT_SINGLE_MMAP, checked by `open`), the entries another.
+    this.#ringSize = Math.max(sq(SQ_OFF_ARRAY) + sqEntries * 4, cq(CQ_OFF_CQES) + cqEntries * CQE_SIZE);
+    this.#sqesSize = sqEntries * SQE_SIZE;
+    this.#ring = map(fd, this.#ringSize, 0n);
+    this.#sqes = map(fd, this.#sqesSize, IORING_OFF_SQES);
+    const ring = Deno.UnsafePointerView.getArrayBuffer(this.#ring, this.#ringSize);
+    this.#u32 = new Uint32Array(ring);
+    this.#entries = new DataView(Deno.UnsafePointerView.getArrayBuffer(this.#sqes, this.#sqesSize));
+    this.#completions = new DataView(ring, cq(CQ_OFF_CQES));
+    this.#sqHead = sq(SQ_OFF_HEAD) / 4;
+    this.#sqTail = sq(SQ_OFF_TAIL) / 4;
+    this.#sqMask = this.#u32[sq(SQ_OFF_RING_MASK) / 4];
+    this.#cqHead = cq(CQ_OFF_HEAD) / 4;
+    this.#cqTail = cq(CQ_OFF_TAIL) / 4;
+    this.#cqMask = this.#u32[cq(CQ_OFF_RING_MASK) / 4];
+    // Entry i of the submission queue is always slot i: written once.
+    for (let i = 0; i < sqEntries; i++) this.#u32[sq(SQ_OFF_ARRAY) / 4 + i] = i;
+    this.#capacity = Math.min(capacity, sqEntries);
+    this.staging = new Uint8Array(stagingBytes);
+    // V8 never moves an ArrayBuffer's backing store, and the ring keeps the array alive.
+    this.#stagingAt = pointerValue(this.staging);
+    this.#results = new Int32Array(this.#capacity);
+    this.#lengths = new Int32Array(this.#capacity);
+  }
+
+  /**
+   * A ring for batches of up to `capacity` sends of `stagingBytes` in all, or `undefined` where the kernel
+   * offers none (io_uring disabled by `kernel.io_uring_disabled`, refused by a seccomp filter as Docker's
+   * default one does, or a kernel older than 5.6): then send(2) does the job, one call per send.
+   */
+  static open(capacity: number, stagingBytes: number): SendRing | undefined {
+    const params = new Uint8Array(IO_URING_PARAMS_SIZE);
+    const fd = libc().io_uring_setup(SYS_IO_URING_SETUP, capacity, params);
+    if (fd < 0) return undefined;
+    const view = new DataView(params.buffer);
+    if (!(view.getUint32(PARAMS_FEATURES, true) & IORING_FEAT_SINGLE_MMAP)) {
+      libc().close(fd);
+      return undefined;
+    }
+    return new SendRing(fd, view, capacity, stagingBytes);
+  }
+
+  /** Sends the ring takes in one batch. */
+  get capacity(): number {
+    return this.#capacity;
+  }
+
+  /** Sends queued and not submitted yet. */
+  get count(): number {
+    return this.#count;
+  }
+
+  /**
+   * Queues a send on socket `fd` of `staging`'s bytes from `offset`, `length` of them; its result comes
+   * from `result(index)` after `submit`, `index` being what this returns (0 for the first of the batch).
+   */
+  queue(fd: number, offset: number, length: number): number {
+    if (this.#count === this.#capacity) throw new RangeError("the send ring's batch is full");
+    const index = this.#count++;
+    this.#lengths[index] = length;
+    const tail = this.#u32[this.#sqTail] + index;
+    const at = (tail & this.#sqMask) * SQE_SIZE;
+    const entry = this.#entries;
+    for (let i = 0; i < SQE_SIZE; i += 8) entry.setBigUint64(at + i, 0n, true);
+    entry.setUint8(at + SQE_OPCODE, IORING_OP_SEND);
+    entry.setInt32(at + SQE_FD, fd, true);
+    entry.setBigUint64(at + SQE_ADDR, this.#stagingAt + BigInt(offset), true);
+    entry.setUint32(at + SQE_LEN, length, true);
+    entry.setUint32(at + SQE_MSG_FLAGS, MSG_NOSIGNAL | MSG_DONTWAIT, true);
+    entry.setUint32(at + SQE_USER_DATA, index, true);
+    return index;
+  }
+
+  /**
+   * Makes the queued sends, with one io_uring_enter (more only if a signal interrupted it), and waits for
+   * all their results: afterwards `result(i)` is how many bytes send `i` sent (0: no room, EAGAIN), or its
+   * errno negated, and the staging buffer is free again.
+   */
+  submit(): void {
+    const count = this.#count;
+    if (count === 0) return;
+    const u32 = this.#u32;
+    const tail = u32[this.#sqTail] + count;
+    Atomics.store(u32, this.#sqTail, tail); // x86-64 keeps stores in order; the kernel reads the tail last
+    let reaped = 0;
+    while (reaped < count) {
+      const unsubmitted = (tail - Atomics.load(u32, this.#sqHead)) >>> 0;
+      const entered = libc().io_uring_enter(
+        SYS_IO_URING_ENTER,
+        this.#fd,
+        unsubmitted,
+        count - reaped,
+        IORING_ENTER_GETEVENTS,
+        null,
+        0n,
+      );
+      if (entered < 0) {
+        const errno = lastErrno();
+        if (errno !== EINTR) throw new FatalError(`cannot send through io_uring: ${errnoMessage(errno)}`);
+      }
+      let head = u32[this.#cqHead];
+      const end = Atomics.load(u32, this.#cqTail);
+      for (; head !== end; head = (head + 1) >>> 0, reaped++) {
+        const at = (head & this.#cqMask) * CQE_SIZE;
+        const index = this.#completions.getUint32(at + CQE_USER_DATA, true);
+        const result = this.#completions.getInt32(at + CQE_RES, true);
+        this.#results[index] = result === -EAGAIN ? 0 : result;
+      }
+      Atomics.store(u32, this.#cqHead, head);
+    }
+    this.#count = 0;
+  }
+
+  /** Send `index`'s result after `submit`: bytes sent (0: no room), or the errno negated. */
+  result(index: number): number {
+    return this.#results[index];
+  }
+
+  /** The bytes send `index` offered. */
+  length(index: number): number {
+    return this.#lengths[index];
+  }
+
+  close(): void {
+    libc().munmap(this.#ring, size(this.#ringSize));
+    libc().munmap(this.#sqes, size(this.#sqesSize));
+    libc().close(this.#fd);
+  }
+}
+
+/** Maps `length` bytes of io_uring `fd`'s memory at `offset`, shared with the kernel. */
+function map(fd: number, length: number, offset: bigint): Deno.PointerObject {
+  const at = libc().mmap(null, size(length), PROT_READ_WRITE, MAP_SHARED_POPULATE, fd, offset);
+  if (at === null || BigInt(Deno.UnsafePointer.value(at)) === MAP_FAILED) {
+    throw new FatalError(`cannot map io_uring's rings: ${errnoMessage(lastErrno())}`);
+  }
+  return at;
+}

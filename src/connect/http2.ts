@@ -667,6 +667,14 @@ export class Http2Sink implements ConnectionSink {
     this.inner.turnEnded?.(session, turn, expected);
   }
 
+  /**
+   * Whether `answer` needs the target's bytes on `session`'s connection: not once the client's first bytes
+   * said it is no HTTP/2 (or its gate stepped aside).
+   */
+  readsAnswers(session: ConnectSession): boolean {
+    return this.#gates.get(session) !== null;
+  }
+
   /** The target's bytes on `session`'s connection (read during the call only). */
   answer(session: ConnectSession, bytes: Uint8Array): void {
     let gate = this.#gates.get(session);

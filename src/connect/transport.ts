@@ -7,17 +7,35 @@
  * of events (`SocketPoller`). `Deno.connect` and `node:net` were measured first (bench/RESULTS.md):
  * under a live capture's load their connects waited in the event loop for seconds (no SYN left while
  * the capture kept it busy), and `Deno.connect` can neither bind a local address (`--bind`) nor close
- * with a RST. Here connect(2) and send(2) run when the session asks, on the JS thread.
+ * with a RST. Here connect(2) runs when the session asks, on the JS thread, and the sends once that turn
+ * of the event loop is over, each with all its connection's writes of the turn, and all of them in one
+ * system call (`SendRing`, io_uring) where the kernel offers it.
  */
-import { POLL_ERROR, POLL_READ, POLL_WRITE, SocketPoller, StreamSocket } from "../../ffi/mod.ts";
+import {
+  POLL_END,
+  POLL_ERROR,
+  POLL_READ,
+  POLL_WRITE,
+  SendRing,
+  SocketPoller,
+  StreamSocket,
+} from "../../ffi/mod.ts";
 import { type Address, addressBytes, addressFamily } from "../wire/mod.ts";
 import type { ConnectionSink, ConnectSession } from "./session.ts";
 import type { TurnEnd } from "./turns.ts";
 
 /** The target's answers as they arrive, for counting and for comparing them with the online server's. */
 export interface AnswerListener {
-  /** `bytes` (valid during the call only) the target sent in turn `turn` of `session`. */
-  answer(session: ConnectSession, turn: number, bytes: Uint8Array): void;
+  /**
+   * Whether `answer` needs the bytes the target sends on `session`'s connection, asked at each read. If
+   * not, the kernel drops them without copying them out, and `answer` gets their count only.
+   */
+  readsAnswers(session: ConnectSession): boolean;
+  /**
+   * The target sent `length` bytes in turn `turn` of `session`: `bytes` (valid during the call only) if
+   * `readsAnswers` asked for them.
+   */
+  answer(session: ConnectSession, turn: number, length: number, bytes: Uint8Array | undefined): void;
   /** Turn `turn` of `session` is over, and why. */
   turnOver(session: ConnectSession, turn: number, end: TurnEnd): void;
   /** `bytes` (valid during the call only) of the client's that went to the target in turn `turn`. */
@@ -26,22 +44,28 @@ export interface AnswerListener {
   turnEnded?(session: ConnectSession, turn: number, expected: number): void;
 }
 
+const EAGAIN = 11;
 const ECONNREFUSED = 111;
 const EADDRNOTAVAIL = 99;
 const EADDRINUSE = 98;
 /** The longest a poll waits when nothing happens (a wake ends it sooner). */
 const POLL_MS = 1000;
-/** Reads of one connection per batch, so that one busy connection does not hold up the others. */
-const READS_PER_BATCH = 16;
+/** The most one send(2) or recv(2) passes (`StreamSocket`'s limit too). */
+const IO_BYTES = 65536;
+/** Sends of one io_uring batch at most, and the bytes they carry: more go in a second batch. */
+const RING_SENDS = 64;
+const RING_BYTES = 256 * 1024;
 
 interface Connection {
   readonly session: ConnectSession;
   readonly socket: StreamSocket;
   connected: boolean;
-  /** Bytes the kernel had no room for yet, in order. */
+  /** Bytes written and not sent yet (the kernel had no room, or the turn of the event loop is not over). */
   readonly unsent: Uint8Array<ArrayBuffer>[];
   /** Shut the writing side once `unsent` is sent. */
   shutdownPending: boolean;
+  /** In `#written` now: once only, or the ring would send its bytes twice in one batch. */
+  written: boolean;
   /** The target closed its side: nothing more to read. */
   ended: boolean;
 }
@@ -60,7 +84,17 @@ export class ConnectTransport implements ConnectionSink {
   readonly #bind: Readonly<Record<4 | 6, readonly Uint8Array[]>>;
   readonly #nextBind = { 4: 0, 6: 0 };
   readonly #poller = new SocketPoller();
-  readonly #buffer = new Uint8Array(65536);
+  readonly #buffer = new Uint8Array(IO_BYTES);
+  /** Several writes of one connection, copied together for one send. */
+  readonly #gathered = new Uint8Array(IO_BYTES);
+  /** Connections written to in this turn of the event loop, sent at its end. */
+  readonly #written: Connection[] = [];
+  /**
+   * The sends of such a turn, all in one system call where the kernel offers io_uring (`undefined`: one
+   * send(2) each); with the connections of the batch in flight, in the order queued.
+   */
+  readonly #ring = SendRing.open(RING_SENDS, RING_BYTES);
+  readonly #inRing: Connection[] = [];
   #closed = false;
   readonly #loop: Promise<void>;
 
@@ -108,6 +142,7 @@ export class ConnectTransport implements ConnectionSink {
       connected: false,
       unsent: [],
       shutdownPending: false,
+      written: false,
       ended: false,
     });
     this.#poller.wake();
@@ -118,7 +153,54 @@ export class ConnectTransport implements ConnectionSink {
     if (connection === undefined) return;
     this.listener.wrote?.(session, session.turn, bytes);
     connection.unsent.push(bytes as Uint8Array<ArrayBuffer>);
-    if (connection.connected && connection.unsent.length === 1) this.#flush(connection);
+    // Sent when this turn of the event loop is over, with whatever else the session writes in it: a
+    // capture batch often holds several requests of a session that fell behind and pipelines, and each
+    // send(2) is a system call and a trip through the kernel's TCP. (More than one waiting otherwise: the
+    // kernel had no room, and the poller says when it has.)
+    if (connection.connected && connection.unsent.length === 1 && !connection.written) {
+      connection.written = true;
+      if (this.#written.length === 0) queueMicrotask(this.#flushWritten);
+      this.#written.push(connection);
+    }
+  }
+
+  /** Sends what the connections written to in this turn of the event loop wait to send. */
+  readonly #flushWritten = (): void => {
+    const ring = this.#ring;
+    // A lone send costs less by send(2) than through the ring (bench/RESULTS.md, ninth round).
+    const batched = ring !== undefined && this.#written.length > 1;
+    let staged = 0;
+    for (const connection of this.#written) {
+      connection.written = false;
+      if (this.#connections.get(connection.session) !== connection) continue;
+      if (!batched || connection.unsent.length === 0) {
+        this.#flush(connection);
+        continue;
+      }
+      const next = Math.min(connection.unsent[0].length, IO_BYTES);
+      if (ring.count === ring.capacity || (staged > 0 && staged + next > ring.staging.length)) {
+        this.#submitRing();
+        staged = 0;
+      }
+      const length = gather(connection.unsent, ring.staging, staged);
+      ring.queue(connection.socket.fd, staged, length);
+      this.#inRing.push(connection);
+      staged += length;
+    }
+    if (batched) this.#submitRing();
+    this.#written.length = 0;
+  };
+
+  /** Makes the ring's sends, then does for each connection what a send(2)'s result would have it do. */
+  #submitRing(): void {
+    const ring = this.#ring!;
+    ring.submit();
+    for (let i = 0; i < this.#inRing.length; i++) {
+      const connection = this.#inRing[i];
+      // Everything offered was sent: the rest, if any (more than one send takes), goes by send(2).
+      if (this.#sent(connection, ring.result(i), ring.length(i))) this.#flush(connection);
+    }
+    this.#inRing.length = 0;
   }
 
   shutdown(session: ConnectSession): void {
@@ -131,6 +213,7 @@ export class ConnectTransport implements ConnectionSink {
   reset(session: ConnectSession): void {
     const connection = this.#connections.get(session);
     if (connection === undefined) return;
+    if (connection.connected) this.#flush(connection); // what was written before goes first, as it would have
     this.#connections.delete(session);
     connection.socket.abort();
   }
@@ -138,6 +221,7 @@ export class ConnectTransport implements ConnectionSink {
   close(session: ConnectSession): void {
     const connection = this.#connections.get(session);
     if (connection === undefined) return;
+    if (connection.connected) this.#flush(connection);
     this.#connections.delete(session);
     connection.socket.close();
   }
@@ -158,6 +242,7 @@ export class ConnectTransport implements ConnectionSink {
     this.#poller.wake();
     await this.#loop;
     this.#poller.close();
+    this.#ring?.close();
   }
 
   /** The next `--bind` address of `target`'s family, or `undefined` (the kernel chooses) if it has none. */
@@ -167,24 +252,46 @@ export class ConnectTransport implements ConnectionSink {
     return addresses.length === 0 ? undefined : addresses[this.#nextBind[family]++ % addresses.length];
   }
 
-  /** Sends what waits; once all of it went, the FIN if the client's came. */
+  /** Sends what waits, several writes at once; once all of it went, the FIN if the client's came. */
   #flush(connection: Connection): void {
     const { unsent, socket } = connection;
     while (unsent.length > 0) {
-      const result = socket.send(unsent[0]);
-      if ("errno" in result) return; // the connection broke: the poller reports it
-      if (result.bytes === 0) {
-        this.#poller.wake(); // watch for room to write
-        return;
-      }
-      this.writes++;
-      if (result.bytes === unsent[0].length) unsent.shift();
-      else unsent[0] = unsent[0].subarray(result.bytes);
+      const gathered = unsent.length > 1 ? gather(unsent, this.#gathered, 0) : 0;
+      const offered = gathered > 0 ? gathered : Math.min(unsent[0].length, IO_BYTES);
+      const sent = gathered > 0 ? socket.send(this.#gathered, gathered) : socket.send(unsent[0]);
+      if (!this.#sent(connection, sent, offered)) return;
     }
     if (connection.shutdownPending) {
       connection.shutdownPending = false;
       socket.shutdownWrite();
     }
+  }
+
+  /**
+   * Takes what a send of `offered` bytes of `connection`'s sent (`sent`: bytes, or the errno negated) off
+   * its unsent writes; whether all of them went (if not, the poller watches for room, or reports the
+   * broken connection).
+   */
+  #sent(connection: Connection, sent: number, offered: number): boolean {
+    const { unsent } = connection;
+    if (sent < 0) return false; // the connection broke: the poller reports it
+    if (sent === 0) {
+      this.#poller.wake(); // watch for room to write
+      return false;
+    }
+    this.writes++;
+    for (let left = sent; left > 0;) {
+      if (left >= unsent[0].length) left -= unsent.shift()!.length;
+      else {
+        unsent[0] = unsent[0].subarray(left);
+        left = 0;
+      }
+    }
+    if (sent < offered) {
+      this.#poller.wake(); // the kernel took what it had room for: watch for room for the rest
+      return false;
+    }
+    return true;
   }
 
   async #run(): Promise<void> {
@@ -193,6 +300,8 @@ export class ConnectTransport implements ConnectionSink {
     const ready: number[] = [];
     const watched: Connection[] = [];
     while (!this.#closed) {
+      // The last news' writes go before the wait, which would otherwise find their connections writable.
+      this.#flushWritten();
       fds.length = writable.length = watched.length = 0;
       for (const connection of this.#connections.values()) {
         if (connection.ended && connection.connected && connection.unsent.length === 0) continue;
@@ -231,23 +340,53 @@ export class ConnectTransport implements ConnectionSink {
       this.#flush(connection);
     }
     if (!(ready & (POLL_READ | POLL_ERROR)) || connection.ended) return;
-    for (let reads = 0; reads < READS_PER_BATCH; reads++) {
-      const result = socket.receive(this.#buffer);
-      if (result === undefined) return;
-      if ("errno" in result) {
+    // One read per news: the poll reports the socket again while bytes wait, so no further recv(2) only
+    // to hear EAGAIN, and one busy connection does not hold up the others. Once the target's FIN came
+    // (POLL_END), reads go on to it: the answer and the end come in the same news, as they were sent.
+    for (;;) {
+      const reads = this.listener.readsAnswers(session);
+      const received = socket.receive(this.#buffer, !reads);
+      if (received === -EAGAIN) return;
+      if (received < 0) {
         session.onTargetReset(now);
         return;
       }
-      if (result.bytes === 0) {
+      if (received === 0) {
         connection.ended = true;
         session.onTargetClosed(now);
         return;
       }
       this.reads++;
       // The listener first: the bytes may end the turn, and whoever compares turns needs them in it.
-      this.listener.answer(session, session.turn, this.#buffer.subarray(0, result.bytes));
-      session.onAnswer(result.bytes, now);
-      if (this.#connections.get(session) !== connection) return;
+      this.listener.answer(
+        session,
+        session.turn,
+        received,
+        reads ? this.#buffer.subarray(0, received) : undefined,
+      );
+      session.onAnswer(received, now);
+      if (!(ready & POLL_END) || this.#connections.get(session) !== connection) return;
     }
   }
+}
+
+/**
+ * Copies `unsent`'s first writes into `into` from `offset`, as many whole as fit (at most 64 KiB, one send's
+ * worth), or, if the first does not fit, as much of it as does; returns how many bytes it copied.
+ */
+function gather(unsent: readonly Uint8Array[], into: Uint8Array, offset: number): number {
+  const room = Math.min(into.length - offset, IO_BYTES);
+  let length = 0;
+  for (const bytes of unsent) {
+    if (length + bytes.length > room) {
+      if (length === 0) {
+        into.set(bytes.subarray(0, room), offset);
+        length = room;
+      }
+      break;
+    }
+    into.set(bytes, offset + length);
+    length += bytes.length;
+  }
+  return length;
 }

@@ -187,11 +187,14 @@ export class ConnectionTransport implements Transport {
         runtime.onSessionChanged(pair ?? session);
       },
       {
-        answer: (session, turn, bytes) => {
+        // Only a comparison and an HTTP/2 gate look at the target's bytes; the rest are counted.
+        readsAnswers: (session) => compared.has(session) || this.#http2.readsAnswers(session),
+        answer: (session, turn, length, bytes) => {
           const pair = compared.get(session);
           const toBaseline = pair !== undefined && session !== pair.candidate;
+          if (!toBaseline) this.#answerBytes += length;
+          if (bytes === undefined) return;
           (toBaseline ? this.#baselineHttp2 : this.#http2).answer(session, bytes);
-          if (!toBaseline) this.#answerBytes += bytes.length;
           pair?.answer(session, turn, bytes);
         },
         turnOver: (session, _turn, end) => {

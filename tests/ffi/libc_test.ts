@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import {
   errnoMessage,
+  POLL_END,
   POLL_READ,
   POLL_WRITE,
   readKernelFile,
   routeNetlinkDump,
+  SendRing,
   socketAddress,
   SocketPoller,
   StreamSocket,
@@ -83,15 +85,23 @@ Deno.test("a StreamSocket connects without blocking, sends, receives, half-close
     assert.ok(ready[0] & POLL_WRITE);
     assert.equal(socket.connectError(), 0);
     const server = await accepted;
-    assert.deepEqual(socket.send(new TextEncoder().encode("hello")), { bytes: 5 });
+    assert.equal(socket.send(new TextEncoder().encode("hello!"), 5), 5, "the first 5 bytes");
     const got = new Uint8Array(16);
     assert.equal(await server.read(got), 5);
     await server.write(new TextEncoder().encode("hi"));
     await poller.wait([socket.fd], [false], ready, 2000);
     assert.ok(ready[0] & POLL_READ);
     const buffer = new Uint8Array(16);
-    assert.deepEqual(socket.receive(buffer), { bytes: 2 });
-    assert.equal(socket.receive(buffer), undefined, "nothing more waits");
+    assert.equal(socket.receive(buffer), 2);
+    assert.deepEqual([...buffer.subarray(0, 2)], [...new TextEncoder().encode("hi")]);
+    assert.equal(socket.receive(buffer), -11, "nothing more waits: EAGAIN");
+    // Bytes only counted: the kernel takes them without copying them out.
+    await server.write(new TextEncoder().encode("dropped"));
+    await poller.wait([socket.fd], [false], ready, 2000);
+    buffer.fill(0);
+    assert.equal(socket.receive(buffer, true), 7);
+    assert.deepEqual([...buffer], new Array(16).fill(0), "nothing copied");
+    assert.equal(socket.receive(buffer), -11, "taken all the same");
     socket.shutdownWrite();
     assert.equal(await server.read(got), null, "the FIN");
     socket.abort();
@@ -101,6 +111,38 @@ Deno.test("a StreamSocket connects without blocking, sends, receives, half-close
       (error) => error instanceof Deno.errors.BrokenPipe || error instanceof Deno.errors.ConnectionReset,
     );
     server.close();
+  } finally {
+    listener.close();
+    poller.close();
+  }
+});
+
+Deno.test("SocketPoller says when the peer's FIN came, bytes before it still to read", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const poller = new SocketPoller();
+  try {
+    const accepted = listener.accept();
+    const socket = StreamSocket.connect(new Uint8Array([127, 0, 0, 1]), port);
+    assert.ok(socket instanceof StreamSocket);
+    const ready: number[] = [];
+    await poller.wait([socket.fd], [true], ready, 2000);
+    const server = await accepted;
+    await server.write(new TextEncoder().encode("more"));
+    await poller.wait([socket.fd], [false], ready, 2000);
+    assert.equal(ready[0], POLL_READ, "bytes, no FIN yet");
+    const buffer = new Uint8Array(16);
+    assert.equal(socket.receive(buffer), 4);
+    await server.write(new TextEncoder().encode("bye"));
+    server.close();
+    for (let waited = 0; ready[0] !== (POLL_READ | POLL_END) && waited < 2000; waited += 10) {
+      await poller.wait([socket.fd], [false], ready, 2000);
+      if (ready[0] !== (POLL_READ | POLL_END)) await sleep(10); // the FIN may trail the bytes
+    }
+    assert.equal(ready[0], POLL_READ | POLL_END);
+    assert.equal(socket.receive(buffer), 3, "the bytes first");
+    assert.equal(socket.receive(buffer), 0, "then the end");
+    socket.close();
   } finally {
     listener.close();
     poller.close();
@@ -124,6 +166,70 @@ Deno.test("a StreamSocket to a closed port fails as refused; a wait is woken ear
     await waiting;
     assert.ok(performance.now() - started < 2000);
   } finally {
+    poller.close();
+  }
+});
+
+Deno.test("a SendRing makes the sends of several sockets in one batch, each with its result", async () => {
+  const ring = SendRing.open(4, 1024);
+  assert.ok(ring, "io_uring on this kernel");
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const poller = new SocketPoller();
+  try {
+    const sockets: StreamSocket[] = [];
+    const servers: Deno.Conn[] = [];
+    for (let i = 0; i < 3; i++) {
+      const accepted = listener.accept();
+      const socket = StreamSocket.connect(new Uint8Array([127, 0, 0, 1]), port);
+      assert.ok(socket instanceof StreamSocket);
+      await poller.wait([socket.fd], [true], [], 2000);
+      sockets.push(socket);
+      servers.push(await accepted);
+    }
+    servers[2].close(); // the third peer is gone: its send fails
+    await sleep(20);
+    sockets[2].send(new Uint8Array(1)); // the peer's RST answers this byte
+    await sleep(20);
+    const texts = ["one", "second", "third"];
+    let offset = 0;
+    const indexes = texts.map((text, i) => {
+      const bytes = new TextEncoder().encode(text);
+      ring.staging.set(bytes, offset);
+      const index = ring.queue(sockets[i].fd, offset, bytes.length);
+      offset += bytes.length;
+      return index;
+    });
+    assert.deepEqual(indexes, [0, 1, 2]);
+    assert.equal(ring.count, 3);
+    ring.submit();
+    assert.equal(ring.count, 0);
+    assert.deepEqual([ring.result(0), ring.result(1)], [3, 6]);
+    assert.deepEqual([ring.length(0), ring.length(1), ring.length(2)], [3, 6, 5]);
+    assert.ok(ring.result(2) < 0, `a send to a reset connection fails (${ring.result(2)})`);
+    const got = new Uint8Array(16);
+    assert.equal(new TextDecoder().decode(got.subarray(0, (await servers[0].read(got))!)), "one");
+    assert.equal(new TextDecoder().decode(got.subarray(0, (await servers[1].read(got))!)), "second");
+    // A full socket answers 0, as send(2)'s EAGAIN: the peer does not read.
+    const big = ring.staging.length;
+    let sent = 0;
+    for (let round = 0; round < 10_000; round++) {
+      ring.queue(sockets[0].fd, 0, big);
+      ring.submit();
+      if (ring.result(0) === 0) break;
+      sent += ring.result(0);
+    }
+    assert.equal(ring.result(0), 0, `the socket filled after ${sent} bytes`);
+    for (const socket of sockets) socket.close();
+    for (const server of servers.slice(0, 2)) server.close();
+    // No more sends in a batch than its capacity.
+    for (let i = 0; i < ring.capacity; i++) ring.queue(-1, 0, 0);
+    assert.throws(() => ring.queue(-1, 0, 0), RangeError);
+    ring.submit();
+    assert.equal(ring.result(0), -9, "EBADF, from the kernel");
+  } finally {
+    ring.close();
+    listener.close();
     poller.close();
   }
 });
@@ -159,7 +265,7 @@ Deno.test("a StreamSocket connects over IPv6 from a bound local address", async 
     assert.equal(socket.connectError(), 0);
     const server = await accepted;
     assert.equal((server.remoteAddr as Deno.NetAddr).hostname, "::1");
-    assert.deepEqual(socket.send(new TextEncoder().encode("six")), { bytes: 3 });
+    assert.equal(socket.send(new TextEncoder().encode("six")), 3);
     const got = new Uint8Array(8);
     assert.equal(await server.read(got), 3);
     socket.close();

@@ -1,0 +1,227 @@
+import assert from "node:assert/strict";
+import { type AnswerListener, ConnectTransport } from "../../src/connect/transport.ts";
+import type { ConnectSession } from "../../src/connect/session.ts";
+import { parseIpv4 } from "../../src/wire/mod.ts";
+import { sleep } from "../../src/sleep.ts";
+
+/**
+ * What the transport tells a session, recorded: the transport is tested over real loopback connections,
+ * with a session that only listens (the engine's own behaviour is tests/connect/session_test.ts's).
+ */
+class ListeningSession {
+  readonly news: string[] = [];
+  answered = 0;
+  readonly turn = 0;
+  constructor(readonly endpoints: { targetAddress: number; targetPort: number }) {}
+  onConnected() {
+    this.news.push("connected");
+  }
+  onConnectFailed(refused: boolean) {
+    this.news.push(refused ? "refused" : "failed");
+  }
+  onAnswer(length: number) {
+    this.answered += length;
+  }
+  onTargetClosed() {
+    this.news.push("closed by target");
+  }
+  onTargetReset() {
+    this.news.push("reset by target");
+  }
+}
+
+/** An answer listener that reads the bytes (or only counts them) and keeps what it was given. */
+class RecordingListener implements AnswerListener {
+  readonly lengths: number[] = [];
+  readonly bytes: string[] = [];
+  constructor(readonly reads: boolean) {}
+  readsAnswers(): boolean {
+    return this.reads;
+  }
+  answer(_session: ConnectSession, _turn: number, length: number, bytes: Uint8Array | undefined) {
+    this.lengths.push(length);
+    if (bytes !== undefined) this.bytes.push(new TextDecoder().decode(bytes));
+  }
+  turnOver() {}
+}
+
+async function withTransport(
+  run: (
+    transport: ConnectTransport,
+    session: ListeningSession,
+    conn: Deno.Conn,
+    listener: RecordingListener,
+  ) => Promise<void>,
+  reads = true,
+) {
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const listener = new RecordingListener(reads);
+  const transport = new ConnectTransport([], () => {}, listener);
+  const session = new ListeningSession({
+    targetAddress: parseIpv4("127.0.0.1")!,
+    targetPort: (server.addr as Deno.NetAddr).port,
+  });
+  try {
+    const accepted = server.accept();
+    transport.connect(session as unknown as ConnectSession);
+    const conn = await accepted;
+    await until(() => session.news.includes("connected"), "connected");
+    try {
+      await run(transport, session, conn, listener);
+    } finally {
+      conn.close();
+    }
+  } finally {
+    await transport.closeAll();
+    server.close();
+  }
+}
+
+async function until(condition: () => boolean, what: string) {
+  for (let waited = 0; !condition(); waited += 5) {
+    if (waited > 5000) throw new Error(`still waiting: ${what}`);
+    await sleep(5);
+  }
+}
+
+/** Reads `conn` until `count` bytes or its end. */
+async function readBytes(conn: Deno.Conn, count: number): Promise<Uint8Array> {
+  const got = new Uint8Array(count);
+  let length = 0;
+  while (length < count) {
+    const read = await conn.read(got.subarray(length));
+    if (read === null) break;
+    length += read;
+  }
+  return got.subarray(0, length);
+}
+
+const encoder = new TextEncoder();
+
+Deno.test("a connection's writes in one turn of the event loop leave in one send, in order", async () => {
+  await withTransport(async (transport, session, conn) => {
+    const as = session as unknown as ConnectSession;
+    for (const part of ["GET /a HTTP/1.1\r\n", "Host: x\r\n", "\r\n"]) {
+      transport.write(as, encoder.encode(part));
+    }
+    assert.equal(transport.writes, 0, "nothing sent before the turn is over");
+    await until(() => transport.writes > 0, "the send");
+    assert.equal(new TextDecoder().decode(await readBytes(conn, 28)), "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert.equal(transport.writes, 1);
+  });
+});
+
+Deno.test("the writes of several connections in one turn leave together, each whole", async () => {
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const transport = new ConnectTransport([], () => {}, new RecordingListener(true));
+  const targetPort = (server.addr as Deno.NetAddr).port;
+  const sessions = Array.from(
+    { length: 5 },
+    () => new ListeningSession({ targetAddress: parseIpv4("127.0.0.1")!, targetPort }),
+  );
+  const conns: Deno.Conn[] = [];
+  try {
+    for (const session of sessions) {
+      const accepted = server.accept();
+      transport.connect(session as unknown as ConnectSession);
+      conns.push(await accepted);
+      await until(() => session.news.includes("connected"), "connected");
+    }
+    // Each connection's writes of one turn, and one of 100 KB (more than one send takes) among them.
+    sessions.forEach((session, i) => {
+      const as = session as unknown as ConnectSession;
+      transport.write(as, encoder.encode(`request ${i}, `));
+      transport.write(as, i === 2 ? new Uint8Array(100_000).fill(120) : encoder.encode("and more"));
+    });
+    for (let i = 0; i < sessions.length; i++) {
+      const expected = `request ${i}, ` + (i === 2 ? "x".repeat(100_000) : "and more");
+      assert.equal(new TextDecoder().decode(await readBytes(conns[i], expected.length)), expected);
+    }
+  } finally {
+    for (const conn of conns) conn.close();
+    await transport.closeAll();
+    server.close();
+  }
+});
+
+Deno.test("writes the kernel has no room for wait, whole and in order, then the FIN", async () => {
+  await withTransport(async (transport, session, conn) => {
+    // 4 MB in pieces of odd sizes, some gathered, some larger than one send: far more than the socket
+    // buffers hold while the server does not read.
+    const pieces: Uint8Array[] = [];
+    let total = 0;
+    for (let i = 0; total < 4_000_000; i++) {
+      const piece = new Uint8Array(i % 3 === 0 ? 70_000 : 1 + (i * 7919) % 9000);
+      for (let j = 0; j < piece.length; j++) piece[j] = (total + j) % 251;
+      pieces.push(piece);
+      total += piece.length;
+    }
+    const as = session as unknown as ConnectSession;
+    for (const piece of pieces) transport.write(as, piece);
+    transport.shutdown(as);
+    await sleep(50);
+    const got = await readBytes(conn, total + 1);
+    assert.equal(got.length, total, "every byte, then the end of the stream");
+    const wrong = got.findIndex((byte, i) => byte !== i % 251);
+    assert.equal(wrong, -1, `byte ${wrong} out of order`);
+  });
+});
+
+Deno.test("what was written before a close or a reset still goes first", async () => {
+  for (const end of ["close", "reset"] as const) {
+    await withTransport(async (transport, session, conn) => {
+      transport.write(session as unknown as ConnectSession, encoder.encode("last words"));
+      transport[end](session as unknown as ConnectSession);
+      assert.equal(transport.open, 0);
+      assert.equal(new TextDecoder().decode(await readBytes(conn, 10)), "last words", end);
+    });
+  }
+});
+
+Deno.test("answers come one read per news, then the target's FIN, nothing lost between", async () => {
+  await withTransport(async (_transport, session, conn, listener) => {
+    await conn.write(encoder.encode("first"));
+    await until(() => session.answered === 5, "the first answer");
+    // Bytes and the FIN at once: read, then the FIN on the poll's next news.
+    await conn.write(encoder.encode("second"));
+    await conn.closeWrite();
+    await until(() => session.news.includes("closed by target"), "the FIN");
+    assert.equal(session.answered, 11);
+    assert.deepEqual(listener.bytes, ["first", "second"]);
+    assert.deepEqual(session.news, ["connected", "closed by target"]);
+  });
+});
+
+Deno.test("answers nobody reads are counted, their bytes never handed over", async () => {
+  await withTransport(async (_transport, session, conn, listener) => {
+    await conn.write(new Uint8Array(300).fill(7));
+    await until(() => session.answered === 300, "the answer counted");
+    assert.equal(listener.lengths.reduce((sum, length) => sum + length, 0), 300);
+    assert.deepEqual(listener.bytes, []);
+  }, false);
+});
+
+Deno.test("an answer longer than one read is read whole", async () => {
+  await withTransport(async (_transport, session, conn) => {
+    // 16 MB, then silence with the connection open: one read per news takes 64 KB at most, and the
+    // poll reports the socket again while bytes wait.
+    const total = 16 * 1024 * 1024;
+    const bytes = new Uint8Array(total);
+    for (let written = 0; written < total;) written += await conn.write(bytes.subarray(written));
+    await until(() => session.answered === total, `all ${total} bytes`);
+    assert.deepEqual(session.news, ["connected"]);
+  });
+});
+
+Deno.test("a refused connection reaches the session", async () => {
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (closed.addr as Deno.NetAddr).port;
+  closed.close();
+  const transport = new ConnectTransport([], () => {}, new RecordingListener(true));
+  const refused = new ListeningSession({ targetAddress: parseIpv4("127.0.0.1")!, targetPort: port });
+  transport.connect(refused as unknown as ConnectSession);
+  await until(() => refused.news.length > 0, "the refusal");
+  assert.deepEqual(refused.news, ["refused"]);
+  assert.equal(transport.open, 0);
+  await transport.closeAll();
+});
