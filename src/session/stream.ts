@@ -118,6 +118,38 @@ export class StreamPool {
 
 const EMPTY = new Uint8Array(0);
 
+/** The most `ClientStream.read` returns in `readBuffer`: a whole segment. */
+const SHARED_READ_BYTES = 65535;
+/**
+ * Where `ClientStream.read` copies what it returns: room for a whole segment plus the whole buffer of the
+ * last piece copied into it, which `set` takes in full (a piece holds at most a captured segment's bytes).
+ */
+const readBuffer = new Uint8Array(2 * 65536);
+/** Read lengths up to this have their view of `readBuffer` made once (segments up to a large MSS). */
+const KEPT_READ_VIEWS = 9000;
+const readViews: (Uint8Array | undefined)[] = new Array(KEPT_READ_VIEWS + 1).fill(undefined);
+
+/** The first `size` bytes of `readBuffer`. */
+function readView(size: number): Uint8Array {
+  if (size > KEPT_READ_VIEWS) return readBuffer.subarray(0, size);
+  return readViews[size] ??= readBuffer.subarray(0, size);
+}
+
+/**
+ * Copies `buffer[from..from + size]` to `readBuffer[to..]` and returns the first `to + size` bytes of
+ * `readBuffer`. `set` copies the whole buffer (no view of the part made), and `copyWithin` then moves the
+ * part into place: both are copies within existing memory.
+ */
+function readCopy(buffer: Uint8Array, from: number, size: number, to: number): Uint8Array {
+  if (to + buffer.length <= readBuffer.length) {
+    readBuffer.set(buffer, to);
+    if (from > 0) readBuffer.copyWithin(to, to + from, to + from + size);
+  } else {
+    readBuffer.set(buffer.subarray(from, from + size), to); // a piece larger than any captured segment
+  }
+  return readView(to + size);
+}
+
 /** The size class holding `size` bytes: 0 for up to `SMALLEST_POOLED`, one more per doubling. */
 function sizeClassOf(size: number): number {
   return size <= SMALLEST_POOLED ? 0 : 32 - Math.clz32(size - 1) - 6;
@@ -281,26 +313,30 @@ export class ClientStream {
   }
 
   /**
-   * Up to `length` bytes from `offset` (which must be held): a view into the captured bytes when one
-   * piece holds them all (most segments are one captured packet), else a copy. Never to be written to.
+   * Up to `length` bytes from `offset` (which must be held). Up to a segment's worth (`SHARED_READ_BYTES`),
+   * copied into one buffer all streams share: the caller's until the next `read` of any stream (the packet
+   * engine's sink builds its packet at once). A view of the captured bytes was a new object per segment
+   * sent; a view of that buffer of each length up to `KEPT_READ_VIEWS` is made once. More, a new copy.
+   * Never to be written to.
    */
   read(offset: number, length: number): Uint8Array {
     const size = Math.min(length, this.end - offset);
     let i = this.#pieceAt(offset);
     let piece = this.#pieces.at(i);
-    if (piece === undefined || size <= 0) return new Uint8Array(0);
+    if (piece === undefined || size <= 0) return EMPTY;
     const from = offset - piece.start;
-    if (from + size <= piece.length) return piece.buffer.subarray(from, from + size);
-    const out = new Uint8Array(size);
-    let written = 0;
-    for (; piece !== undefined && written < size; piece = this.#pieces.at(++i)) {
+    const shared = size <= SHARED_READ_BYTES;
+    if (shared && from + size <= piece.length) return readCopy(piece.buffer, from, size, 0);
+    const out = shared ? readBuffer : new Uint8Array(size);
+    for (let written = 0; piece !== undefined && written < size; piece = this.#pieces.at(++i)) {
       this.#readVisits++;
       const at = offset + written - piece.start;
       const take = Math.min(piece.length - at, size - written);
-      out.set(piece.buffer.subarray(at, at + take), written);
+      if (shared) readCopy(piece.buffer, at, take, written);
+      else out.set(piece.buffer.subarray(at, at + take), written);
       written += take;
     }
-    return out;
+    return shared ? readView(size) : out;
   }
 
   /** Frees the bytes before `offset`: the target has them. */

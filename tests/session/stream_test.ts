@@ -261,7 +261,8 @@ Deno.test("a restarted stream is a new one: nothing held, no FIN, no request, it
     assert.equal(each.add(101, new Uint8Array(50).fill(8), ACK + 9, 11), undefined);
     assert.equal(each.add(151, new Uint8Array(4000).fill(9), ACK + 9, 12), "buffer-full");
   }
-  assert.deepEqual(stream.read(1, 150), fresh.read(1, 150));
+  // A copy of the first read: the second reuses the buffer reads share.
+  assert.deepEqual(stream.read(1, 150).slice(), fresh.read(1, 150));
   assert.deepEqual(
     [stream.end, stream.firstRequestWaits, stream.buffered, requests(stream)],
     [fresh.end, fresh.firstRequestWaits, fresh.buffered, requests(fresh)],
