@@ -154,14 +154,20 @@ export interface TableCounters {
   outcomes: Record<SessionOutcome, number>;
 }
 
+/**
+ * A captured session and its copies. Recycled once nothing holds it (`#release`): it lives as long as its
+ * copies linger, seconds, so one made per session would die old.
+ */
 interface Original {
-  readonly mappingIndex: number;
+  mappingIndex: number;
   /** The real client's address and port. */
-  readonly address: Address;
-  readonly port: number;
-  readonly clientIsn: number;
+  address: Address;
+  port: number;
+  clientIsn: number;
   copies: Copy[];
   lastSeen: number;
+  /** Whether it waits in the table's free list: released twice, it would serve two sessions. */
+  free: boolean;
 }
 
 /**
@@ -188,6 +194,8 @@ interface Copy {
  */
 const PROBES = 64;
 const DEAD_SWEEP_MS = 1000;
+/** Originals kept for reuse, at most: a burst's worth of ends, as sessions are kept. */
+const KEPT_ORIGINALS = 1024;
 /** Stale timer entries tolerated beyond twice the live sessions before the timers are rebuilt. */
 const STALE_TIMERS = 1024;
 const FIRST_EPHEMERAL = 1024;
@@ -228,6 +236,8 @@ export class SessionTable {
    */
   readonly #copies: Copy[] = [];
   readonly #freeCopies: number[] = [];
+  /** Originals nothing holds any more, to serve new sessions (up to `KEPT_ORIGINALS`). */
+  readonly #freeOriginals: Original[] = [];
   /**
    * Deadlines by the copy's `id`, not the copy: a stale entry (rescheduled or removed) must not keep a
    * finished session reachable, or young sessions outlive two collections by the thousand and V8
@@ -326,10 +336,10 @@ export class SessionTable {
     const tombstone = dead.get(source, port);
     if (tombstone !== undefined && !isSyn) {
       tombstone.lastSeen = now;
-      if (flags & (TcpFlag.RST | TcpFlag.FIN)) dead.delete(source, port);
+      if (flags & (TcpFlag.RST | TcpFlag.FIN)) this.#forgetDead(tombstone);
       return;
     }
-    dead.delete(source, port);
+    if (tombstone !== undefined) this.#forgetDead(tombstone);
     if (!starts || (!isSyn && this.plan.onlyFromSyn)) return;
     const opened = this.#open(mappingIndex, source, tcp, !isSyn, now, flowInfo);
     if (opened !== undefined) originals.set(source, port, opened);
@@ -400,7 +410,7 @@ export class SessionTable {
       const idle = this.plan.session.idleTimeoutMs;
       for (const dead of this.#dead) {
         const expired = [...dead.values()].filter((original) => now - original.lastSeen > idle);
-        for (const original of expired) dead.delete(original.address, original.port);
+        for (const original of expired) this.#forgetDead(original);
       }
     }
   }
@@ -483,14 +493,7 @@ export class SessionTable {
       if (!takeOver) this.counters.sessionsWithoutIpv6Intercept++;
       return undefined;
     }
-    const original: Original = {
-      mappingIndex,
-      address: source,
-      port: tcp.srcPort,
-      clientIsn: sessionIsn(tcp),
-      copies: [],
-      lastSeen: now,
-    };
+    const original = this.#newOriginal(mappingIndex, source, tcp.srcPort, sessionIsn(tcp), now);
     for (let index = 0; index < this.plan.multiply; index++) {
       const endpoint = this.#pickEndpoint(source, tcp.srcPort, index, family, clientsTotal);
       if (endpoint === undefined) {
@@ -515,7 +518,47 @@ export class SessionTable {
       this.counters.sessionsCopied++;
       this.#settle(copy);
     }
-    return original.copies.length > 0 ? original : undefined;
+    if (original.copies.length > 0) return original;
+    this.#release(original);
+    return undefined;
+  }
+
+  #newOriginal(
+    mappingIndex: number,
+    address: Address,
+    port: number,
+    clientIsn: number,
+    now: number,
+  ): Original {
+    const original = this.#freeOriginals.pop();
+    if (original === undefined) {
+      return { mappingIndex, address, port, clientIsn, copies: [], lastSeen: now, free: false };
+    }
+    original.mappingIndex = mappingIndex;
+    original.address = address;
+    original.port = port;
+    original.clientIsn = clientIsn;
+    original.lastSeen = now;
+    original.free = false;
+    return original;
+  }
+
+  /** Keeps `original` for a new session once no map and no copy holds it. */
+  #release(original: Original): void {
+    const { mappingIndex, address, port } = original;
+    if (
+      original.free || original.copies.length > 0 ||
+      this.#originals[mappingIndex].get(address, port) === original ||
+      this.#dead[mappingIndex].get(address, port) === original || this.#freeOriginals.length >= KEPT_ORIGINALS
+    ) return;
+    original.free = true;
+    this.#freeOriginals.push(original);
+  }
+
+  /** Forgets a failed session's tombstone. */
+  #forgetDead(original: Original): void {
+    this.#dead[original.mappingIndex].delete(original.address, original.port);
+    this.#release(original);
   }
 
   /**
@@ -654,6 +697,7 @@ export class SessionTable {
     if (original.copies.length === 0 && originals.get(original.address, original.port) === original) {
       originals.delete(original.address, original.port);
     }
+    this.#release(original);
     // Nothing holds the copy now but a loop in `onCapture` over the original's copies, which ends before
     // any new session takes it (timer entries hold its id, stale once `scheduledAt` is no more theirs).
     copy.scheduledAt = Infinity;
@@ -669,6 +713,7 @@ export class SessionTable {
    */
   #detach(original: Original): void {
     this.#originals[original.mappingIndex].delete(original.address, original.port);
+    this.#release(original);
   }
 }
 
