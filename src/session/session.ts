@@ -706,7 +706,7 @@ export class Session {
   #sendData(now: number, length: number, retransmission: boolean): void {
     const start = this.#sndNxt;
     const fin = this.#finAllowed() && start + length === this.#stream.finOffset;
-    const payload = length > 0 ? this.#stream.read(start, length) : undefined;
+    const payload = length > 0 ? this.#stream.readShared(start, length) : undefined;
     let flags = TcpFlag.ACK | (fin ? TcpFlag.FIN : 0);
     if (payload !== undefined && start + length === this.#sendLimit()) flags |= TcpFlag.PSH;
     this.#emit(wireSeq(this.#clientIsn, start), flags, payload);

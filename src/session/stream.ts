@@ -118,10 +118,10 @@ export class StreamPool {
 
 const EMPTY = new Uint8Array(0);
 
-/** The most `ClientStream.read` returns in `readBuffer`: a whole segment. */
+/** The most `ClientStream.readShared` returns in `readBuffer`: a whole segment. */
 const SHARED_READ_BYTES = 65535;
 /**
- * Where `ClientStream.read` copies what it returns: room for a whole segment plus the whole buffer of the
+ * Where `ClientStream.readShared` copies what it returns: room for a whole segment plus the whole buffer of the
  * last piece copied into it, which `set` takes in full (a piece holds at most a captured segment's bytes).
  */
 const readBuffer = new Uint8Array(2 * 65536);
@@ -313,30 +313,53 @@ export class ClientStream {
   }
 
   /**
-   * Up to `length` bytes from `offset` (which must be held). Up to a segment's worth (`SHARED_READ_BYTES`),
-   * copied into one buffer all streams share: the caller's until the next `read` of any stream (the packet
-   * engine's sink builds its packet at once). A view of the captured bytes was a new object per segment
-   * sent; a view of that buffer of each length up to `KEPT_READ_VIEWS` is made once. More, a new copy.
-   * Never to be written to.
+   * Up to `length` bytes from `offset` (which must be held): a view into the captured bytes when one
+   * piece holds them all (most segments are one captured packet), else a copy. Never to be written to;
+   * the caller may keep them (`copy --connect` queues them for its socket) while the stream holds them,
+   * or for good from a stream without a pool. See `readShared` for bytes used at once.
    */
   read(offset: number, length: number): Uint8Array {
     const size = Math.min(length, this.end - offset);
     let i = this.#pieceAt(offset);
     let piece = this.#pieces.at(i);
+    if (piece === undefined || size <= 0) return new Uint8Array(0);
+    const from = offset - piece.start;
+    if (from + size <= piece.length) return piece.buffer.subarray(from, from + size);
+    const out = new Uint8Array(size);
+    let written = 0;
+    for (; piece !== undefined && written < size; piece = this.#pieces.at(++i)) {
+      this.#readVisits++;
+      const at = offset + written - piece.start;
+      const take = Math.min(piece.length - at, size - written);
+      out.set(piece.buffer.subarray(at, at + take), written);
+      written += take;
+    }
+    return out;
+  }
+
+  /**
+   * `read`'s bytes, copied into one buffer all streams share: the caller's only until the next
+   * `readShared` of any stream, for a reader done with them at once (the packet engine's sink builds its
+   * packet in the call). `read` makes a view per call, a new object per segment sent; a view of the
+   * shared buffer of each length up to `KEPT_READ_VIEWS` is made once. More than `SHARED_READ_BYTES`:
+   * `read`'s own copy.
+   */
+  readShared(offset: number, length: number): Uint8Array {
+    const size = Math.min(length, this.end - offset);
+    if (size > SHARED_READ_BYTES) return this.read(offset, length);
+    let i = this.#pieceAt(offset);
+    let piece = this.#pieces.at(i);
     if (piece === undefined || size <= 0) return EMPTY;
     const from = offset - piece.start;
-    const shared = size <= SHARED_READ_BYTES;
-    if (shared && from + size <= piece.length) return readCopy(piece.buffer, from, size, 0);
-    const out = shared ? readBuffer : new Uint8Array(size);
+    if (from + size <= piece.length) return readCopy(piece.buffer, from, size, 0);
     for (let written = 0; piece !== undefined && written < size; piece = this.#pieces.at(++i)) {
       this.#readVisits++;
       const at = offset + written - piece.start;
       const take = Math.min(piece.length - at, size - written);
-      if (shared) readCopy(piece.buffer, at, take, written);
-      else out.set(piece.buffer.subarray(at, at + take), written);
+      readCopy(piece.buffer, at, take, written);
       written += take;
     }
-    return shared ? readView(size) : out;
+    return readView(size);
   }
 
   /** Frees the bytes before `offset`: the target has them. */
