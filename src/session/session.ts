@@ -403,7 +403,9 @@ export class Session {
       this.#ackDeadline,
       this.#lastActivity + this.#idleLimitMs(),
     );
-    return Math.min(deadline, this.#releaseTime(), this.#resetTime());
+    // Rounded up to whole milliseconds: an integer comes back as a small integer, where a fractional
+    // deadline (the clock is `performance.now()`) came back as a new heap number on every packet.
+    return Math.ceil(Math.min(deadline, this.#releaseTime(), this.#resetTime()));
   }
 
   /** A packet the client sent the online server. */
@@ -704,7 +706,7 @@ export class Session {
   #sendData(now: number, length: number, retransmission: boolean): void {
     const start = this.#sndNxt;
     const fin = this.#finAllowed() && start + length === this.#stream.finOffset;
-    const payload = length > 0 ? this.#stream.read(start, length) : undefined;
+    const payload = length > 0 ? this.#stream.readShared(start, length) : undefined;
     let flags = TcpFlag.ACK | (fin ? TcpFlag.FIN : 0);
     if (payload !== undefined && start + length === this.#sendLimit()) flags |= TcpFlag.PSH;
     this.#emit(wireSeq(this.#clientIsn, start), flags, payload);
@@ -782,16 +784,17 @@ export class Session {
     this.#stream.dispose(); // nothing reads it any more: its pieces serve the next sessions
     this.#rtoDeadline = Infinity;
     this.#ackDeadline = Infinity;
-    const finalAck: FinalAck | undefined = closed
-      ? {
-        seq: wireSeq(this.#clientIsn, this.#sndNxt),
-        ack: wireSeq(this.#targetIsn, this.#rcvNxt),
-        window: this.#clientWindow,
-        tsValue: this.#useTimestamps ? this.#tsValue() : -1,
-        tsEcho: this.#tsRecent,
-      }
-      : undefined;
-    this.remains = new LingeringSession(this, finalAck, now + this.config.lingerMs);
+    // Whole milliseconds, as `nextDeadline`'s: a fractional one would come back from it a heap number.
+    this.remains = LingeringSession.of(this, closed, Math.ceil(now + this.config.lingerMs));
+    if (closed) {
+      this.remains.setFinalAck(
+        wireSeq(this.#clientIsn, this.#sndNxt),
+        wireSeq(this.#targetIsn, this.#rcvNxt),
+        this.#clientWindow,
+        this.#useTimestamps ? this.#tsValue() : -1,
+        this.#tsRecent,
+      );
+    }
   }
 
   #sendSyn(now: number): void {
@@ -868,43 +871,56 @@ export function startsSession(
   return knownIsn === undefined && tcp.payloadLength > 0 && !(flags & TcpFlag.RST);
 }
 
-/**
- * The last ACK of a session closed with FINs, as numbers (a segment is made of them when the target
- * repeats its FIN): one object, where a segment of its own took four.
- */
-interface FinalAck {
-  readonly seq: number;
-  readonly ack: number;
-  readonly window: number;
-  /** -1: the session did not use timestamps. */
-  readonly tsValue: number;
-  readonly tsEcho: number;
-}
+/** What lingers of sessions the table forgot, kept to linger again for the next ones (`LingeringSession.of`). */
+const recycledRemains: LingeringSession[] = [];
 
 /**
  * What stays of a session that is over, for `lingerMs`, as TCP's TIME-WAIT: its address and port, so
- * that no late packet of it meets a new copy there, and, when it closed with FINs, its last ACK, to send
- * again when the target repeats its FIN because ours was lost. Not the session itself: with a new
- * connection per request the sessions over in the last `lingerMs` outnumber the open ones many times
- * over, and a session holds its stream, queues and timer state (about 2 KB of heap, against about 200
- * bytes here), which serve the next session at once (`Session.recycle`).
+ * that no late packet of it meets a new copy there, and, when it closed with FINs, its last ACK (as
+ * numbers), to send again when the target repeats its FIN because ours was lost. Not the session itself:
+ * with a new connection per request the sessions over in the last `lingerMs` outnumber the open ones many
+ * times over, and a session holds its stream, queues and timer state (about 2 KB of heap, against about
+ * 100 bytes here), which serve the next session at once (`Session.recycle`). Recycled in turn once the
+ * table forgets it (`recycle`): lingering for seconds, one made per session would outlive the young
+ * generation and die old, thousands a second with a new connection per request.
  */
 export class LingeringSession {
-  readonly outcome: SessionOutcome;
+  outcome: SessionOutcome = "completed";
   readonly buffered = 0;
-  readonly endpoints: SessionEndpoints;
-  readonly retransmissions: number;
-  readonly #sink: SegmentSink;
-  readonly #finalAck: FinalAck | undefined;
-  #until: number;
+  endpoints!: SessionEndpoints;
+  retransmissions = 0;
+  #sink!: SegmentSink;
+  /** The last ACK's fields; `#finalTsValue` -1 for a session without timestamps. */
+  #hasFinalAck = false;
+  #finalSeq = 0;
+  #finalAck = 0;
+  #finalWindow = 0;
+  #finalTsValue = -1;
+  #finalTsEcho = 0;
+  #until = 0;
+  /** Whether it waits in `recycledRemains`: given back twice, it would serve two sessions at once. */
+  #recycled = false;
 
-  constructor(session: Session, finalAck: FinalAck | undefined, until: number) {
-    this.outcome = session.outcome!;
-    this.endpoints = session.endpoints;
-    this.retransmissions = session.retransmissions;
-    this.#sink = session.sink;
-    this.#finalAck = finalAck;
-    this.#until = until;
+  /** What lingers of `session`, which just ended, until `until`; `closed` when both FINs went through. */
+  static of(session: Session, closed: boolean, until: number): LingeringSession {
+    const remains = recycledRemains.pop() ?? new LingeringSession();
+    remains.#recycled = false;
+    remains.outcome = session.outcome!;
+    remains.endpoints = session.endpoints;
+    remains.retransmissions = session.retransmissions;
+    remains.#sink = session.sink;
+    remains.#hasFinalAck = closed;
+    remains.#until = until;
+    return remains;
+  }
+
+  /** Sets the last ACK sent again when the target repeats its FIN. */
+  setFinalAck(seq: number, ack: number, window: number, tsValue: number, tsEcho: number): void {
+    this.#finalSeq = seq;
+    this.#finalAck = ack;
+    this.#finalWindow = window;
+    this.#finalTsValue = tsValue;
+    this.#finalTsEcho = tsEcho;
   }
 
   /** Whether the lingering is over: the table may forget it. */
@@ -919,12 +935,19 @@ export class LingeringSession {
   onClient(): void {}
 
   onTarget(segment: SegmentIn): void {
-    const last = this.#finalAck;
-    if (last !== undefined && !this.finished && segment.flags & TcpFlag.FIN) {
-      const { seq, ack, window, tsValue, tsEcho } = last;
+    if (this.#hasFinalAck && !this.finished && segment.flags & TcpFlag.FIN) {
       this.#sink(
         this.endpoints,
-        fillSegment(this.endpoints, seq, ack, TcpFlag.ACK, window, tsValue, tsEcho, undefined),
+        fillSegment(
+          this.endpoints,
+          this.#finalSeq,
+          this.#finalAck,
+          TcpFlag.ACK,
+          this.#finalWindow,
+          this.#finalTsValue,
+          this.#finalTsEcho,
+          undefined,
+        ),
       );
     }
   }
@@ -934,7 +957,18 @@ export class LingeringSession {
   }
 
   abandon(): void {}
+
+  /** The table forgot it: it may linger for another session (`of`). */
+  recycle(): void {
+    if (this.#recycled || recycledRemains.length >= KEPT_SESSIONS) return;
+    this.#recycled = true;
+    this.#sink = NO_SINK;
+    recycledRemains.push(this);
+  }
 }
+
+/** The sink of a recycled `LingeringSession`, which sends nothing until it lingers again. */
+const NO_SINK: SegmentSink = () => {};
 
 /**
  * A segment's options, the caller's until the next call; unreadable ones count as none (the segment itself

@@ -118,6 +118,38 @@ export class StreamPool {
 
 const EMPTY = new Uint8Array(0);
 
+/** The most `ClientStream.readShared` returns in `readBuffer`: a whole segment. */
+const SHARED_READ_BYTES = 65535;
+/**
+ * Where `ClientStream.readShared` copies what it returns: room for a whole segment plus the whole buffer of the
+ * last piece copied into it, which `set` takes in full (a piece holds at most a captured segment's bytes).
+ */
+const readBuffer = new Uint8Array(2 * 65536);
+/** Read lengths up to this have their view of `readBuffer` made once (segments up to a large MSS). */
+const KEPT_READ_VIEWS = 9000;
+const readViews: (Uint8Array | undefined)[] = new Array(KEPT_READ_VIEWS + 1).fill(undefined);
+
+/** The first `size` bytes of `readBuffer`. */
+function readView(size: number): Uint8Array {
+  if (size > KEPT_READ_VIEWS) return readBuffer.subarray(0, size);
+  return readViews[size] ??= readBuffer.subarray(0, size);
+}
+
+/**
+ * Copies `buffer[from..from + size]` to `readBuffer[to..]` and returns the first `to + size` bytes of
+ * `readBuffer`. `set` copies the whole buffer (no view of the part made), and `copyWithin` then moves the
+ * part into place: both are copies within existing memory.
+ */
+function readCopy(buffer: Uint8Array, from: number, size: number, to: number): Uint8Array {
+  if (to + buffer.length <= readBuffer.length) {
+    readBuffer.set(buffer, to);
+    if (from > 0) readBuffer.copyWithin(to, to + from, to + from + size);
+  } else {
+    readBuffer.set(buffer.subarray(from, from + size), to); // a piece larger than any captured segment
+  }
+  return readView(to + size);
+}
+
 /** The size class holding `size` bytes: 0 for up to `SMALLEST_POOLED`, one more per doubling. */
 function sizeClassOf(size: number): number {
   return size <= SMALLEST_POOLED ? 0 : 32 - Math.clz32(size - 1) - 6;
@@ -282,7 +314,9 @@ export class ClientStream {
 
   /**
    * Up to `length` bytes from `offset` (which must be held): a view into the captured bytes when one
-   * piece holds them all (most segments are one captured packet), else a copy. Never to be written to.
+   * piece holds them all (most segments are one captured packet), else a copy. Never to be written to;
+   * the caller may keep them (`copy --connect` queues them for its socket) while the stream holds them,
+   * or for good from a stream without a pool. See `readShared` for bytes used at once.
    */
   read(offset: number, length: number): Uint8Array {
     const size = Math.min(length, this.end - offset);
@@ -301,6 +335,31 @@ export class ClientStream {
       written += take;
     }
     return out;
+  }
+
+  /**
+   * `read`'s bytes, copied into one buffer all streams share: the caller's only until the next
+   * `readShared` of any stream, for a reader done with them at once (the packet engine's sink builds its
+   * packet in the call). `read` makes a view per call, a new object per segment sent; a view of the
+   * shared buffer of each length up to `KEPT_READ_VIEWS` is made once. More than `SHARED_READ_BYTES`:
+   * `read`'s own copy.
+   */
+  readShared(offset: number, length: number): Uint8Array {
+    const size = Math.min(length, this.end - offset);
+    if (size > SHARED_READ_BYTES) return this.read(offset, length);
+    let i = this.#pieceAt(offset);
+    let piece = this.#pieces.at(i);
+    if (piece === undefined || size <= 0) return EMPTY;
+    const from = offset - piece.start;
+    if (from + size <= piece.length) return readCopy(piece.buffer, from, size, 0);
+    for (let written = 0; piece !== undefined && written < size; piece = this.#pieces.at(++i)) {
+      this.#readVisits++;
+      const at = offset + written - piece.start;
+      const take = Math.min(piece.length - at, size - written);
+      readCopy(piece.buffer, at, take, written);
+      written += take;
+    }
+    return readView(size);
   }
 
   /** Frees the bytes before `offset`: the target has them. */

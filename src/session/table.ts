@@ -5,17 +5,8 @@
  * client addresses and ports the copies hold, go out. It knows no command's wire protocol: `copy`
  * turns those events into registrations for intercept.
  */
-import {
-  type Address,
-  addressFamily,
-  addressHash,
-  type EndpointKey,
-  endpointKey,
-  keyAddress,
-  keyPort,
-  TcpFlag,
-  type TcpRepr,
-} from "../wire/mod.ts";
+import { type Address, addressFamily, addressHash, TcpFlag, type TcpRepr } from "../wire/mod.ts";
+import { EndpointMap } from "./endpoint_map.ts";
 import { HalfOpenCopies } from "./half_open.ts";
 import { DeadlineHeap } from "./heap.ts";
 import {
@@ -163,20 +154,35 @@ export interface TableCounters {
   outcomes: Record<SessionOutcome, number>;
 }
 
+/**
+ * A captured session and its copies. Recycled once nothing holds it (`#release`): it lives as long as its
+ * copies linger, seconds, so one made per session would die old.
+ */
 interface Original {
-  readonly mappingIndex: number;
-  /** Client address and port (`endpointKey`). */
-  readonly key: EndpointKey;
-  readonly clientIsn: number;
+  mappingIndex: number;
+  /** The real client's address and port. */
+  address: Address;
+  port: number;
+  clientIsn: number;
   copies: Copy[];
   lastSeen: number;
+  /** Whether it waits in the table's free list: released twice, it would serve two sessions. */
+  free: boolean;
 }
 
+/**
+ * One copy of a session, made once and recycled (`#copies`): its `id` is its place there, which is what
+ * the timers hold, so that a stale timer entry keeps no session reachable and makes no key.
+ */
 interface Copy {
+  readonly id: number;
   /** The open session, then what lingers of it once it is over. */
   session: CopiedSession;
-  readonly original: Original;
-  readonly replyKey: EndpointKey;
+  original: Original;
+  /** The client address and port the target sees. */
+  address: Address;
+  port: number;
+  /** When its timer entry is due; `Infinity`: none, or it is not in `#byReply` any more. */
   scheduledAt: number;
   counted: boolean;
 }
@@ -188,6 +194,8 @@ interface Copy {
  */
 const PROBES = 64;
 const DEAD_SWEEP_MS = 1000;
+/** Originals kept for reuse, at most: a burst's worth of ends, as sessions are kept. */
+const KEPT_ORIGINALS = 1024;
 /** Stale timer entries tolerated beyond twice the live sessions before the timers are rebuilt. */
 const STALE_TIMERS = 1024;
 const FIRST_EPHEMERAL = 1024;
@@ -217,17 +225,25 @@ export class SessionTable {
   };
 
   /** Originals by mapping index, then by client address and port. */
-  readonly #originals: Map<EndpointKey, Original>[];
+  readonly #originals: EndpointMap<Original>[];
   /** Copies by the client address and port the target sees. */
-  readonly #byReply = new Map<EndpointKey, Copy>();
+  readonly #byReply = new EndpointMap<Copy>();
   /** Originals whose copies failed: their later packets are not taken over again. */
-  readonly #dead: Map<EndpointKey, Original>[];
+  readonly #dead: EndpointMap<Original>[];
   /**
-   * Deadlines by the copy's key in `#byReply`, not the copy: a stale entry (rescheduled or removed)
-   * must not keep a finished session reachable, or young sessions outlive two collections by the
-   * thousand and V8 promotes them to the old generation, where they pile up as garbage.
+   * Every copy object made, by `id`; those not in `#byReply` wait in `#freeCopies` to serve a new session.
+   * As many as copies were ever held at once (bounded by `maxSessions`), about 70 bytes each.
    */
-  readonly #timers = new DeadlineHeap<EndpointKey>();
+  readonly #copies: Copy[] = [];
+  readonly #freeCopies: number[] = [];
+  /** Originals nothing holds any more, to serve new sessions (up to `KEPT_ORIGINALS`). */
+  readonly #freeOriginals: Original[] = [];
+  /**
+   * Deadlines by the copy's `id`, not the copy: a stale entry (rescheduled or removed) must not keep a
+   * finished session reachable, or young sessions outlive two collections by the thousand and V8
+   * promotes them to the old generation, where they pile up as garbage.
+   */
+  readonly #timers = new DeadlineHeap<number>();
   /** Copies whose client has sent its SYN and nothing else yet: the first to go at the cap. */
   readonly #halfOpen = new HalfOpenCopies<Copy>();
   /** The `-c` ranges by family, and how many addresses each family's hold. */
@@ -244,8 +260,8 @@ export class SessionTable {
   readonly #sink: (endpoints: SessionEndpoints, tcp: TcpRepr) => void;
 
   constructor(readonly plan: CopyPlan, readonly out: TableSink) {
-    this.#originals = plan.mappings.map(() => new Map());
-    this.#dead = plan.mappings.map(() => new Map());
+    this.#originals = plan.mappings.map(() => new EndpointMap());
+    this.#dead = plan.mappings.map(() => new EndpointMap());
     this.#clients4 = plan.clients.filter((range) => addressFamily(range.first) === 4);
     this.#clients6 = plan.clients.filter((range) => addressFamily(range.first) === 6);
     this.#clientsTotal4 = this.#clients4.reduce((sum, range) => sum + range.count, 0);
@@ -295,13 +311,13 @@ export class SessionTable {
     this.counters.packetsCaptured++;
     const mappingIndex = this.#mappingFor(destination, tcp.dstPort);
     if (mappingIndex < 0) return;
-    const key = endpointKey(source, tcp.srcPort);
-    if (!this.#sampled(source, tcp.srcPort)) {
+    const port = tcp.srcPort;
+    if (!this.#sampled(source, port)) {
       if (tcp.flags & TcpFlag.SYN && !(tcp.flags & TcpFlag.ACK)) this.counters.sessionsSkippedByRate++;
       return;
     }
     const originals = this.#originals[mappingIndex];
-    const original = originals.get(key);
+    const original = originals.get(source, port);
     const starts = startsSession(original?.clientIsn, tcp);
     if (original !== undefined) {
       if (!starts) {
@@ -317,16 +333,16 @@ export class SessionTable {
     const flags = tcp.flags;
     const isSyn = (flags & TcpFlag.SYN) !== 0 && !(flags & TcpFlag.ACK);
     const dead = this.#dead[mappingIndex];
-    const tombstone = dead.get(key);
+    const tombstone = dead.get(source, port);
     if (tombstone !== undefined && !isSyn) {
       tombstone.lastSeen = now;
-      if (flags & (TcpFlag.RST | TcpFlag.FIN)) dead.delete(key);
+      if (flags & (TcpFlag.RST | TcpFlag.FIN)) this.#forgetDead(tombstone);
       return;
     }
-    dead.delete(key);
+    if (tombstone !== undefined) this.#forgetDead(tombstone);
     if (!starts || (!isSyn && this.plan.onlyFromSyn)) return;
-    const opened = this.#open(mappingIndex, key, source, tcp, !isSyn, now, flowInfo);
-    if (opened !== undefined) originals.set(key, opened);
+    const opened = this.#open(mappingIndex, source, tcp, !isSyn, now, flowInfo);
+    if (opened !== undefined) originals.set(source, port, opened);
   }
 
   /**
@@ -341,7 +357,7 @@ export class SessionTable {
   ): void {
     const mappingIndex = this.#mappingFor(source, tcp.srcPort);
     if (mappingIndex < 0) return;
-    const original = this.#originals[mappingIndex].get(endpointKey(destination, tcp.dstPort));
+    const original = this.#originals[mappingIndex].get(destination, tcp.dstPort);
     if (original === undefined) return;
     for (const copy of original.copies) copy.session.onServer?.(tcp, now);
   }
@@ -349,7 +365,7 @@ export class SessionTable {
   /** A reply header from intercept: the target talking to one of our client addresses. */
   onReply(destination: Address, tcp: SegmentIn & { readonly dstPort: number }, now: number): void {
     this.counters.repliesReceived++;
-    const copy = this.#byReply.get(endpointKey(destination, tcp.dstPort));
+    const copy = this.#byReply.get(destination, tcp.dstPort);
     if (copy === undefined) {
       this.counters.repliesUnmatched++;
       return;
@@ -364,7 +380,7 @@ export class SessionTable {
    */
   changed(session: CopiedSession): void {
     const { clientAddress, clientPort } = session.endpoints;
-    const copy = this.#byReply.get(endpointKey(clientAddress, clientPort));
+    const copy = this.#byReply.get(clientAddress, clientPort);
     if (copy?.session === session) this.#settle(copy);
   }
 
@@ -382,18 +398,19 @@ export class SessionTable {
   tick(now: number): void {
     while (this.#timers.nextAt <= now) {
       const at = this.#timers.nextAt;
-      const replyKey = this.#timers.pop();
-      const copy = this.#byReply.get(replyKey);
-      if (copy === undefined || copy.scheduledAt !== at) continue;
+      const copy = this.#copies[this.#timers.pop()];
+      if (copy.scheduledAt !== at) continue;
       copy.scheduledAt = Infinity;
       copy.session.onTick(now);
       this.#settle(copy);
     }
     if (now >= this.#nextSweep) {
-      this.#nextSweep = now + DEAD_SWEEP_MS;
+      // Whole milliseconds, as the sessions' deadlines: `nextDeadline` then returns no heap number.
+      this.#nextSweep = Math.ceil(now) + DEAD_SWEEP_MS;
       const idle = this.plan.session.idleTimeoutMs;
       for (const dead of this.#dead) {
-        for (const [key, original] of dead) if (now - original.lastSeen > idle) dead.delete(key);
+        const expired = [...dead.values()].filter((original) => now - original.lastSeen > idle);
+        for (const original of expired) this.#forgetDead(original);
       }
     }
   }
@@ -425,7 +442,7 @@ export class SessionTable {
     for (const copy of [...this.#byReply.values()]) {
       copy.session.abandon(now);
       this.#settle(copy);
-      if (this.#byReply.has(copy.replyKey)) this.#remove(copy);
+      if (this.#byReply.get(copy.address, copy.port) === copy) this.#remove(copy);
     }
   }
 
@@ -449,7 +466,6 @@ export class SessionTable {
 
   #open(
     mappingIndex: number,
-    key: EndpointKey,
     source: Address,
     tcp: SegmentIn & { readonly srcPort: number },
     takeOver: boolean,
@@ -477,13 +493,7 @@ export class SessionTable {
       if (!takeOver) this.counters.sessionsWithoutIpv6Intercept++;
       return undefined;
     }
-    const original: Original = {
-      mappingIndex,
-      key,
-      clientIsn: sessionIsn(tcp),
-      copies: [],
-      lastSeen: now,
-    };
+    const original = this.#newOriginal(mappingIndex, source, tcp.srcPort, sessionIsn(tcp), now);
     for (let index = 0; index < this.plan.multiply; index++) {
       const endpoint = this.#pickEndpoint(source, tcp.srcPort, index, family, clientsTotal);
       if (endpoint === undefined) {
@@ -491,7 +501,6 @@ export class SessionTable {
         if (!takeOver) this.counters.sessionsWithoutAddress++;
         continue;
       }
-      const replyKey = endpointKey(endpoint.address, endpoint.port);
       const endpoints = {
         clientAddress: endpoint.address,
         clientPort: endpoint.port,
@@ -502,14 +511,54 @@ export class SessionTable {
       this.out.clientOpened(endpoints);
       const session = this.out.open?.(endpoints, tcp, takeOver, now) ??
         Session.open(endpoints, this.plan.session, this.#sink, tcp, takeOver, now);
-      const copy: Copy = { session, original, replyKey, scheduledAt: Infinity, counted: false };
-      this.#byReply.set(replyKey, copy);
+      const copy = this.#newCopy(session, original, endpoint.address, endpoint.port);
+      this.#byReply.set(copy.address, copy.port, copy);
       original.copies.push(copy);
-      if (session.halfOpen) this.#halfOpen.add(replyKey, copy);
+      if (session.halfOpen) this.#halfOpen.add(copy.id, copy);
       this.counters.sessionsCopied++;
       this.#settle(copy);
     }
-    return original.copies.length > 0 ? original : undefined;
+    if (original.copies.length > 0) return original;
+    this.#release(original);
+    return undefined;
+  }
+
+  #newOriginal(
+    mappingIndex: number,
+    address: Address,
+    port: number,
+    clientIsn: number,
+    now: number,
+  ): Original {
+    const original = this.#freeOriginals.pop();
+    if (original === undefined) {
+      return { mappingIndex, address, port, clientIsn, copies: [], lastSeen: now, free: false };
+    }
+    original.mappingIndex = mappingIndex;
+    original.address = address;
+    original.port = port;
+    original.clientIsn = clientIsn;
+    original.lastSeen = now;
+    original.free = false;
+    return original;
+  }
+
+  /** Keeps `original` for a new session once no map and no copy holds it. */
+  #release(original: Original): void {
+    const { mappingIndex, address, port } = original;
+    if (
+      original.free || original.copies.length > 0 ||
+      this.#originals[mappingIndex].get(address, port) === original ||
+      this.#dead[mappingIndex].get(address, port) === original || this.#freeOriginals.length >= KEPT_ORIGINALS
+    ) return;
+    original.free = true;
+    this.#freeOriginals.push(original);
+  }
+
+  /** Forgets a failed session's tombstone. */
+  #forgetDead(original: Original): void {
+    this.#dead[original.mappingIndex].delete(original.address, original.port);
+    this.#release(original);
   }
 
   /**
@@ -529,7 +578,7 @@ export class SessionTable {
       const candidateAddress = clientsTotal === 0
         ? address
         : rangeAddress(family === 4 ? this.#clients4 : this.#clients6, clientsTotal, address, probe);
-      if (!this.#byReply.has(endpointKey(candidateAddress, candidatePort))) {
+      if (!this.#byReply.has(candidateAddress, candidatePort)) {
         return { address: candidateAddress, port: candidatePort };
       }
     }
@@ -546,8 +595,8 @@ export class SessionTable {
       this.counters.retransmissions += session.retransmissions;
       const original = copy.original;
       this.out.ended?.(
-        keyAddress(original.key),
-        keyPort(original.key),
+        original.address,
+        original.port,
         session.endpoints,
         session.outcome,
         session,
@@ -557,12 +606,13 @@ export class SessionTable {
         session.outcome !== "half-open";
       let allOver = true;
       for (const other of original.copies) allOver &&= other.session.outcome !== undefined;
-      if (failed && allOver && this.#originals[original.mappingIndex].get(original.key) === original) {
-        this.#originals[original.mappingIndex].delete(original.key);
-        this.#dead[original.mappingIndex].set(original.key, original);
+      const originals = this.#originals[original.mappingIndex];
+      if (failed && allOver && originals.get(original.address, original.port) === original) {
+        originals.delete(original.address, original.port);
+        this.#dead[original.mappingIndex].set(original.address, original.port, original);
       }
     }
-    if (!session.halfOpen) this.#halfOpen.delete(copy.replyKey);
+    if (!session.halfOpen) this.#halfOpen.delete(copy.id);
     if (session.remains !== undefined) {
       copy.session = session.remains;
       session.recycle?.();
@@ -576,7 +626,7 @@ export class SessionTable {
     const at = session.nextDeadline;
     if (at < copy.scheduledAt) {
       copy.scheduledAt = at;
-      this.#timers.push(at, copy.replyKey);
+      this.#timers.push(at, copy.id);
       this.#dropStaleTimers();
     }
   }
@@ -590,7 +640,7 @@ export class SessionTable {
     if (this.#timers.size <= 2 * this.#byReply.size + STALE_TIMERS) return;
     this.#timers.clear();
     for (const copy of this.#byReply.values()) {
-      if (copy.scheduledAt !== Infinity) this.#timers.push(copy.scheduledAt, copy.replyKey);
+      if (copy.scheduledAt !== Infinity) this.#timers.push(copy.scheduledAt, copy.id);
     }
   }
 
@@ -604,10 +654,36 @@ export class SessionTable {
     return true;
   }
 
+  /** A copy for `session`, recycled when one is free. */
+  #newCopy(session: CopiedSession, original: Original, address: Address, port: number): Copy {
+    const id = this.#freeCopies.pop();
+    if (id === undefined) {
+      const copy: Copy = {
+        id: this.#copies.length,
+        session,
+        original,
+        address,
+        port,
+        scheduledAt: Infinity,
+        counted: false,
+      };
+      this.#copies.push(copy);
+      return copy;
+    }
+    const copy = this.#copies[id];
+    copy.session = session;
+    copy.original = original;
+    copy.address = address;
+    copy.port = port;
+    copy.scheduledAt = Infinity;
+    copy.counted = false;
+    return copy;
+  }
+
   #remove(copy: Copy): void {
-    if (this.#byReply.get(copy.replyKey) !== copy) return;
-    this.#byReply.delete(copy.replyKey);
-    this.#halfOpen.delete(copy.replyKey);
+    if (this.#byReply.get(copy.address, copy.port) !== copy) return;
+    this.#byReply.delete(copy.address, copy.port);
+    this.#halfOpen.delete(copy.id);
     if (copy.counted) this.#lingering--;
     const original = copy.original;
     // A new array, not a splice: `onCapture` may be looping over the old one. Except for the last copy
@@ -618,9 +694,15 @@ export class SessionTable {
     else original.copies = copies.filter((other) => other !== copy);
     this.out.clientClosed(copy.session.endpoints);
     const originals = this.#originals[original.mappingIndex];
-    if (original.copies.length === 0 && originals.get(original.key) === original) {
-      originals.delete(original.key);
+    if (original.copies.length === 0 && originals.get(original.address, original.port) === original) {
+      originals.delete(original.address, original.port);
     }
+    this.#release(original);
+    // Nothing holds the copy now but a loop in `onCapture` over the original's copies, which ends before
+    // any new session takes it (timer entries hold its id, stale once `scheduledAt` is no more theirs).
+    copy.scheduledAt = Infinity;
+    copy.session.recycle?.();
+    this.#freeCopies.push(copy.id);
   }
 
   /**
@@ -630,7 +712,8 @@ export class SessionTable {
    * meets a new connection on an address and port its last one has not let go of.
    */
   #detach(original: Original): void {
-    this.#originals[original.mappingIndex].delete(original.key);
+    this.#originals[original.mappingIndex].delete(original.address, original.port);
+    this.#release(original);
   }
 }
 

@@ -267,3 +267,28 @@ Deno.test("a restarted stream is a new one: nothing held, no FIN, no request, it
     [fresh.end, fresh.firstRequestWaits, fresh.buffered, requests(fresh)],
   );
 });
+
+Deno.test("readShared gives read's bytes, across pieces and from inside one, in the buffer streams share", () => {
+  const pool = new StreamPool(1 << 20);
+  const stream = new ClientStream(1 << 20, undefined, pool);
+  const other = new ClientStream(1 << 20, undefined, pool);
+  // Pieces of several sizes (pooled buffers larger than their bytes), one past the shared buffer's room.
+  let offset = 1;
+  for (const size of [1, 63, 64, 65, 700, 1460, 3000, 70_000, 5]) {
+    assert.equal(stream.add(offset, bytesAt(offset, size), ACK, 0), undefined);
+    offset += size;
+  }
+  assert.equal(other.add(1, new Uint8Array(100).fill(0xee), ACK, 0), undefined);
+  for (
+    const [from, length] of [[1, 1], [2, 63], [30, 100], [65, 64], [193, 700], [100, 5000], [1, 65_535], [
+      800,
+      75_000,
+    ], [75_000, 400]]
+  ) {
+    const expected = stream.read(from, length).slice();
+    const shared = stream.readShared(from, length);
+    assert.deepEqual(shared, expected, `${from} + ${length}`);
+    assert.deepEqual(other.readShared(1, 100), new Uint8Array(100).fill(0xee));
+    if (length <= 65_535) assert.notDeepEqual(shared, expected, "the next readShared overwrote it");
+  }
+});

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { EndpointMap } from "../../src/session/endpoint_map.ts";
+import { type Address, endpointKey, ipv6Address, parseIpv6 } from "../../src/wire/mod.ts";
+
+/** A seeded generator (mulberry32), so a failure comes back the same. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("an endpoint map agrees with a Map over random sets and deletes of both families", () => {
+  for (const seed of [1, 2, 3, 4, 5]) {
+    const next = random(seed);
+    // Few addresses and ports, so keys repeat, collide and cluster; IPv4 above 2**31 and IPv6 ones whose
+    // low bits equal an IPv4 address's, so the families must be told apart.
+    const addresses: Address[] = [0xc6130001, 0xc6130002, 7, 0xffffffff, 0];
+    for (const text of ["2001:2::1", "2001:2::2", "::7", "::"]) addresses.push(ipv6Address(parseIpv6(text)!));
+    const map = new EndpointMap<number>();
+    const reference = new Map<string | number, number>();
+    for (let step = 0; step < 20_000; step++) {
+      const address = addresses[Math.floor(next() * addresses.length)];
+      const port = Math.floor(next() * 300) * (next() < 0.1 ? 218 : 1);
+      const key = endpointKey(address, port);
+      const action = next();
+      // Phases that fill and empty the map, so it grows, and deletes shift long clusters back.
+      const fill = Math.floor(step / 2_500) % 2 === 0;
+      if (action < (fill ? 0.6 : 0.3)) {
+        map.set(address, port, step);
+        reference.set(key, step);
+      } else if (action < 0.9) {
+        assert.equal(map.delete(address, port), reference.delete(key));
+      } else {
+        assert.equal(map.has(address, port), reference.has(key));
+      }
+      assert.equal(map.get(address, port), reference.get(key));
+      assert.equal(map.size, reference.size);
+    }
+    for (const address of addresses) {
+      for (let port = 0; port < 300; port++) {
+        assert.equal(map.get(address, port), reference.get(endpointKey(address, port)), `seed ${seed}`);
+      }
+    }
+    assert.deepEqual([...map.values()].sort((a, b) => a - b), [...reference.values()].sort((a, b) => a - b));
+    map.clear();
+    assert.equal(map.size, 0);
+    assert.equal(map.get(addresses[0], 1), undefined);
+    assert.deepEqual([...map.values()], []);
+  }
+});
+
+Deno.test("an endpoint map keeps an IPv4 and an IPv6 endpoint with equal numbers apart", () => {
+  const map = new EndpointMap<string>();
+  const v6 = ipv6Address(parseIpv6("::c613:1")!);
+  map.set(0xc6130001, 80, "v4");
+  map.set(v6, 80, "v6");
+  assert.equal(map.get(0xc6130001, 80), "v4");
+  assert.equal(map.get(v6, 80), "v6");
+  assert.equal(map.delete(0xc6130001, 80), true);
+  assert.equal(map.get(v6, 80), "v6");
+  assert.equal(map.get(0xc6130001, 80), undefined);
+  assert.equal(map.delete(0xc6130001, 80), false);
+});
