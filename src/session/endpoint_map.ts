@@ -1,11 +1,13 @@
-import { type Address, addressHash } from "../wire/mod.ts";
+import { type Address, mix32 } from "../wire/mod.ts";
 
 /** Slots a new map starts with (a power of two). */
 const FIRST_CAPACITY = 16;
-/** An odd 32-bit constant (murmur3's first) that spreads a port's 16 bits over a whole word. */
-const PORT_SPREAD = 0x85ebca6b;
-/** Fibonacci hashing's multiplier (2**32 / golden ratio): a slot from a 32-bit hash's top bits. */
-const GOLDEN32 = 0x9e3779b9;
+/**
+ * Random per process. Client addresses and ports are whatever the packets say, spoofed ones included: with a
+ * fixed hash a SYN flood could pick endpoints that all share one probe run, and make every lookup walk it
+ * (V8's own `Map` seeds its hashes for the same reason).
+ */
+const SEED = crypto.getRandomValues(new Uint32Array(1))[0];
 /** A slot's port when it holds nothing: ports are 0..65535. */
 const EMPTY = -1;
 
@@ -93,8 +95,7 @@ export class EndpointMap<V> {
   }
 
   #home(address: Address, port: number): number {
-    const hash = typeof address === "number" ? address : addressHash(address);
-    return Math.imul(hash + Math.imul(port, PORT_SPREAD), GOLDEN32) >>> this.#shift;
+    return endpointHash(address, port) >>> this.#shift;
   }
 
   /** The slot of `address`:`port`, or -1. */
@@ -155,4 +156,22 @@ export class EndpointMap<V> {
       if (ports[slot] !== EMPTY) this.#insert(v6[slot] ?? v4[slot], ports[slot], values[slot]!);
     }
   }
+}
+
+/**
+ * The hash of `address`:`port` in an `EndpointMap`, seeded: each 32-bit word of the address, then the port,
+ * goes through `mix32` with what came before, so which endpoints collide depends on the seed, not on the
+ * words alone (a sum of words, as `addressHash`'s for IPv6, collides for any two addresses of one /64
+ * whose last two words keep `31 * w2 + w3`).
+ */
+export function endpointHash(address: Address, port: number): number {
+  let hash = SEED;
+  if (typeof address === "number") {
+    hash = mix32(hash ^ address);
+  } else {
+    for (let i = 0; i < 8; i += 2) {
+      hash = mix32(hash ^ (address.charCodeAt(i) << 16 | address.charCodeAt(i + 1)));
+    }
+  }
+  return mix32(hash ^ port);
 }

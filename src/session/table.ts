@@ -5,7 +5,7 @@
  * client addresses and ports the copies hold, go out. It knows no command's wire protocol: `copy`
  * turns those events into registrations for intercept.
  */
-import { type Address, addressFamily, addressHash, TcpFlag, type TcpRepr } from "../wire/mod.ts";
+import { type Address, addressFamily, addressHash, mix32, TcpFlag, type TcpRepr } from "../wire/mod.ts";
 import { EndpointMap } from "./endpoint_map.ts";
 import { HalfOpenCopies } from "./half_open.ts";
 import { DeadlineHeap } from "./heap.ts";
@@ -754,15 +754,4 @@ export function rangeAddress<A extends Address>(
 /** Whether the client at `address`:`port` is among the `rate` percent copied: a stable choice. */
 export function sampled(rate: number, address: Address, port: number): boolean {
   return rate >= 100 || mix32(addressHash(address) ^ mix32(port + 0x9e3779b9)) % 100 < rate;
-}
-
-/** A 32-bit integer hash (a murmur3-style finaliser): stable sampling and address choice. */
-function mix32(value: number): number {
-  let x = value | 0;
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d);
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b);
-  x ^= x >>> 16;
-  return x >>> 0;
 }

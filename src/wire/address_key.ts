@@ -133,6 +133,20 @@ export function addressHash(address: Address): number {
   return hash >>> 0;
 }
 
+/**
+ * A 32-bit integer hash, murmur3's finaliser: a bijection of 32-bit words in which every bit of the result
+ * depends on every bit of `value`.
+ */
+export function mix32(value: number): number {
+  let x = value | 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
 /** `address` as text: dotted quad or canonical IPv6. */
 export function formatAddress(address: Address): string {
   return typeof address === "number" ? formatIpv4(address) : formatIpv6(ipv6AddressBytes(address));

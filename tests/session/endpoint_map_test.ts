@@ -1,18 +1,7 @@
 import assert from "node:assert/strict";
-import { EndpointMap } from "../../src/session/endpoint_map.ts";
+import { endpointHash, EndpointMap } from "../../src/session/endpoint_map.ts";
 import { type Address, endpointKey, ipv6Address, parseIpv6 } from "../../src/wire/mod.ts";
-
-/** A seeded generator (mulberry32), so a failure comes back the same. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as random } from "../wire/_fixtures.ts";
 
 Deno.test("an endpoint map agrees with a Map over random sets and deletes of both families", () => {
   for (const seed of [1, 2, 3, 4, 5]) {
@@ -65,4 +54,24 @@ Deno.test("an endpoint map keeps an IPv4 and an IPv6 endpoint with equal numbers
   assert.equal(map.get(v6, 80), "v6");
   assert.equal(map.get(0xc6130001, 80), undefined);
   assert.equal(map.delete(0xc6130001, 80), false);
+});
+
+Deno.test("endpoints chosen to collide in an unseeded hash do not collide in the map's", () => {
+  // A sum of the address's words and the port, unseeded, collides for whoever picks them: IPv4 addresses
+  // falling as ports rise (a + 0x85ebca6b * p constant), IPv6 addresses of one /64 keeping 31 * w2 + w3.
+  const ipv4 = Array.from({ length: 2000 }, (_, port) => ({
+    address: (0xc6120000 - Math.imul(port, 0x85ebca6b)) >>> 0,
+    port,
+  }));
+  const ipv6 = Array.from({ length: 2000 }, (_, i) => {
+    const w2 = 0x1000 + i;
+    const w3 = (0x7fff0000 - 31 * w2) >>> 0;
+    const groups = [0x2001, 2, 0, 1, w2 >>> 16, w2 & 0xffff, w3 >>> 16, w3 & 0xffff];
+    return { address: String.fromCharCode(...groups), port: 40000 };
+  });
+  for (const endpoints of [ipv4, ipv6]) {
+    const hashes = new Set(endpoints.map(({ address, port }) => endpointHash(address, port)));
+    // 2,000 random 32-bit hashes collide less than once in a thousand runs.
+    assert.ok(hashes.size >= 1990, `${hashes.size} distinct hashes of 2,000`);
+  }
 });
