@@ -15,15 +15,18 @@
  * runs twice, tcpshadow then C TCPCopy, each with its own copy process started for the step, so the
  * tables set both side by side under the same load and the same hour.
  *
- * The online host's port on the lab's bridge receives what the host sends in a NAPI thread of its own, as a
- * NIC's interrupt would on a separate target host (see `receiveInNapiThread`): a copier's CPU is then its
- * own work, not the bridge's and the target's receive paths run inside its send calls.
+ * On the lab's veths the kernel runs the bridge's and the target's receive of each packet a host sends
+ * inside the sending system call, so a copier's CPU includes that receive work (about a quarter of copy's
+ * with new connections). `--receive-thread` moves it to a NAPI thread of the online host's bridge port (see
+ * `receiveInNapiThread`), so the figures are the copier's own; on two vCPUs that thread then competes with
+ * the lab and the steps serve less (22,000 instead of 33,000 keep-alive req/s; RESULTS.md, ninth round),
+ * so the default keeps the lab as it was.
  *
  * Run: deno task bench [--duration S] [--scenario NAME[,NAME..]|all] [--quick | --rates R,R,..|max]
  *        [--profile DIR] [--anchor DIR]
  *        (NAME: keepalive, keepalive6, close, close6; run in the order given)
- *        [--receive-in-sender]  (the lab before 2026-11-29's ninth round: the bridge and the target
- *          receive inside the sender's system calls, charged to copy)
+ *        [--receive-thread]  (the bridge and the target receive what the online host sends in a NAPI
+ *          thread, not inside its sending system calls: a copier's CPU is its own work)
  *        [--without-copy]  (what the lab serves by itself: the same steps with no copy running)
  *        [--copy-flags="-m 192"]  (more flags for copy, to measure them)
  *        [--copy-v8-flags="--trace-gc"]  (V8 flags for copy alone, to measure them)
@@ -664,7 +667,7 @@ function parseFlags() {
         "connect-only": { type: "boolean" },
         syscalls: { type: "boolean" },
         anchor: { type: "string" },
-        "receive-in-sender": { type: "boolean" },
+        "receive-thread": { type: "boolean" },
       },
     }).values;
   } catch (error) {
@@ -774,9 +777,7 @@ async function main(): Promise<void> {
         ) await host.run(["sysctl", "-qw", setting]);
       }
       let receiveThread: ReceiveThread | undefined;
-      if (flags["receive-in-sender"]) {
-        console.log("(receive in the sender: the bridge and the target's receive run in copy's sends)\n");
-      } else {
+      if (flags["receive-thread"]) {
         receiveThread = await receiveInNapiThread(lab, hosts.online);
         console.log(
           `(the online host's packets are received on the bridge by ${receiveThread.port}'s NAPI thread)\n`,
