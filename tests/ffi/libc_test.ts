@@ -16,6 +16,23 @@ import { sleep } from "../../src/sleep.ts";
 
 const FFI = new URL("../../ffi/mod.ts", import.meta.url).href;
 
+/**
+ * A StreamSocket connected to `listener` (on 127.0.0.1) once `poller` says it is writable, and the
+ * listener's side of the connection.
+ */
+async function connectOverLoopback(
+  listener: Deno.Listener,
+  poller: SocketPoller,
+): Promise<{ socket: StreamSocket; server: Deno.Conn }> {
+  const accepted = listener.accept();
+  const socket = StreamSocket.connect(new Uint8Array([127, 0, 0, 1]), (listener.addr as Deno.NetAddr).port);
+  assert.ok(socket instanceof StreamSocket);
+  const ready: number[] = [];
+  await poller.wait([socket.fd], [true], ready, 2000);
+  assert.ok(ready[0] & POLL_WRITE);
+  return { socket, server: await accepted };
+}
+
 Deno.test("errnoMessage gives libc's text for an errno", () => {
   assert.equal(errnoMessage(1), "Operation not permitted");
   assert.equal(errnoMessage(105), "No buffer space available");
@@ -74,17 +91,11 @@ Deno.test("FdPoller times out, then wakes on input, while the event loop keeps t
 
 Deno.test("a StreamSocket connects without blocking, sends, receives, half-closes, and aborts with a RST", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
   const poller = new SocketPoller();
   try {
-    const accepted = listener.accept();
-    const socket = StreamSocket.connect(new Uint8Array([127, 0, 0, 1]), port);
-    assert.ok(socket instanceof StreamSocket);
-    const ready: number[] = [];
-    await poller.wait([socket.fd], [true], ready, 2000);
-    assert.ok(ready[0] & POLL_WRITE);
+    const { socket, server } = await connectOverLoopback(listener, poller);
     assert.equal(socket.connectError(), 0);
-    const server = await accepted;
+    const ready: number[] = [];
     assert.equal(socket.send(new TextEncoder().encode("hello!"), 5), 5, "the first 5 bytes");
     const got = new Uint8Array(16);
     assert.equal(await server.read(got), 5);
@@ -119,15 +130,10 @@ Deno.test("a StreamSocket connects without blocking, sends, receives, half-close
 
 Deno.test("SocketPoller says when the peer's FIN came, bytes before it still to read", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
   const poller = new SocketPoller();
   try {
-    const accepted = listener.accept();
-    const socket = StreamSocket.connect(new Uint8Array([127, 0, 0, 1]), port);
-    assert.ok(socket instanceof StreamSocket);
+    const { socket, server } = await connectOverLoopback(listener, poller);
     const ready: number[] = [];
-    await poller.wait([socket.fd], [true], ready, 2000);
-    const server = await accepted;
     await server.write(new TextEncoder().encode("more"));
     await poller.wait([socket.fd], [false], ready, 2000);
     assert.equal(ready[0], POLL_READ, "bytes, no FIN yet");
@@ -174,18 +180,14 @@ Deno.test("a SendRing makes the sends of several sockets in one batch, each with
   const ring = SendRing.open(4, 1024);
   assert.ok(ring, "io_uring on this kernel");
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
   const poller = new SocketPoller();
   try {
     const sockets: StreamSocket[] = [];
     const servers: Deno.Conn[] = [];
     for (let i = 0; i < 3; i++) {
-      const accepted = listener.accept();
-      const socket = StreamSocket.connect(new Uint8Array([127, 0, 0, 1]), port);
-      assert.ok(socket instanceof StreamSocket);
-      await poller.wait([socket.fd], [true], [], 2000);
+      const { socket, server } = await connectOverLoopback(listener, poller);
       sockets.push(socket);
-      servers.push(await accepted);
+      servers.push(server);
     }
     servers[2].close(); // the third peer is gone: its send fails
     await sleep(20);
