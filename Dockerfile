@@ -11,4 +11,4 @@ COPY main.ts ./
 COPY src ./src
 COPY ffi ./ffi
 RUN deno cache main.ts
-ENTRYPOINT ["deno", "run", "--v8-flags=--max-semi-space-size=1", "--allow-ffi", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--allow-run=setsid", "main.ts"]
+ENTRYPOINT ["deno", "run", "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=50", "--allow-ffi", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--allow-run=setsid", "main.ts"]
