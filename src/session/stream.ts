@@ -320,20 +320,13 @@ export class ClientStream {
    */
   read(offset: number, length: number): Uint8Array {
     const size = Math.min(length, this.end - offset);
-    let i = this.#pieceAt(offset);
-    let piece = this.#pieces.at(i);
+    const i = this.#pieceAt(offset);
+    const piece = this.#pieces.at(i);
     if (piece === undefined || size <= 0) return new Uint8Array(0);
     const from = offset - piece.start;
     if (from + size <= piece.length) return piece.buffer.subarray(from, from + size);
     const out = new Uint8Array(size);
-    let written = 0;
-    for (; piece !== undefined && written < size; piece = this.#pieces.at(++i)) {
-      this.#readVisits++;
-      const at = offset + written - piece.start;
-      const take = Math.min(piece.length - at, size - written);
-      out.set(piece.buffer.subarray(at, at + take), written);
-      written += take;
-    }
+    this.#gather(i, offset, size, out);
     return out;
   }
 
@@ -347,19 +340,33 @@ export class ClientStream {
   readShared(offset: number, length: number): Uint8Array {
     const size = Math.min(length, this.end - offset);
     if (size > SHARED_READ_BYTES) return this.read(offset, length);
-    let i = this.#pieceAt(offset);
-    let piece = this.#pieces.at(i);
+    const i = this.#pieceAt(offset);
+    const piece = this.#pieces.at(i);
     if (piece === undefined || size <= 0) return EMPTY;
     const from = offset - piece.start;
     if (from + size <= piece.length) return readCopy(piece.buffer, from, size, 0);
-    for (let written = 0; piece !== undefined && written < size; piece = this.#pieces.at(++i)) {
+    this.#gather(i, offset, size, readBuffer);
+    return readView(size);
+  }
+
+  /**
+   * Copies the `size` bytes from `offset`, which span pieces from the `i`th on, into `into`: `readBuffer`
+   * (through `readCopy`, which makes no view) or an array of `read`'s own.
+   */
+  #gather(i: number, offset: number, size: number, into: Uint8Array): void {
+    let written = 0;
+    for (
+      let piece = this.#pieces.at(i);
+      piece !== undefined && written < size;
+      piece = this.#pieces.at(++i)
+    ) {
       this.#readVisits++;
       const at = offset + written - piece.start;
       const take = Math.min(piece.length - at, size - written);
-      readCopy(piece.buffer, at, take, written);
+      if (into === readBuffer) readCopy(piece.buffer, at, take, written);
+      else into.set(piece.buffer.subarray(at, at + take), written);
       written += take;
     }
-    return readView(size);
   }
 
   /** Frees the bytes before `offset`: the target has them. */
