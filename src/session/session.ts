@@ -785,7 +785,7 @@ export class Session {
     this.#rtoDeadline = Infinity;
     this.#ackDeadline = Infinity;
     // Whole milliseconds, as `nextDeadline`'s: a fractional one would come back from it a heap number.
-    this.remains = LingeringSession.of(this, closed, Math.ceil(now + this.config.lingerMs));
+    this.remains = LingeringSession.of(this, Math.ceil(now + this.config.lingerMs));
     if (closed) {
       this.remains.setFinalAck(
         wireSeq(this.#clientIsn, this.#sndNxt),
@@ -901,21 +901,25 @@ export class LingeringSession {
   /** Whether it waits in `recycledRemains`: given back twice, it would serve two sessions at once. */
   #recycled = false;
 
-  /** What lingers of `session`, which just ended, until `until`; `closed` when both FINs went through. */
-  static of(session: Session, closed: boolean, until: number): LingeringSession {
+  /**
+   * What lingers of `session`, which just ended, until `until`; with no last ACK to repeat until
+   * `setFinalAck` gives it one (a session closed with FINs).
+   */
+  static of(session: Session, until: number): LingeringSession {
     const remains = recycledRemains.pop() ?? new LingeringSession();
     remains.#recycled = false;
     remains.outcome = session.outcome!;
     remains.endpoints = session.endpoints;
     remains.retransmissions = session.retransmissions;
     remains.#sink = session.sink;
-    remains.#hasFinalAck = closed;
+    remains.#hasFinalAck = false;
     remains.#until = until;
     return remains;
   }
 
   /** Sets the last ACK sent again when the target repeats its FIN. */
   setFinalAck(seq: number, ack: number, window: number, tsValue: number, tsEcho: number): void {
+    this.#hasFinalAck = true;
     this.#finalSeq = seq;
     this.#finalAck = ack;
     this.#finalWindow = window;
