@@ -442,7 +442,7 @@ export class SessionTable {
     for (const copy of [...this.#byReply.values()]) {
       copy.session.abandon(now);
       this.#settle(copy);
-      if (this.#byReply.get(copy.address, copy.port) === copy) this.#remove(copy);
+      this.#remove(copy); // unless settling removed it already: `#remove` looks
     }
   }
 
