@@ -729,6 +729,8 @@ export class SendRing {
   readonly #sqesSize: number;
   readonly #u32: Uint32Array;
   readonly #entries: DataView;
+  /** The same entries as bytes, to clear one in a call. */
+  readonly #entryBytes: Uint8Array;
   readonly #completions: DataView;
   readonly #sqHead: number;
   readonly #sqTail: number;
@@ -737,7 +739,8 @@ export class SendRing {
   readonly #cqTail: number;
   readonly #cqMask: number;
   readonly #capacity: number;
-  readonly #stagingAt: bigint;
+  /** The staging buffer's address, a number (user-space addresses fit in 47 bits): no BigInt per send. */
+  readonly #stagingAt: number;
   readonly #results: Int32Array;
   readonly #lengths: Int32Array;
 
@@ -754,7 +757,9 @@ export class SendRing {
     this.#sqes = map(fd, this.#sqesSize, IORING_OFF_SQES);
     const ring = Deno.UnsafePointerView.getArrayBuffer(this.#ring, this.#ringSize);
     this.#u32 = new Uint32Array(ring);
-    this.#entries = new DataView(Deno.UnsafePointerView.getArrayBuffer(this.#sqes, this.#sqesSize));
+    const entries = Deno.UnsafePointerView.getArrayBuffer(this.#sqes, this.#sqesSize);
+    this.#entries = new DataView(entries);
+    this.#entryBytes = new Uint8Array(entries);
     this.#completions = new DataView(ring, cq(CQ_OFF_CQES));
     this.#sqHead = sq(SQ_OFF_HEAD) / 4;
     this.#sqTail = sq(SQ_OFF_TAIL) / 4;
@@ -767,7 +772,7 @@ export class SendRing {
     this.#capacity = Math.min(capacity, sqEntries);
     this.staging = new Uint8Array(stagingBytes);
     // V8 never moves an ArrayBuffer's backing store, and the ring keeps the array alive.
-    this.#stagingAt = pointerValue(this.staging);
+    this.#stagingAt = Number(pointerValue(this.staging));
     this.#results = new Int32Array(this.#capacity);
     this.#lengths = new Int32Array(this.#capacity);
   }
@@ -810,10 +815,12 @@ export class SendRing {
     const tail = this.#u32[this.#sqTail] + index;
     const at = (tail & this.#sqMask) * SQE_SIZE;
     const entry = this.#entries;
-    for (let i = 0; i < SQE_SIZE; i += 8) entry.setBigUint64(at + i, 0n, true);
+    this.#entryBytes.fill(0, at, at + SQE_SIZE);
     entry.setUint8(at + SQE_OPCODE, IORING_OP_SEND);
     entry.setInt32(at + SQE_FD, fd, true);
-    entry.setBigUint64(at + SQE_ADDR, this.#stagingAt + BigInt(offset), true);
+    const address = this.#stagingAt + offset;
+    entry.setUint32(at + SQE_ADDR, address % 2 ** 32, true);
+    entry.setUint32(at + SQE_ADDR + 4, Math.floor(address / 2 ** 32), true);
     entry.setUint32(at + SQE_LEN, length, true);
     entry.setUint32(at + SQE_MSG_FLAGS, MSG_NOSIGNAL | MSG_DONTWAIT, true);
     entry.setUint32(at + SQE_USER_DATA, index, true);
