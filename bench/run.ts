@@ -243,6 +243,11 @@ async function ensureTools(): Promise<void> {
   if (!(await install()).success) throw new Error(`cannot install ${missing.join(" ")}`);
 }
 
+/** User and system CPU seconds spent between two readings of `cpuSeconds`. */
+function cpuSpent(before: { user: number; system: number }, after: { user: number; system: number }): number {
+  return after.user - before.user + after.system - before.system;
+}
+
 /** CPU seconds in user and system mode (all threads) a process has used. */
 async function cpuSeconds(pid: number): Promise<{ user: number; system: number }> {
   const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
@@ -553,12 +558,9 @@ async function runStep(
     const syscalls = await syscallCount?.stop();
     await sleep(1200); // one more stats line, with this step's kernel drops
     const copyCpuAfter = await copyCpu();
-    const copyUser = copyCpuAfter.user - copyCpuBefore.user;
-    const copyTotal = copyUser + copyCpuAfter.system - copyCpuBefore.system;
     const interceptCpuAfter = await cpuSeconds(interceptPid);
     const receiveCpuAfter = await receiveCpu();
-    const interceptCpu = interceptCpuAfter.user + interceptCpuAfter.system - interceptCpuBefore.user -
-      interceptCpuBefore.system;
+    const per10k = (seconds: number) => seconds / Math.max(onlineRequests, 1) * 10_000;
     const stats = await statsRecords(statsPath);
     const memory = copy === undefined ? { peak: 0, anon: 0, file: 0 } : await residentMb(copy.pid);
     return {
@@ -567,13 +569,12 @@ async function runStep(
       served,
       received,
       onlineRequests,
-      copyCpuPer10k: copyTotal / Math.max(onlineRequests, 1) * 10_000,
-      copyUserPer10k: copyUser / Math.max(onlineRequests, 1) * 10_000,
-      interceptCpuPer10k: interceptCpu / Math.max(onlineRequests, 1) * 10_000,
+      copyCpuPer10k: per10k(cpuSpent(copyCpuBefore, copyCpuAfter)),
+      copyUserPer10k: per10k(copyCpuAfter.user - copyCpuBefore.user),
+      interceptCpuPer10k: per10k(cpuSpent(interceptCpuBefore, interceptCpuAfter)),
       receiveThreadCpuPer10k: receiveCpuAfter === undefined || receiveCpuBefore === undefined
         ? undefined
-        : (receiveCpuAfter.user + receiveCpuAfter.system - receiveCpuBefore.user - receiveCpuBefore.system) /
-          Math.max(onlineRequests, 1) * 10_000,
+        : per10k(cpuSpent(receiveCpuBefore, receiveCpuAfter)),
       peakRssMb: memory.peak,
       anonRssMb: memory.anon,
       fileRssMb: memory.file,
