@@ -38,7 +38,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { type Host, type Lab, type LabProcess, withLab } from "../tests/lab/lab.ts";
+import { exec, type Host, type Lab, type LabProcess, withLab } from "../tests/lab/lab.ts";
 import { FAKE_CLIENTS, FAKE_CLIENTS6, tcpshadow, waitForStderr } from "../tests/lab/copy_lab.ts";
 import { measureAllocations, measurePacketPath, TARGET_MAC } from "./packet_path.ts";
 import { selfTimes } from "./profile_summary.ts";
@@ -181,15 +181,8 @@ interface ReceiveThread {
  * with the old lab in two rounds, more in a third (RESULTS.md, ninth round).
  */
 async function receiveInNapiThread(lab: Lab, host: Host): Promise<ReceiveThread> {
-  const inBridge = async (args: string[]) => {
-    const output = await new Deno.Command("ip", { args: ["netns", "exec", lab.bridgeNetns, ...args] })
-      .output();
-    const text = new TextDecoder().decode(output.stdout);
-    if (!output.success) {
-      throw new Error(`${args.join(" ")}: ${new TextDecoder().decode(output.stderr).trim()}`);
-    }
-    return text;
-  };
+  const inBridge = async (args: string[]) =>
+    (await exec(["ip", "netns", "exec", lab.bridgeNetns, ...args])).stdout;
   // The host's veth names its peer by interface index, in the bridge's namespace.
   const peer = JSON.parse((await host.run(["ip", "-j", "link", "show", host.device])).stdout)[0].link_index;
   const ports: { ifindex: number; ifname: string }[] = JSON.parse(

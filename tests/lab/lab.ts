@@ -156,7 +156,8 @@ export function agentCommand(name: string, args: readonly string[] = []): string
   return [Deno.execPath(), "run", "-A", "--quiet", script, ...args];
 }
 
-async function exec(args: string[], opts: RunOptions = {}): Promise<RunResult> {
+/** Runs `args` to its end; with `check` (the default) a non-zero exit throws, naming the command. */
+export async function exec(args: string[], opts: RunOptions = {}): Promise<RunResult> {
   const command = new Deno.Command(args[0], {
     args: args.slice(1),
     stdin: opts.stdin === undefined ? "null" : "piped",
