@@ -66,7 +66,8 @@ function sendLoop(family: 4 | 6, bound: boolean, packets: number): SendRun {
   if (family === 6 && bound) {
     const source = sourceToward([ipv6Address(destination)]);
     if (source === undefined) throw new Error(`no source address toward ${TARGET6}`);
-    socket.bind(source);
+    const refused = socket.bind(source);
+    if (refused !== 0) throw new Error(`cannot bind to ${TARGET6}'s source: errno ${refused}`);
   }
   const batch = new PacketBatch(family, BATCH, 2048);
   const before = cpuTicks();

@@ -237,16 +237,15 @@ export class RawSocket {
   /**
    * Binds the socket to `local`, an address of this host (4 or 16 bytes). Sent packets keep the source
    * their header has; the kernel then looks their route up from `local` instead of selecting a source
-   * address for each (which an IPv6 send otherwise does, per packet). Throws `FatalError` if the kernel
-   * refuses (`local` is not this host's).
+   * address for each (which an IPv6 send otherwise does, per packet). Returns the errno when the kernel
+   * refuses (`local` is not, or not yet, this host's: a tentative IPv6 address), else 0.
    */
-  bind(local: Uint8Array): void {
+  bind(local: Uint8Array): number {
     const sockaddr = socketAddress(local, 0);
     if (sockaddr.length !== this.#sockaddr.length) {
       throw new TypeError(`a ${local.length}-byte local address for an IPv${this.#family} socket`);
     }
-    if (libc().bind(this.#openFd(), sockaddr, sockaddr.length) === 0) return;
-    throw new FatalError(`cannot bind the raw socket to a local address: ${errnoMessage(lastErrno())}`);
+    return libc().bind(this.#openFd(), sockaddr, sockaddr.length) === 0 ? 0 : lastErrno();
   }
 
   /** Sets the socket's send buffer size, beyond net.core.wmem_max when privileged. */

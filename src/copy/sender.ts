@@ -9,7 +9,7 @@
  * Linux (the kernel sets its hdrincl for IPPROTO_RAW): it sends the whole IPv6 header we built, flow label
  * and traffic class included, and routes by the sockaddr's address. Unbound, an IPv6 raw socket has the
  * kernel select a source address for every packet's route lookup (`ipv6_dev_get_saddr`, though the header
- * has its source), a fifth of the lookup's cost: so the IPv6 socket is bound to the address the kernel
+ * has its source), about a fifth of the lookup's cost: so the IPv6 socket is bound to the address the kernel
  * selects toward the targets, when it is one for all of them (bench/RESULTS.md, tenth round).
  */
 import { localAddressToward, PacketBatch, RawSocket } from "../../ffi/mod.ts";
@@ -70,6 +70,7 @@ class RawOutlet<D extends Address> implements Outlet<D> {
     this.#socket = RawSocket.open(family);
     try {
       this.#socket.setSendBuffer(8 << 20);
+      // Refused (the address went meanwhile), the socket sends all the same, only selecting as it did.
       if (source !== undefined) this.#socket.bind(source);
     } catch (error) {
       this.#socket.close();
