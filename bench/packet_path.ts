@@ -162,7 +162,7 @@ function senderFor(send: SendPath, family: Family): PacketSender | undefined {
     case "none":
       return undefined;
     case "raw":
-      return new PacketSender(undefined, family === 6);
+      return new PacketSender(undefined, family === 6 ? [TARGET6] : []);
     case "link": {
       const sourceMac = parseMac(readKernelFile(`/sys/class/net/${send.device}/address`)!.trim())!;
       const macs = new Map([[TARGET, parseMac(TARGET_MAC)!]]);

@@ -22,6 +22,7 @@ const SO_SNDBUF = 7;
 const SO_SNDBUFFORCE = 32;
 
 const SOCK_STREAM = 1;
+const SOCK_DGRAM = 2;
 const SO_ERROR = 4;
 const SO_LINGER = 13;
 const SHUT_WR = 1;
@@ -76,6 +77,7 @@ const SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getsockopt: { parameters: ["i32", "i32", "i32", "buffer", "buffer"], result: "i32" },
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
@@ -230,6 +232,20 @@ export class RawSocket {
       throw new TypeError(`IPv${batch.family} batch on an IPv${this.#family} socket`);
     }
     return sendBatchOn(this.#openFd(), batch);
+  }
+
+  /**
+   * Binds the socket to `local`, an address of this host (4 or 16 bytes). Sent packets keep the source
+   * their header has; the kernel then looks their route up from `local` instead of selecting a source
+   * address for each (which an IPv6 send otherwise does, per packet). Returns the errno when the kernel
+   * refuses (`local` is not, or not yet, this host's: a tentative IPv6 address), else 0.
+   */
+  bind(local: Uint8Array): number {
+    const sockaddr = socketAddress(local, 0);
+    if (sockaddr.length !== this.#sockaddr.length) {
+      throw new TypeError(`a ${local.length}-byte local address for an IPv${this.#family} socket`);
+    }
+    return libc().bind(this.#openFd(), sockaddr, sockaddr.length) === 0 ? 0 : lastErrno();
   }
 
   /** Sets the socket's send buffer size, beyond net.core.wmem_max when privileged. */
@@ -442,6 +458,28 @@ export function socketAddress(address: Uint8Array, port: number): Uint8Array<Arr
   view.setUint16(2, port);
   sockaddr.set(address, ipv4 ? SOCKADDR_IN_ADDRESS : SOCKADDR_IN6_ADDRESS);
   return sockaddr;
+}
+
+/**
+ * The address of this host the kernel sends from toward `destination` (4 or 16 bytes), by its own route
+ * and source address selection; `undefined` when it has none (no route, no address of that family).
+ * Asked of a UDP socket connected to `destination`, then closed: a UDP connect sends nothing.
+ */
+export function localAddressToward(destination: Uint8Array): Uint8Array | undefined {
+  const to = socketAddress(destination, 9);
+  const fd = libc().socket(destination.length === 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return undefined;
+  try {
+    if (libc().connect(fd, to, to.length) < 0) return undefined;
+    const own = new Uint8Array(to.length);
+    const length = new Uint8Array(4);
+    new DataView(length.buffer).setUint32(0, own.length, true);
+    if (libc().getsockname(fd, own, length) < 0) return undefined;
+    const at = destination.length === 4 ? SOCKADDR_IN_ADDRESS : SOCKADDR_IN6_ADDRESS;
+    return own.slice(at, at + destination.length);
+  } finally {
+    libc().close(fd);
+  }
 }
 
 const AF_NETLINK = 16;

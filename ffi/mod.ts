@@ -26,6 +26,7 @@ export {
   errnoMessage,
   FdPoller,
   lastErrno,
+  localAddressToward,
   PacketBatch,
   POLL_END,
   POLL_ERROR,

@@ -659,7 +659,12 @@ function checkBindFamilies(connect: ConnectOptions, mappings: readonly TargetMap
 
 /** Whether some of `mappings` goes to an IPv6 target. */
 export function hasIpv6Target(mappings: readonly TargetMapping[]): boolean {
-  return mappings.some((mapping) => addressFamily(mapping.targetAddress) === 6);
+  return ipv6Targets(mappings).length > 0;
+}
+
+/** The IPv6 targets of `mappings` (each `Address` as often as it is named). */
+export function ipv6Targets(mappings: readonly TargetMapping[]): string[] {
+  return mappings.map((mapping) => mapping.targetAddress).filter((target) => typeof target === "string");
 }
 
 /** `--input`, `--speed` and `--loop`; the last two only mean something with the first. */

@@ -17,7 +17,7 @@ import {
 } from "../wire/mod.ts";
 import { announceRunning } from "../cli/mod.ts";
 import { gradualPlan } from "./gradual.ts";
-import { type CopyOptions, hasIpv6Target } from "./options.ts";
+import { type CopyOptions, ipv6Targets } from "./options.ts";
 import { ConnectionTransport, PacketTransport, type Transport } from "./transport.ts";
 import { LinkOutlet, type LinkPath, resolveLinkPath } from "./link_sender.ts";
 import { PacketSender } from "./sender.ts";
@@ -75,7 +75,7 @@ export class CopyRuntime {
     const sender = options.connect === undefined || options.udpMappings.length > 0
       ? new PacketSender(
         linkPath === undefined ? undefined : new LinkOutlet(linkPath),
-        hasIpv6Target(packetMappings(options)),
+        ipv6Targets(packetMappings(options)),
       )
       : undefined;
     this.#sender = sender;

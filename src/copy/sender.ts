@@ -7,9 +7,12 @@
  *
  * An IPv4 raw socket of protocol IPPROTO_RAW takes our header as is (IP_HDRINCL); so does an IPv6 one on
  * Linux (the kernel sets its hdrincl for IPPROTO_RAW): it sends the whole IPv6 header we built, flow label
- * and traffic class included, and routes by the sockaddr's address.
+ * and traffic class included, and routes by the sockaddr's address. Unbound, an IPv6 raw socket has the
+ * kernel select a source address for every packet's route lookup (`ipv6_dev_get_saddr`, though the header
+ * has its source), about a fifth of the lookup's cost: so the IPv6 socket is bound to the address the kernel
+ * selects toward the targets, when it is one for all of them (bench/RESULTS.md, tenth round).
  */
-import { PacketBatch, RawSocket } from "../../ffi/mod.ts";
+import { localAddressToward, PacketBatch, RawSocket } from "../../ffi/mod.ts";
 import {
   type Address,
   addressBytes,
@@ -18,6 +21,8 @@ import {
   emitIpv6Tcp,
   emitIpv6Udp,
   type Ipv4TcpRepr,
+  ipv6Address,
+  ipv6AddressBytes,
   type Ipv6TcpRepr,
   type TcpRepr,
   writeIpv6Address,
@@ -60,9 +65,17 @@ class RawOutlet<D extends Address> implements Outlet<D> {
   readonly #socket: RawSocket;
   readonly #destinations = new Map<D, Uint8Array>();
 
-  constructor(family: 4 | 6) {
+  /** @param source an address of this host to bind the socket to (its route lookups start from it) */
+  constructor(family: 4 | 6, source?: Uint8Array) {
     this.#socket = RawSocket.open(family);
-    this.#socket.setSendBuffer(8 << 20);
+    try {
+      this.#socket.setSendBuffer(8 << 20);
+      // Refused (the address went meanwhile), the socket sends all the same, only selecting as it did.
+      if (source !== undefined) this.#socket.bind(source);
+    } catch (error) {
+      this.#socket.close();
+      throw error;
+    }
     this.batch = new PacketBatch(family, BATCH_PACKETS, BATCH_SLOT);
   }
 
@@ -91,6 +104,23 @@ class RawOutlet<D extends Address> implements Outlet<D> {
     }
     return address;
   }
+}
+
+/**
+ * The address this host sends from toward every one of the IPv6 `targets`, when that is one address (the
+ * kernel's own choice, so binding to it changes no route); `undefined` when the kernel has several, or
+ * no route to some.
+ */
+export function sourceToward(targets: readonly string[]): Uint8Array | undefined {
+  let common: string | undefined;
+  for (const target of targets) {
+    const source = localAddressToward(ipv6AddressBytes(target));
+    if (source === undefined) return undefined;
+    const address = ipv6Address(source);
+    if (common !== undefined && address !== common) return undefined;
+    common = address;
+  }
+  return common === undefined ? undefined : ipv6AddressBytes(common);
 }
 
 /** Builds each packet in place and sends it with the others of the same task. */
@@ -130,13 +160,15 @@ export class PacketSender {
 
   /**
    * Sends through `linkOutlet` (`--send-interface`: frames of both families), or else IPv4 through a raw
-   * IPv4 socket and IPv6 through a raw IPv6 socket, opened when `ipv6` (some target is IPv6).
+   * IPv4 socket and IPv6 through a raw IPv6 socket, opened when there are `ipv6Targets`.
    */
-  constructor(linkOutlet?: Outlet<Address>, ipv6 = false) {
+  constructor(linkOutlet?: Outlet<Address>, ipv6Targets: readonly string[] = []) {
     this.#out = linkOutlet ?? new RawOutlet<number>(4);
     this.#outletShared = linkOutlet !== undefined;
     try {
-      this.#out6 = !ipv6 ? undefined : linkOutlet ?? new RawOutlet<string>(6);
+      this.#out6 = ipv6Targets.length === 0
+        ? undefined
+        : linkOutlet ?? new RawOutlet<string>(6, sourceToward(ipv6Targets));
     } catch (error) {
       this.#out.close();
       throw error;

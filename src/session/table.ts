@@ -5,7 +5,15 @@
  * client addresses and ports the copies hold, go out. It knows no command's wire protocol: `copy`
  * turns those events into registrations for intercept.
  */
-import { type Address, addressFamily, addressHash, mix32, TcpFlag, type TcpRepr } from "../wire/mod.ts";
+import {
+  type Address,
+  addressFamily,
+  addressHash,
+  ipv6AddressOfWords,
+  mix32,
+  TcpFlag,
+  type TcpRepr,
+} from "../wire/mod.ts";
 import { EndpointMap } from "./endpoint_map.ts";
 import { HalfOpenCopies } from "./half_open.ts";
 import { DeadlineHeap } from "./heap.ts";
@@ -742,9 +750,14 @@ export function rangeAddress<A extends Address>(
     if (index < range.count) {
       const first: Address = range.first;
       if (typeof first === "number") return ((first + index) >>> 0) as A;
-      // An IPv6 range runs through its low 32 bits (the last two 16-bit groups).
-      const low = ((first.charCodeAt(6) << 16 | first.charCodeAt(7)) + index) >>> 0;
-      return (first.slice(0, 6) + String.fromCharCode(low >>> 16, low & 0xffff)) as A;
+      // An IPv6 range runs through its low 32 bits (the last two 16-bit groups). The cached string, not
+      // a new one per session: a joined string is flattened again when a map hashes it.
+      return ipv6AddressOfWords(
+        first.charCodeAt(0) << 16 | first.charCodeAt(1),
+        first.charCodeAt(2) << 16 | first.charCodeAt(3),
+        first.charCodeAt(4) << 16 | first.charCodeAt(5),
+        (first.charCodeAt(6) << 16 | first.charCodeAt(7)) + index,
+      ) as A;
     }
     index -= range.count;
   }

@@ -40,11 +40,25 @@ const addressStrings: string[] = new Array(1 << ADDRESS_SLOT_BITS).fill(UNSPECIF
 
 /** The IPv6 address at `bytes[offset..offset + 16]` as an `Address` (the cached string when it is there). */
 export function ipv6Address(bytes: Uint8Array, offset = 0): string {
-  const w0 = bytes[offset] << 24 | bytes[offset + 1] << 16 | bytes[offset + 2] << 8 | bytes[offset + 3];
-  const w1 = bytes[offset + 4] << 24 | bytes[offset + 5] << 16 | bytes[offset + 6] << 8 | bytes[offset + 7];
-  const w2 = bytes[offset + 8] << 24 | bytes[offset + 9] << 16 | bytes[offset + 10] << 8 | bytes[offset + 11];
-  const w3 = bytes[offset + 12] << 24 | bytes[offset + 13] << 16 | bytes[offset + 14] << 8 |
-    bytes[offset + 15];
+  return ipv6AddressOfWords(
+    bytes[offset] << 24 | bytes[offset + 1] << 16 | bytes[offset + 2] << 8 | bytes[offset + 3],
+    bytes[offset + 4] << 24 | bytes[offset + 5] << 16 | bytes[offset + 6] << 8 | bytes[offset + 7],
+    bytes[offset + 8] << 24 | bytes[offset + 9] << 16 | bytes[offset + 10] << 8 | bytes[offset + 11],
+    bytes[offset + 12] << 24 | bytes[offset + 13] << 16 | bytes[offset + 14] << 8 | bytes[offset + 15],
+  );
+}
+
+/**
+ * The IPv6 address of the four 32-bit words `w0`..`w3` (big-endian order, as signed or unsigned numbers) as
+ * an `Address`: the cached string when it is there, so an address made again (a copy's client address,
+ * once per session) is no new string either.
+ */
+export function ipv6AddressOfWords(w0: number, w1: number, w2: number, w3: number): string {
+  // As the cache's Int32Array holds them.
+  w0 |= 0;
+  w1 |= 0;
+  w2 |= 0;
+  w3 |= 0;
   const slot = Math.imul(w0 ^ w1 ^ Math.imul(w2, GOLDEN32) ^ w3, GOLDEN32) >>> (32 - ADDRESS_SLOT_BITS);
   const at = slot << 2;
   if (

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { PacketBatch } from "../../ffi/mod.ts";
-import { BATCH_PACKETS, BATCH_SLOT, type Outlet, PacketSender } from "../../src/copy/sender.ts";
+import { BATCH_PACKETS, BATCH_SLOT, type Outlet, PacketSender, sourceToward } from "../../src/copy/sender.ts";
 import {
   type Address,
   formatAddress,
@@ -41,7 +41,7 @@ const v6 = (text: string) => ipv6Address(parseIpv6(text)!);
 
 Deno.test("IPv6 packets carry their own source and destination, however they follow one another", () => {
   const outlet = new RecordingOutlet();
-  const sender = new PacketSender(outlet, true);
+  const sender = new PacketSender(outlet, [v6("2001:2::fa")]);
   const [a, b] = [v6("2001:2:0:1::1"), v6("2001:2:0:1::2")];
   const [target, other] = [v6("2001:2::fa"), v6("2001:2::fb")];
   // The same source and target several times running, then each changing alone, then both,
@@ -75,4 +75,12 @@ Deno.test("IPv6 packets carry their own source and destination, however they fol
     assert.ok(verifyTcpChecksum(ip, tcp), `packet ${index}'s TCP checksum`);
   }
   sender.close();
+});
+
+Deno.test("the IPv6 raw socket's source is the kernel's one source toward all targets, or none", () => {
+  const loopback = v6("::1");
+  assert.deepEqual(sourceToward([loopback, loopback]), parseIpv6("::1"));
+  // Toward a lab address the kernel picks another source than ::1, or has no route: no one source.
+  assert.equal(sourceToward([loopback, v6("2001:2::fa")]), undefined);
+  assert.equal(sourceToward([]), undefined);
 });

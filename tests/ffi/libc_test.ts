@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   errnoMessage,
+  localAddressToward,
   POLL_END,
   POLL_READ,
   POLL_WRITE,
@@ -289,4 +290,12 @@ Deno.test("routeNetlinkDump reads a dump of the kernel's tables, unprivileged; a
   assert.ok(routes.length > 0);
   assert.ok(routes.every((message) => message.type === 24 && message.body.length >= 12));
   assert.throws(() => routeNetlinkDump(9999, new Uint8Array(0)), /the kernel refused a netlink dump/);
+});
+
+Deno.test("localAddressToward gives the kernel's source address toward a destination", () => {
+  assert.deepEqual(localAddressToward(new Uint8Array([127, 0, 0, 1])), new Uint8Array([127, 0, 0, 1]));
+  assert.deepEqual(localAddressToward(new Uint8Array([127, 1, 2, 3])), new Uint8Array([127, 0, 0, 1]));
+  const loopback6 = new Uint8Array(16);
+  loopback6[15] = 1;
+  assert.deepEqual(localAddressToward(loopback6), loopback6);
 });

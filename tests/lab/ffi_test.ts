@@ -216,6 +216,38 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a raw IPv6 socket bound to the host's source toward the target still sends the header as built",
+  fn: () =>
+    withNamespacePair(async (a, b) => {
+      const source = [0x20, 0x01, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7]; // a fake client, not a's
+      const destination = [0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+      const udp = [0x9c, 0x41, 0, 9, 0, 12, 0, 0, 0x74, 0x73, 0x66, 0x69];
+      const packet = [0x60, 0x01, 0x23, 0x45, 0, udp.length, 17, 64, ...source, ...destination, ...udp];
+      const sender = `
+import { localAddressToward, RawSocket } from ${JSON.stringify(FFI)};
+const destination = new Uint8Array(${JSON.stringify(destination)});
+const own = localAddressToward(destination);
+const socket = RawSocket.open(6);
+const bound = socket.bind(own);
+const stranger = RawSocket.open(6);
+const refused = stranger.bind(new Uint8Array(${JSON.stringify(source)}));
+stranger.close();
+const results = [socket.send(new Uint8Array(${JSON.stringify(packet)}), destination)];
+socket.close();
+console.log(JSON.stringify({ own: [...own], bound, refused, results }));
+`;
+      const { sent, received } = await exchange(a, b, "udp port 9", 1, sender);
+      assert.deepEqual(sent.own, [0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], "a's own address");
+      assert.equal(sent.bound, 0);
+      assert.equal(sent.refused, 99, "EADDRNOTAVAIL: not an address of the host");
+      assert.deepEqual(sent.results, [true]);
+      const packets = received.packets as number[][];
+      assert.equal(packets.length, 1);
+      assert.deepEqual(packets[0].slice(14), packet);
+    }),
+});
+
+Deno.test({
   name: "a raw socket reports a full send buffer as drops and other failures as FatalError",
   fn: () =>
     withNamespacePair(async (a) => {

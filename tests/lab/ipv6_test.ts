@@ -12,7 +12,7 @@ import {
   waitForStderr,
   withCopyLab,
 } from "./copy_lab.ts";
-import { LinkType } from "../../src/wire/mod.ts";
+import { formatIpv6, LinkType } from "../../src/wire/mod.ts";
 import { sleep } from "../../src/sleep.ts";
 
 /** C intercept, the IPv4-only peer (`../shared/peers/README.md`). */
@@ -24,9 +24,31 @@ function remotes(target: Array<Record<string, unknown>>): Set<string> {
   return new Set(target.map((line) => String(line.remote).replace(/:\d+$/, "")));
 }
 
+/**
+ * The local addresses of the host's raw IPv6 sockets of protocol IPPROTO_RAW, from /proc/net/raw6: each
+ * as four 32-bit words in hex, each word's bytes in the host's (little-endian) order, then `:00FF`.
+ */
+function rawSocketAddresses6(procNetRaw6: string): string[] {
+  return procNetRaw6.split("\n").slice(1).map((line) => line.trim().split(/\s+/)[1] ?? "")
+    .filter((local) => local.endsWith(":00FF"))
+    .map((local) => {
+      const bytes = new Uint8Array(16);
+      for (let word = 0; word < 4; word++) {
+        for (let i = 0; i < 4; i++) {
+          bytes[word * 4 + i] = parseInt(local.slice(word * 8 + (3 - i) * 2, word * 8 + (4 - i) * 2), 16);
+        }
+      }
+      return formatIpv6(bytes);
+    });
+}
+
 Deno.test("IPv6, a new connection per request: 2,000 requests reach the target identical", async () => {
   await withCopyLab({ family: 6 }, async (lab) => {
     const copy = await lab.startCopy();
+    // Bound to the address the online host sends from toward the target, the raw socket spares the
+    // kernel a source address selection per packet.
+    const raw6 = await lab.online.run(["cat", "/proc/net/raw6"]);
+    assert.deepEqual(rawSocketAddresses6(raw6.stdout), [lab.online.address6], raw6.stdout);
     const { summary, target } = await expectEveryRequestCopied(lab, copy, CLOSE_REQUESTS, 2000, 30_000);
     assert.equal(summary["sessions-copied"], 2000);
     assert.equal(

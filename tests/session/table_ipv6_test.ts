@@ -1,6 +1,6 @@
 /** The session table with IPv6 clients and targets: keys, families, `-c` ranges, flow labels. */
 import assert from "node:assert/strict";
-import { type SegmentIn, type SessionEndpoints, SessionTable } from "../../src/session/mod.ts";
+import { rangeAddress, type SegmentIn, type SessionEndpoints, SessionTable } from "../../src/session/mod.ts";
 import { port80Plan } from "./_plan.ts";
 import { keptSegment } from "./_segment.ts";
 import { RegistrationType } from "../../src/protocol/mod.ts";
@@ -152,4 +152,19 @@ Deno.test("sessions toward an IPv6 target are refused and counted while no inter
   granted = true;
   table.onCapture(CLIENT6, ONLINE6, segment(40_001, 1000, 0, TcpFlag.SYN), 1);
   assert.equal(table.counters.sessionsCopied, 1);
+});
+
+Deno.test("an IPv6 -c range runs through its low 32 bits, wrapping there, the upper 96 bits kept", () => {
+  const ranges = [{ first: v6("2001:2:0:1::ffff:fffe"), count: 4 }];
+  const client = v6("2001:2::10");
+  const taken = new Set([0, 1, 2, 3].map((probe) => formatAddress(rangeAddress(ranges, 4, client, probe))));
+  assert.deepEqual(
+    [...taken].sort(),
+    ["2001:2:0:1::", "2001:2:0:1::1", "2001:2:0:1::ffff:fffe", "2001:2:0:1::ffff:ffff"],
+  );
+  // Each a valid Address, the same string every time.
+  for (let probe = 0; probe < 4; probe++) {
+    assert.equal(rangeAddress(ranges, 4, client, probe), rangeAddress(ranges, 4, client, probe));
+    assert.equal(rangeAddress(ranges, 4, client, probe).length, 8);
+  }
 });

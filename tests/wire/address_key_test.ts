@@ -5,6 +5,7 @@ import {
   formatEndpoint,
   ipv6Address,
   ipv6AddressBytes,
+  ipv6AddressOfWords,
   keyAddress,
   keyPort,
   parseIpv6,
@@ -112,4 +113,17 @@ Deno.test("IPv6 endpoint keys are right whatever the cache holds, and tell addre
       check(address, 443);
     }
   }
+});
+
+Deno.test("an IPv6 address from its four words is the one decoded from its bytes, signed or unsigned words", () => {
+  for (const frame of randomAddresses(5_000, 11)) {
+    const view = new DataView(frame.buffer, 3, 16);
+    const words = [0, 4, 8, 12].map((at) => view.getUint32(at));
+    const expected = groupString(frame.subarray(3, 19));
+    assert.equal(ipv6AddressOfWords(words[0], words[1], words[2], words[3]), expected);
+    assert.equal(ipv6AddressOfWords(words[0] | 0, words[1] | 0, words[2] | 0, words[3] | 0), expected);
+    assert.equal(ipv6Address(frame, 3), expected);
+  }
+  // A word past 32 bits wraps, as the low word of a range does past its end.
+  assert.equal(ipv6AddressOfWords(0x20010002, 1, 0, 0xffffffff + 1), groupString(parseIpv6("2001:2:0:1::")!));
 });
