@@ -157,11 +157,15 @@ export class ConnectTransport implements ConnectionSink {
     // capture batch often holds several requests of a session that fell behind and pipelines, and each
     // send(2) is a system call and a trip through the kernel's TCP. (More than one waiting otherwise: the
     // kernel had no room, and the poller says when it has.)
-    if (connection.connected && connection.unsent.length === 1 && !connection.written) {
-      connection.written = true;
-      if (this.#written.length === 0) queueMicrotask(this.#flushWritten);
-      this.#written.push(connection);
-    }
+    if (connection.connected && connection.unsent.length === 1) this.#sendAtTurnEnd(connection);
+  }
+
+  /** Has `connection`'s writes (and FIN) of this turn of the event loop go when it is over. */
+  #sendAtTurnEnd(connection: Connection): void {
+    if (connection.written) return;
+    connection.written = true;
+    if (this.#written.length === 0) queueMicrotask(this.#flushWritten);
+    this.#written.push(connection);
   }
 
   /** Sends what the connections written to in this turn of the event loop wait to send. */
@@ -207,7 +211,10 @@ export class ConnectTransport implements ConnectionSink {
     const connection = this.#connections.get(session);
     if (connection === undefined) return;
     connection.shutdownPending = true;
-    if (connection.connected) this.#flush(connection);
+    // At the end of the turn, after its writes: a session that ends in the same turn (the target had
+    // closed already, as with HTTP's `Connection: close`) closes instead, and close(2) sends the FIN, so
+    // the shutdown(2) is saved. (Writes waiting for room: the poller sends the FIN after them.)
+    if (connection.connected && connection.unsent.length === 0) this.#sendAtTurnEnd(connection);
   }
 
   reset(session: ConnectSession): void {
@@ -216,14 +223,25 @@ export class ConnectTransport implements ConnectionSink {
     if (connection.connected) this.#flush(connection); // what was written before goes first, as it would have
     this.#connections.delete(session);
     connection.socket.abort();
+    this.#endWait();
   }
 
   close(session: ConnectSession): void {
     const connection = this.#connections.get(session);
     if (connection === undefined) return;
+    connection.shutdownPending = false; // close(2) sends the FIN, after what is unsent
     if (connection.connected) this.#flush(connection);
     this.#connections.delete(session);
     connection.socket.close();
+    this.#endWait();
+  }
+
+  /**
+   * Ends the poll in flight after a close: poll(2) holds a reference to every socket it watches, so the
+   * kernel closes a connection (its FIN or RST) only once the wait is over, up to `POLL_MS` later.
+   */
+  #endWait(): void {
+    this.#poller.wake();
   }
 
   turnOver(session: ConnectSession, turn: number, end: TurnEnd): void {
@@ -324,7 +342,9 @@ export class ConnectTransport implements ConnectionSink {
   #onReady(connection: Connection, ready: number, now: number): void {
     const { session, socket } = connection;
     if (!connection.connected) {
-      const error = socket.connectError();
+      // A connect that failed reports an error (POLLERR, POLLHUP); one that went through, room to write:
+      // only then is SO_ERROR worth a system call.
+      const error = ready & POLL_ERROR ? socket.connectError() : 0;
       if (error !== 0) {
         this.#connections.delete(session);
         socket.close();
@@ -342,7 +362,8 @@ export class ConnectTransport implements ConnectionSink {
     if (!(ready & (POLL_READ | POLL_ERROR)) || connection.ended) return;
     // One read per news: the poll reports the socket again while bytes wait, so no further recv(2) only
     // to hear EAGAIN, and one busy connection does not hold up the others. Once the target's FIN came
-    // (POLL_END), reads go on to it: the answer and the end come in the same news, as they were sent.
+    // (POLL_END), reads go on to it: the answer and the end come in the same news, as they were sent; a
+    // read shorter than asked took everything before the FIN, so the end needs no recv(2) of its own.
     for (;;) {
       const reads = this.listener.readsAnswers(session);
       const received = socket.receive(this.#buffer, !reads);
@@ -366,6 +387,11 @@ export class ConnectTransport implements ConnectionSink {
       );
       session.onAnswer(received, now);
       if (!(ready & POLL_END) || this.#connections.get(session) !== connection) return;
+      if (received < this.#buffer.length) {
+        connection.ended = true;
+        session.onTargetClosed(now);
+        return;
+      }
     }
   }
 }

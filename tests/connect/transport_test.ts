@@ -178,6 +178,17 @@ Deno.test("what was written before a close or a reset still goes first", async (
   }
 });
 
+Deno.test("a close in the turn of the client's FIN ends the stream after the bytes, as a FIN would", async () => {
+  await withTransport(async (transport, session, conn) => {
+    const as = session as unknown as ConnectSession;
+    transport.write(as, encoder.encode("request"));
+    transport.shutdown(as);
+    transport.close(as);
+    // A RST would fail the read (ECONNRESET) or lose the bytes; the end of the stream follows them.
+    assert.equal(new TextDecoder().decode(await readBytes(conn, 8)), "request");
+  });
+});
+
 Deno.test("answers come one read per news, then the target's FIN, nothing lost between", async () => {
   await withTransport(async (_transport, session, conn, listener) => {
     await conn.write(encoder.encode("first"));
