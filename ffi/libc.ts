@@ -678,6 +678,7 @@ const IORING_ENTER_GETEVENTS = 1;
 const IORING_FEAT_SINGLE_MMAP = 1;
 const IORING_OFF_SQES = 0x10000000n;
 const IORING_OP_SEND = 26;
+const IORING_OP_RECV = 27;
 const IO_URING_PARAMS_SIZE = 120;
 const PARAMS_SQ_ENTRIES = 0;
 const PARAMS_CQ_ENTRIES = 4;
@@ -711,13 +712,15 @@ const MSG_DONTWAIT = 0x40;
 const EINTR = 4;
 
 /**
- * Sends on many stream sockets with one system call: the sends of a batch are written as `IORING_OP_SEND`
- * entries into io_uring's submission ring, which this process shares with the kernel, and one
- * `io_uring_enter` makes them all and waits for their results: from four sends a batch, about half the CPU
- * per send of one send(2) each (bench/RESULTS.md, ninth round), the calls' entries and exits saved.
- * The bytes go through a staging buffer of the ring's own (`staging`), whose address the entries name.
+ * Sends and receives on many stream sockets with one system call: the operations of a batch are written
+ * as `IORING_OP_SEND` and `IORING_OP_RECV` entries into io_uring's submission ring, which this process
+ * shares with the kernel, and one `io_uring_enter` makes them all and waits for their results: from four
+ * sends a batch, about half the CPU per send of one send(2) each (bench/RESULTS.md, ninth round), the
+ * calls' entries and exits saved. The bytes sent go through a staging buffer of the ring's own
+ * (`staging`), whose address the entries name; the bytes received are dropped by the kernel uncopied, for
+ * a caller that only counts them (a receive that keeps them is `StreamSocket.receive`).
  */
-export class SendRing {
+export class SocketRing {
   /** Where the caller puts the bytes of the sends it queues (`queue` names a range of it). */
   readonly staging: Uint8Array<ArrayBuffer>;
   #count = 0;
@@ -743,6 +746,8 @@ export class SendRing {
   readonly #stagingAt: number;
   readonly #results: Int32Array;
   readonly #lengths: Int32Array;
+  /** 1 where the batch's entry is a send: a full socket's EAGAIN is then a result of 0. */
+  readonly #isSend: Uint8Array;
 
   private constructor(fd: number, params: DataView, capacity: number, stagingBytes: number) {
     this.#fd = fd;
@@ -775,6 +780,7 @@ export class SendRing {
     this.#stagingAt = Number(pointerValue(this.staging));
     this.#results = new Int32Array(this.#capacity);
     this.#lengths = new Int32Array(this.#capacity);
+    this.#isSend = new Uint8Array(this.#capacity);
   }
 
   /**
@@ -782,7 +788,7 @@ export class SendRing {
    * offers none (io_uring disabled by `kernel.io_uring_disabled`, refused by a seccomp filter as Docker's
    * default one does, or a kernel older than 5.6): then send(2) does the job, one call per send.
    */
-  static open(capacity: number, stagingBytes: number): SendRing | undefined {
+  static open(capacity: number, stagingBytes: number): SocketRing | undefined {
     const params = new Uint8Array(IO_URING_PARAMS_SIZE);
     const fd = libc().io_uring_setup(SYS_IO_URING_SETUP, capacity, params);
     if (fd < 0) return undefined;
@@ -791,15 +797,15 @@ export class SendRing {
       libc().close(fd);
       return undefined;
     }
-    return new SendRing(fd, view, capacity, stagingBytes);
+    return new SocketRing(fd, view, capacity, stagingBytes);
   }
 
-  /** Sends the ring takes in one batch. */
+  /** Operations the ring takes in one batch. */
   get capacity(): number {
     return this.#capacity;
   }
 
-  /** Sends queued and not submitted yet. */
+  /** Operations queued and not submitted yet. */
   get count(): number {
     return this.#count;
   }
@@ -808,29 +814,42 @@ export class SendRing {
    * Queues a send on socket `fd` of `staging`'s bytes from `offset`, `length` of them; its result comes
    * from `result(index)` after `submit`, `index` being what this returns (0 for the first of the batch).
    */
-  queue(fd: number, offset: number, length: number): number {
-    if (this.#count === this.#capacity) throw new RangeError("the send ring's batch is full");
+  queueSend(fd: number, offset: number, length: number): number {
+    return this.#queue(IORING_OP_SEND, fd, this.#stagingAt + offset, length, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+
+  /**
+   * Queues a receive on socket `fd` of up to `length` bytes, which the kernel drops without copying them
+   * out (MSG_TRUNC; `staging` is named but never written); `result(index)` is then how many it took, 0
+   * at the end of the stream, or the errno negated (`-EAGAIN`: none waited).
+   */
+  queueDiscardingReceive(fd: number, length: number): number {
+    return this.#queue(IORING_OP_RECV, fd, this.#stagingAt, length, MSG_TRUNC | MSG_DONTWAIT);
+  }
+
+  #queue(opcode: number, fd: number, address: number, length: number, flags: number): number {
+    if (this.#count === this.#capacity) throw new RangeError("the socket ring's batch is full");
     const index = this.#count++;
     this.#lengths[index] = length;
+    this.#isSend[index] = opcode === IORING_OP_SEND ? 1 : 0;
     const tail = this.#u32[this.#sqTail] + index;
     const at = (tail & this.#sqMask) * SQE_SIZE;
     const entry = this.#entries;
     this.#entryBytes.fill(0, at, at + SQE_SIZE);
-    entry.setUint8(at + SQE_OPCODE, IORING_OP_SEND);
+    entry.setUint8(at + SQE_OPCODE, opcode);
     entry.setInt32(at + SQE_FD, fd, true);
-    const address = this.#stagingAt + offset;
     entry.setUint32(at + SQE_ADDR, address % 2 ** 32, true);
     entry.setUint32(at + SQE_ADDR + 4, Math.floor(address / 2 ** 32), true);
     entry.setUint32(at + SQE_LEN, length, true);
-    entry.setUint32(at + SQE_MSG_FLAGS, MSG_NOSIGNAL | MSG_DONTWAIT, true);
+    entry.setUint32(at + SQE_MSG_FLAGS, flags, true);
     entry.setUint32(at + SQE_USER_DATA, index, true);
     return index;
   }
 
   /**
-   * Makes the queued sends, with one io_uring_enter (more only if a signal interrupted it), and waits for
-   * all their results: afterwards `result(i)` is how many bytes send `i` sent (0: no room, EAGAIN), or its
-   * errno negated, and the staging buffer is free again.
+   * Makes the queued operations, with one io_uring_enter (more only if a signal interrupted it), in the
+   * order queued, and waits for all their results: afterwards `result(i)` is how many bytes send `i` sent
+   * (0: no room, EAGAIN) or receive `i` took, or the errno negated, and the staging buffer is free again.
    */
   submit(): void {
     const count = this.#count;
@@ -852,7 +871,7 @@ export class SendRing {
       );
       if (entered < 0) {
         const errno = lastErrno();
-        if (errno !== EINTR) throw new FatalError(`cannot send through io_uring: ${errnoMessage(errno)}`);
+        if (errno !== EINTR) throw new FatalError(`cannot use io_uring: ${errnoMessage(errno)}`);
       }
       let head = u32[this.#cqHead];
       const end = Atomics.load(u32, this.#cqTail);
@@ -860,19 +879,27 @@ export class SendRing {
         const at = (head & this.#cqMask) * CQE_SIZE;
         const index = this.#completions.getUint32(at + CQE_USER_DATA, true);
         const result = this.#completions.getInt32(at + CQE_RES, true);
-        this.#results[index] = result === -EAGAIN ? 0 : result;
+        this.#results[index] = result === -EAGAIN && this.#isSend[index] === 1 ? 0 : result;
       }
       Atomics.store(u32, this.#cqHead, head);
     }
     this.#count = 0;
   }
 
-  /** Send `index`'s result after `submit`: bytes sent (0: no room), or the errno negated. */
+  /** Drops the operations queued, unmade (the kernel sees none before `submit`). */
+  clear(): void {
+    this.#count = 0;
+  }
+
+  /**
+   * Operation `index`'s result after `submit`: bytes sent (0: no room) or received (0: the end of the
+   * stream), or the errno negated.
+   */
   result(index: number): number {
     return this.#results[index];
   }
 
-  /** The bytes send `index` offered. */
+  /** The bytes operation `index` offered (a send) or asked for (a receive). */
   length(index: number): number {
     return this.#lengths[index];
   }

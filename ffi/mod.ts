@@ -34,8 +34,8 @@ export {
   RawSocket,
   readKernelFile,
   routeNetlinkDump,
-  SendRing,
   socketAddress,
   SocketPoller,
+  SocketRing,
   StreamSocket,
 } from "./libc.ts";

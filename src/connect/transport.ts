@@ -9,15 +9,16 @@
  * the capture kept it busy), and `Deno.connect` can neither bind a local address (`--bind`) nor close
  * with a RST. Here connect(2) runs when the session asks, on the JS thread, and the sends once that turn
  * of the event loop is over, each with all its connection's writes of the turn, and all of them in one
- * system call (`SendRing`, io_uring) where the kernel offers it.
+ * system call (`SocketRing`, io_uring) where the kernel offers it, as are the reads of the answers that
+ * nothing inspects, all of those a poll reported at once.
  */
 import {
   POLL_END,
   POLL_ERROR,
   POLL_READ,
   POLL_WRITE,
-  SendRing,
   SocketPoller,
+  SocketRing,
   StreamSocket,
 } from "../../ffi/mod.ts";
 import { type Address, addressBytes, addressFamily } from "../wire/mod.ts";
@@ -52,8 +53,8 @@ const EADDRINUSE = 98;
 const POLL_MS = 1000;
 /** The most one send(2) or recv(2) passes (`StreamSocket`'s limit too). */
 const IO_BYTES = 65536;
-/** Sends of one io_uring batch at most, and the bytes they carry: more go in a second batch. */
-const RING_SENDS = 64;
+/** Sends or receives of one io_uring batch at most, and the bytes sent: more go in a second batch. */
+const RING_ENTRIES = 256;
 const RING_BYTES = 256 * 1024;
 
 interface Connection {
@@ -93,8 +94,10 @@ export class ConnectTransport implements ConnectionSink {
    * The sends of such a turn, all in one system call where the kernel offers io_uring (`undefined`: one
    * send(2) each); with the connections of the batch in flight, in the order queued.
    */
-  readonly #ring = SendRing.open(RING_SENDS, RING_BYTES);
+  readonly #ring = SocketRing.open(RING_ENTRIES, RING_BYTES);
   readonly #inRing: Connection[] = [];
+  /** The news of each connection with a receive in the ring. */
+  readonly #readyInRing: number[] = [];
   #closed = false;
   readonly #loop: Promise<void>;
 
@@ -187,7 +190,7 @@ export class ConnectTransport implements ConnectionSink {
         staged = 0;
       }
       const length = gather(connection.unsent, ring.staging, staged);
-      ring.queue(connection.socket.fd, staged, length);
+      ring.queueSend(connection.socket.fd, staged, length);
       this.#inRing.push(connection);
       staged += length;
     }
@@ -332,10 +335,13 @@ export class ConnectTransport implements ConnectionSink {
       for (let i = 0; i < watched.length; i++) {
         const connection = watched[i];
         // Closed meanwhile (its descriptor may even belong to a newer socket now): not ours any more.
-        if (ready[i] === 0 || this.#connections.get(connection.session) !== connection) continue;
-        this.#onReady(connection, ready[i], now);
-        this.changed(connection.session);
+        if (ready[i] === 0 || this.#connections.get(connection.session) !== connection) ready[i] = 0;
+        else this.#onReady(connection, ready[i], now);
       }
+      this.#submitReceives(now);
+      // The sessions settle once all of this news was read: nothing between a receive queued in the ring
+      // and its submission runs the table, which might close its connection.
+      for (let i = 0; i < watched.length; i++) if (ready[i] !== 0) this.changed(watched[i].session);
     }
   }
 
@@ -361,38 +367,83 @@ export class ConnectTransport implements ConnectionSink {
     }
     if (!(ready & (POLL_READ | POLL_ERROR)) || connection.ended) return;
     // One read per news: the poll reports the socket again while bytes wait, so no further recv(2) only
-    // to hear EAGAIN, and one busy connection does not hold up the others. Once the target's FIN came
-    // (POLL_END), reads go on to it: the answer and the end come in the same news, as they were sent; a
-    // read shorter than asked took everything before the FIN, so the end needs no recv(2) of its own.
-    for (;;) {
-      const reads = this.listener.readsAnswers(session);
-      const received = socket.receive(this.#buffer, !reads);
-      if (received === -EAGAIN) return;
-      if (received < 0) {
-        session.onTargetReset(now);
-        return;
-      }
-      if (received === 0) {
-        connection.ended = true;
-        session.onTargetClosed(now);
-        return;
-      }
-      this.reads++;
-      // The listener first: the bytes may end the turn, and whoever compares turns needs them in it.
-      this.listener.answer(
-        session,
-        session.turn,
-        received,
-        reads ? this.#buffer.subarray(0, received) : undefined,
-      );
-      session.onAnswer(received, now);
-      if (!(ready & POLL_END) || this.#connections.get(session) !== connection) return;
-      if (received < this.#buffer.length) {
-        connection.ended = true;
-        session.onTargetClosed(now);
-        return;
+    // to hear EAGAIN, and one busy connection does not hold up the others. Answers nothing inspects are
+    // read through the ring, those of all the connections with news in one system call.
+    const ring = this.#ring;
+    if (ring === undefined || this.listener.readsAnswers(session)) {
+      return this.#receive(connection, ready, now);
+    }
+    if (ring.count === ring.capacity) this.#submitReceives(now);
+    ring.queueDiscardingReceive(socket.fd, IO_BYTES);
+    this.#inRing.push(connection);
+    this.#readyInRing.push(ready);
+  }
+
+  /** Makes the ring's receives, then tells each session what its read brought. */
+  #submitReceives(now: number): void {
+    const ring = this.#ring;
+    if (ring === undefined || ring.count === 0) return;
+    if (ring.count === 1) {
+      // A lone read costs less by recv(2) than through the ring, as a lone send does.
+      ring.clear();
+      this.#receive(this.#inRing[0], this.#readyInRing[0], now);
+      this.#inRing.length = this.#readyInRing.length = 0;
+      return;
+    }
+    ring.submit();
+    for (let i = 0; i < this.#inRing.length; i++) {
+      const connection = this.#inRing[i];
+      const ready = this.#readyInRing[i];
+      if (this.#received(connection, ready, ring.result(i), false, now)) {
+        this.#receive(connection, ready, now);
       }
     }
+    this.#inRing.length = this.#readyInRing.length = 0;
+  }
+
+  /** Reads `connection` by recv(2), once, or on to the target's FIN when its news had it. */
+  #receive(connection: Connection, ready: number, now: number): void {
+    for (let more = true; more;) {
+      const reads = this.listener.readsAnswers(connection.session);
+      more = this.#received(connection, ready, connection.socket.receive(this.#buffer, !reads), reads, now);
+    }
+  }
+
+  /**
+   * Tells `connection`'s session what a read brought (`received`: bytes, 0 at the end of the stream, or the
+   * errno negated; the bytes in `#buffer` if `reads`), and whether to read again: once the target's FIN
+   * came (POLL_END in `ready`), reads go on to it, so that the answer and the end come in the same news, as
+   * they were sent; a read shorter than asked took everything before the FIN, and the end needs no read of
+   * its own.
+   */
+  #received(connection: Connection, ready: number, received: number, reads: boolean, now: number): boolean {
+    const { session } = connection;
+    if (received === -EAGAIN) return false;
+    if (received < 0) {
+      session.onTargetReset(now);
+      return false;
+    }
+    if (received === 0) {
+      connection.ended = true;
+      session.onTargetClosed(now);
+      return false;
+    }
+    this.reads++;
+    // The listener first: the bytes may end the turn, and whoever compares turns needs them in it.
+    this.listener.answer(
+      session,
+      session.turn,
+      received,
+      reads ? this.#buffer.subarray(0, received) : undefined,
+    );
+    session.onAnswer(received, now);
+    if (!(ready & POLL_END) || this.#connections.get(session) !== connection) return false;
+    if (received < IO_BYTES) {
+      connection.ended = true;
+      session.onTargetClosed(now);
+      return false;
+    }
+    return true;
   }
 }
 

@@ -203,6 +203,38 @@ Deno.test("answers come one read per news, then the target's FIN, nothing lost b
   });
 });
 
+Deno.test("answers nobody reads, of several connections at once, are counted to each one's FIN", async () => {
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const listener = new RecordingListener(false);
+  const transport = new ConnectTransport([], () => {}, listener);
+  const target = { targetAddress: parseIpv4("127.0.0.1")!, targetPort: (server.addr as Deno.NetAddr).port };
+  const sessions = Array.from({ length: 20 }, () => new ListeningSession(target));
+  const conns: Deno.Conn[] = [];
+  try {
+    for (const session of sessions) {
+      const accepted = server.accept();
+      transport.connect(session as unknown as ConnectSession);
+      conns.push(await accepted);
+    }
+    await until(() => sessions.every((session) => session.news.includes("connected")), "all connected");
+    // Answers of 100-2,000 bytes and 70 KB (more than one read takes), each followed by its FIN.
+    const lengths = sessions.map((_, i) => i % 5 === 0 ? 70_000 : 100 * (i + 1));
+    await Promise.all(conns.map(async (conn, i) => {
+      const bytes = new Uint8Array(lengths[i]);
+      for (let written = 0; written < bytes.length;) written += await conn.write(bytes.subarray(written));
+      await conn.closeWrite();
+    }));
+    await until(() => sessions.every((session) => session.news.includes("closed by target")), "every FIN");
+    assert.deepEqual(sessions.map((session) => session.answered), lengths);
+    assert.deepEqual(listener.bytes, []);
+    assert.ok(sessions.every((session) => session.news.join() === "connected,closed by target"));
+  } finally {
+    for (const conn of conns) conn.close();
+    await transport.closeAll();
+    server.close();
+  }
+});
+
 Deno.test("answers nobody reads are counted, their bytes never handed over", async () => {
   await withTransport(async (_transport, session, conn, listener) => {
     await conn.write(new Uint8Array(300).fill(7));
