@@ -599,6 +599,13 @@ export class StreamSocket {
     libc().close(this.#fd);
     this.#fd = -1;
   }
+
+  /** Closes as `close` does, in `ring`'s next batch (its result of no interest): closed for this object now. */
+  closeIn(ring: SocketRing): void {
+    if (this.#fd < 0) return;
+    ring.queueClose(this.#fd);
+    this.#fd = -1;
+  }
 }
 
 /**
@@ -677,6 +684,7 @@ const SYS_IO_URING_ENTER = 426n;
 const IORING_ENTER_GETEVENTS = 1;
 const IORING_FEAT_SINGLE_MMAP = 1;
 const IORING_OFF_SQES = 0x10000000n;
+const IORING_OP_CLOSE = 19;
 const IORING_OP_SEND = 26;
 const IORING_OP_RECV = 27;
 const IO_URING_PARAMS_SIZE = 120;
@@ -712,11 +720,11 @@ const MSG_DONTWAIT = 0x40;
 const EINTR = 4;
 
 /**
- * Sends and receives on many stream sockets with one system call: the operations of a batch are written
- * as `IORING_OP_SEND` and `IORING_OP_RECV` entries into io_uring's submission ring, which this process
- * shares with the kernel, and one `io_uring_enter` makes them all and waits for their results: from four
- * sends a batch, about half the CPU per send of one send(2) each (bench/RESULTS.md, ninth round), the
- * calls' entries and exits saved. The bytes sent go through a staging buffer of the ring's own
+ * Sends, receives and closes on many stream sockets with one system call: the operations of a batch are
+ * written as `IORING_OP_SEND`, `IORING_OP_RECV` and `IORING_OP_CLOSE` entries into io_uring's submission
+ * ring, which this process shares with the kernel, and one `io_uring_enter` makes them all and waits for
+ * their results: from four sends a batch, about half the CPU per send of one send(2) each (bench/RESULTS.md,
+ * ninth round), the calls' entries and exits saved. The bytes sent go through a staging buffer of the ring's own
  * (`staging`), whose address the entries name; the bytes received are dropped by the kernel uncopied, for
  * a caller that only counts them (a receive that keeps them is `StreamSocket.receive`).
  */
@@ -825,6 +833,11 @@ export class SocketRing {
    */
   queueDiscardingReceive(fd: number, length: number): number {
     return this.#queue(IORING_OP_RECV, fd, this.#stagingAt, length, MSG_TRUNC | MSG_DONTWAIT);
+  }
+
+  /** Queues the close of descriptor `fd` (`StreamSocket.closeIn`); its result: 0, or the errno negated. */
+  queueClose(fd: number): number {
+    return this.#queue(IORING_OP_CLOSE, fd, 0, 0, 0);
   }
 
   #queue(opcode: number, fd: number, address: number, length: number, flags: number): number {

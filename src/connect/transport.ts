@@ -95,6 +95,9 @@ export class ConnectTransport implements ConnectionSink {
    * send(2) each); with the connections of the batch in flight, in the order queued.
    */
   readonly #ring = SocketRing.open(RING_ENTRIES, RING_BYTES);
+  /** Sockets closed in this turn of the event loop, closed by the kernel at its end. */
+  readonly #closing: StreamSocket[] = [];
+  #turnEndQueued = false;
   readonly #inRing: Connection[] = [];
   /** The news of each connection with a receive in the ring. */
   readonly #readyInRing: number[] = [];
@@ -167,15 +170,26 @@ export class ConnectTransport implements ConnectionSink {
   #sendAtTurnEnd(connection: Connection): void {
     if (connection.written) return;
     connection.written = true;
-    if (this.#written.length === 0) queueMicrotask(this.#flushWritten);
     this.#written.push(connection);
+    this.#endTurnLater();
   }
 
-  /** Sends what the connections written to in this turn of the event loop wait to send. */
+  #endTurnLater(): void {
+    if (this.#turnEndQueued) return;
+    this.#turnEndQueued = true;
+    queueMicrotask(this.#flushWritten);
+  }
+
+  /**
+   * Sends what the connections written to in this turn of the event loop wait to send, then closes the
+   * sockets closed in it: all in one system call where there is a ring and more than one of them.
+   */
   readonly #flushWritten = (): void => {
+    this.#turnEndQueued = false;
     const ring = this.#ring;
+    const closing = this.#closing;
     // A lone send costs less by send(2) than through the ring (bench/RESULTS.md, ninth round).
-    const batched = ring !== undefined && this.#written.length > 1;
+    const batched = ring !== undefined && this.#written.length + closing.length > 1;
     let staged = 0;
     for (const connection of this.#written) {
       connection.written = false;
@@ -194,8 +208,22 @@ export class ConnectTransport implements ConnectionSink {
       this.#inRing.push(connection);
       staged += length;
     }
-    if (batched) this.#submitRing();
     this.#written.length = 0;
+    if (closing.length === 0) {
+      if (batched) this.#submitRing();
+      return;
+    }
+    // After the sends: the ring makes its entries in the order queued.
+    for (const socket of closing) {
+      if (!batched) socket.close();
+      else {
+        if (ring.count === ring.capacity) this.#submitRing();
+        socket.closeIn(ring);
+      }
+    }
+    if (batched) this.#submitRing();
+    closing.length = 0;
+    this.#endWait();
   };
 
   /** Makes the ring's sends, then does for each connection what a send(2)'s result would have it do. */
@@ -235,8 +263,10 @@ export class ConnectTransport implements ConnectionSink {
     connection.shutdownPending = false; // close(2) sends the FIN, after what is unsent
     if (connection.connected) this.#flush(connection);
     this.#connections.delete(session);
-    connection.socket.close();
-    this.#endWait();
+    // At the end of the turn, with the other closes and sends of the turn: its descriptor stays taken
+    // until then, so no socket opened meanwhile gets it.
+    this.#closing.push(connection.socket);
+    this.#endTurnLater();
   }
 
   /**
@@ -257,6 +287,8 @@ export class ConnectTransport implements ConnectionSink {
 
   /** Resets every connection still open and stops watching (shutdown, after the sessions were abandoned). */
   async closeAll(): Promise<void> {
+    for (const socket of this.#closing) socket.close();
+    this.#closing.length = 0;
     for (const connection of this.#connections.values()) connection.socket.abort();
     this.#connections.clear();
     this.#closed = true;
@@ -361,7 +393,8 @@ export class ConnectTransport implements ConnectionSink {
       connection.connected = true;
       session.onConnected(now);
       if (this.#connections.get(session) !== connection) return;
-      this.#flush(connection);
+      // With the sends of the other connections that opened in this news: in one io_uring_enter.
+      if (connection.unsent.length > 0 || connection.shutdownPending) this.#sendAtTurnEnd(connection);
     } else if (ready & POLL_WRITE) {
       this.#flush(connection);
     }
