@@ -90,6 +90,8 @@ const SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  /** poll(2) on the calling thread, for a look that does not wait (timeout 0). */
+  poll_now: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32" },
   // io_uring has no libc wrappers: syscall(2) with io_uring_setup's and io_uring_enter's numbers.
   io_uring_setup: { name: "syscall", parameters: ["i64", "u32", "buffer"], result: "i32" },
   io_uring_enter: {
@@ -631,8 +633,30 @@ export class SocketPoller {
    * left to read ends with it), `POLL_ERROR` bits.
    */
   async wait(fds: readonly number[], writable: readonly boolean[], ready: number[], timeoutMs: number) {
-    const count = fds.length + 1;
-    const pollfds = new Uint8Array(count * POLLFD_SIZE);
+    const pollfds = this.#pollfds(fds, writable);
+    this.#waiting = true;
+    this.#woken = false;
+    try {
+      await libc().poll(pollfds, size(fds.length + 1), Math.max(0, Math.floor(timeoutMs)));
+    } finally {
+      this.#waiting = false;
+    }
+    this.#readyOf(pollfds, fds.length, ready);
+  }
+
+  /**
+   * What `wait` would report at once, found on the calling thread without waiting: no hand-off to a worker
+   * thread and back, for a caller that expects news. Returns how many of `fds` had some.
+   */
+  check(fds: readonly number[], writable: readonly boolean[], ready: number[]): number {
+    const pollfds = this.#pollfds(fds, writable);
+    const count = libc().poll_now(pollfds, size(fds.length + 1), 0);
+    return count <= 0 ? 0 : this.#readyOf(pollfds, fds.length, ready);
+  }
+
+  /** The `pollfd` array of `fds`, the wake descriptor last. */
+  #pollfds(fds: readonly number[], writable: readonly boolean[]): Uint8Array<ArrayBuffer> {
+    const pollfds = new Uint8Array((fds.length + 1) * POLLFD_SIZE);
     const view = new DataView(pollfds.buffer);
     for (let i = 0; i < fds.length; i++) {
       view.setInt32(i * POLLFD_SIZE, fds[i], true);
@@ -640,23 +664,25 @@ export class SocketPoller {
     }
     view.setInt32(fds.length * POLLFD_SIZE, this.#wakeFd, true);
     view.setInt16(fds.length * POLLFD_SIZE + POLLFD_EVENTS, POLLIN, true);
-    this.#waiting = true;
-    this.#woken = false;
-    try {
-      await libc().poll(pollfds, size(count), Math.max(0, Math.floor(timeoutMs)));
-    } finally {
-      this.#waiting = false;
-    }
-    ready.length = fds.length;
-    for (let i = 0; i < fds.length; i++) {
+    return pollfds;
+  }
+
+  /** Fills `ready` from a poll's `pollfds` (and takes a wake that came); returns how many had news. */
+  #readyOf(pollfds: Uint8Array<ArrayBuffer>, count: number, ready: number[]): number {
+    const view = new DataView(pollfds.buffer);
+    ready.length = count;
+    let news = 0;
+    for (let i = 0; i < count; i++) {
       const revents = view.getInt16(i * POLLFD_SIZE + POLLFD_REVENTS, true);
       ready[i] = (revents & POLLIN ? POLL_READ : 0) | (revents & POLLOUT ? POLL_WRITE : 0) |
         (revents & POLLRDHUP ? POLL_END : 0) | (revents & ~(POLLIN | POLLOUT | POLLRDHUP) ? POLL_ERROR : 0);
+      if (revents !== 0) news++;
     }
-    if (view.getInt16(fds.length * POLLFD_SIZE + POLLFD_REVENTS, true) !== 0) {
+    if (view.getInt16(count * POLLFD_SIZE + POLLFD_REVENTS, true) !== 0) {
       libc().read(this.#wakeFd, this.#wakeBytes, size(8));
       new DataView(this.#wakeBytes.buffer).setBigUint64(0, 1n, true);
     }
+    return news;
   }
 
   /** Ends a wait in flight (once per wait), so the caller's next `wait` watches what changed. */

@@ -155,6 +155,28 @@ Deno.test("SocketPoller says when the peer's FIN came, bytes before it still to 
   }
 });
 
+Deno.test("SocketPoller.check reports at once what a wait would, and nothing when nothing waits", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const poller = new SocketPoller();
+  try {
+    const quiet = await connectOverLoopback(listener, poller);
+    const talking = await connectOverLoopback(listener, poller);
+    const ready: number[] = [];
+    assert.equal(poller.check([quiet.socket.fd, talking.socket.fd], [false, false], ready), 0);
+    await talking.server.write(new TextEncoder().encode("news"));
+    await sleep(20);
+    assert.equal(poller.check([quiet.socket.fd, talking.socket.fd], [false, true], ready), 1);
+    assert.deepEqual(ready, [0, POLL_READ | POLL_WRITE]);
+    for (const { socket, server } of [quiet, talking]) {
+      socket.close();
+      server.close();
+    }
+  } finally {
+    listener.close();
+    poller.close();
+  }
+});
+
 Deno.test("a StreamSocket to a closed port fails as refused; a wait is woken early", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
