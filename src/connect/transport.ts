@@ -354,10 +354,6 @@ export class ConnectTransport implements ConnectionSink {
     const ready: number[] = [];
     const watched: Connection[] = [];
     for (let busy = false; !this.#closed;) {
-      // After news more is likely: a turn of the event loop (the capture's, the timers'), then a look on
-      // this thread. Only when it finds nothing does a worker thread wait: each hand-off to it and back is
-      // two context switches, which cost this VM more than a poll(2), and on busy CPUs a wait for one.
-      if (busy) await new Promise((resolve) => setImmediate(resolve));
       // The last news' writes go before the wait, which would otherwise find their connections writable.
       this.#flushWritten();
       fds.length = writable.length = watched.length = 0;
@@ -367,6 +363,9 @@ export class ConnectTransport implements ConnectionSink {
         fds.push(connection.socket.fd);
         writable.push(!connection.connected || connection.unsent.length > 0);
       }
+      // After news more is likely: a look on this thread. Only when it finds nothing does a worker thread
+      // wait: each hand-off to it and back is two context switches, which cost this VM more than a
+      // poll(2), and on busy CPUs a wait for one.
       if (!busy || this.#poller.check(fds, writable, ready) === 0) {
         await this.#poller.wait(fds, writable, ready, POLL_MS);
       }
@@ -386,6 +385,8 @@ export class ConnectTransport implements ConnectionSink {
         this.changed(watched[i].session);
         busy = true;
       }
+      // Before the look, a turn of the event loop: the capture's, the timers' (and a close that came).
+      if (busy) await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
