@@ -612,8 +612,8 @@ export class StreamSocket {
 
 /**
  * Waits for many sockets at once: one poll(2) off the JS thread per batch of events, over every
- * descriptor watched. A wait in flight is woken (an eventfd) when `wake` is called, so that sockets
- * added or wanting to write meanwhile are watched at once.
+ * descriptor watched (or, `check`, one on the JS thread that does not wait). A wait in flight is woken (an
+ * eventfd) when `wake` is called, so that sockets added or wanting to write meanwhile are watched at once.
  */
 export class SocketPoller {
   readonly #wakeFd: number;
