@@ -92,6 +92,8 @@ const SYMBOLS = {
   close: { parameters: ["i32"], result: "i32" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+  /** poll(2) on the calling thread, for a look that does not wait (timeout 0). */
+  poll_now: { name: "poll", parameters: ["buffer", "u64", "i32"], result: "i32" },
   // io_uring has no libc wrappers: syscall(2) with io_uring_setup's and io_uring_enter's numbers.
   io_uring_setup: { name: "syscall", parameters: ["i64", "u32", "buffer"], result: "i32" },
   io_uring_enter: {
@@ -637,12 +639,19 @@ export class StreamSocket {
     libc().close(this.#fd);
     this.#fd = -1;
   }
+
+  /** Closes as `close` does, in `ring`'s next batch (its result of no interest): closed for this object now. */
+  closeIn(ring: SocketRing): void {
+    if (this.#fd < 0) return;
+    ring.queueClose(this.#fd);
+    this.#fd = -1;
+  }
 }
 
 /**
  * Waits for many sockets at once: one poll(2) off the JS thread per batch of events, over every
- * descriptor watched. A wait in flight is woken (an eventfd) when `wake` is called, so that sockets
- * added or wanting to write meanwhile are watched at once.
+ * descriptor watched (or, `check`, one on the JS thread that does not wait). A wait in flight is woken (an
+ * eventfd) when `wake` is called, so that sockets added or wanting to write meanwhile are watched at once.
  */
 export class SocketPoller {
   readonly #wakeFd: number;
@@ -662,8 +671,30 @@ export class SocketPoller {
    * left to read ends with it), `POLL_ERROR` bits.
    */
   async wait(fds: readonly number[], writable: readonly boolean[], ready: number[], timeoutMs: number) {
-    const count = fds.length + 1;
-    const pollfds = new Uint8Array(count * POLLFD_SIZE);
+    const pollfds = this.#pollfds(fds, writable);
+    this.#waiting = true;
+    this.#woken = false;
+    try {
+      await libc().poll(pollfds, size(fds.length + 1), Math.max(0, Math.floor(timeoutMs)));
+    } finally {
+      this.#waiting = false;
+    }
+    this.#readyOf(pollfds, fds.length, ready);
+  }
+
+  /**
+   * What `wait` would report at once, found on the calling thread without waiting: no hand-off to a worker
+   * thread and back, for a caller that expects news. Returns how many of `fds` had some.
+   */
+  check(fds: readonly number[], writable: readonly boolean[], ready: number[]): number {
+    const pollfds = this.#pollfds(fds, writable);
+    const count = libc().poll_now(pollfds, size(fds.length + 1), 0);
+    return count <= 0 ? 0 : this.#readyOf(pollfds, fds.length, ready);
+  }
+
+  /** The `pollfd` array of `fds`, the wake descriptor last. */
+  #pollfds(fds: readonly number[], writable: readonly boolean[]): Uint8Array<ArrayBuffer> {
+    const pollfds = new Uint8Array((fds.length + 1) * POLLFD_SIZE);
     const view = new DataView(pollfds.buffer);
     for (let i = 0; i < fds.length; i++) {
       view.setInt32(i * POLLFD_SIZE, fds[i], true);
@@ -671,23 +702,25 @@ export class SocketPoller {
     }
     view.setInt32(fds.length * POLLFD_SIZE, this.#wakeFd, true);
     view.setInt16(fds.length * POLLFD_SIZE + POLLFD_EVENTS, POLLIN, true);
-    this.#waiting = true;
-    this.#woken = false;
-    try {
-      await libc().poll(pollfds, size(count), Math.max(0, Math.floor(timeoutMs)));
-    } finally {
-      this.#waiting = false;
-    }
-    ready.length = fds.length;
-    for (let i = 0; i < fds.length; i++) {
+    return pollfds;
+  }
+
+  /** Fills `ready` from a poll's `pollfds` (and takes a wake that came); returns how many had news. */
+  #readyOf(pollfds: Uint8Array<ArrayBuffer>, count: number, ready: number[]): number {
+    const view = new DataView(pollfds.buffer);
+    ready.length = count;
+    let news = 0;
+    for (let i = 0; i < count; i++) {
       const revents = view.getInt16(i * POLLFD_SIZE + POLLFD_REVENTS, true);
       ready[i] = (revents & POLLIN ? POLL_READ : 0) | (revents & POLLOUT ? POLL_WRITE : 0) |
         (revents & POLLRDHUP ? POLL_END : 0) | (revents & ~(POLLIN | POLLOUT | POLLRDHUP) ? POLL_ERROR : 0);
+      if (revents !== 0) news++;
     }
-    if (view.getInt16(fds.length * POLLFD_SIZE + POLLFD_REVENTS, true) !== 0) {
+    if (view.getInt16(count * POLLFD_SIZE + POLLFD_REVENTS, true) !== 0) {
       libc().read(this.#wakeFd, this.#wakeBytes, size(8));
       new DataView(this.#wakeBytes.buffer).setBigUint64(0, 1n, true);
     }
+    return news;
   }
 
   /** Ends a wait in flight (once per wait), so the caller's next `wait` watches what changed. */
@@ -715,7 +748,9 @@ const SYS_IO_URING_ENTER = 426n;
 const IORING_ENTER_GETEVENTS = 1;
 const IORING_FEAT_SINGLE_MMAP = 1;
 const IORING_OFF_SQES = 0x10000000n;
+const IORING_OP_CLOSE = 19;
 const IORING_OP_SEND = 26;
+const IORING_OP_RECV = 27;
 const IO_URING_PARAMS_SIZE = 120;
 const PARAMS_SQ_ENTRIES = 0;
 const PARAMS_CQ_ENTRIES = 4;
@@ -749,13 +784,15 @@ const MSG_DONTWAIT = 0x40;
 const EINTR = 4;
 
 /**
- * Sends on many stream sockets with one system call: the sends of a batch are written as `IORING_OP_SEND`
- * entries into io_uring's submission ring, which this process shares with the kernel, and one
- * `io_uring_enter` makes them all and waits for their results: from four sends a batch, about half the CPU
- * per send of one send(2) each (bench/RESULTS.md, ninth round), the calls' entries and exits saved.
- * The bytes go through a staging buffer of the ring's own (`staging`), whose address the entries name.
+ * Sends, receives and closes on many stream sockets with one system call: the operations of a batch are
+ * written as `IORING_OP_SEND`, `IORING_OP_RECV` and `IORING_OP_CLOSE` entries into io_uring's submission
+ * ring, which this process shares with the kernel, and one `io_uring_enter` makes them all and waits for
+ * their results: from four sends a batch, about half the CPU per send of one send(2) each (bench/RESULTS.md,
+ * ninth round), the calls' entries and exits saved. The bytes sent go through a staging buffer of the ring's own
+ * (`staging`), whose address the entries name; the bytes received are dropped by the kernel uncopied, for
+ * a caller that only counts them (a receive that keeps them is `StreamSocket.receive`).
  */
-export class SendRing {
+export class SocketRing {
   /** Where the caller puts the bytes of the sends it queues (`queue` names a range of it). */
   readonly staging: Uint8Array<ArrayBuffer>;
   #count = 0;
@@ -781,6 +818,8 @@ export class SendRing {
   readonly #stagingAt: number;
   readonly #results: Int32Array;
   readonly #lengths: Int32Array;
+  /** 1 where the batch's entry is a send: a full socket's EAGAIN is then a result of 0. */
+  readonly #isSend: Uint8Array;
 
   private constructor(fd: number, params: DataView, capacity: number, stagingBytes: number) {
     this.#fd = fd;
@@ -813,6 +852,7 @@ export class SendRing {
     this.#stagingAt = Number(pointerValue(this.staging));
     this.#results = new Int32Array(this.#capacity);
     this.#lengths = new Int32Array(this.#capacity);
+    this.#isSend = new Uint8Array(this.#capacity);
   }
 
   /**
@@ -820,7 +860,7 @@ export class SendRing {
    * offers none (io_uring disabled by `kernel.io_uring_disabled`, refused by a seccomp filter as Docker's
    * default one does, or a kernel older than 5.6): then send(2) does the job, one call per send.
    */
-  static open(capacity: number, stagingBytes: number): SendRing | undefined {
+  static open(capacity: number, stagingBytes: number): SocketRing | undefined {
     const params = new Uint8Array(IO_URING_PARAMS_SIZE);
     const fd = libc().io_uring_setup(SYS_IO_URING_SETUP, capacity, params);
     if (fd < 0) return undefined;
@@ -829,15 +869,15 @@ export class SendRing {
       libc().close(fd);
       return undefined;
     }
-    return new SendRing(fd, view, capacity, stagingBytes);
+    return new SocketRing(fd, view, capacity, stagingBytes);
   }
 
-  /** Sends the ring takes in one batch. */
+  /** Operations the ring takes in one batch. */
   get capacity(): number {
     return this.#capacity;
   }
 
-  /** Sends queued and not submitted yet. */
+  /** Operations queued and not submitted yet. */
   get count(): number {
     return this.#count;
   }
@@ -846,29 +886,47 @@ export class SendRing {
    * Queues a send on socket `fd` of `staging`'s bytes from `offset`, `length` of them; its result comes
    * from `result(index)` after `submit`, `index` being what this returns (0 for the first of the batch).
    */
-  queue(fd: number, offset: number, length: number): number {
-    if (this.#count === this.#capacity) throw new RangeError("the send ring's batch is full");
+  queueSend(fd: number, offset: number, length: number): number {
+    return this.#queue(IORING_OP_SEND, fd, this.#stagingAt + offset, length, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+
+  /**
+   * Queues a receive on socket `fd` of up to `length` bytes, which the kernel drops without copying them
+   * out (MSG_TRUNC; `staging` is named but never written); `result(index)` is then how many it took, 0
+   * at the end of the stream, or the errno negated (`-EAGAIN`: none waited).
+   */
+  queueDiscardingReceive(fd: number, length: number): number {
+    return this.#queue(IORING_OP_RECV, fd, this.#stagingAt, length, MSG_TRUNC | MSG_DONTWAIT);
+  }
+
+  /** Queues the close of descriptor `fd` (`StreamSocket.closeIn`); its result: 0, or the errno negated. */
+  queueClose(fd: number): number {
+    return this.#queue(IORING_OP_CLOSE, fd, 0, 0, 0);
+  }
+
+  #queue(opcode: number, fd: number, address: number, length: number, flags: number): number {
+    if (this.#count === this.#capacity) throw new RangeError("the socket ring's batch is full");
     const index = this.#count++;
     this.#lengths[index] = length;
+    this.#isSend[index] = opcode === IORING_OP_SEND ? 1 : 0;
     const tail = this.#u32[this.#sqTail] + index;
     const at = (tail & this.#sqMask) * SQE_SIZE;
     const entry = this.#entries;
     this.#entryBytes.fill(0, at, at + SQE_SIZE);
-    entry.setUint8(at + SQE_OPCODE, IORING_OP_SEND);
+    entry.setUint8(at + SQE_OPCODE, opcode);
     entry.setInt32(at + SQE_FD, fd, true);
-    const address = this.#stagingAt + offset;
     entry.setUint32(at + SQE_ADDR, address % 2 ** 32, true);
     entry.setUint32(at + SQE_ADDR + 4, Math.floor(address / 2 ** 32), true);
     entry.setUint32(at + SQE_LEN, length, true);
-    entry.setUint32(at + SQE_MSG_FLAGS, MSG_NOSIGNAL | MSG_DONTWAIT, true);
+    entry.setUint32(at + SQE_MSG_FLAGS, flags, true);
     entry.setUint32(at + SQE_USER_DATA, index, true);
     return index;
   }
 
   /**
-   * Makes the queued sends, with one io_uring_enter (more only if a signal interrupted it), and waits for
-   * all their results: afterwards `result(i)` is how many bytes send `i` sent (0: no room, EAGAIN), or its
-   * errno negated, and the staging buffer is free again.
+   * Makes the queued operations, with one io_uring_enter (more only if a signal interrupted it), in the
+   * order queued, and waits for all their results: afterwards `result(i)` is how many bytes send `i` sent
+   * (0: no room, EAGAIN) or receive `i` took, or the errno negated, and the staging buffer is free again.
    */
   submit(): void {
     const count = this.#count;
@@ -890,7 +948,7 @@ export class SendRing {
       );
       if (entered < 0) {
         const errno = lastErrno();
-        if (errno !== EINTR) throw new FatalError(`cannot send through io_uring: ${errnoMessage(errno)}`);
+        if (errno !== EINTR) throw new FatalError(`cannot use io_uring: ${errnoMessage(errno)}`);
       }
       let head = u32[this.#cqHead];
       const end = Atomics.load(u32, this.#cqTail);
@@ -898,19 +956,27 @@ export class SendRing {
         const at = (head & this.#cqMask) * CQE_SIZE;
         const index = this.#completions.getUint32(at + CQE_USER_DATA, true);
         const result = this.#completions.getInt32(at + CQE_RES, true);
-        this.#results[index] = result === -EAGAIN ? 0 : result;
+        this.#results[index] = result === -EAGAIN && this.#isSend[index] === 1 ? 0 : result;
       }
       Atomics.store(u32, this.#cqHead, head);
     }
     this.#count = 0;
   }
 
-  /** Send `index`'s result after `submit`: bytes sent (0: no room), or the errno negated. */
+  /** Drops the operations queued, unmade (the kernel sees none before `submit`). */
+  clear(): void {
+    this.#count = 0;
+  }
+
+  /**
+   * Operation `index`'s result after `submit`: bytes sent (0: no room) or received (0: the end of the
+   * stream), or the errno negated.
+   */
   result(index: number): number {
     return this.#results[index];
   }
 
-  /** The bytes send `index` offered. */
+  /** The bytes operation `index` offered (a send) or asked for (a receive). */
   length(index: number): number {
     return this.#lengths[index];
   }

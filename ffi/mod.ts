@@ -35,8 +35,8 @@ export {
   RawSocket,
   readKernelFile,
   routeNetlinkDump,
-  SendRing,
   socketAddress,
   SocketPoller,
+  SocketRing,
   StreamSocket,
 } from "./libc.ts";

@@ -4,22 +4,24 @@
  * bytes, FIN, reset) handed back to the session. No raw socket and no privilege: the kernel does TCP.
  *
  * Sockets are libc's, non-blocking, through `ffi/` (`StreamSocket`), all watched by one poll per batch
- * of events (`SocketPoller`). `Deno.connect` and `node:net` were measured first (bench/RESULTS.md):
- * under a live capture's load their connects waited in the event loop for seconds (no SYN left while
- * the capture kept it busy), and `Deno.connect` can neither bind a local address (`--bind`) nor close
- * with a RST. Here connect(2) runs when the session asks, on the JS thread, and the sends once that turn
+ * of events (`SocketPoller`: a wait on a worker thread, or a look on the JS thread after news).
+ * `Deno.connect` and `node:net` were measured first (bench/RESULTS.md): under a live capture's load their
+ * connects waited in the event loop for seconds (no SYN left while the capture kept it busy), and
+ * `Deno.connect` can neither bind a local address (`--bind`) nor close with a RST. Here connect(2) runs when the session asks, on the JS thread, and the sends once that turn
  * of the event loop is over, each with all its connection's writes of the turn, and all of them in one
- * system call (`SendRing`, io_uring) where the kernel offers it.
+ * system call (`SocketRing`, io_uring) where the kernel offers it, as are the reads of the answers that
+ * nothing inspects, all of those a poll reported at once.
  */
 import {
   POLL_END,
   POLL_ERROR,
   POLL_READ,
   POLL_WRITE,
-  SendRing,
   SocketPoller,
+  SocketRing,
   StreamSocket,
 } from "../../ffi/mod.ts";
+import { setImmediate } from "node:timers";
 import { type Address, addressBytes, addressFamily } from "../wire/mod.ts";
 import type { ConnectionSink, ConnectSession } from "./session.ts";
 import type { TurnEnd } from "./turns.ts";
@@ -52,8 +54,8 @@ const EADDRINUSE = 98;
 const POLL_MS = 1000;
 /** The most one send(2) or recv(2) passes (`StreamSocket`'s limit too). */
 const IO_BYTES = 65536;
-/** Sends of one io_uring batch at most, and the bytes they carry: more go in a second batch. */
-const RING_SENDS = 64;
+/** Sends or receives of one io_uring batch at most, and the bytes sent: more go in a second batch. */
+const RING_ENTRIES = 256;
 const RING_BYTES = 256 * 1024;
 
 interface Connection {
@@ -93,8 +95,13 @@ export class ConnectTransport implements ConnectionSink {
    * The sends of such a turn, all in one system call where the kernel offers io_uring (`undefined`: one
    * send(2) each); with the connections of the batch in flight, in the order queued.
    */
-  readonly #ring = SendRing.open(RING_SENDS, RING_BYTES);
+  readonly #ring = SocketRing.open(RING_ENTRIES, RING_BYTES);
+  /** Sockets closed in this turn of the event loop, closed by the kernel at its end. */
+  readonly #closing: StreamSocket[] = [];
+  #turnEndQueued = false;
   readonly #inRing: Connection[] = [];
+  /** The news of each connection with a receive in the ring. */
+  readonly #readyInRing: number[] = [];
   #closed = false;
   readonly #loop: Promise<void>;
 
@@ -157,18 +164,33 @@ export class ConnectTransport implements ConnectionSink {
     // capture batch often holds several requests of a session that fell behind and pipelines, and each
     // send(2) is a system call and a trip through the kernel's TCP. (More than one waiting otherwise: the
     // kernel had no room, and the poller says when it has.)
-    if (connection.connected && connection.unsent.length === 1 && !connection.written) {
-      connection.written = true;
-      if (this.#written.length === 0) queueMicrotask(this.#flushWritten);
-      this.#written.push(connection);
-    }
+    if (connection.connected && connection.unsent.length === 1) this.#sendAtTurnEnd(connection);
   }
 
-  /** Sends what the connections written to in this turn of the event loop wait to send. */
+  /** Has `connection`'s writes (and FIN) of this turn of the event loop go when it is over. */
+  #sendAtTurnEnd(connection: Connection): void {
+    if (connection.written) return;
+    connection.written = true;
+    this.#written.push(connection);
+    this.#endTurnLater();
+  }
+
+  #endTurnLater(): void {
+    if (this.#turnEndQueued) return;
+    this.#turnEndQueued = true;
+    queueMicrotask(this.#flushWritten);
+  }
+
+  /**
+   * Sends what the connections written to in this turn of the event loop wait to send, then closes the
+   * sockets closed in it: all in one system call where there is a ring and more than one of them.
+   */
   readonly #flushWritten = (): void => {
+    this.#turnEndQueued = false;
     const ring = this.#ring;
+    const closing = this.#closing;
     // A lone send costs less by send(2) than through the ring (bench/RESULTS.md, ninth round).
-    const batched = ring !== undefined && this.#written.length > 1;
+    const batched = ring !== undefined && this.#written.length + closing.length > 1;
     let staged = 0;
     for (const connection of this.#written) {
       connection.written = false;
@@ -183,12 +205,26 @@ export class ConnectTransport implements ConnectionSink {
         staged = 0;
       }
       const length = gather(connection.unsent, ring.staging, staged);
-      ring.queue(connection.socket.fd, staged, length);
+      ring.queueSend(connection.socket.fd, staged, length);
       this.#inRing.push(connection);
       staged += length;
     }
-    if (batched) this.#submitRing();
     this.#written.length = 0;
+    if (closing.length === 0) {
+      if (batched) this.#submitRing();
+      return;
+    }
+    // After the sends: the ring makes its entries in the order queued.
+    for (const socket of closing) {
+      if (!batched) socket.close();
+      else {
+        if (ring.count === ring.capacity) this.#submitRing();
+        socket.closeIn(ring);
+      }
+    }
+    if (batched) this.#submitRing();
+    closing.length = 0;
+    this.#endWait();
   };
 
   /** Makes the ring's sends, then does for each connection what a send(2)'s result would have it do. */
@@ -207,7 +243,10 @@ export class ConnectTransport implements ConnectionSink {
     const connection = this.#connections.get(session);
     if (connection === undefined) return;
     connection.shutdownPending = true;
-    if (connection.connected) this.#flush(connection);
+    // At the end of the turn, after its writes: a session that ends in the same turn (the target had
+    // closed already, as with HTTP's `Connection: close`) closes instead, and close(2) sends the FIN, so
+    // the shutdown(2) is saved. (Writes waiting for room: the poller sends the FIN after them.)
+    if (connection.connected && connection.unsent.length === 0) this.#sendAtTurnEnd(connection);
   }
 
   reset(session: ConnectSession): void {
@@ -216,14 +255,27 @@ export class ConnectTransport implements ConnectionSink {
     if (connection.connected) this.#flush(connection); // what was written before goes first, as it would have
     this.#connections.delete(session);
     connection.socket.abort();
+    this.#endWait();
   }
 
   close(session: ConnectSession): void {
     const connection = this.#connections.get(session);
     if (connection === undefined) return;
+    connection.shutdownPending = false; // close(2) sends the FIN, after what is unsent
     if (connection.connected) this.#flush(connection);
     this.#connections.delete(session);
-    connection.socket.close();
+    // At the end of the turn, with the other closes and sends of the turn: its descriptor stays taken
+    // until then, so no socket opened meanwhile gets it.
+    this.#closing.push(connection.socket);
+    this.#endTurnLater();
+  }
+
+  /**
+   * Ends the poll in flight after a close: poll(2) holds a reference to every socket it watches, so the
+   * kernel closes a connection (its FIN or RST) only once the wait is over, up to `POLL_MS` later.
+   */
+  #endWait(): void {
+    this.#poller.wake();
   }
 
   turnOver(session: ConnectSession, turn: number, end: TurnEnd): void {
@@ -236,6 +288,8 @@ export class ConnectTransport implements ConnectionSink {
 
   /** Resets every connection still open and stops watching (shutdown, after the sessions were abandoned). */
   async closeAll(): Promise<void> {
+    for (const socket of this.#closing) socket.close();
+    this.#closing.length = 0;
     for (const connection of this.#connections.values()) connection.socket.abort();
     this.#connections.clear();
     this.#closed = true;
@@ -299,7 +353,7 @@ export class ConnectTransport implements ConnectionSink {
     const writable: boolean[] = [];
     const ready: number[] = [];
     const watched: Connection[] = [];
-    while (!this.#closed) {
+    for (let busy = false; !this.#closed;) {
       // The last news' writes go before the wait, which would otherwise find their connections writable.
       this.#flushWritten();
       fds.length = writable.length = watched.length = 0;
@@ -309,22 +363,39 @@ export class ConnectTransport implements ConnectionSink {
         fds.push(connection.socket.fd);
         writable.push(!connection.connected || connection.unsent.length > 0);
       }
-      await this.#poller.wait(fds, writable, ready, POLL_MS);
+      // After news more is likely: a look on this thread. Only when it finds nothing does a worker thread
+      // wait: each hand-off to it and back is two context switches, which cost this VM more than a
+      // poll(2), and on busy CPUs a wait for one.
+      if (!busy || this.#poller.check(fds, writable, ready) === 0) {
+        await this.#poller.wait(fds, writable, ready, POLL_MS);
+      }
+      busy = false;
       const now = performance.now();
       for (let i = 0; i < watched.length; i++) {
         const connection = watched[i];
         // Closed meanwhile (its descriptor may even belong to a newer socket now): not ours any more.
-        if (ready[i] === 0 || this.#connections.get(connection.session) !== connection) continue;
-        this.#onReady(connection, ready[i], now);
-        this.changed(connection.session);
+        if (ready[i] === 0 || this.#connections.get(connection.session) !== connection) ready[i] = 0;
+        else this.#onReady(connection, ready[i], now);
       }
+      this.#submitReceives(now);
+      // The sessions settle once all of this news was read: nothing between a receive queued in the ring
+      // and its submission runs the table, which might close its connection.
+      for (let i = 0; i < watched.length; i++) {
+        if (ready[i] === 0) continue;
+        this.changed(watched[i].session);
+        busy = true;
+      }
+      // Before the look, a turn of the event loop: the capture's, the timers' (and a close that came).
+      if (busy) await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
   #onReady(connection: Connection, ready: number, now: number): void {
     const { session, socket } = connection;
     if (!connection.connected) {
-      const error = socket.connectError();
+      // A connect that failed reports an error (POLLERR, POLLHUP); one that went through, room to write:
+      // only then is SO_ERROR worth a system call.
+      const error = ready & POLL_ERROR ? socket.connectError() : 0;
       if (error !== 0) {
         this.#connections.delete(session);
         socket.close();
@@ -335,38 +406,90 @@ export class ConnectTransport implements ConnectionSink {
       connection.connected = true;
       session.onConnected(now);
       if (this.#connections.get(session) !== connection) return;
-      this.#flush(connection);
+      // With the sends of the other connections that opened in this news: in one io_uring_enter.
+      if (connection.unsent.length > 0 || connection.shutdownPending) this.#sendAtTurnEnd(connection);
     } else if (ready & POLL_WRITE) {
       this.#flush(connection);
     }
     if (!(ready & (POLL_READ | POLL_ERROR)) || connection.ended) return;
     // One read per news: the poll reports the socket again while bytes wait, so no further recv(2) only
-    // to hear EAGAIN, and one busy connection does not hold up the others. Once the target's FIN came
-    // (POLL_END), reads go on to it: the answer and the end come in the same news, as they were sent.
-    for (;;) {
-      const reads = this.listener.readsAnswers(session);
-      const received = socket.receive(this.#buffer, !reads);
-      if (received === -EAGAIN) return;
-      if (received < 0) {
-        session.onTargetReset(now);
-        return;
-      }
-      if (received === 0) {
-        connection.ended = true;
-        session.onTargetClosed(now);
-        return;
-      }
-      this.reads++;
-      // The listener first: the bytes may end the turn, and whoever compares turns needs them in it.
-      this.listener.answer(
-        session,
-        session.turn,
-        received,
-        reads ? this.#buffer.subarray(0, received) : undefined,
-      );
-      session.onAnswer(received, now);
-      if (!(ready & POLL_END) || this.#connections.get(session) !== connection) return;
+    // to hear EAGAIN, and one busy connection does not hold up the others. Answers nothing inspects are
+    // read through the ring, those of all the connections with news in one system call.
+    const ring = this.#ring;
+    if (ring === undefined || this.listener.readsAnswers(session)) {
+      return this.#receive(connection, ready, now);
     }
+    if (ring.count === ring.capacity) this.#submitReceives(now);
+    ring.queueDiscardingReceive(socket.fd, IO_BYTES);
+    this.#inRing.push(connection);
+    this.#readyInRing.push(ready);
+  }
+
+  /** Makes the ring's receives, then tells each session what its read brought. */
+  #submitReceives(now: number): void {
+    const ring = this.#ring;
+    if (ring === undefined || ring.count === 0) return;
+    if (ring.count === 1) {
+      // A lone read costs less by recv(2) than through the ring, as a lone send does.
+      ring.clear();
+      this.#receive(this.#inRing[0], this.#readyInRing[0], now);
+      this.#inRing.length = this.#readyInRing.length = 0;
+      return;
+    }
+    ring.submit();
+    for (let i = 0; i < this.#inRing.length; i++) {
+      const connection = this.#inRing[i];
+      const ready = this.#readyInRing[i];
+      if (this.#received(connection, ready, ring.result(i), false, now)) {
+        this.#receive(connection, ready, now);
+      }
+    }
+    this.#inRing.length = this.#readyInRing.length = 0;
+  }
+
+  /** Reads `connection` by recv(2), once, or on to the target's FIN when its news had it. */
+  #receive(connection: Connection, ready: number, now: number): void {
+    for (let more = true; more;) {
+      const reads = this.listener.readsAnswers(connection.session);
+      more = this.#received(connection, ready, connection.socket.receive(this.#buffer, !reads), reads, now);
+    }
+  }
+
+  /**
+   * Tells `connection`'s session what a read brought (`received`: bytes, 0 at the end of the stream, or the
+   * errno negated; the bytes in `#buffer` if `reads`), and whether to read again: once the target's FIN
+   * came (POLL_END in `ready`), reads go on to it, so that the answer and the end come in the same news, as
+   * they were sent; a read shorter than asked took everything before the FIN, and the end needs no read of
+   * its own.
+   */
+  #received(connection: Connection, ready: number, received: number, reads: boolean, now: number): boolean {
+    const { session } = connection;
+    if (received === -EAGAIN) return false;
+    if (received < 0) {
+      session.onTargetReset(now);
+      return false;
+    }
+    if (received === 0) {
+      connection.ended = true;
+      session.onTargetClosed(now);
+      return false;
+    }
+    this.reads++;
+    // The listener first: the bytes may end the turn, and whoever compares turns needs them in it.
+    this.listener.answer(
+      session,
+      session.turn,
+      received,
+      reads ? this.#buffer.subarray(0, received) : undefined,
+    );
+    session.onAnswer(received, now);
+    if (!(ready & POLL_END) || this.#connections.get(session) !== connection) return false;
+    if (received < IO_BYTES) {
+      connection.ended = true;
+      session.onTargetClosed(now);
+      return false;
+    }
+    return true;
   }
 }
 

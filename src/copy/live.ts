@@ -1,4 +1,5 @@
 /** Live capture: what clients send to the copied ports on this host, fed to the runtime as it comes. */
+import { setImmediate } from "node:timers";
 import { Capture } from "../../ffi/mod.ts";
 import { FatalError } from "../errors.ts";
 import { filterForLink } from "./filter.ts";
@@ -59,12 +60,15 @@ export async function copyLive(
   for (const capture of captures) if (capture.warning) runtime.log.warn(capture.warning);
   runtime.log.info(`copying on ${interfaces.join(",")} (filter: ${filter})`);
   runtime.announceRunning();
+  /** Hands up to `budget` packets to the runtime; returns how many there were. */
   const drain = (capture: Capture, budget: number) => {
     const now = performance.now();
-    for (let packet; budget > 0 && (packet = capture.next()); budget--) {
+    let drained = 0;
+    for (let packet; drained < budget && (packet = capture.next()); drained++) {
       runtime.onFrame(capture.linkType, packet.data, now);
     }
     runtime.runTimers(now);
+    return drained;
   };
   const readKernelStats = () => {
     runtime.packetsKernelDropped = Capture.dropped(captures);
@@ -72,9 +76,13 @@ export async function copyLive(
   const kernelStats = setInterval(readKernelStats, KERNEL_STATS_MS);
   try {
     await Promise.all(captures.map(async (capture) => {
-      while (!signal.aborted) {
-        await capture.waitReadable(POLL_MS);
-        drain(capture, PACKETS_PER_TURN);
+      for (let behind = false; !signal.aborted;) {
+        // A drain that took its whole budget left packets in the ring: the next is taken after a turn of
+        // the event loop, without a worker thread's poll(2) first, whose hand-off there and back is two
+        // context switches (costly on a VM), and on busy CPUs a wait for one while the ring fills.
+        if (behind) await new Promise((resolve) => setImmediate(resolve));
+        else await capture.waitReadable(POLL_MS);
+        behind = drain(capture, PACKETS_PER_TURN) === PACKETS_PER_TURN;
       }
       drain(capture, Infinity); // what the kernel already holds belongs to sessions that may still finish
     }));

@@ -178,6 +178,62 @@ Deno.test("what was written before a close or a reset still goes first", async (
   }
 });
 
+Deno.test("a close in the turn of the client's FIN ends the stream after the bytes, as a FIN would", async () => {
+  await withTransport(async (transport, session, conn) => {
+    const as = session as unknown as ConnectSession;
+    transport.write(as, encoder.encode("request"));
+    transport.shutdown(as);
+    transport.close(as);
+    // A RST would fail the read (ECONNRESET) or lose the bytes; the end of the stream follows them.
+    assert.equal(new TextDecoder().decode(await readBytes(conn, 8)), "request");
+  });
+});
+
+Deno.test("the closes of one turn go at its end, each after its bytes; one opened meanwhile stays open", async () => {
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const transport = new ConnectTransport([], () => {}, new RecordingListener(false));
+  const target = { targetAddress: parseIpv4("127.0.0.1")!, targetPort: (server.addr as Deno.NetAddr).port };
+  const sessions = Array.from({ length: 5 }, () => new ListeningSession(target));
+  const conns: Deno.Conn[] = [];
+  try {
+    for (const session of sessions.slice(0, 4)) {
+      const accepted = server.accept();
+      transport.connect(session as unknown as ConnectSession);
+      conns.push(await accepted);
+    }
+    await until(
+      () => sessions.slice(0, 4).every((session) => session.news.includes("connected")),
+      "connected",
+    );
+    // In one turn: each writes and closes, and a fifth connection opens (its descriptor must be a new one).
+    const accepted = server.accept();
+    for (const [i, session] of sessions.slice(0, 4).entries()) {
+      transport.write(session as unknown as ConnectSession, encoder.encode(`request ${i}`));
+      transport.close(session as unknown as ConnectSession);
+    }
+    transport.connect(sessions[4] as unknown as ConnectSession);
+    conns.push(await accepted);
+    // Each read ends at the connection's FIN: a close never made would leave it waiting.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const texts = await Promise.race([
+      Promise.all(conns.slice(0, 4).map((conn) => readBytes(conn, 100))),
+      new Promise<never>((_, reject) => timer = setTimeout(() => reject(new Error("no FIN in 5 s")), 5000)),
+    ]).finally(() => clearTimeout(timer));
+    assert.deepEqual(
+      texts.map((bytes) => new TextDecoder().decode(bytes)),
+      [0, 1, 2, 3].map((i) => `request ${i}`),
+    );
+    await until(() => sessions[4].news.includes("connected"), "the fifth connected");
+    transport.write(sessions[4] as unknown as ConnectSession, encoder.encode("still open"));
+    assert.equal(new TextDecoder().decode(await readBytes(conns[4], 10)), "still open");
+    assert.equal(transport.open, 1);
+  } finally {
+    for (const conn of conns) conn.close();
+    await transport.closeAll();
+    server.close();
+  }
+});
+
 Deno.test("answers come one read per news, then the target's FIN, nothing lost between", async () => {
   await withTransport(async (_transport, session, conn, listener) => {
     await conn.write(encoder.encode("first"));
@@ -190,6 +246,38 @@ Deno.test("answers come one read per news, then the target's FIN, nothing lost b
     assert.deepEqual(listener.bytes, ["first", "second"]);
     assert.deepEqual(session.news, ["connected", "closed by target"]);
   });
+});
+
+Deno.test("answers nobody reads, of several connections at once, are counted to each one's FIN", async () => {
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const listener = new RecordingListener(false);
+  const transport = new ConnectTransport([], () => {}, listener);
+  const target = { targetAddress: parseIpv4("127.0.0.1")!, targetPort: (server.addr as Deno.NetAddr).port };
+  const sessions = Array.from({ length: 20 }, () => new ListeningSession(target));
+  const conns: Deno.Conn[] = [];
+  try {
+    for (const session of sessions) {
+      const accepted = server.accept();
+      transport.connect(session as unknown as ConnectSession);
+      conns.push(await accepted);
+    }
+    await until(() => sessions.every((session) => session.news.includes("connected")), "all connected");
+    // Answers of 100-2,000 bytes and 70 KB (more than one read takes), each followed by its FIN.
+    const lengths = sessions.map((_, i) => i % 5 === 0 ? 70_000 : 100 * (i + 1));
+    await Promise.all(conns.map(async (conn, i) => {
+      const bytes = new Uint8Array(lengths[i]);
+      for (let written = 0; written < bytes.length;) written += await conn.write(bytes.subarray(written));
+      await conn.closeWrite();
+    }));
+    await until(() => sessions.every((session) => session.news.includes("closed by target")), "every FIN");
+    assert.deepEqual(sessions.map((session) => session.answered), lengths);
+    assert.deepEqual(listener.bytes, []);
+    assert.ok(sessions.every((session) => session.news.join() === "connected,closed by target"));
+  } finally {
+    for (const conn of conns) conn.close();
+    await transport.closeAll();
+    server.close();
+  }
 });
 
 Deno.test("answers nobody reads are counted, their bytes never handed over", async () => {

@@ -7,9 +7,9 @@ import {
   POLL_WRITE,
   readKernelFile,
   routeNetlinkDump,
-  SendRing,
   socketAddress,
   SocketPoller,
+  SocketRing,
   StreamSocket,
 } from "../../ffi/mod.ts";
 import { outputOf, withUnprivilegedDeno } from "./_unprivileged.ts";
@@ -156,6 +156,28 @@ Deno.test("SocketPoller says when the peer's FIN came, bytes before it still to 
   }
 });
 
+Deno.test("SocketPoller.check reports at once what a wait would, and nothing when nothing waits", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const poller = new SocketPoller();
+  try {
+    const quiet = await connectOverLoopback(listener, poller);
+    const talking = await connectOverLoopback(listener, poller);
+    const ready: number[] = [];
+    assert.equal(poller.check([quiet.socket.fd, talking.socket.fd], [false, false], ready), 0);
+    await talking.server.write(new TextEncoder().encode("news"));
+    await sleep(20);
+    assert.equal(poller.check([quiet.socket.fd, talking.socket.fd], [false, true], ready), 1);
+    assert.deepEqual(ready, [0, POLL_READ | POLL_WRITE]);
+    for (const { socket, server } of [quiet, talking]) {
+      socket.close();
+      server.close();
+    }
+  } finally {
+    listener.close();
+    poller.close();
+  }
+});
+
 Deno.test("a StreamSocket to a closed port fails as refused; a wait is woken early", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
@@ -177,8 +199,8 @@ Deno.test("a StreamSocket to a closed port fails as refused; a wait is woken ear
   }
 });
 
-Deno.test("a SendRing makes the sends of several sockets in one batch, each with its result", async () => {
-  const ring = SendRing.open(4, 1024);
+Deno.test("a SocketRing makes the sends of several sockets in one batch, each with its result", async () => {
+  const ring = SocketRing.open(4, 1024);
   assert.ok(ring, "io_uring on this kernel");
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const poller = new SocketPoller();
@@ -199,7 +221,7 @@ Deno.test("a SendRing makes the sends of several sockets in one batch, each with
     const indexes = texts.map((text, i) => {
       const bytes = new TextEncoder().encode(text);
       ring.staging.set(bytes, offset);
-      const index = ring.queue(sockets[i].fd, offset, bytes.length);
+      const index = ring.queueSend(sockets[i].fd, offset, bytes.length);
       offset += bytes.length;
       return index;
     });
@@ -217,7 +239,7 @@ Deno.test("a SendRing makes the sends of several sockets in one batch, each with
     const big = ring.staging.length;
     let sent = 0;
     for (let round = 0; round < 10_000; round++) {
-      ring.queue(sockets[0].fd, 0, big);
+      ring.queueSend(sockets[0].fd, 0, big);
       ring.submit();
       if (ring.result(0) === 0) break;
       sent += ring.result(0);
@@ -226,10 +248,61 @@ Deno.test("a SendRing makes the sends of several sockets in one batch, each with
     for (const socket of sockets) socket.close();
     for (const server of servers.slice(0, 2)) server.close();
     // No more sends in a batch than its capacity.
-    for (let i = 0; i < ring.capacity; i++) ring.queue(-1, 0, 0);
-    assert.throws(() => ring.queue(-1, 0, 0), RangeError);
+    for (let i = 0; i < ring.capacity; i++) ring.queueSend(-1, 0, 0);
+    assert.throws(() => ring.queueSend(-1, 0, 0), RangeError);
     ring.submit();
     assert.equal(ring.result(0), -9, "EBADF, from the kernel");
+  } finally {
+    ring.close();
+    listener.close();
+    poller.close();
+  }
+});
+
+Deno.test("a SocketRing's receives drop what waits uncopied, and tell the end of the stream and EAGAIN", async () => {
+  const ring = SocketRing.open(8, 1024);
+  assert.ok(ring, "io_uring on this kernel");
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const poller = new SocketPoller();
+  try {
+    const sockets: StreamSocket[] = [];
+    const servers: Deno.Conn[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { socket, server } = await connectOverLoopback(listener, poller);
+      sockets.push(socket);
+      servers.push(server);
+    }
+    await servers[0].write(new Uint8Array(300).fill(1));
+    await servers[1].write(new Uint8Array(5).fill(2));
+    await servers[1].closeWrite();
+    await sleep(20);
+    ring.staging.fill(9);
+    // A send, then receives: one batch, made in the order queued.
+    ring.staging.set(new TextEncoder().encode("hello"), 0);
+    assert.equal(ring.queueSend(sockets[2].fd, 0, 5), 0);
+    assert.equal(ring.queueDiscardingReceive(sockets[0].fd, 100), 1);
+    assert.equal(ring.queueDiscardingReceive(sockets[0].fd, 1000), 2);
+    assert.equal(ring.queueDiscardingReceive(sockets[1].fd, 1000), 3);
+    assert.equal(ring.queueDiscardingReceive(sockets[1].fd, 1000), 4);
+    assert.equal(ring.queueDiscardingReceive(sockets[2].fd, 1000), 5);
+    ring.submit();
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 5].map((i) => ring.result(i)),
+      [5, 100, 200, 5, 0, -11],
+      "sent; 100 then the other 200 bytes; 5 then the end; EAGAIN, not 0, where none waited",
+    );
+    assert.ok(ring.staging.subarray(5).every((byte) => byte === 9), "nothing received was copied out");
+    const got = new Uint8Array(8);
+    assert.equal(new TextDecoder().decode(got.subarray(0, (await servers[2].read(got))!)), "hello");
+    // Queued and cleared: never made.
+    ring.queueDiscardingReceive(sockets[0].fd, 1000);
+    ring.clear();
+    assert.equal(ring.count, 0);
+    await servers[0].write(new Uint8Array(7));
+    await sleep(20);
+    assert.equal(sockets[0].receive(new Uint8Array(100), true), 7, "the cleared receive took nothing");
+    for (const socket of sockets) socket.close();
+    for (const server of servers) server.close();
   } finally {
     ring.close();
     listener.close();
