@@ -71,11 +71,11 @@ import {
   writeIpv6Address,
 } from "../src/wire/mod.ts";
 
-const CLIENT = 0xc6120a0a; // 198.18.10.10
-const ONLINE = 0xc6120001; // 198.18.0.1
+const CLIENT = 0xc6120a0a | 0; // 198.18.10.10
+const ONLINE = 0xc6120001 | 0; // 198.18.0.1
 /** An address no lab host has: `deno task bench` gives it a neighbour entry, so sends leave and vanish. */
-const TARGET = 0xc61200fa; // 198.18.0.250
-const FAKE_CLIENT_NET = 0xc6130000; // 198.19.0.0
+const TARGET = 0xc61200fa | 0; // 198.18.0.250
+const FAKE_CLIENT_NET = 0xc6130000 | 0; // 198.19.0.0
 const REQUEST = 100;
 const RESPONSE = 200;
 const TARGET_ISN = 7_000_000;

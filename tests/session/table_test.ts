@@ -11,10 +11,10 @@ import {
 import { port80Plan } from "./_plan.ts";
 import { TcpFlag, type TcpOptions } from "../../src/wire/mod.ts";
 
-const CLIENT = 0xc6120a0a;
-const ONLINE = 0xc6120001;
-const TARGET = 0xc6120002;
-const FAKE_CLIENTS = 0xc6130000;
+const CLIENT = 0xc6120a0a | 0;
+const ONLINE = 0xc6120001 | 0;
+const TARGET = 0xc6120002 | 0;
+const FAKE_CLIENTS = 0xc6130000 | 0;
 
 function segment(
   srcPort: number,
