@@ -131,7 +131,12 @@ Deno.test("what starts a session: a SYN with a new ISN, or data where no session
   assert.equal(startsSession(undefined, packet(TcpFlag.RST | TcpFlag.ACK, 101, 10)), false);
   assert.equal(startsSession(100, packet(TcpFlag.ACK, 101, 10)), false);
   assert.equal(sessionIsn(packet(TcpFlag.SYN, 100)), 100);
-  assert.equal(sessionIsn(packet(TcpFlag.ACK, 0, 10)), 0xffffffff, "the byte before the data, wrapped");
+  assert.equal(sessionIsn(packet(TcpFlag.ACK, 0, 10)), -1, "the byte before the data, wrapped, signed");
+  assert.equal(
+    startsSession(sessionIsn(packet(TcpFlag.SYN, 0xfffffff0)), packet(TcpFlag.SYN, 0xfffffff0)),
+    false,
+    "a retransmitted SYN whose ISN is above 2**31",
+  );
 });
 
 Deno.test("a client that reuses its port leaves the old copy to finish: the new one takes another port", () => {
