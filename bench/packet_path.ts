@@ -19,7 +19,12 @@
  * so the heap's growth is what was allocated. The difference between the two is the steady-state cost
  * per packet; what remains, per session, is a session's cost from its SYN to its end.
  *
- * Run: deno run -A bench/packet_path.ts [--send | --send-interface DEV [--inject-each] | --allocations]
+ * With `--retained` it measures what sessions hold: the heap left after a full collection with thousands
+ * of sessions open (one request answered, keep-alive), then with the same sessions over and lingering,
+ * per session (the difference between 4,000 and 8,000 sessions, so the path's fixed part cancels out).
+ *
+ * Run: deno run -A bench/packet_path.ts [--send | --send-interface DEV [--inject-each] | --allocations |
+ * --retained]
  * [--ipv6] (`--allocations --ipv6`: the IPv6 workload's allocations; sending needs root: run it inside a lab host, as `deno task bench` does, where the target
  * address leads nowhere)
  */
@@ -66,11 +71,11 @@ import {
   writeIpv6Address,
 } from "../src/wire/mod.ts";
 
-const CLIENT = 0xc6120a0a; // 198.18.10.10
-const ONLINE = 0xc6120001; // 198.18.0.1
+const CLIENT = 0xc6120a0a | 0; // 198.18.10.10
+const ONLINE = 0xc6120001 | 0; // 198.18.0.1
 /** An address no lab host has: `deno task bench` gives it a neighbour entry, so sends leave and vanish. */
-const TARGET = 0xc61200fa; // 198.18.0.250
-const FAKE_CLIENT_NET = 0xc6130000; // 198.19.0.0
+const TARGET = 0xc61200fa | 0; // 198.18.0.250
+const FAKE_CLIENT_NET = 0xc6130000 | 0; // 198.19.0.0
 const REQUEST = 100;
 const RESPONSE = 200;
 const TARGET_ISN = 7_000_000;
@@ -201,83 +206,89 @@ function record(family: Family, clientPort: number, tcp: Omit<TcpRepr, "dstPort"
   return out;
 }
 
-/** The inputs of `sessions` keep-alive sessions of `requests` requests each, one session after another. */
-function workload(sessions: number, requests: number, family: Family = 4): Step[] {
-  const steps: Step[] = [];
+/**
+ * The inputs of one keep-alive session of `requests` requests from client port `10_000 + index`: its
+ * opening (handshake, requests, answers, the client's ACKs) and its closing (FINs, last ACK), apart so
+ * that `--retained` can hold sessions open. Every ISN is spread over all 32 bits, as real ones are: a
+ * sequence number above 2**31 is not a small integer to V8, and the bench must meet them where copy does.
+ */
+function sessionSteps(index: number, requests: number, family: Family): { opening: Step[]; closing: Step[] } {
+  const opening: Step[] = [];
+  const closing: Step[] = [];
   const request = new Uint8Array(REQUEST).fill(0x61);
   // Both ends use timestamps on every segment, as Linux does by default.
   const timestamp = { value: 1, echo: 0 };
   const replyOptions = { timestamp: { value: 2, echo: 1 } };
+  const port = 10_000 + index;
+  const isn = (index * 7919 * 65536) >>> 0;
+  const targetIsn = (index * 6271 * 65536 + TARGET_ISN) >>> 0;
+  const onlineIsn = (index * 4099 * 65536 + ONLINE_ISN) >>> 0;
+  const base = { srcPort: port, dstPort: 80, window: 502, options: { timestamp } };
+  // The copy keeps the client port; its address comes from the -c range of one address.
+  const reply = (seq: number, ack: number, flags: number, payload?: Uint8Array) =>
+    ({
+      kind: "reply",
+      record: record(family, port, {
+        srcPort: 8080,
+        seq: seq >>> 0,
+        ack: ack >>> 0,
+        flags,
+        window: 502,
+        options: flags & TcpFlag.SYN
+          ? { mss: 1460, sackPermitted: true, windowScale: 7, ...replyOptions }
+          : replyOptions,
+        payload,
+      }),
+    }) as Step;
+  const capture = (seq: number, ack: number, flags: number, payload?: Uint8Array) =>
+    ({
+      kind: "capture",
+      frame: frame({ ...base, seq: seq >>> 0, ack: ack >>> 0, flags, payload }, family),
+    }) as Step;
+  opening.push({
+    kind: "capture",
+    frame: frame({
+      ...base,
+      seq: isn,
+      ack: 0,
+      flags: TcpFlag.SYN,
+      window: 64240,
+      options: { mss: 1460, sackPermitted: true, windowScale: 7, timestamp },
+    }, family),
+  });
+  opening.push(reply(targetIsn, isn + 1, TcpFlag.SYN | TcpFlag.ACK));
+  opening.push(capture(isn + 1, onlineIsn + 1, TcpFlag.ACK));
+  for (let r = 0; r < requests; r++) {
+    const seq = isn + 1 + r * REQUEST;
+    const onlineAck = onlineIsn + 1 + r * RESPONSE;
+    opening.push(capture(seq, onlineAck, TcpFlag.PSH | TcpFlag.ACK, request));
+    const response = new Uint8Array(RESPONSE);
+    opening.push(reply(targetIsn + 1 + r * RESPONSE, seq + REQUEST, TcpFlag.PSH | TcpFlag.ACK, response));
+    opening.push(capture(seq + REQUEST, onlineAck + RESPONSE, TcpFlag.ACK));
+  }
+  const end = isn + 1 + requests * REQUEST;
+  const onlineEnd = onlineIsn + 1 + requests * RESPONSE;
+  closing.push(capture(end, onlineEnd, TcpFlag.FIN | TcpFlag.ACK));
+  closing.push(reply(targetIsn + 1 + requests * RESPONSE, end + 1, TcpFlag.FIN | TcpFlag.ACK));
+  closing.push(capture(end + 1, onlineEnd + 1, TcpFlag.ACK));
+  return { opening, closing };
+}
+
+/** The inputs of `sessions` keep-alive sessions of `requests` requests each, one session after another. */
+function workload(sessions: number, requests: number, family: Family = 4): Step[] {
+  const steps: Step[] = [];
   for (let s = 0; s < sessions; s++) {
-    const port = 10_000 + s;
-    const isn = (s * 7919 * 65536) >>> 0;
-    const base = { srcPort: port, dstPort: 80, window: 502, options: { timestamp } };
-    // The copy keeps the client port; its address comes from the -c range of one address.
-    const reply = (seq: number, ack: number, flags: number, payload?: Uint8Array) =>
-      ({
-        kind: "reply",
-        record: record(family, port, {
-          srcPort: 8080,
-          seq,
-          ack,
-          flags,
-          window: 502,
-          options: flags & TcpFlag.SYN
-            ? { mss: 1460, sackPermitted: true, windowScale: 7, ...replyOptions }
-            : replyOptions,
-          payload,
-        }),
-      }) as Step;
-    steps.push({
-      kind: "capture",
-      frame: frame({
-        ...base,
-        seq: isn,
-        ack: 0,
-        flags: TcpFlag.SYN,
-        window: 64240,
-        options: { mss: 1460, sackPermitted: true, windowScale: 7, timestamp },
-      }, family),
-    });
-    steps.push(reply(TARGET_ISN, isn + 1, TcpFlag.SYN | TcpFlag.ACK));
-    steps.push({
-      kind: "capture",
-      frame: frame({ ...base, seq: isn + 1, ack: ONLINE_ISN + 1, flags: TcpFlag.ACK }, family),
-    });
-    for (let r = 0; r < requests; r++) {
-      const seq = isn + 1 + r * REQUEST;
-      const onlineAck = ONLINE_ISN + 1 + r * RESPONSE;
-      steps.push({
-        kind: "capture",
-        frame: frame(
-          { ...base, seq, ack: onlineAck, flags: TcpFlag.PSH | TcpFlag.ACK, payload: request },
-          family,
-        ),
-      });
-      const response = new Uint8Array(RESPONSE);
-      steps.push(reply(TARGET_ISN + 1 + r * RESPONSE, seq + REQUEST, TcpFlag.PSH | TcpFlag.ACK, response));
-      steps.push({
-        kind: "capture",
-        frame: frame({ ...base, seq: seq + REQUEST, ack: onlineAck + RESPONSE, flags: TcpFlag.ACK }, family),
-      });
-    }
-    const end = isn + 1 + requests * REQUEST;
-    const onlineEnd = ONLINE_ISN + 1 + requests * RESPONSE;
-    steps.push({
-      kind: "capture",
-      frame: frame({ ...base, seq: end, ack: onlineEnd, flags: TcpFlag.FIN | TcpFlag.ACK }, family),
-    });
-    steps.push(reply(TARGET_ISN + 1 + requests * RESPONSE, end + 1, TcpFlag.FIN | TcpFlag.ACK));
-    steps.push({
-      kind: "capture",
-      frame: frame({ ...base, seq: end + 1, ack: onlineEnd + 1, flags: TcpFlag.ACK }, family),
-    });
+    const { opening, closing } = sessionSteps(s, requests, family);
+    steps.push(...opening, ...closing);
   }
   return steps;
 }
 
-/** Runs the workload once through a fresh table; returns the counts and the time taken. */
-function runOnce(steps: Step[], sender: PacketSender | undefined, family: Family = 4) {
+/**
+ * Copy's packet path around a fresh table: `feed` runs inputs through it on the bench's clock, `finish`
+ * lets every timer run out.
+ */
+function packetPath(sender: PacketSender | undefined, family: Family) {
   const buffer = new Uint8Array(65535);
   const registration = new Uint8Array(REGISTRATION6_LENGTH);
   const source6 = new Uint8Array(16);
@@ -321,41 +332,64 @@ function runOnce(steps: Step[], sender: PacketSender | undefined, family: Family
     },
   });
   let now = 0;
+  let inputs = 0;
   let captured = 0;
   let replies = 0;
-  const started = performance.now();
-  for (let i = 0; i < steps.length; i++) {
-    const step = steps[i];
-    // One clock reading per batch of inputs, as copy's capture loop reads it once per drain: a
-    // fractional clock read per packet would be a heap number per packet that copy never makes.
-    if ((i & 63) === 0) now += 64 * 0.05;
-    if (step.kind === "capture") {
-      captured++;
-      const decoded = decoder.decode(LinkType.ETHERNET, step.frame);
-      if (decoded === undefined || isWireError(decoded)) continue;
-      const ip = decoded.ip;
-      if (ip instanceof Ipv4View) table.onCapture(ip.src, ip.dst, decoded.tcp, now);
-      else table.onCapture(sourceAddress(ip), destinationAddress(ip), decoded.tcp, now, ip.flowInfo);
-    } else {
-      replies++;
-      if (family === 6) {
-        const reply = parseReplyRecord6(step.record, reply6);
-        if (reply === undefined) continue;
-        table.onReply(destinationAddress(reply.ip), reply.tcp, now);
-        if ((i & 63) === 0) table.tick(now);
-        continue;
+  return {
+    table,
+    get sent() {
+      return sent;
+    },
+    get captured() {
+      return captured;
+    },
+    get replies() {
+      return replies;
+    },
+    feed(steps: Step[]): void {
+      for (let i = 0; i < steps.length; i++, inputs++) {
+        const step = steps[i];
+        // One clock reading per batch of inputs, as copy's capture loop reads it once per drain: a
+        // fractional clock read per packet would be a heap number per packet that copy never makes.
+        if ((inputs & 63) === 0) now += 64 * 0.05;
+        if (step.kind === "capture") {
+          captured++;
+          const decoded = decoder.decode(LinkType.ETHERNET, step.frame);
+          if (decoded === undefined || isWireError(decoded)) continue;
+          const ip = decoded.ip;
+          if (ip instanceof Ipv4View) table.onCapture(ip.src, ip.dst, decoded.tcp, now);
+          else table.onCapture(sourceAddress(ip), destinationAddress(ip), decoded.tcp, now, ip.flowInfo);
+        } else {
+          replies++;
+          if (family === 6) {
+            const reply = parseReplyRecord6(step.record, reply6);
+            if (reply === undefined) continue;
+            table.onReply(destinationAddress(reply.ip), reply.tcp, now);
+          } else {
+            const reply = parseReplyRecord(step.record, reply4);
+            if (reply === undefined) continue;
+            table.onReply(reply.ip.dst, reply.tcp, now);
+          }
+        }
+        if ((inputs & 63) === 0) table.tick(now);
       }
-      const reply = parseReplyRecord(step.record, reply4);
-      if (reply === undefined) continue;
-      table.onReply(reply.ip.dst, reply.tcp, now);
-    }
-    if ((i & 63) === 0) table.tick(now);
-  }
-  table.tick(now + 10_000);
-  sender?.flush();
+    },
+    finish(): void {
+      table.tick(now + 10_000);
+      sender?.flush();
+    },
+  };
+}
+
+/** Runs the workload once through a fresh table; returns the counts and the time taken. */
+function runOnce(steps: Step[], sender: PacketSender | undefined, family: Family = 4) {
+  const path = packetPath(sender, family);
+  const started = performance.now();
+  path.feed(steps);
+  path.finish();
   const elapsed = performance.now() - started;
-  const completed = table.counters.outcomes.completed;
-  return { captured, replies, sent, elapsed, completed };
+  const completed = path.table.counters.outcomes.completed;
+  return { captured: path.captured, replies: path.replies, sent: path.sent, elapsed, completed };
 }
 
 /** Measures the path over `sessions` keep-alive sessions of `requests` requests (best of `rounds`). */
@@ -408,22 +442,27 @@ export interface AllocationResult {
 const ALLOCATION_SEMI_SPACE_MB = 256;
 
 /** Runs `--allocations` (of the `family` workload) in a child with the V8 flags it needs. */
-export async function measureAllocations(family: Family = 4): Promise<AllocationResult> {
-  const flags =
-    `--expose-gc,--min-semi-space-size=${ALLOCATION_SEMI_SPACE_MB},--max-semi-space-size=${ALLOCATION_SEMI_SPACE_MB}`;
-  const args = [
-    "run",
-    "-A",
-    "--quiet",
-    `--v8-flags=${flags}`,
-    fileURLToPath(import.meta.url),
+export function measureAllocations(family: Family = 4): Promise<AllocationResult> {
+  return inChild(
     "--allocations",
-  ];
+    family,
+    `--expose-gc,--min-semi-space-size=${ALLOCATION_SEMI_SPACE_MB},--max-semi-space-size=${ALLOCATION_SEMI_SPACE_MB}`,
+  );
+}
+
+/** Runs `--retained` (of the `family` workload) in a child that may force full collections. */
+export function measureRetained(family: Family = 4): Promise<RetainedResult> {
+  return inChild("--retained", family, "--expose-gc");
+}
+
+/** This bench run with `flag` in a child with `v8Flags`: its JSON line. */
+async function inChild<T>(flag: string, family: Family, v8Flags: string): Promise<T> {
+  const args = ["run", "-A", "--quiet", `--v8-flags=${v8Flags}`, fileURLToPath(import.meta.url), flag];
   const output = await new Deno.Command(Deno.execPath(), {
     args: family === 6 ? [...args, "--ipv6"] : args,
     stderr: "inherit",
   }).output();
-  if (!output.success) throw new Error("the allocation measurement failed");
+  if (!output.success) throw new Error(`the ${flag} measurement failed`);
   return JSON.parse(new TextDecoder().decode(output.stdout));
 }
 
@@ -471,6 +510,60 @@ async function allocations(family: Family): Promise<AllocationResult> {
   };
 }
 
+/** Heap bytes a session holds after a full collection: while open, and while it lingers once over. */
+export interface RetainedResult {
+  /** Per session established, one request answered, nothing in flight (keep-alive between requests). */
+  readonly bytesPerOpenSession: number;
+  /** Per session over and lingering (`lingerMs`), after the same sessions closed with FINs. */
+  readonly bytesPerLingeringSession: number;
+}
+
+/**
+ * The heap `sessions` sessions of one request hold, open and then lingering, above what the path held
+ * before them (both after full collections); throws unless every session was where it should be.
+ */
+async function retainedBy(sessions: number, family: Family): Promise<{ open: number; lingering: number }> {
+  const { getHeapStatistics } = await import("node:v8");
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error("--retained needs --v8-flags=--expose-gc");
+  const parts = Array.from({ length: sessions }, (_, index) => sessionSteps(index, 1, family));
+  const opening = parts.flatMap((part) => part.opening);
+  const closing = parts.flatMap((part) => part.closing);
+  const path = packetPath(undefined, family);
+  gc();
+  const before = getHeapStatistics().used_heap_size;
+  path.feed(opening);
+  gc();
+  const open = getHeapStatistics().used_heap_size - before;
+  if (path.table.active !== sessions) throw new Error(`${path.table.active} of ${sessions} sessions open`);
+  path.feed(closing);
+  gc();
+  const lingering = getHeapStatistics().used_heap_size - before;
+  if (path.table.lingering !== sessions) {
+    throw new Error(`${path.table.lingering} of ${sessions} sessions lingering`);
+  }
+  path.finish();
+  return { open, lingering };
+}
+
+async function retained(family: Family): Promise<RetainedResult> {
+  // The difference between two counts of sessions, so that what the path holds whatever the count (its
+  // pools, kept up to a fixed size, compiled code) cancels out. Both fit in the bench clock's lingerMs
+  // (2 s: 8,000 sessions close in 1.2 s of it), so every one of them still lingers when measured.
+  const fewer = 4000;
+  const more = 8000;
+  await retainedBy(fewer, family); // compiles the path, fills the pools
+  let open = Infinity;
+  let lingering = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const a = await retainedBy(fewer, family);
+    const b = await retainedBy(more, family);
+    open = Math.min(open, (b.open - a.open) / (more - fewer));
+    lingering = Math.min(lingering, (b.lingering - a.lingering) / (more - fewer));
+  }
+  return { bytesPerOpenSession: Math.round(open), bytesPerLingeringSession: Math.round(lingering) };
+}
+
 if (import.meta.main) {
   const flags = parseArgs({
     args: Deno.args,
@@ -479,6 +572,7 @@ if (import.meta.main) {
       "send-interface": { type: "string" },
       "inject-each": { type: "boolean" },
       allocations: { type: "boolean" },
+      retained: { type: "boolean" },
       ipv6: { type: "boolean" },
     },
   }).values;
@@ -486,11 +580,13 @@ if (import.meta.main) {
   const send: SendPath = device !== undefined
     ? { kind: flags["inject-each"] ? "inject-each" : "link", device }
     : { kind: flags.send ? "raw" : "none" };
-  const inChild = (globalThis as { gc?: unknown }).gc !== undefined;
+  const child = (globalThis as { gc?: unknown }).gc !== undefined;
   const family = flags.ipv6 ? 6 : 4;
-  const result = !flags.allocations
+  const result = flags.retained
+    ? child ? await retained(family) : await measureRetained(family)
+    : !flags.allocations
     ? measurePacketPath(2000, 10, 5, send, family)
-    : inChild
+    : child
     ? await allocations(family)
     : await measureAllocations(family);
   console.log(JSON.stringify(result));

@@ -40,7 +40,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { exec, type Host, type Lab, type LabProcess, withLab } from "../tests/lab/lab.ts";
 import { FAKE_CLIENTS, FAKE_CLIENTS6, tcpshadow, waitForStderr } from "../tests/lab/copy_lab.ts";
-import { measureAllocations, measurePacketPath, TARGET_MAC } from "./packet_path.ts";
+import { measureAllocations, measurePacketPath, measureRetained, TARGET_MAC } from "./packet_path.ts";
 import { selfTimes } from "./profile_summary.ts";
 import { errorMessage } from "../src/errors.ts";
 import { sleep } from "../src/sleep.ts";
@@ -675,6 +675,7 @@ async function printPacketPath(client: Host): Promise<void> {
   const micro = measurePacketPath();
   const micro6 = measurePacketPath(2000, 10, 5, { kind: "none" }, 6);
   const allocated = await measureAllocations();
+  const retained = await measureRetained();
   // The per-packet path again with the raw socket's sends, and as frames on the host's interface
   // (copy --send-interface), inside a lab host: they go nowhere.
   await client.run([
@@ -726,7 +727,11 @@ async function printPacketPath(client: Host): Promise<void> {
   console.log(
     `- V8 heap allocated: ${allocated.bytesPerPacket} bytes per packet in steady state, ` +
       `${allocated.bytesPerSession} bytes per session besides; ` +
-      `${allocated.bytesPerOneRequestSession} bytes per one-request session, its packets included\n`,
+      `${allocated.bytesPerOneRequestSession} bytes per one-request session, its packets included`,
+  );
+  console.log(
+    `- V8 heap held after a full collection: ${retained.bytesPerOpenSession} bytes per open session, ` +
+      `${retained.bytesPerLingeringSession} bytes per lingering session\n`,
   );
 }
 

@@ -223,8 +223,8 @@ function hexIpv6(hex: string): string {
 function hostOrderWord(hex: string): number {
   const value = parseInt(hex, 16);
   // Little-endian: the word's lowest byte is the address's first.
-  return (((value & 0xff) << 24) | ((value >>> 8 & 0xff) << 16) | ((value >>> 16 & 0xff) << 8) |
-    (value >>> 24)) >>> 0;
+  return ((value & 0xff) << 24) | ((value >>> 8 & 0xff) << 16) | ((value >>> 16 & 0xff) << 8) |
+    (value >>> 24);
 }
 
 function prefixLength(mask: number): number {

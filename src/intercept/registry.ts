@@ -6,7 +6,7 @@
  * A reply can beat its registration (copy sends the SYN, the target answers, and only then does the
  * registration arrive), so replies to an unregistered client are held for a short while and released on registration.
  */
-import type { EndpointKey, Ipv4Address } from "../wire/mod.ts";
+import { type EndpointKey, endpointKey, type Ipv4Address } from "../wire/mod.ts";
 
 /** Where a peer's records go: false when the peer refused one (it is too far behind). */
 export interface ReplySink {
@@ -18,7 +18,7 @@ export type ClientKey = EndpointKey;
 
 /** The key of an IPv4 client address and port (as the target sees the client: the reply's destination). */
 export function clientKey(clientAddress: Ipv4Address, clientPort: number): ClientKey {
-  return clientAddress * 0x10000 + clientPort;
+  return endpointKey(clientAddress, clientPort); // the same key as a registration's
 }
 
 /** Tuning of a `ClientRegistry`. */

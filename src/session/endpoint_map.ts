@@ -14,9 +14,9 @@ const EMPTY = -1;
 /**
  * A map from a client address and port (either family) to a value, for the session table: open
  * addressing with linear probing over typed arrays, so that neither a lookup nor an entry makes a key.
- * A `Map` keyed by `endpointKey` needs a 48-bit number per IPv4 lookup (a heap number, as the address
- * above 2**31 already is) and per entry, and its own table entries besides: per packet garbage, and
- * per session memory that lingers with it and dies old. Here an IPv4 address sits in a `Uint32Array`
+ * A `Map` keyed by `endpointKey` needs a 48-bit number per IPv4 lookup (a heap number) and per entry,
+ * and its own table entries besides: per packet garbage, and per session memory that lingers with it
+ * and dies old. Here an IPv4 address sits in an `Int32Array`
  * and a port in an `Int32Array`; an IPv6 address (its group string, `wire/address_key.ts`) in an array
  * beside, compared as a string. Deleting shifts the entries after it back, so no tombstones pile up.
  */
@@ -26,7 +26,7 @@ export class EndpointMap<V> {
   #shift = 32 - Math.log2(FIRST_CAPACITY);
   #size = 0;
   #ports = new Int32Array(FIRST_CAPACITY).fill(EMPTY);
-  #v4 = new Uint32Array(FIRST_CAPACITY);
+  #v4 = new Int32Array(FIRST_CAPACITY);
   /** An IPv6 entry's address; `undefined` for an IPv4 entry or an empty slot. */
   #v6: (string | undefined)[] = new Array(FIRST_CAPACITY).fill(undefined);
   #values: (V | undefined)[] = new Array(FIRST_CAPACITY).fill(undefined);
@@ -148,7 +148,7 @@ export class EndpointMap<V> {
     this.#mask = capacity - 1;
     this.#shift--;
     this.#ports = new Int32Array(capacity).fill(EMPTY);
-    this.#v4 = new Uint32Array(capacity);
+    this.#v4 = new Int32Array(capacity);
     this.#v6 = new Array(capacity).fill(undefined);
     this.#values = new Array(capacity).fill(undefined);
     this.#size = 0;

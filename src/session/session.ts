@@ -173,8 +173,9 @@ function newSegment(): SegmentBuffer {
 const emitted = newSegment();
 
 /**
- * `emitted`, made the segment of `endpoints`' client with these fields; `tsValue` -1 for a session
- * without timestamps.
+ * `emitted`, made the segment of `endpoints`' client with these fields: the 32-bit ones (`seq`, `ack`,
+ * the timestamp's) signed as the engine keeps them (`seq.ts`), in the segment too: an unsigned value
+ * above 2**31 stored there was a new heap number, about one per segment sent.
  */
 function fillSegment(
   endpoints: SessionEndpoints,
@@ -182,6 +183,7 @@ function fillSegment(
   ack: number,
   flags: number,
   window: number,
+  timestamps: boolean,
   tsValue: number,
   tsEcho: number,
   payload: Uint8Array | undefined,
@@ -193,7 +195,7 @@ function fillSegment(
   repr.ack = ack;
   repr.flags = flags;
   repr.window = window;
-  if (tsValue >= 0) {
+  if (timestamps) {
     emitted.options.timestamp.value = tsValue;
     emitted.options.timestamp.echo = tsEcho;
     repr.options = emitted.options;
@@ -433,7 +435,7 @@ export class Session {
     if (start >= this.#clientResetOffset) return; // nothing the client sent after its reset counts
     if (flags & TcpFlag.SYN) return; // a retransmitted SYN: ours has its own timer
     if (this.#mirrorWindow) this.#clientWindow = segment.window;
-    const ack = flags & TcpFlag.ACK ? segment.ack : undefined;
+    const ack = flags & TcpFlag.ACK ? segment.ack | 0 : undefined; // signed, as the engine keeps it (seq.ts)
     if (ack !== undefined) this.#clientAcked = true;
     const length = segment.payloadLength;
     if (length > 0) {
@@ -515,7 +517,7 @@ export class Session {
 
   #onHandshakeReply(segment: SegmentIn, now: number): void {
     const flags = segment.flags;
-    const acksSyn = (flags & TcpFlag.ACK) !== 0 && segment.ack === wireSeq(this.#clientIsn, 1);
+    const acksSyn = (flags & TcpFlag.ACK) !== 0 && (segment.ack | 0) === wireSeq(this.#clientIsn, 1);
     if (flags & TcpFlag.RST) {
       if (acksSyn || !(flags & TcpFlag.ACK)) this.#end("refused", now, false);
       return;
@@ -530,7 +532,7 @@ export class Session {
     if (!(flags & TcpFlag.SYN)) return;
     const options = optionsOf(segment);
     this.#phase = "established";
-    this.#targetIsn = segment.seq;
+    this.#targetIsn = segment.seq | 0;
     this.#rcvNxt = 1;
     this.#ackedRcv = 0;
     const scaling = options.windowScale !== undefined && this.#synOptions.windowScale !== undefined;
@@ -546,7 +548,7 @@ export class Session {
         (timestamps ? TIMESTAMP_OPTION_LENGTH : 0),
     );
     this.#useTimestamps = timestamps;
-    if (options.timestamp) this.#tsRecent = options.timestamp.value;
+    if (options.timestamp) this.#tsRecent = options.timestamp.value | 0;
     this.#sndWnd = segment.window; // never scaled in a SYN
     this.#congestion.onEstablished(this.#mss);
     if (this.#rto.backoffs === 0) this.#rto.sample(now - this.#timedAt);
@@ -569,14 +571,14 @@ export class Session {
     const value = segment instanceof TcpView
       ? segment.timestampValue()
       : optionsOf(segment).timestamp?.value ?? -1;
-    if (value >= 0) this.#tsRecent = value;
+    if (value >= 0) this.#tsRecent = value | 0;
   }
 
   /** The ack's timestamp echo, if it has one; a captured header (`TcpView`) is read in place. */
   #timestampEcho(segment: SegmentIn): number | undefined {
     if (!(segment instanceof TcpView)) return optionsOf(segment).timestamp?.echo;
     const echo = segment.timestampEcho();
-    return echo >= 0 ? echo : undefined;
+    return echo >= 0 ? echo | 0 : undefined;
   }
 
   #onAck(segment: SegmentIn, now: number): void {
@@ -791,7 +793,8 @@ export class Session {
         wireSeq(this.#clientIsn, this.#sndNxt),
         wireSeq(this.#targetIsn, this.#rcvNxt),
         this.#clientWindow,
-        this.#useTimestamps ? this.#tsValue() : -1,
+        this.#useTimestamps,
+        this.#tsValue(),
         this.#tsRecent,
       );
     }
@@ -800,7 +803,7 @@ export class Session {
   #sendSyn(now: number): void {
     this.#synTimestamp.value = this.#tsValue();
     const window = Math.min(this.#clientWindow, 0xffff);
-    const syn = fillSegment(this.endpoints, this.#clientIsn, 0, TcpFlag.SYN, window, -1, 0, undefined);
+    const syn = fillSegment(this.endpoints, this.#clientIsn, 0, TcpFlag.SYN, window, false, 0, 0, undefined);
     syn.options = this.#synOptions;
     this.sink(this.endpoints, syn);
     this.#sndNxt = Math.max(this.#sndNxt, 1);
@@ -840,21 +843,30 @@ export class Session {
   /** `emitted`, made a segment acknowledging everything the target sent. */
   #segment(seq: number, flags: number, payload: Uint8Array | undefined): TcpRepr {
     const ack = wireSeq(this.#targetIsn, this.#rcvNxt);
-    const tsValue = this.#useTimestamps ? this.#tsValue() : -1;
-    return fillSegment(this.endpoints, seq, ack, flags, this.#clientWindow, tsValue, this.#tsRecent, payload);
+    return fillSegment(
+      this.endpoints,
+      seq,
+      ack,
+      flags,
+      this.#clientWindow,
+      this.#useTimestamps,
+      this.#tsValue(),
+      this.#tsRecent,
+      payload,
+    );
   }
 
   #tsValue(): number {
-    return Math.floor(this.config.timestampBaseMs + this.#now) >>> 0;
+    return Math.floor(this.config.timestampBaseMs + this.#now) | 0;
   }
 }
 
 /**
  * The client ISN of a session whose first captured packet is `first`: a SYN's own, or for a session taken
- * over from its data, the number just before that data.
+ * over from its data, the number just before that data; signed, as the engine keeps wire values (`seq.ts`).
  */
 export function sessionIsn(first: { readonly seq: number; readonly flags: number }): number {
-  return first.flags & TcpFlag.SYN ? first.seq : (first.seq - 1) >>> 0;
+  return (first.flags & TcpFlag.SYN ? first.seq : first.seq - 1) | 0;
 }
 
 /**
@@ -867,7 +879,7 @@ export function startsSession(
   tcp: { readonly seq: number; readonly flags: number; readonly payloadLength: number },
 ): boolean {
   const flags = tcp.flags;
-  if (flags & TcpFlag.SYN && !(flags & TcpFlag.ACK)) return tcp.seq !== knownIsn;
+  if (flags & TcpFlag.SYN && !(flags & TcpFlag.ACK)) return (tcp.seq | 0) !== knownIsn;
   return knownIsn === undefined && tcp.payloadLength > 0 && !(flags & TcpFlag.RST);
 }
 
@@ -890,12 +902,13 @@ export class LingeringSession {
   endpoints!: SessionEndpoints;
   retransmissions = 0;
   #sink!: SegmentSink;
-  /** The last ACK's fields; `#finalTsValue` -1 for a session without timestamps. */
+  /** The last ACK's fields, the 32-bit ones signed as the engine keeps them (`seq.ts`). */
   #hasFinalAck = false;
   #finalSeq = 0;
   #finalAck = 0;
   #finalWindow = 0;
-  #finalTsValue = -1;
+  #finalTimestamps = false;
+  #finalTsValue = 0;
   #finalTsEcho = 0;
   #until = 0;
   /** Whether it waits in `recycledRemains`: given back twice, it would serve two sessions at once. */
@@ -918,11 +931,19 @@ export class LingeringSession {
   }
 
   /** Sets the last ACK sent again when the target repeats its FIN. */
-  setFinalAck(seq: number, ack: number, window: number, tsValue: number, tsEcho: number): void {
+  setFinalAck(
+    seq: number,
+    ack: number,
+    window: number,
+    timestamps: boolean,
+    tsValue: number,
+    tsEcho: number,
+  ): void {
     this.#hasFinalAck = true;
     this.#finalSeq = seq;
     this.#finalAck = ack;
     this.#finalWindow = window;
+    this.#finalTimestamps = timestamps;
     this.#finalTsValue = tsValue;
     this.#finalTsEcho = tsEcho;
   }
@@ -948,6 +969,7 @@ export class LingeringSession {
           this.#finalAck,
           TcpFlag.ACK,
           this.#finalWindow,
+          this.#finalTimestamps,
           this.#finalTsValue,
           this.#finalTsEcho,
           undefined,

@@ -252,7 +252,7 @@ export class ClientStream {
     return this.#requests.at(0)?.start;
   }
 
-  /** When the first bytes (or the FIN) of `nextRequestStart`'s request were captured. */
+  /** When the first bytes (or the FIN) of `nextRequestStart`'s request were captured, in whole ms rounded up. */
   get nextRequestCapturedAt(): number {
     return this.#requests.at(0)?.capturedAt ?? Infinity;
   }
@@ -544,7 +544,9 @@ export class ClientStream {
   }
 
   #queueRequest(start: number, now: number, ack: number | undefined): void {
-    this.#requests.push(this.pool.request(start, now, ack));
+    // In whole milliseconds, rounded up, as the turns' times: a small integer, not a heap number each
+    // time `nextRequestCapturedAt` returns it.
+    this.#requests.push(this.pool.request(start, Math.ceil(now), ack));
   }
 
   /** Moves what the hole's filling made in order from the tree to the in-order pieces. */

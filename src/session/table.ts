@@ -39,7 +39,7 @@ export interface TargetMapping {
 
 /**
  * A range copies may take their client address from: `count` addresses from `first`. IPv4: `first` is
- * the first usable address (uint32). IPv6: `first` is an `Address` (group string) and the range runs
+ * the first usable address (an `Ipv4Address`: signed). IPv6: `first` is an `Address` (group string) and the range runs
  * through its low 32 bits only (`count` < 2**32, no carry past them).
  */
 export interface AddressRange {
@@ -749,7 +749,7 @@ export function rangeAddress<A extends Address>(
   for (const range of ranges) {
     if (index < range.count) {
       const first: Address = range.first;
-      if (typeof first === "number") return ((first + index) >>> 0) as A;
+      if (typeof first === "number") return ((first + index) | 0) as A;
       // An IPv6 range runs through its low 32 bits (the last two 16-bit groups). The cached string, not
       // a new one per session: a joined string is flattened again when a map hashes it.
       return ipv6AddressOfWords(

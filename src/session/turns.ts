@@ -59,6 +59,9 @@ const PIPELINED_CLOSE_PAUSE_MS = 200;
 export class Turns {
   config!: TurnsConfig;
   // Set again by `restart`; numbers from the start, so that V8 keeps the times in place (see Session).
+  // Times are kept in whole milliseconds, rounded up: every turn time made of them is then a small
+  // integer, where a fractional one (the clock is `performance.now()`) was a new heap number each time
+  // it was returned, twice a request on the keep-alive path.
   /** The target has the client's bytes before this offset. */
   #delivered = 0;
   /**
@@ -97,23 +100,24 @@ export class Turns {
 
   /** The target has (acknowledged) the client's bytes before `offset`, at `now`. */
   delivered(offset: number, now: number): void {
-    if (offset > this.#delivered) this.#deliveredAt = now;
+    if (offset > this.#delivered) this.#deliveredAt = Math.ceil(now);
     this.#delivered = offset;
   }
 
   /** The client's bytes went out further than ever before at `now`: what the target says next answers them. */
   sent(now: number): void {
-    this.#sentAt = now;
+    this.#sentAt = Math.ceil(now);
     this.#answered = false;
   }
 
   /** The target said something (bytes or its FIN) at `now`. */
   answered(now: number): void {
+    const at = Math.ceil(now);
     if (this.#pipelined) {
       const since = Math.max(this.#answeredAt, this.#pipelinedAt);
-      this.#longestAnswerGap = Math.max(this.#longestAnswerGap, now - since);
+      this.#longestAnswerGap = Math.max(this.#longestAnswerGap, at - since);
     }
-    this.#answeredAt = now;
+    this.#answeredAt = at;
     this.#answered = true;
   }
 
@@ -133,7 +137,7 @@ export class Turns {
       // Released by a time limit rather than by an answer: from now on the conversation pipelines.
       if (time > -Infinity && !this.#pipelined) {
         this.#pipelined = true;
-        this.#pipelinedAt = now;
+        this.#pipelinedAt = Math.ceil(now);
       }
       requests.takeRequest();
     }

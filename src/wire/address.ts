@@ -1,11 +1,16 @@
 /**
  * IP addresses and ranges as the command line and the hot path see them.
  *
- * IPv4 addresses are unsigned 32-bit numbers, so sessions can be keyed without building strings;
- * IPv6 addresses are 16-byte arrays.
+ * IPv4 addresses are their 32 bits as a signed 32-bit number, so sessions can be keyed without
+ * building strings, and no address is a heap number (V8's small integers are signed 32-bit here: an
+ * unsigned address above 2**31 was one, made anew each time it crossed a call); IPv6 addresses are
+ * 16-byte arrays.
  */
 
-/** An IPv4 address as an unsigned 32-bit number in host order (1.2.3.4 is 0x01020304). */
+/**
+ * An IPv4 address as its 32 bits in host order, read as a signed 32-bit number (1.2.3.4 is 0x01020304,
+ * 200.0.0.1 is `0xc8000001 | 0`): every producer makes it so, so that `===` compares any two.
+ */
 export type Ipv4Address = number;
 
 /** A network range: the masked network address, its prefix length and its family. */
@@ -29,7 +34,7 @@ export function parseIpv4(text: string): Ipv4Address | undefined {
     if (octet > 255) return undefined;
     value = value * 256 + octet;
   }
-  return value;
+  return value | 0;
 }
 
 /** Formats an IPv4 address number as dotted-quad text. */
@@ -44,8 +49,7 @@ export function ipv4Bytes(address: Ipv4Address): Uint8Array {
 
 /** Reads 4 bytes in network order as an IPv4 address number. */
 export function ipv4FromBytes(bytes: Uint8Array, offset = 0): Ipv4Address {
-  return ((bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) |
-    bytes[offset + 3]) >>> 0;
+  return (bytes[offset] << 24) | (bytes[offset + 1] << 16) | (bytes[offset + 2] << 8) | bytes[offset + 3];
 }
 
 /** Parses IPv6 text (with `::` and an optional trailing dotted quad) into 16 bytes. */

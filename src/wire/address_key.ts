@@ -1,7 +1,7 @@
 /**
  * Addresses and address+port pairs as map keys, for the session table and intercept's routes.
  *
- * An IPv4 address stays an unsigned 32-bit number, and its key with a port a 48-bit number, so the IPv4
+ * An IPv4 address stays a 32-bit number, and its key with a port a 48-bit number, so the IPv4
  * hot path builds no strings. An IPv6 address is an 8-character string of its 16-bit groups (no text
  * formatting), and its key with a port one more character: maps take both kinds side by side, and
  * `typeof` tells the family.
@@ -114,7 +114,7 @@ const ipv6Keys: string[] = new Array(1 << KEY_SLOT_BITS).fill(UNSPECIFIED6 + "\0
 
 /** The key of `address` and `port`. */
 export function endpointKey(address: Address, port: number): EndpointKey {
-  if (typeof address === "number") return address * 65536 + port;
+  if (typeof address === "number") return (address >>> 0) * 65536 + port;
   // The port is spread over all 32 bits before it meets the address: xored in as it comes, a client range's
   // addresses and ports that rise together (address n on port p + n) would cancel out into one slot.
   const slot = Math.imul(addressHash(address) + Math.imul(port, PORT_SPREAD), GOLDEN32) >>>
@@ -129,7 +129,7 @@ export function endpointKey(address: Address, port: number): EndpointKey {
 
 /** The address of a key made by `endpointKey`. */
 export function keyAddress(key: EndpointKey): Address {
-  return typeof key === "number" ? Math.floor(key / 65536) : key.slice(0, 8);
+  return typeof key === "number" ? Math.floor(key / 65536) | 0 : key.slice(0, 8);
 }
 
 /** The port of a key made by `endpointKey`. */

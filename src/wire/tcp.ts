@@ -47,6 +47,7 @@ export interface TcpOptions {
   sackPermitted?: boolean;
   /** SACK blocks as [left edge, right edge) sequence numbers. */
   sack?: Array<[number, number]>;
+  /** Its value and echo: 32 bits, unsigned or signed as `TcpRepr.seq`. */
   timestamp?: { value: number; echo: number };
 }
 
@@ -373,8 +374,8 @@ export function emitTcpOptions(options: TcpOptions, into: Uint8Array, offset: nu
     }
     into[at + 2] = OPTION_TIMESTAMP;
     into[at + 3] = TIMESTAMP_LENGTH;
-    write32(into, at + 4, options.timestamp.value);
-    write32(into, at + 8, options.timestamp.echo);
+    write32(into, at + 4, options.timestamp.value | 0);
+    write32(into, at + 8, options.timestamp.echo | 0);
     at += 12;
   } else if (options.sackPermitted) {
     into[at] = OPTION_NOP;
@@ -423,6 +424,10 @@ function sackLength(options: TcpOptions, fixed: number): number {
 export interface TcpRepr {
   srcPort: number;
   dstPort: number;
+  /**
+   * The sequence and acknowledgment numbers' 32 bits, unsigned (as `TcpView` reads them) or signed (as
+   * the session engine makes them: `src/session/seq.ts`); emitters write either.
+   */
   seq: number;
   ack: number;
   /** Sum of `TcpFlag` bits. */
@@ -487,8 +492,9 @@ export function emitTcpRepr(
     : view.pointAt(into, at, segmentLength);
   tcp.srcPort = repr.srcPort;
   tcp.dstPort = repr.dstPort;
-  tcp.seq = repr.seq;
-  tcp.ack = repr.ack;
+  // Signed before they go on: an unsigned value above 2**31 would be a new heap number per call.
+  tcp.seq = repr.seq | 0;
+  tcp.ack = repr.ack | 0;
   const optionsLength = repr.options ? emitTcpOptions(repr.options, into, at + TCP_MIN_HEADER_LENGTH) : 0;
   tcp.headerLength = TCP_MIN_HEADER_LENGTH + optionsLength;
   tcp.flags = repr.flags;

@@ -81,7 +81,7 @@ Deno.test("-W never waits, -O copies from the SYN only, -g ramps, -H, -p, -L, -d
   assert.equal(copy("-O").onlyFromSyn, true);
   assert.equal(copy().onlyFromSyn, false);
   assert.equal(copy("-g").gradual, true);
-  assert.equal(copy("-H", "198.18.0.9").localhostAddress, 0xc6120009);
+  assert.equal(copy("-H", "198.18.0.9").localhostAddress, 0xc6120009 | 0);
   assert.throws(() => copy("-H", "localhost"), UsageError);
   assert.deepEqual(copy("-p", "4000", "-s", "198.18.0.4:5000").intercepts, [
     { host: "198.18.0.3", port: 4000 },

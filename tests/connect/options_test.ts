@@ -19,7 +19,11 @@ Deno.test("--connect needs no intercept; --bind and --answer-gap are read, 200 m
     "--answer-gap",
     "50",
   ]);
-  assert.deepEqual(bound.connect, { bind: [0xc6120001, 0xc612001f], answerGapMs: 50, compare: undefined });
+  assert.deepEqual(bound.connect, {
+    bind: [0xc6120001 | 0, 0xc612001f | 0],
+    answerGapMs: 50,
+    compare: undefined,
+  });
   assert.equal(parseCopyOptions([...TARGET, "-s", "198.18.0.3"]).connect, undefined);
 });
 

@@ -23,9 +23,9 @@ const secret = new TextEncoder().encode("correct horse battery staple");
 const log = createLogger("copy", { level: "error" });
 const registration: Registration = {
   type: 1,
-  clientAddress: 0xc6130007,
+  clientAddress: 0xc6130007 | 0,
   clientPort: 40000,
-  targetAddress: 0xc6120002,
+  targetAddress: 0xc6120002 | 0,
   targetPort: 8080,
 };
 

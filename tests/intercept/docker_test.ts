@@ -4,8 +4,8 @@ import { rewriteDestination } from "../../src/intercept/docker.ts";
 import { encodeReplyRecord, parseReplyRecord, REPLY_RECORD_LENGTH } from "../../src/protocol/mod.ts";
 import { buildIpv4Tcp } from "../../src/wire/mod.ts";
 
-const DOCKER = 0xac110002; // 172.17.0.2
-const ORIGINAL = 0xc6130001; // 198.19.0.1
+const DOCKER = 0xac110002 | 0; // 172.17.0.2
+const ORIGINAL = 0xc6130001 | 0; // 198.19.0.1
 const rewrite = { from: DOCKER, to: ORIGINAL };
 
 function replyTo(destination: number): Uint8Array {

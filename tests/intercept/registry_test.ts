@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { clientKey, ClientRegistry, type ReplySink } from "../../src/intercept/registry.ts";
 import { parseIpv4 } from "../../src/wire/address.ts";
+import { endpointKey } from "../../src/wire/address_key.ts";
 
 /** A peer that remembers the first byte of each record it accepts, refusing past `capacity`. */
 class FakePeer implements ReplySink {
@@ -25,6 +26,8 @@ Deno.test("client keys tell addresses and ports apart", () => {
   assert.notEqual(clientKey(client, 1), clientKey(client + 1, 1));
   assert.notEqual(clientKey(client, 1), clientKey(client, 2));
   assert.equal(clientKey(0xffffffff, 0xffff), 0xffffffffffff);
+  // A reply's destination (a view reads it signed) and a registration's address meet as one key.
+  assert.equal(clientKey(0xc6130001 | 0, 80), endpointKey(0xc6130001 | 0, 80));
 });
 
 Deno.test("a registered client's replies go to the peer that registered it", () => {

@@ -410,8 +410,8 @@ function randomTag(): string {
 
 function inLabRange(address: number): boolean {
   const network = ipv4FromBytes(LAB_RANGE.network);
-  const mask = (0xffffffff << (32 - LAB_RANGE.prefix)) >>> 0;
-  return ((address & mask) >>> 0) === network;
+  const mask = 0xffffffff << (32 - LAB_RANGE.prefix);
+  return (address & mask) === network; // both signed, as every `Ipv4Address`
 }
 
 /** Parses tc rate text (`100kbit`, `10mbit`, `1gbit`, `5000bit`) into bits per second. */

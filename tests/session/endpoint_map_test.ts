@@ -8,7 +8,7 @@ Deno.test("an endpoint map agrees with a Map over random sets and deletes of bot
     const next = random(seed);
     // Few addresses and ports, so keys repeat, collide and cluster; IPv4 above 2**31 and IPv6 ones whose
     // low bits equal an IPv4 address's, so the families must be told apart.
-    const addresses: Address[] = [0xc6130001, 0xc6130002, 7, 0xffffffff, 0];
+    const addresses: Address[] = [0xc6130001 | 0, 0xc6130002 | 0, 7, -1, 0];
     for (const text of ["2001:2::1", "2001:2::2", "::7", "::"]) addresses.push(ipv6Address(parseIpv6(text)!));
     const map = new EndpointMap<number>();
     const reference = new Map<string | number, number>();
@@ -46,21 +46,21 @@ Deno.test("an endpoint map agrees with a Map over random sets and deletes of bot
 Deno.test("an endpoint map keeps an IPv4 and an IPv6 endpoint with equal numbers apart", () => {
   const map = new EndpointMap<string>();
   const v6 = ipv6Address(parseIpv6("::c613:1")!);
-  map.set(0xc6130001, 80, "v4");
+  map.set(0xc6130001 | 0, 80, "v4");
   map.set(v6, 80, "v6");
-  assert.equal(map.get(0xc6130001, 80), "v4");
+  assert.equal(map.get(0xc6130001 | 0, 80), "v4");
   assert.equal(map.get(v6, 80), "v6");
-  assert.equal(map.delete(0xc6130001, 80), true);
+  assert.equal(map.delete(0xc6130001 | 0, 80), true);
   assert.equal(map.get(v6, 80), "v6");
-  assert.equal(map.get(0xc6130001, 80), undefined);
-  assert.equal(map.delete(0xc6130001, 80), false);
+  assert.equal(map.get(0xc6130001 | 0, 80), undefined);
+  assert.equal(map.delete(0xc6130001 | 0, 80), false);
 });
 
 Deno.test("endpoints chosen to collide in an unseeded hash do not collide in the map's", () => {
   // A sum of the address's words and the port, unseeded, collides for whoever picks them: IPv4 addresses
   // falling as ports rise (a + 0x85ebca6b * p constant), IPv6 addresses of one /64 keeping 31 * w2 + w3.
   const ipv4 = Array.from({ length: 2000 }, (_, port) => ({
-    address: (0xc6120000 - Math.imul(port, 0x85ebca6b)) >>> 0,
+    address: (0xc6120000 - Math.imul(port, 0x85ebca6b)) | 0,
     port,
   }));
   const ipv6 = Array.from({ length: 2000 }, (_, i) => {

@@ -50,9 +50,9 @@ class Seg implements SegmentIn {
   }
 }
 
-const ONLINE = 0xc6120001; // 198.18.0.1
-const TARGET = 0xc6120002;
-const CLIENT = 0xc6130000;
+const ONLINE = 0xc6120001 | 0; // 198.18.0.1
+const TARGET = 0xc6120002 | 0;
+const CLIENT = 0xc6130000 | 0;
 const MSS = 1448;
 const REORDER_WITHIN_MS = 100;
 

@@ -10,8 +10,8 @@ const v6 = (text: string) => ipv6Address(parseIpv6(text)!);
 const CLIENT6 = v6("2001:2::10");
 const ONLINE6 = v6("2001:2::1");
 const TARGET6 = v6("2001:2::2");
-const CLIENT4 = 0xc6120a0a;
-const TARGET4 = 0xc6120002;
+const CLIENT4 = 0xc6120a0a | 0;
+const TARGET4 = 0xc6120002 | 0;
 
 function segment(srcPort: number, seq: number, ack: number, flags: number): SegmentIn & {
   srcPort: number;

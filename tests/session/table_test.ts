@@ -11,10 +11,10 @@ import {
 import { port80Plan } from "./_plan.ts";
 import { TcpFlag, type TcpOptions } from "../../src/wire/mod.ts";
 
-const CLIENT = 0xc6120a0a;
-const ONLINE = 0xc6120001;
-const TARGET = 0xc6120002;
-const FAKE_CLIENTS = 0xc6130000;
+const CLIENT = 0xc6120a0a | 0;
+const ONLINE = 0xc6120001 | 0;
+const TARGET = 0xc6120002 | 0;
+const FAKE_CLIENTS = 0xc6130000 | 0;
 
 function segment(
   srcPort: number,
@@ -131,7 +131,12 @@ Deno.test("what starts a session: a SYN with a new ISN, or data where no session
   assert.equal(startsSession(undefined, packet(TcpFlag.RST | TcpFlag.ACK, 101, 10)), false);
   assert.equal(startsSession(100, packet(TcpFlag.ACK, 101, 10)), false);
   assert.equal(sessionIsn(packet(TcpFlag.SYN, 100)), 100);
-  assert.equal(sessionIsn(packet(TcpFlag.ACK, 0, 10)), 0xffffffff, "the byte before the data, wrapped");
+  assert.equal(sessionIsn(packet(TcpFlag.ACK, 0, 10)), -1, "the byte before the data, wrapped, signed");
+  assert.equal(
+    startsSession(sessionIsn(packet(TcpFlag.SYN, 0xfffffff0)), packet(TcpFlag.SYN, 0xfffffff0)),
+    false,
+    "a retransmitted SYN whose ISN is above 2**31",
+  );
 });
 
 Deno.test("a client that reuses its port leaves the old copy to finish: the new one takes another port", () => {

@@ -54,8 +54,8 @@ Deno.test("built IPv4 packets decode back to their description with both checksu
   for (let round = 0; round < 200; round++) {
     const payload = new Uint8Array(random() % 100).map(() => random() & 0xff);
     const repr: Ipv4TcpRepr = {
-      src: random(),
-      dst: random(),
+      src: random() | 0,
+      dst: random() | 0,
       ttl: 1 + (random() % 255),
       id: random() & 0xffff,
       tcp: {
