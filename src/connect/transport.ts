@@ -7,10 +7,11 @@
  * of events (`SocketPoller`: a wait on a worker thread, or a look on the JS thread after news).
  * `Deno.connect` and `node:net` were measured first (bench/RESULTS.md): under a live capture's load their
  * connects waited in the event loop for seconds (no SYN left while the capture kept it busy), and
- * `Deno.connect` can neither bind a local address (`--bind`) nor close with a RST. Here connect(2) runs when the session asks, on the JS thread, and the sends once that turn
- * of the event loop is over, each with all its connection's writes of the turn, and all of them in one
- * system call (`SocketRing`, io_uring) where the kernel offers it, as are the reads of the answers that
- * nothing inspects, all of those a poll reported at once.
+ * `Deno.connect` can neither bind a local address (`--bind`) nor close with a RST. Here connect(2) runs
+ * when the session asks, on the JS thread, and the sends once that turn of the event loop is over, each
+ * with all its connection's writes of the turn, and all of them in one system call (`SocketRing`,
+ * io_uring) where the kernel offers it, as are the reads of the answers that nothing inspects, all of
+ * those a poll reported at once.
  */
 import {
   POLL_END,

@@ -164,7 +164,10 @@ export class Ipv4View {
     write16(this.bytes, this.offset + CHECKSUM, value);
   }
 
-  /** Source address as a signed 32-bit number (`Ipv4Address`). Setting it leaves the checksum alone; see `setSrc`. */
+  /**
+   * Source address as a signed 32-bit number (`Ipv4Address`). Setting it leaves the checksum alone; see
+   * `setSrc`.
+   */
   get src(): Ipv4Address {
     return ipv4FromBytes(this.bytes, this.offset + SRC);
   }
@@ -172,7 +175,10 @@ export class Ipv4View {
     write32(this.bytes, this.offset + SRC, address);
   }
 
-  /** Destination address as a signed 32-bit number (`Ipv4Address`). Setting it leaves the checksum alone; see `setDst`. */
+  /**
+   * Destination address as a signed 32-bit number (`Ipv4Address`). Setting it leaves the checksum alone; see
+   * `setDst`.
+   */
   get dst(): Ipv4Address {
     return ipv4FromBytes(this.bytes, this.offset + DST);
   }
