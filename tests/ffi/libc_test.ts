@@ -34,6 +34,22 @@ async function connectOverLoopback(
   return { socket, server: await accepted };
 }
 
+/** `count` connections made as `connectOverLoopback` makes one: the sockets, and the accepted ends in order. */
+async function connectSeveralOverLoopback(
+  listener: Deno.Listener,
+  poller: SocketPoller,
+  count: number,
+): Promise<{ sockets: StreamSocket[]; servers: Deno.Conn[] }> {
+  const sockets: StreamSocket[] = [];
+  const servers: Deno.Conn[] = [];
+  for (let i = 0; i < count; i++) {
+    const { socket, server } = await connectOverLoopback(listener, poller);
+    sockets.push(socket);
+    servers.push(server);
+  }
+  return { sockets, servers };
+}
+
 Deno.test("errnoMessage gives libc's text for an errno", () => {
   assert.equal(errnoMessage(1), "Operation not permitted");
   assert.equal(errnoMessage(105), "No buffer space available");
@@ -205,13 +221,7 @@ Deno.test("a SocketRing makes the sends of several sockets in one batch, each wi
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const poller = new SocketPoller();
   try {
-    const sockets: StreamSocket[] = [];
-    const servers: Deno.Conn[] = [];
-    for (let i = 0; i < 3; i++) {
-      const { socket, server } = await connectOverLoopback(listener, poller);
-      sockets.push(socket);
-      servers.push(server);
-    }
+    const { sockets, servers } = await connectSeveralOverLoopback(listener, poller, 3);
     servers[2].close(); // the third peer is gone: its send fails
     await sleep(20);
     sockets[2].send(new Uint8Array(1)); // the peer's RST answers this byte
@@ -265,13 +275,7 @@ Deno.test("a SocketRing's receives drop what waits uncopied, and tell the end of
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const poller = new SocketPoller();
   try {
-    const sockets: StreamSocket[] = [];
-    const servers: Deno.Conn[] = [];
-    for (let i = 0; i < 3; i++) {
-      const { socket, server } = await connectOverLoopback(listener, poller);
-      sockets.push(socket);
-      servers.push(server);
-    }
+    const { sockets, servers } = await connectSeveralOverLoopback(listener, poller, 3);
     await servers[0].write(new Uint8Array(300).fill(1));
     await servers[1].write(new Uint8Array(5).fill(2));
     await servers[1].closeWrite();
