@@ -701,9 +701,10 @@ export class SessionTable {
     const original = copy.original;
     // A new array, not a splice: `onCapture` may be looping over the old one. Except for the last copy
     // (the only one without -n): emptied in place, which ends such a loop as it should, and spares a new
-    // array per session ended, garbage by the thousand with a new connection per request.
+    // array per session ended, garbage by the thousand with a new connection per request. Popped, not
+    // `length = 0`, which drops the array's backing store: the next session's push made a new one (152 B).
     const copies = original.copies;
-    if (copies.length === 1 && copies[0] === copy) copies.length = 0;
+    if (copies.length === 1 && copies[0] === copy) copies.pop();
     else original.copies = copies.filter((other) => other !== copy);
     this.out.clientClosed(copy.session.endpoints);
     const originals = this.#originals[original.mappingIndex];
