@@ -1001,11 +1001,15 @@ const NO_SINK: SegmentSink = () => {};
  * is still good).
  */
 function optionsOf(segment: SegmentIn): TcpOptions {
-  // A captured header (`TcpView`) is parsed into one object, reused: callers are done with it at once.
-  const options = segment instanceof TcpView ? segment.optionsInto(parsedOptions) : segment.options();
+  // A captured header (`TcpView`) is parsed into two objects, reused: callers are done with them at once.
+  const options = segment instanceof TcpView
+    ? segment.optionsInto(parsedOptions, parsedTimestamp)
+    : segment.options();
   return isWireError(options) ? NO_OPTIONS : options;
 }
 
 /** What `optionsOf` parses a captured header's options into. */
 const parsedOptions: TcpOptions = {};
+/** Where `optionsOf` parses a captured header's timestamp option. */
+const parsedTimestamp = { value: 0, echo: 0 };
 const NO_OPTIONS: TcpOptions = Object.freeze({});

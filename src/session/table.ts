@@ -263,6 +263,8 @@ export class SessionTable {
   #lingering = 0;
   #nextSweep = 0;
   #pass = 0;
+  /** The address `#pickEndpoint` picked last, read at once by `#open`. */
+  #pickedAddress: Address = 0;
   /** While set, no new session is opened; open ones go on (`copy --max-memory`). */
   paused = false;
   readonly #sink: (endpoints: SessionEndpoints, tcp: TcpRepr) => void;
@@ -503,15 +505,16 @@ export class SessionTable {
     }
     const original = this.#newOriginal(mappingIndex, source, tcp.srcPort, sessionIsn(tcp), now);
     for (let index = 0; index < this.plan.multiply; index++) {
-      const endpoint = this.#pickEndpoint(source, tcp.srcPort, index, family, clientsTotal);
-      if (endpoint === undefined) {
+      const clientPort = this.#pickEndpoint(source, tcp.srcPort, index, family, clientsTotal);
+      if (clientPort < 0) {
         // Its later packets come here again as take-overs, as a refused session's do: only its SYN counts.
         if (!takeOver) this.counters.sessionsWithoutAddress++;
         continue;
       }
+      const clientAddress = this.#pickedAddress;
       const endpoints = {
-        clientAddress: endpoint.address,
-        clientPort: endpoint.port,
+        clientAddress,
+        clientPort,
         targetAddress: mapping.targetAddress,
         targetPort: mapping.targetPort,
         flowInfo,
@@ -519,7 +522,7 @@ export class SessionTable {
       this.out.clientOpened(endpoints);
       const session = this.out.open?.(endpoints, tcp, takeOver, now) ??
         Session.open(endpoints, this.plan.session, this.#sink, tcp, takeOver, now);
-      const copy = this.#newCopy(session, original, endpoint.address, endpoint.port);
+      const copy = this.#newCopy(session, original, clientAddress, clientPort);
       this.#byReply.set(copy.address, copy.port, copy);
       original.copies.push(copy);
       if (session.halfOpen) this.#halfOpen.add(copy.id, copy);
@@ -570,8 +573,9 @@ export class SessionTable {
   }
 
   /**
-   * The client address (of the target's `family`) and port copy `index` of a session uses: stable for a
-   * given client, and probed onward when another copy already holds it.
+   * The client port copy `index` of a session uses, its address (of the target's `family`) left in
+   * `#pickedAddress` (no object per copy), or -1 when every probe is taken: stable for a given client, and
+   * probed onward when another copy already holds it.
    */
   #pickEndpoint(
     address: Address,
@@ -579,7 +583,7 @@ export class SessionTable {
     index: number,
     family: 4 | 6,
     clientsTotal: number,
-  ): { address: Address; port: number } | undefined {
+  ): number {
     const shift = this.plan.portShift * this.plan.multiply + index + (this.#pass * PASS_STRIDE) % 64512;
     for (let probe = 0; probe < PROBES; probe++) {
       const candidatePort = copyPort(port, shift + probe);
@@ -587,10 +591,11 @@ export class SessionTable {
         ? address
         : rangeAddress(family === 4 ? this.#clients4 : this.#clients6, clientsTotal, address, probe);
       if (!this.#byReply.has(candidateAddress, candidatePort)) {
-        return { address: candidateAddress, port: candidatePort };
+        this.#pickedAddress = candidateAddress;
+        return candidatePort;
       }
     }
-    return undefined;
+    return -1;
   }
 
   /** After an event: counts a new outcome, forgets finished copies, reschedules the rest. */
@@ -696,9 +701,10 @@ export class SessionTable {
     const original = copy.original;
     // A new array, not a splice: `onCapture` may be looping over the old one. Except for the last copy
     // (the only one without -n): emptied in place, which ends such a loop as it should, and spares a new
-    // array per session ended, garbage by the thousand with a new connection per request.
+    // array per session ended, garbage by the thousand with a new connection per request. Popped, not
+    // `length = 0`, which drops the array's backing store: the next session's push made a new one (152 B).
     const copies = original.copies;
-    if (copies.length === 1 && copies[0] === copy) copies.length = 0;
+    if (copies.length === 1 && copies[0] === copy) copies.pop();
     else original.copies = copies.filter((other) => other !== copy);
     this.out.clientClosed(copy.session.endpoints);
     const originals = this.#originals[original.mappingIndex];

@@ -201,17 +201,18 @@ export class TcpView {
   }
 
   /**
-   * The parsed options, as `options()`, written into `into` (every field set again): no view and no
-   * options object made, for a reader done with them before the next parse (the session, at a handshake).
+   * The parsed options, as `options()`, written into `into` (every field set again), a timestamp option into
+   * `timestamp`: no view and no object made, for a reader done with them before the next parse (the session,
+   * at a handshake).
    */
-  optionsInto(into: TcpOptions): TcpOptions | WireError {
+  optionsInto(into: TcpOptions, timestamp: { value: number; echo: number }): TcpOptions | WireError {
     into.mss = undefined;
     into.windowScale = undefined;
     into.sackPermitted = undefined;
     into.sack = undefined;
     into.timestamp = undefined;
     const start = this.offset + TCP_MIN_HEADER_LENGTH;
-    return parseTcpOptionsIn(this.bytes, start, this.offset + this.headerLength, into);
+    return parseTcpOptionsIn(this.bytes, start, this.offset + this.headerLength, into, timestamp);
   }
 
   /**
@@ -241,12 +242,16 @@ export function parseTcpOptions(bytes: Uint8Array): TcpOptions | WireError {
   return parseTcpOptionsIn(bytes, 0, bytes.length, {});
 }
 
-/** `parseTcpOptions` of `bytes[at..end]`, into `options` (which comes in empty). */
+/**
+ * `parseTcpOptions` of `bytes[at..end]`, into `options` (which comes in empty); a timestamp option into
+ * `timestamp` when given, else into a new object.
+ */
 function parseTcpOptionsIn(
   bytes: Uint8Array,
   start: number,
   end: number,
   options: TcpOptions,
+  timestamp?: { value: number; echo: number },
 ): TcpOptions | WireError {
   let at = start;
   while (at < end) {
@@ -282,7 +287,13 @@ function parseTcpOptionsIn(
         break;
       }
       case OPTION_TIMESTAMP:
-        options.timestamp = { value: read32(bytes, at + 2), echo: read32(bytes, at + 6) };
+        if (timestamp === undefined) {
+          options.timestamp = { value: read32(bytes, at + 2), echo: read32(bytes, at + 6) };
+        } else {
+          timestamp.value = read32(bytes, at + 2);
+          timestamp.echo = read32(bytes, at + 6);
+          options.timestamp = timestamp;
+        }
         break;
     }
     at += length;

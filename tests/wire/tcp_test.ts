@@ -261,6 +261,7 @@ Deno.test("truncated options and bad lengths are malformed", () => {
 
 Deno.test("timestampValue, timestampEcho and optionsInto read as options() does, malformed meaning none", () => {
   const reused: TcpOptions = {};
+  const reusedTimestamp = { value: 0, echo: 0 };
   const withOptions = (options: string) => {
     const bytes = hex(options);
     const padded = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
@@ -290,9 +291,14 @@ Deno.test("timestampValue, timestampEcho and optionsInto read as options() does,
     const expectedEcho = isWireError(parsed) ? -1 : parsed.timestamp?.echo ?? -1;
     assert.equal(tcp.timestampEcho(), expectedEcho, options);
     // Into one object from option list to option list: nothing of the one before stays.
-    const into = tcp.optionsInto(reused);
+    const into = tcp.optionsInto(reused, reusedTimestamp);
     if (isWireError(parsed)) assert.ok(isWireError(into), options);
-    else assert.deepEqual(JSON.parse(JSON.stringify(into)), parsed, options);
+    else {
+      assert.ok(!isWireError(into), options);
+      assert.deepEqual(JSON.parse(JSON.stringify(into)), parsed, options);
+      // A timestamp option goes into the object given, not a new one.
+      if (parsed.timestamp !== undefined) assert.equal(into.timestamp, reusedTimestamp, options);
+    }
   }
   assert.equal(withOptions("0101 080a ffff fffe 0000 0001").timestampValue(), 0xfffffffe);
   assert.equal(withOptions("0101 080a 0000 0001 ffff fffd").timestampEcho(), 0xfffffffd);
