@@ -77,6 +77,42 @@ async function withTransport(
   }
 }
 
+/**
+ * `count` sessions toward a loopback server through one transport, none connected yet: `connect` opens
+ * one and gives the server's end of it (its transport call made before it returns, in the caller's turn).
+ */
+async function withSessions(
+  count: number,
+  reads: boolean,
+  run: (
+    transport: ConnectTransport,
+    sessions: ListeningSession[],
+    connect: (session: ListeningSession) => Promise<Deno.Conn>,
+    listener: RecordingListener,
+  ) => Promise<void>,
+) {
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const listener = new RecordingListener(reads);
+  const transport = new ConnectTransport([], () => {}, listener);
+  const target = { targetAddress: parseIpv4("127.0.0.1")!, targetPort: (server.addr as Deno.NetAddr).port };
+  const sessions = Array.from({ length: count }, () => new ListeningSession(target));
+  const conns: Deno.Conn[] = [];
+  const connect = async (session: ListeningSession) => {
+    const accepted = server.accept();
+    transport.connect(session as unknown as ConnectSession);
+    const conn = await accepted;
+    conns.push(conn);
+    return conn;
+  };
+  try {
+    await run(transport, sessions, connect, listener);
+  } finally {
+    for (const conn of conns) conn.close();
+    await transport.closeAll();
+    server.close();
+  }
+}
+
 async function until(condition: () => boolean, what: string) {
   for (let waited = 0; !condition(); waited += 5) {
     if (waited > 5000) throw new Error(`still waiting: ${what}`);
@@ -112,19 +148,10 @@ Deno.test("a connection's writes in one turn of the event loop leave in one send
 });
 
 Deno.test("the writes of several connections in one turn leave together, each whole", async () => {
-  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const transport = new ConnectTransport([], () => {}, new RecordingListener(true));
-  const targetPort = (server.addr as Deno.NetAddr).port;
-  const sessions = Array.from(
-    { length: 5 },
-    () => new ListeningSession({ targetAddress: parseIpv4("127.0.0.1")!, targetPort }),
-  );
-  const conns: Deno.Conn[] = [];
-  try {
+  await withSessions(5, true, async (transport, sessions, connect) => {
+    const conns: Deno.Conn[] = [];
     for (const session of sessions) {
-      const accepted = server.accept();
-      transport.connect(session as unknown as ConnectSession);
-      conns.push(await accepted);
+      conns.push(await connect(session));
       await until(() => session.news.includes("connected"), "connected");
     }
     // Each connection's writes of one turn, and one of 100 KB (more than one send takes) among them.
@@ -137,11 +164,7 @@ Deno.test("the writes of several connections in one turn leave together, each wh
       const expected = `request ${i}, ` + (i === 2 ? "x".repeat(100_000) : "and more");
       assert.equal(new TextDecoder().decode(await readBytes(conns[i], expected.length)), expected);
     }
-  } finally {
-    for (const conn of conns) conn.close();
-    await transport.closeAll();
-    server.close();
-  }
+  });
 });
 
 Deno.test("writes the kernel has no room for wait, whole and in order, then the FIN", async () => {
@@ -190,29 +213,19 @@ Deno.test("a close in the turn of the client's FIN ends the stream after the byt
 });
 
 Deno.test("the closes of one turn go at its end, each after its bytes; one opened meanwhile stays open", async () => {
-  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const transport = new ConnectTransport([], () => {}, new RecordingListener(false));
-  const target = { targetAddress: parseIpv4("127.0.0.1")!, targetPort: (server.addr as Deno.NetAddr).port };
-  const sessions = Array.from({ length: 5 }, () => new ListeningSession(target));
-  const conns: Deno.Conn[] = [];
-  try {
-    for (const session of sessions.slice(0, 4)) {
-      const accepted = server.accept();
-      transport.connect(session as unknown as ConnectSession);
-      conns.push(await accepted);
-    }
+  await withSessions(5, false, async (transport, sessions, connect) => {
+    const conns: Deno.Conn[] = [];
+    for (const session of sessions.slice(0, 4)) conns.push(await connect(session));
     await until(
       () => sessions.slice(0, 4).every((session) => session.news.includes("connected")),
       "connected",
     );
     // In one turn: each writes and closes, and a fifth connection opens (its descriptor must be a new one).
-    const accepted = server.accept();
     for (const [i, session] of sessions.slice(0, 4).entries()) {
       transport.write(session as unknown as ConnectSession, encoder.encode(`request ${i}`));
       transport.close(session as unknown as ConnectSession);
     }
-    transport.connect(sessions[4] as unknown as ConnectSession);
-    conns.push(await accepted);
+    conns.push(await connect(sessions[4]));
     // Each read ends at the connection's FIN: a close never made would leave it waiting.
     let timer: ReturnType<typeof setTimeout> | undefined;
     const texts = await Promise.race([
@@ -227,11 +240,7 @@ Deno.test("the closes of one turn go at its end, each after its bytes; one opene
     transport.write(sessions[4] as unknown as ConnectSession, encoder.encode("still open"));
     assert.equal(new TextDecoder().decode(await readBytes(conns[4], 10)), "still open");
     assert.equal(transport.open, 1);
-  } finally {
-    for (const conn of conns) conn.close();
-    await transport.closeAll();
-    server.close();
-  }
+  });
 });
 
 Deno.test("answers come one read per news, then the target's FIN, nothing lost between", async () => {
@@ -249,18 +258,9 @@ Deno.test("answers come one read per news, then the target's FIN, nothing lost b
 });
 
 Deno.test("answers nobody reads, of several connections at once, are counted to each one's FIN", async () => {
-  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const listener = new RecordingListener(false);
-  const transport = new ConnectTransport([], () => {}, listener);
-  const target = { targetAddress: parseIpv4("127.0.0.1")!, targetPort: (server.addr as Deno.NetAddr).port };
-  const sessions = Array.from({ length: 20 }, () => new ListeningSession(target));
-  const conns: Deno.Conn[] = [];
-  try {
-    for (const session of sessions) {
-      const accepted = server.accept();
-      transport.connect(session as unknown as ConnectSession);
-      conns.push(await accepted);
-    }
+  await withSessions(20, false, async (_transport, sessions, connect, listener) => {
+    const conns: Deno.Conn[] = [];
+    for (const session of sessions) conns.push(await connect(session));
     await until(() => sessions.every((session) => session.news.includes("connected")), "all connected");
     // Answers of 100-2,000 bytes and 70 KB (more than one read takes), each followed by its FIN.
     const lengths = sessions.map((_, i) => i % 5 === 0 ? 70_000 : 100 * (i + 1));
@@ -273,11 +273,7 @@ Deno.test("answers nobody reads, of several connections at once, are counted to 
     assert.deepEqual(sessions.map((session) => session.answered), lengths);
     assert.deepEqual(listener.bytes, []);
     assert.ok(sessions.every((session) => session.news.join() === "connected,closed by target"));
-  } finally {
-    for (const conn of conns) conn.close();
-    await transport.closeAll();
-    server.close();
-  }
+  });
 });
 
 Deno.test("answers nobody reads are counted, their bytes never handed over", async () => {
