@@ -162,6 +162,9 @@ export class Turns {
       Math.max(this.#sentAt, this.#deliveredAt) + this.config.responseWaitMs,
     );
     if (!this.#answered) return silenceLimit;
+    // An answer from before the target had the whole request answered an earlier one (its tail, lost and
+    // sent again, comes late): a close that takes it reaches a server still reading, which drops it.
+    if (close && this.#answeredAt < this.#deliveredAt) return silenceLimit;
     // After pipelined requests the first answer need not be the last: a close waits for a pause.
     return close && this.#pipelined
       ? Math.min(

@@ -127,6 +127,28 @@ Deno.test("the next request waits until the target answered the previous one", (
   assert.equal(sent.filter((tcp) => tcp.payload?.[0] === 9).length, 1, "released by the answer");
 });
 
+Deno.test("the FIN waits for the last request's answer, not for the late tail of an earlier one", () => {
+  const { sent, session } = establish({ responseWaitMs: 1000, maxLagMs: 60_000 });
+  const fins = () => sent.filter((tcp) => tcp.flags & TcpFlag.FIN).length;
+  session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);
+  // Online the client had the whole 100-byte answer and sent its last request; after its 30-byte answer,
+  // the FIN.
+  session.onClient(segment({ seq: (CLIENT_ISN + 11) >>> 0, ack: 877, data: bytes(10, 9) }), 25);
+  session.onClient(
+    segment({ seq: (CLIENT_ISN + 21) >>> 0, ack: 907, flags: TcpFlag.ACK | TcpFlag.FIN }),
+    26,
+  );
+  // The answer's first half releases the last request; its second half is lost on the way.
+  session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 11) >>> 0, length: 50 }), 30);
+  assert.equal(sent.filter((tcp) => tcp.payload?.[0] === 9).length, 1, "the last request went");
+  // The second half, sent again, arrives while the last request is still on its way.
+  session.onTarget(segment({ seq: TARGET_ISN + 51, ack: (CLIENT_ISN + 11) >>> 0, length: 50 }), 230);
+  session.onTarget(segment({ seq: TARGET_ISN + 101, ack: (CLIENT_ISN + 21) >>> 0 }), 450);
+  assert.equal(fins(), 0, "a server that has just read the request drops it at a FIN");
+  session.onTarget(segment({ seq: TARGET_ISN + 101, ack: (CLIENT_ISN + 21) >>> 0, length: 30 }), 452);
+  assert.equal(fins(), 1, "the request's own answer is the FIN's turn");
+});
+
 Deno.test("a target that stays silent gets the next request after the response wait", () => {
   const { sent, session } = establish({ responseWaitMs: 1000, maxLagMs: 60_000 });
   session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, data: bytes(10) }), 20);

@@ -115,6 +115,18 @@ Deno.test("a close waits for an answer from when the target had the request, not
   assert.equal(turns.nextRelease(requests), -Infinity);
 });
 
+Deno.test("a close does not take an answer the target sent before it had the whole request", () => {
+  const requests = queue([[1, 0], [101, 10]], 101);
+  const turns = afterFirstRequest(requests);
+  // The tail of an earlier answer, lost on its way and sent again, arrives while the request's last
+  // segment is still being resent: it answers an earlier request, not this one.
+  turns.answered(100);
+  turns.delivered(101, 500);
+  assert.equal(turns.nextRelease(requests), 500 + 3000, "the FIN would reach a server still reading");
+  turns.answered(520);
+  assert.equal(turns.nextRelease(requests), -Infinity, "an answer after the target had it: its turn");
+});
+
 Deno.test("after pipelining a close waits for the target to pause: 200 ms, or twice its longest gap", () => {
   const requests = queue([[1, 0], [101, 10], [201, 20]], 201);
   const turns = afterFirstRequest(requests);
