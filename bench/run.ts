@@ -730,7 +730,8 @@ async function printPacketPath(client: Host): Promise<void> {
       `${allocated.bytesPerOneRequestSession} bytes per one-request session, its packets included`,
   );
   console.log(
-    `- V8 heap held after a full collection: ${retained.bytesPerOpenSession} bytes per open session, ` +
+    `- V8 heap (typed arrays' contents included) held after a full collection: ` +
+      `${retained.bytesPerOpenSession} bytes per open session, ` +
       `${retained.bytesPerLingeringSession} bytes per lingering session\n`,
   );
 }
