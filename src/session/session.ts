@@ -121,7 +121,7 @@ export const defaultSessionConfig: SessionConfig = {
  * - `client-closed`: the target acknowledged the client's FIN; its own is still to come (FIN-WAIT-2).
  * - `target-closed`: the target sent its FIN; the client's is still to be delivered (CLOSE-WAIT).
  * - `closed`: both FINs went through; the session completes once the segment that did it is handled.
- * - `ended`: over, `outcome` says how; what `remains` of the session lingers on its own.
+ * - `ended`: over, `outcome` says how; what lingers of it (`lingersUntil`) the table keeps apart.
  */
 export type SessionPhase =
   | "syn-sent"
@@ -175,9 +175,10 @@ const emitted = newSegment();
 /**
  * `emitted`, made the segment of `endpoints`' client with these fields: the 32-bit ones (`seq`, `ack`,
  * the timestamp's) signed as the engine keeps them (`seq.ts`), in the segment too: an unsigned value
- * above 2**31 stored there was a new heap number, about one per segment sent.
+ * above 2**31 stored there was a new heap number, about one per segment sent. Lingering copies' last ACKs
+ * are made in it too (lingering.ts).
  */
-function fillSegment(
+export function fillSegment(
   endpoints: SessionEndpoints,
   seq: number,
   ack: number,
@@ -235,8 +236,6 @@ export class Session {
   outcome: SessionOutcome | undefined;
   /** Segments sent again after a loss. */
   retransmissions = 0;
-  /** Once the session is over: what lingers of it for `lingerMs` (its address and port, its last ACK). */
-  remains: LingeringSession | undefined;
   /** Addresses and ports toward the target. */
   endpoints!: SessionEndpoints;
   config!: SessionConfig;
@@ -299,6 +298,9 @@ export class Session {
   #clientResetAt = 0;
   /** Whether the client acknowledged anything yet (the online server's SYN-ACK, or data taken over). */
   #clientAcked = false;
+  /** Once `ended`: when (whole milliseconds), and whether both FINs went through (its last ACK may be needed again). */
+  #endedAt = 0;
+  #closedWithFins = false;
 
   /** Sessions are made by `open`, which gives them their endpoints and first segment. */
   private constructor() {}
@@ -321,7 +323,6 @@ export class Session {
     // Every field as a new session has it, then its SYN goes (and for a take-over its first data).
     session.outcome = undefined;
     session.retransmissions = 0;
-    session.remains = undefined;
     session.endpoints = endpoints;
     session.config = config;
     session.sink = sink;
@@ -361,6 +362,8 @@ export class Session {
     session.#clientResetOffset = Infinity;
     session.#clientResetAt = 0;
     session.#clientAcked = false;
+    session.#endedAt = 0;
+    session.#closedWithFins = false;
     session.#sendSyn(now);
     if (takeOver) session.onClient(first, now);
     return session;
@@ -368,13 +371,39 @@ export class Session {
 
   /**
    * Gives a session that is over to `open` to start again as another: only once nothing refers to it any
-   * more (the table, which replaced it with what `remains` of it; a session ends with its stream given
-   * back already). A session not over is left alone.
+   * more (the table, which keeps what lingers of it apart: `lingersUntil`, `finalAck`; a session ends with
+   * its stream given back already). A session not over is left alone.
    */
   recycle(): void {
     if (this.#phase !== "ended" || recycledSessions.length >= KEPT_SESSIONS) return;
-    this.remains = undefined;
     recycledSessions.push(this);
+  }
+
+  /**
+   * Once over: until when its client address and port stay taken toward the target, as TCP's TIME-WAIT
+   * (`lingerMs` after its end, whole milliseconds), so that no late packet of it meets a new copy there.
+   */
+  get lingersUntil(): number | undefined {
+    return this.#phase === "ended" ? this.#endedAt + this.config.lingerMs : undefined;
+  }
+
+  /**
+   * Once over with both FINs through: its last ACK, to send again while it lingers when the target repeats
+   * its FIN because ours was lost (the shared segment: the caller's only during the call).
+   */
+  finalAck(): TcpRepr | undefined {
+    if (!this.#closedWithFins) return undefined;
+    return fillSegment(
+      this.endpoints,
+      wireSeq(this.#clientIsn, this.#sndNxt),
+      wireSeq(this.#targetIsn, this.#rcvNxt),
+      TcpFlag.ACK,
+      this.#clientWindow,
+      this.#useTimestamps,
+      this.#tsValue(),
+      this.#tsRecent,
+      undefined,
+    );
   }
 
   /** Where the session stands toward the target. */
@@ -387,7 +416,7 @@ export class Session {
     return !this.#clientAcked;
   }
 
-  /** Whether the session is over (what `remains` of it goes on by itself). */
+  /** Whether the session is over (what lingers of it, `lingersUntil`, the table keeps apart). */
   get finished(): boolean {
     return this.#phase === "ended";
   }
@@ -787,17 +816,8 @@ export class Session {
     this.#rtoDeadline = Infinity;
     this.#ackDeadline = Infinity;
     // Whole milliseconds, as `nextDeadline`'s: a fractional one would come back from it a heap number.
-    this.remains = LingeringSession.of(this, Math.ceil(now + this.config.lingerMs));
-    if (closed) {
-      this.remains.setFinalAck(
-        wireSeq(this.#clientIsn, this.#sndNxt),
-        wireSeq(this.#targetIsn, this.#rcvNxt),
-        this.#clientWindow,
-        this.#useTimestamps,
-        this.#tsValue(),
-        this.#tsRecent,
-      );
-    }
+    this.#endedAt = Math.ceil(now);
+    this.#closedWithFins = closed;
   }
 
   #sendSyn(now: number): void {
@@ -882,119 +902,6 @@ export function startsSession(
   if (flags & TcpFlag.SYN && !(flags & TcpFlag.ACK)) return (tcp.seq | 0) !== knownIsn;
   return knownIsn === undefined && tcp.payloadLength > 0 && !(flags & TcpFlag.RST);
 }
-
-/** What lingers of sessions the table forgot, kept to linger again for the next ones (`LingeringSession.of`). */
-const recycledRemains: LingeringSession[] = [];
-
-/**
- * What stays of a session that is over, for `lingerMs`, as TCP's TIME-WAIT: its address and port, so
- * that no late packet of it meets a new copy there, and, when it closed with FINs, its last ACK (as
- * numbers), to send again when the target repeats its FIN because ours was lost. Not the session itself:
- * with a new connection per request the sessions over in the last `lingerMs` outnumber the open ones many
- * times over, and a session holds its stream, queues and timer state (about 2 KB of heap, against about
- * 100 bytes here), which serve the next session at once (`Session.recycle`). Recycled in turn once the
- * table forgets it (`recycle`): lingering for seconds, one made per session would outlive the young
- * generation and die old, thousands a second with a new connection per request.
- */
-export class LingeringSession {
-  outcome: SessionOutcome = "completed";
-  readonly buffered = 0;
-  endpoints!: SessionEndpoints;
-  retransmissions = 0;
-  #sink!: SegmentSink;
-  /** The last ACK's fields, the 32-bit ones signed as the engine keeps them (`seq.ts`). */
-  #hasFinalAck = false;
-  #finalSeq = 0;
-  #finalAck = 0;
-  #finalWindow = 0;
-  #finalTimestamps = false;
-  #finalTsValue = 0;
-  #finalTsEcho = 0;
-  #until = 0;
-  /** Whether it waits in `recycledRemains`: given back twice, it would serve two sessions at once. */
-  #recycled = false;
-
-  /**
-   * What lingers of `session`, which just ended, until `until`; with no last ACK to repeat until
-   * `setFinalAck` gives it one (a session closed with FINs).
-   */
-  static of(session: Session, until: number): LingeringSession {
-    const remains = recycledRemains.pop() ?? new LingeringSession();
-    remains.#recycled = false;
-    remains.outcome = session.outcome!;
-    remains.endpoints = session.endpoints;
-    remains.retransmissions = session.retransmissions;
-    remains.#sink = session.sink;
-    remains.#hasFinalAck = false;
-    remains.#until = until;
-    return remains;
-  }
-
-  /** Sets the last ACK sent again when the target repeats its FIN. */
-  setFinalAck(
-    seq: number,
-    ack: number,
-    window: number,
-    timestamps: boolean,
-    tsValue: number,
-    tsEcho: number,
-  ): void {
-    this.#hasFinalAck = true;
-    this.#finalSeq = seq;
-    this.#finalAck = ack;
-    this.#finalWindow = window;
-    this.#finalTimestamps = timestamps;
-    this.#finalTsValue = tsValue;
-    this.#finalTsEcho = tsEcho;
-  }
-
-  /** Whether the lingering is over: the table may forget it. */
-  get finished(): boolean {
-    return this.#until === Infinity;
-  }
-
-  get nextDeadline(): number {
-    return this.#until;
-  }
-
-  onClient(): void {}
-
-  onTarget(segment: SegmentIn): void {
-    if (this.#hasFinalAck && !this.finished && segment.flags & TcpFlag.FIN) {
-      this.#sink(
-        this.endpoints,
-        fillSegment(
-          this.endpoints,
-          this.#finalSeq,
-          this.#finalAck,
-          TcpFlag.ACK,
-          this.#finalWindow,
-          this.#finalTimestamps,
-          this.#finalTsValue,
-          this.#finalTsEcho,
-          undefined,
-        ),
-      );
-    }
-  }
-
-  onTick(now: number): void {
-    if (now >= this.#until) this.#until = Infinity;
-  }
-
-  abandon(): void {}
-
-  /** The table forgot it: it may linger for another session (`of`). */
-  recycle(): void {
-    if (this.#recycled || recycledRemains.length >= KEPT_SESSIONS) return;
-    this.#recycled = true;
-    this.#sink = NO_SINK;
-    recycledRemains.push(this);
-  }
-}
-
-/** The sink of a recycled `LingeringSession`, which sends nothing until it lingers again. */
-const NO_SINK: SegmentSink = () => {};
 
 /**
  * A segment's options, the caller's until the next call; unreadable ones count as none (the segment itself
