@@ -207,6 +207,13 @@ export function fillSegment(
   return repr;
 }
 
+/**
+ * The options of the SYN a session sends, filled from its fields for each one (the sink's only during the
+ * call, with the segment): an object of its own per session was about 90 bytes held while it was open.
+ */
+const synOptions: TcpOptions = { mss: 0, windowScale: undefined, sackPermitted: false, timestamp: undefined };
+const synTimestamp = { value: 0, echo: 0 };
+
 /** Idle bytes the sessions' shared `StreamPool` keeps for the next requests: a burst's worth, not more. */
 const STREAM_POOL_IDLE_BYTES = 2 << 20;
 /**
@@ -253,15 +260,11 @@ export class Session {
   // number: bytes per packet on the keep-alive path.
   #phase: SessionPhase = "syn-sent";
   #clientIsn = 0;
-  /** The options of our SYN: made once per Session object, filled again by `open`. */
-  readonly #synOptions: TcpOptions = {
-    mss: 0,
-    windowScale: undefined,
-    sackPermitted: false,
-    timestamp: undefined,
-  };
-  /** Its timestamp, when the client's SYN had one: the value is set as each SYN goes. */
-  readonly #synTimestamp = { value: 0, echo: 0 };
+  /** What our SYN offers (`synOptions` is made of them as each SYN goes): MSS, window scale (-1: none), SACK. */
+  #synMss = 0;
+  #synWindowScale = -1;
+  #synSackPermitted = false;
+  /** Whether the client's SYN had timestamps: ours then has them too. */
   #timestamps = false;
   #clientWindow = 0;
   /** Whether the client's own window values mean to the target what they meant to the online server. */
@@ -288,6 +291,7 @@ export class Session {
   #useTimestamps = false;
   #tsRecent = 0;
 
+  /** Whole milliseconds, rounded up: a fractional clock value held here was a heap number per session. */
   #lastActivity = 0;
   /**
    * Where in the client's stream its reset came, once it reset, and when it was captured. The online
@@ -334,11 +338,9 @@ export class Session {
     const captured = optionsOf(first);
     session.#clientIsn = sessionIsn(first);
     session.#timestamps = captured.timestamp !== undefined;
-    const syn = session.#synOptions;
-    syn.mss = takeOver ? config.maxSegment : Math.min(captured.mss ?? DEFAULT_MSS, config.maxSegment);
-    syn.windowScale = takeOver ? undefined : captured.windowScale;
-    syn.sackPermitted = takeOver || captured.sackPermitted === true;
-    syn.timestamp = captured.timestamp && session.#synTimestamp;
+    session.#synMss = takeOver ? config.maxSegment : Math.min(captured.mss ?? DEFAULT_MSS, config.maxSegment);
+    session.#synWindowScale = takeOver ? -1 : captured.windowScale ?? -1;
+    session.#synSackPermitted = takeOver || captured.sackPermitted === true;
     // Without the client's window scale the window it advertises means nothing: offer the largest.
     session.#mirrorWindow = !takeOver;
     session.#clientWindow = takeOver ? 0xffff : first.window;
@@ -358,7 +360,7 @@ export class Session {
     session.#ackDeadline = Infinity;
     session.#useTimestamps = false;
     session.#tsRecent = 0;
-    session.#lastActivity = now;
+    session.#lastActivity = Math.ceil(now);
     session.#clientResetOffset = Infinity;
     session.#clientResetAt = 0;
     session.#clientAcked = false;
@@ -443,7 +445,7 @@ export class Session {
   onClient(segment: SegmentIn, now: number): void {
     if (this.#phase === "ended") return;
     this.#now = Math.max(this.#now, now);
-    this.#lastActivity = now;
+    this.#lastActivity = Math.ceil(now);
     const flags = segment.flags;
     const start = seqOffset(this.#clientIsn, segment.seq, this.#stream.end);
     if (flags & TcpFlag.RST) {
@@ -495,7 +497,7 @@ export class Session {
   onTarget(segment: SegmentIn, now: number): void {
     this.#now = Math.max(this.#now, now);
     if (this.#phase === "ended") return;
-    this.#lastActivity = now;
+    this.#lastActivity = Math.ceil(now);
     const flags = segment.flags;
     if (this.#phase === "syn-sent") {
       this.#onHandshakeReply(segment, now);
@@ -564,9 +566,9 @@ export class Session {
     this.#targetIsn = segment.seq | 0;
     this.#rcvNxt = 1;
     this.#ackedRcv = 0;
-    const scaling = options.windowScale !== undefined && this.#synOptions.windowScale !== undefined;
+    const scaling = options.windowScale !== undefined && this.#synWindowScale >= 0;
     if (scaling) this.#targetWindowShift = Math.min(options.windowScale!, 14);
-    if (this.#synOptions.windowScale !== undefined && !scaling) {
+    if (this.#synWindowScale >= 0 && !scaling) {
       this.#mirrorWindow = false;
       this.#clientWindow = 0xffff;
     }
@@ -821,10 +823,14 @@ export class Session {
   }
 
   #sendSyn(now: number): void {
-    this.#synTimestamp.value = this.#tsValue();
+    synOptions.mss = this.#synMss;
+    synOptions.windowScale = this.#synWindowScale >= 0 ? this.#synWindowScale : undefined;
+    synOptions.sackPermitted = this.#synSackPermitted;
+    synTimestamp.value = this.#tsValue();
+    synOptions.timestamp = this.#timestamps ? synTimestamp : undefined;
     const window = Math.min(this.#clientWindow, 0xffff);
     const syn = fillSegment(this.endpoints, this.#clientIsn, 0, TcpFlag.SYN, window, false, 0, 0, undefined);
-    syn.options = this.#synOptions;
+    syn.options = synOptions;
     this.sink(this.endpoints, syn);
     this.#sndNxt = Math.max(this.#sndNxt, 1);
     this.#maxSent = Math.max(this.#maxSent, 1);

@@ -183,6 +183,7 @@ interface Original {
   port: number;
   clientIsn: number;
   copies: Copy[];
+  /** When a packet of it was last captured, whole milliseconds (a small integer, not a heap number). */
   lastSeen: number;
   /** Whether it waits in the table's free list: released twice, it would serve two sessions. */
   free: boolean;
@@ -200,7 +201,10 @@ interface Copy {
   /** The client address and port the target sees. */
   address: Address;
   port: number;
-  /** When its timer entry is due; `Infinity`: none, or it is not in `#byReply` any more. */
+  /**
+   * When its timer entry is due (whole milliseconds); `UNSCHEDULED`: none, or it is not in `#byReply` any
+   * more. A small integer either way: a field that ever held `Infinity` held a heap number in every copy.
+   */
   scheduledAt: number;
   counted: boolean;
 }
@@ -217,6 +221,8 @@ const KEPT_ORIGINALS = 1024;
 /** Stale timer entries tolerated beyond twice the live sessions before the timers are rebuilt. */
 const STALE_TIMERS = 1024;
 const FIRST_EPHEMERAL = 1024;
+/** A copy's `scheduledAt` while no timer entry is its own. */
+const UNSCHEDULED = -1;
 const PORT_STRIDE = 4099; // odd and prime: copies' ports spread over the whole range
 /** About 0.618 of the port range and coprime with it: the ports of successive passes land far apart. */
 const PASS_STRIDE = 39871;
@@ -351,7 +357,7 @@ export class SessionTable {
     const original = originals.get(source, port);
     if (original !== undefined) {
       if (!startsSession(original.clientIsn, tcp)) {
-        original.lastSeen = now;
+        original.lastSeen = Math.ceil(now);
         for (const copy of original.copies) {
           copy.session.onClient(tcp, now);
           this.#settle(copy);
@@ -373,7 +379,7 @@ export class SessionTable {
     const dead = this.#dead[mappingIndex];
     const tombstone = dead.get(source, port);
     if (tombstone !== undefined && !isSyn) {
-      tombstone.lastSeen = now;
+      tombstone.lastSeen = Math.ceil(now);
       if (flags & (TcpFlag.RST | TcpFlag.FIN)) this.#forgetDead(tombstone);
       return;
     }
@@ -446,7 +452,7 @@ export class SessionTable {
       const at = this.#timers.nextAt;
       const copy = this.#copies[this.#timers.pop()];
       if (copy === undefined || copy.scheduledAt !== at) continue;
-      copy.scheduledAt = Infinity;
+      copy.scheduledAt = UNSCHEDULED;
       copy.session.onTick(now);
       this.#settle(copy);
     }
@@ -582,13 +588,13 @@ export class SessionTable {
   ): Original {
     const original = this.#freeOriginals.pop();
     if (original === undefined) {
-      return { mappingIndex, address, port, clientIsn, copies: [], lastSeen: now, free: false };
+      return { mappingIndex, address, port, clientIsn, copies: [], lastSeen: Math.ceil(now), free: false };
     }
     original.mappingIndex = mappingIndex;
     original.address = address;
     original.port = port;
     original.clientIsn = clientIsn;
-    original.lastSeen = now;
+    original.lastSeen = Math.ceil(now);
     original.free = false;
     return original;
   }
@@ -676,8 +682,9 @@ export class SessionTable {
       else this.#linger(copy, until, session.finalAck?.());
       return;
     }
-    const at = session.nextDeadline;
-    if (at < copy.scheduledAt) {
+    // A deadline already past (a client's reset due at once: -Infinity) is due now, at 0 as at any time.
+    const at = Math.max(session.nextDeadline, 0);
+    if (at !== Infinity && (copy.scheduledAt === UNSCHEDULED || at < copy.scheduledAt)) {
       copy.scheduledAt = at;
       this.#timers.push(at, copy.id);
       this.#dropStaleTimers();
@@ -693,7 +700,7 @@ export class SessionTable {
     if (this.#timers.size <= 2 * this.#byReply.size + STALE_TIMERS) return;
     this.#timers.clear();
     for (const copy of this.#byReply.values()) {
-      if (copy.scheduledAt !== Infinity) this.#timers.push(copy.scheduledAt, copy.id);
+      if (copy.scheduledAt !== UNSCHEDULED) this.#timers.push(copy.scheduledAt, copy.id);
     }
   }
 
@@ -710,7 +717,7 @@ export class SessionTable {
   /** A copy for `session`, at a free id if there is one. */
   #newCopy(session: CopiedSession, original: Original, address: Address, port: number): Copy {
     const id = this.#freeIds.pop() ?? this.#copies.length;
-    const copy: Copy = { id, session, original, address, port, scheduledAt: Infinity, counted: false };
+    const copy: Copy = { id, session, original, address, port, scheduledAt: UNSCHEDULED, counted: false };
     if (id === this.#copies.length) this.#copies.push(copy);
     else this.#copies[id] = copy;
     return copy;
@@ -797,7 +804,7 @@ export class SessionTable {
     this.#release(copy.original);
     // Nothing holds the copy now but a loop in `onCapture` over the original's copies, which ends before
     // any new session takes its session (timer entries hold its id, stale once it is no more this copy's).
-    copy.scheduledAt = Infinity;
+    copy.scheduledAt = UNSCHEDULED;
     copy.session.recycle?.();
     this.#copies[copy.id] = undefined;
     this.#freeIds.push(copy.id);
