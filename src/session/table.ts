@@ -251,8 +251,9 @@ export class SessionTable {
   /** Originals by mapping index, then by client address and port. */
   readonly #originals: EndpointMap<Original>[];
   /**
-   * Originals whose copies are all over and linger, by mapping index, then by client address and port: the
-   * slot of their last copy in `#lingeringCopies`, which holds their client's ISN.
+   * Originals with a copy over and lingering, by mapping index, then by client address and port: the slot of
+   * the latest such copy in `#lingeringCopies`, which holds the client's ISN. Looked up after `#originals`,
+   * which has an original as long as a copy of it is open.
    */
   readonly #lingeringOriginals: EndpointMap<number>[];
   /** Copies by the client address and port the target sees. */
