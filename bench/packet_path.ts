@@ -22,9 +22,15 @@
  * With `--retained` it measures what sessions hold: the heap left after a full collection with thousands
  * of sessions open (one request answered, keep-alive), then with the same sessions over and lingering,
  * per session (the difference between 4,000 and 8,000 sessions, so the path's fixed part cancels out).
+ * The heap counts with the typed arrays' contents, which V8 keeps outside it (its external memory).
+ *
+ * With `--steady RATE` it measures what the path holds in a steady state of new connections: 60,000
+ * one-request sessions one after another, paced to RATE new sessions per second of the bench's clock, so that
+ * about RATE x 2 s of them linger at the end; the heap (typed arrays' contents included) after a full
+ * collection, above a fresh path's (its pools fill up in the run: they count).
  *
  * Run: deno run -A bench/packet_path.ts [--send | --send-interface DEV [--inject-each] | --allocations |
- * --retained]
+ * --retained | --steady RATE]
  * [--ipv6] (`--allocations --ipv6`: the IPv6 workload's allocations; sending needs root: run it inside a lab host, as `deno task bench` does, where the target
  * address leads nowhere)
  */
@@ -284,11 +290,14 @@ function workload(sessions: number, requests: number, family: Family = 4): Step[
   return steps;
 }
 
+/** The bench clock's milliseconds per input (per captured packet or reply). */
+const MS_PER_INPUT = 0.05;
+
 /**
- * Copy's packet path around a fresh table: `feed` runs inputs through it on the bench's clock, `finish`
- * lets every timer run out.
+ * Copy's packet path around a fresh table: `feed` runs inputs through it on the bench's clock (`msPerInput`
+ * per input), `finish` lets every timer run out.
  */
-function packetPath(sender: PacketSender | undefined, family: Family) {
+function packetPath(sender: PacketSender | undefined, family: Family, msPerInput = MS_PER_INPUT) {
   const buffer = new Uint8Array(65535);
   const registration = new Uint8Array(REGISTRATION6_LENGTH);
   const source6 = new Uint8Array(16);
@@ -351,7 +360,7 @@ function packetPath(sender: PacketSender | undefined, family: Family) {
         const step = steps[i];
         // One clock reading per batch of inputs, as copy's capture loop reads it once per drain: a
         // fractional clock read per packet would be a heap number per packet that copy never makes.
-        if ((inputs & 63) === 0) now += 64 * 0.05;
+        if ((inputs & 63) === 0) now += 64 * msPerInput;
         if (step.kind === "capture") {
           captured++;
           const decoded = decoder.decode(LinkType.ETHERNET, step.frame);
@@ -450,14 +459,26 @@ export function measureAllocations(family: Family = 4): Promise<AllocationResult
   );
 }
 
-/** Runs `--retained` (of the `family` workload) in a child that may force full collections. */
+/**
+ * Runs `--retained` (of the `family` workload) in a child that may force full collections, done whole
+ * when `gc()` returns: a typed array's contents, freed by a sweeper thread otherwise, still counted now and
+ * then after it (three runs of e3c5684: 671 to 1,049 bytes per lingering session, and 907 to 912 this way).
+ */
 export function measureRetained(family: Family = 4): Promise<RetainedResult> {
-  return inChild("--retained", family, "--expose-gc");
+  return inChild("--retained", family, "--expose-gc,--single-threaded-gc");
 }
 
-/** This bench run with `flag` in a child with `v8Flags`: its JSON line. */
-async function inChild<T>(flag: string, family: Family, v8Flags: string): Promise<T> {
-  const args = ["run", "-A", "--quiet", `--v8-flags=${v8Flags}`, fileURLToPath(import.meta.url), flag];
+/** This bench run with `flag` (and `values`) in a child with `v8Flags`: its JSON line. */
+async function inChild<T>(flag: string, family: Family, v8Flags: string, values: string[] = []): Promise<T> {
+  const args = [
+    "run",
+    "-A",
+    "--quiet",
+    `--v8-flags=${v8Flags}`,
+    fileURLToPath(import.meta.url),
+    flag,
+    ...values,
+  ];
   const output = await new Deno.Command(Deno.execPath(), {
     args: family === 6 ? [...args, "--ipv6"] : args,
     stderr: "inherit",
@@ -526,19 +547,24 @@ async function retainedBy(sessions: number, family: Family): Promise<{ open: num
   const { getHeapStatistics } = await import("node:v8");
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error("--retained needs --v8-flags=--expose-gc");
+  // The typed arrays' contents (maps over typed arrays, stream buffers) are V8's external memory.
+  const held = () => {
+    const heap = getHeapStatistics();
+    return heap.used_heap_size + heap.external_memory;
+  };
   const parts = Array.from({ length: sessions }, (_, index) => sessionSteps(index, 1, family));
   const opening = parts.flatMap((part) => part.opening);
   const closing = parts.flatMap((part) => part.closing);
   const path = packetPath(undefined, family);
   gc();
-  const before = getHeapStatistics().used_heap_size;
+  const before = held();
   path.feed(opening);
   gc();
-  const open = getHeapStatistics().used_heap_size - before;
+  const open = held() - before;
   if (path.table.active !== sessions) throw new Error(`${path.table.active} of ${sessions} sessions open`);
   path.feed(closing);
   gc();
-  const lingering = getHeapStatistics().used_heap_size - before;
+  const lingering = held() - before;
   if (path.table.lingering !== sessions) {
     throw new Error(`${path.table.lingering} of ${sessions} sessions lingering`);
   }
@@ -564,6 +590,44 @@ async function retained(family: Family): Promise<RetainedResult> {
   return { bytesPerOpenSession: Math.round(open), bytesPerLingeringSession: Math.round(lingering) };
 }
 
+/** What the path holds in a steady state of new sessions at a rate: its table, sessions and pools. */
+export interface SteadyResult {
+  /** New sessions per second of the bench's clock. */
+  readonly rate: number;
+  /** Sessions lingering at the end (about `rate` x `lingerMs`). */
+  readonly lingering: number;
+  /** Heap and typed arrays' contents held after a full collection, above a fresh path's. */
+  readonly heldMb: number;
+}
+
+/**
+ * Runs `--steady` in a child that may force full collections: 60,000 one-request sessions, one after
+ * another, at `rate` new sessions per second of the bench's clock. A child per rate: a second path in the
+ * same process finds the pools full and the first path's typed arrays not yet counted out.
+ */
+export function measureSteady(rate: number): Promise<SteadyResult> {
+  return inChild("--steady", 4, "--expose-gc,--single-threaded-gc", [String(rate)]);
+}
+
+async function steady(rate: number): Promise<SteadyResult> {
+  const { getHeapStatistics } = await import("node:v8");
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error("--steady needs --v8-flags=--expose-gc");
+  const held = () => {
+    const heap = getHeapStatistics();
+    return heap.used_heap_size + heap.external_memory;
+  };
+  // Ports come back after 50,000 sessions, long after their lingering: a client's port range, reused.
+  const steps = Array.from({ length: 60_000 }, (_, index) => sessionSteps(index % 50_000, 1, 4))
+    .flatMap((part) => [...part.opening, ...part.closing]);
+  const path = packetPath(undefined, 4, 1000 / (rate * steps.length / 60_000));
+  gc();
+  const before = held();
+  path.feed(steps);
+  gc();
+  return { rate, lingering: path.table.lingering, heldMb: Math.round((held() - before) / 1e4) / 100 };
+}
+
 if (import.meta.main) {
   const flags = parseArgs({
     args: Deno.args,
@@ -573,6 +637,7 @@ if (import.meta.main) {
       "inject-each": { type: "boolean" },
       allocations: { type: "boolean" },
       retained: { type: "boolean" },
+      steady: { type: "string" },
       ipv6: { type: "boolean" },
     },
   }).values;
@@ -582,7 +647,10 @@ if (import.meta.main) {
     : { kind: flags.send ? "raw" : "none" };
   const child = (globalThis as { gc?: unknown }).gc !== undefined;
   const family = flags.ipv6 ? 6 : 4;
-  const result = flags.retained
+  const steadyRate = flags.steady === undefined ? undefined : Number(flags.steady);
+  const result = steadyRate !== undefined
+    ? child ? await steady(steadyRate) : await measureSteady(steadyRate)
+    : flags.retained
     ? child ? await retained(family) : await measureRetained(family)
     : !flags.allocations
     ? measurePacketPath(2000, 10, 5, send, family)

@@ -40,7 +40,13 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { exec, type Host, type Lab, type LabProcess, withLab } from "../tests/lab/lab.ts";
 import { FAKE_CLIENTS, FAKE_CLIENTS6, tcpshadow, waitForStderr } from "../tests/lab/copy_lab.ts";
-import { measureAllocations, measurePacketPath, measureRetained, TARGET_MAC } from "./packet_path.ts";
+import {
+  measureAllocations,
+  measurePacketPath,
+  measureRetained,
+  measureSteady,
+  TARGET_MAC,
+} from "./packet_path.ts";
 import { selfTimes } from "./profile_summary.ts";
 import { errorMessage } from "../src/errors.ts";
 import { sleep } from "../src/sleep.ts";
@@ -676,6 +682,7 @@ async function printPacketPath(client: Host): Promise<void> {
   const micro6 = measurePacketPath(2000, 10, 5, { kind: "none" }, 6);
   const allocated = await measureAllocations();
   const retained = await measureRetained();
+  const steady = [await measureSteady(5200), await measureSteady(10_000)];
   // The per-packet path again with the raw socket's sends, and as frames on the host's interface
   // (copy --send-interface), inside a lab host: they go nowhere.
   await client.run([
@@ -730,8 +737,14 @@ async function printPacketPath(client: Host): Promise<void> {
       `${allocated.bytesPerOneRequestSession} bytes per one-request session, its packets included`,
   );
   console.log(
-    `- V8 heap held after a full collection: ${retained.bytesPerOpenSession} bytes per open session, ` +
-      `${retained.bytesPerLingeringSession} bytes per lingering session\n`,
+    `- V8 heap (typed arrays' contents included) held after a full collection: ` +
+      `${retained.bytesPerOpenSession} bytes per open session, ` +
+      `${retained.bytesPerLingeringSession} bytes per lingering session`,
+  );
+  console.log(
+    `- held at a steady rate of one-request sessions (bench clock), table, sessions and pools: ` +
+      steady.map((held) => `${held.heldMb} MB at ${held.rate}/s (${held.lingering} lingering)`).join(", ") +
+      "\n",
   );
 }
 

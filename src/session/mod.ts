@@ -6,7 +6,8 @@
  *
  * - `SessionTable` (table.ts): every copy of one `copy` run: sampling, multiplying, the client
  *   address and port each copy takes, the timers, the counters. It finds sessions by address and port
- *   in maps over typed arrays (endpoint_map.ts), and keeps the half-open ones in order (half_open.ts).
+ *   in maps over typed arrays (endpoint_map.ts), keeps the half-open ones in order (half_open.ts), and
+ *   what lingers of copies over as slots of typed arrays (lingering.ts).
  * - `Session` (session.ts): one copy's TCP toward the target, its `phase` explicit (`SessionPhase`).
  *   It leans on small parts with state of their own: the client's byte stream cut into requests
  *   (stream.ts), the request `Turns` (turns.ts), congestion control (congestion.ts, NewReno) and

@@ -121,7 +121,7 @@ export const defaultSessionConfig: SessionConfig = {
  * - `client-closed`: the target acknowledged the client's FIN; its own is still to come (FIN-WAIT-2).
  * - `target-closed`: the target sent its FIN; the client's is still to be delivered (CLOSE-WAIT).
  * - `closed`: both FINs went through; the session completes once the segment that did it is handled.
- * - `ended`: over, `outcome` says how; what `remains` of the session lingers on its own.
+ * - `ended`: over, `outcome` says how; what lingers of it (`lingersUntil`) the table keeps apart.
  */
 export type SessionPhase =
   | "syn-sent"
@@ -175,9 +175,10 @@ const emitted = newSegment();
 /**
  * `emitted`, made the segment of `endpoints`' client with these fields: the 32-bit ones (`seq`, `ack`,
  * the timestamp's) signed as the engine keeps them (`seq.ts`), in the segment too: an unsigned value
- * above 2**31 stored there was a new heap number, about one per segment sent.
+ * above 2**31 stored there was a new heap number, about one per segment sent. Lingering copies' last ACKs
+ * are made in it too (lingering.ts).
  */
-function fillSegment(
+export function fillSegment(
   endpoints: SessionEndpoints,
   seq: number,
   ack: number,
@@ -205,6 +206,13 @@ function fillSegment(
   repr.payload = payload;
   return repr;
 }
+
+/**
+ * The options of the SYN a session sends, filled from its fields for each one (the sink's only during the
+ * call, with the segment): an object of its own per session was about 90 bytes held while it was open.
+ */
+const synOptions: TcpOptions = { mss: 0, windowScale: undefined, sackPermitted: false, timestamp: undefined };
+const synTimestamp = { value: 0, echo: 0 };
 
 /** Idle bytes the sessions' shared `StreamPool` keeps for the next requests: a burst's worth, not more. */
 const STREAM_POOL_IDLE_BYTES = 2 << 20;
@@ -235,8 +243,6 @@ export class Session {
   outcome: SessionOutcome | undefined;
   /** Segments sent again after a loss. */
   retransmissions = 0;
-  /** Once the session is over: what lingers of it for `lingerMs` (its address and port, its last ACK). */
-  remains: LingeringSession | undefined;
   /** Addresses and ports toward the target. */
   endpoints!: SessionEndpoints;
   config!: SessionConfig;
@@ -254,15 +260,11 @@ export class Session {
   // number: bytes per packet on the keep-alive path.
   #phase: SessionPhase = "syn-sent";
   #clientIsn = 0;
-  /** The options of our SYN: made once per Session object, filled again by `open`. */
-  readonly #synOptions: TcpOptions = {
-    mss: 0,
-    windowScale: undefined,
-    sackPermitted: false,
-    timestamp: undefined,
-  };
-  /** Its timestamp, when the client's SYN had one: the value is set as each SYN goes. */
-  readonly #synTimestamp = { value: 0, echo: 0 };
+  /** What our SYN offers (`synOptions` is made of them as each SYN goes): MSS, window scale (-1: none), SACK. */
+  #synMss = 0;
+  #synWindowScale = -1;
+  #synSackPermitted = false;
+  /** Whether the client's SYN had timestamps: ours then has them too. */
   #timestamps = false;
   #clientWindow = 0;
   /** Whether the client's own window values mean to the target what they meant to the online server. */
@@ -289,6 +291,7 @@ export class Session {
   #useTimestamps = false;
   #tsRecent = 0;
 
+  /** Whole milliseconds, rounded up: a fractional clock value held here was a heap number per session. */
   #lastActivity = 0;
   /**
    * Where in the client's stream its reset came, once it reset, and when it was captured. The online
@@ -299,6 +302,9 @@ export class Session {
   #clientResetAt = 0;
   /** Whether the client acknowledged anything yet (the online server's SYN-ACK, or data taken over). */
   #clientAcked = false;
+  /** Once `ended`: when (whole milliseconds), and whether both FINs went through (its last ACK may be needed again). */
+  #endedAt = 0;
+  #closedWithFins = false;
 
   /** Sessions are made by `open`, which gives them their endpoints and first segment. */
   private constructor() {}
@@ -321,7 +327,6 @@ export class Session {
     // Every field as a new session has it, then its SYN goes (and for a take-over its first data).
     session.outcome = undefined;
     session.retransmissions = 0;
-    session.remains = undefined;
     session.endpoints = endpoints;
     session.config = config;
     session.sink = sink;
@@ -333,11 +338,9 @@ export class Session {
     const captured = optionsOf(first);
     session.#clientIsn = sessionIsn(first);
     session.#timestamps = captured.timestamp !== undefined;
-    const syn = session.#synOptions;
-    syn.mss = takeOver ? config.maxSegment : Math.min(captured.mss ?? DEFAULT_MSS, config.maxSegment);
-    syn.windowScale = takeOver ? undefined : captured.windowScale;
-    syn.sackPermitted = takeOver || captured.sackPermitted === true;
-    syn.timestamp = captured.timestamp && session.#synTimestamp;
+    session.#synMss = takeOver ? config.maxSegment : Math.min(captured.mss ?? DEFAULT_MSS, config.maxSegment);
+    session.#synWindowScale = takeOver ? -1 : captured.windowScale ?? -1;
+    session.#synSackPermitted = takeOver || captured.sackPermitted === true;
     // Without the client's window scale the window it advertises means nothing: offer the largest.
     session.#mirrorWindow = !takeOver;
     session.#clientWindow = takeOver ? 0xffff : first.window;
@@ -357,10 +360,12 @@ export class Session {
     session.#ackDeadline = Infinity;
     session.#useTimestamps = false;
     session.#tsRecent = 0;
-    session.#lastActivity = now;
+    session.#lastActivity = Math.ceil(now);
     session.#clientResetOffset = Infinity;
     session.#clientResetAt = 0;
     session.#clientAcked = false;
+    session.#endedAt = 0;
+    session.#closedWithFins = false;
     session.#sendSyn(now);
     if (takeOver) session.onClient(first, now);
     return session;
@@ -368,13 +373,39 @@ export class Session {
 
   /**
    * Gives a session that is over to `open` to start again as another: only once nothing refers to it any
-   * more (the table, which replaced it with what `remains` of it; a session ends with its stream given
-   * back already). A session not over is left alone.
+   * more (the table, which keeps what lingers of it apart: `lingersUntil`, `finalAck`; a session ends with
+   * its stream given back already). A session not over is left alone.
    */
   recycle(): void {
     if (this.#phase !== "ended" || recycledSessions.length >= KEPT_SESSIONS) return;
-    this.remains = undefined;
     recycledSessions.push(this);
+  }
+
+  /**
+   * Once over: until when its client address and port stay taken toward the target, as TCP's TIME-WAIT
+   * (`lingerMs` after its end, whole milliseconds), so that no late packet of it meets a new copy there.
+   */
+  get lingersUntil(): number | undefined {
+    return this.#phase === "ended" ? this.#endedAt + this.config.lingerMs : undefined;
+  }
+
+  /**
+   * Once over with both FINs through: its last ACK, to send again while it lingers when the target repeats
+   * its FIN because ours was lost (the shared segment: the caller's only during the call).
+   */
+  finalAck(): TcpRepr | undefined {
+    if (!this.#closedWithFins) return undefined;
+    return fillSegment(
+      this.endpoints,
+      wireSeq(this.#clientIsn, this.#sndNxt),
+      wireSeq(this.#targetIsn, this.#rcvNxt),
+      TcpFlag.ACK,
+      this.#clientWindow,
+      this.#useTimestamps,
+      this.#tsValue(),
+      this.#tsRecent,
+      undefined,
+    );
   }
 
   /** Where the session stands toward the target. */
@@ -387,7 +418,7 @@ export class Session {
     return !this.#clientAcked;
   }
 
-  /** Whether the session is over (what `remains` of it goes on by itself). */
+  /** Whether the session is over (what lingers of it, `lingersUntil`, the table keeps apart). */
   get finished(): boolean {
     return this.#phase === "ended";
   }
@@ -414,7 +445,7 @@ export class Session {
   onClient(segment: SegmentIn, now: number): void {
     if (this.#phase === "ended") return;
     this.#now = Math.max(this.#now, now);
-    this.#lastActivity = now;
+    this.#lastActivity = Math.ceil(now);
     const flags = segment.flags;
     const start = seqOffset(this.#clientIsn, segment.seq, this.#stream.end);
     if (flags & TcpFlag.RST) {
@@ -466,7 +497,7 @@ export class Session {
   onTarget(segment: SegmentIn, now: number): void {
     this.#now = Math.max(this.#now, now);
     if (this.#phase === "ended") return;
-    this.#lastActivity = now;
+    this.#lastActivity = Math.ceil(now);
     const flags = segment.flags;
     if (this.#phase === "syn-sent") {
       this.#onHandshakeReply(segment, now);
@@ -535,9 +566,9 @@ export class Session {
     this.#targetIsn = segment.seq | 0;
     this.#rcvNxt = 1;
     this.#ackedRcv = 0;
-    const scaling = options.windowScale !== undefined && this.#synOptions.windowScale !== undefined;
+    const scaling = options.windowScale !== undefined && this.#synWindowScale >= 0;
     if (scaling) this.#targetWindowShift = Math.min(options.windowScale!, 14);
-    if (this.#synOptions.windowScale !== undefined && !scaling) {
+    if (this.#synWindowScale >= 0 && !scaling) {
       this.#mirrorWindow = false;
       this.#clientWindow = 0xffff;
     }
@@ -787,24 +818,19 @@ export class Session {
     this.#rtoDeadline = Infinity;
     this.#ackDeadline = Infinity;
     // Whole milliseconds, as `nextDeadline`'s: a fractional one would come back from it a heap number.
-    this.remains = LingeringSession.of(this, Math.ceil(now + this.config.lingerMs));
-    if (closed) {
-      this.remains.setFinalAck(
-        wireSeq(this.#clientIsn, this.#sndNxt),
-        wireSeq(this.#targetIsn, this.#rcvNxt),
-        this.#clientWindow,
-        this.#useTimestamps,
-        this.#tsValue(),
-        this.#tsRecent,
-      );
-    }
+    this.#endedAt = Math.ceil(now);
+    this.#closedWithFins = closed;
   }
 
   #sendSyn(now: number): void {
-    this.#synTimestamp.value = this.#tsValue();
+    synOptions.mss = this.#synMss;
+    synOptions.windowScale = this.#synWindowScale >= 0 ? this.#synWindowScale : undefined;
+    synOptions.sackPermitted = this.#synSackPermitted;
+    synTimestamp.value = this.#tsValue();
+    synOptions.timestamp = this.#timestamps ? synTimestamp : undefined;
     const window = Math.min(this.#clientWindow, 0xffff);
     const syn = fillSegment(this.endpoints, this.#clientIsn, 0, TcpFlag.SYN, window, false, 0, 0, undefined);
-    syn.options = this.#synOptions;
+    syn.options = synOptions;
     this.sink(this.endpoints, syn);
     this.#sndNxt = Math.max(this.#sndNxt, 1);
     this.#maxSent = Math.max(this.#maxSent, 1);
@@ -882,119 +908,6 @@ export function startsSession(
   if (flags & TcpFlag.SYN && !(flags & TcpFlag.ACK)) return (tcp.seq | 0) !== knownIsn;
   return knownIsn === undefined && tcp.payloadLength > 0 && !(flags & TcpFlag.RST);
 }
-
-/** What lingers of sessions the table forgot, kept to linger again for the next ones (`LingeringSession.of`). */
-const recycledRemains: LingeringSession[] = [];
-
-/**
- * What stays of a session that is over, for `lingerMs`, as TCP's TIME-WAIT: its address and port, so
- * that no late packet of it meets a new copy there, and, when it closed with FINs, its last ACK (as
- * numbers), to send again when the target repeats its FIN because ours was lost. Not the session itself:
- * with a new connection per request the sessions over in the last `lingerMs` outnumber the open ones many
- * times over, and a session holds its stream, queues and timer state (about 2 KB of heap, against about
- * 100 bytes here), which serve the next session at once (`Session.recycle`). Recycled in turn once the
- * table forgets it (`recycle`): lingering for seconds, one made per session would outlive the young
- * generation and die old, thousands a second with a new connection per request.
- */
-export class LingeringSession {
-  outcome: SessionOutcome = "completed";
-  readonly buffered = 0;
-  endpoints!: SessionEndpoints;
-  retransmissions = 0;
-  #sink!: SegmentSink;
-  /** The last ACK's fields, the 32-bit ones signed as the engine keeps them (`seq.ts`). */
-  #hasFinalAck = false;
-  #finalSeq = 0;
-  #finalAck = 0;
-  #finalWindow = 0;
-  #finalTimestamps = false;
-  #finalTsValue = 0;
-  #finalTsEcho = 0;
-  #until = 0;
-  /** Whether it waits in `recycledRemains`: given back twice, it would serve two sessions at once. */
-  #recycled = false;
-
-  /**
-   * What lingers of `session`, which just ended, until `until`; with no last ACK to repeat until
-   * `setFinalAck` gives it one (a session closed with FINs).
-   */
-  static of(session: Session, until: number): LingeringSession {
-    const remains = recycledRemains.pop() ?? new LingeringSession();
-    remains.#recycled = false;
-    remains.outcome = session.outcome!;
-    remains.endpoints = session.endpoints;
-    remains.retransmissions = session.retransmissions;
-    remains.#sink = session.sink;
-    remains.#hasFinalAck = false;
-    remains.#until = until;
-    return remains;
-  }
-
-  /** Sets the last ACK sent again when the target repeats its FIN. */
-  setFinalAck(
-    seq: number,
-    ack: number,
-    window: number,
-    timestamps: boolean,
-    tsValue: number,
-    tsEcho: number,
-  ): void {
-    this.#hasFinalAck = true;
-    this.#finalSeq = seq;
-    this.#finalAck = ack;
-    this.#finalWindow = window;
-    this.#finalTimestamps = timestamps;
-    this.#finalTsValue = tsValue;
-    this.#finalTsEcho = tsEcho;
-  }
-
-  /** Whether the lingering is over: the table may forget it. */
-  get finished(): boolean {
-    return this.#until === Infinity;
-  }
-
-  get nextDeadline(): number {
-    return this.#until;
-  }
-
-  onClient(): void {}
-
-  onTarget(segment: SegmentIn): void {
-    if (this.#hasFinalAck && !this.finished && segment.flags & TcpFlag.FIN) {
-      this.#sink(
-        this.endpoints,
-        fillSegment(
-          this.endpoints,
-          this.#finalSeq,
-          this.#finalAck,
-          TcpFlag.ACK,
-          this.#finalWindow,
-          this.#finalTimestamps,
-          this.#finalTsValue,
-          this.#finalTsEcho,
-          undefined,
-        ),
-      );
-    }
-  }
-
-  onTick(now: number): void {
-    if (now >= this.#until) this.#until = Infinity;
-  }
-
-  abandon(): void {}
-
-  /** The table forgot it: it may linger for another session (`of`). */
-  recycle(): void {
-    if (this.#recycled || recycledRemains.length >= KEPT_SESSIONS) return;
-    this.#recycled = true;
-    this.#sink = NO_SINK;
-    recycledRemains.push(this);
-  }
-}
-
-/** The sink of a recycled `LingeringSession`, which sends nothing until it lingers again. */
-const NO_SINK: SegmentSink = () => {};
 
 /**
  * A segment's options, the caller's until the next call; unreadable ones count as none (the segment itself

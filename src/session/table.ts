@@ -17,6 +17,7 @@ import {
 import { EndpointMap } from "./endpoint_map.ts";
 import { HalfOpenCopies } from "./half_open.ts";
 import { DeadlineHeap } from "./heap.ts";
+import { LingeringCopies } from "./lingering.ts";
 import {
   type SegmentIn,
   Session,
@@ -77,8 +78,14 @@ export interface CopiedSession {
   readonly nextDeadline: number;
   readonly buffered: number;
   readonly retransmissions: number;
-  /** Once over: what goes on of it by itself, if anything. */
-  readonly remains?: CopiedSession;
+  /**
+   * Once `finished`: until when its client address and port stay taken toward the target, as TCP's
+   * TIME-WAIT; `undefined` for a session that lets them go at once. Every session of a table that lingers
+   * lingers as long (the plan's `lingerMs`): the table ends them in the order they began.
+   */
+  readonly lingersUntil?: number;
+  /** Once `finished` with both FINs through: its last ACK, sent again while it lingers (the caller's during the call). */
+  finalAck?(): TcpRepr | undefined;
   /** Whether its client has sent no more than its SYN yet: cheap to end under a SYN flood. */
   readonly halfOpen?: boolean;
   onClient(segment: SegmentIn, now: number): void;
@@ -89,15 +96,18 @@ export interface CopiedSession {
   /** Ends it on the target now: copy stops (`abandoned`), or its place goes to a new session (`half-open`). */
   abandon(now: number, outcome?: "abandoned" | "half-open"): void;
   /**
-   * The table forgot it: it is over and what `remains` of it goes on alone, so its parts may serve a new
-   * session (the packet engine's `Session`: see `Session.recycle`).
+   * The table forgot it: it is over, and what lingers of it the table keeps apart, so its parts may serve a
+   * new session (the packet engine's `Session`: see `Session.recycle`).
    */
   recycle?(): void;
 }
 
 /** Where the table's output goes. */
 export interface TableSink {
-  /** A segment for the target from `endpoints.clientAddress`. */
+  /**
+   * A segment for the target from `endpoints.clientAddress`; both are the sink's only during the call
+   * (`SegmentSink`).
+   */
   segment(endpoints: SessionEndpoints, tcp: TcpRepr): void;
   /**
    * A copy took the client address and port `endpoints` names toward the target: from now on the
@@ -106,7 +116,7 @@ export interface TableSink {
   clientOpened(endpoints: SessionEndpoints): void;
   /**
    * A copy let go of its client address and port, once its lingering was over: replies to them are
-   * nobody's now (`copy` unregisters them).
+   * nobody's now (`copy` unregisters them). `endpoints` is the listener's only during the call.
    */
   clientClosed(endpoints: SessionEndpoints): void;
   /**
@@ -173,24 +183,28 @@ interface Original {
   port: number;
   clientIsn: number;
   copies: Copy[];
+  /** When a packet of it was last captured, whole milliseconds (a small integer, not a heap number). */
   lastSeen: number;
   /** Whether it waits in the table's free list: released twice, it would serve two sessions. */
   free: boolean;
 }
 
 /**
- * One copy of a session, made once and recycled (`#copies`): its `id` is its place there, which is what
- * the timers hold, so that a stale timer entry keeps no session reachable and makes no key.
+ * One copy of a session while it is open: its `id` is its place in `#copies`, which is what the timers
+ * hold, so that a stale timer entry keeps no session reachable and makes no key. Once over it lingers as a
+ * slot of `LingeringCopies`, and its id serves the next copy.
  */
 interface Copy {
   readonly id: number;
-  /** The open session, then what lingers of it once it is over. */
   session: CopiedSession;
   original: Original;
   /** The client address and port the target sees. */
   address: Address;
   port: number;
-  /** When its timer entry is due; `Infinity`: none, or it is not in `#byReply` any more. */
+  /**
+   * When its timer entry is due (whole milliseconds); `UNSCHEDULED`: none, or it is not in `#byReply` any
+   * more. A small integer either way: a field that ever held `Infinity` held a heap number in every copy.
+   */
   scheduledAt: number;
   counted: boolean;
 }
@@ -207,6 +221,8 @@ const KEPT_ORIGINALS = 1024;
 /** Stale timer entries tolerated beyond twice the live sessions before the timers are rebuilt. */
 const STALE_TIMERS = 1024;
 const FIRST_EPHEMERAL = 1024;
+/** A copy's `scheduledAt` while no timer entry is its own. */
+const UNSCHEDULED = -1;
 const PORT_STRIDE = 4099; // odd and prime: copies' ports spread over the whole range
 /** About 0.618 of the port range and coprime with it: the ports of successive passes land far apart. */
 const PASS_STRIDE = 39871;
@@ -234,16 +250,26 @@ export class SessionTable {
 
   /** Originals by mapping index, then by client address and port. */
   readonly #originals: EndpointMap<Original>[];
+  /**
+   * Originals with a copy over and lingering, by mapping index, then by client address and port: the slot of
+   * the latest such copy in `#lingeringCopies`, which holds the client's ISN. Looked up after `#originals`,
+   * which has an original as long as a copy of it is open.
+   */
+  readonly #lingeringOriginals: EndpointMap<number>[];
   /** Copies by the client address and port the target sees. */
   readonly #byReply = new EndpointMap<Copy>();
+  /** Copies over and lingering, by the client address and port the target sees: their slots. */
+  readonly #lingeringByReply = new EndpointMap<number>();
+  readonly #lingeringCopies: LingeringCopies;
   /** Originals whose copies failed: their later packets are not taken over again. */
   readonly #dead: EndpointMap<Original>[];
   /**
-   * Every copy object made, by `id`; those not in `#byReply` wait in `#freeCopies` to serve a new session.
-   * As many as copies were ever held at once (bounded by `maxSessions`), about 70 bytes each.
+   * The open copies by `id`, `undefined` at the ids in `#freeIds`, which serve the next copies. Not kept for
+   * reuse: a kept copy kept its last session reachable (up to 2 KB, while that session's own pool holds
+   * it no more), and what a copy costs is made once per session and dies young (about 80 bytes).
    */
-  readonly #copies: Copy[] = [];
-  readonly #freeCopies: number[] = [];
+  readonly #copies: (Copy | undefined)[] = [];
+  readonly #freeIds: number[] = [];
   /** Originals nothing holds any more, to serve new sessions (up to `KEPT_ORIGINALS`). */
   readonly #freeOriginals: Original[] = [];
   /**
@@ -259,8 +285,8 @@ export class SessionTable {
   readonly #clients6: readonly AddressRange[];
   readonly #clientsTotal4: number;
   readonly #clientsTotal6: number;
-  /** Copies in `#byReply` that are over and linger. */
-  #lingering = 0;
+  /** Copies in `#byReply` that are over but not yet `finished` (a `--compare` session judging its turns). */
+  #endedOpen = 0;
   #nextSweep = 0;
   #pass = 0;
   /** The address `#pickEndpoint` picked last, read at once by `#open`. */
@@ -271,6 +297,8 @@ export class SessionTable {
 
   constructor(readonly plan: CopyPlan, readonly out: TableSink) {
     this.#originals = plan.mappings.map(() => new EndpointMap());
+    this.#lingeringOriginals = plan.mappings.map(() => new EndpointMap());
+    this.#lingeringCopies = new LingeringCopies(plan.mappings);
     this.#dead = plan.mappings.map(() => new EndpointMap());
     this.#clients4 = plan.clients.filter((range) => addressFamily(range.first) === 4);
     this.#clients6 = plan.clients.filter((range) => addressFamily(range.first) === 6);
@@ -281,7 +309,7 @@ export class SessionTable {
 
   /** Sessions being copied now. */
   get active(): number {
-    return this.#byReply.size - this.#lingering;
+    return this.#byReply.size - this.#endedOpen;
   }
 
   /**
@@ -289,7 +317,7 @@ export class SessionTable {
    * they count against `maxSessions` with the active ones.
    */
   get lingering(): number {
-    return this.#lingering;
+    return this.#endedOpen + this.#lingeringCopies.size;
   }
 
   /**
@@ -297,7 +325,7 @@ export class SessionTable {
    * session's copies must. Being `paused` is apart from it.
    */
   hasRoomFor(count: number): boolean {
-    return this.#byReply.size + count <= this.plan.maxSessions;
+    return this.#byReply.size + this.#lingeringCopies.size + count <= this.plan.maxSessions;
   }
 
   /** Client bytes held by all sessions, for the memory guard and stats. */
@@ -328,10 +356,9 @@ export class SessionTable {
     }
     const originals = this.#originals[mappingIndex];
     const original = originals.get(source, port);
-    const starts = startsSession(original?.clientIsn, tcp);
     if (original !== undefined) {
-      if (!starts) {
-        original.lastSeen = now;
+      if (!startsSession(original.clientIsn, tcp)) {
+        original.lastSeen = Math.ceil(now);
         for (const copy of original.copies) {
           copy.session.onClient(tcp, now);
           this.#settle(copy);
@@ -339,18 +366,27 @@ export class SessionTable {
         return;
       }
       this.#detach(original);
+    } else {
+      const lingeringOriginals = this.#lingeringOriginals[mappingIndex];
+      const slot = lingeringOriginals.get(source, port);
+      if (slot !== undefined) {
+        // A late packet of a session whose copies are all over: nothing of it goes to the target any more.
+        if (!startsSession(this.#lingeringCopies.clientIsn(slot), tcp)) return;
+        lingeringOriginals.delete(source, port); // a new connection from the port: its copies take others
+      }
     }
     const flags = tcp.flags;
     const isSyn = (flags & TcpFlag.SYN) !== 0 && !(flags & TcpFlag.ACK);
     const dead = this.#dead[mappingIndex];
     const tombstone = dead.get(source, port);
     if (tombstone !== undefined && !isSyn) {
-      tombstone.lastSeen = now;
+      tombstone.lastSeen = Math.ceil(now);
       if (flags & (TcpFlag.RST | TcpFlag.FIN)) this.#forgetDead(tombstone);
       return;
     }
     if (tombstone !== undefined) this.#forgetDead(tombstone);
-    if (!starts || (!isSyn && this.plan.onlyFromSyn)) return;
+    // No session holds the client's address and port here any more (a new SYN detached the last one).
+    if (!startsSession(undefined, tcp) || (!isSyn && this.plan.onlyFromSyn)) return;
     const opened = this.#open(mappingIndex, source, tcp, !isSyn, now, flowInfo);
     if (opened !== undefined) originals.set(source, port, opened);
   }
@@ -376,12 +412,19 @@ export class SessionTable {
   onReply(destination: Address, tcp: SegmentIn & { readonly dstPort: number }, now: number): void {
     this.counters.repliesReceived++;
     const copy = this.#byReply.get(destination, tcp.dstPort);
-    if (copy === undefined) {
+    if (copy !== undefined) {
+      copy.session.onTarget(tcp, now);
+      this.#settle(copy);
+      return;
+    }
+    const slot = this.#lingeringByReply.get(destination, tcp.dstPort);
+    if (slot === undefined) {
       this.counters.repliesUnmatched++;
       return;
     }
-    copy.session.onTarget(tcp, now);
-    this.#settle(copy);
+    const lingering = this.#lingeringCopies;
+    const answer = lingering.answer(slot, tcp.flags, now);
+    if (answer !== undefined) this.out.segment(lingering.endpoints(slot), answer);
   }
 
   /**
@@ -409,11 +452,12 @@ export class SessionTable {
     while (this.#timers.nextAt <= now) {
       const at = this.#timers.nextAt;
       const copy = this.#copies[this.#timers.pop()];
-      if (copy.scheduledAt !== at) continue;
-      copy.scheduledAt = Infinity;
+      if (copy === undefined || copy.scheduledAt !== at) continue;
+      copy.scheduledAt = UNSCHEDULED;
       copy.session.onTick(now);
       this.#settle(copy);
     }
+    while (this.#lingeringCopies.nextEnd <= now) this.#endOldestLingering();
     if (now >= this.#nextSweep) {
       // Whole milliseconds, as the sessions' deadlines: `nextDeadline` then returns no heap number.
       this.#nextSweep = Math.ceil(now) + DEAD_SWEEP_MS;
@@ -434,6 +478,7 @@ export class SessionTable {
   startPass(): void {
     this.#pass++;
     for (const originals of this.#originals) originals.clear();
+    for (const originals of this.#lingeringOriginals) originals.clear();
     for (const dead of this.#dead) dead.clear();
   }
 
@@ -444,7 +489,7 @@ export class SessionTable {
 
   /** When `tick` next has something to do. */
   get nextDeadline(): number {
-    return Math.min(this.#timers.nextAt, this.#nextSweep);
+    return Math.min(this.#timers.nextAt, this.#lingeringCopies.nextEnd, this.#nextSweep);
   }
 
   /** Resets every session on the target and forgets them (shutdown). */
@@ -454,6 +499,7 @@ export class SessionTable {
       this.#settle(copy);
       this.#remove(copy); // unless settling removed it already: `#remove` looks
     }
+    while (this.#lingeringCopies.size > 0) this.#endOldestLingering();
   }
 
   #mappingFor(destination: Address, port: number): number {
@@ -543,13 +589,13 @@ export class SessionTable {
   ): Original {
     const original = this.#freeOriginals.pop();
     if (original === undefined) {
-      return { mappingIndex, address, port, clientIsn, copies: [], lastSeen: now, free: false };
+      return { mappingIndex, address, port, clientIsn, copies: [], lastSeen: Math.ceil(now), free: false };
     }
     original.mappingIndex = mappingIndex;
     original.address = address;
     original.port = port;
     original.clientIsn = clientIsn;
-    original.lastSeen = now;
+    original.lastSeen = Math.ceil(now);
     original.free = false;
     return original;
   }
@@ -590,7 +636,10 @@ export class SessionTable {
       const candidateAddress = clientsTotal === 0
         ? address
         : rangeAddress(family === 4 ? this.#clients4 : this.#clients6, clientsTotal, address, probe);
-      if (!this.#byReply.has(candidateAddress, candidatePort)) {
+      if (
+        !this.#byReply.has(candidateAddress, candidatePort) &&
+        !this.#lingeringByReply.has(candidateAddress, candidatePort)
+      ) {
         this.#pickedAddress = candidateAddress;
         return candidatePort;
       }
@@ -600,10 +649,10 @@ export class SessionTable {
 
   /** After an event: counts a new outcome, forgets finished copies, reschedules the rest. */
   #settle(copy: Copy): void {
-    let session = copy.session;
+    const session = copy.session;
     if (session.outcome !== undefined && !copy.counted) {
       copy.counted = true;
-      this.#lingering++;
+      this.#endedOpen++;
       this.counters.outcomes[session.outcome]++;
       this.counters.retransmissions += session.retransmissions;
       const original = copy.original;
@@ -622,22 +671,21 @@ export class SessionTable {
       const originals = this.#originals[original.mappingIndex];
       if (failed && allOver && originals.get(original.address, original.port) === original) {
         originals.delete(original.address, original.port);
+        this.#lingeringOriginals[original.mappingIndex].delete(original.address, original.port);
         this.#dead[original.mappingIndex].set(original.address, original.port, original);
       }
     }
     if (!session.halfOpen) this.#halfOpen.delete(copy.id);
-    if (session.remains !== undefined) {
-      copy.session = session.remains;
-      session.recycle?.();
-      session = copy.session;
-    }
     // A half-open copy does not linger: under a SYN flood its place is wanted at once.
     if (session.finished || session.outcome === "half-open") {
-      this.#remove(copy);
+      const until = session.lingersUntil;
+      if (until === undefined || session.outcome === "half-open") this.#remove(copy);
+      else this.#linger(copy, until, session.finalAck?.());
       return;
     }
-    const at = session.nextDeadline;
-    if (at < copy.scheduledAt) {
+    // A deadline already past (a client's reset due at once: -Infinity) is due now, at 0 as at any time.
+    const at = Math.max(session.nextDeadline, 0);
+    if (at !== Infinity && (copy.scheduledAt === UNSCHEDULED || at < copy.scheduledAt)) {
       copy.scheduledAt = at;
       this.#timers.push(at, copy.id);
       this.#dropStaleTimers();
@@ -653,7 +701,7 @@ export class SessionTable {
     if (this.#timers.size <= 2 * this.#byReply.size + STALE_TIMERS) return;
     this.#timers.clear();
     for (const copy of this.#byReply.values()) {
-      if (copy.scheduledAt !== Infinity) this.#timers.push(copy.scheduledAt, copy.id);
+      if (copy.scheduledAt !== UNSCHEDULED) this.#timers.push(copy.scheduledAt, copy.id);
     }
   }
 
@@ -667,37 +715,81 @@ export class SessionTable {
     return true;
   }
 
-  /** A copy for `session`, recycled when one is free. */
+  /** A copy for `session`, at a free id if there is one. */
   #newCopy(session: CopiedSession, original: Original, address: Address, port: number): Copy {
-    const id = this.#freeCopies.pop();
-    if (id === undefined) {
-      const copy: Copy = {
-        id: this.#copies.length,
-        session,
-        original,
-        address,
-        port,
-        scheduledAt: Infinity,
-        counted: false,
-      };
-      this.#copies.push(copy);
-      return copy;
-    }
-    const copy = this.#copies[id];
-    copy.session = session;
-    copy.original = original;
-    copy.address = address;
-    copy.port = port;
-    copy.scheduledAt = Infinity;
-    copy.counted = false;
+    const id = this.#freeIds.pop() ?? this.#copies.length;
+    const copy: Copy = { id, session, original, address, port, scheduledAt: UNSCHEDULED, counted: false };
+    if (id === this.#copies.length) this.#copies.push(copy);
+    else this.#copies[id] = copy;
     return copy;
   }
 
+  /** Forgets `copy` and lets its client address and port go. */
   #remove(copy: Copy): void {
     if (this.#byReply.get(copy.address, copy.port) !== copy) return;
+    this.#leave(copy);
+    this.out.clientClosed(copy.session.endpoints);
+    const original = copy.original;
+    const originals = this.#originals[original.mappingIndex];
+    if (original.copies.length === 0 && originals.get(original.address, original.port) === original) {
+      originals.delete(original.address, original.port);
+    }
+    this.#free(copy);
+  }
+
+  /**
+   * `copy` is over and lingers until `until`, its client address and port still taken: a slot of
+   * `#lingeringCopies` takes its place, answering the target with `finalAck` (read at once) when it repeats
+   * its FIN. It holds its original's client address and port too (the latest of its copies to linger does),
+   * so that a late packet of the session is not taken over as a new one once the original is gone.
+   */
+  #linger(copy: Copy, until: number, finalAck: TcpRepr | undefined): void {
+    this.#leave(copy);
+    const original = copy.original;
+    const lingering = this.#lingeringCopies;
+    const slot = lingering.add(
+      until,
+      copy.address,
+      copy.port,
+      original.mappingIndex,
+      copy.session.endpoints.flowInfo ?? 0,
+      finalAck,
+    );
+    this.#lingeringByReply.set(copy.address, copy.port, slot);
+    const originals = this.#originals[original.mappingIndex];
+    if (originals.get(original.address, original.port) === original) {
+      lingering.holdOriginal(slot, original.address, original.port, original.clientIsn);
+      this.#lingeringOriginals[original.mappingIndex].set(original.address, original.port, slot);
+      if (original.copies.length === 0) originals.delete(original.address, original.port);
+    }
+    this.#free(copy);
+  }
+
+  /** The oldest lingering copy's time is up: its client address and port go, and its original's. */
+  #endOldestLingering(): void {
+    const lingering = this.#lingeringCopies;
+    const slot = lingering.oldest;
+    const address = lingering.address(slot);
+    const port = lingering.port(slot);
+    this.#lingeringByReply.delete(address, port);
+    if (lingering.holdsOriginal(slot)) {
+      const originals = this.#lingeringOriginals[lingering.target(slot)];
+      const originalAddress = lingering.originalAddress(slot);
+      const originalPort = lingering.originalPort(slot);
+      // Unless a later copy of it lingers on, or a new connection from the client's port came (or a new pass).
+      if (originals.get(originalAddress, originalPort) === slot) {
+        originals.delete(originalAddress, originalPort);
+      }
+    }
+    this.out.clientClosed(lingering.endpoints(slot));
+    lingering.dropOldest();
+  }
+
+  /** Takes `copy` out of `#byReply` and of its original's copies. */
+  #leave(copy: Copy): void {
     this.#byReply.delete(copy.address, copy.port);
     this.#halfOpen.delete(copy.id);
-    if (copy.counted) this.#lingering--;
+    if (copy.counted) this.#endedOpen--;
     const original = copy.original;
     // A new array, not a splice: `onCapture` may be looping over the old one. Except for the last copy
     // (the only one without -n): emptied in place, which ends such a loop as it should, and spares a new
@@ -706,17 +798,17 @@ export class SessionTable {
     const copies = original.copies;
     if (copies.length === 1 && copies[0] === copy) copies.pop();
     else original.copies = copies.filter((other) => other !== copy);
-    this.out.clientClosed(copy.session.endpoints);
-    const originals = this.#originals[original.mappingIndex];
-    if (original.copies.length === 0 && originals.get(original.address, original.port) === original) {
-      originals.delete(original.address, original.port);
-    }
-    this.#release(original);
+  }
+
+  /** After `#leave` and what follows it: the copy's id, its session and its original serve new sessions. */
+  #free(copy: Copy): void {
+    this.#release(copy.original);
     // Nothing holds the copy now but a loop in `onCapture` over the original's copies, which ends before
-    // any new session takes it (timer entries hold its id, stale once `scheduledAt` is no more theirs).
-    copy.scheduledAt = Infinity;
+    // any new session takes its session (timer entries hold its id, stale once it is no more this copy's).
+    copy.scheduledAt = UNSCHEDULED;
     copy.session.recycle?.();
-    this.#freeCopies.push(copy.id);
+    this.#copies[copy.id] = undefined;
+    this.#freeIds.push(copy.id);
   }
 
   /**
@@ -727,6 +819,7 @@ export class SessionTable {
    */
   #detach(original: Original): void {
     this.#originals[original.mappingIndex].delete(original.address, original.port);
+    this.#lingeringOriginals[original.mappingIndex].delete(original.address, original.port);
     this.#release(original);
   }
 }

@@ -386,52 +386,35 @@ Deno.test("a silent session is reset on the target after the idle timeout", () =
   assert.equal(sent.at(-1)!.flags & TcpFlag.RST, TcpFlag.RST);
 });
 
-Deno.test("FINs on both sides complete the session, which lingers to re-ack a repeated FIN", () => {
+Deno.test("FINs on both sides complete the session, which lingers with its last ACK to send again", () => {
   const { session, sent } = establish({ lingerMs: 1000 });
   session.onClient(segment({ seq: (CLIENT_ISN + 1) >>> 0, ack: 777, flags: TcpFlag.ACK | TcpFlag.FIN }), 20);
   assert.equal(sent.at(-1)!.flags, TcpFlag.ACK | TcpFlag.FIN);
+  assert.equal(session.lingersUntil, undefined, "not over yet");
   session.onTarget(
     segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 2) >>> 0, flags: TcpFlag.ACK | TcpFlag.FIN }),
-    21,
+    20.4,
   );
   assert.equal(session.outcome, "completed");
   const lastAck = sent.at(-1)!;
   assert.equal(lastAck.ack, TARGET_ISN + 2);
-  const remains = session.remains!;
-  assert.equal(remains.finished, false);
-  assert.equal(remains.nextDeadline, 21 + 1000);
+  assert.equal(session.lingersUntil, 21 + 1000, "whole milliseconds");
+  assert.deepEqual(keptSegment(session.finalAck()!), lastAck);
   const count = sent.length;
-  const repeatedFin = segment({
-    seq: TARGET_ISN + 1,
-    ack: (CLIENT_ISN + 2) >>> 0,
-    flags: TcpFlag.ACK | TcpFlag.FIN,
-  });
-  session.onTarget(repeatedFin, 500);
-  assert.equal(sent.length, count, "the session itself is over");
-  remains.onTarget(repeatedFin);
-  assert.equal(sent.length, count + 1, "the repeated FIN is acknowledged");
-  assert.deepEqual(sent.at(-1), lastAck);
-  remains.onTick(1020);
-  assert.equal(remains.finished, false);
-  remains.onTick(1021);
-  assert.equal(remains.finished, true);
-  remains.onTarget(repeatedFin);
-  assert.equal(sent.length, count + 1, "not after the lingering");
+  session.onTarget(
+    segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 2) >>> 0, flags: TcpFlag.ACK | TcpFlag.FIN }),
+    500,
+  );
+  assert.equal(sent.length, count, "the session itself is over: the table answers for what lingers");
 });
 
 Deno.test("a session that did not complete lingers with no last ACK to send again", () => {
-  const { session, sent } = establish({ lingerMs: 1000 });
+  const { session } = establish({ lingerMs: 1000 });
   session.onTarget(segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.RST }), 20);
   assert.equal(session.outcome, "reset-by-target");
   assert.equal(session.finished, true);
-  const remains = session.remains!;
-  assert.equal(remains.outcome, "reset-by-target");
-  assert.equal(remains.nextDeadline, 20 + 1000, "its address and port stay taken meanwhile");
-  const count = sent.length;
-  remains.onTarget(
-    segment({ seq: TARGET_ISN + 1, ack: (CLIENT_ISN + 1) >>> 0, flags: TcpFlag.ACK | TcpFlag.FIN }),
-  );
-  assert.equal(sent.length, count);
+  assert.equal(session.lingersUntil, 20 + 1000, "its address and port stay taken meanwhile");
+  assert.equal(session.finalAck(), undefined);
 });
 
 Deno.test("timestamps echo the target's, not the online server's", () => {

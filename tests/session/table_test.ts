@@ -9,7 +9,8 @@ import {
   startsSession,
 } from "../../src/session/mod.ts";
 import { port80Plan } from "./_plan.ts";
-import { TcpFlag, type TcpOptions } from "../../src/wire/mod.ts";
+import { TcpFlag, type TcpOptions, type TcpRepr } from "../../src/wire/mod.ts";
+import { keptSegment } from "./_segment.ts";
 
 const CLIENT = 0xc6120a0a | 0;
 const ONLINE = 0xc6120001 | 0;
@@ -101,6 +102,76 @@ Deno.test("a completed session lingers: a repeated FIN is acknowledged, then the
   reply(5001, 1002, TcpFlag.ACK | TcpFlag.FIN, 3000);
   assert.equal(sent.length, before + 1);
   assert.equal(table.counters.repliesUnmatched, 1);
+});
+
+Deno.test("a repeated FIN is answered with the copy's last ACK, from its client address and port", () => {
+  const sent: { endpoints: SessionEndpoints; tcp: TcpRepr }[] = [];
+  const table = new SessionTable(port80Plan(TARGET, { clients: [{ first: FAKE_CLIENTS, count: 254 }] }), {
+    segment: (endpoints, tcp) => sent.push({ endpoints: { ...endpoints }, tcp: keptSegment(tcp) }),
+    clientOpened() {},
+    clientClosed() {},
+  });
+  const timestamp = (value: number, echo: number) => ({ timestamp: { value, echo } });
+  table.onCapture(
+    CLIENT,
+    ONLINE,
+    segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460, ...timestamp(9, 0) }),
+    0,
+  );
+  const [{ clientAddress, clientPort }] = [...table.openClients()];
+  const reply = (seq: number, ack: number, flags: number, options: TcpOptions, now: number) =>
+    table.onReply(clientAddress, segment(8080, clientPort, seq, ack, flags, options), now);
+  reply(0xfffffff0, 1001, TcpFlag.SYN | TcpFlag.ACK, { mss: 1460, ...timestamp(0x80000001, 9) }, 1);
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1001, 5001, TcpFlag.ACK | TcpFlag.FIN), 2);
+  reply(0xfffffff1, 1002, TcpFlag.ACK | TcpFlag.FIN, timestamp(0x80000002, 9), 3);
+  assert.equal(table.lingering, 1);
+  const last = sent.at(-1)!;
+  assert.equal(last.tcp.flags, TcpFlag.ACK);
+  assert.equal(last.tcp.ack, 0xfffffff2);
+  reply(0xfffffff1, 1002, TcpFlag.ACK | TcpFlag.FIN, timestamp(0x80000003, 9), 1000);
+  assert.deepEqual(sent.at(-1), last, "the same ACK again");
+  assert.equal(sent.at(-1)!.endpoints.clientPort, clientPort);
+  const count = sent.length;
+  reply(0xfffffff2, 1002, TcpFlag.ACK, timestamp(0x80000004, 9), 1001);
+  assert.equal(sent.length, count, "nothing but a FIN is answered");
+  assert.equal(table.counters.repliesUnmatched, 0, "the copy's replies are its own while it lingers");
+});
+
+Deno.test("a late packet of a session over is not copied as a new one while the session lingers", () => {
+  const table = new SessionTable(port80Plan(TARGET, { clients: [{ first: FAKE_CLIENTS, count: 254 }] }), {
+    segment() {},
+    clientOpened() {},
+    clientClosed() {},
+  });
+  const request = new TextEncoder().encode("GET / HTTP/1.1\r\n\r\n");
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 0);
+  const [{ clientAddress, clientPort }] = [...table.openClients()];
+  table.onReply(
+    clientAddress,
+    segment(8080, clientPort, 5000, 1001, TcpFlag.SYN | TcpFlag.ACK, { mss: 1460 }),
+    1,
+  );
+  table.onCapture(CLIENT, ONLINE, segment(40_000, 80, 1001, 7001, TcpFlag.RST), 3);
+  assert.equal(table.counters.outcomes["reset-by-client"], 1);
+  assert.equal(table.lingering, 1);
+  // Data of the session captured after its end (out of order, or sent again).
+  const late = segment(40_000, 80, 1001, 7001, TcpFlag.ACK | TcpFlag.PSH, {}, request);
+  table.onCapture(CLIENT, ONLINE, late, 500);
+  assert.equal(table.counters.sessionsCopied, 1, "not taken over while the session lingers");
+  assert.equal(table.active, 0);
+  table.tick(3 + defaultSessionConfig.lingerMs - 1);
+  assert.equal(table.lingering, 1);
+  table.tick(3 + defaultSessionConfig.lingerMs);
+  assert.equal(table.lingering, 0);
+  table.onCapture(CLIENT, ONLINE, late, 3000);
+  assert.equal(table.counters.sessionsCopied, 2, "forgotten once its lingering is over: data is taken over");
+  // A new connection from the port while the copy lingers is copied at once.
+  table.onCapture(CLIENT, ONLINE, segment(40_001, 80, 1000, 0, TcpFlag.SYN, { mss: 1460 }), 3001);
+  table.onCapture(CLIENT, ONLINE, segment(40_001, 80, 1001, 0, TcpFlag.RST), 3002);
+  assert.equal(table.lingering, 1);
+  table.onCapture(CLIENT, ONLINE, segment(40_001, 80, 90_000, 0, TcpFlag.SYN, { mss: 1460 }), 3003);
+  assert.equal(table.counters.sessionsCopied, 4);
+  assert.equal(table.active, 2);
 });
 
 Deno.test("the sink hears how each copy ended, with the real client's address and port", () => {
