@@ -4,7 +4,8 @@
  * bytes, FIN, reset) handed back to the session. No raw socket and no privilege: the kernel does TCP.
  *
  * Sockets are libc's, non-blocking, through `ffi/` (`StreamSocket`), all watched by one poll per batch
- * of events (`SocketPoller`: a wait on a worker thread, or a look on the JS thread after news).
+ * of events (`SocketPoller`: a wait on a worker thread, or after news a look on the JS thread, which
+ * sleeps there up to a millisecond unless the capture has packets).
  * `Deno.connect` and `node:net` were measured first (bench/RESULTS.md): under a live capture's load their
  * connects waited in the event loop for seconds (no SYN left while the capture kept it busy), and
  * `Deno.connect` can neither bind a local address (`--bind`) nor close with a RST. Here connect(2) runs
@@ -53,6 +54,8 @@ const EADDRNOTAVAIL = 99;
 const EADDRINUSE = 98;
 /** The longest a poll waits when nothing happens (a wake ends it sooner). */
 const POLL_MS = 1000;
+/** How long a look after news waits on the JS thread before a worker thread takes over the wait. */
+const LOOK_MS = 1;
 /** The most one send(2) or recv(2) passes (`StreamSocket`'s limit too). */
 const IO_BYTES = 65536;
 /** Sends or receives of one io_uring batch at most, and the bytes sent: more go in a second batch. */
@@ -287,6 +290,14 @@ export class ConnectTransport implements ConnectionSink {
     this.listener.turnEnded?.(session, turn, expected);
   }
 
+  /**
+   * Descriptors whose readiness ends the loop's look on the JS thread (the live capture's): it waits
+   * there only while nothing else has work for the thread.
+   */
+  endLooksOn(fds: readonly number[]): void {
+    this.#poller.endLooksOn(fds);
+  }
+
   /** Resets every connection still open and stops watching (shutdown, after the sessions were abandoned). */
   async closeAll(): Promise<void> {
     for (const socket of this.#closing) socket.close();
@@ -364,10 +375,12 @@ export class ConnectTransport implements ConnectionSink {
         fds.push(connection.socket.fd);
         writable.push(!connection.connected || connection.unsent.length > 0);
       }
-      // After news more is likely: a look on this thread. Only when it finds nothing does a worker thread
-      // wait: each hand-off to it and back is two context switches, which cost this VM more than a
-      // poll(2), and on busy CPUs a wait for one.
-      if (!busy || this.#poller.check(fds, writable, ready) === 0) {
+      // After news more is likely soon: a look on this thread, which waits there up to LOOK_MS (less if
+      // the capture has packets). Only when it finds nothing does a worker thread wait: each hand-off to
+      // it and back is two context switches and a wake of the event loop, which cost this VM more than a
+      // poll(2) that sleeps (a third of the system calls per keep-alive request; bench/RESULTS.md,
+      // eleventh round), and on busy CPUs a wait for one.
+      if (!busy || this.#poller.check(fds, writable, ready, LOOK_MS) === 0) {
         await this.#poller.wait(fds, writable, ready, POLL_MS);
       }
       busy = false;

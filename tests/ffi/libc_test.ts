@@ -194,6 +194,37 @@ Deno.test("SocketPoller.check reports at once what a wait would, and nothing whe
   }
 });
 
+Deno.test("SocketPoller.check waits up to its timeout on quiet sockets, less once a look-ender is readable", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const poller = new SocketPoller();
+  try {
+    const quiet = await connectOverLoopback(listener, poller);
+    const capture = await connectOverLoopback(listener, poller); // stands for the capture's descriptor
+    const ready: number[] = [];
+    let started = performance.now();
+    assert.equal(poller.check([quiet.socket.fd], [false], ready, 60), 0);
+    assert.ok(performance.now() - started >= 50, `looked ${performance.now() - started} ms`);
+    poller.endLooksOn([capture.socket.fd]);
+    await capture.server.write(new TextEncoder().encode("packets"));
+    await sleep(20);
+    started = performance.now();
+    assert.equal(poller.check([quiet.socket.fd], [false], ready, 5000), 0);
+    assert.ok(performance.now() - started < 1000, `looked ${performance.now() - started} ms`);
+    assert.deepEqual(ready, [0]);
+    poller.endLooksOn([]);
+    started = performance.now();
+    assert.equal(poller.check([quiet.socket.fd], [false], ready, 60), 0);
+    assert.ok(performance.now() - started >= 50, `looked ${performance.now() - started} ms`);
+    for (const { socket, server } of [quiet, capture]) {
+      socket.close();
+      server.close();
+    }
+  } finally {
+    listener.close();
+    poller.close();
+  }
+});
+
 Deno.test("a StreamSocket to a closed port fails as refused; a wait is woken early", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
