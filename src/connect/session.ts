@@ -6,7 +6,7 @@
  * goes out through a `ConnectionSink`. The kernel does the TCP; the session never sees a segment of the
  * target's, only how many bytes it answered.
  */
-import { ClientStream, type SegmentIn, seqOffset, sessionIsn } from "../session/mod.ts";
+import { ClientStream, type SegmentIn, seqOffset, sessionIsn, StreamPool } from "../session/mod.ts";
 import type { CopiedSession, SessionConfig, SessionEndpoints, SessionOutcome } from "../session/mod.ts";
 import { TcpFlag } from "../wire/mod.ts";
 import { AnswerTurns, type TurnEnd, type TurnTimings } from "./turns.ts";
@@ -15,7 +15,10 @@ import { AnswerTurns, type TurnEnd, type TurnTimings } from "./turns.ts";
 export interface ConnectionSink {
   /** Opens a connection to `session.endpoints`' target; its news comes back through the session's `on*`. */
   connect(session: ConnectSession): void;
-  /** Writes `bytes` (never written to afterwards) after what was written before. */
+  /**
+   * Writes `bytes` after what was written before. They are the sink's during the call only (the stream
+   * they come from reuses its buffers): a sink that keeps them copies them.
+   */
   write(session: ConnectSession, bytes: Uint8Array): void;
   /** Shuts the connection's writing side (FIN): the client closed. */
   shutdown(session: ConnectSession): void;
@@ -41,6 +44,13 @@ export interface ConnectConfig extends SessionConfig {
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** How long a session whose target closed, with everything delivered, waits for the client's FIN. */
 const HALF_CLOSED_TIMEOUT_MS = 10_000;
+/** Idle bytes the sessions' shared `StreamPool` keeps for the next requests: a burst's worth, as the packet engine's. */
+const STREAM_POOL_IDLE_BYTES = 2 << 20;
+/**
+ * Every session's stream takes its pieces from this pool and gives them back once written: the sink is
+ * done with what `write` handed it when the call returns (`ConnectionSink.write`).
+ */
+const streamPool = new StreamPool(STREAM_POOL_IDLE_BYTES);
 
 /** Where the session is. */
 export type ConnectPhase = "connecting" | "open" | "over";
@@ -82,7 +92,7 @@ export class ConnectSession implements CopiedSession {
     takeOver: boolean,
     now: number,
   ) {
-    this.#stream = new ClientStream(config.maxBuffered);
+    this.#stream = new ClientStream(config.maxBuffered, undefined, streamPool);
     this.#clientIsn = sessionIsn(first);
     this.#turns = new AnswerTurns(this.#timings(), now);
     this.#openedAt = now;
@@ -335,5 +345,6 @@ export class ConnectSession implements CopiedSession {
       outcome === "reset-by-target";
     if (graceful) this.sink.close(this);
     else this.sink.reset(this);
+    this.#stream.dispose(); // what it still held goes back to the pool: nothing of it is written now
   }
 }

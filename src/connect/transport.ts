@@ -61,13 +61,25 @@ const IO_BYTES = 65536;
 /** Sends or receives of one io_uring batch at most, and the bytes sent: more go in a second batch. */
 const RING_ENTRIES = 256;
 const RING_BYTES = 256 * 1024;
+/**
+ * The buffers connections keep their unsent bytes in: this size unless a turn writes more, and this many
+ * kept for the next connections written to (a turn's worth), so that a write costs no new buffer.
+ */
+const UNSENT_BYTES = 4096;
+const SPARE_BUFFERS_KEPT = 512;
+const NO_BYTES = new Uint8Array(0);
 
 interface Connection {
   readonly session: ConnectSession;
   readonly socket: StreamSocket;
   connected: boolean;
-  /** Bytes written and not sent yet (the kernel had no room, or the turn of the event loop is not over). */
-  readonly unsent: Uint8Array<ArrayBuffer>[];
+  /**
+   * Bytes written and not sent yet (the kernel had no room, or the turn of the event loop is not over):
+   * the first `unsentLength` of this buffer, copied in (the session's stream reuses what it wrote once
+   * `write` returns), `NO_BYTES` while there are none.
+   */
+  unsent: Uint8Array<ArrayBuffer>;
+  unsentLength: number;
   /** Shut the writing side once `unsent` is sent. */
   shutdownPending: boolean;
   /** In `#written` now: once only, or the ring would send its bytes twice in one batch. */
@@ -91,8 +103,8 @@ export class ConnectTransport implements ConnectionSink {
   readonly #nextBind = { 4: 0, 6: 0 };
   readonly #poller = new SocketPoller();
   readonly #buffer = new Uint8Array(IO_BYTES);
-  /** Several writes of one connection, copied together for one send. */
-  readonly #gathered = new Uint8Array(IO_BYTES);
+  /** `UNSENT_BYTES` buffers no connection holds now. */
+  readonly #spareBuffers: Uint8Array<ArrayBuffer>[] = [];
   /** Connections written to in this turn of the event loop, sent at its end. */
   readonly #written: Connection[] = [];
   /**
@@ -151,7 +163,8 @@ export class ConnectTransport implements ConnectionSink {
       session,
       socket,
       connected: false,
-      unsent: [],
+      unsent: NO_BYTES,
+      unsentLength: 0,
       shutdownPending: false,
       written: false,
       ended: false,
@@ -163,12 +176,38 @@ export class ConnectTransport implements ConnectionSink {
     const connection = this.#connections.get(session);
     if (connection === undefined) return;
     this.listener.wrote?.(session, session.turn, bytes);
-    connection.unsent.push(bytes as Uint8Array<ArrayBuffer>);
+    this.#keepUnsent(connection, bytes);
     // Sent when this turn of the event loop is over, with whatever else the session writes in it: a
     // capture batch often holds several requests of a session that fell behind and pipelines, and each
-    // send(2) is a system call and a trip through the kernel's TCP. (More than one waiting otherwise: the
-    // kernel had no room, and the poller says when it has.)
-    if (connection.connected && connection.unsent.length === 1) this.#sendAtTurnEnd(connection);
+    // send(2) is a system call and a trip through the kernel's TCP. (Bytes waiting from before otherwise:
+    // the kernel had no room, and the poller says when it has.)
+    if (connection.connected && connection.unsentLength === bytes.length) this.#sendAtTurnEnd(connection);
+  }
+
+  /** Copies `bytes` after `connection`'s unsent ones, into a spare buffer or a larger one as needed. */
+  #keepUnsent(connection: Connection, bytes: Uint8Array): void {
+    const kept = connection.unsentLength;
+    const length = kept + bytes.length;
+    if (length > connection.unsent.length) {
+      const larger = length <= UNSENT_BYTES
+        ? this.#spareBuffers.pop() ?? new Uint8Array(UNSENT_BYTES)
+        : new Uint8Array(Math.max(length, 2 * connection.unsent.length));
+      if (kept > 0) larger.set(connection.unsent.subarray(0, kept));
+      this.#dropUnsent(connection);
+      connection.unsent = larger;
+    }
+    connection.unsent.set(bytes, kept);
+    connection.unsentLength = length;
+  }
+
+  /** Forgets `connection`'s unsent bytes, its buffer kept for another connection if it is a spare's size. */
+  #dropUnsent(connection: Connection): void {
+    const buffer = connection.unsent;
+    if (buffer.length === UNSENT_BYTES && this.#spareBuffers.length < SPARE_BUFFERS_KEPT) {
+      this.#spareBuffers.push(buffer);
+    }
+    connection.unsent = NO_BYTES;
+    connection.unsentLength = 0;
   }
 
   /** Has `connection`'s writes (and FIN) of this turn of the event loop go when it is over. */
@@ -199,16 +238,21 @@ export class ConnectTransport implements ConnectionSink {
     for (const connection of this.#written) {
       connection.written = false;
       if (this.#connections.get(connection.session) !== connection) continue;
-      if (!batched || connection.unsent.length === 0) {
+      if (!batched || connection.unsentLength === 0) {
         this.#flush(connection);
         continue;
       }
-      const next = Math.min(connection.unsent[0].length, IO_BYTES);
-      if (ring.count === ring.capacity || (staged > 0 && staged + next > ring.staging.length)) {
+      const length = Math.min(connection.unsentLength, IO_BYTES);
+      if (ring.count === ring.capacity || (staged > 0 && staged + length > ring.staging.length)) {
         this.#submitRing();
         staged = 0;
       }
-      const length = gather(connection.unsent, ring.staging, staged);
+      const { unsent } = connection;
+      // The whole buffer where it fits (no view made; what follows its bytes is written over next).
+      ring.staging.set(
+        staged + unsent.length <= ring.staging.length ? unsent : unsent.subarray(0, length),
+        staged,
+      );
       ring.queueSend(connection.socket.fd, staged, length);
       this.#inRing.push(connection);
       staged += length;
@@ -250,7 +294,7 @@ export class ConnectTransport implements ConnectionSink {
     // At the end of the turn, after its writes: a session that ends in the same turn (the target had
     // closed already, as with HTTP's `Connection: close`) closes instead, and close(2) sends the FIN, so
     // the shutdown(2) is saved. (Writes waiting for room: the poller sends the FIN after them.)
-    if (connection.connected && connection.unsent.length === 0) this.#sendAtTurnEnd(connection);
+    if (connection.connected && connection.unsentLength === 0) this.#sendAtTurnEnd(connection);
   }
 
   reset(session: ConnectSession): void {
@@ -258,6 +302,7 @@ export class ConnectTransport implements ConnectionSink {
     if (connection === undefined) return;
     if (connection.connected) this.#flush(connection); // what was written before goes first, as it would have
     this.#connections.delete(session);
+    this.#dropUnsent(connection);
     connection.socket.abort();
     this.#endWait();
   }
@@ -268,6 +313,7 @@ export class ConnectTransport implements ConnectionSink {
     connection.shutdownPending = false; // close(2) sends the FIN, after what is unsent
     if (connection.connected) this.#flush(connection);
     this.#connections.delete(session);
+    this.#dropUnsent(connection);
     // At the end of the turn, with the other closes and sends of the turn: its descriptor stays taken
     // until then, so no socket opened meanwhile gets it.
     this.#closing.push(connection.socket);
@@ -320,12 +366,10 @@ export class ConnectTransport implements ConnectionSink {
 
   /** Sends what waits, several writes at once; once all of it went, the FIN if the client's came. */
   #flush(connection: Connection): void {
-    const { unsent, socket } = connection;
-    while (unsent.length > 0) {
-      const gathered = unsent.length > 1 ? gather(unsent, this.#gathered, 0) : 0;
-      const offered = gathered > 0 ? gathered : Math.min(unsent[0].length, IO_BYTES);
-      const sent = gathered > 0 ? socket.send(this.#gathered, gathered) : socket.send(unsent[0]);
-      if (!this.#sent(connection, sent, offered)) return;
+    const { socket } = connection;
+    while (connection.unsentLength > 0) {
+      const offered = Math.min(connection.unsentLength, IO_BYTES);
+      if (!this.#sent(connection, socket.send(connection.unsent, offered), offered)) return;
     }
     if (connection.shutdownPending) {
       connection.shutdownPending = false;
@@ -339,19 +383,16 @@ export class ConnectTransport implements ConnectionSink {
    * broken connection).
    */
   #sent(connection: Connection, sent: number, offered: number): boolean {
-    const { unsent } = connection;
     if (sent < 0) return false; // the connection broke: the poller reports it
     if (sent === 0) {
       this.#poller.wake(); // watch for room to write
       return false;
     }
     this.writes++;
-    for (let left = sent; left > 0;) {
-      if (left >= unsent[0].length) left -= unsent.shift()!.length;
-      else {
-        unsent[0] = unsent[0].subarray(left);
-        left = 0;
-      }
+    if (sent === connection.unsentLength) this.#dropUnsent(connection);
+    else {
+      connection.unsent.copyWithin(0, sent, connection.unsentLength);
+      connection.unsentLength -= sent;
     }
     if (sent < offered) {
       this.#poller.wake(); // the kernel took what it had room for: watch for room for the rest
@@ -370,10 +411,10 @@ export class ConnectTransport implements ConnectionSink {
       this.#flushWritten();
       fds.length = writable.length = watched.length = 0;
       for (const connection of this.#connections.values()) {
-        if (connection.ended && connection.connected && connection.unsent.length === 0) continue;
+        if (connection.ended && connection.connected && connection.unsentLength === 0) continue;
         watched.push(connection);
         fds.push(connection.socket.fd);
-        writable.push(!connection.connected || connection.unsent.length > 0);
+        writable.push(!connection.connected || connection.unsentLength > 0);
       }
       // After news more is likely soon: a look on this thread, which waits there up to LOOK_MS (less if
       // the capture has packets). Only when it finds nothing does a worker thread wait: each hand-off to
@@ -421,7 +462,7 @@ export class ConnectTransport implements ConnectionSink {
       session.onConnected(now);
       if (this.#connections.get(session) !== connection) return;
       // With the sends of the other connections that opened in this news: in one io_uring_enter.
-      if (connection.unsent.length > 0 || connection.shutdownPending) this.#sendAtTurnEnd(connection);
+      if (connection.unsentLength > 0 || connection.shutdownPending) this.#sendAtTurnEnd(connection);
     } else if (ready & POLL_WRITE) {
       this.#flush(connection);
     }
@@ -505,25 +546,4 @@ export class ConnectTransport implements ConnectionSink {
     }
     return true;
   }
-}
-
-/**
- * Copies `unsent`'s first writes into `into` from `offset`, as many whole as fit (at most 64 KiB, one send's
- * worth), or, if the first does not fit, as much of it as does; returns how many bytes it copied.
- */
-function gather(unsent: readonly Uint8Array[], into: Uint8Array, offset: number): number {
-  const room = Math.min(into.length - offset, IO_BYTES);
-  let length = 0;
-  for (const bytes of unsent) {
-    if (length + bytes.length > room) {
-      if (length === 0) {
-        into.set(bytes.subarray(0, room), offset);
-        length = room;
-      }
-      break;
-    }
-    into.set(bytes, offset + length);
-    length += bytes.length;
-  }
-  return length;
 }

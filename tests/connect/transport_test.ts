@@ -147,6 +147,19 @@ Deno.test("a connection's writes in one turn of the event loop leave in one send
   });
 });
 
+Deno.test("what a write hands over is copied: the caller may reuse its bytes at once", async () => {
+  await withTransport(async (transport, session, conn) => {
+    const as = session as unknown as ConnectSession;
+    // A stream's pooled buffer, reused for the next request before the turn's send.
+    const reused = encoder.encode("GET /first HTTP/1.1\r\n\r\n");
+    transport.write(as, reused);
+    reused.set(encoder.encode("GET /other"));
+    transport.write(as, reused.subarray(0, 10));
+    const expected = "GET /first HTTP/1.1\r\n\r\nGET /other";
+    assert.equal(new TextDecoder().decode(await readBytes(conn, expected.length)), expected);
+  });
+});
+
 Deno.test("the writes of several connections in one turn leave together, each whole", async () => {
   await withSessions(5, true, async (transport, sessions, connect) => {
     const conns: Deno.Conn[] = [];
