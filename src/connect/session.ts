@@ -9,7 +9,7 @@
 import { ClientStream, type SegmentIn, seqOffset, sessionIsn, StreamPool } from "../session/mod.ts";
 import type { CopiedSession, SessionConfig, SessionEndpoints, SessionOutcome } from "../session/mod.ts";
 import { TcpFlag } from "../wire/mod.ts";
-import { AnswerTurns, type TurnEnd, type TurnTimings } from "./turns.ts";
+import { AnswerTurns, type TurnEnd } from "./turns.ts";
 
 /** What a session asks of its connection; the transport does it. */
 export interface ConnectionSink {
@@ -68,7 +68,7 @@ export class ConnectSession implements CopiedSession {
 
   readonly #stream: ClientStream;
   readonly #clientIsn: number;
-  #turns: AnswerTurns;
+  readonly #turns: AnswerTurns;
   readonly #openedAt: number;
   /** Client offset up to which bytes were handed to the connection. */
   #written = 1;
@@ -94,7 +94,7 @@ export class ConnectSession implements CopiedSession {
   ) {
     this.#stream = new ClientStream(config.maxBuffered, undefined, streamPool);
     this.#clientIsn = sessionIsn(first);
-    this.#turns = new AnswerTurns(this.#timings(), now);
+    this.#turns = new AnswerTurns(config, now);
     this.#openedAt = now;
     this.#lastActivity = now;
     sink.connect(this);
@@ -201,7 +201,7 @@ export class ConnectSession implements CopiedSession {
     this.phase = "open";
     this.connectedAt = now;
     this.#lastActivity = now;
-    this.#turns = new AnswerTurns(this.#timings(), now); // turn 0 (a banner) begins with the connection
+    this.#turns.opened(now); // nothing of the turns happened before: the client's bytes waited for this
     this.#advance(now);
   }
 
@@ -242,11 +242,6 @@ export class ConnectSession implements CopiedSession {
     if (this.outcome !== undefined) return;
     const delivered = this.#shutdown && this.#written === this.#stream.finOffset;
     this.#end(delivered ? "completed" : "reset-by-target", now);
-  }
-
-  #timings(): TurnTimings {
-    const { answerGapMs, responseWaitMs, maxLagMs } = this.config;
-    return { answerGapMs, responseWaitMs, maxLagMs };
   }
 
   /** Writes what may go, lets requests go in their turn, then the client's FIN or RST in theirs. */
