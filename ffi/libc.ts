@@ -554,25 +554,21 @@ export class StreamSocket {
   }
 
   /**
-   * Starts connecting to `address`:`port` (4 bytes for IPv4, 16 for IPv6; from `local`, an address of the
-   * same family, when given); the connection is open once the poller says the socket is writable and
-   * `connectError` is 0. Returns the errno if it failed at once.
+   * Starts connecting to `to` (a `socketAddress`, IPv4 or IPv6; from `from`, one of the same family, when
+   * given): socket addresses made once by the caller, not per connection. The connection is open once the
+   * poller says the socket is writable and `connectError` is 0. Returns the errno if it failed at once.
    */
-  static connect(address: Uint8Array, port: number, local?: Uint8Array): StreamSocket | number {
-    if (local !== undefined && local.length !== address.length) {
-      throw new TypeError(`a ${local.length}-byte local address for a ${address.length}-byte target`);
+  static connect(to: Uint8Array<ArrayBuffer>, from?: Uint8Array<ArrayBuffer>): StreamSocket | number {
+    if (from !== undefined && from.length !== to.length) {
+      throw new TypeError(`a ${from.length}-byte local socket address for a ${to.length}-byte target's`);
     }
-    const domain = address.length === 4 ? AF_INET : AF_INET6;
-    const to = socketAddress(address, port);
+    const domain = to.length === SOCKADDR_IN_SIZE ? AF_INET : AF_INET6;
     const fd = libc().socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return lastErrno();
-    if (local !== undefined) {
-      const from = socketAddress(local, 0);
-      if (libc().bind(fd, from, from.length) < 0) {
-        const errno = lastErrno();
-        libc().close(fd);
-        return errno;
-      }
+    if (from !== undefined && libc().bind(fd, from, from.length) < 0) {
+      const errno = lastErrno();
+      libc().close(fd);
+      return errno;
     }
     if (libc().connect(fd, to, to.length) < 0) {
       const errno = lastErrno();

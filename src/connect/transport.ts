@@ -19,6 +19,7 @@ import {
   POLL_ERROR,
   POLL_READ,
   POLL_WRITE,
+  socketAddress,
   SocketPoller,
   SocketRing,
   StreamSocket,
@@ -98,8 +99,13 @@ export class ConnectTransport implements ConnectionSink {
   bindFailures = 0;
 
   readonly #connections = new Map<ConnectSession, Connection>();
-  /** The `--bind` addresses of each family, taken in turn by the connections to targets of that family. */
-  readonly #bind: Readonly<Record<4 | 6, readonly Uint8Array[]>>;
+  /**
+   * The `--bind` addresses of each family as socket addresses, taken in turn by the connections to targets
+   * of that family.
+   */
+  readonly #bind: Readonly<Record<4 | 6, readonly Uint8Array<ArrayBuffer>[]>>;
+  /** Each target's socket address by address and port, made at its first connection. */
+  readonly #targets = new Map<Address, Map<number, Uint8Array<ArrayBuffer>>>();
   readonly #nextBind = { 4: 0, 6: 0 };
   readonly #poller = new SocketPoller();
   readonly #buffer = new Uint8Array(IO_BYTES);
@@ -133,7 +139,9 @@ export class ConnectTransport implements ConnectionSink {
     readonly listener: AnswerListener,
   ) {
     const bytesOf = (family: 4 | 6) =>
-      bind.filter((address) => addressFamily(address) === family).map(addressBytes);
+      bind.filter((address) => addressFamily(address) === family).map((address) =>
+        socketAddress(addressBytes(address), 0)
+      );
     this.#bind = { 4: bytesOf(4), 6: bytesOf(6) };
     this.#loop = this.#run();
   }
@@ -146,8 +154,7 @@ export class ConnectTransport implements ConnectionSink {
   connect(session: ConnectSession): void {
     const { targetAddress, targetPort } = session.endpoints;
     const socket = StreamSocket.connect(
-      addressBytes(targetAddress),
-      targetPort,
+      this.#targetOf(targetAddress, targetPort),
       this.#localFor(targetAddress),
     );
     if (typeof socket === "number") {
@@ -357,8 +364,17 @@ export class ConnectTransport implements ConnectionSink {
     this.#ring?.close();
   }
 
+  /** The socket address of `address`:`port`, made once. */
+  #targetOf(address: Address, port: number): Uint8Array<ArrayBuffer> {
+    let byPort = this.#targets.get(address);
+    if (byPort === undefined) this.#targets.set(address, byPort = new Map());
+    let target = byPort.get(port);
+    if (target === undefined) byPort.set(port, target = socketAddress(addressBytes(address), port));
+    return target;
+  }
+
   /** The next `--bind` address of `target`'s family, or `undefined` (the kernel chooses) if it has none. */
-  #localFor(target: Address): Uint8Array | undefined {
+  #localFor(target: Address): Uint8Array<ArrayBuffer> | undefined {
     const family = addressFamily(target);
     const addresses = this.#bind[family];
     return addresses.length === 0 ? undefined : addresses[this.#nextBind[family]++ % addresses.length];

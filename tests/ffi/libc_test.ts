@@ -26,7 +26,8 @@ async function connectOverLoopback(
   poller: SocketPoller,
 ): Promise<{ socket: StreamSocket; server: Deno.Conn }> {
   const accepted = listener.accept();
-  const socket = StreamSocket.connect(new Uint8Array([127, 0, 0, 1]), (listener.addr as Deno.NetAddr).port);
+  const port = (listener.addr as Deno.NetAddr).port;
+  const socket = StreamSocket.connect(socketAddress(new Uint8Array([127, 0, 0, 1]), port));
   assert.ok(socket instanceof StreamSocket);
   const ready: number[] = [];
   await poller.wait([socket.fd], [true], ready, 2000);
@@ -231,7 +232,7 @@ Deno.test("a StreamSocket to a closed port fails as refused; a wait is woken ear
   listener.close();
   const poller = new SocketPoller();
   try {
-    const socket = StreamSocket.connect(new Uint8Array([127, 0, 0, 1]), port);
+    const socket = StreamSocket.connect(socketAddress(new Uint8Array([127, 0, 0, 1]), port));
     const refused = typeof socket === "number"
       ? socket
       : (await poller.wait([socket.fd], [true], [], 2000), socket.connectError());
@@ -369,7 +370,7 @@ Deno.test("a StreamSocket connects over IPv6 from a bound local address", async 
   loopback6[15] = 1;
   try {
     const accepted = listener.accept();
-    const socket = StreamSocket.connect(loopback6, port, loopback6);
+    const socket = StreamSocket.connect(socketAddress(loopback6, port), socketAddress(loopback6, 0));
     assert.ok(socket instanceof StreamSocket, `errno ${socket}`);
     const ready: number[] = [];
     await poller.wait([socket.fd], [true], ready, 2000);
@@ -382,7 +383,14 @@ Deno.test("a StreamSocket connects over IPv6 from a bound local address", async 
     socket.close();
     server.close();
     // A local address of the other family is the caller's mistake, not an errno.
-    assert.throws(() => StreamSocket.connect(loopback6, port, new Uint8Array([127, 0, 0, 1])), TypeError);
+    assert.throws(
+      () =>
+        StreamSocket.connect(
+          socketAddress(loopback6, port),
+          socketAddress(new Uint8Array([127, 0, 0, 1]), 0),
+        ),
+      TypeError,
+    );
   } finally {
     listener.close();
     poller.close();
