@@ -146,7 +146,8 @@ export class ConnectSession implements CopiedSession {
     this.#lastActivity = now;
     const flags = segment.flags;
     const start = seqOffset(this.#clientIsn, segment.seq, this.#stream.end);
-    const ack = flags & TcpFlag.ACK ? segment.ack : undefined;
+    // Signed, as the packet engine keeps acks (seq.ts): an unsigned one above 2**31 is a heap number.
+    const ack = flags & TcpFlag.ACK ? segment.ack | 0 : undefined;
     if (flags & TcpFlag.RST) {
       // As in the packet engine: before its handshake ACK only a reset right after the SYN is the client's.
       if (!this.#clientAcked && start !== this.#stream.end) return;
@@ -280,7 +281,8 @@ export class ConnectSession implements CopiedSession {
 
   #write(limit: number): void {
     while (this.#written < limit) {
-      const bytes = this.#stream.read(this.#written, limit - this.#written);
+      // From the buffer all streams share (no view per write): the sink copies what it keeps.
+      const bytes = this.#stream.readShared(this.#written, limit - this.#written);
       this.sink.write(this, bytes);
       this.#written += bytes.length;
     }
