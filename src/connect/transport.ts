@@ -127,6 +127,11 @@ export class ConnectTransport implements ConnectionSink {
   /** The news of each connection with a receive in the ring. */
   readonly #readyInRing: number[] = [];
   #closed = false;
+  /**
+   * How long a look after news may sleep: `LOOK_MS` while a live capture's descriptors can end it
+   * (`endLooksOn`), else 0: a file replay feeds its packets from this very thread, which must not sit idle.
+   */
+  #lookMs = 0;
   readonly #loop: Promise<void>;
 
   /**
@@ -351,6 +356,7 @@ export class ConnectTransport implements ConnectionSink {
    */
   endLooksOn(fds: readonly number[]): void {
     this.#poller.endLooksOn(fds);
+    this.#lookMs = fds.length > 0 ? LOOK_MS : 0;
   }
 
   /** Resets every connection still open and stops watching (shutdown, after the sessions were abandoned). */
@@ -435,11 +441,11 @@ export class ConnectTransport implements ConnectionSink {
         writable.push(!connection.connected || connection.unsentLength > 0);
       }
       // After news more is likely soon: a look on this thread, which waits there up to LOOK_MS (less if
-      // the capture has packets). Only when it finds nothing does a worker thread wait: each hand-off to
+      // the capture has packets; not at all without a live capture). Only when it finds nothing does a worker thread wait: each hand-off to
       // it and back is two context switches and a wake of the event loop, which cost this VM more than a
       // poll(2) that sleeps (a third of the system calls per keep-alive request; bench/RESULTS.md,
       // eleventh round), and on busy CPUs a wait for one.
-      if (!busy || this.#poller.check(fds, writable, ready, LOOK_MS) === 0) {
+      if (!busy || this.#poller.check(fds, writable, ready, this.#lookMs) === 0) {
         await this.#poller.wait(fds, writable, ready, POLL_MS);
       }
       busy = false;
