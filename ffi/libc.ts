@@ -554,25 +554,21 @@ export class StreamSocket {
   }
 
   /**
-   * Starts connecting to `address`:`port` (4 bytes for IPv4, 16 for IPv6; from `local`, an address of the
-   * same family, when given); the connection is open once the poller says the socket is writable and
-   * `connectError` is 0. Returns the errno if it failed at once.
+   * Starts connecting to `to` (a `socketAddress`, IPv4 or IPv6; from `from`, one of the same family, when
+   * given): socket addresses made once by the caller, not per connection. The connection is open once the
+   * poller says the socket is writable and `connectError` is 0. Returns the errno if it failed at once.
    */
-  static connect(address: Uint8Array, port: number, local?: Uint8Array): StreamSocket | number {
-    if (local !== undefined && local.length !== address.length) {
-      throw new TypeError(`a ${local.length}-byte local address for a ${address.length}-byte target`);
+  static connect(to: Uint8Array<ArrayBuffer>, from?: Uint8Array<ArrayBuffer>): StreamSocket | number {
+    if (from !== undefined && from.length !== to.length) {
+      throw new TypeError(`a ${from.length}-byte local socket address for a ${to.length}-byte target's`);
     }
-    const domain = address.length === 4 ? AF_INET : AF_INET6;
-    const to = socketAddress(address, port);
+    const domain = to.length === SOCKADDR_IN_SIZE ? AF_INET : AF_INET6;
     const fd = libc().socket(domain, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return lastErrno();
-    if (local !== undefined) {
-      const from = socketAddress(local, 0);
-      if (libc().bind(fd, from, from.length) < 0) {
-        const errno = lastErrno();
-        libc().close(fd);
-        return errno;
-      }
+    if (from !== undefined && libc().bind(fd, from, from.length) < 0) {
+      const errno = lastErrno();
+      libc().close(fd);
+      return errno;
     }
     if (libc().connect(fd, to, to.length) < 0) {
       const errno = lastErrno();
@@ -650,14 +646,20 @@ export class StreamSocket {
 
 /**
  * Waits for many sockets at once: one poll(2) off the JS thread per batch of events, over every
- * descriptor watched (or, `check`, one on the JS thread that does not wait). A wait in flight is woken (an
- * eventfd) when `wake` is called, so that sockets added or wanting to write meanwhile are watched at once.
+ * descriptor watched (or, `check`, one on the JS thread, which waits briefly or not at all). A wait in
+ * flight is woken (an eventfd) when `wake` is called, so that sockets added or wanting to write meanwhile
+ * are watched at once.
  */
 export class SocketPoller {
   readonly #wakeFd: number;
   readonly #wakeBytes = new Uint8Array(8);
   #waiting = false;
   #woken = false;
+  /** Descriptors whose readiness also ends a look (`check`), never reported: see `endLooksOn`. */
+  #lookEnders: readonly number[] = [];
+  /** The `pollfd` arrays of `wait` and `check`, kept and grown: a wait's stays the kernel's until it ends. */
+  readonly #waitFds = new PollFds();
+  readonly #checkFds = new PollFds();
 
   constructor() {
     this.#wakeFd = libc().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -671,11 +673,11 @@ export class SocketPoller {
    * left to read ends with it), `POLL_ERROR` bits.
    */
   async wait(fds: readonly number[], writable: readonly boolean[], ready: number[], timeoutMs: number) {
-    const pollfds = this.#pollfds(fds, writable);
+    const pollfds = this.#waitFds.fill(fds, writable, this.#wakeFd, []);
     this.#waiting = true;
     this.#woken = false;
     try {
-      await libc().poll(pollfds, size(fds.length + 1), Math.max(0, Math.floor(timeoutMs)));
+      await libc().poll(pollfds.bytes, size(fds.length + 1), Math.max(0, Math.floor(timeoutMs)));
     } finally {
       this.#waiting = false;
     }
@@ -683,31 +685,28 @@ export class SocketPoller {
   }
 
   /**
-   * What `wait` would report at once, found on the calling thread without waiting: no hand-off to a worker
-   * thread and back, for a caller that expects news. Returns how many of `fds` had some.
+   * What `wait` would report, found on the calling thread, waiting there up to `timeoutMs` (0: not at
+   * all) or until a descriptor of `endLooksOn`'s is ready: no hand-off to a worker thread and back, for a
+   * caller that expects news soon. Returns how many of `fds` had some.
    */
-  check(fds: readonly number[], writable: readonly boolean[], ready: number[]): number {
-    const pollfds = this.#pollfds(fds, writable);
-    const count = libc().poll_now(pollfds, size(fds.length + 1), 0);
+  check(fds: readonly number[], writable: readonly boolean[], ready: number[], timeoutMs = 0): number {
+    const pollfds = this.#checkFds.fill(fds, writable, this.#wakeFd, this.#lookEnders);
+    const entries = fds.length + 1 + this.#lookEnders.length;
+    const count = libc().poll_now(pollfds.bytes, size(entries), Math.max(0, Math.floor(timeoutMs)));
     return count <= 0 ? 0 : this.#readyOf(pollfds, fds.length, ready);
   }
 
-  /** The `pollfd` array of `fds`, the wake descriptor last. */
-  #pollfds(fds: readonly number[], writable: readonly boolean[]): Uint8Array<ArrayBuffer> {
-    const pollfds = new Uint8Array((fds.length + 1) * POLLFD_SIZE);
-    const view = new DataView(pollfds.buffer);
-    for (let i = 0; i < fds.length; i++) {
-      view.setInt32(i * POLLFD_SIZE, fds[i], true);
-      view.setInt16(i * POLLFD_SIZE + POLLFD_EVENTS, POLLIN | POLLRDHUP | (writable[i] ? POLLOUT : 0), true);
-    }
-    view.setInt32(fds.length * POLLFD_SIZE, this.#wakeFd, true);
-    view.setInt16(fds.length * POLLFD_SIZE + POLLFD_EVENTS, POLLIN, true);
-    return pollfds;
+  /**
+   * Has a look (`check`) end as soon as one of `fds` is readable (the live capture's, whose own loop reads
+   * them): the calling thread then does not sit in poll(2) while other work waits for it.
+   */
+  endLooksOn(fds: readonly number[]): void {
+    this.#lookEnders = [...fds];
   }
 
   /** Fills `ready` from a poll's `pollfds` (and takes a wake that came); returns how many had news. */
-  #readyOf(pollfds: Uint8Array<ArrayBuffer>, count: number, ready: number[]): number {
-    const view = new DataView(pollfds.buffer);
+  #readyOf(pollfds: PollFds, count: number, ready: number[]): number {
+    const view = pollfds.view;
     ready.length = count;
     let news = 0;
     for (let i = 0; i < count; i++) {
@@ -732,6 +731,37 @@ export class SocketPoller {
 
   close(): void {
     libc().close(this.#wakeFd);
+  }
+}
+
+/** A `pollfd` array, made again only when more descriptors than ever before are watched. */
+class PollFds {
+  bytes = new Uint8Array(0);
+  view = new DataView(this.bytes.buffer);
+
+  /** Writes `fds` (with `writable[i]`: also POLLOUT), then `wakeFd`, then `enders` (POLLIN each). */
+  fill(
+    fds: readonly number[],
+    writable: readonly boolean[],
+    wakeFd: number,
+    enders: readonly number[],
+  ): this {
+    const length = (fds.length + 1 + enders.length) * POLLFD_SIZE;
+    if (this.bytes.length < length) {
+      this.bytes = new Uint8Array(Math.max(length, 2 * this.bytes.length));
+      this.view = new DataView(this.bytes.buffer);
+    }
+    const view = this.view;
+    for (let i = 0; i < fds.length; i++) {
+      view.setInt32(i * POLLFD_SIZE, fds[i], true);
+      view.setInt16(i * POLLFD_SIZE + POLLFD_EVENTS, POLLIN | POLLRDHUP | (writable[i] ? POLLOUT : 0), true);
+    }
+    for (let j = 0; j <= enders.length; j++) {
+      const at = (fds.length + j) * POLLFD_SIZE;
+      view.setInt32(at, j === 0 ? wakeFd : enders[j - 1], true);
+      view.setInt16(at + POLLFD_EVENTS, POLLIN, true);
+    }
+    return this;
   }
 }
 

@@ -268,14 +268,15 @@ export class Capture {
    */
   waitReadable(timeoutMs: number): Promise<boolean> {
     if (this.#handle === null || this.#kind !== "live") return Promise.resolve(true);
-    if (this.#poller === undefined) {
-      const fd = pcap().pcap_get_selectable_fd(this.#handle);
-      if (fd < 0) {
-        throw new FatalError(`cannot wait for packets on ${this.#source}: no selectable descriptor`);
-      }
-      this.#poller = new FdPoller(fd);
-    }
+    this.#poller ??= new FdPoller(this.selectableFd);
     return this.#poller.waitReadable(timeoutMs);
+  }
+
+  /** The live capture's descriptor, readable once packets are ready for `next` (for a poll of one's own). */
+  get selectableFd(): number {
+    const fd = pcap().pcap_get_selectable_fd(this.#open());
+    if (fd < 0) throw new FatalError(`cannot wait for packets on ${this.#source}: no selectable descriptor`);
+    return fd;
   }
 
   /** Packets the kernel dropped for lack of buffer space, over all of `captures`. */

@@ -639,7 +639,7 @@ export class Http2Sink implements ConnectionSink {
       this.#gates.set(session, gate);
     }
     if (gate === null) return this.inner.write(session, bytes);
-    gate.fromClient(bytes);
+    gate.fromClient(bytes.slice()); // the gate may hold frames, and the bytes are ours during the call only
     if (gate.phase === "plain") this.#gates.set(session, null);
   }
 

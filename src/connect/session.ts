@@ -6,16 +6,19 @@
  * goes out through a `ConnectionSink`. The kernel does the TCP; the session never sees a segment of the
  * target's, only how many bytes it answered.
  */
-import { ClientStream, type SegmentIn, seqOffset, sessionIsn } from "../session/mod.ts";
+import { ClientStream, type SegmentIn, seqOffset, sessionIsn, StreamPool } from "../session/mod.ts";
 import type { CopiedSession, SessionConfig, SessionEndpoints, SessionOutcome } from "../session/mod.ts";
 import { TcpFlag } from "../wire/mod.ts";
-import { AnswerTurns, type TurnEnd, type TurnTimings } from "./turns.ts";
+import { AnswerTurns, type TurnEnd } from "./turns.ts";
 
 /** What a session asks of its connection; the transport does it. */
 export interface ConnectionSink {
   /** Opens a connection to `session.endpoints`' target; its news comes back through the session's `on*`. */
   connect(session: ConnectSession): void;
-  /** Writes `bytes` (never written to afterwards) after what was written before. */
+  /**
+   * Writes `bytes` after what was written before. They are the sink's during the call only (the stream
+   * they come from reuses its buffers): a sink that keeps them copies them.
+   */
   write(session: ConnectSession, bytes: Uint8Array): void;
   /** Shuts the connection's writing side (FIN): the client closed. */
   shutdown(session: ConnectSession): void;
@@ -41,6 +44,13 @@ export interface ConnectConfig extends SessionConfig {
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** How long a session whose target closed, with everything delivered, waits for the client's FIN. */
 const HALF_CLOSED_TIMEOUT_MS = 10_000;
+/** Idle bytes the sessions' shared `StreamPool` keeps for the next requests: a burst's worth, as the packet engine's. */
+const STREAM_POOL_IDLE_BYTES = 2 << 20;
+/**
+ * Every session's stream takes its pieces from this pool and gives them back once written: the sink is
+ * done with what `write` handed it when the call returns (`ConnectionSink.write`).
+ */
+const streamPool = new StreamPool(STREAM_POOL_IDLE_BYTES);
 
 /** Where the session is. */
 export type ConnectPhase = "connecting" | "open" | "over";
@@ -58,7 +68,7 @@ export class ConnectSession implements CopiedSession {
 
   readonly #stream: ClientStream;
   readonly #clientIsn: number;
-  #turns: AnswerTurns;
+  readonly #turns: AnswerTurns;
   readonly #openedAt: number;
   /** Client offset up to which bytes were handed to the connection. */
   #written = 1;
@@ -82,9 +92,9 @@ export class ConnectSession implements CopiedSession {
     takeOver: boolean,
     now: number,
   ) {
-    this.#stream = new ClientStream(config.maxBuffered);
+    this.#stream = new ClientStream(config.maxBuffered, undefined, streamPool);
     this.#clientIsn = sessionIsn(first);
-    this.#turns = new AnswerTurns(this.#timings(), now);
+    this.#turns = new AnswerTurns(config, now);
     this.#openedAt = now;
     this.#lastActivity = now;
     sink.connect(this);
@@ -136,7 +146,8 @@ export class ConnectSession implements CopiedSession {
     this.#lastActivity = now;
     const flags = segment.flags;
     const start = seqOffset(this.#clientIsn, segment.seq, this.#stream.end);
-    const ack = flags & TcpFlag.ACK ? segment.ack : undefined;
+    // Signed, as the packet engine keeps acks (seq.ts): an unsigned one above 2**31 is a heap number.
+    const ack = flags & TcpFlag.ACK ? segment.ack | 0 : undefined;
     if (flags & TcpFlag.RST) {
       // As in the packet engine: before its handshake ACK only a reset right after the SYN is the client's.
       if (!this.#clientAcked && start !== this.#stream.end) return;
@@ -191,7 +202,7 @@ export class ConnectSession implements CopiedSession {
     this.phase = "open";
     this.connectedAt = now;
     this.#lastActivity = now;
-    this.#turns = new AnswerTurns(this.#timings(), now); // turn 0 (a banner) begins with the connection
+    this.#turns.opened(now); // nothing of the turns happened before: the client's bytes waited for this
     this.#advance(now);
   }
 
@@ -234,11 +245,6 @@ export class ConnectSession implements CopiedSession {
     this.#end(delivered ? "completed" : "reset-by-target", now);
   }
 
-  #timings(): TurnTimings {
-    const { answerGapMs, responseWaitMs, maxLagMs } = this.config;
-    return { answerGapMs, responseWaitMs, maxLagMs };
-  }
-
   /** Writes what may go, lets requests go in their turn, then the client's FIN or RST in theirs. */
   #advance(now: number): void {
     if (this.phase !== "open" || this.outcome !== undefined) return;
@@ -275,7 +281,8 @@ export class ConnectSession implements CopiedSession {
 
   #write(limit: number): void {
     while (this.#written < limit) {
-      const bytes = this.#stream.read(this.#written, limit - this.#written);
+      // From the buffer all streams share (no view per write): the sink copies what it keeps.
+      const bytes = this.#stream.readShared(this.#written, limit - this.#written);
       this.sink.write(this, bytes);
       this.#written += bytes.length;
     }
@@ -335,5 +342,6 @@ export class ConnectSession implements CopiedSession {
       outcome === "reset-by-target";
     if (graceful) this.sink.close(this);
     else this.sink.reset(this);
+    this.#stream.dispose(); // what it still held goes back to the pool: nothing of it is written now
   }
 }

@@ -4,7 +4,8 @@
  * bytes, FIN, reset) handed back to the session. No raw socket and no privilege: the kernel does TCP.
  *
  * Sockets are libc's, non-blocking, through `ffi/` (`StreamSocket`), all watched by one poll per batch
- * of events (`SocketPoller`: a wait on a worker thread, or a look on the JS thread after news).
+ * of events (`SocketPoller`: a wait on a worker thread, or after news a look on the JS thread, which
+ * sleeps there up to a millisecond unless the capture has packets).
  * `Deno.connect` and `node:net` were measured first (bench/RESULTS.md): under a live capture's load their
  * connects waited in the event loop for seconds (no SYN left while the capture kept it busy), and
  * `Deno.connect` can neither bind a local address (`--bind`) nor close with a RST. Here connect(2) runs
@@ -18,6 +19,7 @@ import {
   POLL_ERROR,
   POLL_READ,
   POLL_WRITE,
+  socketAddress,
   SocketPoller,
   SocketRing,
   StreamSocket,
@@ -53,18 +55,34 @@ const EADDRNOTAVAIL = 99;
 const EADDRINUSE = 98;
 /** The longest a poll waits when nothing happens (a wake ends it sooner). */
 const POLL_MS = 1000;
+/** Connections with news handled in one pass of the loop, at most, before the event loop gets a turn. */
+const PASS_NEWS = 256;
+/** How long a look after news waits on the JS thread before a worker thread takes over the wait. */
+const LOOK_MS = 1;
 /** The most one send(2) or recv(2) passes (`StreamSocket`'s limit too). */
 const IO_BYTES = 65536;
 /** Sends or receives of one io_uring batch at most, and the bytes sent: more go in a second batch. */
 const RING_ENTRIES = 256;
 const RING_BYTES = 256 * 1024;
+/**
+ * The buffers connections keep their unsent bytes in: this size unless a turn writes more, and this many
+ * kept for the next connections written to (a turn's worth), so that a write costs no new buffer.
+ */
+const UNSENT_BYTES = 4096;
+const SPARE_BUFFERS_KEPT = 512;
+const NO_BYTES = new Uint8Array(0);
 
 interface Connection {
   readonly session: ConnectSession;
   readonly socket: StreamSocket;
   connected: boolean;
-  /** Bytes written and not sent yet (the kernel had no room, or the turn of the event loop is not over). */
-  readonly unsent: Uint8Array<ArrayBuffer>[];
+  /**
+   * Bytes written and not sent yet (the kernel had no room, or the turn of the event loop is not over):
+   * the first `unsentLength` of this buffer, copied in (the session's stream reuses what it wrote once
+   * `write` returns), `NO_BYTES` while there are none.
+   */
+  unsent: Uint8Array<ArrayBuffer>;
+  unsentLength: number;
   /** Shut the writing side once `unsent` is sent. */
   shutdownPending: boolean;
   /** In `#written` now: once only, or the ring would send its bytes twice in one batch. */
@@ -83,13 +101,18 @@ export class ConnectTransport implements ConnectionSink {
   bindFailures = 0;
 
   readonly #connections = new Map<ConnectSession, Connection>();
-  /** The `--bind` addresses of each family, taken in turn by the connections to targets of that family. */
-  readonly #bind: Readonly<Record<4 | 6, readonly Uint8Array[]>>;
+  /**
+   * The `--bind` addresses of each family as socket addresses, taken in turn by the connections to targets
+   * of that family.
+   */
+  readonly #bind: Readonly<Record<4 | 6, readonly Uint8Array<ArrayBuffer>[]>>;
+  /** Each target's socket address by address and port, made at its first connection. */
+  readonly #targets = new Map<Address, Map<number, Uint8Array<ArrayBuffer>>>();
   readonly #nextBind = { 4: 0, 6: 0 };
   readonly #poller = new SocketPoller();
   readonly #buffer = new Uint8Array(IO_BYTES);
-  /** Several writes of one connection, copied together for one send. */
-  readonly #gathered = new Uint8Array(IO_BYTES);
+  /** `UNSENT_BYTES` buffers no connection holds now. */
+  readonly #spareBuffers: Uint8Array<ArrayBuffer>[] = [];
   /** Connections written to in this turn of the event loop, sent at its end. */
   readonly #written: Connection[] = [];
   /**
@@ -104,6 +127,11 @@ export class ConnectTransport implements ConnectionSink {
   /** The news of each connection with a receive in the ring. */
   readonly #readyInRing: number[] = [];
   #closed = false;
+  /**
+   * How long a look after news may sleep: `LOOK_MS` while a live capture's descriptors can end it
+   * (`endLooksOn`), else 0: a file replay feeds its packets from this very thread, which must not sit idle.
+   */
+  #lookMs = 0;
   readonly #loop: Promise<void>;
 
   /**
@@ -118,7 +146,9 @@ export class ConnectTransport implements ConnectionSink {
     readonly listener: AnswerListener,
   ) {
     const bytesOf = (family: 4 | 6) =>
-      bind.filter((address) => addressFamily(address) === family).map(addressBytes);
+      bind.filter((address) => addressFamily(address) === family).map((address) =>
+        socketAddress(addressBytes(address), 0)
+      );
     this.#bind = { 4: bytesOf(4), 6: bytesOf(6) };
     this.#loop = this.#run();
   }
@@ -131,8 +161,7 @@ export class ConnectTransport implements ConnectionSink {
   connect(session: ConnectSession): void {
     const { targetAddress, targetPort } = session.endpoints;
     const socket = StreamSocket.connect(
-      addressBytes(targetAddress),
-      targetPort,
+      this.#targetOf(targetAddress, targetPort),
       this.#localFor(targetAddress),
     );
     if (typeof socket === "number") {
@@ -148,7 +177,8 @@ export class ConnectTransport implements ConnectionSink {
       session,
       socket,
       connected: false,
-      unsent: [],
+      unsent: NO_BYTES,
+      unsentLength: 0,
       shutdownPending: false,
       written: false,
       ended: false,
@@ -160,12 +190,38 @@ export class ConnectTransport implements ConnectionSink {
     const connection = this.#connections.get(session);
     if (connection === undefined) return;
     this.listener.wrote?.(session, session.turn, bytes);
-    connection.unsent.push(bytes as Uint8Array<ArrayBuffer>);
+    this.#keepUnsent(connection, bytes);
     // Sent when this turn of the event loop is over, with whatever else the session writes in it: a
     // capture batch often holds several requests of a session that fell behind and pipelines, and each
-    // send(2) is a system call and a trip through the kernel's TCP. (More than one waiting otherwise: the
-    // kernel had no room, and the poller says when it has.)
-    if (connection.connected && connection.unsent.length === 1) this.#sendAtTurnEnd(connection);
+    // send(2) is a system call and a trip through the kernel's TCP. (Bytes waiting from before otherwise:
+    // the kernel had no room, and the poller says when it has.)
+    if (connection.connected && connection.unsentLength === bytes.length) this.#sendAtTurnEnd(connection);
+  }
+
+  /** Copies `bytes` after `connection`'s unsent ones, into a spare buffer or a larger one as needed. */
+  #keepUnsent(connection: Connection, bytes: Uint8Array): void {
+    const kept = connection.unsentLength;
+    const length = kept + bytes.length;
+    if (length > connection.unsent.length) {
+      const larger = length <= UNSENT_BYTES
+        ? this.#spareBuffers.pop() ?? new Uint8Array(UNSENT_BYTES)
+        : new Uint8Array(Math.max(length, 2 * connection.unsent.length));
+      if (kept > 0) larger.set(connection.unsent.subarray(0, kept));
+      this.#dropUnsent(connection);
+      connection.unsent = larger;
+    }
+    connection.unsent.set(bytes, kept);
+    connection.unsentLength = length;
+  }
+
+  /** Forgets `connection`'s unsent bytes, its buffer kept for another connection if it is a spare's size. */
+  #dropUnsent(connection: Connection): void {
+    const buffer = connection.unsent;
+    if (buffer.length === UNSENT_BYTES && this.#spareBuffers.length < SPARE_BUFFERS_KEPT) {
+      this.#spareBuffers.push(buffer);
+    }
+    connection.unsent = NO_BYTES;
+    connection.unsentLength = 0;
   }
 
   /** Has `connection`'s writes (and FIN) of this turn of the event loop go when it is over. */
@@ -196,16 +252,21 @@ export class ConnectTransport implements ConnectionSink {
     for (const connection of this.#written) {
       connection.written = false;
       if (this.#connections.get(connection.session) !== connection) continue;
-      if (!batched || connection.unsent.length === 0) {
+      if (!batched || connection.unsentLength === 0) {
         this.#flush(connection);
         continue;
       }
-      const next = Math.min(connection.unsent[0].length, IO_BYTES);
-      if (ring.count === ring.capacity || (staged > 0 && staged + next > ring.staging.length)) {
+      const length = Math.min(connection.unsentLength, IO_BYTES);
+      if (ring.count === ring.capacity || (staged > 0 && staged + length > ring.staging.length)) {
         this.#submitRing();
         staged = 0;
       }
-      const length = gather(connection.unsent, ring.staging, staged);
+      const { unsent } = connection;
+      // The whole buffer where it fits (no view made; what follows its bytes is written over next).
+      ring.staging.set(
+        staged + unsent.length <= ring.staging.length ? unsent : unsent.subarray(0, length),
+        staged,
+      );
       ring.queueSend(connection.socket.fd, staged, length);
       this.#inRing.push(connection);
       staged += length;
@@ -247,7 +308,7 @@ export class ConnectTransport implements ConnectionSink {
     // At the end of the turn, after its writes: a session that ends in the same turn (the target had
     // closed already, as with HTTP's `Connection: close`) closes instead, and close(2) sends the FIN, so
     // the shutdown(2) is saved. (Writes waiting for room: the poller sends the FIN after them.)
-    if (connection.connected && connection.unsent.length === 0) this.#sendAtTurnEnd(connection);
+    if (connection.connected && connection.unsentLength === 0) this.#sendAtTurnEnd(connection);
   }
 
   reset(session: ConnectSession): void {
@@ -255,6 +316,7 @@ export class ConnectTransport implements ConnectionSink {
     if (connection === undefined) return;
     if (connection.connected) this.#flush(connection); // what was written before goes first, as it would have
     this.#connections.delete(session);
+    this.#dropUnsent(connection);
     connection.socket.abort();
     this.#endWait();
   }
@@ -265,6 +327,7 @@ export class ConnectTransport implements ConnectionSink {
     connection.shutdownPending = false; // close(2) sends the FIN, after what is unsent
     if (connection.connected) this.#flush(connection);
     this.#connections.delete(session);
+    this.#dropUnsent(connection);
     // At the end of the turn, with the other closes and sends of the turn: its descriptor stays taken
     // until then, so no socket opened meanwhile gets it.
     this.#closing.push(connection.socket);
@@ -287,6 +350,15 @@ export class ConnectTransport implements ConnectionSink {
     this.listener.turnEnded?.(session, turn, expected);
   }
 
+  /**
+   * Descriptors whose readiness ends the loop's look on the JS thread (the live capture's): it waits
+   * there only while nothing else has work for the thread.
+   */
+  endLooksOn(fds: readonly number[]): void {
+    this.#poller.endLooksOn(fds);
+    this.#lookMs = fds.length > 0 ? LOOK_MS : 0;
+  }
+
   /** Resets every connection still open and stops watching (shutdown, after the sessions were abandoned). */
   async closeAll(): Promise<void> {
     for (const socket of this.#closing) socket.close();
@@ -300,8 +372,17 @@ export class ConnectTransport implements ConnectionSink {
     this.#ring?.close();
   }
 
+  /** The socket address of `address`:`port`, made once. */
+  #targetOf(address: Address, port: number): Uint8Array<ArrayBuffer> {
+    let byPort = this.#targets.get(address);
+    if (byPort === undefined) this.#targets.set(address, byPort = new Map());
+    let target = byPort.get(port);
+    if (target === undefined) byPort.set(port, target = socketAddress(addressBytes(address), port));
+    return target;
+  }
+
   /** The next `--bind` address of `target`'s family, or `undefined` (the kernel chooses) if it has none. */
-  #localFor(target: Address): Uint8Array | undefined {
+  #localFor(target: Address): Uint8Array<ArrayBuffer> | undefined {
     const family = addressFamily(target);
     const addresses = this.#bind[family];
     return addresses.length === 0 ? undefined : addresses[this.#nextBind[family]++ % addresses.length];
@@ -309,12 +390,10 @@ export class ConnectTransport implements ConnectionSink {
 
   /** Sends what waits, several writes at once; once all of it went, the FIN if the client's came. */
   #flush(connection: Connection): void {
-    const { unsent, socket } = connection;
-    while (unsent.length > 0) {
-      const gathered = unsent.length > 1 ? gather(unsent, this.#gathered, 0) : 0;
-      const offered = gathered > 0 ? gathered : Math.min(unsent[0].length, IO_BYTES);
-      const sent = gathered > 0 ? socket.send(this.#gathered, gathered) : socket.send(unsent[0]);
-      if (!this.#sent(connection, sent, offered)) return;
+    const { socket } = connection;
+    while (connection.unsentLength > 0) {
+      const offered = Math.min(connection.unsentLength, IO_BYTES);
+      if (!this.#sent(connection, socket.send(connection.unsent, offered), offered)) return;
     }
     if (connection.shutdownPending) {
       connection.shutdownPending = false;
@@ -328,19 +407,16 @@ export class ConnectTransport implements ConnectionSink {
    * broken connection).
    */
   #sent(connection: Connection, sent: number, offered: number): boolean {
-    const { unsent } = connection;
     if (sent < 0) return false; // the connection broke: the poller reports it
     if (sent === 0) {
       this.#poller.wake(); // watch for room to write
       return false;
     }
     this.writes++;
-    for (let left = sent; left > 0;) {
-      if (left >= unsent[0].length) left -= unsent.shift()!.length;
-      else {
-        unsent[0] = unsent[0].subarray(left);
-        left = 0;
-      }
+    if (sent === connection.unsentLength) this.#dropUnsent(connection);
+    else {
+      connection.unsent.copyWithin(0, sent, connection.unsentLength);
+      connection.unsentLength -= sent;
     }
     if (sent < offered) {
       this.#poller.wake(); // the kernel took what it had room for: watch for room for the rest
@@ -359,35 +435,49 @@ export class ConnectTransport implements ConnectionSink {
       this.#flushWritten();
       fds.length = writable.length = watched.length = 0;
       for (const connection of this.#connections.values()) {
-        if (connection.ended && connection.connected && connection.unsent.length === 0) continue;
+        if (connection.ended && connection.connected && connection.unsentLength === 0) continue;
         watched.push(connection);
         fds.push(connection.socket.fd);
-        writable.push(!connection.connected || connection.unsent.length > 0);
+        writable.push(!connection.connected || connection.unsentLength > 0);
       }
-      // After news more is likely: a look on this thread. Only when it finds nothing does a worker thread
-      // wait: each hand-off to it and back is two context switches, which cost this VM more than a
-      // poll(2), and on busy CPUs a wait for one.
-      if (!busy || this.#poller.check(fds, writable, ready) === 0) {
+      // After news more is likely soon: a look on this thread, which waits there up to LOOK_MS (less if
+      // the capture has packets; not at all without a live capture). Only when it finds nothing does a worker thread wait: each hand-off to
+      // it and back is two context switches and a wake of the event loop, which cost this VM more than a
+      // poll(2) that sleeps (a third of the system calls per keep-alive request; bench/RESULTS.md,
+      // eleventh round), and on busy CPUs a wait for one.
+      if (!busy || this.#poller.check(fds, writable, ready, this.#lookMs) === 0) {
         await this.#poller.wait(fds, writable, ready, POLL_MS);
       }
       busy = false;
-      const now = performance.now();
-      for (let i = 0; i < watched.length; i++) {
-        const connection = watched[i];
-        // Closed meanwhile (its descriptor may even belong to a newer socket now): not ours any more.
-        if (ready[i] === 0 || this.#connections.get(connection.session) !== connection) ready[i] = 0;
-        else this.#onReady(connection, ready[i], now);
-      }
-      this.#submitReceives(now);
-      // The sessions settle once all of this news was read: nothing between a receive queued in the ring
-      // and its submission runs the table, which might close its connection.
-      for (let i = 0; i < watched.length; i++) {
-        if (ready[i] === 0) continue;
-        this.changed(watched[i].session);
+      // The news in passes of at most PASS_NEWS connections, each followed by a turn of the event loop (the
+      // capture's, the timers', a close that came) before the next pass or the look: one pass over all of
+      // it took up to 445 ms with new connections, the capture unread meanwhile (bench/RESULTS.md).
+      for (let from = 0; from < watched.length;) {
+        const now = performance.now();
+        let to = from;
+        for (let news = 0; to < watched.length && news < PASS_NEWS; to++) {
+          const connection = watched[to];
+          // Closed meanwhile (its descriptor may even belong to a newer socket now): not ours any more.
+          if (ready[to] === 0 || this.#connections.get(connection.session) !== connection) ready[to] = 0;
+          else {
+            this.#onReady(connection, ready[to], now);
+            news++;
+          }
+        }
+        this.#submitReceives(now);
+        // The sessions settle once the pass's news was read: nothing between a receive queued in the ring
+        // and its submission runs the table, which might close its connection.
+        let settled = false;
+        for (let i = from; i < to; i++) {
+          if (ready[i] === 0) continue;
+          this.changed(watched[i].session);
+          settled = true;
+        }
+        from = to;
+        if (!settled) continue;
         busy = true;
+        await new Promise((resolve) => setImmediate(resolve));
       }
-      // Before the look, a turn of the event loop: the capture's, the timers' (and a close that came).
-      if (busy) await new Promise((resolve) => setImmediate(resolve));
     }
   }
 
@@ -408,7 +498,7 @@ export class ConnectTransport implements ConnectionSink {
       session.onConnected(now);
       if (this.#connections.get(session) !== connection) return;
       // With the sends of the other connections that opened in this news: in one io_uring_enter.
-      if (connection.unsent.length > 0 || connection.shutdownPending) this.#sendAtTurnEnd(connection);
+      if (connection.unsentLength > 0 || connection.shutdownPending) this.#sendAtTurnEnd(connection);
     } else if (ready & POLL_WRITE) {
       this.#flush(connection);
     }
@@ -492,25 +582,4 @@ export class ConnectTransport implements ConnectionSink {
     }
     return true;
   }
-}
-
-/**
- * Copies `unsent`'s first writes into `into` from `offset`, as many whole as fit (at most 64 KiB, one send's
- * worth), or, if the first does not fit, as much of it as does; returns how many bytes it copied.
- */
-function gather(unsent: readonly Uint8Array[], into: Uint8Array, offset: number): number {
-  const room = Math.min(into.length - offset, IO_BYTES);
-  let length = 0;
-  for (const bytes of unsent) {
-    if (length + bytes.length > room) {
-      if (length === 0) {
-        into.set(bytes.subarray(0, room), offset);
-        length = room;
-      }
-      break;
-    }
-    into.set(bytes, offset + length);
-    length += bytes.length;
-  }
-  return length;
 }

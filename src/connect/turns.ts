@@ -77,6 +77,11 @@ export class AnswerTurns {
     this.#startedAt = now;
   }
 
+  /** The connection opened at `now`: turn 0 (a banner the target may send first) begins with it. */
+  opened(now: number): void {
+    this.#startedAt = now;
+  }
+
   /** The target sent `length` bytes at `now`. */
   answer(length: number, now: number): void {
     this.#total += length;

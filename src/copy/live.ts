@@ -74,6 +74,7 @@ export async function copyLive(
     runtime.packetsKernelDropped = Capture.dropped(captures);
   };
   const kernelStats = setInterval(readKernelStats, KERNEL_STATS_MS);
+  runtime.capturing(captures.map((capture) => capture.selectableFd));
   try {
     await Promise.all(captures.map(async (capture) => {
       for (let behind = false; !signal.aborted;) {
@@ -90,6 +91,7 @@ export async function copyLive(
     return { kernelDropped: runtime.packetsKernelDropped };
   } finally {
     clearInterval(kernelStats);
+    runtime.capturing([]);
     for (const capture of captures) capture.close();
   }
 }

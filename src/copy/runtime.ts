@@ -189,6 +189,11 @@ export class CopyRuntime {
     this.#removePidFile();
   }
 
+  /** The live capture's descriptors, while it runs (then none): see `Transport.capturing`. */
+  capturing(fds: readonly number[]): void {
+    this.#transport.capturing?.(fds);
+  }
+
   /** Intercepts with at least one connection up now; `undefined` where the transport needs none. */
   get interceptsConnected(): number | undefined {
     return this.#transport.interceptsConnected;

@@ -26,6 +26,11 @@ export interface Transport {
   readonly interceptsConnected: number | undefined;
   /** How a copy reached the target, for the per-session debug line. */
   describe(endpoints: SessionEndpoints, session: CopiedSession): string;
+  /**
+   * The live capture's descriptors (none once it is closed), for a transport whose loop may sit in
+   * poll(2) on the JS thread: it stops as soon as packets are ready.
+   */
+  capturing?(fds: readonly number[]): void;
 }
 
 /** Every transport counter at 0, for a transport to fill in its own. */
@@ -249,6 +254,10 @@ export class ConnectionTransport implements Transport {
   #forget(session: ComparedSession): void {
     this.#compared.delete(session.candidate);
     if (session.baseline !== undefined) this.#compared.delete(session.baseline);
+  }
+
+  capturing(fds: readonly number[]): void {
+    this.#connections.endLooksOn(fds);
   }
 
   /** Copies over connections of their own hear no intercept. */

@@ -29,7 +29,7 @@
  *
  * @module
  */
-export { ClientStream } from "./stream.ts";
+export { ClientStream, StreamPool } from "./stream.ts";
 export { seqOffset } from "./seq.ts";
 export {
   defaultSessionConfig,

@@ -395,7 +395,7 @@ Deno.test("the sink gates only connections that begin with the preface", () => {
   sink.answer(banner, new TextEncoder().encode("220 ready\r\n"));
   const helo = new TextEncoder().encode("HELO x\r\n");
   sink.write(banner, helo);
-  assert.equal(written.at(-1)![1], helo);
+  assert.deepEqual(written.at(-1)![1], helo);
   assert.deepEqual(sink.counts, {
     sessions: 1,
     streamsOpened: 1,

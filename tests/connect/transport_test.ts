@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { setImmediate } from "node:timers";
 import { type AnswerListener, ConnectTransport } from "../../src/connect/transport.ts";
 import type { ConnectSession } from "../../src/connect/session.ts";
 import { parseIpv4 } from "../../src/wire/mod.ts";
@@ -144,6 +145,19 @@ Deno.test("a connection's writes in one turn of the event loop leave in one send
     await until(() => transport.writes > 0, "the send");
     assert.equal(new TextDecoder().decode(await readBytes(conn, 28)), "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
     assert.equal(transport.writes, 1);
+  });
+});
+
+Deno.test("what a write hands over is copied: the caller may reuse its bytes at once", async () => {
+  await withTransport(async (transport, session, conn) => {
+    const as = session as unknown as ConnectSession;
+    // A stream's pooled buffer, reused for the next request before the turn's send.
+    const reused = encoder.encode("GET /first HTTP/1.1\r\n\r\n");
+    transport.write(as, reused);
+    reused.set(encoder.encode("GET /other"));
+    transport.write(as, reused.subarray(0, 10));
+    const expected = "GET /first HTTP/1.1\r\n\r\nGET /other";
+    assert.equal(new TextDecoder().decode(await readBytes(conn, expected.length)), expected);
   });
 });
 
@@ -308,4 +322,31 @@ Deno.test("a refused connection reaches the session", async () => {
   assert.deepEqual(refused.news, ["refused"]);
   assert.equal(transport.open, 0);
   await transport.closeAll();
+});
+
+Deno.test("news of many connections at once is settled in passes, the event loop turning between", async () => {
+  const count = 300;
+  const order: string[] = [];
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const transport = new ConnectTransport([], () => {
+    if (order.length === 0) setImmediate(() => order.push("turn"));
+    order.push("news");
+  }, new RecordingListener(false));
+  const target = { targetAddress: parseIpv4("127.0.0.1")!, targetPort: (server.addr as Deno.NetAddr).port };
+  const sessions = Array.from({ length: count }, () => new ListeningSession(target));
+  const conns: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for (let i = 0; i < count; i++) conns.push(await server.accept());
+  })();
+  try {
+    for (const session of sessions) transport.connect(session as unknown as ConnectSession);
+    await accepting;
+    await until(() => sessions.every((session) => session.news.includes("connected")), "all connected");
+    const firstPass = order.indexOf("turn");
+    assert.ok(firstPass > 0 && firstPass <= 256, `the event loop turned after ${firstPass} of ${count}`);
+  } finally {
+    for (const conn of conns) conn.close();
+    await transport.closeAll();
+    server.close();
+  }
 });

@@ -26,7 +26,8 @@ async function connectOverLoopback(
   poller: SocketPoller,
 ): Promise<{ socket: StreamSocket; server: Deno.Conn }> {
   const accepted = listener.accept();
-  const socket = StreamSocket.connect(new Uint8Array([127, 0, 0, 1]), (listener.addr as Deno.NetAddr).port);
+  const port = (listener.addr as Deno.NetAddr).port;
+  const socket = StreamSocket.connect(socketAddress(new Uint8Array([127, 0, 0, 1]), port));
   assert.ok(socket instanceof StreamSocket);
   const ready: number[] = [];
   await poller.wait([socket.fd], [true], ready, 2000);
@@ -194,13 +195,44 @@ Deno.test("SocketPoller.check reports at once what a wait would, and nothing whe
   }
 });
 
+Deno.test("SocketPoller.check waits up to its timeout on quiet sockets, less once a look-ender is readable", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const poller = new SocketPoller();
+  try {
+    const quiet = await connectOverLoopback(listener, poller);
+    const capture = await connectOverLoopback(listener, poller); // stands for the capture's descriptor
+    const ready: number[] = [];
+    let started = performance.now();
+    assert.equal(poller.check([quiet.socket.fd], [false], ready, 60), 0);
+    assert.ok(performance.now() - started >= 50, `looked ${performance.now() - started} ms`);
+    poller.endLooksOn([capture.socket.fd]);
+    await capture.server.write(new TextEncoder().encode("packets"));
+    await sleep(20);
+    started = performance.now();
+    assert.equal(poller.check([quiet.socket.fd], [false], ready, 5000), 0);
+    assert.ok(performance.now() - started < 1000, `looked ${performance.now() - started} ms`);
+    assert.deepEqual(ready, [0]);
+    poller.endLooksOn([]);
+    started = performance.now();
+    assert.equal(poller.check([quiet.socket.fd], [false], ready, 60), 0);
+    assert.ok(performance.now() - started >= 50, `looked ${performance.now() - started} ms`);
+    for (const { socket, server } of [quiet, capture]) {
+      socket.close();
+      server.close();
+    }
+  } finally {
+    listener.close();
+    poller.close();
+  }
+});
+
 Deno.test("a StreamSocket to a closed port fails as refused; a wait is woken early", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   const poller = new SocketPoller();
   try {
-    const socket = StreamSocket.connect(new Uint8Array([127, 0, 0, 1]), port);
+    const socket = StreamSocket.connect(socketAddress(new Uint8Array([127, 0, 0, 1]), port));
     const refused = typeof socket === "number"
       ? socket
       : (await poller.wait([socket.fd], [true], [], 2000), socket.connectError());
@@ -338,7 +370,7 @@ Deno.test("a StreamSocket connects over IPv6 from a bound local address", async 
   loopback6[15] = 1;
   try {
     const accepted = listener.accept();
-    const socket = StreamSocket.connect(loopback6, port, loopback6);
+    const socket = StreamSocket.connect(socketAddress(loopback6, port), socketAddress(loopback6, 0));
     assert.ok(socket instanceof StreamSocket, `errno ${socket}`);
     const ready: number[] = [];
     await poller.wait([socket.fd], [true], ready, 2000);
@@ -351,7 +383,14 @@ Deno.test("a StreamSocket connects over IPv6 from a bound local address", async 
     socket.close();
     server.close();
     // A local address of the other family is the caller's mistake, not an errno.
-    assert.throws(() => StreamSocket.connect(loopback6, port, new Uint8Array([127, 0, 0, 1])), TypeError);
+    assert.throws(
+      () =>
+        StreamSocket.connect(
+          socketAddress(loopback6, port),
+          socketAddress(new Uint8Array([127, 0, 0, 1]), 0),
+        ),
+      TypeError,
+    );
   } finally {
     listener.close();
     poller.close();
