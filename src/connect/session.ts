@@ -65,6 +65,8 @@ export class ConnectSession implements CopiedSession {
   /** When the connection opened and when the target's first byte came, if they did. */
   connectedAt: number | undefined;
   firstByteAt: number | undefined;
+  /** Why the connection could not be opened (errno), for the session's debug line; 0 if it was not refused. */
+  connectErrno = 0;
 
   readonly #stream: ClientStream;
   readonly #clientIsn: number;
@@ -206,9 +208,11 @@ export class ConnectSession implements CopiedSession {
     this.#advance(now);
   }
 
-  /** The connection could not be opened: `refused` by a RST, else no answer or no route. */
-  onConnectFailed(refused: boolean, now: number): void {
-    if (this.outcome === undefined) this.#end(refused ? "refused" : "no-answer", now);
+  /** The connection could not be opened (`errno` says why): `refused` by a RST, else no answer or no route. */
+  onConnectFailed(refused: boolean, now: number, errno: number): void {
+    if (this.outcome !== undefined) return;
+    this.connectErrno = errno;
+    this.#end(refused ? "refused" : "no-answer", now);
   }
 
   /** The target sent `length` bytes. */

@@ -168,7 +168,7 @@ export class ConnectTransport implements ConnectionSink {
       // Failed at once (a refusal on this host, no free port): told once the session is set up.
       if (socket === EADDRNOTAVAIL || socket === EADDRINUSE) this.bindFailures++;
       queueMicrotask(() => {
-        session.onConnectFailed(socket === ECONNREFUSED, performance.now());
+        session.onConnectFailed(socket === ECONNREFUSED, performance.now(), socket);
         this.changed(session);
       });
       return;
@@ -490,7 +490,7 @@ export class ConnectTransport implements ConnectionSink {
       if (error !== 0) {
         this.#connections.delete(session);
         socket.close();
-        session.onConnectFailed(error === ECONNREFUSED, now);
+        session.onConnectFailed(error === ECONNREFUSED, now, error);
         return;
       }
       if (!(ready & (POLL_WRITE | POLL_ERROR))) return;

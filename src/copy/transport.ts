@@ -5,6 +5,7 @@
 import type { CounterValues, Logger } from "../ops/mod.ts";
 import type { CopiedSession, SessionEndpoints, SessionTable, TableSink } from "../session/mod.ts";
 import { formatEndpoint } from "../wire/mod.ts";
+import { errnoMessage } from "../../ffi/mod.ts";
 import { beginsWithHttp2Preface, ConnectSession, ConnectTransport, Http2Sink } from "../connect/mod.ts";
 import { ComparedSession, CompareRun } from "./comparing.ts";
 import { InterceptLinks } from "./intercept_link.ts";
@@ -288,7 +289,10 @@ export class ConnectionTransport implements Transport {
   describe(endpoints: SessionEndpoints, session: CopiedSession): string {
     const target = formatEndpoint(endpoints.targetAddress, endpoints.targetPort);
     if (!(session instanceof ConnectSession)) return `to ${target}`;
-    const firstByte = session.firstByteAt === undefined || session.connectedAt === undefined
+    // A connect that failed says why: one failing at once (no route, no port) is not a silent target.
+    const firstByte = session.connectErrno !== 0
+      ? `connect failed: ${errnoMessage(session.connectErrno)}`
+      : session.firstByteAt === undefined || session.connectedAt === undefined
       ? "no answer"
       : `first byte after ${(session.firstByteAt - session.connectedAt).toFixed(1)} ms`;
     return `over a connection to ${target}: ${session.answerBytes} bytes answered, ` +

@@ -201,8 +201,9 @@ Deno.test("a RST after the client's FIN waits for the answer: the FIN's sequence
 
 Deno.test("a refused connection, a connection that never opens, a reset under the session: each counted as such", () => {
   const refused = open();
-  refused.session.onConnectFailed(true, 2);
+  refused.session.onConnectFailed(true, 2, 111);
   assert.equal(refused.session.outcome, "refused");
+  assert.equal(refused.session.connectErrno, 111, "why, for the debug line");
   const silent = open();
   silent.session.onTick(silent.session.nextDeadline);
   assert.equal(silent.session.outcome, "no-answer");
