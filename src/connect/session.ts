@@ -42,6 +42,8 @@ export interface ConnectConfig extends SessionConfig {
 
 /** How long a connection may take to open before the target counts as not answering. */
 export const CONNECT_TIMEOUT_MS = 10_000;
+/** The errno of a connection the target refused (a RST to its SYN). */
+export const ECONNREFUSED = 111;
 /** How long a session whose target closed, with everything delivered, waits for the client's FIN. */
 const HALF_CLOSED_TIMEOUT_MS = 10_000;
 /** Idle bytes the sessions' shared `StreamPool` keeps for the next requests: a burst's worth, as the packet engine's. */
@@ -208,11 +210,11 @@ export class ConnectSession implements CopiedSession {
     this.#advance(now);
   }
 
-  /** The connection could not be opened (`errno` says why): `refused` by a RST, else no answer or no route. */
-  onConnectFailed(refused: boolean, now: number, errno: number): void {
+  /** The connection could not be opened, `errno` says why: refused by a RST, else no answer or no route. */
+  onConnectFailed(errno: number, now: number): void {
     if (this.outcome !== undefined) return;
     this.connectErrno = errno;
-    this.#end(refused ? "refused" : "no-answer", now);
+    this.#end(errno === ECONNREFUSED ? "refused" : "no-answer", now);
   }
 
   /** The target sent `length` bytes. */

@@ -50,7 +50,6 @@ export interface AnswerListener {
 }
 
 const EAGAIN = 11;
-const ECONNREFUSED = 111;
 const EADDRNOTAVAIL = 99;
 const EADDRINUSE = 98;
 /** The longest a poll waits when nothing happens (a wake ends it sooner). */
@@ -168,7 +167,7 @@ export class ConnectTransport implements ConnectionSink {
       // Failed at once (a refusal on this host, no free port): told once the session is set up.
       if (socket === EADDRNOTAVAIL || socket === EADDRINUSE) this.bindFailures++;
       queueMicrotask(() => {
-        session.onConnectFailed(socket === ECONNREFUSED, performance.now(), socket);
+        session.onConnectFailed(socket, performance.now());
         this.changed(session);
       });
       return;
@@ -490,7 +489,7 @@ export class ConnectTransport implements ConnectionSink {
       if (error !== 0) {
         this.#connections.delete(session);
         socket.close();
-        session.onConnectFailed(error === ECONNREFUSED, now, error);
+        session.onConnectFailed(error, now);
         return;
       }
       if (!(ready & (POLL_WRITE | POLL_ERROR))) return;

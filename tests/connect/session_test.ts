@@ -1,6 +1,7 @@
 /** One `--connect` session, event by event: what it asks of its connection for each thing that happens. */
 import assert from "node:assert/strict";
 import { type ConnectionSink, ConnectSession, type TurnEnd } from "../../src/connect/mod.ts";
+import { ECONNREFUSED } from "../../src/connect/session.ts";
 import { defaultSessionConfig, type SegmentIn } from "../../src/session/mod.ts";
 import { TcpFlag } from "../../src/wire/mod.ts";
 
@@ -201,7 +202,7 @@ Deno.test("a RST after the client's FIN waits for the answer: the FIN's sequence
 
 Deno.test("a refused connection, a connection that never opens, a reset under the session: each counted as such", () => {
   const refused = open();
-  refused.session.onConnectFailed(true, 2, 111);
+  refused.session.onConnectFailed(ECONNREFUSED, 2);
   assert.equal(refused.session.outcome, "refused");
   assert.equal(refused.session.connectErrno, 111, "why, for the debug line");
   const silent = open();

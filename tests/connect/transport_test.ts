@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { setImmediate } from "node:timers";
 import { type AnswerListener, ConnectTransport } from "../../src/connect/transport.ts";
-import type { ConnectSession } from "../../src/connect/session.ts";
+import { type ConnectSession, ECONNREFUSED } from "../../src/connect/session.ts";
 import { parseIpv4 } from "../../src/wire/mod.ts";
 import { sleep } from "../../src/sleep.ts";
 
@@ -17,8 +17,8 @@ class ListeningSession {
   onConnected() {
     this.news.push("connected");
   }
-  onConnectFailed(refused: boolean) {
-    this.news.push(refused ? "refused" : "failed");
+  onConnectFailed(errno: number) {
+    this.news.push(errno === ECONNREFUSED ? "refused" : "failed");
   }
   onAnswer(length: number) {
     this.answered += length;
