@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { PacketBatch, RawSocket, readKernelFile } from "../ffi/mod.ts";
 import { sourceToward } from "../src/copy/sender.ts";
+import { cpuSeconds } from "./cpu.ts";
 import { buildIpv4Tcp, buildIpv6Tcp, ipv6Address, parseIpv4, parseIpv6, TcpFlag } from "../src/wire/mod.ts";
 import { type Host, withLab } from "../tests/lab/lab.ts";
 import { TARGET_MAC } from "./packet_path.ts";
@@ -27,7 +28,6 @@ const TARGET6 = "2001:2::fa";
 const FAKE_CLIENT = "198.19.0.1";
 const FAKE_CLIENT6 = "2001:2:0:1::1";
 const BATCH = 64;
-const CLOCK_TICKS_PER_SECOND = 100;
 
 /** One child's figures. */
 interface SendRun {
@@ -39,14 +39,8 @@ interface SendRun {
   readonly userNsPerPacket: number;
 }
 
-/** The process's user and system CPU so far, in clock ticks (/proc/self/stat's utime and stime). */
-function cpuTicks(): { user: number; system: number } {
-  const fields = readKernelFile("/proc/self/stat")!.split(") ")[1].split(" ");
-  return { user: Number(fields[11]), system: Number(fields[12]) };
-}
-
 /** Sends `packets` copies of one segment to the target through a raw socket of `family`. */
-function sendLoop(family: 4 | 6, bound: boolean, packets: number): SendRun {
+async function sendLoop(family: 4 | 6, bound: boolean, packets: number): Promise<SendRun> {
   const tcp = {
     srcPort: 40_000,
     dstPort: 8080,
@@ -70,7 +64,7 @@ function sendLoop(family: 4 | 6, bound: boolean, packets: number): SendRun {
     if (refused !== 0) throw new Error(`cannot bind to ${TARGET6}'s source: errno ${refused}`);
   }
   const batch = new PacketBatch(family, BATCH, 2048);
-  const before = cpuTicks();
+  const before = await cpuSeconds(Deno.pid);
   let dropped = 0;
   for (let sent = 0; sent < packets; sent += BATCH) {
     for (let i = 0; i < BATCH; i++) {
@@ -79,16 +73,15 @@ function sendLoop(family: 4 | 6, bound: boolean, packets: number): SendRun {
     }
     dropped += socket.sendBatch(batch);
   }
-  const after = cpuTicks();
+  const after = await cpuSeconds(Deno.pid);
   socket.close();
-  const nsPerTick = 1e9 / CLOCK_TICKS_PER_SECOND;
   return {
     family,
     bound: family === 6 && bound,
     packets,
     dropped,
-    systemNsPerPacket: Math.round((after.system - before.system) * nsPerTick / packets),
-    userNsPerPacket: Math.round((after.user - before.user) * nsPerTick / packets),
+    systemNsPerPacket: Math.round((after.system - before.system) * 1e9 / packets),
+    userNsPerPacket: Math.round((after.user - before.user) * 1e9 / packets),
   };
 }
 
@@ -150,7 +143,7 @@ async function main(): Promise<void> {
   }).values;
   const packets = Number(flags.packets);
   if (flags.child) {
-    console.log(JSON.stringify(sendLoop(flags.family === "6" ? 6 : 4, !flags.unbound, packets)));
+    console.log(JSON.stringify(await sendLoop(flags.family === "6" ? 6 : 4, !flags.unbound, packets)));
     return;
   }
   const runs = Number(flags.runs);

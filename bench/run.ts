@@ -48,11 +48,11 @@ import {
   TARGET_MAC,
 } from "./packet_path.ts";
 import { selfTimes } from "./profile_summary.ts";
+import { cpuSeconds, cpuSpent } from "./cpu.ts";
 import { errorMessage } from "../src/errors.ts";
 import { sleep } from "../src/sleep.ts";
 
 const PACKET_PATH = fileURLToPath(new URL("./packet_path.ts", import.meta.url));
-const CLOCK_TICKS_PER_SECOND = 100;
 /** The target's kernel counters that tell why copied connections were refused (nstat names). */
 const TARGET_TCP_COUNTERS = [
   "TcpExtPAWSTimewait",
@@ -240,22 +240,6 @@ async function ensureTools(): Promise<void> {
   if ((await install()).success) return;
   await new Deno.Command("apt-get", { args: ["update", "-qq"], stdout: "null" }).output();
   if (!(await install()).success) throw new Error(`cannot install ${missing.join(" ")}`);
-}
-
-/** User and system CPU seconds spent between two readings of `cpuSeconds`. */
-function cpuSpent(before: { user: number; system: number }, after: { user: number; system: number }): number {
-  return after.user - before.user + after.system - before.system;
-}
-
-/** CPU seconds in user and system mode (all threads) a process has used. */
-async function cpuSeconds(pid: number): Promise<{ user: number; system: number }> {
-  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // Fields 14 (utime) and 15 (stime) of proc(5), counted from the state field, which is 3.
-  return {
-    user: Number(fields[14 - 3]) / CLOCK_TICKS_PER_SECOND,
-    system: Number(fields[15 - 3]) / CLOCK_TICKS_PER_SECOND,
-  };
 }
 
 /**
