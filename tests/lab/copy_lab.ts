@@ -127,9 +127,13 @@ export interface CopyRun {
   readonly stderr: string;
 }
 
-/** Builds the copy lab, runs `fn`, and tears everything down whatever happens. */
+/**
+ * Builds the copy lab, runs `fn`, and tears everything down whatever happens. When `fn` fails, its error
+ * ends with what the online and target servers printed (a request they could not read, say).
+ */
 export async function withCopyLab<T>(options: CopyLabOptions, fn: (lab: CopyLab) => Promise<T>): Promise<T> {
   const dir = await Deno.makeTempDir({ prefix: "tcpshadow-lab-" });
+  const servers: LabProcess[] = [];
   const v6 = (name: keyof typeof ADDRESSES6) =>
     (options.family ?? 4) === 4 ? {} : { address6: `${ADDRESSES6[name]}/64` };
   try {
@@ -142,15 +146,36 @@ export async function withCopyLab<T>(options: CopyLabOptions, fn: (lab: CopyLab)
         ...(options.extraHosts ?? []).map((name, i) => ({ name, address: `198.18.0.${20 + i}/24` })),
       ],
     }, async (lab) => {
-      const copyLab = await setUp(lab, dir, options);
-      return await fn(copyLab);
+      const copyLab = await setUp(lab, dir, options, servers);
+      try {
+        return await fn(copyLab);
+      } catch (error) {
+        throw withServersOutput(error, servers);
+      }
     });
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }
 }
 
-async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<CopyLab> {
+/** `error`, its message followed by what each server printed on stderr, if any did. */
+function withServersOutput(error: unknown, servers: LabProcess[]): unknown {
+  const said = servers
+    .map((server) => [server.command.join(" "), server.stderrText().trim()])
+    .filter(([, text]) => text !== "")
+    .map(([command, text]) => `\n\`${command}\` printed:\n${text}`);
+  if (said.length === 0 || !(error instanceof Error)) return error;
+  error.message += said.join("");
+  return error;
+}
+
+/** Builds the hosts' servers and intercept; the servers it starts are added to `servers`. */
+async function setUp(
+  lab: Lab,
+  dir: string,
+  options: CopyLabOptions,
+  servers: LabProcess[],
+): Promise<CopyLab> {
   const client = lab.host("client");
   const online = lab.host("online");
   const target = lab.host("target");
@@ -186,6 +211,7 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
   }
 
   const onlineServer = online.spawn(serverCommand(80, onlineLogPath, options.echoFlags?.online));
+  servers.push(onlineServer);
   await waitForLine(onlineServer, "listening");
   const startTarget = async () => {
     // Tagged answers: a client that ever got one would fail its check.
@@ -196,6 +222,7 @@ async function setUp(lab: Lab, dir: string, options: CopyLabOptions): Promise<Co
         ? ["--tag", "target"]
         : ["--answer-delay-ms", String(options.targetAnswerDelayMs ?? 0), ...options.echoFlags?.target ?? []],
     ));
+    servers.push(targetServer);
     await waitForLine(targetServer, "listening");
     return targetServer;
   };
