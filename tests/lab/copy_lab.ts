@@ -12,7 +12,15 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { agentCommand, type Host, type Lab, type LabProcess, waitForLine, withLab } from "./lab.ts";
+import {
+  agentCommand,
+  type Host,
+  type Lab,
+  type LabProcess,
+  readJsonLines,
+  waitForLine,
+  withLab,
+} from "./lab.ts";
 import type { CopyCounterName } from "../../src/copy/counters.ts";
 import { sleep } from "../../src/sleep.ts";
 
@@ -242,10 +250,6 @@ async function setUp(
   );
   await waitForStderr(intercept, "listening", 15000);
 
-  const readLog = async (path: string) => {
-    const text = await Deno.readTextFile(path).catch(() => "");
-    return text.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line));
-  };
   const mapping = family === 4
     ? `80-${target.address}:8080`
     : family === 6
@@ -300,11 +304,11 @@ async function setUp(
         stderr: copy.stderrText(),
       };
     },
-    readLog,
+    readLog: readJsonLines,
     async waitForTarget(count, timeoutMs) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const lines = await readLog(targetLogPath);
+        const lines = await readJsonLines(targetLogPath);
         if (lines.length >= count || Date.now() > deadline) return lines;
         await sleep(100);
       }

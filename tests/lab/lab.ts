@@ -318,6 +318,16 @@ export async function waitUntil(
   }
 }
 
+/**
+ * The JSON lines of the file at `path` so far (none if it does not exist). A line still being written has
+ * no newline yet and is left for the next read: a process may be appending while the test reads.
+ */
+export async function readJsonLines(path: string): Promise<Array<Record<string, unknown>>> {
+  const text = await Deno.readTextFile(path).catch(() => "");
+  const complete = text.slice(0, text.lastIndexOf("\n") + 1);
+  return complete.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line));
+}
+
 function netnsNames(): string[] {
   try {
     return [...Deno.readDirSync("/run/netns")].map((entry) => entry.name);

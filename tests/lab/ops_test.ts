@@ -3,7 +3,7 @@
  * the lab, the config file and its precedence, the log file, the memory guard, SIGTERM, and SIGHUP.
  */
 import assert from "node:assert/strict";
-import { agentCommand, type Host, type LabProcess, waitForLine, waitUntil } from "./lab.ts";
+import { agentCommand, type Host, type LabProcess, readJsonLines, waitForLine, waitUntil } from "./lab.ts";
 import { type CopyLab, httpClient, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
 import { COPY_METRICS_PREFIX, MEMORY_COUNTERS, RUNTIME_COUNTERS } from "../../src/copy/counters.ts";
@@ -16,11 +16,6 @@ const INTERCEPT_METRICS = "127.0.0.1:9465";
 const SECOND_INTERCEPT_PORT = 36525;
 
 type JsonLine = Record<string, unknown>;
-
-async function readJsonLines(path: string): Promise<JsonLine[]> {
-  const text = await Deno.readTextFile(path).catch(() => "");
-  return text.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line));
-}
 
 /** Polls `path` until its last JSON line satisfies `done`; returns all lines. */
 async function waitForJson(path: string, done: (last: JsonLine) => boolean, timeoutMs = 10_000) {
