@@ -26,6 +26,8 @@ const SOCK_DGRAM = 2;
 const SO_ERROR = 4;
 const SO_LINGER = 13;
 const SHUT_WR = 1;
+/** ioctl(2) on a TCP socket: bytes in its send queue, unsent or unacknowledged (tcp(7)). */
+const SIOCOUTQ = 0x5411n;
 /** send(2) on a connection the peer reset must fail with EPIPE, not kill the process with SIGPIPE. */
 const MSG_NOSIGNAL = 0x4000;
 /** recv(2) on a TCP socket takes the bytes and drops them, copying nothing out (tcp(7)). */
@@ -82,6 +84,8 @@ const SYMBOLS = {
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
   shutdown: { parameters: ["i32", "i32"], result: "i32" },
+  // Variadic in C; its one argument here is a pointer, passed as any other (x86-64 and AArch64 alike).
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
   eventfd: { parameters: ["u32", "i32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
@@ -546,6 +550,9 @@ export function routeNetlinkDump(type: number, body: Uint8Array): { type: number
  * without waiting (a `SocketPoller` says when to go on), half-close, and the abortive close (RST) that
  * `Deno.connect` does not offer. IPv4 or IPv6, by the target address's length.
  */
+/** Where ioctl(2) puts its int (one call at a time: JS is single-threaded). */
+const ioctlValue = new Uint8Array(4);
+
 export class StreamSocket {
   #fd: number;
 
@@ -614,6 +621,14 @@ export class StreamSocket {
     const length = Math.min(buffer.length, MAX_IO);
     const received = libc().recv(this.#fd, buffer, size(length), discard ? MSG_TRUNC : 0);
     return received >= 0 ? received : -lastErrno();
+  }
+
+  /**
+   * Bytes sent that the peer has not acknowledged yet, or not sent yet (SIOCOUTQ); 0 once closed.
+   */
+  unacknowledged(): number {
+    if (this.#fd < 0 || libc().ioctl(this.#fd, SIOCOUTQ, ioctlValue) < 0) return 0;
+    return ioctlValue[0] | ioctlValue[1] << 8 | ioctlValue[2] << 16 | ioctlValue[3] << 24;
   }
 
   /** Shuts the writing side: a FIN after what was sent. */

@@ -649,6 +649,11 @@ export class Http2Sink implements ConnectionSink {
     else this.inner.shutdown(session);
   }
 
+  /** The connection's (frames the gate holds are not written yet: its shutdown waits for them). */
+  unacknowledged(session: ConnectSession): number {
+    return this.inner.unacknowledged(session);
+  }
+
   reset(session: ConnectSession): void {
     this.#forget(session);
     this.inner.reset(session);

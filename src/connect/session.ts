@@ -22,6 +22,11 @@ export interface ConnectionSink {
   write(session: ConnectSession, bytes: Uint8Array): void;
   /** Shuts the connection's writing side (FIN): the client closed. */
   shutdown(session: ConnectSession): void;
+  /**
+   * Bytes written that the target has not acknowledged yet (still in the copy's or the kernel's send
+   * queue): a close waits until there are none.
+   */
+  unacknowledged(session: ConnectSession): number;
   /** Closes abortively (RST, linger 0): the client reset, or the copy gives up. */
   reset(session: ConnectSession): void;
   /** The session is over: closes the connection if still open. */
@@ -44,6 +49,8 @@ export interface ConnectConfig extends SessionConfig {
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** The errno of a connection the target refused (a RST to its SYN). */
 export const ECONNREFUSED = 111;
+/** How often a close that waits for the target to acknowledge what was written asks the connection. */
+const DELIVERY_CHECK_MS = 10;
 /** How long a session whose target closed, with everything delivered, waits for the client's FIN. */
 const HALF_CLOSED_TIMEOUT_MS = 10_000;
 /** Idle bytes the sessions' shared `StreamPool` keeps for the next requests: a burst's worth, as the packet engine's. */
@@ -87,6 +94,8 @@ export class ConnectSession implements CopiedSession {
   #resetOffset = Infinity;
   #resetAt = 0;
   #resetAck: number | undefined;
+  /** While a close waits for the target to acknowledge what was written: when to ask the connection again. */
+  #deliveryCheckAt = -Infinity;
 
   constructor(
     readonly endpoints: SessionEndpoints,
@@ -264,6 +273,7 @@ export class ConnectSession implements CopiedSession {
       }
       if (stream.nextRequestStart === undefined || this.#requestReadyAt() > now) break;
       const expected = this.#expected(stream.nextRequestAck);
+      if (stream.nextRequestStart === stream.finOffset && !this.#deliveredForClose(expected, now)) break;
       this.#endTurn(expected, this.#turns.endOf(expected, now), now);
       stream.takeRequest();
     }
@@ -275,7 +285,28 @@ export class ConnectSession implements CopiedSession {
       this.sink.shutdown(this);
     }
     if (this.#shutdown && this.#targetClosed) return this.#end("completed", now);
-    if (this.#resetReadyAt() <= now) this.#end("reset-by-client", now);
+    if (this.#resetReadyAt() <= now && this.#deliveredForClose(this.#expected(this.#resetAck), now)) {
+      this.#end("reset-by-client", now);
+    }
+  }
+
+  /**
+   * Whether a close whose turn came (`expected`: its turn's count) finds the target holding everything
+   * written. A turn can end by a pause while the request is still being resent (a lossy way), and a
+   * server drops a request it has not read in full when the client goes; a reset even discards what the
+   * kernel has not sent. Then the close waits, asking the connection every `DELIVERY_CHECK_MS`, and once
+   * the target has it all, the answer gap more. A close whose turn was answered in full needs no asking.
+   */
+  #deliveredForClose(expected: number, now: number): boolean {
+    if (this.#turns.answeredInFull(expected)) return true;
+    if (this.sink.unacknowledged(this) > 0) {
+      this.#deliveryCheckAt = now + DELIVERY_CHECK_MS;
+      return false;
+    }
+    if (this.#deliveryCheckAt === -Infinity) return true;
+    this.#deliveryCheckAt = -Infinity;
+    this.#turns.delivered(now);
+    return false;
   }
 
   /** The current turn is over: told when the online server had said something in it. */
@@ -309,7 +340,12 @@ export class ConnectSession implements CopiedSession {
     if (this.#targetClosed) return -Infinity; // the answer is over; what follows ends the session
     if (start === 1 && !stream.firstRequestWaits) return -Infinity;
     const close = start === stream.finOffset;
-    return this.#turns.readyAt(this.#expected(stream.nextRequestAck), stream.nextRequestCapturedAt, close);
+    const readyAt = this.#turns.readyAt(
+      this.#expected(stream.nextRequestAck),
+      stream.nextRequestCapturedAt,
+      close,
+    );
+    return close ? Math.max(readyAt, this.#deliveryCheckAt) : readyAt;
   }
 
   /** When the client's reset may go: after what it sent before, in its turn. */
@@ -322,7 +358,10 @@ export class ConnectSession implements CopiedSession {
     // Bytes from before the reset still missing: captured late, or lost by the capture (then wait no more).
     if (sent < this.#resetOffset) return this.#resetAt + this.config.responseWaitMs;
     if (stream.nextRequestStart !== undefined) return Infinity;
-    return this.#turns.readyAt(this.#expected(this.#resetAck), this.#resetAt, true);
+    return Math.max(
+      this.#turns.readyAt(this.#expected(this.#resetAck), this.#resetAt, true),
+      this.#deliveryCheckAt,
+    );
   }
 
   /** Once the target closed and has everything, only the client's FIN is missing: wait for it less long. */

@@ -310,6 +310,12 @@ export class ConnectTransport implements ConnectionSink {
     if (connection.connected && connection.unsentLength === 0) this.#sendAtTurnEnd(connection);
   }
 
+  unacknowledged(session: ConnectSession): number {
+    const connection = this.#connections.get(session);
+    if (connection === undefined) return 0;
+    return connection.unsentLength + connection.socket.unacknowledged();
+  }
+
   reset(session: ConnectSession): void {
     const connection = this.#connections.get(session);
     if (connection === undefined) return;

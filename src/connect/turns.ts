@@ -72,6 +72,8 @@ export class AnswerTurns {
    * is whole or the target is silent for the response wait.
    */
   unfinished = false;
+  /** When a close that waited for the target to have everything written found it had (`delivered`). */
+  #deliveredAt = -Infinity;
 
   constructor(readonly timings: TurnTimings, now: number) {
     this.#startedAt = now;
@@ -95,18 +97,38 @@ export class AnswerTurns {
    * the request was captured; `close`: a FIN or RST, which never pipelines.
    */
   readyAt(expected: number, capturedAt: number, close: boolean): number {
-    // After pipelined requests the count may be reached early (answers longer than the online server's
-    // add up), and servers drop requests they still work on when the client goes: a close waits for a pause.
-    if (close && this.#pipelined) {
-      return Math.max(this.#lastAnswerAt, this.#startedAt) +
-        (this.#answered(expected) ? this.timings.answerGapMs : this.timings.responseWaitMs);
-    }
+    if (close) return this.#closeReadyAt(expected);
     if (this.#answered(expected) && !this.unfinished) return -Infinity;
-    const lag = close ? Infinity : capturedAt + this.timings.maxLagMs;
     const quiet = this.#spoke
       ? this.#lastAnswerAt + this.#gapMs()
-      : this.#startedAt + this.timings.responseWaitMs * (close ? CLOSE_PATIENCE : 1);
-    return Math.min(lag, quiet);
+      : this.#startedAt + this.timings.responseWaitMs;
+    return Math.min(capturedAt + this.timings.maxLagMs, quiet);
+  }
+
+  /** Whether the target answered the current turn in full, and so had its request: a close may go at once. */
+  answeredInFull(expected: number): boolean {
+    return !this.#pipelined && this.#answered(expected) && !this.unfinished;
+  }
+
+  /**
+   * A close that was due found the target lacking bytes written (still resent), and at `now` it had them:
+   * the close now waits the answer gap, as the target may only now be reading its request.
+   */
+  delivered(now: number): void {
+    this.#deliveredAt = now;
+  }
+
+  #closeReadyAt(expected: number): number {
+    if (this.answeredInFull(expected)) return -Infinity;
+    // After pipelined requests the count may be reached early (answers longer than the online server's
+    // add up), and servers drop requests they still work on when the client goes: a close waits for a pause.
+    const readyAt = this.#pipelined
+      ? Math.max(this.#lastAnswerAt, this.#startedAt) +
+        (this.#answered(expected) ? this.timings.answerGapMs : this.timings.responseWaitMs)
+      : this.#spoke
+      ? this.#lastAnswerAt + this.#gapMs()
+      : this.#startedAt + this.timings.responseWaitMs * CLOSE_PATIENCE;
+    return Math.max(readyAt, this.#deliveredAt + this.timings.answerGapMs);
   }
 
   /**

@@ -370,6 +370,7 @@ Deno.test("frames that pass go in one write per stretch of the client's bytes, w
 Deno.test("the sink gates only connections that begin with the preface", () => {
   const written: Array<[string, Uint8Array]> = [];
   const inner: ConnectionSink = {
+    unacknowledged: () => 0,
     connect: () => {},
     write: (session, bytes) => written.push([(session as unknown as { name: string }).name, bytes]),
     shutdown: (session) =>
@@ -408,6 +409,7 @@ Deno.test("the sink gates only connections that begin with the preface", () => {
 
 Deno.test("streams still held when the target closes or resets the connection are counted unsent", () => {
   const inner: ConnectionSink = {
+    unacknowledged: () => 0,
     connect: () => {},
     write: () => {},
     shutdown: () => {},

@@ -35,8 +35,11 @@ function open(config = CONFIG) {
   const log: string[] = [];
   const turns: Array<[number, TurnEnd]> = [];
   const decoder = new TextDecoder();
+  // What the target has not acknowledged of what was written: a test that loses bytes sets it.
+  const connection = { unacknowledged: 0 };
   const sink: ConnectionSink = {
     connect: () => log.push("connect"),
+    unacknowledged: () => connection.unacknowledged,
     write: (_session, bytes) => log.push(`write ${decoder.decode(bytes)}`),
     shutdown: () => log.push("shutdown"),
     reset: () => log.push("reset"),
@@ -53,7 +56,7 @@ function open(config = CONFIG) {
   );
   // The client's handshake ACK: the online server's bytes count from its SYN-ACK's sequence number.
   session.onClient(segment({ seq: 1, ack: 1 }), 1);
-  return { session, log, turns };
+  return { session, log, turns, connection };
 }
 
 Deno.test("a request waits for the target to answer the previous one with as many bytes as the online server did", () => {
@@ -132,6 +135,53 @@ Deno.test("several requests in one segment go in one write (a pipelining client)
   session.onClient(segment({ seq: 19, ack: 31, data: "GET d\n" }), 4);
   session.onAnswer(30, 5);
   assert.deepEqual(log, ["connect", "write GET a\nGET b\nGET c\n", "write GET d\n"]);
+});
+
+Deno.test("a close whose turn ended by a pause waits until the target has every byte written, then the answer gap", () => {
+  const { session, log, connection } = open({ ...CONFIG, maxLagMs: 50 });
+  session.onConnected(2);
+  session.onClient(segment({ seq: 1, ack: 1, data: "a\n" }), 3);
+  session.onClient(segment({ seq: 3, ack: 11, data: "b\n" }), 4);
+  session.onTick(54); // b goes pipelined
+  session.onClient(segment({ seq: 5, ack: 21, flags: TcpFlag.ACK | TcpFlag.FIN }), 60);
+  session.onAnswer(20, 600);
+  // A pause after the answers: the close's turn. But b is still being resent on a lossy way.
+  connection.unacknowledged = 2;
+  session.onTick(600 + CONFIG.answerGapMs);
+  assert.deepEqual(log.slice(-1), ["write b\n"], "no FIN behind a request the target lacks");
+  assert.equal(session.nextDeadline, 610 + CONFIG.answerGapMs, "it asks again soon");
+  session.onTick(610 + CONFIG.answerGapMs);
+  assert.deepEqual(log.slice(-1), ["write b\n"]);
+  connection.unacknowledged = 0;
+  session.onTick(620 + CONFIG.answerGapMs);
+  assert.deepEqual(log.slice(-1), ["write b\n"], "the target only now reads b: its answer may follow");
+  assert.equal(session.nextDeadline, 620 + 2 * CONFIG.answerGapMs);
+  session.onTick(620 + 2 * CONFIG.answerGapMs);
+  assert.deepEqual(log.slice(-1), ["shutdown"]);
+});
+
+Deno.test("a close answered in full in its turn goes at once; a reset after a short answer waits for delivery too", () => {
+  const answered = open();
+  answered.connection.unacknowledged = 100; // the kernel's count is not asked: the answer says the target had it
+  answered.session.onConnected(2);
+  answered.session.onClient(segment({ seq: 1, ack: 1, data: "q\n" }), 3);
+  answered.session.onClient(segment({ seq: 3, ack: 6, flags: TcpFlag.ACK | TcpFlag.FIN }), 4);
+  answered.session.onAnswer(5, 5);
+  assert.deepEqual(answered.log.slice(-1), ["shutdown"]);
+
+  const { session, log, connection } = open();
+  session.onConnected(2);
+  session.onClient(segment({ seq: 1, ack: 1, data: "a\n" }), 3);
+  session.onClient(segment({ seq: 3, ack: 11, flags: TcpFlag.RST | TcpFlag.ACK }), 4);
+  session.onAnswer(4, 5); // 4 of the online server's 10 bytes, then a pause
+  connection.unacknowledged = 2;
+  session.onTick(5 + CONFIG.answerGapMs);
+  assert.equal(session.outcome, undefined, "a reset now would discard what the kernel still resends");
+  connection.unacknowledged = 0;
+  session.onTick(15 + CONFIG.answerGapMs);
+  session.onTick(15 + 2 * CONFIG.answerGapMs);
+  assert.equal(session.outcome, "reset-by-client");
+  assert.deepEqual(log, ["connect", "write a\n", "reset"]);
 });
 
 Deno.test("the client's FIN shuts the connection's writing side in its turn; the target's close completes the session", () => {

@@ -56,6 +56,7 @@ function comparedSession(paths: string[], online: (path: string) => Uint8Array) 
   /** The compared session, once made: the sink's calls go to it, as the transport's do. */
   const made: { pair?: ComparedSession } = {};
   const sink: ConnectionSink = {
+    unacknowledged: () => 0,
     connect: () => {},
     write: (session, data) => {
       written.push(new TextDecoder().decode(data));

@@ -146,6 +146,31 @@ Deno.test("a StreamSocket connects without blocking, sends, receives, half-close
   }
 });
 
+Deno.test("a StreamSocket counts what its peer has not acknowledged: bytes it had no room for, until read", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const poller = new SocketPoller();
+  try {
+    const { socket, server } = await connectOverLoopback(listener, poller);
+    assert.equal(socket.unacknowledged(), 0);
+    // The peer reads nothing: its receive buffer fills, then the send queue; what waits there is unacknowledged.
+    const chunk = new Uint8Array(65536);
+    let sent = 0;
+    for (let n; (n = socket.send(chunk)) > 0;) sent += n;
+    assert.ok(socket.unacknowledged() > 0, `${sent} bytes sent`);
+    const got = new Uint8Array(65536);
+    let read = 0;
+    while (read < sent) read += (await server.read(got)) ?? 0;
+    for (let i = 0; socket.unacknowledged() > 0 && i < 200; i++) await sleep(10);
+    assert.equal(socket.unacknowledged(), 0, "all read, all acknowledged");
+    socket.close();
+    assert.equal(socket.unacknowledged(), 0, "closed: nothing to count");
+    server.close();
+  } finally {
+    listener.close();
+    poller.close();
+  }
+});
+
 Deno.test("SocketPoller says when the peer's FIN came, bytes before it still to read", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const poller = new SocketPoller();
