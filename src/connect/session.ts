@@ -272,8 +272,8 @@ export class ConnectSession implements CopiedSession {
         this.#write(limit);
       }
       if (stream.nextRequestStart === undefined || this.#requestReadyAt() > now) break;
+      if (stream.nextRequestStart === stream.finOffset && !this.#deliveredForClose(now)) break;
       const expected = this.#expected(stream.nextRequestAck);
-      if (stream.nextRequestStart === stream.finOffset && !this.#deliveredForClose(expected, now)) break;
       this.#endTurn(expected, this.#turns.endOf(expected, now), now);
       stream.takeRequest();
     }
@@ -285,20 +285,22 @@ export class ConnectSession implements CopiedSession {
       this.sink.shutdown(this);
     }
     if (this.#shutdown && this.#targetClosed) return this.#end("completed", now);
-    if (this.#resetReadyAt() <= now && this.#deliveredForClose(this.#expected(this.#resetAck), now)) {
+    if (this.#resetReadyAt() <= now && this.#deliveredForClose(now)) {
       this.#end("reset-by-client", now);
     }
   }
 
   /**
-   * Whether a close whose turn came (`expected`: its turn's count) finds the target holding everything
-   * written. A turn can end by a pause while the request is still being resent (a lossy way), and a
-   * server drops a request it has not read in full when the client goes; a reset even discards what the
-   * kernel has not sent. Then the close waits, asking the connection every `DELIVERY_CHECK_MS`, and once
-   * the target has it all, the answer gap more. A close whose turn was answered in full needs no asking.
+   * Whether a close whose turn came finds the target holding everything written. A turn can be over
+   * while the request is still being resent (a lossy way): ended by a pause, or by a count the late
+   * tail of an earlier answer made up. A server drops a request it has not read in full when the client
+   * goes, and a reset even discards what the kernel has not sent. Then the close waits, asking the
+   * connection every `DELIVERY_CHECK_MS`, and once the target has it all, the answer gap more. A target
+   * that answered for real had the request, so the kernel's count is 0 then and the close goes at once;
+   * one that closed wants nothing more.
    */
-  #deliveredForClose(expected: number, now: number): boolean {
-    if (this.#turns.answeredInFull(expected)) return true;
+  #deliveredForClose(now: number): boolean {
+    if (this.#targetClosed) return true;
     if (this.sink.unacknowledged(this) > 0) {
       this.#deliveryCheckAt = now + DELIVERY_CHECK_MS;
       return false;

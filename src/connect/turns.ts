@@ -105,11 +105,6 @@ export class AnswerTurns {
     return Math.min(capturedAt + this.timings.maxLagMs, quiet);
   }
 
-  /** Whether the target answered the current turn in full, and so had its request: a close may go at once. */
-  answeredInFull(expected: number): boolean {
-    return !this.#pipelined && this.#answered(expected) && !this.unfinished;
-  }
-
   /**
    * A close that was due found the target lacking bytes written (still resent), and at `now` it had them:
    * the close now waits the answer gap, as the target may only now be reading its request.
@@ -119,12 +114,13 @@ export class AnswerTurns {
   }
 
   #closeReadyAt(expected: number): number {
-    if (this.answeredInFull(expected)) return -Infinity;
     // After pipelined requests the count may be reached early (answers longer than the online server's
     // add up), and servers drop requests they still work on when the client goes: a close waits for a pause.
     const readyAt = this.#pipelined
       ? Math.max(this.#lastAnswerAt, this.#startedAt) +
         (this.#answered(expected) ? this.timings.answerGapMs : this.timings.responseWaitMs)
+      : this.#answered(expected) && !this.unfinished
+      ? -Infinity
       : this.#spoke
       ? this.#lastAnswerAt + this.#gapMs()
       : this.#startedAt + this.timings.responseWaitMs * CLOSE_PATIENCE;

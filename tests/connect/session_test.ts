@@ -160,15 +160,26 @@ Deno.test("a close whose turn ended by a pause waits until the target has every 
   assert.deepEqual(log.slice(-1), ["shutdown"]);
 });
 
-Deno.test("a close answered in full in its turn goes at once; a reset after a short answer waits for delivery too", () => {
-  const answered = open();
-  answered.connection.unacknowledged = 100; // the kernel's count is not asked: the answer says the target had it
-  answered.session.onConnected(2);
-  answered.session.onClient(segment({ seq: 1, ack: 1, data: "q\n" }), 3);
-  answered.session.onClient(segment({ seq: 3, ack: 6, flags: TcpFlag.ACK | TcpFlag.FIN }), 4);
-  answered.session.onAnswer(5, 5);
-  assert.deepEqual(answered.log.slice(-1), ["shutdown"]);
+Deno.test("a close whose count the late tail of an earlier answer made up waits for the target to have the request", () => {
+  const { session, log, connection } = open();
+  session.onConnected(2);
+  session.onClient(segment({ seq: 1, ack: 1, data: "a\n" }), 3);
+  session.onClient(segment({ seq: 3, ack: 11, data: "b\n" }), 4);
+  session.onAnswer(6, 5); // the start of a's answer (16 bytes on the target), the rest lost and resent
+  session.onTick(5 + CONFIG.answerGapMs);
+  assert.deepEqual(log.slice(-1), ["write b\n"], "a pause ended a's turn");
+  session.onClient(segment({ seq: 5, ack: 21, flags: TcpFlag.ACK | TcpFlag.FIN }), 300);
+  connection.unacknowledged = 2; // b is lost on the way too
+  session.onAnswer(10, 310); // the rest of a's answer: as many bytes as the online server's answer to b
+  assert.deepEqual(log.slice(-1), ["write b\n"], "no FIN while the target lacks b");
+  connection.unacknowledged = 0;
+  session.onTick(320);
+  assert.deepEqual(log.slice(-1), ["write b\n"], "the target only now reads b");
+  session.onTick(320 + CONFIG.answerGapMs);
+  assert.deepEqual(log.slice(-1), ["shutdown"]);
+});
 
+Deno.test("a reset after a short answer waits for the target to have what was written", () => {
   const { session, log, connection } = open();
   session.onConnected(2);
   session.onClient(segment({ seq: 1, ack: 1, data: "a\n" }), 3);
