@@ -31,6 +31,7 @@
  *        [--copy-flags="-m 192"]  (more flags for copy, to measure them)
  *        [--copy-v8-flags="--trace-gc"]  (V8 flags for copy alone, to measure them)
  *        [--copy-stdout DIR]  (keep each step's copy stdout there, e.g. what --trace-gc prints)
+ *          (with --copy-v8-flags=--trace-gc-nvp each step also says copy's V8 heap bytes allocated per request)
  *        [--target-no-timestamps]  (diagnosis: the target refuses no copied SYN by PAWS)
  *        [--connect]  (each step also with copy --connect, ordinary connections to the target, beside packets)
  *        [--connect-only]  (each step with copy --connect alone; no packet-path micro-benchmarks either)
@@ -510,6 +511,7 @@ async function runStep(
     ? undefined
     : await startCopier(copier, scenario.family, hosts, statsPath, `${dir}/${name}-tcpcopy.log`, run);
   const interceptPid = copier === "tcpcopy" ? intercepts.tcpcopy! : intercepts.tcpshadow;
+  let onlineRequests = 0;
   const copyCpu = () => copy === undefined ? { user: 0, system: 0 } : cpuSeconds(copy.pid);
   try {
     const threads = 2;
@@ -536,7 +538,7 @@ async function runStep(
     ], { timeoutMs: (durationSeconds + 30) * 1000 });
     const served = Number(/Requests\/sec:\s+([\d.]+)/.exec(wrk.stdout)?.[1] ?? 0);
     const errors = /Socket errors:.*|Non-2xx.*/.exec(wrk.stdout)?.[0] ?? "";
-    const onlineRequests = await settle(() => lineCount(`${dir}/online-access.log`), 3000) - onlineBefore;
+    onlineRequests = await settle(() => lineCount(`${dir}/online-access.log`), 3000) - onlineBefore;
     const received = await settle(() => lineCount(`${dir}/target-access.log`), 10_000) - targetBefore;
     const syscalls = await syscallCount?.stop();
     await sleep(1200); // one more stats line, with this step's kernel drops
@@ -574,6 +576,14 @@ async function runStep(
       const summary = copy.stderrText().split("\n").find((line) => line.includes(" summary "));
       if (copier !== "tcpcopy") {
         console.error(`  copy exited ${status.code}: ${summary?.slice(summary.indexOf(" summary ") + 1)}`);
+        const collections = heapAllocated(copy.stdoutText());
+        if (collections !== undefined) {
+          console.error(
+            `  copy's V8 heap: ${Math.round(collections.allocated / Math.max(onlineRequests, 1))} bytes ` +
+              `allocated per request served online (${collections.scavenges} scavenges, ` +
+              `${collections.markCompacts} full collections; the process's whole life up to its last collection)`,
+          );
+        }
       }
       if (run.copyStdoutDir !== undefined) {
         await Deno.writeTextFile(`${run.copyStdoutDir}/${name}.txt`, copy.stdoutText());
@@ -581,6 +591,27 @@ async function runStep(
       }
     }
   }
+}
+
+/**
+ * What copy allocated on V8's heap, from the lines `--trace-gc-nvp` prints (each collection's `allocated`:
+ * the bytes allocated since the one before), and how many collections of each kind; `undefined` without them.
+ * Counted by V8, so steady where CPU time on a shared machine is not.
+ */
+function heapAllocated(
+  stdout: string,
+): { allocated: number; scavenges: number; markCompacts: number } | undefined {
+  let allocated = 0;
+  let scavenges = 0;
+  let markCompacts = 0;
+  for (const [, json] of stdout.matchAll(/ GC: (\{.*\})$/gm)) {
+    const collection: { gc?: string; allocated?: number } = JSON.parse(json);
+    if (collection.allocated === undefined) continue;
+    allocated += collection.allocated;
+    if (collection.gc === "s") scavenges++;
+    else if (collection.gc === "mc") markCompacts++;
+  }
+  return scavenges + markCompacts === 0 ? undefined : { allocated, scavenges, markCompacts };
 }
 
 /** The scenarios `names` lists (comma-separated, in that order), or all of them for `all`. */

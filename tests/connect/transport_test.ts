@@ -350,3 +350,38 @@ Deno.test("news of many connections at once is settled in passes, the event loop
     server.close();
   }
 });
+
+Deno.test("a connection is reported only when it has news: not once open and idle, not after the target's FIN", async () => {
+  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let changes = 0;
+  const transport = new ConnectTransport([], () => changes++, new RecordingListener(false));
+  const session = new ListeningSession({
+    targetAddress: parseIpv4("127.0.0.1")!,
+    targetPort: (server.addr as Deno.NetAddr).port,
+  });
+  try {
+    const accepted = server.accept();
+    transport.connect(session as unknown as ConnectSession);
+    const conn = await accepted;
+    try {
+      await until(() => session.news.includes("connected"), "connected");
+      // Open, nothing to send or read: a socket still watched for room to write would be reported at every
+      // wait, thousands of times in this pause.
+      changes = 0;
+      await sleep(100);
+      assert.equal(changes, 0, "an idle open connection");
+      // The target's FIN, nothing left to send: the end of the stream stays readable, and a socket still
+      // watched would be reported again and again.
+      await conn.closeWrite();
+      await until(() => session.news.includes("closed by target"), "the FIN");
+      changes = 0;
+      await sleep(100);
+      assert.equal(changes, 0, "after the target's FIN");
+    } finally {
+      conn.close();
+    }
+  } finally {
+    await transport.closeAll();
+    server.close();
+  }
+});
