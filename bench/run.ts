@@ -50,6 +50,7 @@ import {
 } from "./packet_path.ts";
 import { selfTimes } from "./profile_summary.ts";
 import { cpuSeconds, cpuSpent } from "./cpu.ts";
+import { formatMemoryAtPeak, type MemoryAtPeak, sampleMemoryAtPeak } from "./memory.ts";
 import { errorMessage } from "../src/errors.ts";
 import { sleep } from "../src/sleep.ts";
 
@@ -290,6 +291,13 @@ function heapPeakMb(records: Record<string, number>[]): { total: number; used: n
   return { total: (peak["heap-bytes"] ?? 0) / 2 ** 20, used: (peak["heap-used-bytes"] ?? 0) / 2 ** 20 };
 }
 
+/** V8's heap (committed, used) and external bytes in copy's last stats line at `path`. */
+async function v8Memory(path: string): Promise<MemoryAtPeak["v8"]> {
+  const last = (await statsRecords(path)).at(-1);
+  if (last === undefined) return undefined;
+  return { heap: last["heap-bytes"], heapUsed: last["heap-used-bytes"], external: last["external-bytes"] };
+}
+
 /** Waits until `read` stops changing (the copies have drained), at most `timeoutMs`. */
 async function settle(read: () => Promise<number>, timeoutMs: number): Promise<number> {
   const deadline = Date.now() + timeoutMs;
@@ -329,6 +337,8 @@ interface StepResult {
   wrkErrors: string;
   /** copy's highest RSS in each minute of the step, MB; empty for steps shorter than two minutes. */
   rssByMinuteMb: number[];
+  /** What copy's memory was, mapping by mapping, when its RSS was highest in the step. */
+  memoryAtPeak: MemoryAtPeak | undefined;
   /** With `--syscalls`: copy's system calls per request served online, all and by call (the most first). */
   syscallsPerRequest?: { all: number; byCall: Record<string, number> };
 }
@@ -417,6 +427,11 @@ async function runScenario(
       const step = await runStep(scenario, rate, copier, hosts, dir, intercepts, run);
       steps.push(step);
       console.error(`  ${scenario.name} ${rate === 0 ? "max" : rate}/s: ${JSON.stringify(step)}`);
+      if (step.memoryAtPeak !== undefined) {
+        console.error(
+          `  ${step.copier} memory at its highest RSS, MB: ${formatMemoryAtPeak(step.memoryAtPeak)}`,
+        );
+      }
     }
   }
   const counters = await hosts.target.run(["nstat", "-asz", ...TARGET_TCP_COUNTERS]);
@@ -524,6 +539,10 @@ async function runStep(
       run.receiveThreadPid === undefined ? undefined : cpuSeconds(run.receiveThreadPid);
     const receiveCpuBefore = await receiveCpu();
     const syscallCount = run.syscalls && copy !== undefined ? countSyscalls(copy.pid) : undefined;
+    const memorySampler = copy === undefined
+      ? undefined
+      : sampleMemoryAtPeak(copy.pid, () =>
+        copier === "tcpcopy" ? Promise.resolve(undefined) : v8Memory(statsPath));
     const wrk = await client.run([
       "wrk",
       `-t${threads}`,
@@ -541,6 +560,7 @@ async function runStep(
     onlineRequests = await settle(() => lineCount(`${dir}/online-access.log`), 3000) - onlineBefore;
     const received = await settle(() => lineCount(`${dir}/target-access.log`), 10_000) - targetBefore;
     const syscalls = await syscallCount?.stop();
+    const memoryAtPeak = await memorySampler?.stop();
     await sleep(1200); // one more stats line, with this step's kernel drops
     const copyCpuAfter = await copyCpu();
     const interceptCpuAfter = await cpuSeconds(interceptPid);
@@ -567,6 +587,7 @@ async function runStep(
       kernelDropped: copier === "tcpcopy" ? undefined : stats.at(-1)?.["packets-kernel-dropped"] ?? 0,
       wrkErrors: errors,
       rssByMinuteMb: rssByMinute(stats),
+      memoryAtPeak,
       ...(syscalls === undefined ? {} : { syscallsPerRequest: perRequest(syscalls, onlineRequests) }),
     };
   } finally {

@@ -37,14 +37,19 @@ const ADDRESSES6 = {
 } as const;
 const MAIN = fileURLToPath(new URL("../../main.ts", import.meta.url));
 
-/** `deno task tcpshadow`'s command: "deno run", its runtime flags (permissions), "main.ts". */
-const TASK = (JSON.parse(Deno.readTextFileSync(new URL("../../deno.json", import.meta.url))).tasks
+/** `deno task tcpshadow`'s words: its environment (`NAME=value`), "deno run", its runtime flags, "main.ts". */
+const TASK_WORDS = (JSON.parse(Deno.readTextFileSync(new URL("../../deno.json", import.meta.url))).tasks
   .tcpshadow as string).split(/\s+/);
+const isAssignment = (word: string) => /^[A-Z_][A-Z0-9_]*=/.test(word);
+/** The environment the task sets, as `env` takes it. */
+const TASK_ENV = TASK_WORDS.filter(isAssignment);
+/** The task's command: "deno run", its runtime flags (permissions), "main.ts". */
+const TASK = TASK_WORDS.filter((word) => !isAssignment(word));
 
 /**
- * The command line that runs tcpshadow from source as `deno task tcpshadow` does (its runtime flags),
- * with `denoFlags` for Deno itself (e.g. a CPU profile). V8 flags among them come after the task's, so
- * they win where both set one.
+ * The command line that runs tcpshadow from source as `deno task tcpshadow` does (its environment and
+ * runtime flags), with `denoFlags` for Deno itself (e.g. a CPU profile). V8 flags among them come after
+ * the task's, so they win where both set one.
  */
 export function tcpshadow(args: string[], denoFlags: string[] = []): string[] {
   const v8 = (flag: string) => flag.startsWith("--v8-flags=");
@@ -54,7 +59,9 @@ export function tcpshadow(args: string[], denoFlags: string[] = []): string[] {
     ...TASK.slice(2, -1).filter((flag) => !v8(flag)),
     ...(v8Flags.length === 0 ? [] : [`--v8-flags=${v8Flags.join(",")}`]),
   ];
-  return [Deno.execPath(), "run", "--quiet", ...flags, MAIN, ...args];
+  const command = [Deno.execPath(), "run", "--quiet", ...flags, MAIN, ...args];
+  // `env` execs deno in its place, so the process's pid is tcpshadow's.
+  return TASK_ENV.length === 0 ? command : ["env", ...TASK_ENV, ...command];
 }
 
 /** What the servers of one lab run. */
