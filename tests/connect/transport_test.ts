@@ -54,10 +54,11 @@ async function withTransport(
     listener: RecordingListener,
   ) => Promise<void>,
   reads = true,
+  onChange = () => {},
 ) {
   const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const listener = new RecordingListener(reads);
-  const transport = new ConnectTransport([], () => {}, listener);
+  const transport = new ConnectTransport([], onChange, listener);
   const session = new ListeningSession({
     targetAddress: parseIpv4("127.0.0.1")!,
     targetPort: (server.addr as Deno.NetAddr).port,
@@ -352,19 +353,9 @@ Deno.test("news of many connections at once is settled in passes, the event loop
 });
 
 Deno.test("a connection is reported only when it has news: not once open and idle, not after the target's FIN", async () => {
-  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   let changes = 0;
-  const transport = new ConnectTransport([], () => changes++, new RecordingListener(false));
-  const session = new ListeningSession({
-    targetAddress: parseIpv4("127.0.0.1")!,
-    targetPort: (server.addr as Deno.NetAddr).port,
-  });
-  try {
-    const accepted = server.accept();
-    transport.connect(session as unknown as ConnectSession);
-    const conn = await accepted;
-    try {
-      await until(() => session.news.includes("connected"), "connected");
+  await withTransport(
+    async (_transport, session, conn) => {
       // Open, nothing to send or read: a socket still watched for room to write would be reported at every
       // wait, thousands of times in this pause.
       changes = 0;
@@ -377,11 +368,8 @@ Deno.test("a connection is reported only when it has news: not once open and idl
       changes = 0;
       await sleep(100);
       assert.equal(changes, 0, "after the target's FIN");
-    } finally {
-      conn.close();
-    }
-  } finally {
-    await transport.closeAll();
-    server.close();
-  }
+    },
+    false,
+    () => changes++,
+  );
 });
