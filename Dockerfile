@@ -11,6 +11,6 @@ COPY main.ts ./
 COPY src ./src
 COPY ffi ./ffi
 RUN deno cache main.ts
-# Two malloc arenas instead of one per thread: 4.7 MB less at copy's peak with new connections (bench/RESULTS.md).
+# Two malloc arenas instead of one per thread: less malloc at copy's peak with new connections (bench/RESULTS.md).
 ENV MALLOC_ARENA_MAX=2
 ENTRYPOINT ["deno", "run", "--v8-flags=--max-semi-space-size=1,--heap-growing-percent=50", "--allow-ffi", "--allow-net", "--allow-read", "--allow-write", "--allow-env", "--allow-sys", "--allow-run=setsid", "main.ts"]

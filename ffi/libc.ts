@@ -545,14 +545,14 @@ export function routeNetlinkDump(type: number, body: Uint8Array): { type: number
   }
 }
 
+/** Where ioctl(2) puts its int (one call at a time: JS is single-threaded). */
+const ioctlValue = new Uint8Array(4);
+
 /**
  * An ordinary non-blocking TCP connection over libc, for `copy --connect`: connect, send and receive
  * without waiting (a `SocketPoller` says when to go on), half-close, and the abortive close (RST) that
  * `Deno.connect` does not offer. IPv4 or IPv6, by the target address's length.
  */
-/** Where ioctl(2) puts its int (one call at a time: JS is single-threaded). */
-const ioctlValue = new Uint8Array(4);
-
 export class StreamSocket {
   #fd: number;
 
