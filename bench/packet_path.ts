@@ -540,30 +540,36 @@ export interface RetainedResult {
 }
 
 /**
+ * A measure of what the heap holds after a full collection (`gc`, which the child's `--expose-gc` gives;
+ * `mode` names the measurement that needs it): the used heap and the typed arrays' contents (maps over
+ * typed arrays, stream buffers), which are V8's external memory.
+ */
+async function heldAfterCollection(mode: string): Promise<() => number> {
+  const { getHeapStatistics } = await import("node:v8");
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error(`${mode} needs --v8-flags=--expose-gc`);
+  return () => {
+    gc();
+    const heap = getHeapStatistics();
+    return heap.used_heap_size + heap.external_memory;
+  };
+}
+
+/**
  * The heap `sessions` sessions of one request hold, open and then lingering, above what the path held
  * before them (both after full collections); throws unless every session was where it should be.
  */
 async function retainedBy(sessions: number, family: Family): Promise<{ open: number; lingering: number }> {
-  const { getHeapStatistics } = await import("node:v8");
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) throw new Error("--retained needs --v8-flags=--expose-gc");
-  // The typed arrays' contents (maps over typed arrays, stream buffers) are V8's external memory.
-  const held = () => {
-    const heap = getHeapStatistics();
-    return heap.used_heap_size + heap.external_memory;
-  };
+  const held = await heldAfterCollection("--retained");
   const parts = Array.from({ length: sessions }, (_, index) => sessionSteps(index, 1, family));
   const opening = parts.flatMap((part) => part.opening);
   const closing = parts.flatMap((part) => part.closing);
   const path = packetPath(undefined, family);
-  gc();
   const before = held();
   path.feed(opening);
-  gc();
   const open = held() - before;
   if (path.table.active !== sessions) throw new Error(`${path.table.active} of ${sessions} sessions open`);
   path.feed(closing);
-  gc();
   const lingering = held() - before;
   if (path.table.lingering !== sessions) {
     throw new Error(`${path.table.lingering} of ${sessions} sessions lingering`);
@@ -610,21 +616,13 @@ export function measureSteady(rate: number): Promise<SteadyResult> {
 }
 
 async function steady(rate: number): Promise<SteadyResult> {
-  const { getHeapStatistics } = await import("node:v8");
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) throw new Error("--steady needs --v8-flags=--expose-gc");
-  const held = () => {
-    const heap = getHeapStatistics();
-    return heap.used_heap_size + heap.external_memory;
-  };
+  const held = await heldAfterCollection("--steady");
   // Ports come back after 50,000 sessions, long after their lingering: a client's port range, reused.
   const steps = Array.from({ length: 60_000 }, (_, index) => sessionSteps(index % 50_000, 1, 4))
     .flatMap((part) => [...part.opening, ...part.closing]);
   const path = packetPath(undefined, 4, 1000 / (rate * steps.length / 60_000));
-  gc();
   const before = held();
   path.feed(steps);
-  gc();
   return { rate, lingering: path.table.lingering, heldMb: Math.round((held() - before) / 1e4) / 100 };
 }
 
