@@ -28,7 +28,12 @@ import { copyHelp, type CopyOptions, parseCopyOptions } from "./options.ts";
 import { CopyRuntime } from "./runtime.ts";
 import { COPY_COUNTERS } from "./counters.ts";
 
-const SHUTDOWN_GRACE_MS = 2000;
+/**
+ * How long a stop gives open sessions beyond the response wait: a session may be waiting up to the
+ * response wait for its turn (a client's FIN after pipelined requests waits for a pause in the answers),
+ * and then it still has to send and be answered.
+ */
+const SHUTDOWN_ANSWER_MS = 1000;
 
 /** `tcpshadow copy`. */
 export const copyCommand: Command = {
@@ -78,8 +83,9 @@ async function copyWithLog(options: CopyOptions, log: Logger): Promise<number> {
     let fileStats = {};
     if (file === undefined) await copyLive(runtime, options.interfaces, filter, stopping.signal);
     else fileStats = await copyOffline(runtime, file, stopping.signal);
-    log.info(`stopping: waiting up to ${SHUTDOWN_GRACE_MS} ms for ${runtime.table.active} open session(s)`);
-    await runtime.shutdown(SHUTDOWN_GRACE_MS);
+    const graceMs = options.session.responseWaitMs + SHUTDOWN_ANSWER_MS;
+    log.info(`stopping: waiting up to ${graceMs} ms for ${runtime.table.active} open session(s)`);
+    await runtime.shutdown(graceMs);
     await monitor.stop();
     log.always(`summary ${formatCounters(COPY_COUNTERS, { ...runtime.stats(), ...fileStats })}`);
     return 0;

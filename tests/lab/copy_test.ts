@@ -187,6 +187,20 @@ Deno.test("a target slower than the online server: the copy pipelines past --max
   }
 });
 
+Deno.test("a stop right after the last request lets a session waiting for its close turn end it", async () => {
+  // The target takes 700 ms for each answer, so the second line goes pipelined, and the client's FIN then
+  // waits for a pause of twice the longest gap between answers: about 2.7 s after the target logged the
+  // last line, which is when copy is stopped. A stop that gave open sessions 2 s abandoned it.
+  await withCopyLab({ server: "echo", targetAnswerDelayMs: 700 }, async (lab) => {
+    const copy = await lab.startCopy();
+    const client = tcpClient(lab, ["--lines", "3", "--text", "stop", "--pause-ms", "300"]);
+    assert.equal((await client.exited).code, 0, client.stderrText());
+    assert.equal((await lab.waitForTarget(3, 10_000)).length, 3);
+    const summary = await lab.stopCopy(copy);
+    assert.equal(summary["sessions-completed"], 1, JSON.stringify(summary));
+  });
+});
+
 Deno.test("a client reconnecting from the same port while the target still gets the last copy: every request arrives whole", async () => {
   await withCopyLab({}, async (lab) => {
     // One ephemeral port pair: each connection reuses the port the one before closed a moment ago.
