@@ -36,6 +36,8 @@
  *        [--connect]  (each step also with copy --connect, ordinary connections to the target, beside packets)
  *        [--connect-only]  (each step with copy --connect alone; no packet-path micro-benchmarks either)
  *        [--syscalls]  (perf stat counts copy's system calls during each step: per request, by call)
+ *        [--repeat N]  (the scenario's steps N times over, in order: with --connect, the CPU ratio of the
+ *          two transports per step and over all the steps of a rate, as one step's ratio is noisy)
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -49,7 +51,7 @@ import {
   TARGET_MAC,
 } from "./packet_path.ts";
 import { selfTimes } from "./profile_summary.ts";
-import { cpuSeconds, cpuSpent } from "./cpu.ts";
+import { cpuSeconds, cpuSpent, formatConnectRatios } from "./cpu.ts";
 import { formatMemoryAtPeak, type MemoryAtPeak, sampleMemoryAtPeak } from "./memory.ts";
 import { errorMessage } from "../src/errors.ts";
 import { sleep } from "../src/sleep.ts";
@@ -376,6 +378,8 @@ function formatTable(scenario: Scenario, steps: StepResult[]): string {
     "|:--|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...rows,
   ];
+  const ratios = formatConnectRatios(steps);
+  if (ratios !== undefined) lines.push("", ratios);
   if (trends.length > 0) lines.push("", ...trends);
   return lines.join("\n");
 }
@@ -704,6 +708,7 @@ function parseFlags() {
         syscalls: { type: "boolean" },
         anchor: { type: "string" },
         "receive-thread": { type: "boolean" },
+        repeat: { type: "string", default: "1" },
       },
     }).values;
   } catch (error) {
@@ -788,6 +793,11 @@ async function main(): Promise<void> {
   const flags = parseFlags();
   const duration = Number(flags.duration);
   const chosenScenarios = scenariosNamed(flags.scenario);
+  const repeat = Number(flags.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1) {
+    console.error(`bench: --repeat takes a whole number of at least 1, not "${flags.repeat}"`);
+    Deno.exit(2);
+  }
   await ensureTools();
   const cpu = /model name\s*:\s*(.*)/.exec(await Deno.readTextFile("/proc/cpuinfo"))?.[1] ?? "unknown";
   console.log(
@@ -895,14 +905,14 @@ async function main(): Promise<void> {
         console.log(`(anchor: C tcpcopy and intercept from ${anchor}, each step run by both)\n`);
       }
 
-      const scenarios = chosenScenarios.map((scenario) => ({
-        ...scenario,
-        rates: flags.rates !== undefined
+      const scenarios = chosenScenarios.map((scenario) => {
+        const rates = flags.rates !== undefined
           ? flags.rates.split(",").map((rate) => rate === "max" ? 0 : Number(rate))
           : flags.quick
           ? scenario.rates.slice(-2)
-          : scenario.rates,
-      }));
+          : scenario.rates;
+        return { ...scenario, rates: Array.from({ length: repeat }, () => rates).flat() };
+      });
       const tables: string[] = [];
       for (const scenario of scenarios) {
         console.error(`running ${scenario.title}, ${scenario.rates.length} steps of ${duration} s`);
