@@ -13,6 +13,7 @@ import {
   httpClient,
   KEEP_ALIVE_REQUESTS,
   recordPort80,
+  stopRecording,
   type Summary,
   tcpshadow,
   waitForStderr,
@@ -179,8 +180,7 @@ Deno.test("--connect --input replays a recording as an ordinary user (nobody, no
       "0,100,5000",
     ]);
     await httpClient(lab, ["--requests", "300", "--connections", "3", "--keep-alive", "--id-prefix", "ka"]);
-    await sleep(300);
-    await dump.stop("SIGINT", 5000);
+    await stopRecording(dump, pcap);
     const online = await lab.readLog(lab.onlineLogPath);
     assert.equal(online.length, 600);
 

@@ -345,6 +345,24 @@ export async function recordPort80(host: Host, path: string): Promise<LabProcess
   return dump;
 }
 
+/**
+ * Stops a tcpdump writing to `path` once the file has not grown for a second: the last FINs and ACKs are
+ * in it then. A fixed 300 ms after the clients ended was too short under load (a capture read late, and
+ * the file lacked the last sessions).
+ */
+export async function stopRecording(dump: LabProcess, path: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  let size = -1;
+  let grewAt = Date.now();
+  while (Date.now() < deadline) {
+    const now = (await Deno.stat(path)).size;
+    if (now !== size) [size, grewAt] = [now, Date.now()];
+    else if (Date.now() - grewAt >= 1000) break;
+    await sleep(100);
+  }
+  await dump.stop("SIGINT", 5000);
+}
+
 /** Runs the HTTP client agent on the client host against the online server (`host`, by default its address). */
 export async function httpClient(lab: CopyLab, args: string[], host = lab.onlineUrlHost): Promise<void> {
   await lab.client.run(agentCommand("http_client", ["--url", `http://${host}:80`, ...args]), {

@@ -10,7 +10,15 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import type { LabProcess } from "./lab.ts";
-import { compareLogs, type CopyLab, httpClient, tcpshadow, waitForStderr, withCopyLab } from "./copy_lab.ts";
+import {
+  compareLogs,
+  type CopyLab,
+  httpClient,
+  stopRecording,
+  tcpshadow,
+  waitForStderr,
+  withCopyLab,
+} from "./copy_lab.ts";
 import { sleep } from "../../src/sleep.ts";
 
 /** The reference peers, beside the repository as CI checks it out (`shared/` next to the clone). */
@@ -247,8 +255,7 @@ Deno.test("interop: C tcpcopy-offline and our copy --input deliver the same reco
       "--body-sizes",
       "0,3000,20",
     ]);
-    await sleep(300); // the last FINs and ACKs
-    await dump.stop("SIGINT", 5000);
+    await stopRecording(dump, recording);
     assert.match(dump.stderrText(), /^0 packets dropped by kernel$/m, dump.stderrText());
     const online = await lab.readLog(lab.onlineLogPath);
     assert.equal(online.length, 300);

@@ -9,6 +9,7 @@ import {
   compareLogs,
   expectEveryRequestCopied,
   httpClient,
+  stopRecording,
   waitForStderr,
   withCopyLab,
 } from "./copy_lab.ts";
@@ -262,8 +263,7 @@ Deno.test("IPv6 captures from tcpdump (Ethernet and -i any) replay to the target
       "--body-sizes",
       "0,10,1000,5000",
     ]);
-    await sleep(300); // the last FINs and ACKs
-    for (const dump of dumps) await dump.stop("SIGINT", 5000);
+    await Promise.all(dumps.map((dump, i) => stopRecording(dump, Object.values(paths)[i])));
     const online = await lab.readLog(lab.onlineLogPath);
     assert.equal(online.length, 24);
     const header = await Deno.readFile(paths.any);

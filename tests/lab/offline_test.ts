@@ -3,8 +3,14 @@ import { Capture } from "../../ffi/mod.ts";
 import { LinkType } from "../../src/wire/mod.ts";
 import { encodePcapFile, type PcapRecord } from "../wire/_pcap_file.ts";
 import { agentCommand } from "./lab.ts";
-import { compareLogs, type CopyLab, type CopyRun, waitForStderr, withCopyLab } from "./copy_lab.ts";
-import { sleep } from "../../src/sleep.ts";
+import {
+  compareLogs,
+  type CopyLab,
+  type CopyRun,
+  stopRecording,
+  waitForStderr,
+  withCopyLab,
+} from "./copy_lab.ts";
 
 const REQUESTS = 24;
 /** Classic pcap: a 24-byte file header, then 16-byte record headers with the captured length at 8. */
@@ -46,9 +52,8 @@ async function record(lab: CopyLab): Promise<{ eth0: string; any: string }> {
     "--body-sizes",
     "0,10,1000,5000",
   ]));
-  await sleep(300); // the last FINs and ACKs
+  await Promise.all(dumps.map((dump, i) => stopRecording(dump, Object.values(paths)[i])));
   for (const dump of dumps) {
-    await dump.stop("SIGINT", 5000);
     assert.match(dump.stderrText(), /^0 packets dropped by kernel$/m, dump.stderrText());
   }
   return paths;
