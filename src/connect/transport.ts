@@ -116,7 +116,7 @@ export class ConnectTransport implements ConnectionSink {
    * Connections written to in this turn of the event loop, sent at its end: the first `#writtenCount`.
    * This list, `#inRing` and the loop's own are filled and emptied by turns, hundreds of times a second,
    * and never emptied by `length = 0`, which gives an array's backing store up: growing them again each
-   * time was a third of the bytes `--connect`'s loop allocated (bench/RESULTS.md, thirteenth round).
+   * time was about a quarter of the bytes `--connect` allocated (bench/RESULTS.md, thirteenth round).
    */
   readonly #written: (Connection | undefined)[] = [];
   #writtenCount = 0;
