@@ -6,7 +6,14 @@
  * goes out through a `ConnectionSink`. The kernel does the TCP; the session never sees a segment of the
  * target's, only how many bytes it answered.
  */
-import { ClientStream, type SegmentIn, seqOffset, sessionIsn, StreamPool } from "../session/mod.ts";
+import {
+  addPayload,
+  ClientStream,
+  type SegmentIn,
+  seqOffset,
+  sessionIsn,
+  StreamPool,
+} from "../session/mod.ts";
 import type { CopiedSession, SessionConfig, SessionEndpoints, SessionOutcome } from "../session/mod.ts";
 import { TcpFlag } from "../wire/mod.ts";
 import { AnswerTurns, type TurnEnd } from "./turns.ts";
@@ -181,9 +188,8 @@ export class ConnectSession implements CopiedSession {
     }
     const length = segment.payloadLength;
     if (length > 0) {
-      const payload = segment.payload();
-      if (payload.length < length) return this.#end("capture-cut", now);
-      if (this.#stream.add(start, payload, ack, now) !== undefined) return this.#end("buffer-full", now);
+      const refused = addPayload(this.#stream, segment, start, ack, now);
+      if (refused !== undefined) return this.#end(refused, now);
     } else if (ack !== undefined && !(flags & TcpFlag.FIN)) {
       this.#stream.noteHandshakeAck(ack);
     }

@@ -112,8 +112,14 @@ export class ConnectTransport implements ConnectionSink {
   readonly #buffer = new Uint8Array(IO_BYTES);
   /** `UNSENT_BYTES` buffers no connection holds now. */
   readonly #spareBuffers: Uint8Array<ArrayBuffer>[] = [];
-  /** Connections written to in this turn of the event loop, sent at its end. */
-  readonly #written: Connection[] = [];
+  /**
+   * Connections written to in this turn of the event loop, sent at its end: the first `#writtenCount`.
+   * This list, `#inRing` and the loop's own are filled and emptied by turns, hundreds of times a second,
+   * and never emptied by `length = 0`, which gives an array's backing store up: growing them again each
+   * time was about a quarter of the bytes `--connect` allocated (bench/RESULTS.md, thirteenth round).
+   */
+  readonly #written: (Connection | undefined)[] = [];
+  #writtenCount = 0;
   /**
    * The sends of such a turn, all in one system call where the kernel offers io_uring (`undefined`: one
    * send(2) each); with the connections of the batch in flight, in the order queued.
@@ -122,9 +128,11 @@ export class ConnectTransport implements ConnectionSink {
   /** Sockets closed in this turn of the event loop, closed by the kernel at its end. */
   readonly #closing: StreamSocket[] = [];
   #turnEndQueued = false;
-  readonly #inRing: Connection[] = [];
-  /** The news of each connection with a receive in the ring. */
-  readonly #readyInRing: number[] = [];
+  /** The connections of the ring's sends or receives in flight, in the order queued: the first `#inRingCount`. */
+  readonly #inRing: (Connection | undefined)[] = [];
+  #inRingCount = 0;
+  /** The news of each connection with a receive in the ring, by its place in `#inRing`. */
+  readonly #readyInRing = new Int32Array(RING_ENTRIES);
   #closed = false;
   /**
    * How long a look after news may sleep: `LOOK_MS` while a live capture's descriptors can end it
@@ -227,7 +235,7 @@ export class ConnectTransport implements ConnectionSink {
   #sendAtTurnEnd(connection: Connection): void {
     if (connection.written) return;
     connection.written = true;
-    this.#written.push(connection);
+    this.#written[this.#writtenCount++] = connection;
     this.#endTurnLater();
   }
 
@@ -246,9 +254,10 @@ export class ConnectTransport implements ConnectionSink {
     const ring = this.#ring;
     const closing = this.#closing;
     // A lone send costs less by send(2) than through the ring (bench/RESULTS.md, ninth round).
-    const batched = ring !== undefined && this.#written.length + closing.length > 1;
+    const batched = ring !== undefined && this.#writtenCount + closing.length > 1;
     let staged = 0;
-    for (const connection of this.#written) {
+    for (let i = 0; i < this.#writtenCount; i++) {
+      const connection = this.#written[i]!;
       connection.written = false;
       if (this.#connections.get(connection.session) !== connection) continue;
       if (!batched || connection.unsentLength === 0) {
@@ -267,10 +276,11 @@ export class ConnectTransport implements ConnectionSink {
         staged,
       );
       ring.queueSend(connection.socket.fd, staged, length);
-      this.#inRing.push(connection);
+      this.#inRing[this.#inRingCount++] = connection;
       staged += length;
     }
-    this.#written.length = 0;
+    this.#written.fill(undefined, 0, this.#writtenCount);
+    this.#writtenCount = 0;
     if (closing.length === 0) {
       if (batched) this.#submitRing();
       return;
@@ -292,12 +302,18 @@ export class ConnectTransport implements ConnectionSink {
   #submitRing(): void {
     const ring = this.#ring!;
     ring.submit();
-    for (let i = 0; i < this.#inRing.length; i++) {
-      const connection = this.#inRing[i];
+    for (let i = 0; i < this.#inRingCount; i++) {
+      const connection = this.#inRing[i]!;
       // Everything offered was sent: the rest, if any (more than one send takes), goes by send(2).
       if (this.#sent(connection, ring.result(i), ring.length(i))) this.#flush(connection);
     }
-    this.#inRing.length = 0;
+    this.#emptyRingList();
+  }
+
+  /** Lets go of the connections of the ring's batch just made (the list's array stays). */
+  #emptyRingList(): void {
+    this.#inRing.fill(undefined, 0, this.#inRingCount);
+    this.#inRingCount = 0;
   }
 
   shutdown(session: ConnectSession): void {
@@ -438,13 +454,15 @@ export class ConnectTransport implements ConnectionSink {
     for (let busy = false; !this.#closed;) {
       // The last news' writes go before the wait, which would otherwise find their connections writable.
       this.#flushWritten();
-      fds.length = writable.length = watched.length = 0;
+      let count = 0;
       for (const connection of this.#connections.values()) {
         if (connection.ended && connection.connected && connection.unsentLength === 0) continue;
-        watched.push(connection);
-        fds.push(connection.socket.fd);
-        writable.push(!connection.connected || connection.unsentLength > 0);
+        watched[count] = connection;
+        fds[count] = connection.socket.fd;
+        writable[count++] = !connection.connected || connection.unsentLength > 0;
       }
+      // Written over in place, shortened only (see `#written`).
+      fds.length = writable.length = watched.length = count;
       // After news more is likely soon: a look on this thread, which waits there up to LOOK_MS (less if
       // the capture has packets; not at all without a live capture). Only when it finds nothing does a worker thread wait: each hand-off to
       // it and back is two context switches and a wake of the event loop, which cost this VM more than a
@@ -517,8 +535,8 @@ export class ConnectTransport implements ConnectionSink {
     }
     if (ring.count === ring.capacity) this.#submitReceives(now);
     ring.queueDiscardingReceive(socket.fd, IO_BYTES);
-    this.#inRing.push(connection);
-    this.#readyInRing.push(ready);
+    this.#readyInRing[this.#inRingCount] = ready;
+    this.#inRing[this.#inRingCount++] = connection;
   }
 
   /** Makes the ring's receives, then tells each session what its read brought. */
@@ -528,19 +546,20 @@ export class ConnectTransport implements ConnectionSink {
     if (ring.count === 1) {
       // A lone read costs less by recv(2) than through the ring, as a lone send does.
       ring.clear();
-      this.#receive(this.#inRing[0], this.#readyInRing[0], now);
-      this.#inRing.length = this.#readyInRing.length = 0;
+      const connection = this.#inRing[0]!;
+      this.#emptyRingList();
+      this.#receive(connection, this.#readyInRing[0], now);
       return;
     }
     ring.submit();
-    for (let i = 0; i < this.#inRing.length; i++) {
-      const connection = this.#inRing[i];
+    for (let i = 0; i < this.#inRingCount; i++) {
+      const connection = this.#inRing[i]!;
       const ready = this.#readyInRing[i];
       if (this.#received(connection, ready, ring.result(i), false, now)) {
         this.#receive(connection, ready, now);
       }
     }
-    this.#inRing.length = this.#readyInRing.length = 0;
+    this.#emptyRingList();
   }
 
   /** Reads `connection` by recv(2), once, or on to the target's FIN when its news had it. */

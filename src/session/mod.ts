@@ -32,6 +32,7 @@
 export { ClientStream, StreamPool } from "./stream.ts";
 export { seqOffset } from "./seq.ts";
 export {
+  addPayload,
   defaultSessionConfig,
   type SegmentIn,
   type SegmentSink,

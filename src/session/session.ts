@@ -21,7 +21,7 @@ import {
 import { type CongestionControl, NewReno } from "./congestion.ts";
 import { RtoEstimator } from "./rto.ts";
 import { seqOffset, wireSeq } from "./seq.ts";
-import { ClientStream, StreamPool } from "./stream.ts";
+import { ClientStream, type StreamError, StreamPool } from "./stream.ts";
 import { Turns } from "./turns.ts";
 
 /** The TCP header fields the session reads; `TcpView` has them all. */
@@ -42,6 +42,26 @@ export interface SegmentIn {
  */
 export interface SegmentSink {
   (endpoints: SessionEndpoints, tcp: TcpRepr): void;
+}
+
+/**
+ * Adds `segment`'s payload (it has some) to `stream` at client offset `start`: a captured header
+ * (`TcpView`) hands its frame over in place, with no view made per packet. `capture-cut` when the capture
+ * kept less than the packet carried (snaplen): the stream would have a hole for good.
+ */
+export function addPayload(
+  stream: ClientStream,
+  segment: SegmentIn,
+  start: number,
+  ack: number | undefined,
+  now: number,
+): StreamError | "capture-cut" | undefined {
+  const length = segment.payloadLength;
+  const captured = segment instanceof TcpView;
+  const payload = captured ? segment.bytes : segment.payload();
+  const payloadStart = captured ? segment.payloadOffset : 0;
+  if ((captured ? segment.capturedPayloadLength : payload.length) < length) return "capture-cut";
+  return stream.add(start, payload, ack, now, payloadStart, length);
 }
 
 /** Every way a session can end. */
@@ -470,17 +490,7 @@ export class Session {
     if (ack !== undefined) this.#clientAcked = true;
     const length = segment.payloadLength;
     if (length > 0) {
-      // A captured header (`TcpView`) hands its frame over in place: no view per packet.
-      const captured = segment instanceof TcpView;
-      const payload = captured ? segment.bytes : segment.payload();
-      const payloadStart = captured ? segment.payloadOffset : 0;
-      if ((captured ? segment.capturedPayloadLength : payload.length) < length) {
-        // The capture kept less than the packet carried (snaplen): the stream has a hole for good.
-        this.#sendReset();
-        this.#end("capture-cut", now, false);
-        return;
-      }
-      const refused = this.#stream.add(start, payload, ack, now, payloadStart, length);
+      const refused = addPayload(this.#stream, segment, start, ack, now);
       if (refused !== undefined) {
         this.#sendReset();
         this.#end(refused, now, false);

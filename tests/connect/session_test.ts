@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { type ConnectionSink, ConnectSession, type TurnEnd } from "../../src/connect/mod.ts";
 import { ECONNREFUSED } from "../../src/connect/session.ts";
 import { defaultSessionConfig, type SegmentIn } from "../../src/session/mod.ts";
-import { TcpFlag } from "../../src/wire/mod.ts";
+import { TcpFlag, TcpView } from "../../src/wire/mod.ts";
 
 const ENDPOINTS = {
   clientAddress: 0xc6130005,
@@ -28,6 +28,28 @@ function segment(fields: { seq: number; ack?: number; flags?: number; data?: str
     payload: () => data,
     options: () => ({}),
   };
+}
+
+/**
+ * A captured client segment as the capture hands it over: a `TcpView` on a frame, its header `at` bytes
+ * in, the packet carrying `carried` bytes of payload, of which the frame kept those of `data`.
+ */
+function captured(
+  fields: { seq: number; ack: number; data: string; carried?: number; at?: number },
+): TcpView {
+  const data = text.encode(fields.data);
+  const at = fields.at ?? 0;
+  const frame = new Uint8Array(at + 20 + data.length);
+  const header = new DataView(frame.buffer, at);
+  header.setUint32(4, (CLIENT_ISN + fields.seq) >>> 0);
+  header.setUint32(8, (SERVER_ISN + fields.ack) >>> 0);
+  header.setUint8(12, 5 << 4);
+  header.setUint8(13, TcpFlag.ACK | TcpFlag.PSH);
+  header.setUint16(14, 65535);
+  frame.set(data, at + 20);
+  const view = TcpView.check(frame, at, 20 + (fields.carried ?? data.length));
+  if (!(view instanceof TcpView)) throw new Error(view.message);
+  return view;
 }
 
 /** A session and the log of what it asked of its connection, as short strings. */
@@ -318,4 +340,17 @@ Deno.test("a turn that begins as the previous answer completes waits the respons
   session.onAnswer(10, 50 + 5 * CONFIG.answerGapMs);
   assert.deepEqual(log.slice(-1), ["write c\n"]);
   assert.deepEqual(turns, [[1, "answered"], [2, "answered"]]);
+});
+
+Deno.test("a captured segment's bytes are written from its frame, wherever the header sits in it", () => {
+  const { session, log } = open();
+  session.onClient(captured({ seq: 1, ack: 1, data: "GET /a\n", at: 34 }), 2);
+  session.onConnected(3);
+  assert.deepEqual(log, ["connect", "write GET /a\n"]);
+});
+
+Deno.test("a segment the capture cut short ends the session: its stream has a hole for good", () => {
+  const { session } = open();
+  session.onClient(captured({ seq: 1, ack: 1, data: "GET /a", carried: 100, at: 14 }), 2);
+  assert.equal(session.outcome, "capture-cut");
 });
