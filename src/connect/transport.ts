@@ -8,8 +8,9 @@
  * sleeps there up to a millisecond unless the capture has packets).
  * `Deno.connect` and `node:net` were measured first (bench/RESULTS.md): under a live capture's load their
  * connects waited in the event loop for seconds (no SYN left while the capture kept it busy), and
- * `Deno.connect` can neither bind a local address (`--bind`) nor close with a RST. Here connect(2) runs
- * when the session asks, on the JS thread, and the sends once that turn of the event loop is over, each
+ * `Deno.connect` can neither bind a local address (`--bind`) nor close with a RST. Here the socket is made
+ * when the session asks, on the JS thread, and its connect(2) at the end of that turn of the event loop on
+ * the connect thread (`ConnectQueue`, which the handshake then holds instead), and the sends then, each
  * with all its connection's writes of the turn, and all of them in one system call (`SocketRing`,
  * io_uring) where the kernel offers it, as are the reads of the answers that nothing inspects, all of
  * those a poll reported at once.
