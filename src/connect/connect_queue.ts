@@ -23,9 +23,14 @@ const ENTRY_ADDRESS = 2;
 const ENTRY_RESULT = 9;
 const ADDRESS_BYTES = 28;
 
-/** Where entry `count` (a running count) lives in the queue's words. */
+/** The slot of entry `count` (a running count), for its words and its item. */
+function slotOf(count: number): number {
+  return (count >>> 0) % CAPACITY;
+}
+
+/** Where entry `count` lives in the queue's words. */
 function entryAt(count: number): number {
-  return HEADER_WORDS + ((count >>> 0) % CAPACITY) * ENTRY_WORDS;
+  return HEADER_WORDS + slotOf(count) * ENTRY_WORDS;
 }
 
 /** What the worker thread is given once: the queue's memory and the eventfd to signal. */
@@ -96,11 +101,12 @@ export class ConnectQueue<Item> {
   push(item: Item, fd: number, to: Uint8Array): boolean {
     if (this.#broken || this.pending === CAPACITY || to.length > ADDRESS_BYTES) return false;
     const words = this.#words;
-    const at = entryAt(words[QUEUED] + this.#unsubmitted);
+    const count = words[QUEUED] + this.#unsubmitted;
+    const at = entryAt(count);
     words[at + ENTRY_FD] = fd;
     words[at + ENTRY_ADDRESS_LENGTH] = to.length;
     this.#bytes.set(to, (at + ENTRY_ADDRESS) * 4);
-    this.#items[at / ENTRY_WORDS | 0] = item;
+    this.#items[slotOf(count)] = item;
     this.#unsubmitted++;
     return true;
   }
@@ -128,7 +134,7 @@ export class ConnectQueue<Item> {
         const address = this.#bytes.subarray(from, from + words[at + ENTRY_ADDRESS_LENGTH]);
         words[at + ENTRY_RESULT] = connectDescriptor(words[at + ENTRY_FD], address);
       }
-      const slot = at / ENTRY_WORDS | 0;
+      const slot = slotOf(this.#taken);
       const item = this.#items[slot]!;
       this.#items[slot] = undefined;
       each(item, words[at + ENTRY_RESULT]);
@@ -143,9 +149,12 @@ export class ConnectQueue<Item> {
     while (!this.#broken && Atomics.load(this.#words, MADE) !== this.#words[QUEUED]) {
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
-    Atomics.store(this.#words, STOP, 1);
-    Atomics.store(this.#words, QUEUED, (this.#words[QUEUED] + 1) | 0);
-    Atomics.notify(this.#words, QUEUED);
+    if (!this.#broken) {
+      // The queued count moved, so that a worker about to wait does not (it checks STOP after waking).
+      Atomics.store(this.#words, STOP, 1);
+      Atomics.store(this.#words, QUEUED, (this.#words[QUEUED] + 1) | 0);
+      Atomics.notify(this.#words, QUEUED);
+    }
     worker.terminate();
     this.#worker = undefined;
   }
