@@ -1,7 +1,7 @@
 /**
  * The connects of `copy --connect`, made on a thread of their own. connect(2) sends the SYN, and where the
  * target's receive runs inside the sender's system call (a veth, as in the lab), the whole handshake with
- * it: 70% of the time copy's JS thread spent draining the capture at 12,000 new connections/s offered
+ * it: 57-70% of the time copy's JS thread spent draining the capture at 12,000 new connections/s offered
  * (bench/RESULTS.md, thirteenth round), while the capture's ring filled. Queued here, the JS thread only
  * makes the socket; a worker thread (`connect_worker.ts`) makes the connect(2) calls, in order, and
  * signals the poller's eventfd once a batch is made, so that the connection loop starts watching them.
