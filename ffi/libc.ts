@@ -566,6 +566,18 @@ export class StreamSocket {
    * poller says the socket is writable and `connectError` is 0. Returns the errno if it failed at once.
    */
   static connect(to: Uint8Array<ArrayBuffer>, from?: Uint8Array<ArrayBuffer>): StreamSocket | number {
+    const socket = StreamSocket.open(to, from);
+    if (typeof socket === "number") return socket;
+    const errno = connectDescriptor(socket.fd, to);
+    if (errno !== 0) socket.close();
+    return errno === 0 ? socket : errno;
+  }
+
+  /**
+   * A socket for a connection to `to` (from `from`, when given), not connecting yet: `connectDescriptor`
+   * starts it, on any thread. Returns the errno if socket(2) or bind(2) failed.
+   */
+  static open(to: Uint8Array<ArrayBuffer>, from?: Uint8Array<ArrayBuffer>): StreamSocket | number {
     if (from !== undefined && from.length !== to.length) {
       throw new TypeError(`a ${from.length}-byte local socket address for a ${to.length}-byte target's`);
     }
@@ -576,13 +588,6 @@ export class StreamSocket {
       const errno = lastErrno();
       libc().close(fd);
       return errno;
-    }
-    if (libc().connect(fd, to, to.length) < 0) {
-      const errno = lastErrno();
-      if (errno !== EINPROGRESS) {
-        libc().close(fd);
-        return errno;
-      }
     }
     return new StreamSocket(fd);
   }
@@ -660,6 +665,24 @@ export class StreamSocket {
 }
 
 /**
+ * Starts connecting non-blocking socket `fd` (a `StreamSocket.open`'s) to `to` (a `socketAddress`): 0 once
+ * the SYN is on its way (or the connection open), else the errno (the socket is left to its owner). Takes
+ * only numbers and bytes, so a worker thread can make the call for the socket's owner.
+ */
+export function connectDescriptor(fd: number, to: Uint8Array): number {
+  if (libc().connect(fd, to as Uint8Array<ArrayBuffer>, to.length) === 0) return 0;
+  const errno = lastErrno();
+  return errno === EINPROGRESS ? 0 : errno;
+}
+
+/** Adds 1 to eventfd `fd`'s counter, which makes it readable: from any thread. */
+export function signalEventFd(fd: number): void {
+  libc().write(fd, EVENTFD_ONE, size(8));
+}
+
+const EVENTFD_ONE = new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]);
+
+/**
  * Waits for many sockets at once: one poll(2) off the JS thread per batch of events, over every
  * descriptor watched (or, `check`, one on the JS thread, which waits briefly or not at all). A wait in
  * flight is woken (an eventfd) when `wake` is called, so that sockets added or wanting to write meanwhile
@@ -679,7 +702,6 @@ export class SocketPoller {
   constructor() {
     this.#wakeFd = libc().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (this.#wakeFd < 0) throw new FatalError(`cannot make an eventfd: ${errnoMessage(lastErrno())}`);
-    new DataView(this.#wakeBytes.buffer).setBigUint64(0, 1n, true);
   }
 
   /**
@@ -732,7 +754,6 @@ export class SocketPoller {
     }
     if (view.getInt16(count * POLLFD_SIZE + POLLFD_REVENTS, true) !== 0) {
       libc().read(this.#wakeFd, this.#wakeBytes, size(8));
-      new DataView(this.#wakeBytes.buffer).setBigUint64(0, 1n, true);
     }
     return news;
   }
@@ -741,7 +762,15 @@ export class SocketPoller {
   wake(): void {
     if (!this.#waiting || this.#woken) return;
     this.#woken = true;
-    libc().write(this.#wakeFd, this.#wakeBytes, size(8));
+    signalEventFd(this.#wakeFd);
+  }
+
+  /**
+   * The eventfd whose signal (`signalEventFd`, from another thread too) ends a wait or a look in flight,
+   * or makes the next one end at once.
+   */
+  get wakeFd(): number {
+    return this.#wakeFd;
   }
 
   close(): void {

@@ -23,6 +23,7 @@ export {
   PcapWriter,
 } from "./libpcap.ts";
 export {
+  connectDescriptor,
   errnoMessage,
   FdPoller,
   lastErrno,
@@ -35,6 +36,7 @@ export {
   RawSocket,
   readKernelFile,
   routeNetlinkDump,
+  signalEventFd,
   socketAddress,
   SocketPoller,
   SocketRing,

@@ -8,13 +8,15 @@
  * sleeps there up to a millisecond unless the capture has packets).
  * `Deno.connect` and `node:net` were measured first (bench/RESULTS.md): under a live capture's load their
  * connects waited in the event loop for seconds (no SYN left while the capture kept it busy), and
- * `Deno.connect` can neither bind a local address (`--bind`) nor close with a RST. Here connect(2) runs
- * when the session asks, on the JS thread, and the sends once that turn of the event loop is over, each
+ * `Deno.connect` can neither bind a local address (`--bind`) nor close with a RST. Here the socket is made
+ * when the session asks, on the JS thread, and its connect(2) at the end of that turn of the event loop on
+ * the connect thread (`ConnectQueue`, which the handshake then holds instead), and the sends then, each
  * with all its connection's writes of the turn, and all of them in one system call (`SocketRing`,
  * io_uring) where the kernel offers it, as are the reads of the answers that nothing inspects, all of
  * those a poll reported at once.
  */
 import {
+  connectDescriptor,
   POLL_END,
   POLL_ERROR,
   POLL_READ,
@@ -25,6 +27,7 @@ import {
   StreamSocket,
 } from "../../ffi/mod.ts";
 import { setImmediate } from "node:timers";
+import { ConnectQueue } from "./connect_queue.ts";
 import { type Address, addressBytes, addressFamily } from "../wire/mod.ts";
 import type { ConnectionSink, ConnectSession } from "./session.ts";
 import type { TurnEnd } from "./turns.ts";
@@ -74,6 +77,14 @@ const NO_BYTES = new Uint8Array(0);
 interface Connection {
   readonly session: ConnectSession;
   readonly socket: StreamSocket;
+  /**
+   * Its connect(2) is queued for the connect thread, not made yet: not watched (a socket not connecting
+   * polls as hung up), and a close waits for it (`closeOnceMade`), so that its descriptor is not taken by
+   * another socket before the connect is made.
+   */
+  connecting: boolean;
+  /** Closed or reset while `connecting`: how, once its connect is made. */
+  closeOnceMade: "close" | "reset" | undefined;
   connected: boolean;
   /**
    * Bytes written and not sent yet (the kernel had no room, or the turn of the event loop is not over):
@@ -109,6 +120,8 @@ export class ConnectTransport implements ConnectionSink {
   readonly #targets = new Map<Address, Map<number, Uint8Array<ArrayBuffer>>>();
   readonly #nextBind = { 4: 0, 6: 0 };
   readonly #poller = new SocketPoller();
+  /** The connects, made on a thread of their own: the JS thread makes the sockets only. */
+  readonly #connects = new ConnectQueue<Connection>(this.#poller.wakeFd);
   readonly #buffer = new Uint8Array(IO_BYTES);
   /** `UNSENT_BYTES` buffers no connection holds now. */
   readonly #spareBuffers: Uint8Array<ArrayBuffer>[] = [];
@@ -167,30 +180,66 @@ export class ConnectTransport implements ConnectionSink {
 
   connect(session: ConnectSession): void {
     const { targetAddress, targetPort } = session.endpoints;
-    const socket = StreamSocket.connect(
-      this.#targetOf(targetAddress, targetPort),
-      this.#localFor(targetAddress),
-    );
-    if (typeof socket === "number") {
-      // Failed at once (a refusal on this host, no free port): told once the session is set up.
-      if (socket === EADDRNOTAVAIL || socket === EADDRINUSE) this.bindFailures++;
-      queueMicrotask(() => {
-        session.onConnectFailed(socket, performance.now());
-        this.changed(session);
-      });
-      return;
-    }
-    this.#connections.set(session, {
+    const target = this.#targetOf(targetAddress, targetPort);
+    const socket = StreamSocket.open(target, this.#localFor(targetAddress));
+    if (typeof socket === "number") return this.#failedAtOnce(session, socket);
+    const connection: Connection = {
       session,
       socket,
+      connecting: true,
+      closeOnceMade: undefined,
       connected: false,
       unsent: NO_BYTES,
       unsentLength: 0,
       shutdownPending: false,
       written: false,
       ended: false,
-    });
+    };
+    if (this.#connects.push(connection, socket.fd, target)) {
+      this.#connections.set(session, connection);
+      this.#endTurnLater(); // submitted then, with the other connects of this turn of the event loop
+      return;
+    }
+    // The queue is full (the connect thread fell far behind) or there is no such thread: made here.
+    const errno = connectDescriptor(socket.fd, target);
+    if (errno !== 0) {
+      socket.close();
+      return this.#failedAtOnce(session, errno);
+    }
+    connection.connecting = false;
+    this.#connections.set(session, connection);
     this.#poller.wake();
+  }
+
+  /** A connect that failed at once (a refusal on this host, no free port): told once the session is set up. */
+  #failedAtOnce(session: ConnectSession, errno: number): void {
+    if (errno === EADDRNOTAVAIL || errno === EADDRINUSE) this.bindFailures++;
+    queueMicrotask(() => {
+      session.onConnectFailed(errno, performance.now());
+      this.changed(session);
+    });
+  }
+
+  /**
+   * The connects the connect thread made since the last call: their connections are watched from now
+   * on, or closed as asked meanwhile, or their sessions told that they failed.
+   */
+  #takeConnectsMade(): void {
+    this.#connects.takeMade((connection, errno) => {
+      connection.connecting = false;
+      const { session, socket } = connection;
+      if (connection.closeOnceMade === "reset") socket.abort();
+      else if (connection.closeOnceMade === "close") {
+        this.#closing.push(socket);
+        this.#endTurnLater();
+      } else if (errno !== 0) {
+        this.#connections.delete(session);
+        socket.close();
+        if (errno === EADDRNOTAVAIL || errno === EADDRINUSE) this.bindFailures++;
+        session.onConnectFailed(errno, performance.now());
+        this.changed(session);
+      }
+    });
   }
 
   write(session: ConnectSession, bytes: Uint8Array): void {
@@ -246,11 +295,13 @@ export class ConnectTransport implements ConnectionSink {
   }
 
   /**
-   * Sends what the connections written to in this turn of the event loop wait to send, then closes the
-   * sockets closed in it: all in one system call where there is a ring and more than one of them.
+   * Hands the connect thread the connects of this turn of the event loop, sends what the connections
+   * written to in it wait to send, then closes the sockets closed in it: the sends and closes in one system
+   * call where there is a ring and more than one of them.
    */
   readonly #flushWritten = (): void => {
     this.#turnEndQueued = false;
+    this.#connects.submit();
     const ring = this.#ring;
     const closing = this.#closing;
     // A lone send costs less by send(2) than through the ring (bench/RESULTS.md, ninth round).
@@ -338,7 +389,8 @@ export class ConnectTransport implements ConnectionSink {
     if (connection.connected) this.#flush(connection); // what was written before goes first, as it would have
     this.#connections.delete(session);
     this.#dropUnsent(connection);
-    connection.socket.abort();
+    if (connection.connecting) connection.closeOnceMade = "reset";
+    else connection.socket.abort();
     this.#endWait();
   }
 
@@ -351,8 +403,11 @@ export class ConnectTransport implements ConnectionSink {
     this.#dropUnsent(connection);
     // At the end of the turn, with the other closes and sends of the turn: its descriptor stays taken
     // until then, so no socket opened meanwhile gets it.
-    this.#closing.push(connection.socket);
-    this.#endTurnLater();
+    if (connection.connecting) connection.closeOnceMade = "close";
+    else {
+      this.#closing.push(connection.socket);
+      this.#endTurnLater();
+    }
   }
 
   /**
@@ -382,6 +437,8 @@ export class ConnectTransport implements ConnectionSink {
 
   /** Resets every connection still open and stops watching (shutdown, after the sessions were abandoned). */
   async closeAll(): Promise<void> {
+    await this.#connects.close();
+    this.#takeConnectsMade();
     for (const socket of this.#closing) socket.close();
     this.#closing.length = 0;
     for (const connection of this.#connections.values()) connection.socket.abort();
@@ -454,8 +511,10 @@ export class ConnectTransport implements ConnectionSink {
     for (let busy = false; !this.#closed;) {
       // The last news' writes go before the wait, which would otherwise find their connections writable.
       this.#flushWritten();
+      this.#takeConnectsMade();
       let count = 0;
       for (const connection of this.#connections.values()) {
+        if (connection.connecting) continue;
         if (connection.ended && connection.connected && connection.unsentLength === 0) continue;
         watched[count] = connection;
         fds[count] = connection.socket.fd;
