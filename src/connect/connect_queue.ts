@@ -33,6 +33,14 @@ function entryAt(count: number): number {
   return HEADER_WORDS + slotOf(count) * ENTRY_WORDS;
 }
 
+/** Makes the connect of entry `count` and writes its outcome (0 or the errno) into the entry. */
+function connectEntry(words: Int32Array, bytes: Uint8Array, count: number): void {
+  const at = entryAt(count);
+  const from = (at + ENTRY_ADDRESS) * 4;
+  const address = bytes.subarray(from, from + words[at + ENTRY_ADDRESS_LENGTH]);
+  words[at + ENTRY_RESULT] = connectDescriptor(words[at + ENTRY_FD], address);
+}
+
 /** What the worker thread is given once: the queue's memory and the eventfd to signal. */
 export interface ConnectQueueStart {
   readonly memory: SharedArrayBuffer;
@@ -50,12 +58,7 @@ export function makeQueuedConnects({ memory, wakeFd }: ConnectQueueStart): void 
     Atomics.wait(words, QUEUED, made);
     if (Atomics.load(words, STOP) !== 0) return;
     const queued = Atomics.load(words, QUEUED);
-    for (; made !== queued; made = (made + 1) | 0) {
-      const at = entryAt(made);
-      const from = (at + ENTRY_ADDRESS) * 4;
-      const address = bytes.subarray(from, from + words[at + ENTRY_ADDRESS_LENGTH]);
-      words[at + ENTRY_RESULT] = connectDescriptor(words[at + ENTRY_FD], address);
-    }
+    for (; made !== queued; made = (made + 1) | 0) connectEntry(words, bytes, made);
     Atomics.store(words, MADE, made);
     signalEventFd(wakeFd);
   }
@@ -127,17 +130,14 @@ export class ConnectQueue<Item> {
     const words = this.#words;
     const made = this.#broken ? words[QUEUED] : Atomics.load(words, MADE);
     for (; this.#taken !== made; this.#taken = (this.#taken + 1) | 0) {
-      const at = entryAt(this.#taken);
+      // Never made by the worker: made here.
       if (this.#broken && (this.#taken - Atomics.load(words, MADE) | 0) >= 0) {
-        // Never made by the worker: made here.
-        const from = (at + ENTRY_ADDRESS) * 4;
-        const address = this.#bytes.subarray(from, from + words[at + ENTRY_ADDRESS_LENGTH]);
-        words[at + ENTRY_RESULT] = connectDescriptor(words[at + ENTRY_FD], address);
+        connectEntry(words, this.#bytes, this.#taken);
       }
       const slot = slotOf(this.#taken);
       const item = this.#items[slot]!;
       this.#items[slot] = undefined;
-      each(item, words[at + ENTRY_RESULT]);
+      each(item, words[entryAt(this.#taken) + ENTRY_RESULT]);
     }
   }
 
