@@ -213,11 +213,14 @@ export class ConnectTransport implements ConnectionSink {
 
   /** A connect that failed at once (a refusal on this host, no free port): told once the session is set up. */
   #failedAtOnce(session: ConnectSession, errno: number): void {
+    queueMicrotask(() => this.#connectFailed(session, errno));
+  }
+
+  /** Counts a connect that found no local address or port free, and tells its session it failed. */
+  #connectFailed(session: ConnectSession, errno: number): void {
     if (errno === EADDRNOTAVAIL || errno === EADDRINUSE) this.bindFailures++;
-    queueMicrotask(() => {
-      session.onConnectFailed(errno, performance.now());
-      this.changed(session);
-    });
+    session.onConnectFailed(errno, performance.now());
+    this.changed(session);
   }
 
   /**
@@ -235,9 +238,7 @@ export class ConnectTransport implements ConnectionSink {
       } else if (errno !== 0) {
         this.#connections.delete(session);
         socket.close();
-        if (errno === EADDRNOTAVAIL || errno === EADDRINUSE) this.bindFailures++;
-        session.onConnectFailed(errno, performance.now());
-        this.changed(session);
+        this.#connectFailed(session, errno);
       }
     });
   }
