@@ -61,6 +61,17 @@ const POLL_MS = 1000;
 const PASS_NEWS = 256;
 /** How long a look after news waits on the JS thread before a worker thread takes over the wait. */
 const LOOK_MS = 1;
+/**
+ * The longest pause before the look that follows news, in µs. Meanwhile the other connections' answers come
+ * in, and one wake of the JS thread then reads them all: each wake is a context switch, which costs this VM
+ * 14-20 µs of copy's CPU, and at 34,000 keep-alive req/s the look woke 3,500 times a second for about 10
+ * answers each (bench/RESULTS.md, fourteenth round).
+ */
+const GATHER_MAX_US = 400;
+/** A pause shorter than this saves less than it delays: none then. */
+const GATHER_MIN_US = 50;
+/** How long each connection's writes are counted, to fit the pause to the busiest one's pace. */
+const PACE_WINDOW_MS = 100;
 /** The most one send(2) or recv(2) passes (`StreamSocket`'s limit too). */
 const IO_BYTES = 65536;
 /** Sends or receives of one io_uring batch at most, and the bytes sent: more go in a second batch. */
@@ -73,6 +84,18 @@ const RING_BYTES = 256 * 1024;
 const UNSENT_BYTES = 4096;
 const SPARE_BUFFERS_KEPT = 512;
 const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The pause before a look after news, in µs, for a busiest connection that wrote `busiestWrites` times in
+ * `elapsedMs`. Each of its turns may wait out one pause, so the pause takes at most half the time between
+ * its writes: a connection that writes thousands of times a second (a pipelining client, a pool's
+ * connection) is not held below its pace.
+ */
+export function gatherPause(busiestWrites: number, elapsedMs: number): number {
+  const halfInterval = busiestWrites === 0 ? Infinity : elapsedMs * 500 / busiestWrites;
+  const pause = Math.min(GATHER_MAX_US, halfInterval);
+  return pause < GATHER_MIN_US ? 0 : pause;
+}
 
 interface Connection {
   readonly session: ConnectSession;
@@ -99,6 +122,9 @@ interface Connection {
   written: boolean;
   /** The target closed its side: nothing more to read. */
   ended: boolean;
+  /** The pace window its `paceWrites` were counted in (see `#fitPause`). */
+  paceWindow: number;
+  paceWrites: number;
 }
 
 /** Every open connection of a `copy --connect` run. */
@@ -152,6 +178,12 @@ export class ConnectTransport implements ConnectionSink {
    * (`endLooksOn`), else 0: a file replay feeds its packets from this very thread, which must not sit idle.
    */
   #lookMs = 0;
+  /** The pause before a look after news, in µs (see `GATHER_MAX_US`), fitted each `PACE_WINDOW_MS`. */
+  #pauseUs = GATHER_MAX_US;
+  /** The pace window now (a running count), since when, and the most writes a connection made in it. */
+  #paceWindow = 0;
+  #paceWindowStart = performance.now();
+  #busiestWrites = 0;
   readonly #loop: Promise<void>;
 
   /**
@@ -194,6 +226,8 @@ export class ConnectTransport implements ConnectionSink {
       shutdownPending: false,
       written: false,
       ended: false,
+      paceWindow: -1,
+      paceWrites: 0,
     };
     if (this.#connects.push(connection, socket.fd, target)) {
       this.#connections.set(session, connection);
@@ -247,6 +281,11 @@ export class ConnectTransport implements ConnectionSink {
     const connection = this.#connections.get(session);
     if (connection === undefined) return;
     this.listener.wrote?.(session, session.turn, bytes);
+    if (connection.paceWindow !== this.#paceWindow) {
+      connection.paceWindow = this.#paceWindow;
+      connection.paceWrites = 0;
+    }
+    if (++connection.paceWrites > this.#busiestWrites) this.#busiestWrites = connection.paceWrites;
     this.#keepUnsent(connection, bytes);
     // Sent when this turn of the event loop is over, with whatever else the session writes in it: a
     // capture batch often holds several requests of a session that fell behind and pipelines, and each
@@ -528,6 +567,10 @@ export class ConnectTransport implements ConnectionSink {
       // it and back is two context switches and a wake of the event loop, which cost this VM more than a
       // poll(2) that sleeps (a third of the system calls per keep-alive request; bench/RESULTS.md,
       // eleventh round), and on busy CPUs a wait for one.
+      if (busy && this.#lookMs > 0) {
+        this.#fitPause(performance.now());
+        if (this.#pauseUs > 0) this.#poller.pause(this.#pauseUs);
+      }
       if (!busy || this.#poller.check(fds, writable, ready, this.#lookMs) === 0) {
         await this.#poller.wait(fds, writable, ready, POLL_MS);
       }
@@ -562,6 +605,16 @@ export class ConnectTransport implements ConnectionSink {
         await new Promise((resolve) => setImmediate(resolve));
       }
     }
+  }
+
+  /** Fits the pause to the busiest connection's pace (`gatherPause`) once a pace window is over. */
+  #fitPause(now: number): void {
+    const elapsed = now - this.#paceWindowStart;
+    if (elapsed < PACE_WINDOW_MS) return;
+    this.#pauseUs = gatherPause(this.#busiestWrites, elapsed);
+    this.#paceWindow++;
+    this.#paceWindowStart = now;
+    this.#busiestWrites = 0;
   }
 
   #onReady(connection: Connection, ready: number, now: number): void {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { setImmediate } from "node:timers";
-import { type AnswerListener, ConnectTransport } from "../../src/connect/transport.ts";
+import { type AnswerListener, ConnectTransport, gatherPause } from "../../src/connect/transport.ts";
 import { type ConnectSession, ECONNREFUSED } from "../../src/connect/session.ts";
 import { parseIpv4 } from "../../src/wire/mod.ts";
 import { sleep } from "../../src/sleep.ts";
@@ -372,4 +372,18 @@ Deno.test("a connection is reported only when it has news: not once open and idl
     false,
     () => changes++,
   );
+});
+
+Deno.test("the pause that gathers answers never holds the busiest connection below its pace", () => {
+  // 32 connections at 34,000 req/s: about 106 writes each in 100 ms, 940 µs apart: the whole 400 µs.
+  assert.equal(gatherPause(106, 100), 400);
+  assert.equal(gatherPause(0, 100), 400); // nothing written: nothing to hold back
+  // A pool's connection at 4,000 writes a second: 250 µs apart, so at most half of that.
+  assert.equal(gatherPause(400, 100), 125);
+  // A pipelining client at 20,000 a second: a pause of 25 µs would save less than it delays, so none.
+  assert.equal(gatherPause(2000, 100), 0);
+  for (const writes of [1, 10, 100, 500, 999, 1000, 5000]) {
+    const pause = gatherPause(writes, 100);
+    assert.ok(pause <= (100_000 / writes) / 2, `${writes} writes: ${pause} µs`);
+  }
 });
