@@ -3,6 +3,7 @@ import { setImmediate } from "node:timers";
 import { type AnswerListener, ConnectTransport } from "../../src/connect/transport.ts";
 import { type ConnectSession, ECONNREFUSED } from "../../src/connect/session.ts";
 import { parseIpv4 } from "../../src/wire/mod.ts";
+import { readKernelFile } from "../../ffi/mod.ts";
 import { sleep } from "../../src/sleep.ts";
 import { acceptWithin } from "./_accept.ts";
 
@@ -392,7 +393,7 @@ Deno.test("a connection is reported only when it has news: not once open and idl
  */
 function connectsMadeTo(port: number): number {
   const SYN_SENT = "02", ESTABLISHED = "01";
-  return Deno.readTextFileSync("/proc/net/tcp").split("\n").slice(1).filter((line) => {
+  return readKernelFile("/proc/net/tcp")!.split("\n").slice(1).filter((line) => {
     const [, , remote, state] = line.trim().split(/\s+/);
     return remote !== undefined && parseInt(remote.split(":")[1], 16) === port &&
       (state === SYN_SENT || state === ESTABLISHED);
