@@ -8,8 +8,11 @@
  */
 import { connectDescriptor, signalEventFd } from "../../ffi/mod.ts";
 
-/** Connects queued and not yet taken back at most; past it `push` refuses (the caller connects itself). */
-const CAPACITY = 8192;
+/**
+ * Connects queued and not yet taken back at most, unless the queue is made with another capacity; past it
+ * `push` refuses (the caller connects itself).
+ */
+const DEFAULT_CAPACITY = 8192;
 /** Int32 words before the entries: how many were queued, how many made, whether to stop. */
 const QUEUED = 0;
 const MADE = 1;
@@ -23,19 +26,27 @@ const ENTRY_ADDRESS = 2;
 const ENTRY_RESULT = 9;
 const ADDRESS_BYTES = 28;
 
-/** The slot of entry `count` (a running count), for its words and its item. */
-function slotOf(count: number): number {
-  return (count >>> 0) % CAPACITY;
+/** How many entries the queue in `words` holds: its memory's size says, on either thread. */
+function capacityOf(words: Int32Array): number {
+  return (words.length - HEADER_WORDS) / ENTRY_WORDS;
+}
+
+/**
+ * The slot of entry `count` (a running count, which wraps at 2**32: a power-of-two capacity keeps the slots
+ * in turn across the wrap), for its words and its item.
+ */
+function slotOf(count: number, capacity: number): number {
+  return (count >>> 0) % capacity;
 }
 
 /** Where entry `count` lives in the queue's words. */
-function entryAt(count: number): number {
-  return HEADER_WORDS + slotOf(count) * ENTRY_WORDS;
+function entryAt(count: number, capacity: number): number {
+  return HEADER_WORDS + slotOf(count, capacity) * ENTRY_WORDS;
 }
 
 /** Makes the connect of entry `count` and writes its outcome (0 or the errno) into the entry. */
-function connectEntry(words: Int32Array, bytes: Uint8Array, count: number): void {
-  const at = entryAt(count);
+function connectEntry(words: Int32Array, bytes: Uint8Array, capacity: number, count: number): void {
+  const at = entryAt(count, capacity);
   const from = (at + ENTRY_ADDRESS) * 4;
   const address = bytes.subarray(from, from + words[at + ENTRY_ADDRESS_LENGTH]);
   words[at + ENTRY_RESULT] = connectDescriptor(words[at + ENTRY_FD], address);
@@ -54,11 +65,12 @@ export interface ConnectQueueStart {
 export function makeQueuedConnects({ memory, wakeFd }: ConnectQueueStart): void {
   const words = new Int32Array(memory);
   const bytes = new Uint8Array(memory);
+  const capacity = capacityOf(words);
   for (let made = 0;;) {
     Atomics.wait(words, QUEUED, made);
     if (Atomics.load(words, STOP) !== 0) return;
     const queued = Atomics.load(words, QUEUED);
-    for (; made !== queued; made = (made + 1) | 0) connectEntry(words, bytes, made);
+    for (; made !== queued; made = (made + 1) | 0) connectEntry(words, bytes, capacity, made);
     Atomics.store(words, MADE, made);
     signalEventFd(wakeFd);
   }
@@ -71,7 +83,8 @@ export function makeQueuedConnects({ memory, wakeFd }: ConnectQueueStart): void 
 export class ConnectQueue<Item> {
   readonly #words: Int32Array;
   readonly #bytes: Uint8Array;
-  readonly #items: (Item | undefined)[] = new Array(CAPACITY);
+  readonly #capacity: number;
+  readonly #items: (Item | undefined)[];
   readonly #start: ConnectQueueStart;
   #worker: Worker | undefined;
   /** Entries handed back so far (a running count, as the queue's own). */
@@ -81,11 +94,19 @@ export class ConnectQueue<Item> {
   /** The worker could not run: what it had not made is made here, and so is every later connect. */
   #broken = false;
 
-  /** @param wakeFd the eventfd the worker signals after each batch (`SocketPoller.wakeFd`) */
-  constructor(wakeFd: number) {
-    const memory = new SharedArrayBuffer((HEADER_WORDS + CAPACITY * ENTRY_WORDS) * 4);
+  /**
+   * @param wakeFd the eventfd the worker signals after each batch (`SocketPoller.wakeFd`)
+   * @param capacity connects queued and not handed back at most, a power of two (see `slotOf`)
+   */
+  constructor(wakeFd: number, capacity = DEFAULT_CAPACITY) {
+    if (!(capacity > 0 && (capacity & (capacity - 1)) === 0)) {
+      throw new RangeError(`a connect queue's capacity is a power of two, not ${capacity}`);
+    }
+    const memory = new SharedArrayBuffer((HEADER_WORDS + capacity * ENTRY_WORDS) * 4);
     this.#words = new Int32Array(memory);
     this.#bytes = new Uint8Array(memory);
+    this.#capacity = capacity;
+    this.#items = new Array(capacity);
     this.#start = { memory, wakeFd };
     // At once, not at the first connect: the thread and its module take tens of milliseconds to start.
     this.#worker = this.#startWorker();
@@ -102,14 +123,14 @@ export class ConnectQueue<Item> {
    * this thread.
    */
   push(item: Item, fd: number, to: Uint8Array): boolean {
-    if (this.#broken || this.pending === CAPACITY || to.length > ADDRESS_BYTES) return false;
+    if (this.#broken || this.pending === this.#capacity || to.length > ADDRESS_BYTES) return false;
     const words = this.#words;
     const count = words[QUEUED] + this.#unsubmitted;
-    const at = entryAt(count);
+    const at = entryAt(count, this.#capacity);
     words[at + ENTRY_FD] = fd;
     words[at + ENTRY_ADDRESS_LENGTH] = to.length;
     this.#bytes.set(to, (at + ENTRY_ADDRESS) * 4);
-    this.#items[slotOf(count)] = item;
+    this.#items[slotOf(count, this.#capacity)] = item;
     this.#unsubmitted++;
     return true;
   }
@@ -128,16 +149,17 @@ export class ConnectQueue<Item> {
   /** Hands back each connect the worker made since the last call, in order: its item and 0 or the errno. */
   takeMade(each: (item: Item, errno: number) => void): void {
     const words = this.#words;
+    const capacity = this.#capacity;
     const made = this.#broken ? words[QUEUED] : Atomics.load(words, MADE);
     for (; this.#taken !== made; this.#taken = (this.#taken + 1) | 0) {
       // Never made by the worker: made here.
       if (this.#broken && (this.#taken - Atomics.load(words, MADE) | 0) >= 0) {
-        connectEntry(words, this.#bytes, this.#taken);
+        connectEntry(words, this.#bytes, capacity, this.#taken);
       }
-      const slot = slotOf(this.#taken);
+      const slot = slotOf(this.#taken, capacity);
       const item = this.#items[slot]!;
       this.#items[slot] = undefined;
-      each(item, words[entryAt(this.#taken) + ENTRY_RESULT]);
+      each(item, words[entryAt(this.#taken, capacity) + ENTRY_RESULT]);
     }
   }
 

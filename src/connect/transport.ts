@@ -147,7 +147,7 @@ export class ConnectTransport implements ConnectionSink {
   readonly #nextBind = { 4: 0, 6: 0 };
   readonly #poller = new SocketPoller();
   /** The connects, made on a thread of their own: the JS thread makes the sockets only. */
-  readonly #connects = new ConnectQueue<Connection>(this.#poller.wakeFd);
+  readonly #connects: ConnectQueue<Connection>;
   readonly #buffer = new Uint8Array(IO_BYTES);
   /** `UNSENT_BYTES` buffers no connection holds now. */
   readonly #spareBuffers: Uint8Array<ArrayBuffer>[] = [];
@@ -191,12 +191,16 @@ export class ConnectTransport implements ConnectionSink {
    *   target's family (none of that family: the kernel's choice)
    * @param changed called after a session had news from its connection (the table settles it)
    * @param listener told of the target's bytes and of each turn's end
+   * @param connectQueueCapacity connects waiting for the connect thread at most (`ConnectQueue`'s
+   *   default unless given); past it they are made on this thread
    */
   constructor(
     bind: readonly Address[],
     readonly changed: (session: ConnectSession) => void,
     readonly listener: AnswerListener,
+    connectQueueCapacity?: number,
   ) {
+    this.#connects = new ConnectQueue(this.#poller.wakeFd, connectQueueCapacity);
     const bytesOf = (family: 4 | 6) =>
       bind.filter((address) => addressFamily(address) === family).map((address) =>
         socketAddress(addressBytes(address), 0)

@@ -3,7 +3,9 @@ import { setImmediate } from "node:timers";
 import { type AnswerListener, ConnectTransport, gatherPause } from "../../src/connect/transport.ts";
 import { type ConnectSession, ECONNREFUSED } from "../../src/connect/session.ts";
 import { parseIpv4 } from "../../src/wire/mod.ts";
+import { readKernelFile } from "../../ffi/mod.ts";
 import { sleep } from "../../src/sleep.ts";
+import { acceptWithin } from "./_accept.ts";
 
 /**
  * What the transport tells a session, recorded: the transport is tested over real loopback connections,
@@ -18,7 +20,7 @@ class ListeningSession {
     this.news.push("connected");
   }
   onConnectFailed(errno: number) {
-    this.news.push(errno === ECONNREFUSED ? "refused" : "failed");
+    this.news.push(errno === ECONNREFUSED ? "refused" : `failed: errno ${errno}`);
   }
   onAnswer(length: number) {
     this.answered += length;
@@ -81,7 +83,8 @@ async function withTransport(
 
 /**
  * `count` sessions toward a loopback server through one transport, none connected yet: `connect` opens
- * one and gives the server's end of it (its transport call made before it returns, in the caller's turn).
+ * one and gives the server's end of it (its transport call made before it returns, in the caller's turn);
+ * `accept` gives the server's end of the next connection, for sessions the caller opened itself.
  */
 async function withSessions(
   count: number,
@@ -91,23 +94,32 @@ async function withSessions(
     sessions: ListeningSession[],
     connect: (session: ListeningSession) => Promise<Deno.Conn>,
     listener: RecordingListener,
+    accept: () => Promise<Deno.Conn>,
   ) => Promise<void>,
+  { connectQueueCapacity, changed = () => {} }: {
+    connectQueueCapacity?: number;
+    changed?: (session: ConnectSession) => void;
+  } = {},
 ) {
   const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const listener = new RecordingListener(reads);
-  const transport = new ConnectTransport([], () => {}, listener);
+  const transport = new ConnectTransport([], changed, listener, connectQueueCapacity);
   const target = { targetAddress: parseIpv4("127.0.0.1")!, targetPort: (server.addr as Deno.NetAddr).port };
   const sessions = Array.from({ length: count }, () => new ListeningSession(target));
   const conns: Deno.Conn[] = [];
-  const connect = async (session: ListeningSession) => {
-    const accepted = server.accept();
-    transport.connect(session as unknown as ConnectSession);
-    const conn = await accepted;
+  const accept = async () => {
+    // Long enough for a connect thread still starting (under `deno test` its module is type-checked first).
+    const conn = await acceptWithin(server, 60_000);
     conns.push(conn);
     return conn;
   };
+  const connect = async (session: ListeningSession) => {
+    const accepted = accept();
+    transport.connect(session as unknown as ConnectSession);
+    return await accepted;
+  };
   try {
-    await run(transport, sessions, connect, listener);
+    await run(transport, sessions, connect, listener, accept);
   } finally {
     for (const conn of conns) conn.close();
     await transport.closeAll();
@@ -372,6 +384,104 @@ Deno.test("a connection is reported only when it has news: not once open and idl
     false,
     () => changes++,
   );
+});
+
+/**
+ * Sockets of this network namespace that called connect(2) toward loopback port `port` (their handshake on
+ * its way or done), from /proc/net/tcp: a connect made at once counts, one queued for the connect thread not
+ * yet.
+ */
+function connectsMadeTo(port: number): number {
+  const SYN_SENT = "02", ESTABLISHED = "01";
+  return readKernelFile("/proc/net/tcp")!.split("\n").slice(1).filter((line) => {
+    const [, , remote, state] = line.trim().split(/\s+/);
+    return remote !== undefined && parseInt(remote.split(":")[1], 16) === port &&
+      (state === SYN_SENT || state === ESTABLISHED);
+  }).length;
+}
+
+/**
+ * Has each of `sessions` write `request <i>`, and answers it on its connection (one of `conns`, in any order)
+ * with `answerLength(i)` bytes: a connection that mixed up its session's bytes gives another's count.
+ */
+async function requestAndAnswer(
+  transport: ConnectTransport,
+  sessions: ListeningSession[],
+  conns: Deno.Conn[],
+  answerLength: (i: number) => number,
+) {
+  sessions.forEach((session, i) => {
+    transport.write(session as unknown as ConnectSession, encoder.encode(`request ${i}`));
+  });
+  await Promise.all(conns.map(async (conn) => {
+    const request = new TextDecoder().decode(await readBytes(conn, "request 0".length));
+    assert.match(request, /^request \d$/);
+    const bytes = new Uint8Array(answerLength(Number(request.slice(-1))));
+    for (let written = 0; written < bytes.length;) written += await conn.write(bytes.subarray(written));
+  }));
+  await until(() => sessions.every((session, i) => session.answered === answerLength(i)), "every answer");
+}
+
+Deno.test("connects past the queue's capacity are made at once on this thread, their sessions served as the rest", async () => {
+  await withSessions(5, true, async (transport, sessions, _connect, listener, accept) => {
+    const port = sessions[0].endpoints.targetPort;
+    const before = connectsMadeTo(port);
+    // In one turn of the event loop, as a capture batch's new sessions: two queued, three made here.
+    for (const session of sessions) transport.connect(session as unknown as ConnectSession);
+    assert.equal(connectsMadeTo(port) - before, 3, "connect(2) called within connect() past the capacity");
+    assert.equal(transport.open, 5);
+    const conns: Deno.Conn[] = [];
+    for (let i = 0; i < sessions.length; i++) conns.push(await accept());
+    await until(() => sessions.every((session) => session.news.includes("connected")), "all connected");
+    await requestAndAnswer(transport, sessions, conns, (i) => 100 * (i + 1));
+    assert.equal(listener.lengths.reduce((sum, length) => sum + length, 0), 1500);
+    assert.ok(sessions.every((session) => session.news.join() === "connected"));
+    assert.equal(transport.open, 5);
+  }, { connectQueueCapacity: 2 });
+});
+
+Deno.test("a connect that fails at once on this thread is told to its session once, after connect()", async () => {
+  const ENETUNREACH = 101;
+  const changes: unknown[] = [];
+  await withSessions(1, true, async (transport, [queued], _connect, _listener, accept) => {
+    // Loopback's broadcast address: the kernel refuses a TCP connect to it at once, and sends nothing.
+    const unreachable = new ListeningSession({
+      targetAddress: parseIpv4("127.255.255.255")!,
+      targetPort: queued.endpoints.targetPort,
+    });
+    transport.connect(queued as unknown as ConnectSession); // the queue's one place
+    transport.connect(unreachable as unknown as ConnectSession);
+    assert.deepEqual(unreachable.news, [], "told once the caller has set the session up");
+    assert.equal(transport.open, 1);
+    await accept();
+    await until(() => queued.news.includes("connected") && unreachable.news.length > 0, "both outcomes");
+    await sleep(100); // a connection left watched would be reported again meanwhile
+    assert.deepEqual(unreachable.news, [`failed: errno ${ENETUNREACH}`]);
+    assert.equal(changes.filter((session) => session === unreachable).length, 1);
+    assert.equal(transport.bindFailures, 0);
+    assert.deepEqual(queued.news, ["connected"]);
+    assert.equal(transport.open, 1);
+  }, { connectQueueCapacity: 1, changed: (session) => changes.push(session) });
+});
+
+// The worker's module cannot be read, so the connect thread never starts, as when a compiled binary lacks
+// it. Deno still prints the worker's error on stderr (the queue's `onerror` keeps it from ending the run).
+Deno.test({
+  name: "without a connect thread, connects are made on this thread, the one queued before it failed too",
+  permissions: { read: false, net: true, ffi: true },
+  fn: async () => {
+    await withSessions(2, true, async (transport, sessions, connect) => {
+      const [queued, madeHere] = sessions;
+      // Queued: the thread's failure is an event, told in a later turn of the event loop.
+      const conns = [await connect(queued)];
+      await until(() => queued.news.includes("connected"), "the queued one connected");
+      conns.push(await connect(madeHere));
+      await until(() => madeHere.news.includes("connected"), "the one made here connected");
+      await requestAndAnswer(transport, sessions, conns, (i) => 300 + i);
+      assert.ok(sessions.every((session) => session.news.join() === "connected"));
+      assert.equal(transport.open, 2);
+    });
+  },
 });
 
 Deno.test("the pause that gathers answers never holds the busiest connection below its pace", () => {
