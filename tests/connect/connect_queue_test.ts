@@ -24,25 +24,48 @@ async function takeUntil<Item>(
   }
 }
 
-Deno.test("queued connects are made on the connect thread after submit, handed back in order", async () => {
+/** What a queue's test works with: a loopback server, a poller, the queue, and sockets toward the server. */
+interface QueueBench {
+  readonly server: Deno.Listener;
+  readonly to: Uint8Array<ArrayBuffer>;
+  readonly poller: SocketPoller;
+  readonly queue: ConnectQueue<string>;
+  /** The descriptor of a new socket toward `to` (or `toward`), closed after the test. */
+  open(toward?: Uint8Array<ArrayBuffer>): number;
+  /** Connections the server accepted, closed after the test. */
+  readonly conns: Deno.Conn[];
+}
+
+/** Runs `test` with a queue of `capacity` (the product's unless given), and closes everything after. */
+async function withQueue(test: (bench: QueueBench) => Promise<void>, capacity?: number): Promise<void> {
   const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const to = socketAddress(LOOPBACK, (server.addr as Deno.NetAddr).port);
   const poller = new SocketPoller();
-  const queue = new ConnectQueue<string>(poller.wakeFd);
+  const queue = new ConnectQueue<string>(poller.wakeFd, capacity);
   const sockets: StreamSocket[] = [];
   const conns: Deno.Conn[] = [];
+  const open = (toward = to) => {
+    const socket = StreamSocket.open(toward);
+    assert.ok(socket instanceof StreamSocket);
+    sockets.push(socket);
+    return socket.fd;
+  };
   try {
-    for (const name of ["a", "b", "c"]) {
-      const socket = StreamSocket.open(to);
-      assert.ok(socket instanceof StreamSocket);
-      sockets.push(socket);
-      assert.ok(queue.push(name, socket.fd, to));
-    }
+    await test({ server, to, poller, queue, open, conns });
+  } finally {
+    await queue.close();
+    for (const socket of sockets) socket.close();
+    for (const conn of conns) conn.close();
+    poller.close();
+    server.close();
+  }
+}
+
+Deno.test("queued connects are made on the connect thread after submit, handed back in order", async () => {
+  await withQueue(async ({ server, to, poller, queue, open, conns }) => {
+    for (const name of ["a", "b", "c"]) assert.ok(queue.push(name, open(), to));
     // An IPv6 socket given an IPv4 address: connect(2) refuses it at once, and says why.
-    const wrongFamily = StreamSocket.open(socketAddress(new Uint8Array(16), 80));
-    assert.ok(wrongFamily instanceof StreamSocket);
-    sockets.push(wrongFamily);
-    assert.ok(queue.push("wrong family", wrongFamily.fd, to));
+    assert.ok(queue.push("wrong family", open(socketAddress(new Uint8Array(16), 80)), to));
     const made: [string, number][] = [];
     await sleep(50);
     queue.takeMade((name, errno) => made.push([name, errno]));
@@ -55,13 +78,7 @@ Deno.test("queued connects are made on the connect thread after submit, handed b
     assert.deepEqual(made, [["a", 0], ["b", 0], ["c", 0], ["wrong family", EINVAL]]);
     assert.equal(queue.pending, 0);
     for (let i = 0; i < 3; i++) conns.push(await server.accept());
-  } finally {
-    await queue.close();
-    for (const socket of sockets) socket.close();
-    for (const conn of conns) conn.close();
-    poller.close();
-    server.close();
-  }
+  });
 });
 
 Deno.test("a connection closed before its connect was made is closed once it is, not before", async () => {
@@ -93,19 +110,7 @@ Deno.test("a connection closed before its connect was made is closed once it is,
 });
 
 Deno.test("push refuses once the capacity's connects wait, and queues again once they are handed back", async () => {
-  const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const to = socketAddress(LOOPBACK, (server.addr as Deno.NetAddr).port);
-  const poller = new SocketPoller();
-  const queue = new ConnectQueue<string>(poller.wakeFd, 2);
-  const sockets: StreamSocket[] = [];
-  const conns: Deno.Conn[] = [];
-  const open = () => {
-    const socket = StreamSocket.open(to);
-    assert.ok(socket instanceof StreamSocket);
-    sockets.push(socket);
-    return socket.fd;
-  };
-  try {
+  await withQueue(async ({ server, to, poller, queue, open, conns }) => {
     const made: [string, number][] = [];
     // Twice round the two slots, and the worker's connects read from the slots as the queue wrote them.
     for (const names of [["a", "b"], ["c", "d"]]) {
@@ -123,13 +128,7 @@ Deno.test("push refuses once the capacity's connects wait, and queues again once
     await takeUntil(queue, poller, made, 5);
     assert.deepEqual(made, [["a", 0], ["b", 0], ["c", 0], ["d", 0], ["e", 0]]);
     for (let i = 0; i < 5; i++) conns.push(await acceptWithin(server, 10_000));
-  } finally {
-    await queue.close();
-    for (const socket of sockets) socket.close();
-    for (const conn of conns) conn.close();
-    poller.close();
-    server.close();
-  }
+  }, 2);
 });
 
 // A running count wraps at 2**32, which only a power of two divides: another capacity would skip slots there.
@@ -144,35 +143,16 @@ Deno.test("a queue's capacity that is not a power of two is refused", () => {
 Deno.test({
   name: "a worker that cannot start: what was queued is made on this thread, and push refuses after",
   permissions: { read: false, net: true, ffi: true },
-  fn: async () => {
-    const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const to = socketAddress(LOOPBACK, (server.addr as Deno.NetAddr).port);
-    const poller = new SocketPoller();
-    const queue = new ConnectQueue<string>(poller.wakeFd);
-    const sockets: StreamSocket[] = [];
-    let conn: Deno.Conn | undefined;
-    try {
-      const socket = StreamSocket.open(to);
-      assert.ok(socket instanceof StreamSocket);
-      sockets.push(socket);
+  fn: () =>
+    withQueue(async ({ server, to, poller, queue, open, conns }) => {
       // Its failure is an event, told in a later turn of the event loop: until then, connects are queued.
-      assert.ok(queue.push("queued", socket.fd, to));
+      assert.ok(queue.push("queued", open(), to));
       queue.submit();
       const made: [string, number][] = [];
       await takeUntil(queue, poller, made, 1);
       assert.deepEqual(made, [["queued", 0]]);
-      conn = await acceptWithin(server, 10_000);
-      const later = StreamSocket.open(to);
-      assert.ok(later instanceof StreamSocket);
-      sockets.push(later);
-      assert.equal(queue.push("after the failure", later.fd, to), false);
+      conns.push(await acceptWithin(server, 10_000));
+      assert.equal(queue.push("after the failure", open(), to), false);
       assert.equal(queue.pending, 0);
-    } finally {
-      await queue.close();
-      for (const socket of sockets) socket.close();
-      conn?.close();
-      poller.close();
-      server.close();
-    }
-  },
+    }),
 });
