@@ -342,13 +342,49 @@ function parseSummary(stderr: string): Summary | undefined {
 }
 
 /**
- * Starts tcpdump on `host`'s eth0 writing what goes to and from port 80 to `path`, and resolves once it
- * captures; stop it with SIGINT. Immediate mode, or the last packets wait in the kernel when it stops.
+ * Starts tcpdump on `host`'s `device` writing what goes to and from port 80 to `path`, and resolves once it
+ * captures; stop it with SIGINT (`stopRecording`). Immediate mode, or the last packets wait in the kernel
+ * when it stops; a 16 MiB buffer, or `any` (fixed snaplen-sized frames in immediate mode) drops the bursts
+ * of a 5000-byte POST.
  */
-export async function recordPort80(host: Host, path: string): Promise<LabProcess> {
-  const dump = host.spawn(["tcpdump", "-i", "eth0", "--immediate-mode", "-U", "-w", path, "tcp and port 80"]);
+export async function recordPort80(host: Host, path: string, device = "eth0"): Promise<LabProcess> {
+  const dump = host.spawn([
+    "tcpdump",
+    "-i",
+    device,
+    "--immediate-mode",
+    "-B",
+    "16384",
+    "-U",
+    "-w",
+    path,
+    "tcp and port 80",
+  ]);
   await waitForStderr(dump, "listening on", 10_000);
   return dump;
+}
+
+/**
+ * Records port 80 on `host` while `traffic` runs, on eth0 (Ethernet frames) and on `any` (Linux cooked
+ * frames) at once, into `dir`: the same sessions in both link types, for replays of each. Fails if the
+ * kernel dropped any packet of either.
+ */
+export async function recordPort80OnEth0AndAny(
+  host: Host,
+  dir: string,
+  traffic: () => Promise<unknown>,
+): Promise<{ eth0: string; any: string }> {
+  const paths = { eth0: `${dir}/eth0.pcap`, any: `${dir}/any.pcap` };
+  const dumps = [
+    [await recordPort80(host, paths.eth0, "eth0"), paths.eth0],
+    [await recordPort80(host, paths.any, "any"), paths.any],
+  ] as const;
+  await traffic();
+  await Promise.all(dumps.map(([dump, path]) => stopRecording(dump, path)));
+  for (const [dump] of dumps) {
+    assert.match(dump.stderrText(), /^0 packets dropped by kernel$/m, dump.stderrText());
+  }
+  return paths;
 }
 
 /**

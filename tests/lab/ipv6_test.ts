@@ -9,7 +9,7 @@ import {
   compareLogs,
   expectEveryRequestCopied,
   httpClient,
-  stopRecording,
+  recordPort80OnEth0AndAny,
   waitForStderr,
   withCopyLab,
 } from "./copy_lab.ts";
@@ -236,34 +236,18 @@ Deno.test("IPv6 --multiply 3 makes each request reach the target exactly 3 times
 
 Deno.test("IPv6 captures from tcpdump (Ethernet and -i any) replay to the target with copy --input", async () => {
   await withCopyLab({ family: 6 }, async (lab) => {
-    const paths = { eth0: `${lab.dir}/eth0.pcap`, any: `${lab.dir}/any.pcap` };
-    const dumps = Object.entries(paths).map(([device, path]) =>
-      lab.online.spawn([
-        "tcpdump",
-        "-i",
-        device,
-        "--immediate-mode",
-        "-B",
-        "16384",
-        "-U",
-        "-w",
-        path,
-        "tcp and port 80",
-      ])
-    );
-    for (const dump of dumps) await waitForStderr(dump, "listening on", 10000);
-    await httpClient(lab, [
-      "--requests",
-      "24",
-      "--connections",
-      "4",
-      "--close",
-      "--think-ms",
-      "100",
-      "--body-sizes",
-      "0,10,1000,5000",
-    ]);
-    await Promise.all(dumps.map((dump, i) => stopRecording(dump, Object.values(paths)[i])));
+    const paths = await recordPort80OnEth0AndAny(lab.online, lab.dir, () =>
+      httpClient(lab, [
+        "--requests",
+        "24",
+        "--connections",
+        "4",
+        "--close",
+        "--think-ms",
+        "100",
+        "--body-sizes",
+        "0,10,1000,5000",
+      ]));
     const online = await lab.readLog(lab.onlineLogPath);
     assert.equal(online.length, 24);
     const header = await Deno.readFile(paths.any);

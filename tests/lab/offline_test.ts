@@ -7,8 +7,7 @@ import {
   compareLogs,
   type CopyLab,
   type CopyRun,
-  stopRecording,
-  waitForStderr,
+  recordPort80OnEth0AndAny,
   withCopyLab,
 } from "./copy_lab.ts";
 
@@ -19,44 +18,22 @@ const RECORD_HEADER = 16;
 const LINK_TYPE_AT = 20;
 
 /** Records the client's HTTP traffic to the online host with tcpdump, on eth0 and on `any` at once. */
-async function record(lab: CopyLab): Promise<{ eth0: string; any: string }> {
-  const paths = { eth0: `${lab.dir}/eth0.pcap`, any: `${lab.dir}/any.pcap` };
-  const dumps = Object.entries(paths).map(([device, path]) =>
-    // Immediate mode, or the last packets wait in the kernel when tcpdump stops; a 16 MiB buffer, or
-    // `any` (fixed snaplen-sized frames in immediate mode) drops the bursts of a 5000-byte POST.
-    lab.online.spawn([
-      "tcpdump",
-      "-i",
-      device,
-      "--immediate-mode",
-      "-B",
-      "16384",
-      "-U",
-      "-w",
-      path,
-      "tcp and port 80",
-    ])
-  );
-  for (const dump of dumps) await waitForStderr(dump, "listening on", 10000);
+function record(lab: CopyLab): Promise<{ eth0: string; any: string }> {
   // Four connections at a time, six requests each, 400 ms apart: about 2 s of traffic.
-  await lab.client.run(agentCommand("http_client", [
-    "--url",
-    `http://${lab.online.address}:80`,
-    "--requests",
-    String(REQUESTS),
-    "--connections",
-    "4",
-    "--close",
-    "--think-ms",
-    "400",
-    "--body-sizes",
-    "0,10,1000,5000",
-  ]));
-  await Promise.all(dumps.map((dump, i) => stopRecording(dump, Object.values(paths)[i])));
-  for (const dump of dumps) {
-    assert.match(dump.stderrText(), /^0 packets dropped by kernel$/m, dump.stderrText());
-  }
-  return paths;
+  return recordPort80OnEth0AndAny(lab.online, lab.dir, () =>
+    lab.client.run(agentCommand("http_client", [
+      "--url",
+      `http://${lab.online.address}:80`,
+      "--requests",
+      String(REQUESTS),
+      "--connections",
+      "4",
+      "--close",
+      "--think-ms",
+      "400",
+      "--body-sizes",
+      "0,10,1000,5000",
+    ])));
 }
 
 /** Replays `path` with `extra` flags, after clearing the target's log; fails on a non-zero exit. */
