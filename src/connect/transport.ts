@@ -89,7 +89,9 @@ const NO_BYTES = new Uint8Array(0);
  * The pause before a look after news, in µs, for a busiest connection that wrote `busiestWrites` times in
  * `elapsedMs`. Each of its turns may wait out one pause, so the pause takes at most half the time between
  * its writes: a connection that writes thousands of times a second (a pipelining client, a pool's
- * connection) is not held below its pace.
+ * connection) is not held below its pace by the pause alone. The target's answer takes the other half:
+ * where it takes longer, the session falls behind, and past `--max-lag` pipelines (bench/RESULTS.md,
+ * fourteenth round).
  */
 export function gatherPause(busiestWrites: number, elapsedMs: number): number {
   const halfInterval = busiestWrites === 0 ? Infinity : elapsedMs * 500 / busiestWrites;
