@@ -562,21 +562,10 @@ export class StreamSocket {
   }
 
   /**
-   * Starts connecting to `to` (a `socketAddress`, IPv4 or IPv6; from `from`, one of the same family, when
-   * given): socket addresses made once by the caller, not per connection. The connection is open once the
-   * poller says the socket is writable and `connectError` is 0. Returns the errno if it failed at once.
-   */
-  static connect(to: Uint8Array<ArrayBuffer>, from?: Uint8Array<ArrayBuffer>): StreamSocket | number {
-    const socket = StreamSocket.open(to, from);
-    if (typeof socket === "number") return socket;
-    const errno = connectDescriptor(socket.fd, to);
-    if (errno !== 0) socket.close();
-    return errno === 0 ? socket : errno;
-  }
-
-  /**
-   * A socket for a connection to `to` (from `from`, when given), not connecting yet: `connectDescriptor`
-   * starts it, on any thread. Returns the errno if socket(2) or bind(2) failed.
+   * A socket for a connection to `to` (a `socketAddress`, IPv4 or IPv6; from `from`, one of the same
+   * family, when given: socket addresses made once by the caller, not per connection), not connecting yet:
+   * `connectDescriptor` starts it, on any thread, and the connection is open once the poller says the socket
+   * is writable and `connectError` is 0. Returns the errno if socket(2) or bind(2) failed.
    */
   static open(to: Uint8Array<ArrayBuffer>, from?: Uint8Array<ArrayBuffer>): StreamSocket | number {
     if (from !== undefined && from.length !== to.length) {

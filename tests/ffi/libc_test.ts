@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  connectDescriptor,
   errnoMessage,
   localAddressToward,
   POLL_END,
@@ -17,6 +18,15 @@ import { sleep } from "../../src/sleep.ts";
 
 const FFI = new URL("../../ffi/mod.ts", import.meta.url).href;
 
+/** A socket connecting to `to` (from `from`), as `copy --connect` opens one; or the errno if that failed. */
+function connectSocket(to: Uint8Array<ArrayBuffer>, from?: Uint8Array<ArrayBuffer>): StreamSocket | number {
+  const socket = StreamSocket.open(to, from);
+  if (typeof socket === "number") return socket;
+  const errno = connectDescriptor(socket.fd, to);
+  if (errno !== 0) socket.close();
+  return errno === 0 ? socket : errno;
+}
+
 /**
  * A StreamSocket connected to `listener` (on 127.0.0.1) once `poller` says it is writable, and the
  * listener's side of the connection.
@@ -27,7 +37,7 @@ async function connectOverLoopback(
 ): Promise<{ socket: StreamSocket; server: Deno.Conn }> {
   const accepted = listener.accept();
   const port = (listener.addr as Deno.NetAddr).port;
-  const socket = StreamSocket.connect(socketAddress(new Uint8Array([127, 0, 0, 1]), port));
+  const socket = connectSocket(socketAddress(new Uint8Array([127, 0, 0, 1]), port));
   assert.ok(socket instanceof StreamSocket);
   const ready: number[] = [];
   await poller.wait([socket.fd], [true], ready, 2000);
@@ -257,7 +267,7 @@ Deno.test("a StreamSocket to a closed port fails as refused; a wait is woken ear
   listener.close();
   const poller = new SocketPoller();
   try {
-    const socket = StreamSocket.connect(socketAddress(new Uint8Array([127, 0, 0, 1]), port));
+    const socket = connectSocket(socketAddress(new Uint8Array([127, 0, 0, 1]), port));
     const refused = typeof socket === "number"
       ? socket
       : (await poller.wait([socket.fd], [true], [], 2000), socket.connectError());
@@ -395,7 +405,7 @@ Deno.test("a StreamSocket connects over IPv6 from a bound local address", async 
   loopback6[15] = 1;
   try {
     const accepted = listener.accept();
-    const socket = StreamSocket.connect(socketAddress(loopback6, port), socketAddress(loopback6, 0));
+    const socket = connectSocket(socketAddress(loopback6, port), socketAddress(loopback6, 0));
     assert.ok(socket instanceof StreamSocket, `errno ${socket}`);
     const ready: number[] = [];
     await poller.wait([socket.fd], [true], ready, 2000);
@@ -410,7 +420,7 @@ Deno.test("a StreamSocket connects over IPv6 from a bound local address", async 
     // A local address of the other family is the caller's mistake, not an errno.
     assert.throws(
       () =>
-        StreamSocket.connect(
+        StreamSocket.open(
           socketAddress(loopback6, port),
           socketAddress(new Uint8Array([127, 0, 0, 1]), 0),
         ),
